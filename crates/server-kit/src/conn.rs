@@ -1,0 +1,224 @@
+//! A client connection: buffered reads of bounded CRLF lines and raw bytes, buffered writes,
+//! and the STARTTLS upgrade.
+//!
+//! Invariant: on upgrade every byte read but not yet consumed is discarded, so nothing a client
+//! pipelined after STARTTLS in plain text is ever taken as a command inside TLS (RFC 3207 §4.2,
+//! RFC 2595 §3.1; CVE-2011-0411).
+
+use std::io;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+
+use crate::{BoxStream, TlsAcceptor};
+
+/// Buffer sizes: small, so that idle connections stay cheap.
+const READ_CHUNK: usize = 4096;
+const WRITE_BUFFER: usize = 8192;
+
+/// Why a line could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    /// The line was longer than allowed; it was read and discarded up to its LF, so the
+    /// connection can go on.
+    #[error("line too long")]
+    TooLong,
+    /// The peer closed the connection.
+    #[error("connection closed")]
+    Eof,
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+pub struct Conn {
+    stream: BufWriter<BoxStream>,
+    buf: BytesMut,
+    tls: bool,
+}
+
+impl Conn {
+    pub fn new(stream: BoxStream, tls: bool) -> Conn {
+        Conn {
+            stream: BufWriter::with_capacity(WRITE_BUFFER, stream),
+            buf: BytesMut::new(),
+            tls,
+        }
+    }
+
+    /// Whether the connection is encrypted (implicit TLS or after STARTTLS).
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Bytes received but not yet consumed (pipelined input).
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    async fn fill(&mut self) -> Result<(), LineError> {
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK {
+            self.buf.reserve(READ_CHUNK);
+        }
+        let n = self.stream.get_mut().read_buf(&mut self.buf).await?;
+        if n == 0 {
+            return Err(LineError::Eof);
+        }
+        Ok(())
+    }
+
+    /// Reads one line ending in LF (normally CRLF) of at most `max` octets including the line end.
+    /// Returns the line with its line end. Overlong lines are swallowed up to their LF and
+    /// reported as `TooLong`, never held in memory.
+    pub async fn read_line(&mut self, max: usize) -> Result<BytesMut, LineError> {
+        let mut scanned = 0;
+        let mut discarding = false;
+        loop {
+            if let Some(pos) = self.buf[scanned..].iter().position(|&b| b == b'\n') {
+                let end = scanned + pos + 1;
+                if discarding || end > max {
+                    self.buf.advance(end);
+                    return Err(LineError::TooLong);
+                }
+                return Ok(self.buf.split_to(end));
+            }
+            if self.buf.len() > max {
+                // Drop what we have and keep discarding until the line ends.
+                discarding = true;
+                self.buf.clear();
+            }
+            scanned = self.buf.len();
+            self.fill().await?;
+        }
+    }
+
+    /// Reads exactly `n` raw octets (BDAT chunks, IMAP literals) into `out`, in pieces.
+    pub async fn read_exact_into(
+        &mut self,
+        mut n: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), LineError> {
+        while n > 0 {
+            if self.buf.is_empty() {
+                self.fill().await?;
+            }
+            let take = n.min(self.buf.len());
+            out.extend_from_slice(&self.buf[..take]);
+            self.buf.advance(take);
+            n -= take;
+        }
+        Ok(())
+    }
+
+    /// Reads and drops exactly `n` raw octets (an oversize BDAT chunk, a refused literal).
+    pub async fn skip(&mut self, mut n: usize) -> Result<(), LineError> {
+        while n > 0 {
+            if self.buf.is_empty() {
+                self.fill().await?;
+            }
+            let take = n.min(self.buf.len());
+            self.buf.advance(take);
+            n -= take;
+        }
+        Ok(())
+    }
+
+    /// Queues bytes for sending; call [`Conn::flush`] to send them.
+    pub async fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.stream.write_all(data).await
+    }
+
+    pub async fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush().await
+    }
+
+    /// Writes and flushes.
+    pub async fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        self.stream.write_all(data).await?;
+        self.stream.flush().await
+    }
+
+    /// Upgrades to TLS after the protocol's "go ahead" reply was flushed. Returns how many
+    /// pipelined plaintext bytes were discarded (see the module invariant).
+    pub async fn start_tls(&mut self, acceptor: &TlsAcceptor) -> io::Result<usize> {
+        self.stream.flush().await?;
+        let discarded = self.buf.len();
+        self.buf = BytesMut::new();
+        // Swap the stream out for a placeholder while the handshake owns it.
+        let placeholder: BoxStream = Box::new(empty::Empty);
+        let plain = std::mem::replace(&mut self.stream, BufWriter::new(placeholder)).into_inner();
+        let tls = acceptor.accept(plain).await?;
+        self.stream = BufWriter::with_capacity(WRITE_BUFFER, Box::new(tls));
+        self.tls = true;
+        Ok(discarded)
+    }
+
+    /// Releases the read buffer's memory while the connection waits (idle IMAP/POP3 sessions).
+    pub fn shrink(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = BytesMut::new();
+        }
+    }
+
+    /// Sends any queued bytes and shuts the write side down.
+    pub async fn close(&mut self) {
+        let _ = self.stream.flush().await;
+        let _ = self.stream.get_mut().shutdown().await;
+    }
+}
+
+mod empty {
+    //! A stream that reads EOF and swallows writes: the placeholder while TLS is negotiated.
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+    pub struct Empty;
+    impl AsyncRead for Empty {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+    impl AsyncWrite for Empty {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            b: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Poll::Ready(Ok(b.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn_over(data: &'static [u8]) -> Conn {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        tokio::spawn(async move {
+            let mut client = client;
+            client.write_all(data).await.unwrap();
+            // keep the client open until the test reads everything
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        });
+        Conn::new(Box::new(server), false)
+    }
+
+    #[tokio::test]
+    async fn reads_lines_and_recovers_from_overlong() {
+        let mut c = conn_over(b"HELO a\r\nXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX\r\nNOOP\r\n");
+        assert_eq!(&c.read_line(16).await.unwrap()[..], b"HELO a\r\n");
+        assert!(matches!(c.read_line(16).await, Err(LineError::TooLong)));
+        assert_eq!(&c.read_line(16).await.unwrap()[..], b"NOOP\r\n");
+    }
+}

@@ -1,0 +1,21 @@
+//! What every protocol session shares: a [`Conn`] (plain or TLS, with STARTTLS upgrade and
+//! bounded line reading), [`ConnInfo`] about the peer, and the [`Shutdown`] signal.
+//!
+//! Sessions are generic over the byte stream (`BoxStream`), so tests can drive them over
+//! `tokio::io::duplex` as well as TCP.
+
+mod conn;
+mod info;
+
+pub use conn::{Conn, LineError};
+pub use info::{ConnInfo, PlaintextAuth};
+pub use tokio_rustls::TlsAcceptor;
+pub use tokio_util::sync::CancellationToken as Shutdown;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Any bidirectional byte stream a session can run over.
+pub trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncStream for T {}
+
+pub type BoxStream = Box<dyn AsyncStream>;

@@ -1,0 +1,1 @@
+//! SMTP codec (being written).

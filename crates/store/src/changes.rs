@@ -1,0 +1,100 @@
+//! Typed change events and a per-account publish/subscribe hub backends can share.
+//!
+//! Events go per account, so one busy account does not wake the sessions of every other one.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::broadcast;
+
+use crate::{AccountId, Flags, MailboxId, ModSeq, Uid};
+
+/// What changed in a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    NewMessage {
+        uid: Uid,
+        modseq: ModSeq,
+    },
+    FlagsChanged {
+        uid: Uid,
+        flags: Flags,
+        modseq: ModSeq,
+    },
+    Expunged {
+        uids: Vec<Uid>,
+        modseq: ModSeq,
+    },
+    MailboxCreated,
+    MailboxDeleted,
+    MailboxRenamed {
+        new_name: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeEvent {
+    pub account: AccountId,
+    pub mailbox: MailboxId,
+    pub change: Change,
+}
+
+/// Per-account broadcast channels, created on first subscription and dropped once the last
+/// subscriber has gone.
+pub struct ChangeHub {
+    channels: Mutex<HashMap<AccountId, broadcast::Sender<ChangeEvent>>>,
+    capacity: usize,
+}
+
+impl Default for ChangeHub {
+    fn default() -> Self {
+        ChangeHub::new(1024)
+    }
+}
+
+impl ChangeHub {
+    pub fn new(capacity: usize) -> ChangeHub {
+        ChangeHub {
+            channels: Mutex::new(HashMap::new()),
+            capacity,
+        }
+    }
+
+    pub fn subscribe(&self, account: AccountId) -> broadcast::Receiver<ChangeEvent> {
+        let mut map = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(account)
+            .or_insert_with(|| broadcast::channel(self.capacity).0)
+            .subscribe()
+    }
+
+    /// Publishes committed events; a no-op for accounts nobody watches.
+    pub fn publish(&self, events: impl IntoIterator<Item = ChangeEvent>) {
+        let mut map = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        for event in events {
+            if let Some(tx) = map.get(&event.account) {
+                if tx.send(event.clone()).is_err() {
+                    map.remove(&event.account);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn delivers_only_to_the_account() {
+        let hub = ChangeHub::default();
+        let mut a = hub.subscribe(1);
+        let mut b = hub.subscribe(2);
+        hub.publish([ChangeEvent {
+            account: 1,
+            mailbox: 7,
+            change: Change::NewMessage { uid: 3, modseq: 4 },
+        }]);
+        assert_eq!(a.recv().await.unwrap().mailbox, 7);
+        assert!(b.try_recv().is_err());
+    }
+}

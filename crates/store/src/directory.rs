@@ -1,0 +1,52 @@
+//! Domains, accounts and aliases: who receives mail here and who may log in.
+
+use async_trait::async_trait;
+use mail_types::{Address, Domain};
+
+use crate::{AccountId, StoreResult};
+
+/// An account as the directory keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: AccountId,
+    pub address: Address,
+    /// PHC string (argon2id), never logged.
+    pub password_hash: String,
+    pub quota_limit: Option<u64>,
+}
+
+/// An alias: one address delivered to one or more local users. `source` `@example.com`
+/// (empty local part) is the domain's catch-all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alias {
+    pub source: String,
+    pub targets: Vec<Address>,
+}
+
+#[async_trait]
+pub trait Directory: Send + Sync {
+    async fn add_domain(&self, domain: &Domain) -> StoreResult<()>;
+    /// Refuses with `Invalid` while users or aliases of the domain exist.
+    async fn delete_domain(&self, domain: &Domain) -> StoreResult<()>;
+    async fn list_domains(&self) -> StoreResult<Vec<Domain>>;
+    async fn is_local_domain(&self, domain: &Domain) -> StoreResult<bool>;
+
+    /// Creates the account with its default mailboxes (INBOX, Sent, Drafts, Trash, Junk,
+    /// Archive). The domain must exist (`NotFound`), the address must be free (`Exists`).
+    async fn add_user(&self, address: &Address, password_hash: &str) -> StoreResult<AccountId>;
+    async fn set_password(&self, address: &Address, password_hash: &str) -> StoreResult<()>;
+    /// Deletes the account, its mailboxes and messages (blobs lose a reference each).
+    async fn delete_user(&self, address: &Address) -> StoreResult<()>;
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>>;
+    async fn find_user(&self, address: &Address) -> StoreResult<Option<UserRecord>>;
+    async fn user_count(&self) -> StoreResult<u64>;
+
+    /// Adds (or replaces) an alias; every target must be a local user.
+    async fn add_alias(&self, source: &str, targets: &[Address]) -> StoreResult<()>;
+    async fn delete_alias(&self, source: &str) -> StoreResult<()>;
+    async fn list_aliases(&self) -> StoreResult<Vec<Alias>>;
+
+    /// The accounts mail to `address` goes to: the user itself, else an alias's targets, else
+    /// the domain's catch-all; empty when nobody here receives it.
+    async fn resolve_recipient(&self, address: &Address) -> StoreResult<Vec<AccountId>>;
+}

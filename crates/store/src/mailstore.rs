@@ -1,0 +1,101 @@
+//! Mailboxes, messages and message bodies of one account.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::io::AsyncRead;
+
+use crate::{
+    AccountId, BlobId, ChangeEvent, FlagOp, Flags, MailboxId, MailboxInfo, MessageMeta, ModSeq,
+    Quota, StoreResult, Stored, Uid, UnixTime,
+};
+
+/// A stream of a stored message's bytes, read from disk as the protocol sends it.
+pub type BlobReader = Box<dyn AsyncRead + Send + Unpin>;
+
+/// Held while a POP3 session owns a maildrop (RFC 1939 §8); dropping it releases the lock.
+pub type MailboxLock = Box<dyn Send + Sync>;
+
+#[async_trait]
+pub trait MailStore: Send + Sync {
+    // --- delivery --------------------------------------------------------------------------
+
+    /// Stores `message` once and files it in the INBOX of every account in `recipients`
+    /// (duplicates ignored), all in one durable transaction. New messages carry no flags
+    /// (they are unseen, RFC 9051 §2.3.2). Returns one `Stored` per distinct account.
+    async fn deliver(
+        &self,
+        message: Arc<Vec<u8>>,
+        internal_date: UnixTime,
+        recipients: &[AccountId],
+    ) -> StoreResult<Vec<Stored>>;
+
+    /// Stores `message` in one mailbox with the given flags (IMAP APPEND).
+    async fn append(
+        &self,
+        mailbox: MailboxId,
+        message: Arc<Vec<u8>>,
+        flags: &Flags,
+        internal_date: UnixTime,
+    ) -> StoreResult<Stored>;
+
+    async fn quota(&self, account: AccountId) -> StoreResult<Quota>;
+
+    // --- mailboxes -------------------------------------------------------------------------
+
+    async fn list_mailboxes(&self, account: AccountId) -> StoreResult<Vec<MailboxInfo>>;
+    /// Looks up a mailbox by name; `INBOX` matches case-insensitively.
+    async fn find_mailbox(
+        &self,
+        account: AccountId,
+        name: &str,
+    ) -> StoreResult<Option<MailboxInfo>>;
+    async fn mailbox(&self, mailbox: MailboxId) -> StoreResult<MailboxInfo>;
+    async fn create_mailbox(&self, account: AccountId, name: &str) -> StoreResult<MailboxInfo>;
+    async fn delete_mailbox(&self, mailbox: MailboxId) -> StoreResult<()>;
+    async fn rename_mailbox(&self, mailbox: MailboxId, new_name: &str) -> StoreResult<()>;
+    async fn set_subscribed(
+        &self,
+        account: AccountId,
+        name: &str,
+        subscribed: bool,
+    ) -> StoreResult<()>;
+
+    // --- messages --------------------------------------------------------------------------
+
+    /// All messages of a mailbox in UID order (a snapshot).
+    async fn list_messages(&self, mailbox: MailboxId) -> StoreResult<Vec<MessageMeta>>;
+    /// Messages whose UID is in `uids` (sorted or not), in UID order; missing UIDs are skipped.
+    async fn get_messages(&self, mailbox: MailboxId, uids: &[Uid])
+    -> StoreResult<Vec<MessageMeta>>;
+    /// Streams a message body from the blob store.
+    async fn open_blob(&self, blob: &BlobId) -> StoreResult<BlobReader>;
+    /// Changes flags of the messages `uids`; returns the new state of each message that changed.
+    async fn store_flags(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        op: FlagOp,
+        flags: &Flags,
+    ) -> StoreResult<Vec<(Uid, Flags, ModSeq)>>;
+    /// Copies messages to another mailbox of the same account (blobs are shared); returns
+    /// (source uid, destination uid) pairs.
+    async fn copy_messages(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> StoreResult<Vec<(Uid, Uid)>>;
+    /// Removes the messages `uids` for good (logged in the expunge log for QRESYNC); returns the
+    /// UIDs that were actually removed.
+    async fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> StoreResult<Vec<Uid>>;
+
+    // --- sessions --------------------------------------------------------------------------
+
+    /// Exclusive POP3 access to the account's maildrop; `InUse` when another session holds it.
+    async fn lock_maildrop(&self, account: AccountId) -> StoreResult<MailboxLock>;
+
+    /// Change events of one account, published after each commit. A lagging receiver gets
+    /// `RecvError::Lagged` and must resynchronise from the store.
+    fn subscribe(&self, account: AccountId) -> tokio::sync::broadcast::Receiver<ChangeEvent>;
+}

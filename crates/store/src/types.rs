@@ -1,0 +1,191 @@
+//! Plain data carried across the storage API.
+
+use std::fmt;
+
+pub type AccountId = i64;
+pub type MailboxId = i64;
+/// RFC 9051 §2.3.1.1: 32-bit, strictly ascending, never reused in a mailbox.
+pub type Uid = u32;
+/// RFC 7162 §3.1: 63-bit unsigned, strictly increasing per mailbox.
+pub type ModSeq = u64;
+/// Seconds since the Unix epoch (UTC).
+pub type UnixTime = i64;
+
+/// The name of every account's inbox. RFC 9051 §5.1: "INBOX" is case-insensitive.
+pub const INBOX: &str = "INBOX";
+
+/// Special-use mailbox attributes (RFC 6154 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpecialUse {
+    Sent,
+    Drafts,
+    Trash,
+    Junk,
+    Archive,
+}
+
+impl SpecialUse {
+    /// The IMAP attribute, e.g. `\Sent`.
+    pub fn attribute(self) -> &'static str {
+        match self {
+            SpecialUse::Sent => "\\Sent",
+            SpecialUse::Drafts => "\\Drafts",
+            SpecialUse::Trash => "\\Trash",
+            SpecialUse::Junk => "\\Junk",
+            SpecialUse::Archive => "\\Archive",
+        }
+    }
+
+    /// Database / config spelling: `sent`, `drafts`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpecialUse::Sent => "sent",
+            SpecialUse::Drafts => "drafts",
+            SpecialUse::Trash => "trash",
+            SpecialUse::Junk => "junk",
+            SpecialUse::Archive => "archive",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SpecialUse> {
+        Some(match s {
+            "sent" => SpecialUse::Sent,
+            "drafts" => SpecialUse::Drafts,
+            "trash" => SpecialUse::Trash,
+            "junk" => SpecialUse::Junk,
+            "archive" => SpecialUse::Archive,
+            _ => return None,
+        })
+    }
+}
+
+/// The mailboxes every new account gets, with their special use.
+pub const DEFAULT_MAILBOXES: &[(&str, Option<SpecialUse>)] = &[
+    (INBOX, None),
+    ("Sent", Some(SpecialUse::Sent)),
+    ("Drafts", Some(SpecialUse::Drafts)),
+    ("Trash", Some(SpecialUse::Trash)),
+    ("Junk", Some(SpecialUse::Junk)),
+    ("Archive", Some(SpecialUse::Archive)),
+];
+
+/// The IMAP system flags (RFC 9051 §2.3.2) as a bit set. `\Recent` is session state, not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SystemFlags(pub u8);
+
+impl SystemFlags {
+    pub const SEEN: SystemFlags = SystemFlags(1);
+    pub const ANSWERED: SystemFlags = SystemFlags(2);
+    pub const FLAGGED: SystemFlags = SystemFlags(4);
+    pub const DELETED: SystemFlags = SystemFlags(8);
+    pub const DRAFT: SystemFlags = SystemFlags(16);
+    pub const ALL: [(SystemFlags, &'static str); 5] = [
+        (SystemFlags::SEEN, "\\Seen"),
+        (SystemFlags::ANSWERED, "\\Answered"),
+        (SystemFlags::FLAGGED, "\\Flagged"),
+        (SystemFlags::DELETED, "\\Deleted"),
+        (SystemFlags::DRAFT, "\\Draft"),
+    ];
+
+    pub fn empty() -> SystemFlags {
+        SystemFlags(0)
+    }
+    pub fn contains(self, other: SystemFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+    pub fn insert(&mut self, other: SystemFlags) {
+        self.0 |= other.0;
+    }
+    pub fn remove(&mut self, other: SystemFlags) {
+        self.0 &= !other.0;
+    }
+    /// Parses one system flag name, case-insensitively (RFC 9051 §9: flag names are atoms,
+    /// system flags are case-insensitive).
+    pub fn from_name(name: &str) -> Option<SystemFlags> {
+        SystemFlags::ALL
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(name))
+            .map(|(f, _)| *f)
+    }
+}
+
+/// Flags and keywords of one message.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Flags {
+    pub system: SystemFlags,
+    /// Keywords (RFC 9051 §2.3.2 "keyword"), e.g. `$Forwarded`, `$Junk`; kept in insertion order,
+    /// no duplicates (compared case-insensitively).
+    pub keywords: Vec<String>,
+}
+
+/// How a flag update combines with the current flags (RFC 9051 §6.4.6 STORE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagOp {
+    Replace,
+    Add,
+    Remove,
+}
+
+/// Identifies a stored message body: the lower-case hex SHA-256 of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlobId(pub String);
+
+impl fmt::Display for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A mailbox and its IMAP state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxInfo {
+    pub id: MailboxId,
+    pub account: AccountId,
+    /// Full hierarchical name with `/` as separator, UTF-8.
+    pub name: String,
+    pub uid_validity: u32,
+    pub uid_next: Uid,
+    pub highest_modseq: ModSeq,
+    pub special_use: Option<SpecialUse>,
+    pub subscribed: bool,
+    pub messages: u32,
+    pub unseen: u32,
+    /// Sum of the sizes of the messages in the mailbox (IMAP STATUS SIZE, RFC 8438).
+    pub size: u64,
+}
+
+/// One message in one mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageMeta {
+    pub uid: Uid,
+    pub blob: BlobId,
+    /// Size in octets of the stored message (RFC822.SIZE).
+    pub size: u64,
+    pub internal_date: UnixTime,
+    pub flags: Flags,
+    pub modseq: ModSeq,
+}
+
+/// The account's quota state; `limit` is `None` when unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub used: u64,
+    pub limit: Option<u64>,
+}
+
+impl Quota {
+    /// Whether `extra` more bytes would exceed the limit.
+    pub fn would_exceed(&self, extra: u64) -> bool {
+        self.limit
+            .is_some_and(|l| self.used.saturating_add(extra) > l)
+    }
+}
+
+/// The result of storing one message in one mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    pub account: AccountId,
+    pub mailbox: MailboxId,
+    pub uid_validity: u32,
+    pub uid: Uid,
+}

@@ -1,4 +1,30 @@
-//! POP3 sessions. (Being written.)
+//! POP3 sessions over any byte stream, generic over the store traits.
+//!
+//! Implements RFC 1939 (POP3: AUTHORIZATION, TRANSACTION and UPDATE states; USER/PASS, STAT,
+//! LIST, RETR, DELE, NOOP, RSET, QUIT, TOP, UIDL), RFC 2449 (CAPA, RESP-CODES, PIPELINING),
+//! RFC 2595 §4 (STLS), RFC 5034 (SASL AUTH with PLAIN and LOGIN, initial responses, `*` to
+//! cancel) and RFC 3206 (`[AUTH]`, `[SYS/TEMP]`, `[SYS/PERM]` response codes).
+//!
+//! Not implemented: APOP (RFC 1939 §7; it needs plaintext-equivalent passwords), LOGIN-DELAY
+//! and EXPIRE (RFC 2449 §6.5, §6.7), SCRAM mechanisms, and AUTH with an authorization identity
+//! other than the authenticated user (proxy authorization).
+//!
+//! The maildrop is the account's INBOX: after login the session takes the POP3 maildrop lock
+//! (RFC 1939 §8) and a snapshot of INBOX; message numbers refer to that snapshot. Messages
+//! marked with DELE are expunged only in the UPDATE state after QUIT, and `+OK` is sent only
+//! after the store committed the expunge.
+//!
+//! Invariant: the maildrop lock is owned by the session state and released when the session
+//! ends, however it ends (QUIT, drop, timeout, shutdown, I/O error).
+
+mod capa;
+mod errors;
+mod login;
+mod maildrop;
+mod session;
+mod transaction;
+mod wire;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,10 +33,34 @@ use server_kit::{BoxStream, ConnInfo, PlaintextAuth, Shutdown, TlsAcceptor};
 #[derive(Debug, Clone)]
 pub struct Pop3Config {
     pub hostname: String,
+    /// Longest accepted command line, CRLF included. RFC 2449 §4 limits commands to 255
+    /// octets; a little more is accepted for long SASL responses.
     pub max_line_length: usize,
-    /// RFC 1939 §3: an inactivity autologout timer of at least 10 minutes.
+    /// RFC 1939 §3: an inactivity autologout timer of at least 10 minutes. Also the longest a
+    /// single write may stall before the connection is dropped.
     pub idle_timeout: Duration,
     pub plaintext_auth: PlaintextAuth,
+    /// Failed logins after which the connection is closed.
+    pub max_auth_failures: u32,
+    /// How many octets of a message are read from the store at a time for RETR and TOP.
+    pub retr_chunk_size: usize,
+}
+
+impl Pop3Config {
+    /// Defaults: 1024-octet lines, 10-minute idle timeout, plaintext passwords only from
+    /// loopback, 3 login attempts, 16 KiB read chunks.
+    pub fn new(hostname: impl Into<String>) -> Pop3Config {
+        Pop3Config {
+            hostname: hostname.into(),
+            max_line_length: 1024,
+            idle_timeout: Duration::from_secs(10 * 60),
+            plaintext_auth: PlaintextAuth {
+                allow_loopback: true,
+            },
+            max_auth_failures: 3,
+            retr_chunk_size: 16 * 1024,
+        }
+    }
 }
 
 pub struct Pop3Server {
@@ -20,6 +70,8 @@ pub struct Pop3Server {
     pub tls: Option<TlsAcceptor>,
 }
 
+/// Runs one POP3 session to its end. `tls` says whether `stream` is already encrypted
+/// (implicit TLS, port 995).
 pub async fn serve(
     server: Arc<Pop3Server>,
     stream: BoxStream,
@@ -27,5 +79,7 @@ pub async fn serve(
     info: ConnInfo,
     shutdown: Shutdown,
 ) {
-    let _ = (server, stream, tls, info, shutdown);
+    session::Session::new(server, stream, tls, info, shutdown)
+        .run()
+        .await
 }

@@ -109,6 +109,27 @@ impl Conn {
         Ok(())
     }
 
+    /// Bytes received but not yet consumed, without reading more (to check whether a whole
+    /// pipelined command is already waiting).
+    pub fn buffered_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Returns the buffered bytes, reading once from the peer if none are buffered (never
+    /// empty on `Ok`). Pair with [`Conn::consume`]: a scanner (SMTP DATA) takes what it needs
+    /// and leaves the rest, e.g. commands pipelined after the end of data, in the buffer.
+    pub async fn fill_buf(&mut self) -> Result<&[u8], LineError> {
+        if self.buf.is_empty() {
+            self.fill().await?;
+        }
+        Ok(&self.buf)
+    }
+
+    /// Marks `n` bytes returned by [`Conn::fill_buf`] as consumed.
+    pub fn consume(&mut self, n: usize) {
+        self.buf.advance(n.min(self.buf.len()));
+    }
+
     /// Reads and drops exactly `n` raw octets (an oversize BDAT chunk, a refused literal).
     pub async fn skip(&mut self, mut n: usize) -> Result<(), LineError> {
         while n > 0 {

@@ -1,4 +1,25 @@
-//! SMTP sessions. (Being written.)
+//! SMTP sessions: receiving mail for local accounts (port 25, the MX) and message submission
+//! (ports 587 with STARTTLS and 465 with implicit TLS), generic over the store traits.
+//!
+//! RFCs: 5321 (SMTP), 1870 (SIZE), 2034 (ENHANCEDSTATUSCODES), 2920 (PIPELINING),
+//! 3030 (CHUNKING, BINARYMIME), 3207 (STARTTLS), 3848 (`with` protocol types),
+//! 4954 (AUTH PLAIN and LOGIN), 6152 (8BITMIME), 6531 (SMTPUTF8), 8314 (no passwords in clear).
+//!
+//! Not implemented: outbound delivery / relaying (authenticated mail to other domains gets
+//! `451 4.4.0`; the queue comes later), DSN (RFC 3461), SPF/DKIM/DMARC checks, reverse DNS
+//! lookups (the `Received:` field says `unknown`), checking that a submission's sender
+//! matches the authenticated account, SCRAM mechanisms.
+//!
+//! Invariant: a 250 reply to the end of data is sent only after `store.deliver` returned Ok
+//! (the store has fsync'd); nothing acknowledged is lost.
+
+mod auth_cmd;
+mod data;
+mod delivery;
+mod envelope;
+mod session;
+mod trace;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,14 +36,46 @@ pub enum SmtpMode {
 
 #[derive(Debug, Clone)]
 pub struct SmtpConfig {
+    /// Our name in the greeting, EHLO reply and `Received:` fields.
     pub hostname: String,
     pub mode: SmtpMode,
+    /// Largest message accepted, in octets of DATA/BDAT content (advertised as `SIZE`).
     pub max_message_size: usize,
+    /// Longest command line including CRLF. RFC 5321 §4.5.3.1.4 requires at least 512.
     pub max_line_length: usize,
+    /// RFC 5321 §4.5.3.1.8 requires at least 100.
     pub max_recipients: usize,
+    /// How long to wait for a command. RFC 5321 §4.5.3.2.7: at least 5 minutes.
     pub command_timeout: Duration,
+    /// How long to wait for each piece of message data. RFC 5321 §4.5.3.2.5: 3 minutes+.
     pub data_timeout: Duration,
     pub plaintext_auth: PlaintextAuth,
+    /// After this many 5xx replies the session is closed with `421 4.7.0`.
+    pub max_errors: usize,
+    /// After this many failed AUTH attempts the session is closed with `421 4.7.0`.
+    pub max_auth_failures: usize,
+}
+
+impl SmtpConfig {
+    /// A configuration with the defaults (25 MiB, 4096-octet lines, 100 recipients,
+    /// 5-minute command and 3-minute data timeouts, plaintext AUTH only from loopback,
+    /// 20 errors, 3 failed AUTHs).
+    pub fn new(hostname: impl Into<String>, mode: SmtpMode) -> SmtpConfig {
+        SmtpConfig {
+            hostname: hostname.into(),
+            mode,
+            max_message_size: 25 * 1024 * 1024,
+            max_line_length: 4096,
+            max_recipients: 100,
+            command_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(180),
+            plaintext_auth: PlaintextAuth {
+                allow_loopback: true,
+            },
+            max_errors: 20,
+            max_auth_failures: 3,
+        }
+    }
 }
 
 /// Everything an SMTP listener's sessions share.
@@ -41,5 +94,7 @@ pub async fn serve(
     info: ConnInfo,
     shutdown: Shutdown,
 ) {
-    let _ = (server, stream, tls, info, shutdown);
+    session::Session::new(server, stream, tls, info)
+        .run(shutdown)
+        .await;
 }

@@ -15,6 +15,8 @@
 //! - Change events are published only after the change is committed.
 
 mod changes;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod directory;
 mod error;
 mod mailstore;

@@ -1,1 +1,78 @@
-fn main() {}
+//! yubin, an all-in-one mail server: SMTP receiving (RFC 5321) and submission (RFC 6409,
+//! RFC 8314 implicit TLS), POP3 (RFC 1939) and IMAP (RFC 9051), with STARTTLS (RFC 3207,
+//! RFC 2595) — this crate is the binary that ties the protocol crates together: configuration,
+//! command line, TLS, listeners, connection limits, graceful shutdown and logs.
+//!
+//! Not implemented here: outbound delivery (the queue), hot reload of the configuration or
+//! certificate (restart to apply), PROXY protocol, and privilege dropping after binding.
+
+mod admin;
+mod cli;
+mod config;
+mod limits;
+mod listeners;
+mod logging;
+mod rlimit;
+mod serve;
+mod shutdown;
+mod tls;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use config::Config;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(match cli.command {
+        Command::Serve => "info",
+        Command::Admin(_) => "warn",
+    });
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the whole cause chain, joined by ": ".
+            eprintln!("yubin: error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let (config, path) = Config::load(cli.config.as_deref())?;
+    let runtime = match cli.command {
+        Command::Serve => tokio::runtime::Builder::new_multi_thread(),
+        // Admin commands make a few store calls; one thread is plenty.
+        Command::Admin(_) => tokio::runtime::Builder::new_current_thread(),
+    }
+    .enable_all()
+    .build()?;
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve => {
+                match &path {
+                    Some(p) => tracing::info!(config = %p.display(), "configuration loaded"),
+                    None => tracing::info!("no configuration file; using the built-in defaults"),
+                }
+                serve::run(config).await
+            }
+            Command::Admin(cmd) => {
+                let (_store, directory) = serve::open_store(&config)?;
+                let stdin = std::io::stdin();
+                let mut input = stdin.lock();
+                let mut output = std::io::stdout();
+                let io = admin::Io {
+                    input: &mut input,
+                    output: &mut output,
+                };
+                admin::run(directory.as_ref(), cmd, io).await
+            }
+        }
+    });
+    // Sessions still running after the grace period are dropped here, not waited for.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}

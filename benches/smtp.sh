@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# SMTP delivery benchmark for yubin (and optionally Postfix, side by side).
+#
+# Builds release binaries, starts a throw-away yubin with only an SMTP listener on loopback,
+# creates user1@bench.test, then delivers 10 KB messages over a new connection per message at
+# several concurrency levels with `yubin-bench smtp`, measures memory per idle connection with
+# `yubin-bench idle`, stops the server with SIGTERM and prints a summary table.
+# yubin answers 250 after DATA only once the message is fsync'd, so 250s/s = msgs stored/s.
+#
+# Usage: benches/smtp.sh [--postfix]
+#   --postfix   also set up Debian's Postfix (/work/shared/peers/postfix-setup.sh) on
+#               127.0.0.1:10025 and load it with its own smtp-source, alternating with yubin
+#               (A B A B ...); Postfix throughput is end to end: until every message is a
+#               file in the Maildir.
+# Environment (defaults in brackets):
+#   CONCURRENCY ["1 10 50"]  MESSAGES ["2000 5000 10000"] (paired with CONCURRENCY)
+#   SIZE [10240]  IDLE [1000] (0 skips the idle test)  ROUNDS [1]  PORT [25250]
+#   SKIP_BUILD [0]  KEEP [0] (keep the temp dir)  YUBIN_LOG [info] (RUST_LOG for the server)
+#   PEERS [/work/shared/peers]
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CONCURRENCY=${CONCURRENCY:-"1 10 50"}
+MESSAGES=${MESSAGES:-"2000 5000 10000"}
+SIZE=${SIZE:-10240}
+IDLE=${IDLE:-1000}
+ROUNDS=${ROUNDS:-1}
+PORT=${PORT:-25250}
+SKIP_BUILD=${SKIP_BUILD:-0}
+KEEP=${KEEP:-0}
+YUBIN_LOG=${YUBIN_LOG:-info}
+PEERS=${PEERS:-/work/shared/peers}
+POSTFIX=0
+PF_ADDR=127.0.0.1:10025
+PF_NEW=/var/tmp/peer-postfix/maildir/bench.test/user1/new
+TO=user1@bench.test
+FROM=a@x.test
+
+for arg in "$@"; do
+  case "$arg" in
+    --postfix) POSTFIX=1 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+read -r -a CS <<<"$CONCURRENCY"
+read -r -a NS <<<"$MESSAGES"
+if [ "${#CS[@]}" -ne "${#NS[@]}" ]; then
+  echo "CONCURRENCY and MESSAGES must list the same number of values" >&2; exit 2
+fi
+
+log() { printf '== %s\n' "$*" >&2; }
+
+if [ "$SKIP_BUILD" != 1 ]; then
+  log "building release binaries"
+  (cd "$ROOT" && cargo build --release -p yubin -p yubin-bench)
+fi
+YUBIN=$ROOT/target/release/yubin
+BENCH=$ROOT/target/release/yubin-bench
+
+WORK=$(mktemp -d /tmp/yubin-bench.XXXXXX)
+CFG=$WORK/yubin.toml
+RESULTS=$WORK/results.jsonl
+SERVER_PID=""
+
+cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  if [ "$POSTFIX" = 1 ] && command -v postfix >/dev/null; then
+    postfix stop >/dev/null 2>&1 || true
+  fi
+  if [ "$KEEP" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Only the SMTP listener; every other listener is disabled with an empty list.
+cat >"$CFG" <<EOF
+hostname = "mx.bench.test"
+data_dir = "$WORK/data"
+
+[listen]
+smtp = ["127.0.0.1:$PORT"]
+submission = []
+submissions = []
+pop3 = []
+pop3s = []
+imap = []
+imaps = []
+
+[limits]
+max_connections_per_ip = 100000
+max_connections = 100000
+EOF
+
+# Waits until something accepts TCP connections on 127.0.0.1:$1 (up to 30 s).
+wait_port() {
+  for _ in $(seq 1 300); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    if [ -n "$SERVER_PID" ] && ! kill -0 "$SERVER_PID" 2>/dev/null; then return 1; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+server_alive() {
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    echo "yubin exited; last log lines:" >&2; tail -20 "$WORK/yubin.log" >&2; exit 1
+  fi
+}
+
+log "starting yubin on 127.0.0.1:$PORT (data in $WORK/data)"
+RUST_LOG=$YUBIN_LOG "$YUBIN" serve --config "$CFG" >"$WORK/yubin.log" 2>&1 &
+SERVER_PID=$!
+if ! wait_port "$PORT"; then
+  echo "yubin did not start listening; log:" >&2; tail -30 "$WORK/yubin.log" >&2; exit 1
+fi
+"$YUBIN" --config "$CFG" domain add bench.test
+echo "bench-password-1" | "$YUBIN" --config "$CFG" user add "$TO" --password-stdin
+
+if [ "$POSTFIX" = 1 ]; then
+  log "setting up the Postfix peer"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! command -v postfix >/dev/null; then
+    apt-get update -qq >/dev/null || true
+  fi
+  # Installing with "No configuration" leaves no main.cf, which the setup script's postmap
+  # needs before it copies its own; seed it with the peer's main.cf first.
+  setup_pf() {
+    if command -v postfix >/dev/null && [ ! -e /etc/postfix/main.cf ]; then
+      cp "$PEERS/postfix-main.cf" /etc/postfix/main.cf
+    fi
+    bash "$PEERS/postfix-setup.sh"
+  }
+  setup_pf || setup_pf || { apt-get update -qq >/dev/null; setup_pf; }
+  wait_port 10025 || { echo "postfix is not listening on $PF_ADDR" >&2; exit 1; }
+fi
+
+now() { date +%s.%N; }
+
+run_yubin() { # C N
+  server_alive
+  log "yubin: C=$1 N=$2"
+  "$BENCH" smtp --addr "127.0.0.1:$PORT" --messages "$2" --concurrency "$1" --size "$SIZE" \
+    --to "$TO" --from "$FROM" --pid "$SERVER_PID" | tee "$WORK/last.out" >&2
+  grep '^{' "$WORK/last.out" | tail -1 | jq -c '. + {server:"yubin"}' >>"$RESULTS"
+}
+
+count_new() { find "$PF_NEW" -maxdepth 1 -type f 2>/dev/null | wc -l; }
+
+run_postfix() { # C N
+  log "postfix: C=$1 N=$2"
+  mkdir -p "$PF_NEW"
+  find "$PF_NEW" -maxdepth 1 -type f -delete
+  local t0 t1 t2 n
+  t0=$(now)
+  smtp-source -m "$2" -s "$1" -l "$SIZE" -f "$FROM" -t "$TO" "$PF_ADDR"
+  t1=$(now)
+  # 250 from Postfix means "queued"; count Maildir files until every message is delivered.
+  local deadline=$(( $(date +%s) + 600 ))
+  while n=$(count_new); [ "$n" -lt "$2" ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.05; done
+  t2=$(now)
+  jq -nc --argjson c "$1" --argjson n "$2" --argjson size "$SIZE" --argjson got "$n" \
+    --argjson t0 "$t0" --argjson t1 "$t1" --argjson t2 "$t2" \
+    '{server:"postfix", mode:"smtp-source", concurrency:$c, messages:$n, size:$size,
+      ok:$got, failed:($n-$got), accept_s:($t1-$t0), elapsed_s:($t2-$t0),
+      accept_msgs_per_s:($n/($t1-$t0)), msgs_per_s:($got/($t2-$t0))}' | tee -a "$RESULTS" >&2
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+  for i in "${!CS[@]}"; do
+    if [ "$ROUNDS" -gt 1 ]; then log "round $round"; fi
+    run_yubin "${CS[$i]}" "${NS[$i]}"
+    if [ "$POSTFIX" = 1 ]; then run_postfix "${CS[$i]}" "${NS[$i]}"; fi
+  done
+done
+
+if [ "$IDLE" -gt 0 ]; then
+  server_alive
+  log "yubin: $IDLE idle connections"
+  "$BENCH" idle --addr "127.0.0.1:$PORT" --connections "$IDLE" --pid "$SERVER_PID" \
+    | tee "$WORK/last.out" >&2
+  grep '^{' "$WORK/last.out" | tail -1 | jq -c '. + {server:"yubin"}' >>"$RESULTS"
+fi
+
+server_alive
+log "stopping yubin (SIGTERM)"
+kill -TERM "$SERVER_PID"
+if wait "$SERVER_PID"; then STOP="clean exit"; else STOP="exit status $?"; fi
+SERVER_PID=""
+
+echo
+echo "SMTP benchmark: ${SIZE}-byte messages, new connection per message, loopback, $(nproc) cores"
+echo "msg/s = 250 replies per wall-clock second (yubin: stored and fsync'd; postfix: until every"
+echo "message is a Maildir file). Latency = final '.' -> 250 (yubin-bench only). RSS = max sampled."
+{
+  printf 'server\tC\tN\tok\tfail\tmsg/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tRSS MiB\n'
+  jq -r 'def f1: . * 10 | round / 10; def f2: . * 100 | round / 100;
+    select(.mode=="smtp" or .mode=="smtp-source")
+    | [.server, .concurrency, .messages, .ok, .failed, (.msgs_per_s | f1)]
+      + (if .data_end_ms then [.data_end_ms.p50, .data_end_ms.p90, .data_end_ms.p99,
+           .data_end_ms.max | f2] else ["-", "-", "-", "-"] end)
+      + [if .rss_max_kib then (.rss_max_kib / 1024 | f1) else "-" end]
+    | @tsv' "$RESULTS"
+} | column -t -s $'\t'
+jq -r 'select(.server=="postfix") | "postfix C=\(.concurrency): smtp-source finished (all queued) at "
+  + "\(.accept_msgs_per_s * 10 | round / 10) msg/s; all in Maildir after \(.elapsed_s * 100 | round / 100) s"' \
+  "$RESULTS"
+jq -r 'select(.mode=="smtp" and .server=="yubin") | .vm_hwm_kib' "$RESULTS" | tail -1 |
+  xargs -r -I{} echo "yubin VmHWM (lifetime peak RSS): {} KiB"
+jq -r 'select(.mode=="idle") | "idle: \(.open) connections open (\(.still_open) still open after settling), "
+  + "VmRSS \(.rss_before_kib) -> \(.rss_after_kib) KiB = \(.bytes_per_conn) bytes per idle connection"' "$RESULTS"
+echo "yubin shutdown on SIGTERM: $STOP; blob files in its data dir: $(find "$WORK/data" -path '*blobs*' -type f | wc -l)"
+echo "raw results (JSON lines):"
+cat "$RESULTS"

@@ -1,0 +1,133 @@
+//! FETCH response items: `msg-att` — RFC 9051 §7.5.2, RFC 3516 §4.2, RFC 7162 §3.1.4.
+
+use super::bodystructure::{BodyStructure, write_body_structure};
+use super::envelope::{Envelope, write_envelope};
+use super::string::{write_literal, write_literal8};
+use crate::parse::{Part, Section};
+use crate::types::{DateTime, Flag};
+
+/// One `msg-att-dynamic` / `msg-att-static` item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchItem {
+    /// `"FLAGS" SP "(" [flag-fetch *(SP flag-fetch)] ")"` (`\Recent` is [`Flag::recent`]).
+    Flags(Vec<Flag>),
+    Uid(u32),
+    /// `"INTERNALDATE" SP date-time`.
+    InternalDate(DateTime),
+    Rfc822Size(u64),
+    /// `"MODSEQ" SP "(" permsg-modsequence ")"` — RFC 7162 §3.1.4.1.
+    ModSeq(u64),
+    Envelope(Box<Envelope>),
+    /// `BODY` (no extension data).
+    Body(Box<BodyStructure>),
+    BodyStructure(Box<BodyStructure>),
+    /// `"BODY" section ["<" number ">"] SP nstring`: `origin` is the partial's start (RFC
+    /// 9051 §7.5.2: only the origin is echoed); `None` data is NIL.
+    BodySection {
+        section: Section,
+        origin: Option<u64>,
+        data: Option<Vec<u8>>,
+    },
+    /// `"BINARY" section-binary SP (nstring / literal8)` — RFC 3516 §4.2.
+    Binary {
+        part: Part,
+        origin: Option<u64>,
+        data: Option<Vec<u8>>,
+    },
+    /// `"BINARY.SIZE" section-binary SP number` — RFC 3516 §4.2.
+    BinarySize {
+        part: Part,
+        size: u64,
+    },
+    Rfc822(Option<Vec<u8>>),
+    Rfc822Header(Option<Vec<u8>>),
+    Rfc822Text(Option<Vec<u8>>),
+}
+
+/// Message text goes in a literal whatever its content, NIL when absent.
+fn write_body_data(out: &mut Vec<u8>, data: &Option<Vec<u8>>) {
+    match data {
+        Some(d) => write_literal(out, d),
+        None => out.extend_from_slice(b"NIL"),
+    }
+}
+
+fn write_origin(out: &mut Vec<u8>, origin: Option<u64>) {
+    if let Some(o) = origin {
+        out.extend_from_slice(format!("<{o}>").as_bytes());
+    }
+}
+
+/// `msg-att = "(" (msg-att-dynamic / msg-att-static) *(SP (msg-att-dynamic /
+/// msg-att-static)) ")"` — RFC 9051 §9.
+pub(crate) fn write_fetch_items(out: &mut Vec<u8>, items: &[FetchItem], utf8: bool) {
+    out.push(b'(');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        match item {
+            FetchItem::Flags(flags) => {
+                let names: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+                out.extend_from_slice(format!("FLAGS ({})", names.join(" ")).as_bytes());
+            }
+            FetchItem::Uid(n) => out.extend_from_slice(format!("UID {n}").as_bytes()),
+            FetchItem::InternalDate(dt) => {
+                out.extend_from_slice(format!("INTERNALDATE \"{dt}\"").as_bytes())
+            }
+            FetchItem::Rfc822Size(n) => {
+                out.extend_from_slice(format!("RFC822.SIZE {n}").as_bytes())
+            }
+            FetchItem::ModSeq(n) => out.extend_from_slice(format!("MODSEQ ({n})").as_bytes()),
+            FetchItem::Envelope(env) => {
+                out.extend_from_slice(b"ENVELOPE ");
+                write_envelope(out, env, utf8);
+            }
+            FetchItem::Body(b) => {
+                out.extend_from_slice(b"BODY ");
+                write_body_structure(out, b, false, utf8);
+            }
+            FetchItem::BodyStructure(b) => {
+                out.extend_from_slice(b"BODYSTRUCTURE ");
+                write_body_structure(out, b, true, utf8);
+            }
+            FetchItem::BodySection {
+                section,
+                origin,
+                data,
+            } => {
+                out.extend_from_slice(format!("BODY[{section}]").as_bytes());
+                write_origin(out, *origin);
+                out.push(b' ');
+                write_body_data(out, data);
+            }
+            FetchItem::Binary { part, origin, data } => {
+                out.extend_from_slice(format!("BINARY[{part}]").as_bytes());
+                write_origin(out, *origin);
+                out.push(b' ');
+                match data {
+                    // RFC 3516 §4.2: literal8 when the data holds NUL.
+                    Some(d) if d.contains(&0) => write_literal8(out, d),
+                    Some(d) => write_literal(out, d),
+                    None => out.extend_from_slice(b"NIL"),
+                }
+            }
+            FetchItem::BinarySize { part, size } => {
+                out.extend_from_slice(format!("BINARY.SIZE[{part}] {size}").as_bytes())
+            }
+            FetchItem::Rfc822(d) => {
+                out.extend_from_slice(b"RFC822 ");
+                write_body_data(out, d);
+            }
+            FetchItem::Rfc822Header(d) => {
+                out.extend_from_slice(b"RFC822.HEADER ");
+                write_body_data(out, d);
+            }
+            FetchItem::Rfc822Text(d) => {
+                out.extend_from_slice(b"RFC822.TEXT ");
+                write_body_data(out, d);
+            }
+        }
+    }
+    out.push(b')');
+}

@@ -1,0 +1,252 @@
+//! DATA framing: finds the end-of-data marker and removes dot-stuffing, fed any split of
+//! the input.
+//!
+//! Invariant (SMTP smuggling, CVE-2023-51766): only `CRLF "." CRLF` ends the data. A line
+//! that began after a bare LF or a bare CR is not a line start, so `\n.\r\n`, `\r.\r\n` and
+//! `\r\n.\n` are message content, never the end of data. Bare CR and LF are kept as data.
+
+/// Where the scanner is within the current line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// At the start of a line: just after DATA's 354 or after CRLF.
+    LineStart,
+    /// Inside a line.
+    Middle,
+    /// Inside a line, just after a CR.
+    Cr,
+    /// A line began with "."; the dot is held back.
+    Dot,
+    /// A line began with ".\r"; both are held back.
+    DotCr,
+    /// `CRLF "." CRLF` was seen.
+    Done,
+}
+
+/// Incremental end-of-data scanner and dot-unstuffer for DATA (RFC 5321 §4.1.1.4, §4.5.2).
+///
+/// The CRLF before the terminating dot belongs to the message's last line and is kept.
+#[derive(Debug, Clone)]
+pub struct DataScanner {
+    state: State,
+}
+
+impl Default for DataScanner {
+    fn default() -> Self {
+        DataScanner::new()
+    }
+}
+
+/// What one [`DataScanner::feed`] call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataProgress {
+    /// How many input bytes were consumed. When `done`, bytes after this belong to the next
+    /// command (pipelined after the end of data).
+    pub consumed: usize,
+    /// The end-of-data marker was consumed.
+    pub done: bool,
+}
+
+impl DataScanner {
+    pub fn new() -> DataScanner {
+        DataScanner {
+            state: State::LineStart,
+        }
+    }
+
+    /// Whether the end of data has been seen.
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Scans `input`, appending the unstuffed message bytes to `out`, and stops right after
+    /// the end-of-data marker.
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> DataProgress {
+        for (i, &b) in input.iter().enumerate() {
+            self.state = match self.state {
+                State::Done => {
+                    return DataProgress {
+                        consumed: i,
+                        done: true,
+                    };
+                }
+                // RFC 5321 §4.5.2: a line starting with "." has it removed (transparency).
+                State::LineStart if b == b'.' => State::Dot,
+                State::LineStart | State::Middle => {
+                    out.push(b);
+                    if b == b'\r' { State::Cr } else { State::Middle }
+                }
+                State::Cr => {
+                    out.push(b);
+                    match b {
+                        b'\n' => State::LineStart,
+                        b'\r' => State::Cr,
+                        _ => State::Middle,
+                    }
+                }
+                State::Dot if b == b'\r' => State::DotCr,
+                State::Dot => {
+                    // "." followed by more text: the dot was stuffing; drop it. A bare LF
+                    // here is content, not the end (see the module invariant).
+                    out.push(b);
+                    State::Middle
+                }
+                State::DotCr if b == b'\n' => State::Done,
+                State::DotCr => {
+                    // ".\r" then something else: drop the stuffed dot, keep the CR, and read
+                    // `b` as the byte after a CR.
+                    out.push(b'\r');
+                    out.push(b);
+                    match b {
+                        b'\r' => State::Cr,
+                        _ => State::Middle,
+                    }
+                }
+            };
+        }
+        DataProgress {
+            consumed: input.len(),
+            done: self.state == State::Done,
+        }
+    }
+}
+
+/// Applies dot-stuffing (RFC 5321 §4.5.2) and appends `CRLF . CRLF`: the inverse of
+/// [`DataScanner`], for clients and tests. `message` should end with CRLF.
+pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + 8);
+    let mut line_start = true;
+    for &b in message {
+        if line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        line_start = b == b'\n' && out.len() >= 2 && out[out.len() - 2] == b'\r';
+    }
+    if !message.is_empty() && !message.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `input` in two pieces split at `at`; returns (message, consumed, done).
+    fn scan_split(input: &[u8], at: usize) -> (Vec<u8>, usize, bool) {
+        let mut s = DataScanner::new();
+        let mut out = Vec::new();
+        let p1 = s.feed(&input[..at], &mut out);
+        if p1.done {
+            return (out, p1.consumed, true);
+        }
+        let p2 = s.feed(&input[at..], &mut out);
+        (out, at + p2.consumed, p2.done)
+    }
+
+    fn check_every_split(input: &[u8], message: &[u8], consumed: usize, done: bool) {
+        for at in 0..=input.len() {
+            let (out, c, d) = scan_split(input, at);
+            assert_eq!(out, message, "split at {at}");
+            assert_eq!((c, d), (consumed, done), "split at {at}");
+        }
+    }
+
+    #[test]
+    fn finds_terminator_at_every_split() {
+        let input = b"Subject: x\r\n\r\nhello\r\n.\r\nQUIT\r\n";
+        check_every_split(input, b"Subject: x\r\n\r\nhello\r\n", input.len() - 6, true);
+    }
+
+    #[test]
+    fn empty_message() {
+        check_every_split(b".\r\n", b"", 3, true);
+    }
+
+    #[test]
+    fn dot_unstuffing() {
+        let input = b"..leading\r\n.x\r\n...\r\nmid.dle\r\n.\r\n";
+        check_every_split(
+            input,
+            b".leading\r\nx\r\n..\r\nmid.dle\r\n",
+            input.len(),
+            true,
+        );
+    }
+
+    #[test]
+    fn bare_lf_and_cr_do_not_end_data() {
+        // The smuggling forms: only CRLF.CRLF ends the data.
+        for input in [
+            &b"a\n.\r\nMAIL FROM:<x@y>\r\n"[..],
+            b"a\r.\r\nb\r\n",
+            b"a\r\n.\nb\r\n",
+            b"a\n.\nb\r\n",
+            b"a\r\n.\rb\r\n",
+        ] {
+            for at in 0..=input.len() {
+                let (_, c, d) = scan_split(input, at);
+                assert!(!d, "{input:?} split at {at} ended the data");
+                assert_eq!(c, input.len());
+            }
+        }
+        let input = b"a\n.\r\nb\r\n.\r\n";
+        check_every_split(input, b"a\n.\r\nb\r\n", input.len(), true);
+        let input = b"a\r\n.\rb\r\n.\r\n";
+        check_every_split(input, b"a\r\n\rb\r\n", input.len(), true);
+    }
+
+    #[test]
+    fn dot_stuff_round_trip() {
+        let msg = b"a\r\n.b\r\n..\r\n.\r\nend\r\n";
+        let wire = dot_stuff(msg);
+        assert_eq!(wire, b"a\r\n..b\r\n...\r\n..\r\nend\r\n.\r\n");
+        let mut out = Vec::new();
+        let p = DataScanner::new().feed(&wire, &mut out);
+        assert!(p.done);
+        assert_eq!(out, msg);
+    }
+
+    /// Pseudo-random input over the interesting bytes: one byte at a time gives the same
+    /// result as all at once, and `dot_stuff` output always round-trips.
+    #[test]
+    fn random_inputs_split_consistently() {
+        let mut x: u32 = 99;
+        for _ in 0..5_000 {
+            let input: Vec<u8> = (0..(x % 30))
+                .map(|_| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    b"\r\n.a"[(x >> 16) as usize % 4]
+                })
+                .collect();
+            let mut whole = Vec::new();
+            let p = DataScanner::new().feed(&input, &mut whole);
+            let mut s = DataScanner::new();
+            let mut bytewise = Vec::new();
+            let mut consumed = 0;
+            for b in &input {
+                let q = s.feed(std::slice::from_ref(b), &mut bytewise);
+                consumed += q.consumed;
+                if q.done {
+                    break;
+                }
+            }
+            assert_eq!(
+                (whole, p.consumed, p.done),
+                (bytewise, consumed, s.is_done())
+            );
+
+            let mut msg = input.clone();
+            if !msg.is_empty() && !msg.ends_with(b"\r\n") {
+                msg.extend_from_slice(b"\r\n");
+            }
+            let mut out = Vec::new();
+            let wire = dot_stuff(&msg);
+            let q = DataScanner::new().feed(&wire, &mut out);
+            assert!(q.done && q.consumed == wire.len(), "{msg:?}");
+            assert_eq!(out, msg, "{wire:?}");
+            x = x.wrapping_add(3);
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! MAIL and RCPT: the envelope, and the rule that makes yubin never an open relay.
+//!
+//! Recipient policy (RFC 5321 §3.6.2 and §7.1):
+//! - a local domain's address is resolved at once (aliases → accounts); nobody → `550 5.1.1`;
+//! - any other domain from an unauthenticated client → `550 5.7.1` (no relaying);
+//! - any other domain from an authenticated client → `451 4.4.0` (outbound delivery does not
+//!   exist yet; a temporary error keeps the message in the client's outbox).
+
+use std::io;
+
+use mail_types::{Address, Domain};
+use smtp_proto::{ForwardPath, MailParams, ReversePath};
+use store::{AccountId, Store};
+
+use crate::SmtpMode;
+use crate::delivery::store_error_reply;
+use crate::session::{Flow, Recipient, Session, State, Transaction};
+
+impl Session {
+    /// RFC 5321 §4.1.1.2. The caller checked that the session is greeted and idle.
+    pub(crate) async fn mail(&mut self, from: ReversePath, params: MailParams) -> io::Result<Flow> {
+        let cfg = &self.server.config;
+        if cfg.mode == SmtpMode::Submission && self.auth.is_none() {
+            // RFC 4954 §6: 530 when the server requires authentication first.
+            return self.answer(530, "5.7.0", "Authentication required").await;
+        }
+        // RFC 1870 §6.1: a declared size over the limit is refused at once with 552.
+        if params.size.is_some_and(|s| s > cfg.max_message_size as u64) {
+            return self
+                .answer(
+                    552,
+                    "5.3.4",
+                    "Message size exceeds fixed maximum message size",
+                )
+                .await;
+        }
+        let State::Ready(helo) = std::mem::replace(&mut self.state, State::Connected) else {
+            return self.answer(503, "5.5.1", "Bad sequence of commands").await;
+        };
+        self.state = State::Mail(
+            helo,
+            Transaction {
+                from,
+                params,
+                rcpts: Vec::new(),
+                bdat: None,
+            },
+        );
+        self.answer(250, "2.1.0", "Ok").await
+    }
+
+    /// RFC 5321 §4.1.1.3. The caller checked that a transaction is open.
+    pub(crate) async fn rcpt(&mut self, to: ForwardPath) -> io::Result<Flow> {
+        let State::Mail(_, txn) = &self.state else {
+            return self.answer(503, "5.5.1", "Need MAIL command").await;
+        };
+        // RFC 5321 §4.5.3.1.10: 452 for too many recipients; the client sends the rest later.
+        if txn.rcpts.len() >= self.server.config.max_recipients {
+            return self.answer(452, "4.5.3", "Too many recipients").await;
+        }
+        let declared_size = txn.params.size.unwrap_or(0);
+        // Only Send data crosses the awaits below (the session's stream is not Sync).
+        let store = self.server.store.as_ref();
+        let resolved = match to {
+            ForwardPath::Postmaster => resolve_postmaster(store).await,
+            ForwardPath::Mailbox(address) => resolve(store, self.auth.is_some(), address).await,
+        };
+        let (address, accounts) = match resolved {
+            Ok(Ok(found)) => found,
+            Ok(Err((code, status, text))) => return self.answer(code, status, text).await,
+            Err(e) => {
+                return self
+                    .reply(store_error_reply(&e))
+                    .await
+                    .map(|()| Flow::Continue);
+            }
+        };
+        // Refuse a full mailbox now rather than fail the whole message after DATA.
+        for &account in &accounts {
+            match self.server.store.quota(account).await {
+                Ok(q) if q.would_exceed(declared_size.max(1)) => {
+                    return self.answer(452, "4.2.2", "Mailbox full").await;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return self
+                        .reply(store_error_reply(&e))
+                        .await
+                        .map(|()| Flow::Continue);
+                }
+            }
+        }
+        if let State::Mail(_, txn) = &mut self.state {
+            txn.rcpts.push(Recipient { address, accounts });
+        }
+        self.answer(250, "2.1.5", "Ok").await
+    }
+}
+
+/// Applies the recipient policy to one address: the accounts, or the refusal to send.
+async fn resolve(
+    store: &dyn Store,
+    authenticated: bool,
+    address: Address,
+) -> store::StoreResult<Resolution> {
+    if !store.is_local_domain(address.domain()).await? {
+        return Ok(Err(if authenticated {
+            (
+                451,
+                "4.4.0",
+                "Outbound delivery is not available yet, try again later",
+            )
+        } else {
+            // RFC 5321 §7.1 / RFC 3463 X.7.1: no relaying for strangers.
+            (550, "5.7.1", "Relay access denied")
+        }));
+    }
+    let accounts = store.resolve_recipient(&address).await?;
+    if accounts.is_empty() {
+        return Ok(Err((550, "5.1.1", "User unknown in local recipient table")));
+    }
+    Ok(Ok((address, accounts)))
+}
+
+/// `<Postmaster>` (RFC 5321 §4.1.1.3): the postmaster of our first local domain that has
+/// one.
+async fn resolve_postmaster(store: &dyn Store) -> store::StoreResult<Resolution> {
+    for domain in store.list_domains().await? {
+        let Ok(address) = postmaster_of(&domain) else {
+            continue;
+        };
+        let accounts = store.resolve_recipient(&address).await?;
+        if !accounts.is_empty() {
+            return Ok(Ok((address, accounts)));
+        }
+    }
+    Ok(Err((550, "5.1.1", "User unknown in local recipient table")))
+}
+
+/// The accepted recipient, or the refusal reply (code, enhanced code, text).
+type Resolution = Result<(Address, Vec<AccountId>), (u16, &'static str, &'static str)>;
+
+fn postmaster_of(domain: &Domain) -> Result<Address, mail_types::AddressError> {
+    Address::parse(&format!("postmaster@{domain}"))
+}

@@ -1,0 +1,210 @@
+//! The content-addressed blob directory: one file per distinct message body, named by the
+//! lower-case hex SHA-256 of its bytes, at `blobs/ab/cd/<hash>`.
+//!
+//! Invariants (with the `blobs` table, see `writer.rs`):
+//! - A file is complete once it has its final name: it is written to `blobs/tmp/`, fsync'd,
+//!   renamed into place, and its directory fsync'd ("blob before metadata").
+//! - A file is unlinked only while holding SQLite's write lock and after checking that no row
+//!   references it; a row is inserted only while holding that lock and after checking that the
+//!   file exists (re-writing it if not). So a committed row always has its file.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+/// Temporary files older than this are left over from a crash and may be removed.
+pub const STALE_TMP_AGE: Duration = Duration::from_secs(3600);
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+pub struct BlobDir {
+    root: PathBuf,
+}
+
+/// Whether `s` looks like a blob name (64 lower-case hex digits); anything else is refused
+/// before it can reach the file system.
+pub fn is_valid_hash(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+pub fn hash_of(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl BlobDir {
+    /// Creates `root` and `root/tmp` if needed.
+    pub fn open(root: PathBuf) -> io::Result<BlobDir> {
+        let dir = BlobDir { root };
+        fs::create_dir_all(dir.tmp_dir())?;
+        if let Some(parent) = dir.root.parent() {
+            fsync_dir(parent)?;
+        }
+        fsync_dir(&dir.root)?;
+        Ok(dir)
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// `root/ab/cd/<hash>`; the caller has checked [`is_valid_hash`].
+    pub fn path(&self, hash: &str) -> PathBuf {
+        let (a, b) = (
+            hash.get(0..2).unwrap_or("00"),
+            hash.get(2..4).unwrap_or("00"),
+        );
+        self.root.join(a).join(b).join(hash)
+    }
+
+    /// Hashes `bytes` and makes sure the blob is durably on disk; returns its hash.
+    pub fn store(&self, bytes: &[u8]) -> io::Result<String> {
+        let hash = hash_of(bytes);
+        self.ensure(&hash, bytes)?;
+        Ok(hash)
+    }
+
+    /// Makes sure the file for `hash` exists durably with `bytes` as content. An existing file
+    /// of the right size is kept (it was fsync'd before its rename); its directory is fsync'd
+    /// again in case the process that renamed it crashed before doing so.
+    pub fn ensure(&self, hash: &str, bytes: &[u8]) -> io::Result<()> {
+        let path = self.path(hash);
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        if let Ok(meta) = fs::metadata(&path) {
+            if meta.is_file() && meta.len() == bytes.len() as u64 {
+                return fsync_dir(&dir);
+            }
+        }
+        self.create_dirs(&dir)?;
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = self
+            .tmp_dir()
+            .join(format!("{hash}.{}.{n}", std::process::id()));
+        let result = (|| {
+            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            drop(f);
+            fs::rename(&tmp, &path)?;
+            fsync_dir(&dir)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// `mkdir` each missing level below the root, fsync'ing the parent of each new directory so
+    /// the directory entry itself is durable.
+    fn create_dirs(&self, dir: &Path) -> io::Result<()> {
+        if dir.is_dir() {
+            return Ok(());
+        }
+        let rel = dir.strip_prefix(&self.root).unwrap_or(dir);
+        let mut cur = self.root.clone();
+        for part in rel.components() {
+            let parent = cur.clone();
+            cur.push(part);
+            match fs::create_dir(&cur) {
+                Ok(()) => fsync_dir(&parent)?,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn exists(&self, hash: &str) -> bool {
+        self.path(hash).is_file()
+    }
+
+    /// Removes a blob file; a missing file is not an error.
+    pub fn remove(&self, hash: &str) -> io::Result<()> {
+        match fs::remove_file(self.path(hash)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every blob file's hash (files with other names are ignored).
+    pub fn list(&self) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        for l1 in fs::read_dir(&self.root)? {
+            let l1 = l1?;
+            if !l1.file_type()?.is_dir() || l1.file_name().len() != 2 {
+                continue;
+            }
+            for l2 in fs::read_dir(l1.path())? {
+                let l2 = l2?;
+                if !l2.file_type()?.is_dir() {
+                    continue;
+                }
+                for f in fs::read_dir(l2.path())? {
+                    let f = f?;
+                    if let Some(name) = f.file_name().to_str() {
+                        if is_valid_hash(name) && f.file_type()?.is_file() {
+                            out.push(name.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes temporary files older than [`STALE_TMP_AGE`] (younger ones may belong to another
+    /// process writing right now). Returns how many were removed.
+    pub fn sweep_tmp(&self) -> io::Result<usize> {
+        let mut removed = 0;
+        let now = SystemTime::now();
+        for f in fs::read_dir(self.tmp_dir())? {
+            let f = f?;
+            let modified = f.metadata()?.modified()?;
+            let age = now.duration_since(modified).unwrap_or_default();
+            if age > STALE_TMP_AGE && fs::remove_file(f.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_is_content_addressed_and_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobDir::open(dir.path().join("blobs")).unwrap();
+        let h = blobs.store(b"hello").unwrap();
+        assert_eq!(
+            h,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert_eq!(blobs.store(b"hello").unwrap(), h);
+        let p = blobs.path(&h);
+        assert!(p.ends_with(format!("2c/f2/{h}")));
+        assert_eq!(fs::read(&p).unwrap(), b"hello");
+        assert_eq!(blobs.list().unwrap(), vec![h.clone()]);
+        assert_eq!(fs::read_dir(blobs.tmp_dir()).unwrap().count(), 0);
+        blobs.remove(&h).unwrap();
+        blobs.remove(&h).unwrap();
+        assert!(!blobs.exists(&h));
+    }
+
+    #[test]
+    fn hash_validation() {
+        assert!(is_valid_hash(&"a".repeat(64)));
+        assert!(!is_valid_hash(&"A".repeat(64)));
+        assert!(!is_valid_hash("../../etc/passwd"));
+        assert!(!is_valid_hash(&"a".repeat(63)));
+    }
+}

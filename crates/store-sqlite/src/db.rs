@@ -1,0 +1,112 @@
+//! Small helpers shared by the SQL modules: error mapping and column encodings.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use store::{Flags, StoreError, StoreResult, SystemFlags};
+
+/// Maps SQLite errors to [`StoreError::Temporary`]: busy/locked databases, full disks and I/O
+/// errors are all "try again later" for a client. Rows that must exist or must not exist are
+/// checked explicitly by the callers, so constraint errors here are unexpected too.
+pub trait Db<T> {
+    fn db(self) -> StoreResult<T>;
+}
+
+impl<T> Db<T> for rusqlite::Result<T> {
+    fn db(self) -> StoreResult<T> {
+        self.map_err(|e| {
+            tracing::warn!(error = %e, "database error");
+            StoreError::Temporary(format!("database: {e}"))
+        })
+    }
+}
+
+/// Maps file-system errors of the blob directory.
+pub fn io_err(context: &str, e: std::io::Error) -> StoreError {
+    tracing::warn!(error = %e, context, "blob store I/O error");
+    StoreError::Temporary(format!("{context}: {e}"))
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// SQLite integers are signed 64-bit; sizes, MODSEQs and counts never come near `i64::MAX`.
+pub fn sql_u64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The system-flag bits the `messages.flags` column stores.
+pub const FLAG_MASK: u8 = 0x1f;
+
+/// Encodes keywords for the `keywords` column: space separated (keywords are atoms, which
+/// cannot contain spaces — RFC 9051 §9 `flag-keyword`).
+pub fn encode_keywords(keywords: &[String]) -> String {
+    keywords.join(" ")
+}
+
+pub fn decode_keywords(s: &str) -> Vec<String> {
+    s.split(' ')
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Builds [`Flags`] from the two columns.
+pub fn flags_from_columns(bits: i64, keywords: &str) -> Flags {
+    Flags {
+        system: SystemFlags((bits as u8) & FLAG_MASK),
+        keywords: decode_keywords(keywords),
+    }
+}
+
+/// RFC 9051 §9: `flag-keyword = "$MDNSent" / "$Forwarded" / "$Junk" / "$NotJunk" / "$Phishing"
+/// / atom`; `atom = 1*ATOM-CHAR`, which excludes `(){ SP CTL % * " \ ]`.
+pub fn check_keyword(k: &str) -> StoreResult<()> {
+    let bad = |c: char| {
+        c.is_control()
+            || c.is_whitespace()
+            || matches!(c, '(' | ')' | '{' | '%' | '*' | '"' | '\\' | ']')
+    };
+    if k.is_empty() || k.len() > 255 || k.chars().any(bad) {
+        return Err(StoreError::Invalid("invalid keyword".into()));
+    }
+    Ok(())
+}
+
+/// Keywords de-duplicated case-insensitively, in first-seen order, after validation.
+pub fn normalize_keywords(keywords: &[String]) -> StoreResult<Vec<String>> {
+    let mut out: Vec<String> = Vec::with_capacity(keywords.len());
+    for k in keywords {
+        check_keyword(k)?;
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(k)) {
+            out.push(k.clone());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keywords_round_trip_and_dedup() {
+        let kw =
+            normalize_keywords(&["$Forwarded".into(), "$forwarded".into(), "x".into()]).unwrap();
+        assert_eq!(kw, vec!["$Forwarded".to_string(), "x".to_string()]);
+        assert_eq!(decode_keywords(&encode_keywords(&kw)), kw);
+        assert_eq!(decode_keywords(""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn bad_keywords_are_refused() {
+        for k in ["", "a b", "\\Seen", "a]", "a\r\n", "(x"] {
+            assert!(check_keyword(k).is_err(), "{k:?}");
+        }
+        assert!(check_keyword("$Junk").is_ok());
+    }
+}

@@ -1,0 +1,306 @@
+//! The trait implementations: thin async glue that routes reads to the reader pool, writes to
+//! the writer thread, and blob writes to the blocking pool before their metadata request.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use mail_types::{Address, Domain};
+use store::{
+    AccountId, Alias, BlobId, BlobReader, ChangeEvent, Directory, FlagOp, Flags, MailStore,
+    MailboxId, MailboxInfo, MailboxLock, MessageMeta, ModSeq, Quota, StoreError, StoreResult,
+    Stored, Uid, UnixTime, UserRecord,
+};
+
+use crate::blobs::is_valid_hash;
+use crate::db::{io_err, normalize_keywords};
+use crate::ops_msg::NewBlob;
+use crate::{SqliteStore, ops_dir, ops_mailbox, ops_msg, reads};
+
+impl SqliteStore {
+    /// Writes the body durably to the blob directory (in parallel with other writers, outside
+    /// the writer thread); returns its hash. Blob before metadata: a crash after this leaves only
+    /// an orphan file, swept at the next open.
+    async fn write_blob(&self, message: &Arc<Vec<u8>>) -> StoreResult<String> {
+        let blobs = Arc::clone(&self.blobs);
+        let bytes = Arc::clone(message);
+        tokio::task::spawn_blocking(move || blobs.store(&bytes))
+            .await
+            .map_err(|e| StoreError::Temporary(format!("blob task failed: {e}")))?
+            .map_err(|e| io_err("writing blob", e))
+    }
+}
+
+#[async_trait]
+impl Directory for SqliteStore {
+    async fn add_domain(&self, domain: &Domain) -> StoreResult<()> {
+        let domain = domain.clone();
+        self.writer
+            .run(move |tx| ops_dir::add_domain(tx.conn, &domain))
+            .await
+    }
+
+    async fn delete_domain(&self, domain: &Domain) -> StoreResult<()> {
+        let domain = domain.clone();
+        self.writer
+            .run(move |tx| ops_dir::delete_domain(tx.conn, &domain))
+            .await
+    }
+
+    async fn list_domains(&self) -> StoreResult<Vec<Domain>> {
+        self.readers.read(ops_dir::list_domains).await
+    }
+
+    async fn is_local_domain(&self, domain: &Domain) -> StoreResult<bool> {
+        let domain = domain.clone();
+        self.readers
+            .read(move |c| ops_dir::is_local_domain(c, &domain))
+            .await
+    }
+
+    async fn add_user(&self, address: &Address, password_hash: &str) -> StoreResult<AccountId> {
+        let (address, hash) = (address.clone(), password_hash.to_string());
+        self.writer
+            .run(move |tx| ops_dir::add_user(tx, &address, &hash))
+            .await
+    }
+
+    async fn set_password(&self, address: &Address, password_hash: &str) -> StoreResult<()> {
+        let (address, hash) = (address.clone(), password_hash.to_string());
+        self.writer
+            .run(move |tx| ops_dir::set_password(tx.conn, &address, &hash))
+            .await
+    }
+
+    async fn delete_user(&self, address: &Address) -> StoreResult<()> {
+        let address = address.clone();
+        self.writer
+            .run(move |tx| ops_dir::delete_user(tx, &address))
+            .await
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
+        self.readers.read(ops_dir::list_users).await
+    }
+
+    async fn find_user(&self, address: &Address) -> StoreResult<Option<UserRecord>> {
+        let address = address.clone();
+        self.readers
+            .read(move |c| ops_dir::find_user(c, &address))
+            .await
+    }
+
+    async fn user_count(&self) -> StoreResult<u64> {
+        self.readers.read(ops_dir::user_count).await
+    }
+
+    async fn add_alias(&self, source: &str, targets: &[Address]) -> StoreResult<()> {
+        let (source, targets) = (source.to_string(), targets.to_vec());
+        self.writer
+            .run(move |tx| ops_dir::add_alias(tx.conn, &source, &targets))
+            .await
+    }
+
+    async fn delete_alias(&self, source: &str) -> StoreResult<()> {
+        let source = source.to_string();
+        self.writer
+            .run(move |tx| ops_dir::delete_alias(tx.conn, &source))
+            .await
+    }
+
+    async fn list_aliases(&self) -> StoreResult<Vec<Alias>> {
+        self.readers.read(ops_dir::list_aliases).await
+    }
+
+    async fn resolve_recipient(&self, address: &Address) -> StoreResult<Vec<AccountId>> {
+        let address = address.clone();
+        self.readers
+            .read(move |c| ops_dir::resolve_recipient(c, &address))
+            .await
+    }
+}
+
+#[async_trait]
+impl MailStore for SqliteStore {
+    async fn deliver(
+        &self,
+        message: Arc<Vec<u8>>,
+        internal_date: UnixTime,
+        recipients: &[AccountId],
+    ) -> StoreResult<Vec<Stored>> {
+        let mut accounts: Vec<AccountId> = Vec::with_capacity(recipients.len());
+        for &r in recipients {
+            if !accounts.contains(&r) {
+                accounts.push(r);
+            }
+        }
+        if accounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hash = self.write_blob(&message).await?;
+        self.writer
+            .run(move |tx| {
+                let blob = NewBlob {
+                    hash: &hash,
+                    bytes: &message,
+                };
+                ops_msg::deliver(tx, &blob, internal_date, &accounts)
+            })
+            .await
+    }
+
+    async fn append(
+        &self,
+        mailbox: MailboxId,
+        message: Arc<Vec<u8>>,
+        flags: &Flags,
+        internal_date: UnixTime,
+    ) -> StoreResult<Stored> {
+        let flags = Flags {
+            system: flags.system,
+            keywords: normalize_keywords(&flags.keywords)?,
+        };
+        let hash = self.write_blob(&message).await?;
+        self.writer
+            .run(move |tx| {
+                let blob = NewBlob {
+                    hash: &hash,
+                    bytes: &message,
+                };
+                ops_msg::append(tx, mailbox, &blob, &flags, internal_date)
+            })
+            .await
+    }
+
+    async fn quota(&self, account: AccountId) -> StoreResult<Quota> {
+        self.readers.read(move |c| reads::quota(c, account)).await
+    }
+
+    async fn list_mailboxes(&self, account: AccountId) -> StoreResult<Vec<MailboxInfo>> {
+        self.readers
+            .read(move |c| reads::list_mailboxes(c, account))
+            .await
+    }
+
+    async fn find_mailbox(
+        &self,
+        account: AccountId,
+        name: &str,
+    ) -> StoreResult<Option<MailboxInfo>> {
+        let name = name.to_string();
+        self.readers
+            .read(move |c| reads::find_mailbox(c, account, &name))
+            .await
+    }
+
+    async fn mailbox(&self, mailbox: MailboxId) -> StoreResult<MailboxInfo> {
+        self.readers.read(move |c| reads::mailbox(c, mailbox)).await
+    }
+
+    async fn create_mailbox(&self, account: AccountId, name: &str) -> StoreResult<MailboxInfo> {
+        let name = name.to_string();
+        let id = self
+            .writer
+            .run(move |tx| ops_mailbox::create(tx, account, &name))
+            .await?;
+        self.mailbox(id).await
+    }
+
+    async fn delete_mailbox(&self, mailbox: MailboxId) -> StoreResult<()> {
+        self.writer
+            .run(move |tx| ops_mailbox::delete(tx, mailbox))
+            .await
+    }
+
+    async fn rename_mailbox(&self, mailbox: MailboxId, new_name: &str) -> StoreResult<()> {
+        let new_name = new_name.to_string();
+        self.writer
+            .run(move |tx| ops_mailbox::rename(tx, mailbox, &new_name))
+            .await
+    }
+
+    async fn set_subscribed(
+        &self,
+        account: AccountId,
+        name: &str,
+        subscribed: bool,
+    ) -> StoreResult<()> {
+        let name = name.to_string();
+        self.writer
+            .run(move |tx| ops_mailbox::set_subscribed(tx, account, &name, subscribed))
+            .await
+    }
+
+    async fn list_messages(&self, mailbox: MailboxId) -> StoreResult<Vec<MessageMeta>> {
+        self.readers
+            .read(move |c| reads::list_messages(c, mailbox))
+            .await
+    }
+
+    async fn get_messages(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+    ) -> StoreResult<Vec<MessageMeta>> {
+        let uids = uids.to_vec();
+        self.readers
+            .read(move |c| reads::get_messages(c, mailbox, &uids))
+            .await
+    }
+
+    async fn open_blob(&self, blob: &BlobId) -> StoreResult<BlobReader> {
+        // Checked before touching the file system: a blob id is never a path.
+        if !is_valid_hash(&blob.0) {
+            return Err(StoreError::NotFound(format!("blob {blob}")));
+        }
+        match tokio::fs::File::open(self.blobs.path(&blob.0)).await {
+            Ok(f) => Ok(Box::new(f)),
+            // The last message using it was expunged (and the file unlinked) meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::Expunged),
+            Err(e) => Err(io_err("opening blob", e)),
+        }
+    }
+
+    async fn store_flags(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        op: FlagOp,
+        flags: &Flags,
+    ) -> StoreResult<Vec<(Uid, Flags, ModSeq)>> {
+        let flags = Flags {
+            system: flags.system,
+            keywords: normalize_keywords(&flags.keywords)?,
+        };
+        let uids = uids.to_vec();
+        self.writer
+            .run(move |tx| ops_msg::store_flags(tx, mailbox, &uids, op, &flags))
+            .await
+    }
+
+    async fn copy_messages(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> StoreResult<Vec<(Uid, Uid)>> {
+        let uids = uids.to_vec();
+        self.writer
+            .run(move |tx| ops_msg::copy(tx, from, &uids, to))
+            .await
+    }
+
+    async fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> StoreResult<Vec<Uid>> {
+        let uids = uids.to_vec();
+        self.writer
+            .run(move |tx| ops_msg::expunge(tx, mailbox, &uids))
+            .await
+    }
+
+    async fn lock_maildrop(&self, account: AccountId) -> StoreResult<MailboxLock> {
+        Ok(Box::new(self.try_lock_maildrop(account)?))
+    }
+
+    fn subscribe(&self, account: AccountId) -> tokio::sync::broadcast::Receiver<ChangeEvent> {
+        self.hub.subscribe(account)
+    }
+}

@@ -1,0 +1,357 @@
+//! Message writes: delivery, APPEND, flag changes, copy, expunge. Each function runs inside the
+//! writer's transaction (one savepoint per request) and queues its change events.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{OptionalExtension, params};
+use store::{
+    AccountId, Change, ChangeEvent, FlagOp, Flags, INBOX, MailboxId, ModSeq, StoreError,
+    StoreResult, Stored, SystemFlags, Uid, UnixTime,
+};
+
+use crate::db::{Db, FLAG_MASK, encode_keywords, flags_from_columns, sql_u64};
+use crate::prim::{
+    MailboxRow, acquire_blob, allocate_uids, bump_modseq, charge_quota, expunge_uids,
+    insert_message, mailbox_row,
+};
+use crate::writer::Tx;
+
+/// A message body already written to the blob directory.
+pub struct NewBlob<'a> {
+    pub hash: &'a str,
+    pub bytes: &'a [u8],
+}
+
+impl NewBlob<'_> {
+    fn size(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+}
+
+/// Files one new message into `mb` (UID, MODSEQ, quota, event). The blob reference is taken by
+/// the caller.
+fn file_message(
+    tx: &mut Tx<'_>,
+    mb: &MailboxRow,
+    blob: &NewBlob<'_>,
+    flags: &Flags,
+    internal_date: UnixTime,
+) -> StoreResult<Stored> {
+    let (uid, uid_validity) = allocate_uids(tx.conn, mb.id, 1)?;
+    let modseq = bump_modseq(tx.conn, mb.id)?;
+    insert_message(
+        tx.conn,
+        mb.id,
+        uid,
+        blob.hash,
+        blob.size(),
+        internal_date,
+        flags.system.0 & FLAG_MASK,
+        &encode_keywords(&flags.keywords),
+        modseq,
+    )?;
+    tx.events.push(ChangeEvent {
+        account: mb.account,
+        mailbox: mb.id,
+        change: Change::NewMessage { uid, modseq },
+    });
+    Ok(Stored {
+        account: mb.account,
+        mailbox: mb.id,
+        uid_validity,
+        uid,
+    })
+}
+
+/// Delivers one message to the INBOX of each account (already de-duplicated). All or nothing:
+/// an unknown account fails with `NotFound`, an account over quota with `OverQuota`, and then no
+/// account gets the message (the caller checks quota per recipient beforehand to avoid that).
+pub fn deliver(
+    tx: &mut Tx<'_>,
+    blob: &NewBlob<'_>,
+    internal_date: UnixTime,
+    accounts: &[AccountId],
+) -> StoreResult<Vec<Stored>> {
+    let mut inboxes = Vec::with_capacity(accounts.len());
+    for &account in accounts {
+        let id: MailboxId = tx
+            .conn
+            .prepare_cached("SELECT id FROM mailboxes WHERE account_id = ?1 AND name = ?2")
+            .db()?
+            .query_row(params![account, INBOX], |r| r.get(0))
+            .optional()
+            .db()?
+            .ok_or_else(|| StoreError::NotFound(format!("INBOX of account {account}")))?;
+        charge_quota(tx.conn, account, blob.size() as i64)?;
+        inboxes.push(MailboxRow {
+            id,
+            account,
+            name: INBOX.into(),
+        });
+    }
+    acquire_blob(
+        tx,
+        blob.hash,
+        blob.size(),
+        inboxes.len() as u64,
+        Some(blob.bytes),
+    )?;
+    let mut stored = Vec::with_capacity(inboxes.len());
+    for mb in &inboxes {
+        stored.push(file_message(
+            tx,
+            mb,
+            blob,
+            &Flags::default(),
+            internal_date,
+        )?);
+    }
+    Ok(stored)
+}
+
+/// IMAP APPEND (RFC 9051 §6.3.12): one message into one mailbox with the given flags
+/// (keywords already validated).
+pub fn append(
+    tx: &mut Tx<'_>,
+    mailbox: MailboxId,
+    blob: &NewBlob<'_>,
+    flags: &Flags,
+    internal_date: UnixTime,
+) -> StoreResult<Stored> {
+    let mb = mailbox_row(tx.conn, mailbox)?;
+    charge_quota(tx.conn, mb.account, blob.size() as i64)?;
+    acquire_blob(tx, blob.hash, blob.size(), 1, Some(blob.bytes))?;
+    file_message(tx, &mb, blob, flags, internal_date)
+}
+
+/// Sorted, distinct UIDs.
+pub fn sorted_uids(uids: &[Uid]) -> Vec<Uid> {
+    let mut v = uids.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Applies `op` to `current`; keywords compare case-insensitively (RFC 9051 §2.3.2).
+fn apply(op: FlagOp, current: &Flags, change: &Flags) -> Flags {
+    match op {
+        FlagOp::Replace => change.clone(),
+        FlagOp::Add => {
+            let mut out = current.clone();
+            out.system.insert(change.system);
+            for k in &change.keywords {
+                if !out.keywords.iter().any(|o| o.eq_ignore_ascii_case(k)) {
+                    out.keywords.push(k.clone());
+                }
+            }
+            out
+        }
+        FlagOp::Remove => {
+            let mut out = current.clone();
+            out.system.remove(change.system);
+            out.keywords
+                .retain(|o| !change.keywords.iter().any(|k| k.eq_ignore_ascii_case(o)));
+            out
+        }
+    }
+}
+
+/// Whether two flag sets are the same (keywords as case-insensitive sets).
+fn same_flags(a: &Flags, b: &Flags) -> bool {
+    a.system == b.system
+        && a.keywords.len() == b.keywords.len()
+        && a.keywords
+            .iter()
+            .all(|k| b.keywords.iter().any(|o| o.eq_ignore_ascii_case(k)))
+}
+
+/// RFC 9051 §6.4.6 STORE. Only messages whose flags actually change get the new MODSEQ
+/// (RFC 7162 §3.1: one MODSEQ for the whole command) and an event.
+pub fn store_flags(
+    tx: &mut Tx<'_>,
+    mailbox: MailboxId,
+    uids: &[Uid],
+    op: FlagOp,
+    change: &Flags,
+) -> StoreResult<Vec<(Uid, Flags, ModSeq)>> {
+    let mb = mailbox_row(tx.conn, mailbox)?;
+    let change = Flags {
+        system: SystemFlags(change.system.0 & FLAG_MASK),
+        keywords: change.keywords.clone(),
+    };
+    let mut updates = Vec::new();
+    {
+        let mut get = tx
+            .conn
+            .prepare_cached(
+                "SELECT flags, keywords FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+            )
+            .db()?;
+        for uid in sorted_uids(uids) {
+            let row: Option<(i64, String)> = get
+                .query_row(params![mb.id, uid], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .db()?;
+            if let Some((bits, kw)) = row {
+                let current = flags_from_columns(bits, &kw);
+                let new = apply(op, &current, &change);
+                if !same_flags(&current, &new) {
+                    updates.push((uid, new));
+                }
+            }
+        }
+    }
+    if updates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let modseq = bump_modseq(tx.conn, mb.id)?;
+    let mut set = tx
+        .conn
+        .prepare_cached(
+            "UPDATE messages SET flags = ?3, keywords = ?4, modseq = ?5
+             WHERE mailbox_id = ?1 AND uid = ?2",
+        )
+        .db()?;
+    let mut out = Vec::with_capacity(updates.len());
+    for (uid, flags) in updates {
+        set.execute(params![
+            mb.id,
+            uid,
+            flags.system.0,
+            encode_keywords(&flags.keywords),
+            sql_u64(modseq)
+        ])
+        .db()?;
+        tx.events.push(ChangeEvent {
+            account: mb.account,
+            mailbox: mb.id,
+            change: Change::FlagsChanged {
+                uid,
+                flags: flags.clone(),
+                modseq,
+            },
+        });
+        out.push((uid, flags, modseq));
+    }
+    Ok(out)
+}
+
+/// RFC 9051 §6.4.7 COPY: flags and internal date are preserved, blobs shared, new UIDs in the
+/// destination in source-UID order (RFC 4315 §3 COPYUID relies on that order).
+pub fn copy(
+    tx: &mut Tx<'_>,
+    from: MailboxId,
+    uids: &[Uid],
+    to: MailboxId,
+) -> StoreResult<Vec<(Uid, Uid)>> {
+    let src = mailbox_row(tx.conn, from)?;
+    let dst = mailbox_row(tx.conn, to)?;
+    if src.account != dst.account {
+        return Err(StoreError::Invalid(
+            "cannot copy between different accounts".into(),
+        ));
+    }
+    struct Row {
+        uid: Uid,
+        hash: String,
+        size: i64,
+        date: i64,
+        flags: i64,
+        keywords: String,
+    }
+    let mut rows = Vec::new();
+    {
+        let mut get = tx
+            .conn
+            .prepare_cached(
+                "SELECT blob_hash, size, internal_date, flags, keywords FROM messages
+                 WHERE mailbox_id = ?1 AND uid = ?2",
+            )
+            .db()?;
+        for uid in sorted_uids(uids) {
+            let row = get
+                .query_row(params![src.id, uid], |r| {
+                    Ok(Row {
+                        uid,
+                        hash: r.get(0)?,
+                        size: r.get(1)?,
+                        date: r.get(2)?,
+                        flags: r.get(3)?,
+                        keywords: r.get(4)?,
+                    })
+                })
+                .optional()
+                .db()?;
+            rows.extend(row);
+        }
+    }
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let total: i64 = rows.iter().map(|r| r.size).sum();
+    charge_quota(tx.conn, dst.account, total)?;
+    let mut per_blob: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for r in &rows {
+        per_blob.entry(&r.hash).or_insert((r.size as u64, 0)).1 += 1;
+    }
+    for (hash, (size, n)) in per_blob {
+        acquire_blob(tx, hash, size, n, None)?;
+    }
+    let count =
+        u32::try_from(rows.len()).map_err(|_| StoreError::Invalid("too many messages".into()))?;
+    let (first, _) = allocate_uids(tx.conn, dst.id, count)?;
+    let modseq = bump_modseq(tx.conn, dst.id)?;
+    let mut pairs = Vec::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        let uid = first + i as u32;
+        insert_message(
+            tx.conn,
+            dst.id,
+            uid,
+            &r.hash,
+            r.size as u64,
+            r.date,
+            (r.flags as u8) & FLAG_MASK,
+            &r.keywords,
+            modseq,
+        )?;
+        tx.events.push(ChangeEvent {
+            account: dst.account,
+            mailbox: dst.id,
+            change: Change::NewMessage { uid, modseq },
+        });
+        pairs.push((r.uid, uid));
+    }
+    Ok(pairs)
+}
+
+/// Removes messages for good (RFC 9051 §6.4.3 EXPUNGE, §6.4.9 UID EXPUNGE).
+pub fn expunge(tx: &mut Tx<'_>, mailbox: MailboxId, uids: &[Uid]) -> StoreResult<Vec<Uid>> {
+    let mb = mailbox_row(tx.conn, mailbox)?;
+    expunge_uids(tx, &mb, &sorted_uids(uids))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(bits: u8, kw: &[&str]) -> Flags {
+        Flags {
+            system: SystemFlags(bits),
+            keywords: kw.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn flag_ops() {
+        let cur = f(1, &["$Junk"]);
+        assert_eq!(
+            apply(FlagOp::Add, &cur, &f(4, &["$junk", "x"])),
+            f(5, &["$Junk", "x"])
+        );
+        assert_eq!(apply(FlagOp::Remove, &cur, &f(1, &["$JUNK"])), f(0, &[]));
+        assert_eq!(apply(FlagOp::Replace, &cur, &f(8, &[])), f(8, &[]));
+        assert!(same_flags(&f(1, &["a", "B"]), &f(1, &["b", "A"])));
+        assert!(!same_flags(&f(1, &["a"]), &f(1, &["a", "b"])));
+    }
+}

@@ -1,0 +1,392 @@
+//! Primitive write steps shared by the operations: UID and MODSEQ allocation, blob reference
+//! counting, quota accounting, message removal. Each runs inside the writer's transaction.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use store::{
+    AccountId, Change, ChangeEvent, MailboxId, ModSeq, SpecialUse, StoreError, StoreResult, Uid,
+};
+
+use crate::db::{Db, io_err, now, sql_u64};
+use crate::writer::Tx;
+
+/// The columns of a mailbox row the write paths need.
+#[derive(Debug, Clone)]
+pub struct MailboxRow {
+    pub id: MailboxId,
+    pub account: AccountId,
+    pub name: String,
+}
+
+pub fn mailbox_row(conn: &Connection, id: MailboxId) -> StoreResult<MailboxRow> {
+    conn.prepare_cached("SELECT id, account_id, name FROM mailboxes WHERE id = ?1")
+        .db()?
+        .query_row([id], |r| {
+            Ok(MailboxRow {
+                id: r.get(0)?,
+                account: r.get(1)?,
+                name: r.get(2)?,
+            })
+        })
+        .optional()
+        .db()?
+        .ok_or_else(|| StoreError::NotFound(format!("mailbox {id}")))
+}
+
+/// Hands out a new UIDVALIDITY: the current time in seconds, or one more than the last value
+/// handed out in this store if that is larger. Unique across the store, so a mailbox re-created
+/// under an old name never gets its predecessor's value (RFC 9051 §2.3.1.1).
+pub fn next_uid_validity(conn: &Connection) -> StoreResult<u32> {
+    let last: i64 = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = 'last_uid_validity'")
+        .db()?
+        .query_row([], |r| r.get(0))
+        .optional()
+        .db()?
+        .unwrap_or(0);
+    let mut next = now().max(last.saturating_add(1));
+    if next <= 0 || next > i64::from(u32::MAX) {
+        next = 1; // after 2106, or a clock set to before 1970: still non-zero
+    }
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES ('last_uid_validity', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    )
+    .db()?
+    .execute([next])
+    .db()?;
+    Ok(next as u32)
+}
+
+/// Inserts a mailbox row and queues its `MailboxCreated` event.
+pub fn insert_mailbox(
+    tx: &mut Tx<'_>,
+    account: AccountId,
+    name: &str,
+    special_use: Option<SpecialUse>,
+    subscribed: bool,
+) -> StoreResult<MailboxId> {
+    let uid_validity = next_uid_validity(tx.conn)?;
+    tx.conn
+        .prepare_cached(
+            "INSERT INTO mailboxes (account_id, name, uid_validity, special_use, subscribed)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .db()?
+        .execute(params![
+            account,
+            name,
+            uid_validity,
+            special_use.map(SpecialUse::as_str),
+            subscribed
+        ])
+        .db()?;
+    let id = tx.conn.last_insert_rowid();
+    tx.events.push(ChangeEvent {
+        account,
+        mailbox: id,
+        change: Change::MailboxCreated,
+    });
+    Ok(id)
+}
+
+/// Reserves `count` consecutive UIDs; returns the first one and the mailbox's UIDVALIDITY.
+/// RFC 9051 §2.3.1.1: UIDs are strictly ascending and never reused — `uid_next` only grows.
+pub fn allocate_uids(conn: &Connection, mailbox: MailboxId, count: u32) -> StoreResult<(Uid, u32)> {
+    let (first, validity): (i64, u32) = conn
+        .prepare_cached(
+            "UPDATE mailboxes SET uid_next = uid_next + ?2 WHERE id = ?1
+             RETURNING uid_next - ?2, uid_validity",
+        )
+        .db()?
+        .query_row(params![mailbox, count], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .db()?
+        .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))?;
+    let last = first + i64::from(count) - 1;
+    if first < 1 || last > i64::from(u32::MAX) {
+        // The savepoint rollback undoes the update. A client can only fix this by re-creating
+        // the mailbox (new UIDVALIDITY).
+        return Err(StoreError::Invalid("mailbox UID space exhausted".into()));
+    }
+    Ok((first as Uid, validity))
+}
+
+/// Bumps and returns the mailbox's HIGHESTMODSEQ. RFC 7162 §3.1: every change gets a MODSEQ
+/// higher than all before it in the mailbox; all messages changed by one call share it.
+pub fn bump_modseq(conn: &Connection, mailbox: MailboxId) -> StoreResult<ModSeq> {
+    let m: i64 = conn
+        .prepare_cached(
+            "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ?1
+             RETURNING highest_modseq",
+        )
+        .db()?
+        .query_row([mailbox], |r| r.get(0))
+        .optional()
+        .db()?
+        .ok_or_else(|| StoreError::NotFound(format!("mailbox {mailbox}")))?;
+    Ok(m as ModSeq)
+}
+
+/// Adds `delta` bytes to the account's used quota; a positive delta that would exceed the limit
+/// fails with `OverQuota` (nothing is changed).
+pub fn charge_quota(conn: &Connection, account: AccountId, delta: i64) -> StoreResult<()> {
+    let (used, limit): (i64, Option<i64>) = conn
+        .prepare_cached("SELECT quota_used, quota_limit FROM accounts WHERE id = ?1")
+        .db()?
+        .query_row([account], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .db()?
+        .ok_or_else(|| StoreError::NotFound(format!("account {account}")))?;
+    if delta > 0 && limit.is_some_and(|l| used.saturating_add(delta) > l) {
+        return Err(StoreError::OverQuota);
+    }
+    conn.prepare_cached("UPDATE accounts SET quota_used = max(quota_used + ?2, 0) WHERE id = ?1")
+        .db()?
+        .execute(params![account, delta])
+        .db()?;
+    Ok(())
+}
+
+/// Takes `n` references on blob `hash`. When the row is new, the file must exist: it normally
+/// does (written before the request), but it may have been unlinked meanwhile because its
+/// previous last reference went away — then it is re-written from `bytes`.
+pub fn acquire_blob(
+    tx: &Tx<'_>,
+    hash: &str,
+    size: u64,
+    n: u64,
+    bytes: Option<&[u8]>,
+) -> StoreResult<()> {
+    let rc: i64 = tx
+        .conn
+        .prepare_cached(
+            "INSERT INTO blobs (hash, size, refcount) VALUES (?1, ?2, ?3)
+             ON CONFLICT(hash) DO UPDATE SET refcount = refcount + excluded.refcount
+             RETURNING refcount",
+        )
+        .db()?
+        .query_row(params![hash, sql_u64(size), sql_u64(n)], |r| r.get(0))
+        .db()?;
+    if rc == sql_u64(n) && !tx.blobs.exists(hash) {
+        match bytes {
+            Some(b) => tx
+                .blobs
+                .ensure(hash, b)
+                .map_err(|e| io_err("rewriting blob", e))?,
+            None => return Err(StoreError::Temporary("blob file missing".into())),
+        }
+    }
+    Ok(())
+}
+
+/// Drops `n` references on blob `hash`; at zero the row goes and the file is unlinked after the
+/// commit.
+pub fn release_blob(tx: &mut Tx<'_>, hash: &str, n: u64) -> StoreResult<()> {
+    let rc: Option<i64> = tx
+        .conn
+        .prepare_cached(
+            "UPDATE blobs SET refcount = max(refcount - ?2, 0) WHERE hash = ?1 RETURNING refcount",
+        )
+        .db()?
+        .query_row(params![hash, sql_u64(n)], |r| r.get(0))
+        .optional()
+        .db()?;
+    if rc == Some(0) {
+        tx.conn
+            .prepare_cached("DELETE FROM blobs WHERE hash = ?1 AND refcount = 0")
+            .db()?
+            .execute([hash])
+            .db()?;
+        tx.unlink.push(hash.to_string());
+    }
+    Ok(())
+}
+
+/// Inserts one message row (the blob reference is taken by the caller).
+#[allow(clippy::too_many_arguments)]
+pub fn insert_message(
+    conn: &Connection,
+    mailbox: MailboxId,
+    uid: Uid,
+    hash: &str,
+    size: u64,
+    internal_date: i64,
+    flags: u8,
+    keywords: &str,
+    modseq: ModSeq,
+) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO messages
+           (mailbox_id, uid, blob_hash, size, internal_date, flags, keywords, modseq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .db()?
+    .execute(params![
+        mailbox,
+        uid,
+        hash,
+        sql_u64(size),
+        internal_date,
+        flags,
+        keywords,
+        sql_u64(modseq)
+    ])
+    .db()?;
+    Ok(())
+}
+
+/// Removes the messages `uids` (sorted, distinct) of `mb`: one MODSEQ bump, expunge-log rows
+/// (RFC 7162 §3.2.5), quota and blob references released, an `Expunged` event. Returns the UIDs
+/// actually removed.
+pub fn expunge_uids(tx: &mut Tx<'_>, mb: &MailboxRow, uids: &[Uid]) -> StoreResult<Vec<Uid>> {
+    let mut removed = Vec::new();
+    let mut freed = 0i64;
+    let mut per_blob: BTreeMap<String, u64> = BTreeMap::new();
+    {
+        let mut del = tx
+            .conn
+            .prepare_cached(
+                "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2
+                 RETURNING blob_hash, size",
+            )
+            .db()?;
+        for &uid in uids {
+            let row: Option<(String, i64)> = del
+                .query_row(params![mb.id, uid], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .db()?;
+            if let Some((hash, size)) = row {
+                removed.push(uid);
+                freed += size;
+                *per_blob.entry(hash).or_default() += 1;
+            }
+        }
+    }
+    if removed.is_empty() {
+        return Ok(removed);
+    }
+    let modseq = bump_modseq(tx.conn, mb.id)?;
+    {
+        let mut log = tx
+            .conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)",
+            )
+            .db()?;
+        for &uid in &removed {
+            log.execute(params![mb.id, uid, sql_u64(modseq)]).db()?;
+        }
+    }
+    charge_quota(tx.conn, mb.account, -freed)?;
+    for (hash, n) in per_blob {
+        release_blob(tx, &hash, n)?;
+    }
+    tx.events.push(ChangeEvent {
+        account: mb.account,
+        mailbox: mb.id,
+        change: Change::Expunged {
+            uids: removed.clone(),
+            modseq,
+        },
+    });
+    Ok(removed)
+}
+
+/// Deletes a mailbox row with all its messages and its expunge log, releasing quota and blob
+/// references, and queues `MailboxDeleted`.
+pub fn drop_mailbox(tx: &mut Tx<'_>, mb: &MailboxRow) -> StoreResult<()> {
+    let mut freed = 0i64;
+    let mut per_blob: BTreeMap<String, u64> = BTreeMap::new();
+    {
+        let mut stmt = tx
+            .conn
+            .prepare_cached("DELETE FROM messages WHERE mailbox_id = ?1 RETURNING blob_hash, size")
+            .db()?;
+        let rows = stmt
+            .query_map([mb.id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .db()?;
+        for row in rows {
+            let (hash, size) = row.db()?;
+            freed += size;
+            *per_blob.entry(hash).or_default() += 1;
+        }
+    }
+    for (hash, n) in per_blob {
+        release_blob(tx, &hash, n)?;
+    }
+    charge_quota(tx.conn, mb.account, -freed)?;
+    tx.conn
+        .prepare_cached("DELETE FROM expunged WHERE mailbox_id = ?1")
+        .db()?
+        .execute([mb.id])
+        .db()?;
+    tx.conn
+        .prepare_cached("DELETE FROM mailboxes WHERE id = ?1")
+        .db()?
+        .execute([mb.id])
+        .db()?;
+    tx.events.push(ChangeEvent {
+        account: mb.account,
+        mailbox: mb.id,
+        change: Change::MailboxDeleted,
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blobs::{BlobDir, hash_of};
+    use crate::schema;
+
+    fn tx_env(dir: &std::path::Path) -> (Connection, BlobDir) {
+        let conn = schema::connect(&dir.join("t.db"), false).unwrap();
+        schema::migrate(&conn).unwrap();
+        (conn, BlobDir::open(dir.join("blobs")).unwrap())
+    }
+
+    /// A new row whose file vanished (unlinked after its previous last reference went away,
+    /// or swept by another process) gets its file re-written under the write lock.
+    #[test]
+    fn acquire_rewrites_a_missing_file_and_release_queues_unlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, blobs) = tx_env(dir.path());
+        let bytes = b"body".as_slice();
+        let hash = hash_of(bytes);
+        let mut tx = Tx {
+            conn: &conn,
+            blobs: &blobs,
+            events: Vec::new(),
+            unlink: Vec::new(),
+        };
+        assert!(!blobs.exists(&hash));
+        assert!(matches!(
+            acquire_blob(&tx, &hash, 4, 1, None),
+            Err(StoreError::Temporary(_))
+        ));
+        conn.execute("DELETE FROM blobs", []).unwrap();
+        acquire_blob(&tx, &hash, 4, 2, Some(bytes)).unwrap();
+        assert_eq!(std::fs::read(blobs.path(&hash)).unwrap(), bytes);
+        release_blob(&mut tx, &hash, 1).unwrap();
+        assert!(tx.unlink.is_empty());
+        release_blob(&mut tx, &hash, 1).unwrap();
+        assert_eq!(tx.unlink, vec![hash.clone()]);
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0);
+    }
+
+    #[test]
+    fn uid_validity_is_unique_and_non_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, _blobs) = tx_env(dir.path());
+        let a = next_uid_validity(&conn).unwrap();
+        let b = next_uid_validity(&conn).unwrap();
+        assert!(a > 0 && b > a);
+    }
+}

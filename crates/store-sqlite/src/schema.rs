@@ -1,0 +1,165 @@
+//! The relational schema, connection settings and migrations.
+//!
+//! The schema is meant to be read by an admin with `sqlite3 yubin.db`: one table per noun, real
+//! columns, no opaque blobs. `PRAGMA user_version` holds the schema version; [`migrate`] brings
+//! an older database up to [`SCHEMA_VERSION`] step by step.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use store::{StoreError, StoreResult};
+
+use crate::db::Db;
+
+/// The version [`migrate`] produces. Bump it and add a step when the schema changes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Version 1: the initial schema.
+const V1: &str = "
+CREATE TABLE domains (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE COLLATE NOCASE   -- canonical lower-case form
+);
+
+-- AUTOINCREMENT: ids of deleted accounts and mailboxes are never handed out again, so a
+-- session holding a stale id cannot reach a newer object.
+CREATE TABLE accounts (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    address       TEXT NOT NULL UNIQUE COLLATE NOCASE, -- canonical local@domain
+    domain_id     INTEGER NOT NULL REFERENCES domains(id),
+    password_hash TEXT NOT NULL,                       -- PHC string (argon2id)
+    quota_limit   INTEGER,                             -- bytes; NULL = unlimited
+    quota_used    INTEGER NOT NULL DEFAULT 0,          -- bytes; kept current by every write
+    created_at    INTEGER NOT NULL                     -- Unix seconds
+);
+CREATE INDEX accounts_domain ON accounts(domain_id);
+
+-- source is local@domain, or @domain for the domain's catch-all.
+CREATE TABLE aliases (
+    source      TEXT PRIMARY KEY COLLATE NOCASE,
+    domain_id   INTEGER NOT NULL REFERENCES domains(id)
+);
+CREATE INDEX aliases_domain ON aliases(domain_id);
+
+CREATE TABLE alias_targets (
+    source      TEXT NOT NULL REFERENCES aliases(source) ON DELETE CASCADE,
+    account_id  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    position    INTEGER NOT NULL,
+    PRIMARY KEY (source, account_id)
+);
+CREATE INDEX alias_targets_account ON alias_targets(account_id);
+
+CREATE TABLE mailboxes (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id     INTEGER NOT NULL REFERENCES accounts(id),
+    name           TEXT NOT NULL,             -- full name, '/' separated, UTF-8
+    uid_validity   INTEGER NOT NULL,          -- RFC 9051 §2.3.1.1
+    uid_next       INTEGER NOT NULL DEFAULT 1,
+    highest_modseq INTEGER NOT NULL DEFAULT 1, -- RFC 7162 §3.1
+    special_use    TEXT,                      -- sent, drafts, trash, junk, archive (RFC 6154)
+    subscribed     INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (account_id, name)
+);
+
+CREATE TABLE blobs (
+    hash        TEXT PRIMARY KEY,             -- lower-case hex SHA-256; file blobs/ab/cd/<hash>
+    size        INTEGER NOT NULL,
+    refcount    INTEGER NOT NULL CHECK (refcount >= 0)
+) WITHOUT ROWID;
+
+CREATE TABLE messages (
+    mailbox_id    INTEGER NOT NULL REFERENCES mailboxes(id),
+    uid           INTEGER NOT NULL,
+    blob_hash     TEXT NOT NULL REFERENCES blobs(hash),
+    size          INTEGER NOT NULL,
+    internal_date INTEGER NOT NULL,           -- Unix seconds
+    flags         INTEGER NOT NULL DEFAULT 0, -- 1 Seen, 2 Answered, 4 Flagged, 8 Deleted, 16 Draft
+    keywords      TEXT NOT NULL DEFAULT '',   -- space-separated IMAP keywords
+    modseq        INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);
+CREATE INDEX messages_blob ON messages(blob_hash);
+
+-- Expunged UIDs with the MODSEQ of their removal, for QRESYNC (RFC 7162 §3.2.5).
+CREATE TABLE expunged (
+    mailbox_id  INTEGER NOT NULL,
+    uid         INTEGER NOT NULL,
+    modseq      INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);
+
+-- Small store-wide counters, e.g. the last UIDVALIDITY handed out.
+CREATE TABLE meta (
+    key         TEXT PRIMARY KEY,
+    value       INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+/// How long a writer waits for another process's write lock (the admin CLI and the server share
+/// the database) before giving up with a temporary error.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens a connection with the settings every connection needs. Reader connections are opened
+/// read-write (WAL readers need to update the shared-memory index) and then set `query_only`.
+pub fn connect(path: &Path, reader: bool) -> StoreResult<Connection> {
+    let flags = if reader {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags).db()?;
+    conn.busy_timeout(BUSY_TIMEOUT).db()?;
+    // Durability: every commit is fsync'd before the call returns (WAL + synchronous=FULL).
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         PRAGMA synchronous = FULL;",
+    )
+    .db()?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Switches the database to WAL mode and creates or upgrades the schema.
+pub fn migrate(conn: &Connection) -> StoreResult<()> {
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .db()?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Temporary(format!(
+            "could not switch the database to WAL mode (got {mode})"
+        )));
+    }
+    // BEGIN IMMEDIATE: two processes opening a fresh data dir at once must not both migrate.
+    conn.execute_batch("BEGIN IMMEDIATE").db()?;
+    let result = (|| {
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .db()?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Invalid(format!(
+                "database schema version {version} is newer than this program ({SCHEMA_VERSION})"
+            )));
+        }
+        if version < 1 {
+            conn.execute_batch(V1).db()?;
+        }
+        // Future steps: `if version < 2 { conn.execute_batch(V2)?; }`
+        if version < SCHEMA_VERSION {
+            conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+                .db()?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT").db(),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! The single writer thread and its group commit.
+//!
+//! Every write goes through one thread that owns the write connection. Requests arrive on a
+//! channel; the thread takes everything pending, runs it in ONE transaction (each request in its
+//! own SAVEPOINT, so a failing request rolls back alone), commits once — one fsync for the whole
+//! batch — and only then publishes the change events and answers each request. While a commit
+//! is being fsync'd, new requests queue up and form the next batch, so concurrent writers share
+//! commits instead of each paying one.
+//!
+//! Invariants:
+//! - A request's answer and its events are sent only after the commit that contains it.
+//! - Blob files whose last reference went away are unlinked after that commit, under a fresh
+//!   write lock and only if still unreferenced (see `blobs.rs`).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, OptionalExtension};
+use store::{ChangeEvent, ChangeHub, StoreError, StoreResult};
+use tokio::sync::oneshot;
+
+use crate::blobs::BlobDir;
+
+/// The most requests one transaction takes; bounds the latency of the first one.
+const MAX_BATCH: usize = 512;
+
+/// What a request sees: the connection inside the open transaction, the blob directory, and
+/// where to put its after-commit effects.
+pub struct Tx<'a> {
+    pub conn: &'a Connection,
+    pub blobs: &'a BlobDir,
+    /// Published after the commit.
+    pub events: Vec<ChangeEvent>,
+    /// Blob hashes whose row was deleted (refcount reached 0): unlinked after the commit.
+    pub unlink: Vec<String>,
+}
+
+trait Job: Send {
+    /// Runs inside a savepoint; `true` keeps its work, `false` rolls it back.
+    fn run(&mut self, tx: &mut Tx<'_>) -> bool;
+    /// Answers the caller once the batch's fate is known.
+    fn finish(self: Box<Self>, commit: StoreResult<()>);
+}
+
+struct TypedJob<T, F> {
+    f: Option<F>,
+    out: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> Job for TypedJob<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Tx<'_>) -> StoreResult<T> + Send + 'static,
+{
+    fn run(&mut self, tx: &mut Tx<'_>) -> bool {
+        let Some(f) = self.f.take() else { return false };
+        let out = f(tx);
+        let ok = out.is_ok();
+        self.out = Some(out);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: StoreResult<()>) {
+        let answer = match (commit, self.out) {
+            (_, Some(Err(e))) => Err(e),
+            (Ok(()), Some(Ok(v))) => Ok(v),
+            (Err(e), Some(Ok(_))) => Err(e),
+            (_, None) => Err(StoreError::Temporary("internal error in the store".into())),
+        };
+        // The caller may have gone away (cancelled); the write stands regardless.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// Handle to the writer thread; dropping it lets the thread finish pending work and exit.
+pub struct Writer {
+    tx: Option<mpsc::Sender<Box<dyn Job>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    pub fn start(
+        conn: Connection,
+        blobs: Arc<BlobDir>,
+        hub: Arc<ChangeHub>,
+    ) -> StoreResult<Writer> {
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
+        let thread = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer_loop(conn, rx, &blobs, &hub))
+            .map_err(|e| StoreError::Temporary(format!("cannot start the writer thread: {e}")))?;
+        Ok(Writer {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs `f` in the writer's next transaction and returns its result once committed.
+    pub async fn run<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job = Box::new(TypedJob {
+            f: Some(f),
+            out: None,
+            reply,
+        });
+        let stopped = || StoreError::Temporary("the store is shutting down".into());
+        let sender = self.tx.as_ref().ok_or_else(stopped)?;
+        sender.send(job).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn writer_loop(
+    conn: Connection,
+    rx: mpsc::Receiver<Box<dyn Job>>,
+    blobs: &BlobDir,
+    hub: &ChangeHub,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(&conn, blobs, hub, batch);
+    }
+}
+
+fn temporary(e: rusqlite::Error) -> StoreError {
+    tracing::warn!(error = %e, "store transaction failed");
+    StoreError::Temporary(format!("database: {e}"))
+}
+
+fn run_batch(conn: &Connection, blobs: &BlobDir, hub: &ChangeHub, mut batch: Vec<Box<dyn Job>>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let err = temporary(e);
+        for job in batch {
+            job.finish(Err(err.clone()));
+        }
+        return;
+    }
+    let mut events = Vec::new();
+    let mut unlink = Vec::new();
+    for job in batch.iter_mut() {
+        if conn.execute_batch("SAVEPOINT job").is_err() {
+            continue; // the job's `out` stays None: it is answered with an error
+        }
+        let mut tx = Tx {
+            conn,
+            blobs,
+            events: Vec::new(),
+            unlink: Vec::new(),
+        };
+        // A bug in one request must not take the writer thread (and every later write) down.
+        let keep = catch_unwind(AssertUnwindSafe(|| job.run(&mut tx))).unwrap_or(false);
+        if keep && conn.execute_batch("RELEASE job").is_ok() {
+            events.append(&mut tx.events);
+            unlink.append(&mut tx.unlink);
+        } else {
+            let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+        }
+    }
+    let commit = conn.execute_batch("COMMIT").map_err(temporary);
+    if commit.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    // Events before answers: once a write call returns, its events have been published, so a
+    // subscriber that joins afterwards never receives stale events of that call.
+    if commit.is_ok() {
+        hub.publish(events);
+    }
+    for job in batch {
+        job.finish(commit.clone());
+    }
+    if commit.is_ok() && !unlink.is_empty() {
+        unlink_unreferenced(conn, blobs, &unlink);
+    }
+}
+
+/// Unlinks blob files whose rows are gone, holding the write lock so no other writer (in this
+/// process or another) can insert a row for the same hash meanwhile. A failure only leaves an
+/// orphan file, which the sweep at the next open removes. Returns how many files were removed.
+pub fn unlink_unreferenced(conn: &Connection, blobs: &BlobDir, hashes: &[String]) -> usize {
+    if conn.execute_batch("BEGIN IMMEDIATE").is_err() {
+        return 0;
+    }
+    let mut removed = 0usize;
+    if let Ok(mut stmt) = conn.prepare_cached("SELECT 1 FROM blobs WHERE hash = ?1") {
+        for hash in hashes {
+            let referenced = stmt
+                .query_row([hash], |_| Ok(()))
+                .optional()
+                .map(|r| r.is_some())
+                .unwrap_or(true);
+            if !referenced && blobs.exists(hash) && blobs.remove(hash).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    if conn.execute_batch("COMMIT").is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    tracing::debug!(removed, "unlinked unreferenced blobs");
+    removed
+}

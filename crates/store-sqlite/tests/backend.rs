@@ -1,0 +1,443 @@
+//! Behaviour specific to the SQLite + blob-directory backend: blob sharing and removal, crash
+//! sweep, persistence across reopen, concurrency, quota limits, the on-disk schema.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use mail_types::{Address, Domain};
+use store::{Directory, FlagOp, Flags, INBOX, MailStore, StoreError, SystemFlags};
+use store_sqlite::SqliteStore;
+use tokio::io::AsyncReadExt;
+
+const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+
+fn addr(s: &str) -> Address {
+    Address::parse(s).unwrap()
+}
+
+/// Hashes of the blob files on disk (outside `tmp/`).
+fn blob_files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.join("blobs")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_name() == "tmp" {
+                continue;
+            }
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Blob files are unlinked right after the commit, asynchronously to the caller.
+async fn wait_for_files(dir: &Path, expected: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while blob_files(dir).len() != expected {
+        assert!(
+            Instant::now() < deadline,
+            "expected {expected} blob files, have {:?}",
+            blob_files(dir)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn users(store: &SqliteStore, domain: &str, n: usize) -> Vec<i64> {
+    store
+        .add_domain(&Domain::parse(domain).unwrap())
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(
+            store
+                .add_user(&addr(&format!("u{i}@{domain}")), HASH)
+                .await
+                .unwrap(),
+        );
+    }
+    ids
+}
+
+async fn inbox(store: &SqliteStore, account: i64) -> i64 {
+    store
+        .find_mailbox(account, INBOX)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_blob_for_ten_recipients_removed_after_last_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_sqlite::open(dir.path()).unwrap();
+    let ids = users(&store, "ten.test", 10).await;
+    let body = Arc::new(b"Subject: hi\r\n\r\nten\r\n".to_vec());
+    let stored = store.deliver(body.clone(), 1, &ids).await.unwrap();
+    assert_eq!(stored.len(), 10);
+    let files = blob_files(dir.path());
+    assert_eq!(files.len(), 1, "stored once");
+    let on_disk = std::fs::read(
+        dir.path()
+            .join("blobs")
+            .join(&files[0][0..2])
+            .join(&files[0][2..4])
+            .join(&files[0]),
+    )
+    .unwrap();
+    assert_eq!(on_disk, *body);
+
+    // Delivering the same bytes again shares the file too.
+    store.deliver(body.clone(), 2, &ids[..1]).await.unwrap();
+    assert_eq!(blob_files(dir.path()).len(), 1);
+
+    // Expunge all references but one: the file stays.
+    for (i, &acc) in ids.iter().enumerate() {
+        let ib = inbox(&store, acc).await;
+        let uids: Vec<u32> = if i == 0 { vec![1, 2] } else { vec![1] };
+        let keep_last = i == ids.len() - 1;
+        if !keep_last {
+            assert_eq!(store.expunge(ib, &uids).await.unwrap(), uids);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(blob_files(dir.path()).len(), 1, "still referenced once");
+    let last = inbox(&store, ids[9]).await;
+    let meta = store.list_messages(last).await.unwrap();
+    let mut read = Vec::new();
+    store
+        .open_blob(&meta[0].blob)
+        .await
+        .unwrap()
+        .read_to_end(&mut read)
+        .await
+        .unwrap();
+    assert_eq!(read, *body);
+
+    store.expunge(last, &[1]).await.unwrap();
+    wait_for_files(dir.path(), 0).await;
+    assert!(matches!(
+        store.open_blob(&meta[0].blob).await,
+        Err(StoreError::Expunged)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_user_and_mailbox_release_blobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_sqlite::open(dir.path()).unwrap();
+    let ids = users(&store, "del.test", 2).await;
+    store
+        .deliver(Arc::new(b"shared".to_vec()), 1, &ids)
+        .await
+        .unwrap();
+    store
+        .deliver(Arc::new(b"only u0".to_vec()), 1, &ids[..1])
+        .await
+        .unwrap();
+    let trash = store.find_mailbox(ids[1], "Trash").await.unwrap().unwrap();
+    store
+        .copy_messages(inbox(&store, ids[1]).await, &[1], trash.id)
+        .await
+        .unwrap();
+    assert_eq!(blob_files(dir.path()).len(), 2);
+
+    store.delete_user(&addr("u0@del.test")).await.unwrap();
+    wait_for_files(dir.path(), 1).await;
+    store.delete_mailbox(trash.id).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(blob_files(dir.path()).len(), 1, "INBOX copy still there");
+    store.delete_user(&addr("u1@del.test")).await.unwrap();
+    wait_for_files(dir.path(), 0).await;
+    store
+        .delete_domain(&Domain::parse("del.test").unwrap())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopen_keeps_everything_and_sweeps_orphans() {
+    let dir = tempfile::tempdir().unwrap();
+    let (acc, ib, uid_validity, modseq) = {
+        let store = store_sqlite::open(dir.path()).unwrap();
+        let ids = users(&store, "reopen.test", 1).await;
+        store
+            .set_quota(&addr("u0@reopen.test"), Some(1_000_000))
+            .await
+            .unwrap();
+        store
+            .add_alias("@reopen.test", &[addr("u0@reopen.test")])
+            .await
+            .unwrap();
+        let ib = inbox(&store, ids[0]).await;
+        store
+            .deliver(Arc::new(b"persist me".to_vec()), 7, &ids)
+            .await
+            .unwrap();
+        let seen = Flags {
+            system: SystemFlags::SEEN,
+            keywords: vec!["$Label1".into()],
+        };
+        store
+            .store_flags(ib, &[1], FlagOp::Add, &seen)
+            .await
+            .unwrap();
+        store.create_mailbox(ids[0], "Keep/This").await.unwrap();
+        let info = store.mailbox(ib).await.unwrap();
+        (ids[0], ib, info.uid_validity, info.highest_modseq)
+    };
+
+    // Simulate a crash between a blob write and its commit, a stale temp file, and a fresh one
+    // (which may belong to another process writing right now).
+    let orphan = "ab".repeat(32);
+    let orphan_dir = dir.path().join("blobs/ab/ab");
+    std::fs::create_dir_all(&orphan_dir).unwrap();
+    std::fs::write(orphan_dir.join(&orphan), b"orphan").unwrap();
+    let stale = dir.path().join("blobs/tmp/stale.1.1");
+    let f = std::fs::File::create(&stale).unwrap();
+    f.set_modified(SystemTime::now() - Duration::from_secs(7200))
+        .unwrap();
+    drop(f);
+    let fresh = dir.path().join("blobs/tmp/fresh.1.2");
+    std::fs::write(&fresh, b"in flight").unwrap();
+    assert_eq!(blob_files(dir.path()).len(), 2);
+
+    let store = store_sqlite::open(dir.path()).unwrap();
+    let report = store.sweep_report();
+    assert_eq!((report.orphan_files, report.tmp_files), (1, 1));
+    assert_eq!(blob_files(dir.path()).len(), 1);
+    assert!(!stale.exists());
+    assert!(fresh.exists());
+
+    let user = store
+        .find_user(&addr("u0@reopen.test"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((user.id, user.quota_limit), (acc, Some(1_000_000)));
+    assert_eq!(
+        store
+            .resolve_recipient(&addr("x@reopen.test"))
+            .await
+            .unwrap(),
+        vec![acc]
+    );
+    let info = store.mailbox(ib).await.unwrap();
+    assert_eq!(
+        (info.uid_validity, info.highest_modseq, info.uid_next),
+        (uid_validity, modseq, 2)
+    );
+    let msgs = store.list_messages(ib).await.unwrap();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].flags.keywords, vec!["$Label1".to_string()]);
+    assert!(msgs[0].flags.system.contains(SystemFlags::SEEN));
+    assert_eq!(msgs[0].internal_date, 7);
+    assert!(
+        store
+            .find_mailbox(acc, "Keep/This")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.quota(acc).await.unwrap().used, 10);
+    let mut body = Vec::new();
+    store
+        .open_blob(&msgs[0].blob)
+        .await
+        .unwrap()
+        .read_to_end(&mut body)
+        .await
+        .unwrap();
+    assert_eq!(body, b"persist me");
+    // UIDs continue after reopen.
+    assert_eq!(
+        store
+            .deliver(Arc::new(b"next".to_vec()), 1, &[acc])
+            .await
+            .unwrap()[0]
+            .uid,
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_deliveries_get_unique_uids() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_sqlite::open(dir.path()).unwrap();
+    let ids = users(&store, "many.test", 3).await;
+    let mut tasks = Vec::new();
+    for t in 0..50 {
+        let store = Arc::clone(&store);
+        let ids = ids.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for i in 0..4 {
+                let body = Arc::new(format!("task {t} msg {i}").into_bytes());
+                let st = store.deliver(body, 1, &ids).await.expect("delivered");
+                got.push(st[0].uid);
+            }
+            got
+        }));
+    }
+    let mut uids = Vec::new();
+    for t in tasks {
+        uids.extend(t.await.unwrap());
+    }
+    uids.sort_unstable();
+    assert_eq!(uids, (1..=200).collect::<Vec<u32>>());
+    for acc in ids {
+        let ib = store.mailbox(inbox(&store, acc).await).await.unwrap();
+        assert_eq!((ib.messages, ib.uid_next), (200, 201));
+        // Every delivery bumped HIGHESTMODSEQ once (it starts at 1).
+        assert_eq!(ib.highest_modseq, 201);
+    }
+    assert_eq!(blob_files(dir.path()).len(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_limit_refuses_without_side_effects() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_sqlite::open(dir.path()).unwrap();
+    let ids = users(&store, "quota.test", 2).await;
+    store
+        .set_quota(&addr("u1@quota.test"), Some(100))
+        .await
+        .unwrap();
+    let big = Arc::new(vec![b'x'; 101]);
+    assert_eq!(
+        store.deliver(big.clone(), 1, &ids).await,
+        Err(StoreError::OverQuota)
+    );
+    // All or nothing: u0 did not get it either, and no UID was used.
+    let ib0 = store.mailbox(inbox(&store, ids[0]).await).await.unwrap();
+    assert_eq!((ib0.messages, ib0.uid_next), (0, 1));
+    assert_eq!(store.quota(ids[0]).await.unwrap().used, 0);
+    let sent = store.find_mailbox(ids[1], "Sent").await.unwrap().unwrap();
+    assert_eq!(
+        store.append(sent.id, big, &Flags::default(), 1).await,
+        Err(StoreError::OverQuota)
+    );
+    let fits = Arc::new(vec![b'y'; 100]);
+    store.deliver(fits, 1, &ids).await.unwrap();
+    assert_eq!(store.quota(ids[1]).await.unwrap().used, 100);
+    let ib1 = inbox(&store, ids[1]).await;
+    let trash = store.find_mailbox(ids[1], "Trash").await.unwrap().unwrap();
+    assert_eq!(
+        store.copy_messages(ib1, &[1], trash.id).await,
+        Err(StoreError::OverQuota)
+    );
+    // Orphans of refused writes are only files; the failed request left no row behind.
+    store.set_quota(&addr("u1@quota.test"), None).await.unwrap();
+    assert_eq!(store.quota(ids[1]).await.unwrap().limit, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readable_schema_and_a_second_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = store_sqlite::open(dir.path()).unwrap();
+    // The admin CLI opens the same data directory while the server runs.
+    let cli = store_sqlite::open(dir.path()).unwrap();
+    cli.add_domain(&Domain::parse("cli.test").unwrap())
+        .await
+        .unwrap();
+    let acc = cli.add_user(&addr("admin@cli.test"), HASH).await.unwrap();
+    let writes = (0..20).map(|i| {
+        let server = Arc::clone(&server);
+        tokio::spawn(async move { server.deliver(Arc::new(vec![i; 10]), 1, &[acc]).await })
+    });
+    let users_cli = (0..5).map(|i| {
+        let cli = Arc::clone(&cli);
+        tokio::spawn(async move { cli.add_user(&addr(&format!("c{i}@cli.test")), HASH).await })
+    });
+    for w in writes.collect::<Vec<_>>() {
+        w.await.unwrap().unwrap();
+    }
+    for u in users_cli.collect::<Vec<_>>() {
+        u.await.unwrap().unwrap();
+    }
+    assert_eq!(server.user_count().await.unwrap(), 6);
+    drop(cli);
+
+    let db = rusqlite::Connection::open(dir.path().join("yubin.db")).unwrap();
+    let version: i64 = db
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, store_sqlite::SCHEMA_VERSION);
+    let mode: String = db
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let (n, used): (i64, i64) = db
+        .query_row(
+            "SELECT count(*), (SELECT quota_used FROM accounts WHERE address = 'admin@cli.test')
+             FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
+             WHERE b.name = 'INBOX' AND b.account_id = ?1",
+            [acc],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((n, used), (20, 200));
+    let refs: i64 = db
+        .query_row("SELECT sum(refcount) FROM blobs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(refs, 20);
+    let special: String = db
+        .query_row(
+            "SELECT special_use FROM mailboxes WHERE account_id = ?1 AND name = 'Junk'",
+            [acc],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(special, "junk");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_blob_file_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_sqlite::open(dir.path()).unwrap();
+    let ids = users(&store, "lost.test", 1).await;
+    store
+        .deliver(Arc::new(b"gone".to_vec()), 1, &ids)
+        .await
+        .unwrap();
+    for f in blob_files(dir.path()) {
+        let p = dir
+            .path()
+            .join("blobs")
+            .join(&f[0..2])
+            .join(&f[2..4])
+            .join(&f);
+        std::fs::remove_file(p).unwrap();
+    }
+    let meta = store
+        .list_messages(inbox(&store, ids[0]).await)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.open_blob(&meta[0].blob).await,
+        Err(StoreError::Expunged | StoreError::NotFound(_))
+    ));
+    // Delivering the same content again re-creates the file the existing row points to.
+    store
+        .deliver(Arc::new(b"gone".to_vec()), 1, &ids)
+        .await
+        .unwrap();
+    let mut body = Vec::new();
+    store
+        .open_blob(&meta[0].blob)
+        .await
+        .unwrap()
+        .read_to_end(&mut body)
+        .await
+        .unwrap();
+    assert_eq!(body, b"gone");
+}

@@ -1,0 +1,140 @@
+//! The command line. Users and scripts rely on these names; keep them stable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// yubin — an all-in-one mail server: SMTP (receiving and submission), POP3 and IMAP.
+#[derive(Debug, Parser)]
+#[command(name = "yubin", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (TOML). Without it, /etc/yubin/yubin.toml is read if it exists,
+    /// else every setting takes its default.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "YUBIN_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the mail server: every listener in [listen], until SIGTERM or Ctrl-C.
+    Serve,
+    #[command(flatten)]
+    Admin(AdminCommand),
+}
+
+/// The administration commands; they work while the server runs.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Manage the mail domains this server receives mail for.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Manage accounts (mailbox users who log in with a password).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage aliases (addresses delivered to other local users).
+    #[command(subcommand)]
+    Alias(AliasCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    /// Add a domain, e.g. `yubin domain add example.com`.
+    Add {
+        /// The domain name.
+        domain: String,
+    },
+    /// List the domains, one per line.
+    List,
+    /// Delete a domain; refused while it still has users or aliases.
+    Del {
+        /// The domain name.
+        domain: String,
+    },
+}
+
+/// How the password of `user add` / `user passwd` is chosen.
+#[derive(Debug, Args)]
+pub struct PasswordSource {
+    /// Read the password from the first line of standard input instead of generating one.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add an account. Without --password-stdin a strong password is generated and printed
+    /// once. The domain must have been added with `yubin domain add`.
+    Add {
+        /// The account's address, which is also its login name.
+        address: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// List the accounts, one address per line.
+    List,
+    /// Change an account's password (generated and printed unless --password-stdin).
+    Passwd {
+        address: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// Delete an account with all its mailboxes and messages.
+    Del { address: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AliasCommand {
+    /// Deliver mail for ALIAS to one or more local users. ALIAS `@example.com` is the
+    /// domain's catch-all. Adding an existing alias replaces its targets.
+    Add {
+        /// The alias address, or `@domain` for a catch-all.
+        alias: String,
+        /// Local users that receive the alias's mail.
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// List aliases: `ALIAS -> TARGET, TARGET`.
+    List,
+    /// Delete an alias.
+    Del { alias: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn config_is_global() {
+        let cli = Cli::try_parse_from(["yubin", "user", "list", "--config", "/x.toml"]).unwrap();
+        assert_eq!(cli.config, Some(PathBuf::from("/x.toml")));
+        assert!(matches!(
+            cli.command,
+            Command::Admin(AdminCommand::User(UserCommand::List))
+        ));
+        let cli = Cli::try_parse_from(["yubin", "alias", "add", "@ex.org", "a@ex.org", "b@ex.org"])
+            .unwrap();
+        match cli.command {
+            Command::Admin(AdminCommand::Alias(AliasCommand::Add { alias, targets })) => {
+                assert_eq!(alias, "@ex.org");
+                assert_eq!(targets, ["a@ex.org", "b@ex.org"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["yubin", "alias", "add", "@ex.org"]).is_err());
+    }
+}

@@ -1,0 +1,325 @@
+//! The configuration file (TOML). Every key is optional; unknown keys are an error, so a typo
+//! never silently falls back to a default. `yubin.example.toml` at the repository root documents
+//! every key with its default, and a test below parses it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// The configuration used when no file is given and none exists at the default path.
+pub const EMBEDDED_DEFAULT: &str = "# yubin's built-in default: every key at its default.\n";
+
+/// Where `yubin` looks for a configuration file when `--config` is not given.
+pub const DEFAULT_PATH: &str = "/etc/yubin/yubin.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The name this server announces (SMTP greeting, EHLO, certificates). Default: the
+    /// machine's hostname.
+    pub hostname: Option<String>,
+    pub data_dir: PathBuf,
+    pub listen: Listen,
+    pub tls: Tls,
+    pub limits: Limits,
+    pub auth: Auth,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            hostname: None,
+            data_dir: PathBuf::from("./yubin-data"),
+            listen: Listen::default(),
+            tls: Tls::default(),
+            limits: Limits::default(),
+            auth: Auth::default(),
+        }
+    }
+}
+
+/// The addresses of each listener; an empty list disables it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    /// MX (RFC 5321), STARTTLS (RFC 3207).
+    pub smtp: Vec<SocketAddr>,
+    /// Message submission (RFC 6409), STARTTLS, AUTH required.
+    pub submission: Vec<SocketAddr>,
+    /// Submission over implicit TLS (RFC 8314 §3.3).
+    pub submissions: Vec<SocketAddr>,
+    /// POP3 (RFC 1939), STLS (RFC 2595).
+    pub pop3: Vec<SocketAddr>,
+    /// POP3 over implicit TLS (RFC 8314 §3.2).
+    pub pop3s: Vec<SocketAddr>,
+    /// IMAP (RFC 9051), STARTTLS.
+    pub imap: Vec<SocketAddr>,
+    /// IMAP over implicit TLS (RFC 8314 §3.2).
+    pub imaps: Vec<SocketAddr>,
+}
+
+fn all_interfaces(port: u16) -> Vec<SocketAddr> {
+    vec![SocketAddr::from(([0, 0, 0, 0], port))]
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            smtp: all_interfaces(25),
+            submission: all_interfaces(587),
+            submissions: all_interfaces(465),
+            pop3: all_interfaces(110),
+            pop3s: all_interfaces(995),
+            imap: all_interfaces(143),
+            imaps: all_interfaces(993),
+        }
+    }
+}
+
+/// The certificate; without both keys a self-signed one is generated in `data_dir/tls`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tls {
+    /// PEM certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_message_size: usize,
+    /// Overrides every protocol's own line limit when set (`None`: SMTP, POP3 and IMAP keep
+    /// the defaults of their crates, which follow each protocol's RFC).
+    pub max_line_length: Option<usize>,
+    pub max_recipients: usize,
+    pub max_connections_per_ip: usize,
+    pub max_connections: usize,
+    pub smtp_command_timeout_secs: u64,
+    pub smtp_data_timeout_secs: u64,
+    pub pop3_idle_timeout_secs: u64,
+    pub imap_idle_timeout_secs: u64,
+    pub tls_handshake_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: 25 * 1024 * 1024,
+            max_line_length: None,
+            // RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted.
+            max_recipients: 100,
+            max_connections_per_ip: 50,
+            max_connections: 20000,
+            // RFC 5321 §4.5.3.2.7: the server timeout should be at least 5 minutes.
+            smtp_command_timeout_secs: 300,
+            // RFC 5321 §4.5.3.2.6: clients wait 10 minutes for the reply to the final ".".
+            smtp_data_timeout_secs: 600,
+            // RFC 1939 §3: the autologout timer must be at least 10 minutes.
+            pop3_idle_timeout_secs: 600,
+            // RFC 9051 §5.4: the autologout timer must be at least 30 minutes.
+            imap_idle_timeout_secs: 1800,
+            tls_handshake_timeout_secs: 30,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl Limits {
+    pub fn smtp_command_timeout(&self) -> Duration {
+        Duration::from_secs(self.smtp_command_timeout_secs)
+    }
+    pub fn smtp_data_timeout(&self) -> Duration {
+        Duration::from_secs(self.smtp_data_timeout_secs)
+    }
+    pub fn pop3_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.pop3_idle_timeout_secs)
+    }
+    pub fn imap_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.imap_idle_timeout_secs)
+    }
+    pub fn tls_handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.tls_handshake_timeout_secs)
+    }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    /// RFC 8314 §3: passwords only over TLS — except from loopback peers while this is true.
+    pub allow_plaintext_loopback: bool,
+    /// How long a failed login waits before it is answered.
+    pub failure_delay_ms: u64,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            allow_plaintext_loopback: true,
+            failure_delay_ms: 2000,
+        }
+    }
+}
+
+impl Config {
+    /// Parses a configuration file's text and checks values that the types alone cannot.
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        let config: Config = toml::from_str(text).map_err(|e| one_line_error(text, &e))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Loads the configuration: the file named by `--config`/`YUBIN_CONFIG` (which must exist),
+    /// else [`DEFAULT_PATH`] if it exists, else the embedded default.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<(Config, Option<PathBuf>)> {
+        let path = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(PathBuf::from(DEFAULT_PATH)).filter(|p| p.exists()),
+        };
+        match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                let config = Config::parse(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?;
+                Ok((config, Some(path)))
+            }
+            None => Ok((Config::parse(EMBEDDED_DEFAULT)?, None)),
+        }
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if let Some(h) = &self.hostname
+            && mail_types::Domain::parse(h).is_err()
+        {
+            bail!("hostname {h:?} is not a valid domain name");
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            bail!("[tls] needs both cert and key (or neither, for a self-signed certificate)");
+        }
+        let l = &self.limits;
+        for (name, value) in [
+            ("max_message_size", l.max_message_size),
+            ("max_recipients", l.max_recipients),
+            ("max_connections_per_ip", l.max_connections_per_ip),
+            ("max_connections", l.max_connections),
+        ] {
+            if value == 0 {
+                bail!("[limits] {name} must be greater than 0");
+            }
+        }
+        // RFC 5321 §4.5.3.1.4: an SMTP command line of 512 octets (with CRLF) must be accepted.
+        if l.max_line_length.is_some_and(|n| n < 512) {
+            bail!("[limits] max_line_length must be at least 512 (RFC 5321 §4.5.3.1.4)");
+        }
+        Ok(())
+    }
+
+    /// The configured hostname, or the machine's.
+    pub fn hostname(&self) -> String {
+        match &self.hostname {
+            Some(h) => h.clone(),
+            None => {
+                let name = gethostname::gethostname().to_string_lossy().into_owned();
+                if mail_types::Domain::parse(&name).is_ok() {
+                    name
+                } else {
+                    "localhost".to_string()
+                }
+            }
+        }
+    }
+}
+
+/// `line L, column C: message` — toml's own rendering spans several lines with a source
+/// excerpt, which does not fit the one-line errors of the command line.
+fn one_line_error(text: &str, e: &toml::de::Error) -> anyhow::Error {
+    let message = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            anyhow::anyhow!("line {line}, column {column}: {message}")
+        }
+        None => anyhow::anyhow!("{message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_gives_defaults() {
+        let c = Config::parse(EMBEDDED_DEFAULT).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("./yubin-data"));
+        assert_eq!(c.listen.smtp, vec!["0.0.0.0:25".parse().unwrap()]);
+        assert_eq!(c.listen.imaps, vec!["0.0.0.0:993".parse().unwrap()]);
+        assert_eq!(c.limits.max_message_size, 25 * 1024 * 1024);
+        assert!(c.auth.allow_plaintext_loopback);
+        assert!(c.tls.cert.is_none());
+    }
+
+    #[test]
+    fn example_config_parses_with_documented_values() {
+        let text = include_str!("../../../yubin.example.toml");
+        let c = Config::parse(text).unwrap();
+        assert_eq!(c.hostname.as_deref(), Some("mail.example.com"));
+        assert_eq!(c.listen.smtp, vec!["0.0.0.0:25".parse().unwrap()]);
+        // The example documents the defaults: every limit there equals the built-in one.
+        let d = Limits::default();
+        assert_eq!(c.limits.max_message_size, d.max_message_size);
+        assert_eq!(c.limits.max_connections, d.max_connections);
+        assert_eq!(c.limits.imap_idle_timeout_secs, d.imap_idle_timeout_secs);
+        assert_eq!(c.auth.failure_delay_ms, Auth::default().failure_delay_ms);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let e = Config::parse("hostnme = \"x\"\n").unwrap_err().to_string();
+        assert!(e.contains("hostnme"), "{e}");
+        let e = Config::parse("[limits]\nmax_conections = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("line 2, column 1: unknown field `max_conections`"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn listeners_take_lists_and_ipv6_and_empty() {
+        let c = Config::parse("[listen]\nsmtp = [\"127.0.0.1:2525\", \"[::1]:2525\"]\npop3 = []\n")
+            .unwrap();
+        assert_eq!(c.listen.smtp.len(), 2);
+        assert!(c.listen.smtp[1].is_ipv6());
+        assert!(c.listen.pop3.is_empty());
+        assert_eq!(c.listen.imap, all_interfaces(143));
+        assert!(Config::parse("[listen]\nsmtp = [\"nonsense\"]\n").is_err());
+    }
+
+    #[test]
+    fn half_a_tls_section_is_an_error() {
+        assert!(Config::parse("[tls]\ncert = \"/x.pem\"\n").is_err());
+        assert!(Config::parse("[tls]\ncert = \"/x.pem\"\nkey = \"/y.pem\"\n").is_ok());
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        assert!(Config::parse("hostname = \"bad host\"\n").is_err());
+        assert!(Config::parse("[limits]\nmax_connections = 0\n").is_err());
+        assert!(Config::parse("[limits]\nmax_line_length = 80\n").is_err());
+        let c = Config::parse("[limits]\nmax_line_length = 2048\n").unwrap();
+        assert_eq!(c.limits.max_line_length, Some(2048));
+    }
+}

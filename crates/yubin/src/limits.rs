@@ -1,0 +1,152 @@
+//! Connection counting: a global limit and a per-client-address limit, shared by all listeners.
+//!
+//! A connection holds a [`ConnGuard`] for its whole life; dropping it (session end, panic,
+//! refused handshake) gives the slot back, so counts cannot leak.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Arc, Mutex};
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    TooManyTotal,
+    TooManyFromIp,
+}
+
+/// The counters. Cheap to share: one per process.
+pub struct ConnLimits {
+    max_total: usize,
+    max_per_ip: usize,
+    state: Mutex<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// Holds one connection slot until dropped.
+pub struct ConnGuard {
+    limits: Arc<ConnLimits>,
+    key: IpAddr,
+}
+
+/// The address a client is counted under: IPv4-mapped IPv6 as IPv4, other IPv6 addresses by
+/// their /64, since one host usually owns a whole /64 and could otherwise evade the limit.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+impl ConnLimits {
+    pub fn new(max_total: usize, max_per_ip: usize) -> Arc<ConnLimits> {
+        Arc::new(ConnLimits {
+            max_total,
+            max_per_ip,
+            state: Mutex::new(Counts::default()),
+        })
+    }
+
+    /// Takes a slot for a connection from `ip`, or says which limit it would exceed.
+    pub fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Result<ConnGuard, Refusal> {
+        let key = client_key(ip);
+        let mut counts = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if counts.total >= self.max_total {
+            return Err(Refusal::TooManyTotal);
+        }
+        let n = counts.per_ip.entry(key).or_insert(0);
+        if *n >= self.max_per_ip {
+            return Err(Refusal::TooManyFromIp);
+        }
+        *n += 1;
+        counts.total += 1;
+        Ok(ConnGuard {
+            limits: Arc::clone(self),
+            key,
+        })
+    }
+
+    /// How many connections are open now.
+    #[cfg(test)]
+    pub fn total(&self) -> usize {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).total
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        let mut counts = self.limits.state.lock().unwrap_or_else(|e| e.into_inner());
+        counts.total = counts.total.saturating_sub(1);
+        if let Some(n) = counts.per_ip.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                // Forget idle addresses so the map stays as small as the open connections.
+                counts.per_ip.remove(&self.key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn per_ip_limit_and_release() {
+        let l = ConnLimits::new(10, 2);
+        let a = l.try_acquire(ip("192.0.2.1")).unwrap();
+        let _b = l.try_acquire(ip("192.0.2.1")).unwrap();
+        assert_eq!(
+            l.try_acquire(ip("192.0.2.1")).err(),
+            Some(Refusal::TooManyFromIp)
+        );
+        // Another client is not affected.
+        let _c = l.try_acquire(ip("192.0.2.2")).unwrap();
+        drop(a);
+        assert!(l.try_acquire(ip("192.0.2.1")).is_ok());
+        assert_eq!(l.total(), 2);
+    }
+
+    #[test]
+    fn global_limit() {
+        let l = ConnLimits::new(2, 5);
+        let _a = l.try_acquire(ip("192.0.2.1")).unwrap();
+        let _b = l.try_acquire(ip("192.0.2.2")).unwrap();
+        assert_eq!(
+            l.try_acquire(ip("192.0.2.3")).err(),
+            Some(Refusal::TooManyTotal)
+        );
+    }
+
+    #[test]
+    fn ipv6_counts_per_64_and_mapped_as_v4() {
+        let l = ConnLimits::new(10, 1);
+        let _a = l.try_acquire(ip("2001:db8:1:2::1")).unwrap();
+        assert!(l.try_acquire(ip("2001:db8:1:2::ffff")).is_err());
+        assert!(l.try_acquire(ip("2001:db8:1:3::1")).is_ok());
+        let _v4 = l.try_acquire(ip("192.0.2.9")).unwrap();
+        assert!(l.try_acquire(ip("::ffff:192.0.2.9")).is_err());
+    }
+
+    #[test]
+    fn map_is_emptied_when_connections_end() {
+        let l = ConnLimits::new(10, 3);
+        drop(l.try_acquire(ip("192.0.2.1")).unwrap());
+        assert_eq!(l.total(), 0);
+        assert!(l.state.lock().unwrap().per_ip.is_empty());
+    }
+}

@@ -1,0 +1,272 @@
+//! Listening sockets and the accept loop: one tokio task per connection, connection limits,
+//! implicit-TLS handshakes, and the hand-off to the protocol crates.
+//!
+//! Invariant: every connection task is spawned on the shared [`TaskTracker`] and holds a
+//! [`ConnGuard`], so shutdown can wait for all of them and limits are released however a
+//! session ends.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use server_kit::{BoxStream, ConnInfo, Shutdown};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
+
+use crate::limits::{ConnGuard, ConnLimits, Refusal};
+
+/// Pending connections the kernel queues per socket (it caps this at `somaxconn`).
+const BACKLOG: i32 = 1024;
+/// How long writing the "too many connections" line may take before the socket is dropped.
+const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause after an accept error such as EMFILE, so the loop does not spin while descriptors
+/// are exhausted.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// Process-unique connection numbers for log correlation.
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The protocol a listener speaks, with the state its sessions share.
+#[derive(Clone)]
+pub enum Service {
+    Smtp(Arc<smtp_server::SmtpServer>),
+    Pop3(Arc<pop3_server::Pop3Server>),
+    Imap(Arc<imap_server::ImapServer>),
+}
+
+impl Service {
+    /// The one line sent to a client refused for too many connections, before closing.
+    fn refusal(&self, hostname: &str) -> Vec<u8> {
+        match self {
+            // RFC 5321 §3.1: a server may refuse a connection with 421 as its greeting;
+            // RFC 3463 §3.8: 4.7.0 = temporary security/policy refusal.
+            Service::Smtp(_) => {
+                format!("421 4.7.0 {hostname} Too many connections, try again later\r\n")
+                    .into_bytes()
+            }
+            // RFC 2449 §8 / RFC 3206 §4: [SYS/TEMP] marks a transient system problem.
+            Service::Pop3(_) => b"-ERR [SYS/TEMP] Too many connections\r\n".to_vec(),
+            // RFC 9051 §7.1.5: BYE as the greeting means the server will not serve this client.
+            Service::Imap(_) => b"* BYE Too many connections\r\n".to_vec(),
+        }
+    }
+
+    async fn serve(self, stream: BoxStream, tls: bool, info: ConnInfo, shutdown: Shutdown) {
+        match self {
+            Service::Smtp(s) => smtp_server::serve(s, stream, tls, info, shutdown).await,
+            Service::Pop3(s) => pop3_server::serve(s, stream, tls, info, shutdown).await,
+            Service::Imap(s) => imap_server::serve(s, stream, tls, info, shutdown).await,
+        }
+    }
+}
+
+/// One bound socket of one listener.
+pub struct Listener {
+    /// The listener's key in `[listen]`.
+    pub name: &'static str,
+    pub addr: SocketAddr,
+    /// `Some` for implicit-TLS listeners (RFC 8314): the handshake comes before the greeting.
+    pub implicit_tls: Option<TlsAcceptor>,
+    pub service: Service,
+    socket: TcpListener,
+}
+
+/// What all accept loops share.
+pub struct Context {
+    pub hostname: String,
+    pub limits: Arc<ConnLimits>,
+    pub tracker: TaskTracker,
+    pub shutdown: Shutdown,
+    pub tls_handshake_timeout: Duration,
+}
+
+/// Binds `addr` for the listener `name`, with an error message that says how to fix it.
+pub fn bind(
+    name: &'static str,
+    addr: SocketAddr,
+    implicit_tls: Option<TlsAcceptor>,
+    service: Service,
+) -> anyhow::Result<Listener> {
+    let socket = bind_socket(addr).map_err(|e| anyhow::anyhow!(bind_error(name, addr, &e)))?;
+    // With port 0 (tests) the kernel picks the port; report the real one.
+    let addr = socket.local_addr().unwrap_or(addr);
+    Ok(Listener {
+        name,
+        addr,
+        implicit_tls,
+        service,
+        socket,
+    })
+}
+
+fn bind_socket(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // Restarting must not fail while old connections sit in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        // `[::]:25` means IPv6 only, so that `0.0.0.0:25` can be listed beside it.
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// The one-line message for a port that cannot be bound.
+pub fn bind_error(name: &str, addr: SocketAddr, e: &io::Error) -> String {
+    let head = format!("cannot listen on {addr} for {name}");
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => format!(
+            "{head}: permission denied — run as root, grant CAP_NET_BIND_SERVICE \
+             (setcap cap_net_bind_service=+ep yubin), or change [listen] in the config"
+        ),
+        io::ErrorKind::AddrInUse => format!(
+            "{head}: address in use — another server is using it; stop that server, \
+             or change or empty [listen] {name} in the config"
+        ),
+        io::ErrorKind::AddrNotAvailable => format!(
+            "{head}: address not available — no network interface has this address; \
+             change [listen] {name} in the config"
+        ),
+        _ => format!("{head}: {e}"),
+    }
+}
+
+/// Accepts connections until shutdown, then drops the socket (no new connections).
+pub async fn accept_loop(listener: Listener, ctx: Arc<Context>) {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = ctx.shutdown.cancelled() => break,
+            r = listener.socket.accept() => r,
+        };
+        match accepted {
+            Ok((stream, peer)) => handle(&listener, &ctx, stream, peer),
+            Err(e) => {
+                // EMFILE, ENFILE, ECONNABORTED…: none is fatal to the listener.
+                tracing::warn!(listener = listener.name, addr = %listener.addr, error = %e, "accept failed");
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+            }
+        }
+    }
+    tracing::info!(listener = listener.name, addr = %listener.addr, "stopped accepting connections");
+}
+
+fn handle(listener: &Listener, ctx: &Arc<Context>, stream: TcpStream, peer: SocketAddr) {
+    let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
+    let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
+    // Replies are small and interactive: do not wait for Nagle to fill packets.
+    let _ = stream.set_nodelay(true);
+    let guard = match ctx.limits.try_acquire(peer.ip()) {
+        Ok(guard) => guard,
+        Err(why) => {
+            refuse(listener, ctx, stream, peer, id, why);
+            return;
+        }
+    };
+    let info = ConnInfo {
+        id,
+        peer,
+        local: stream.local_addr().unwrap_or(listener.addr),
+        listener: listener.name,
+    };
+    tracing::debug!(conn = id, %peer, listener = listener.name, "connection accepted");
+    let service = listener.service.clone();
+    let acceptor = listener.implicit_tls.clone();
+    let shutdown = ctx.shutdown.clone();
+    let handshake_timeout = ctx.tls_handshake_timeout;
+    ctx.tracker.spawn(async move {
+        let _guard: ConnGuard = guard;
+        let (stream, tls): (BoxStream, bool) = match acceptor {
+            None => (Box::new(stream), false),
+            Some(acceptor) => {
+                let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(stream));
+                let result = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    r = handshake => r,
+                };
+                match result {
+                    Ok(Ok(tls)) => (Box::new(tls), true),
+                    Ok(Err(e)) => {
+                        tracing::debug!(conn = id, %peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(conn = id, %peer, "TLS handshake timed out");
+                        return;
+                    }
+                }
+            }
+        };
+        service.serve(stream, tls, info, shutdown).await;
+        tracing::debug!(conn = id, "connection closed");
+    });
+}
+
+/// Answers an over-limit client with its protocol's one-line refusal and closes.
+/// Implicit-TLS listeners just close: a plaintext line would be garbage inside a handshake.
+fn refuse(
+    listener: &Listener,
+    ctx: &Arc<Context>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    why: Refusal,
+) {
+    let reason = match why {
+        Refusal::TooManyTotal => "too many connections in total",
+        Refusal::TooManyFromIp => "too many connections from this address",
+    };
+    tracing::info!(conn = id, %peer, listener = listener.name, reason, "connection refused");
+    if listener.implicit_tls.is_some() {
+        return;
+    }
+    let line = listener.service.refusal(&ctx.hostname);
+    ctx.tracker.spawn(async move {
+        let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
+            stream.write_all(&line).await?;
+            stream.shutdown().await
+        })
+        .await;
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_errors_name_the_address_and_the_fix() {
+        let addr: SocketAddr = "0.0.0.0:25".parse().unwrap();
+        let denied = bind_error(
+            "smtp",
+            addr,
+            &io::Error::from(io::ErrorKind::PermissionDenied),
+        );
+        assert!(denied.starts_with("cannot listen on 0.0.0.0:25 for smtp: permission denied"));
+        assert!(denied.contains("setcap cap_net_bind_service=+ep"));
+        assert!(!denied.contains('\n'));
+        let busy = bind_error("smtp", addr, &io::Error::from(io::ErrorKind::AddrInUse));
+        assert!(busy.contains("another server is using it"), "{busy}");
+    }
+
+    #[tokio::test]
+    async fn ipv4_and_ipv6_wildcards_can_share_a_port() {
+        let v4 = bind_socket("0.0.0.0:0".parse().unwrap()).unwrap();
+        let port = v4.local_addr().unwrap().port();
+        // `[::]` is IPv6-only, so it does not collide with `0.0.0.0` (skipped without IPv6).
+        if let Ok(probe) = std::net::TcpListener::bind("[::1]:0") {
+            drop(probe);
+            let v6 = bind_socket(SocketAddr::from(([0u16; 8], port))).unwrap();
+            assert_eq!(v6.local_addr().unwrap().port(), port);
+        }
+        let again = bind_socket(SocketAddr::from(([0, 0, 0, 0], port))).unwrap_err();
+        assert_eq!(again.kind(), io::ErrorKind::AddrInUse);
+    }
+}

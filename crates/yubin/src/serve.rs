@@ -1,0 +1,225 @@
+//! `yubin serve`: open the store, load TLS, bind every listener, serve until a signal, then
+//! shut down gracefully.
+//!
+//! Every listener is bound before any is served, so a port that cannot be bound stops the
+//! start with a clear error instead of leaving a half-running server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use server_kit::{PlaintextAuth, Shutdown};
+use store::{Directory, Store};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::limits::ConnLimits;
+use crate::listeners::{self, Context as ListenerContext, Listener, Service};
+use crate::shutdown::{self, Signals};
+use crate::{rlimit, tls};
+
+/// Opens the store in `data_dir` (the only place yubin picks a backend).
+pub fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn Directory>)> {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let sqlite = store_sqlite::open(dir)
+        .map_err(|e| anyhow::anyhow!("cannot open the store in {}: {e}", dir.display()))?;
+    let store: Arc<dyn Store> = sqlite.clone();
+    let directory: Arc<dyn Directory> = sqlite;
+    Ok((store, directory))
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let hostname = config.hostname();
+    let limits = &config.limits;
+    match rlimit::raise_nofile_limit() {
+        Ok(n) if (n as u128) < limits.max_connections as u128 + 64 => tracing::warn!(
+            open_files = n,
+            max_connections = limits.max_connections,
+            "the open-file limit is lower than [limits] max_connections; raise it (ulimit -n, LimitNOFILE=)"
+        ),
+        Ok(n) => tracing::debug!(open_files = n, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
+    // Handle signals from now on rather than dying on one that arrives during startup.
+    let mut signals = Signals::new().context("cannot install signal handlers")?;
+
+    let (store, directory) = open_store(&config)?;
+    let tls = tls::load(&config.tls, &hostname, &config.data_dir)?;
+    let auth = auth::Authenticator::new(
+        directory.clone(),
+        Duration::from_millis(config.auth.failure_delay_ms),
+    );
+    let services = Services::new(&config, &hostname, &store, &auth, &tls.acceptor);
+    let bound = bind_all(&config, &services, &tls.acceptor)?;
+
+    tracing::info!(hostname, data_dir = %config.data_dir.display(), version = env!("CARGO_PKG_VERSION"), "yubin starting");
+    if tls.self_signed {
+        tracing::info!(cert = %tls.cert_path.display(), "TLS certificate: self-signed (clients will warn; set [tls] cert and key for a real one)");
+    } else {
+        tracing::info!(cert = %tls.cert_path.display(), "TLS certificate: configured");
+    }
+    for l in &bound {
+        let tls_mode = if l.implicit_tls.is_some() {
+            "implicit TLS"
+        } else {
+            "STARTTLS"
+        };
+        tracing::info!(listener = l.name, addr = %l.addr, tls = tls_mode, "listening");
+    }
+    if bound.is_empty() {
+        tracing::warn!("every [listen] list is empty: nothing to serve");
+    }
+    match directory.user_count().await {
+        Ok(0) => tracing::info!(
+            "no accounts yet — add one with `yubin domain add example.com` then `yubin user add alice@example.com`"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot count accounts"),
+    }
+
+    let shutdown = Shutdown::new();
+    let ctx = Arc::new(ListenerContext {
+        hostname: hostname.clone(),
+        limits: ConnLimits::new(limits.max_connections, limits.max_connections_per_ip),
+        tracker: TaskTracker::new(),
+        shutdown: shutdown.clone(),
+        tls_handshake_timeout: limits.tls_handshake_timeout(),
+    });
+    let mut accept_loops = JoinSet::new();
+    for listener in bound {
+        accept_loops.spawn(listeners::accept_loop(listener, Arc::clone(&ctx)));
+    }
+
+    let signal = signals.recv().await;
+    shutdown::drain(
+        signal,
+        &mut signals,
+        shutdown,
+        accept_loops,
+        ctx.tracker.clone(),
+        limits.shutdown_grace(),
+    )
+    .await;
+    Ok(())
+}
+
+/// One shared server object per role; listeners of the same role share it.
+struct Services {
+    mx: Service,
+    submission: Service,
+    submissions: Service,
+    pop3: Service,
+    pop3s: Service,
+    imap: Service,
+    imaps: Service,
+}
+
+impl Services {
+    fn new(
+        config: &Config,
+        hostname: &str,
+        store: &Arc<dyn Store>,
+        auth: &auth::Authenticator,
+        acceptor: &TlsAcceptor,
+    ) -> Services {
+        let l = &config.limits;
+        let plaintext_auth = PlaintextAuth {
+            allow_loopback: config.auth.allow_plaintext_loopback,
+        };
+        // Limits the config file does not cover keep each crate's defaults.
+        let smtp = |mode, starttls: bool| {
+            let defaults = smtp_server::SmtpConfig::new(hostname, mode);
+            Service::Smtp(Arc::new(smtp_server::SmtpServer {
+                config: smtp_server::SmtpConfig {
+                    hostname: hostname.to_string(),
+                    mode,
+                    max_message_size: l.max_message_size,
+                    max_line_length: l.max_line_length.unwrap_or(defaults.max_line_length),
+                    max_recipients: l.max_recipients,
+                    command_timeout: l.smtp_command_timeout(),
+                    data_timeout: l.smtp_data_timeout(),
+                    plaintext_auth,
+                    ..defaults
+                },
+                store: Arc::clone(store),
+                auth: auth.clone(),
+                tls: starttls.then(|| acceptor.clone()),
+            }))
+        };
+        let pop3 = |starttls: bool| {
+            let defaults = pop3_server::Pop3Config::new(hostname);
+            Service::Pop3(Arc::new(pop3_server::Pop3Server {
+                config: pop3_server::Pop3Config {
+                    hostname: hostname.to_string(),
+                    max_line_length: l.max_line_length.unwrap_or(defaults.max_line_length),
+                    idle_timeout: l.pop3_idle_timeout(),
+                    plaintext_auth,
+                    ..defaults
+                },
+                store: Arc::clone(store),
+                auth: auth.clone(),
+                tls: starttls.then(|| acceptor.clone()),
+            }))
+        };
+        // `..defaults` lists no field today; it keeps this compiling when imap-server adds
+        // settings with defaults.
+        #[allow(clippy::needless_update)]
+        let imap = |starttls: bool| {
+            let defaults = imap_server::ImapConfig::new(hostname);
+            Service::Imap(Arc::new(imap_server::ImapServer {
+                config: imap_server::ImapConfig {
+                    hostname: hostname.to_string(),
+                    max_line_length: l.max_line_length.unwrap_or(defaults.max_line_length),
+                    idle_timeout: l.imap_idle_timeout(),
+                    plaintext_auth,
+                    ..defaults
+                },
+                store: Arc::clone(store),
+                auth: auth.clone(),
+                tls: starttls.then(|| acceptor.clone()),
+            }))
+        };
+        use smtp_server::SmtpMode;
+        Services {
+            // STARTTLS listeners get the acceptor in their server; implicit-TLS ones do the
+            // handshake in the accept loop and must not offer STARTTLS again (RFC 8314 §3.3).
+            mx: smtp(SmtpMode::Mx, true),
+            submission: smtp(SmtpMode::Submission, true),
+            submissions: smtp(SmtpMode::Submission, false),
+            pop3: pop3(true),
+            pop3s: pop3(false),
+            imap: imap(true),
+            imaps: imap(false),
+        }
+    }
+}
+
+/// Binds every configured address; the first failure aborts the start.
+fn bind_all(
+    config: &Config,
+    s: &Services,
+    acceptor: &TlsAcceptor,
+) -> anyhow::Result<Vec<Listener>> {
+    let l = &config.listen;
+    let table: [(&'static str, &Vec<std::net::SocketAddr>, &Service, bool); 7] = [
+        ("smtp", &l.smtp, &s.mx, false),
+        ("submission", &l.submission, &s.submission, false),
+        ("submissions", &l.submissions, &s.submissions, true),
+        ("pop3", &l.pop3, &s.pop3, false),
+        ("pop3s", &l.pop3s, &s.pop3s, true),
+        ("imap", &l.imap, &s.imap, false),
+        ("imaps", &l.imaps, &s.imaps, true),
+    ];
+    let mut bound = Vec::new();
+    for (name, addrs, service, implicit) in table {
+        for &addr in addrs {
+            let acceptor = implicit.then(|| acceptor.clone());
+            bound.push(listeners::bind(name, addr, acceptor, service.clone())?);
+        }
+    }
+    Ok(bound)
+}

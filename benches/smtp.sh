@@ -170,6 +170,18 @@ run_postfix() { # C N
       accept_msgs_per_s:($n/($t1-$t0)), msgs_per_s:($got/($t2-$t0))}' | tee -a "$RESULTS" >&2
 }
 
+run_idle() { # LABEL
+  server_alive
+  log "yubin: $IDLE idle connections ($1)"
+  "$BENCH" idle --addr "127.0.0.1:$PORT" --connections "$IDLE" --pid "$SERVER_PID" \
+    | tee "$WORK/last.out" >&2
+  grep '^{' "$WORK/last.out" | tail -1 | jq -c --arg when "$1" '. + {server:"yubin", when:$when}' >>"$RESULTS"
+}
+
+# Idle memory on a fresh server, before any load: freed buffers the allocator keeps after a
+# load can be reused by idle connections and hide their cost, so measure both ways.
+if [ "$IDLE" -gt 0 ]; then run_idle "fresh server"; fi
+
 for round in $(seq 1 "$ROUNDS"); do
   for i in "${!CS[@]}"; do
     if [ "$ROUNDS" -gt 1 ]; then log "round $round"; fi
@@ -178,13 +190,7 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-if [ "$IDLE" -gt 0 ]; then
-  server_alive
-  log "yubin: $IDLE idle connections"
-  "$BENCH" idle --addr "127.0.0.1:$PORT" --connections "$IDLE" --pid "$SERVER_PID" \
-    | tee "$WORK/last.out" >&2
-  grep '^{' "$WORK/last.out" | tail -1 | jq -c '. + {server:"yubin"}' >>"$RESULTS"
-fi
+if [ "$IDLE" -gt 0 ]; then run_idle "after the load runs"; fi
 
 server_alive
 log "stopping yubin (SIGTERM)"
@@ -211,7 +217,7 @@ jq -r 'select(.server=="postfix") | "postfix C=\(.concurrency): smtp-source fini
   "$RESULTS"
 jq -r 'select(.mode=="smtp" and .server=="yubin") | .vm_hwm_kib' "$RESULTS" | tail -1 |
   xargs -r -I{} echo "yubin VmHWM (lifetime peak RSS): {} KiB"
-jq -r 'select(.mode=="idle") | "idle: \(.open) connections open (\(.still_open) still open after settling), "
+jq -r 'select(.mode=="idle") | "idle (\(.when)): \(.open) connections open (\(.still_open) still open after settling), "
   + "VmRSS \(.rss_before_kib) -> \(.rss_after_kib) KiB = \(.bytes_per_conn) bytes per idle connection"' "$RESULTS"
 echo "yubin shutdown on SIGTERM: $STOP; blob files in its data dir: $(find "$WORK/data" -path '*blobs*' -type f | wc -l)"
 echo "raw results (JSON lines):"

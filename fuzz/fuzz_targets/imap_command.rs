@@ -8,12 +8,19 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let _ = parse_command(data);
     // The first byte picks the split point and the limits, so both are explored.
-    let Some((&knob, input)) = data.split_first() else { return };
+    let Some((&knob, input)) = data.split_first() else {
+        return;
+    };
     let cut = usize::from(knob) % (input.len() + 1);
     let limits = if knob & 1 == 0 {
         FrameLimits::default()
     } else {
-        FrameLimits { max_line: 40, max_literal: 16, max_command: 80, max_non_sync_literal: 8 }
+        FrameLimits {
+            max_line: 40,
+            max_literal: 16,
+            max_command: 80,
+            max_non_sync_literal: 8,
+        }
     };
     let mut framer = CommandFramer::new(limits);
     let mut buf = Vec::new();
@@ -22,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
         for step in 0.. {
             assert!(step < 100_000, "framer does not make progress");
             match framer.decode(&buf) {
-                Ok(Decoded::Complete { line_with_literals, consumed }) => {
+                Ok(Decoded::Complete {
+                    line_with_literals,
+                    consumed,
+                }) => {
                     assert!(consumed > 0 && consumed <= buf.len());
                     let _ = parse_command(line_with_literals);
                     buf.drain(..consumed);

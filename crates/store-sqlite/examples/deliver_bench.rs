@@ -1,7 +1,7 @@
 //! Delivery throughput: 5,000 deliveries of 10 KB (distinct bodies, one recipient each) with 1,
 //! 10 and 50 concurrent tasks, each on a fresh store in a temporary directory.
 //!
-//! `cargo run --release -p store-sqlite --example deliver_bench [deliveries] [size]`
+//! `cargo run --release -p store-sqlite --example deliver_bench [deliveries] [size] [1,10,50]`
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,8 +59,12 @@ async fn main() {
         .next()
         .and_then(|a| a.parse().ok())
         .unwrap_or(10 * 1024);
+    let levels: Vec<usize> = args
+        .next()
+        .map(|a| a.split(',').filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 10, 50]);
     println!("{total} deliveries of {size} bytes, each fully durable (blob + metadata fsync'd)");
-    for concurrency in [1, 10, 50] {
+    for concurrency in levels {
         let rate = run(concurrency, total, size).await;
         println!("{concurrency:>3} concurrent tasks: {rate:>8.0} deliveries/s");
     }

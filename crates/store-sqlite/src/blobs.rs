@@ -2,8 +2,10 @@
 //! lower-case hex SHA-256 of its bytes, at `blobs/ab/cd/<hash>`.
 //!
 //! Invariants (with the `blobs` table, see `writer.rs`):
-//! - A file is complete once it has its final name: it is written to `blobs/tmp/`, fsync'd,
-//!   renamed into place, and its directory fsync'd ("blob before metadata").
+//! - A file is complete once it has its final name: it is written to a temporary name in its
+//!   final directory (`.<hash>.<pid>.<n>.tmp`), fsync'd, renamed into place, and its directory
+//!   fsync'd ("blob before metadata"). Temporary files live beside their target rather than in
+//!   one shared directory so concurrent writers do not all contend for one directory lock.
 //! - A file is unlinked only while holding SQLite's write lock and after checking that no row
 //!   references it; a row is inserted only while holding that lock and after checking that the
 //!   file exists (re-writing it if not). So a committed row always has its file.
@@ -40,19 +42,15 @@ fn fsync_dir(dir: &Path) -> io::Result<()> {
 }
 
 impl BlobDir {
-    /// Creates `root` and `root/tmp` if needed.
+    /// Creates `root` if needed.
     pub fn open(root: PathBuf) -> io::Result<BlobDir> {
         let dir = BlobDir { root };
-        fs::create_dir_all(dir.tmp_dir())?;
+        fs::create_dir_all(&dir.root)?;
         if let Some(parent) = dir.root.parent() {
             fsync_dir(parent)?;
         }
         fsync_dir(&dir.root)?;
         Ok(dir)
-    }
-
-    fn tmp_dir(&self) -> PathBuf {
-        self.root.join("tmp")
     }
 
     /// `root/ab/cd/<hash>`; the caller has checked [`is_valid_hash`].
@@ -77,16 +75,15 @@ impl BlobDir {
     pub fn ensure(&self, hash: &str, bytes: &[u8]) -> io::Result<()> {
         let path = self.path(hash);
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        if let Ok(meta) = fs::metadata(&path) {
-            if meta.is_file() && meta.len() == bytes.len() as u64 {
-                return fsync_dir(&dir);
-            }
+        if let Ok(meta) = fs::metadata(&path)
+            && meta.is_file()
+            && meta.len() == bytes.len() as u64
+        {
+            return fsync_dir(&dir);
         }
         self.create_dirs(&dir)?;
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = self
-            .tmp_dir()
-            .join(format!("{hash}.{}.{n}", std::process::id()));
+        let tmp = dir.join(format!(".{hash}.{}.{n}.tmp", std::process::id()));
         let result = (|| {
             let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
             f.write_all(bytes)?;
@@ -133,9 +130,11 @@ impl BlobDir {
         }
     }
 
-    /// Every blob file's hash (files with other names are ignored).
-    pub fn list(&self) -> io::Result<Vec<String>> {
-        let mut out = Vec::new();
+    /// Walks the two directory levels: every blob file's hash, and every temporary file with
+    /// its age. Other names are ignored.
+    pub fn walk(&self) -> io::Result<Walk> {
+        let (mut blobs, mut temps) = (Vec::new(), Vec::new());
+        let now = SystemTime::now();
         for l1 in fs::read_dir(&self.root)? {
             let l1 = l1?;
             if !l1.file_type()?.is_dir() || l1.file_name().len() != 2 {
@@ -148,32 +147,41 @@ impl BlobDir {
                 }
                 for f in fs::read_dir(l2.path())? {
                     let f = f?;
-                    if let Some(name) = f.file_name().to_str() {
-                        if is_valid_hash(name) && f.file_type()?.is_file() {
-                            out.push(name.to_string());
-                        }
+                    if !f.file_type()?.is_file() {
+                        continue;
+                    }
+                    let Some(name) = f.file_name().to_str().map(str::to_string) else {
+                        continue;
+                    };
+                    if is_valid_hash(&name) {
+                        blobs.push(name);
+                    } else if name.starts_with('.') && name.ends_with(".tmp") {
+                        let modified = f.metadata()?.modified()?;
+                        let age = now.duration_since(modified).unwrap_or_default();
+                        temps.push((f.path(), age));
                     }
                 }
             }
         }
-        Ok(out)
+        Ok(Walk { blobs, temps })
     }
+}
 
-    /// Removes temporary files older than [`STALE_TMP_AGE`] (younger ones may belong to another
-    /// process writing right now). Returns how many were removed.
-    pub fn sweep_tmp(&self) -> io::Result<usize> {
-        let mut removed = 0;
-        let now = SystemTime::now();
-        for f in fs::read_dir(self.tmp_dir())? {
-            let f = f?;
-            let modified = f.metadata()?.modified()?;
-            let age = now.duration_since(modified).unwrap_or_default();
-            if age > STALE_TMP_AGE && fs::remove_file(f.path()).is_ok() {
-                removed += 1;
-            }
-        }
-        Ok(removed)
-    }
+/// What [`BlobDir::walk`] found.
+pub struct Walk {
+    /// Hashes of the blob files.
+    pub blobs: Vec<String>,
+    /// Temporary files with their age.
+    pub temps: Vec<(PathBuf, Duration)>,
+}
+
+/// Removes temporary files older than [`STALE_TMP_AGE`] (younger ones may belong to another
+/// process writing right now). Returns how many were removed.
+pub fn remove_stale(temps: &[(PathBuf, Duration)]) -> usize {
+    temps
+        .iter()
+        .filter(|(path, age)| *age > STALE_TMP_AGE && fs::remove_file(path).is_ok())
+        .count()
 }
 
 #[cfg(test)]
@@ -193,8 +201,10 @@ mod tests {
         let p = blobs.path(&h);
         assert!(p.ends_with(format!("2c/f2/{h}")));
         assert_eq!(fs::read(&p).unwrap(), b"hello");
-        assert_eq!(blobs.list().unwrap(), vec![h.clone()]);
-        assert_eq!(fs::read_dir(blobs.tmp_dir()).unwrap().count(), 0);
+        let walk = blobs.walk().unwrap();
+        assert_eq!(walk.blobs, vec![h.clone()]);
+        assert!(walk.temps.is_empty());
+        assert_eq!(fs::read_dir(p.parent().unwrap()).unwrap().count(), 1);
         blobs.remove(&h).unwrap();
         blobs.remove(&h).unwrap();
         assert!(!blobs.exists(&h));

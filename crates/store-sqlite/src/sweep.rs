@@ -7,7 +7,7 @@
 use rusqlite::{Connection, OptionalExtension};
 use store::StoreResult;
 
-use crate::blobs::BlobDir;
+use crate::blobs::{BlobDir, remove_stale};
 use crate::db::{Db, io_err};
 use crate::writer::unlink_unreferenced;
 
@@ -44,10 +44,11 @@ pub fn sweep(conn: &Connection, blobs: &BlobDir) -> StoreResult<SweepReport> {
     // Files without a row. Listed without the lock (the directory may be large); each candidate
     // is checked again under the write lock before it is unlinked, because another process may
     // be delivering the same content right now.
+    let walk = blobs.walk().map_err(|e| io_err("listing blobs", e))?;
     let mut candidates = zero;
     {
         let mut stmt = conn.prepare("SELECT 1 FROM blobs WHERE hash = ?1").db()?;
-        for hash in blobs.list().map_err(|e| io_err("listing blobs", e))? {
+        for hash in walk.blobs {
             if stmt
                 .query_row([&hash], |_| Ok(()))
                 .optional()
@@ -60,7 +61,7 @@ pub fn sweep(conn: &Connection, blobs: &BlobDir) -> StoreResult<SweepReport> {
     }
     report.orphan_files = unlink_unreferenced(conn, blobs, &candidates);
 
-    report.tmp_files = blobs.sweep_tmp().map_err(|e| io_err("sweeping tmp", e))?;
+    report.tmp_files = remove_stale(&walk.temps);
     if report != SweepReport::default() {
         tracing::info!(?report, "blob store sweep");
     }

@@ -65,10 +65,10 @@ where
 
     fn finish(self: Box<Self>, commit: StoreResult<()>) {
         let answer = match (commit, self.out) {
-            (_, Some(Err(e))) => Err(e),
+            (_, Some(Err(e))) | (Err(e), _) => Err(e),
             (Ok(()), Some(Ok(v))) => Ok(v),
-            (Err(e), Some(Ok(_))) => Err(e),
-            (_, None) => Err(StoreError::Temporary("internal error in the store".into())),
+            // The job panicked or never ran although the batch committed.
+            (Ok(()), None) => Err(StoreError::Temporary("internal error in the store".into())),
         };
         // The caller may have gone away (cancelled); the write stands regardless.
         let _ = self.reply.send(answer);
@@ -177,9 +177,21 @@ fn run_batch(conn: &Connection, blobs: &BlobDir, hub: &ChangeHub, mut batch: Vec
         } else {
             let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
         }
+        // Some errors (disk full, I/O) make SQLite roll back the whole transaction. The jobs
+        // before this one are then lost, and later ones must not run outside the transaction:
+        // the whole batch fails.
+        if conn.is_autocommit() {
+            break;
+        }
     }
-    let commit = conn.execute_batch("COMMIT").map_err(temporary);
-    if commit.is_err() {
+    let commit = if conn.is_autocommit() {
+        Err(StoreError::Temporary(
+            "database: transaction rolled back".into(),
+        ))
+    } else {
+        conn.execute_batch("COMMIT").map_err(temporary)
+    };
+    if commit.is_err() && !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }
     // Events before answers: once a write call returns, its events have been published, so a
@@ -220,4 +232,68 @@ pub fn unlink_unreferenced(conn: &Connection, blobs: &BlobDir, hashes: &[String]
     }
     tracing::debug!(removed, "unlinked unreferenced blobs");
     removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema;
+
+    fn insert(tx: &mut Tx<'_>, key: &str) -> StoreResult<()> {
+        tx.conn
+            .execute("INSERT INTO meta (key, value) VALUES (?1, 1)", [key])
+            .map(|_| ())
+            .map_err(|e| StoreError::Temporary(e.to_string()))
+    }
+
+    /// Requests queued while the writer is busy share one transaction; a failing one is rolled
+    /// back to its savepoint without affecting the others.
+    #[tokio::test]
+    async fn a_failing_request_does_not_fail_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let conn = schema::connect(&path, false).unwrap();
+        schema::migrate(&conn).unwrap();
+        let blobs = Arc::new(BlobDir::open(dir.path().join("blobs")).unwrap());
+        let writer = Writer::start(conn, blobs, Arc::new(ChangeHub::default())).unwrap();
+
+        let (busy, ok1, bad, ok2) = tokio::join!(
+            writer.run(|tx| {
+                // Keeps the writer busy so the next three queue up into one batch.
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                insert(tx, "first")
+            }),
+            writer.run(|tx| insert(tx, "a")),
+            writer.run(|tx| {
+                insert(tx, "half-done")?;
+                Err::<(), _>(StoreError::Invalid("refused".into()))
+            }),
+            writer.run(|tx| insert(tx, "b")),
+        );
+        assert_eq!((busy, ok1, ok2), (Ok(()), Ok(()), Ok(())));
+        assert_eq!(bad, Err(StoreError::Invalid("refused".into())));
+        drop(writer);
+
+        let check = schema::connect(&path, true).unwrap();
+        let keys: Vec<String> = check
+            .prepare("SELECT key FROM meta ORDER BY key")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(keys, vec!["a", "b", "first"]);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_request_is_answered_and_the_writer_survives() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = schema::connect(&dir.path().join("p.db"), false).unwrap();
+        schema::migrate(&conn).unwrap();
+        let blobs = Arc::new(BlobDir::open(dir.path().join("blobs")).unwrap());
+        let writer = Writer::start(conn, blobs, Arc::new(ChangeHub::default())).unwrap();
+        let r: StoreResult<()> = writer.run(|_| panic!("bug")).await;
+        assert!(matches!(r, Err(StoreError::Temporary(_))));
+        assert_eq!(writer.run(|tx| insert(tx, "after")).await, Ok(()));
+    }
 }

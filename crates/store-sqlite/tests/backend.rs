@@ -16,16 +16,13 @@ fn addr(s: &str) -> Address {
     Address::parse(s).unwrap()
 }
 
-/// Hashes of the blob files on disk (outside `tmp/`).
-fn blob_files(dir: &Path) -> Vec<String> {
+/// Names of the files under `blobs/` (temporary files start with a dot).
+fn all_files(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.join("blobs")];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap() {
             let e = e.unwrap();
-            if e.file_name() == "tmp" {
-                continue;
-            }
             if e.file_type().unwrap().is_dir() {
                 stack.push(e.path());
             } else {
@@ -33,6 +30,14 @@ fn blob_files(dir: &Path) -> Vec<String> {
             }
         }
     }
+    out.sort();
+    out
+}
+
+/// Hashes of the blob files on disk (no temporary files).
+fn blob_files(dir: &Path) -> Vec<String> {
+    let mut out = all_files(dir);
+    out.retain(|f| !f.starts_with('.'));
     out.sort();
     out
 }
@@ -202,19 +207,25 @@ async fn reopen_keeps_everything_and_sweeps_orphans() {
     let orphan_dir = dir.path().join("blobs/ab/ab");
     std::fs::create_dir_all(&orphan_dir).unwrap();
     std::fs::write(orphan_dir.join(&orphan), b"orphan").unwrap();
-    let stale = dir.path().join("blobs/tmp/stale.1.1");
+    let stale = orphan_dir.join(format!(".{orphan}.1.1.tmp"));
     let f = std::fs::File::create(&stale).unwrap();
     f.set_modified(SystemTime::now() - Duration::from_secs(7200))
         .unwrap();
     drop(f);
-    let fresh = dir.path().join("blobs/tmp/fresh.1.2");
+    let fresh = orphan_dir.join(format!(".{orphan}.1.2.tmp"));
     std::fs::write(&fresh, b"in flight").unwrap();
     assert_eq!(blob_files(dir.path()).len(), 2);
+    assert_eq!(all_files(dir.path()).len(), 4);
 
     let store = store_sqlite::open(dir.path()).unwrap();
     let report = store.sweep_report();
     assert_eq!((report.orphan_files, report.tmp_files), (1, 1));
     assert_eq!(blob_files(dir.path()).len(), 1);
+    assert_eq!(
+        all_files(dir.path()).len(),
+        2,
+        "the blob and the fresh temp file"
+    );
     assert!(!stale.exists());
     assert!(fresh.exists());
 

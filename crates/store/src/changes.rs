@@ -71,10 +71,10 @@ impl ChangeHub {
     pub fn publish(&self, events: impl IntoIterator<Item = ChangeEvent>) {
         let mut map = self.channels.lock().unwrap_or_else(|e| e.into_inner());
         for event in events {
-            if let Some(tx) = map.get(&event.account) {
-                if tx.send(event.clone()).is_err() {
-                    map.remove(&event.account);
-                }
+            if let Some(tx) = map.get(&event.account)
+                && tx.send(event.clone()).is_err()
+            {
+                map.remove(&event.account);
             }
         }
     }

@@ -60,7 +60,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 serve::run(config).await
             }
             Command::Admin(cmd) => {
-                let (_store, directory) = serve::open_store(&config)?;
+                let opened = serve::open_store(&config, serve::StoreRole::Admin)?;
+                let directory = opened.directory.clone();
                 let stdin = std::io::stdin();
                 let mut input = stdin.lock();
                 let mut output = std::io::stdout();

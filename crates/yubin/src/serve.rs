@@ -20,16 +20,68 @@ use crate::listeners::{self, Context as ListenerContext, Listener, Service};
 use crate::shutdown::{self, Signals};
 use crate::{rlimit, tls};
 
+/// Who opens the store: the server, or a short-lived admin command beside a running server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreRole {
+    Server,
+    Admin,
+}
+
 /// Opens the store in `data_dir` (the only place yubin picks a backend).
-pub fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn Directory>)> {
+///
+/// Only the server sweeps crash leftovers (blob files without a row): while it runs, a blob it
+/// has written but not yet committed looks exactly like such a leftover, so an admin command
+/// must never sweep. The server holds an exclusive lock on `data_dir/yubin.lock` for as long as
+/// it runs, so a second server on the same data directory is refused instead of sweeping the
+/// first one's deliveries in flight.
+pub fn open_store(config: &Config, role: StoreRole) -> anyhow::Result<OpenedStore> {
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
-    let sqlite = store_sqlite::open(dir)
+    let lock = match role {
+        StoreRole::Server => Some(lock_data_dir(dir)?),
+        StoreRole::Admin => None,
+    };
+    let options = store_sqlite::OpenOptions {
+        sweep: role == StoreRole::Server,
+        ..Default::default()
+    };
+    let sqlite = store_sqlite::open_with(dir, &options)
         .map_err(|e| anyhow::anyhow!("cannot open the store in {}: {e}", dir.display()))?;
     let store: Arc<dyn Store> = sqlite.clone();
     let directory: Arc<dyn Directory> = sqlite;
-    Ok((store, directory))
+    Ok(OpenedStore {
+        store,
+        directory,
+        _lock: lock,
+    })
+}
+
+/// The store handles, and the data-directory lock the server holds while they are in use.
+pub struct OpenedStore {
+    pub store: Arc<dyn Store>,
+    pub directory: Arc<dyn Directory>,
+    _lock: Option<std::fs::File>,
+}
+
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("yubin.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another yubin server is already using the data directory {} (stop it, or set a different data_dir)",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -47,7 +99,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Handle signals from now on rather than dying on one that arrives during startup.
     let mut signals = Signals::new().context("cannot install signal handlers")?;
 
-    let (store, directory) = open_store(&config)?;
+    let opened = open_store(&config, StoreRole::Server)?;
+    let (store, directory) = (opened.store.clone(), opened.directory.clone());
     let tls = tls::load(&config.tls, &hostname, &config.data_dir)?;
     let auth = auth::Authenticator::new(
         directory.clone(),

@@ -1,0 +1,155 @@
+//! Conformance checks for the directory: domains, accounts, aliases.
+
+use super::{HASH, addr, dom, setup};
+use crate::{Store, StoreError};
+
+/// Domains and accounts: existence rules, canonical addresses, refusal to delete a used domain.
+pub async fn domains_and_users(s: &dyn Store) {
+    let users_before = s.user_count().await.unwrap();
+    let d = dom("Users.Conformance.Test");
+    assert!(!s.is_local_domain(&d).await.unwrap());
+    assert!(
+        matches!(
+            s.add_user(&addr("a@users.conformance.test"), HASH).await,
+            Err(StoreError::NotFound(_))
+        ),
+        "add_user needs the domain"
+    );
+    s.add_domain(&d).await.unwrap();
+    assert!(matches!(s.add_domain(&d).await, Err(StoreError::Exists(_))));
+    assert!(
+        s.is_local_domain(&dom("USERS.conformance.TEST"))
+            .await
+            .unwrap()
+    );
+    assert!(s.list_domains().await.unwrap().contains(&d));
+
+    let id = s
+        .add_user(&addr("Alice@Users.Conformance.Test"), HASH)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.add_user(&addr("alice@users.conformance.test"), HASH)
+            .await,
+        Err(StoreError::Exists(_))
+    ));
+    let found = s
+        .find_user(&addr("ALICE@users.conformance.test"))
+        .await
+        .unwrap()
+        .expect("found case-insensitively");
+    assert_eq!(found.id, id);
+    assert_eq!(found.address.to_string(), "alice@users.conformance.test");
+    assert_eq!(found.password_hash, HASH);
+    assert_eq!(s.user_count().await.unwrap(), users_before + 1);
+    assert!(s.list_users().await.unwrap().iter().any(|u| u.id == id));
+
+    s.set_password(&addr("alice@users.conformance.test"), "$argon2id$new")
+        .await
+        .unwrap();
+    let found = s
+        .find_user(&addr("alice@users.conformance.test"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.password_hash, "$argon2id$new");
+    assert!(matches!(
+        s.set_password(&addr("nobody@users.conformance.test"), HASH)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    assert!(matches!(
+        s.delete_domain(&d).await,
+        Err(StoreError::Invalid(_))
+    ));
+    s.delete_user(&addr("alice@users.conformance.test"))
+        .await
+        .unwrap();
+    assert!(
+        s.find_user(&addr("alice@users.conformance.test"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        s.delete_user(&addr("alice@users.conformance.test")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(s.user_count().await.unwrap(), users_before);
+    s.delete_domain(&d).await.unwrap();
+    assert!(!s.is_local_domain(&d).await.unwrap());
+    assert!(matches!(
+        s.delete_domain(&d).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// Aliases, catch-all, and the order user → alias → catch-all.
+pub async fn aliases_and_catch_all(s: &dyn Store) {
+    let d = "alias.conformance.test";
+    let ids = setup(s, d, &["bob", "carol"]).await;
+    let (bob, carol) = (ids[0], ids[1]);
+    let a = |l: &str| addr(&format!("{l}@{d}"));
+
+    assert_eq!(s.resolve_recipient(&a("bob")).await.unwrap(), vec![bob]);
+    assert_eq!(s.resolve_recipient(&a("BOB")).await.unwrap(), vec![bob]);
+    assert!(s.resolve_recipient(&a("nobody")).await.unwrap().is_empty());
+
+    assert!(matches!(
+        s.add_alias(&format!("team@{d}"), &[a("ghost")]).await,
+        Err(StoreError::NotFound(_))
+    ));
+    s.add_alias(&format!("Team@{d}"), &[a("bob"), a("carol")])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.resolve_recipient(&a("team")).await.unwrap(),
+        vec![bob, carol]
+    );
+    // Replacing an alias replaces its targets.
+    s.add_alias(&format!("team@{d}"), &[a("carol")])
+        .await
+        .unwrap();
+    assert_eq!(s.resolve_recipient(&a("team")).await.unwrap(), vec![carol]);
+
+    s.add_alias(&format!("@{d}"), &[a("bob")]).await.unwrap();
+    assert_eq!(
+        s.resolve_recipient(&a("anything")).await.unwrap(),
+        vec![bob]
+    );
+    // The user itself and explicit aliases win over the catch-all.
+    assert_eq!(s.resolve_recipient(&a("carol")).await.unwrap(), vec![carol]);
+    assert_eq!(s.resolve_recipient(&a("team")).await.unwrap(), vec![carol]);
+    // Another domain's catch-all does not apply.
+    assert!(
+        s.resolve_recipient(&addr("anything@elsewhere.conformance.test"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let aliases = s.list_aliases().await.unwrap();
+    let team = aliases
+        .iter()
+        .find(|x| x.source == format!("team@{d}"))
+        .expect("team alias listed");
+    assert_eq!(team.targets, vec![a("carol")]);
+    assert!(aliases.iter().any(|x| x.source == format!("@{d}")));
+
+    assert!(matches!(
+        s.delete_domain(&dom(d)).await,
+        Err(StoreError::Invalid(_))
+    ));
+    s.delete_alias(&format!("@{d}")).await.unwrap();
+    assert!(
+        s.resolve_recipient(&a("anything"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        s.delete_alias(&format!("@{d}")).await,
+        Err(StoreError::NotFound(_))
+    ));
+}

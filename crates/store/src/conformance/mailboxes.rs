@@ -1,0 +1,171 @@
+//! Conformance checks for mailboxes: defaults, name rules, rename, delete.
+
+use super::{inbox, msg, setup};
+use crate::{DEFAULT_MAILBOXES, Flags, INBOX, SpecialUse, Store, StoreError};
+
+/// Every new account gets INBOX, Sent, Drafts, Trash, Junk, Archive with their special use.
+pub async fn default_mailboxes(s: &dyn Store) {
+    let ids = setup(s, "mbx.conformance.test", &["dana"]).await;
+    let list = s.list_mailboxes(ids[0]).await.unwrap();
+    assert_eq!(list.len(), DEFAULT_MAILBOXES.len());
+    for (name, special) in DEFAULT_MAILBOXES {
+        let m = list
+            .iter()
+            .find(|m| m.name == *name)
+            .unwrap_or_else(|| panic!("{name} missing"));
+        assert_eq!(m.special_use, *special, "{name}");
+        assert_eq!(m.account, ids[0]);
+        assert_ne!(m.uid_validity, 0);
+        assert_eq!(m.uid_next, 1);
+        assert_eq!((m.messages, m.unseen, m.size), (0, 0, 0));
+    }
+    let trash = list
+        .iter()
+        .find(|m| m.special_use == Some(SpecialUse::Trash))
+        .unwrap();
+    assert_eq!(trash.name, "Trash");
+    // RFC 9051 §5.1: INBOX is case-insensitive.
+    let i = s
+        .find_mailbox(ids[0], "iNbOx")
+        .await
+        .unwrap()
+        .expect("inbox");
+    assert_eq!(i.name, INBOX);
+    assert!(s.find_mailbox(ids[0], "sent").await.unwrap().is_none());
+    assert!(s.find_mailbox(ids[0], "Nope").await.unwrap().is_none());
+    assert_eq!(s.mailbox(i.id).await.unwrap(), i);
+}
+
+/// Name rules for CREATE and RENAME.
+pub async fn mailbox_names(s: &dyn Store) {
+    let ids = setup(s, "names.conformance.test", &["i"]).await;
+    let acc = ids[0];
+    for bad in [
+        "",
+        "/a",
+        "a/",
+        "a//b",
+        "a/../b",
+        "..",
+        "a\u{1}b",
+        &"x".repeat(1025),
+    ] {
+        assert!(
+            matches!(
+                s.create_mailbox(acc, bad).await,
+                Err(StoreError::Invalid(_))
+            ),
+            "{bad:?} must be refused"
+        );
+    }
+    for inbox in ["INBOX", "inbox", "InBoX"] {
+        assert!(matches!(
+            s.create_mailbox(acc, inbox).await,
+            Err(StoreError::Exists(_))
+        ));
+    }
+    // RFC 9051 §6.3.4: missing superiors are created.
+    let deep = s.create_mailbox(acc, "Projects/2024/Q1").await.unwrap();
+    assert_eq!(deep.name, "Projects/2024/Q1");
+    assert_ne!(deep.uid_validity, 0);
+    assert!(s.find_mailbox(acc, "Projects").await.unwrap().is_some());
+    assert!(
+        s.find_mailbox(acc, "Projects/2024")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(matches!(
+        s.create_mailbox(acc, "Projects/2024").await,
+        Err(StoreError::Exists(_))
+    ));
+    let uni = s.create_mailbox(acc, "Entwürfe/日本").await.unwrap();
+    assert_eq!(uni.name, "Entwürfe/日本");
+
+    s.set_subscribed(acc, "Projects", true).await.unwrap();
+    assert!(
+        s.find_mailbox(acc, "Projects")
+            .await
+            .unwrap()
+            .unwrap()
+            .subscribed
+    );
+    s.set_subscribed(acc, "Projects", false).await.unwrap();
+    assert!(
+        !s.find_mailbox(acc, "Projects")
+            .await
+            .unwrap()
+            .unwrap()
+            .subscribed
+    );
+    assert!(s.set_subscribed(acc, "Missing", true).await.is_err());
+}
+
+/// RENAME moves inferiors; renaming INBOX moves its messages; DELETE; re-created mailboxes get a
+/// new UIDVALIDITY.
+pub async fn rename_and_delete(s: &dyn Store) {
+    let ids = setup(s, "rename.conformance.test", &["j"]).await;
+    let acc = ids[0];
+    let work = s.create_mailbox(acc, "Work").await.unwrap();
+    let child = s.create_mailbox(acc, "Work/Old").await.unwrap();
+    s.append(work.id, msg("w"), &Flags::default(), 1)
+        .await
+        .unwrap();
+
+    assert!(matches!(
+        s.rename_mailbox(work.id, "Sent").await,
+        Err(StoreError::Exists(_))
+    ));
+    assert!(matches!(
+        s.rename_mailbox(work.id, "Work/Sub").await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.rename_mailbox(work.id, "a//b").await,
+        Err(StoreError::Invalid(_))
+    ));
+    s.rename_mailbox(work.id, "Archive/Work").await.unwrap();
+    let moved = s.mailbox(work.id).await.unwrap();
+    assert_eq!(moved.name, "Archive/Work");
+    assert_eq!(moved.messages, 1);
+    assert_eq!(s.mailbox(child.id).await.unwrap().name, "Archive/Work/Old");
+    assert!(s.find_mailbox(acc, "Work").await.unwrap().is_none());
+
+    // Re-creating a name gives a different UIDVALIDITY (RFC 9051 §2.3.1.1).
+    let again = s.create_mailbox(acc, "Work").await.unwrap();
+    assert_ne!(again.uid_validity, work.uid_validity);
+    s.delete_mailbox(again.id).await.unwrap();
+    let third = s.create_mailbox(acc, "Work").await.unwrap();
+    assert_ne!(third.uid_validity, again.uid_validity);
+    assert!(s.mailbox(again.id).await.is_err());
+
+    // RFC 9051 §6.3.6: renaming INBOX moves its messages and leaves it empty.
+    let ib = inbox(s, acc).await;
+    s.deliver(msg("i1"), 1, &[acc]).await.unwrap();
+    s.deliver(msg("i2"), 1, &[acc]).await.unwrap();
+    s.rename_mailbox(ib, "Old Inbox").await.unwrap();
+    let old = s
+        .find_mailbox(acc, "Old Inbox")
+        .await
+        .unwrap()
+        .expect("created");
+    assert_eq!(old.messages, 2);
+    let inbox_now = s.mailbox(ib).await.unwrap();
+    assert_eq!((inbox_now.name.as_str(), inbox_now.messages), (INBOX, 0));
+    assert_eq!(inbox_now.uid_next, 3, "INBOX UIDs are not reused");
+    let st = s.deliver(msg("i3"), 1, &[acc]).await.unwrap();
+    assert_eq!(st[0].uid, 3);
+
+    assert!(matches!(
+        s.delete_mailbox(ib).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let used = s.quota(acc).await.unwrap().used;
+    let old_size = old.size;
+    s.delete_mailbox(old.id).await.unwrap();
+    assert_eq!(s.quota(acc).await.unwrap().used, used - old_size);
+    assert!(matches!(
+        s.delete_mailbox(old.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}

@@ -1,0 +1,82 @@
+//! The backend-independent conformance suite (cargo feature `conformance`).
+//!
+//! Every backend's tests call [`run_all`] (or the single checks) with a fresh, empty store. Each
+//! check creates its own domain, so checks may share one store and run in any order. The checks
+//! assert the trait contract as the protocol crates rely on it; panics are the failures.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mail_types::{Address, Domain};
+use tokio::sync::broadcast;
+
+mod directory;
+mod mailboxes;
+mod messages;
+
+pub use directory::*;
+pub use mailboxes::*;
+pub use messages::*;
+
+use crate::{AccountId, ChangeEvent, INBOX, MailboxId, Store};
+
+const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+
+fn addr(s: &str) -> Address {
+    Address::parse(s).expect("test address")
+}
+
+fn dom(s: &str) -> Domain {
+    Domain::parse(s).expect("test domain")
+}
+
+fn msg(body: &str) -> Arc<Vec<u8>> {
+    Arc::new(format!("Subject: test\r\n\r\n{body}\r\n").into_bytes())
+}
+
+/// Creates `domain` and the users `local@domain` for each of `locals`.
+async fn setup(store: &dyn Store, domain: &str, locals: &[&str]) -> Vec<AccountId> {
+    store.add_domain(&dom(domain)).await.expect("add_domain");
+    let mut ids = Vec::new();
+    for l in locals {
+        let id = store
+            .add_user(&addr(&format!("{l}@{domain}")), HASH)
+            .await
+            .expect("add_user");
+        ids.push(id);
+    }
+    ids
+}
+
+async fn inbox(store: &dyn Store, account: AccountId) -> MailboxId {
+    store
+        .find_mailbox(account, INBOX)
+        .await
+        .expect("find_mailbox")
+        .expect("INBOX exists")
+        .id
+}
+
+/// The next event, failing after a few seconds.
+async fn next_event(rx: &mut broadcast::Receiver<ChangeEvent>) -> ChangeEvent {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("event within 5 s")
+        .expect("event channel open")
+}
+
+/// Runs every check against `store`.
+pub async fn run_all(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    domains_and_users(s).await;
+    aliases_and_catch_all(s).await;
+    default_mailboxes(s).await;
+    delivery_uids_and_dedup(s).await;
+    append_and_blobs(s).await;
+    flags(s).await;
+    copy_and_expunge(s).await;
+    mailbox_names(s).await;
+    rename_and_delete(s).await;
+    change_events(s).await;
+    maildrop_lock(s).await;
+}

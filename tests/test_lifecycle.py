@@ -105,3 +105,16 @@ def test_user_can_log_in_after_restart(server):
     p.user("bob@example.com")
     p.pass_(PASSWORD)
     p.quit()
+
+
+def test_second_server_on_the_same_data_dir_is_refused(server, tmp_path):
+    """Two servers on one data directory would sweep each other's deliveries in flight."""
+    other = Yubin(tmp_path)
+    other.config.write_text(server.config.read_text().replace(
+        f'"127.0.0.1:{server.ports["smtp"]}"', f'"127.0.0.1:{other.ports["smtp"]}"'))
+    res = subprocess.run([yubin_binary(), "--config", str(other.config), "serve"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0
+    assert "another yubin server" in res.stderr
+    # The running server is unaffected.
+    assert Transcript(server.connect("smtp")).smtp_reply().startswith(b"220")

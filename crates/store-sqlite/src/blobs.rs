@@ -1,5 +1,9 @@
 //! The content-addressed blob directory: one file per distinct message body, named by the
-//! lower-case hex SHA-256 of its bytes, at `blobs/ab/cd/<hash>`.
+//! lower-case hex SHA-256 of its bytes, at `blobs/ab/<hash>` (git-style, one fan-out level).
+//!
+//! The 256 fan-out directories are created once when the store opens, so a delivery never
+//! pays for a `mkdir` and the fsync of its parent: a second level (`ab/cd/`) would make nearly
+//! every message of a young store create a directory.
 //!
 //! Invariants (with the `blobs` table, see `writer.rs`):
 //! - A file is complete once it has its final name: it is written to a temporary name in its
@@ -49,17 +53,23 @@ impl BlobDir {
         if let Some(parent) = dir.root.parent() {
             fsync_dir(parent)?;
         }
-        fsync_dir(&dir.root)?;
+        let mut created = false;
+        for i in 0..=255u8 {
+            match fs::create_dir(dir.root.join(format!("{i:02x}"))) {
+                Ok(()) => created = true,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if created {
+            fsync_dir(&dir.root)?;
+        }
         Ok(dir)
     }
 
-    /// `root/ab/cd/<hash>`; the caller has checked [`is_valid_hash`].
+    /// `root/ab/<hash>`; the caller has checked [`is_valid_hash`].
     pub fn path(&self, hash: &str) -> PathBuf {
-        let (a, b) = (
-            hash.get(0..2).unwrap_or("00"),
-            hash.get(2..4).unwrap_or("00"),
-        );
-        self.root.join(a).join(b).join(hash)
+        self.root.join(hash.get(0..2).unwrap_or("00")).join(hash)
     }
 
     /// Hashes `bytes` and makes sure the blob is durably on disk; returns its hash.
@@ -130,7 +140,7 @@ impl BlobDir {
         }
     }
 
-    /// Walks the two directory levels: every blob file's hash, and every temporary file with
+    /// Walks the fan-out directories: every blob file's hash, and every temporary file with
     /// its age. Other names are ignored.
     pub fn walk(&self) -> io::Result<Walk> {
         let (mut blobs, mut temps) = (Vec::new(), Vec::new());
@@ -140,26 +150,20 @@ impl BlobDir {
             if !l1.file_type()?.is_dir() || l1.file_name().len() != 2 {
                 continue;
             }
-            for l2 in fs::read_dir(l1.path())? {
-                let l2 = l2?;
-                if !l2.file_type()?.is_dir() {
+            for f in fs::read_dir(l1.path())? {
+                let f = f?;
+                if !f.file_type()?.is_file() {
                     continue;
                 }
-                for f in fs::read_dir(l2.path())? {
-                    let f = f?;
-                    if !f.file_type()?.is_file() {
-                        continue;
-                    }
-                    let Some(name) = f.file_name().to_str().map(str::to_string) else {
-                        continue;
-                    };
-                    if is_valid_hash(&name) {
-                        blobs.push(name);
-                    } else if name.starts_with('.') && name.ends_with(".tmp") {
-                        let modified = f.metadata()?.modified()?;
-                        let age = now.duration_since(modified).unwrap_or_default();
-                        temps.push((f.path(), age));
-                    }
+                let Some(name) = f.file_name().to_str().map(str::to_string) else {
+                    continue;
+                };
+                if is_valid_hash(&name) {
+                    blobs.push(name);
+                } else if name.starts_with('.') && name.ends_with(".tmp") {
+                    let modified = f.metadata()?.modified()?;
+                    let age = now.duration_since(modified).unwrap_or_default();
+                    temps.push((f.path(), age));
                 }
             }
         }
@@ -199,7 +203,7 @@ mod tests {
         );
         assert_eq!(blobs.store(b"hello").unwrap(), h);
         let p = blobs.path(&h);
-        assert!(p.ends_with(format!("2c/f2/{h}")));
+        assert!(p.ends_with(format!("2c/{h}")));
         assert_eq!(fs::read(&p).unwrap(), b"hello");
         let walk = blobs.walk().unwrap();
         assert_eq!(walk.blobs, vec![h.clone()]);

@@ -5,7 +5,7 @@
 //! Layout of a data directory:
 //! - `yubin.db` — the relational schema of `schema.rs` (domains, accounts, aliases, mailboxes,
 //!   messages, expunge log, blobs), readable with `sqlite3`.
-//! - `blobs/ab/cd/<sha256>` — one file per distinct message body; `.<sha256>.*.tmp` beside it
+//! - `blobs/ab/<sha256>` — one file per distinct message body; `.<sha256>.*.tmp` beside it
 //!   while it is being written.
 //!
 //! RFCs whose storage-level rules are kept here: RFC 9051 §2.3.1.1 (UIDs strictly ascending,

@@ -63,7 +63,7 @@ CREATE TABLE mailboxes (
 );
 
 CREATE TABLE blobs (
-    hash        TEXT PRIMARY KEY,             -- lower-case hex SHA-256; file blobs/ab/cd/<hash>
+    hash        TEXT PRIMARY KEY,             -- lower-case hex SHA-256; file blobs/ab/<hash>
     size        INTEGER NOT NULL,
     refcount    INTEGER NOT NULL CHECK (refcount >= 0)
 ) WITHOUT ROWID;

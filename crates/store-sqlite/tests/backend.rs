@@ -95,7 +95,6 @@ async fn one_blob_for_ten_recipients_removed_after_last_reference() {
         dir.path()
             .join("blobs")
             .join(&files[0][0..2])
-            .join(&files[0][2..4])
             .join(&files[0]),
     )
     .unwrap();
@@ -204,7 +203,7 @@ async fn reopen_keeps_everything_and_sweeps_orphans() {
     // Simulate a crash between a blob write and its commit, a stale temp file, and a fresh one
     // (which may belong to another process writing right now).
     let orphan = "ab".repeat(32);
-    let orphan_dir = dir.path().join("blobs/ab/ab");
+    let orphan_dir = dir.path().join("blobs/ab");
     std::fs::create_dir_all(&orphan_dir).unwrap();
     std::fs::write(orphan_dir.join(&orphan), b"orphan").unwrap();
     let stale = orphan_dir.join(format!(".{orphan}.1.1.tmp"));
@@ -421,12 +420,7 @@ async fn missing_blob_file_is_an_error_not_a_panic() {
         .await
         .unwrap();
     for f in blob_files(dir.path()) {
-        let p = dir
-            .path()
-            .join("blobs")
-            .join(&f[0..2])
-            .join(&f[2..4])
-            .join(&f);
+        let p = dir.path().join("blobs").join(&f[0..2]).join(&f);
         std::fs::remove_file(p).unwrap();
     }
     let meta = store

@@ -1,16 +1,24 @@
-//! IMAP sessions — for now a placeholder that speaks just enough IMAP for clients to connect,
-//! upgrade to TLS and log out, and tells them IMAP is not available yet.
+//! IMAP sessions over the store traits: IMAP4rev2 (RFC 9051) and IMAP4rev1 (RFC 3501) clients.
 //!
-//! Implements (RFC 9051, IMAP4rev2, and RFC 3501, IMAP4rev1): the greeting with a CAPABILITY
-//! response code (§7.1), CAPABILITY (§6.1.1), NOOP (§6.1.2), LOGOUT (§6.1.3), STARTTLS
-//! (§6.2.1; pipelined plaintext is discarded), LOGINDISABLED on connections where passwords
-//! may not be sent (§6.2.3), non-synchronizing literals up to 4096 octets are skipped (§4.3).
+//! Implements: STARTTLS, LOGIN, AUTHENTICATE PLAIN/LOGIN with SASL-IR (RFC 4959), ENABLE
+//! (RFC 5161) of IMAP4rev2 and UTF8=ACCEPT (RFC 6855), ID (RFC 2971), NAMESPACE (RFC 2342),
+//! LIST with LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), SPECIAL-USE (RFC 6154) and
+//! CHILDREN (RFC 3348) attributes, LSUB, STATUS, CREATE, DELETE, RENAME, (UN)SUBSCRIBE,
+//! SELECT/EXAMINE, CLOSE, UNSELECT (RFC 3691), FETCH, STORE, EXPUNGE, UID EXPUNGE / COPYUID /
+//! APPENDUID (RFC 4315), COPY, MOVE (RFC 6851), APPEND, IDLE
+//! (RFC 2177), LITERAL+ (RFC 7888), and live updates from other sessions (EXISTS, EXPUNGE,
+//! FETCH FLAGS) through the store's change events.
 //!
-//! Not implemented (the full IMAP server comes later): everything else — LOGIN, AUTHENTICATE,
-//! SELECT, FETCH, … are answered `NO [UNAVAILABLE]`. There is no real command parser yet: a
-//! line is split into tag, command name and the rest.
+//! Not implemented: SEARCH / UID SEARCH (answered `NO [UNAVAILABLE]`), CONDSTORE/QRESYNC (the parser accepts their syntax; the session refuses
+//! or ignores it), SEARCHRES (`$`), BINARY fetch items, QUOTA, MULTIAPPEND beyond one message
+//! per command, the `\Recent` flag of RFC 3501 (always reported as 0 recent at SELECT), SEARCH
+//! CHARSET other than UTF-8/US-ASCII, SENTBEFORE/SENTON/SENTSINCE and MODSEQ search keys.
 
+mod cmd;
+mod dispatch;
+mod mime;
 mod session;
+mod state;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,15 +28,21 @@ use server_kit::{BoxStream, ConnInfo, PlaintextAuth, Shutdown, TlsAcceptor};
 #[derive(Debug, Clone)]
 pub struct ImapConfig {
     pub hostname: String,
+    /// Longest command line (the text between literals). RFC 7162 §4 asks for at least 8192.
     pub max_line_length: usize,
-    /// RFC 9051 §5.4: autologout after at least 30 minutes of inactivity.
+    /// RFC 9051 §5.4: autologout after at least 30 minutes of inactivity; IDLE is bounded by
+    /// the same timer, re-armed by each IDLE command.
     pub idle_timeout: Duration,
     pub plaintext_auth: PlaintextAuth,
+    /// Largest message APPEND accepts (the literal size), answered `NO [TOOBIG]` beyond.
+    pub max_message_size: u64,
+    /// Largest whole command, lines and literals together.
+    pub max_command_size: u64,
 }
 
 impl ImapConfig {
     /// Defaults: 8192-octet lines, 30-minute idle timeout, plaintext passwords only from
-    /// loopback.
+    /// loopback, 50 MiB messages.
     pub fn new(hostname: impl Into<String>) -> ImapConfig {
         ImapConfig {
             hostname: hostname.into(),
@@ -37,6 +51,8 @@ impl ImapConfig {
             plaintext_auth: PlaintextAuth {
                 allow_loopback: true,
             },
+            max_message_size: 50 * 1024 * 1024,
+            max_command_size: 60 * 1024 * 1024,
         }
     }
 }

@@ -1,25 +1,199 @@
-//! The placeholder IMAP session loop.
+//! The session loop: reads bytes, frames commands with [`CommandFramer`], parses them and
+//! hands them to the dispatcher; writes the responses the handlers queued.
+//!
+//! Invariants:
+//! - `Io::inbuf` always starts at the first byte of the next command (or of the SASL / IDLE
+//!   line being waited for); a command's bytes are dropped exactly when it was framed.
+//! - Responses are queued in `Ctx::out` and flushed before the session waits for input, so a
+//!   pipelining client gets them in command order.
 
 use std::io;
 use std::sync::Arc;
 
+use imap_proto::{
+    Code, CommandFramer, Decoded, EncodeOptions, FrameError, FrameLimits, Response, Status,
+    parse_command,
+};
 use server_kit::{BoxStream, Conn, ConnInfo, LineError, Shutdown};
 
 use crate::ImapServer;
+use crate::state::State;
 
-/// RFC 7888 §5 / RFC 9051 §4.3: the largest non-synchronizing literal a server must accept.
-const MAX_NONSYNC_LITERAL: usize = 4096;
-
-struct Session {
-    server: Arc<ImapServer>,
-    conn: Conn,
-    info: ConnInfo,
-    shutdown: Shutdown,
-}
-
-enum Flow {
+/// What the session does after a command.
+pub(crate) enum Flow {
     Continue,
     Close,
+}
+
+/// The connection: socket, received-but-unparsed bytes, framer, shutdown signal.
+pub(crate) struct Io {
+    pub conn: Conn,
+    pub inbuf: Vec<u8>,
+    pub framer: CommandFramer,
+    pub shutdown: Shutdown,
+}
+
+/// Why waiting for input ended without input.
+pub(crate) enum Stop {
+    /// The peer closed the connection.
+    Eof,
+    /// Shutdown or autologout; `* BYE` was already queued.
+    Bye,
+}
+
+/// Per-session facts the handlers need, and the response sink.
+pub(crate) struct Ctx {
+    pub server: Arc<ImapServer>,
+    pub info: ConnInfo,
+    out: Vec<u8>,
+    /// `ENABLE IMAP4rev2` was done (RFC 9051 §6.3.1): rev2 responses (no RECENT, ESEARCH).
+    pub rev2: bool,
+    /// Mailbox names and strings in UTF-8 (IMAP4rev2 or UTF8=ACCEPT, RFC 6855 §3).
+    pub utf8: bool,
+}
+
+impl Ctx {
+    pub fn opts(&self) -> EncodeOptions {
+        EncodeOptions { utf8: self.utf8 }
+    }
+
+    pub fn push(&mut self, r: Response) {
+        let opts = self.opts();
+        r.encode(&mut self.out, opts);
+    }
+
+    pub fn data(&mut self, d: imap_proto::Data) {
+        self.push(Response::Data(d));
+    }
+
+    pub fn status(&mut self, s: Status) {
+        self.push(Response::Status(s));
+    }
+
+    pub fn pending_output(&self) -> usize {
+        self.out.len()
+    }
+}
+
+impl Io {
+    /// Sends what is queued. Bounded by the idle timeout so a peer that stops reading cannot
+    /// hold the session forever.
+    pub async fn flush(&mut self, ctx: &mut Ctx) -> io::Result<()> {
+        let timeout = ctx.server.config.idle_timeout;
+        let out = std::mem::take(&mut ctx.out);
+        let write = async {
+            if !out.is_empty() {
+                self.conn.write(&out).await?;
+            }
+            self.conn.flush().await
+        };
+        let r = match tokio::time::timeout(timeout, write).await {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
+        };
+        // Keep the allocation for the next response unless it grew large.
+        if out.capacity() <= 64 * 1024 {
+            ctx.out = out;
+            ctx.out.clear();
+        }
+        r
+    }
+
+    /// Flushes, then waits for more bytes from the peer (appended to `inbuf`), for shutdown,
+    /// or for the autologout timer — RFC 9051 §5.4.
+    pub async fn read_more(&mut self, ctx: &mut Ctx) -> io::Result<Result<(), Stop>> {
+        self.flush(ctx).await?;
+        if self.inbuf.is_empty() {
+            // Idle connections release their buffers.
+            self.inbuf = Vec::new();
+            self.conn.shrink();
+        }
+        let timeout = ctx.server.config.idle_timeout;
+        let Io {
+            conn,
+            inbuf,
+            shutdown,
+            ..
+        } = self;
+        let r = tokio::select! {
+            _ = shutdown.cancelled() => Err(true),
+            r = tokio::time::timeout(timeout, fill(conn, inbuf)) => match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(LineError::Io(e))) => return Err(e),
+                Ok(Err(_)) => return Ok(Err(Stop::Eof)),
+                Err(_) => Err(false),
+            },
+        };
+        match r {
+            Ok(()) => Ok(Ok(())),
+            Err(shutdown) => {
+                ctx.status(Status::bye(if shutdown {
+                    "server shutting down"
+                } else {
+                    "autologout; idle for too long"
+                }));
+                self.flush(ctx).await?;
+                Ok(Err(Stop::Bye))
+            }
+        }
+    }
+
+    /// One line (a SASL response), at most `max` octets; `Ok(None)` when it was too long
+    /// (it is skipped up to its end).
+    pub async fn read_line(
+        &mut self,
+        ctx: &mut Ctx,
+        max: usize,
+    ) -> io::Result<Result<Option<Vec<u8>>, Stop>> {
+        let mut scanned = 0;
+        loop {
+            if let Some(pos) = self
+                .inbuf
+                .get(scanned..)
+                .and_then(|b| b.iter().position(|&c| c == b'\n'))
+            {
+                let end = scanned + pos + 1;
+                let line: Vec<u8> = self.inbuf.drain(..end).collect();
+                return Ok(Ok((line.len() <= max).then_some(line)));
+            }
+            scanned = self.inbuf.len();
+            if scanned > max {
+                // Keep nothing of an overlong line but remember it is one.
+                self.inbuf.clear();
+
+                loop {
+                    if let Err(stop) = self.read_more(ctx).await? {
+                        return Ok(Err(stop));
+                    }
+                    if let Some(pos) = self.inbuf.iter().position(|&c| c == b'\n') {
+                        self.inbuf.drain(..=pos);
+                        return Ok(Ok(None));
+                    }
+                    self.inbuf.clear();
+                }
+            }
+            if let Err(stop) = self.read_more(ctx).await? {
+                return Ok(Err(stop));
+            }
+        }
+    }
+}
+
+/// Moves what the connection received into `inbuf` (reading once if nothing is buffered).
+pub(crate) async fn fill(conn: &mut Conn, inbuf: &mut Vec<u8>) -> Result<(), LineError> {
+    let n = {
+        let bytes = conn.fill_buf().await?;
+        inbuf.extend_from_slice(bytes);
+        bytes.len()
+    };
+    conn.consume(n);
+    Ok(())
+}
+
+pub(crate) struct Session {
+    pub io: Io,
+    pub ctx: Ctx,
+    pub state: State,
 }
 
 pub(crate) async fn run(
@@ -29,279 +203,135 @@ pub(crate) async fn run(
     info: ConnInfo,
     shutdown: Shutdown,
 ) {
+    let config = &server.config;
+    let limits = FrameLimits {
+        max_line: config.max_line_length,
+        max_literal: config.max_message_size,
+        max_command: config.max_command_size,
+        // RFC 7888 §3: LITERAL+ — non-synchronising literals up to the other limits.
+        max_non_sync_literal: u64::MAX,
+    };
     let mut s = Session {
-        server,
-        conn: Conn::new(stream, tls),
-        info,
-        shutdown,
+        io: Io {
+            conn: Conn::new(stream, tls),
+            inbuf: Vec::new(),
+            framer: CommandFramer::new(limits),
+            shutdown,
+        },
+        ctx: Ctx {
+            server: Arc::clone(&server),
+            info,
+            out: Vec::new(),
+            rev2: false,
+            utf8: false,
+        },
+        state: State::NotAuthenticated,
     };
     let result = s.command_loop().await;
-    let write_timeout = s.server.config.idle_timeout;
-    let _ = tokio::time::timeout(write_timeout, s.conn.close()).await;
+    let write_timeout = s.ctx.server.config.idle_timeout;
+    let _ = tokio::time::timeout(write_timeout, s.io.conn.close()).await;
     tracing::info!(
-        conn = s.info.id,
-        peer = %s.info.peer,
-        listener = s.info.listener,
-        tls = s.conn.is_tls(),
+        conn = s.ctx.info.id,
+        peer = %s.ctx.info.peer,
+        listener = s.ctx.info.listener,
+        tls = s.io.conn.is_tls(),
         error = result.err().map(|e| e.to_string()),
         "imap session closed"
     );
 }
 
 impl Session {
-    /// RFC 9051 §7.2.2: the capabilities for the connection's current state.
-    fn capabilities(&self) -> String {
-        let mut caps = String::from("IMAP4rev1 IMAP4rev2");
-        if self.server.tls.is_some() && !self.conn.is_tls() {
-            caps.push_str(" STARTTLS");
-        }
-        // RFC 9051 §6.2.3: LOGINDISABLED where the server refuses plaintext passwords.
-        if !self
-            .server
-            .config
-            .plaintext_auth
-            .permits(&self.info, self.conn.is_tls())
-        {
-            caps.push_str(" LOGINDISABLED");
-        }
-        caps
-    }
-
-    async fn send(&mut self, text: &str) -> io::Result<()> {
-        let timeout = self.server.config.idle_timeout;
-        let write = async {
-            self.conn.write(text.as_bytes()).await?;
-            self.conn.write(b"\r\n").await
-        };
-        match tokio::time::timeout(timeout, write).await {
-            Ok(r) => r,
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
-        }
-    }
-
-    async fn next_line(&mut self) -> io::Result<Option<Result<Vec<u8>, LineError>>> {
-        let timeout = self.server.config.idle_timeout;
-        match tokio::time::timeout(timeout, self.conn.flush()).await {
-            Ok(r) => r?,
-            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "flush timed out")),
-        }
-        self.conn.shrink();
-        let max = self.server.config.max_line_length;
-        let read = tokio::time::timeout(timeout, self.conn.read_line(max));
-        tokio::select! {
-            _ = self.shutdown.cancelled() => {
-                self.send("* BYE server shutting down").await?;
-                Ok(None)
-            }
-            r = read => match r {
-                Ok(r) => Ok(Some(r.map(|l| l.to_vec()))),
-                // RFC 9051 §5.4: autologout timer.
-                Err(_) => {
-                    self.send("* BYE autologout; idle for too long").await?;
-                    Ok(None)
-                }
-            },
-        }
-    }
-
     async fn command_loop(&mut self) -> io::Result<()> {
         // RFC 9051 §7.1.1: greeting with a CAPABILITY response code saves a round trip.
-        let greeting = format!("* OK [CAPABILITY {}] yubin IMAP ready", self.capabilities());
-        self.send(&greeting).await?;
+        let caps = crate::cmd::any::capabilities(&self.ctx, &self.io, &self.state);
+        self.ctx
+            .status(Status::ok(None, "yubin IMAP ready").with_code(Code::Capability(caps)));
         loop {
-            let line = match self.next_line().await? {
-                None => return Ok(()),
-                Some(Ok(line)) => line,
-                Some(Err(LineError::TooLong)) => {
-                    self.send("* BAD line too long").await?;
-                    continue;
+            let decoded = self.io.framer.decode(&self.io.inbuf);
+            match decoded {
+                Ok(Decoded::Complete {
+                    line_with_literals,
+                    consumed,
+                }) => {
+                    let parsed = parse_command(line_with_literals);
+                    self.io.inbuf.drain(..consumed);
+                    let flow = match parsed {
+                        Ok(cmd) => self.command(cmd).await?,
+                        Err(e) => {
+                            let text = match &e {
+                                imap_proto::ParseError::MissingTag => {
+                                    "malformed command".to_string()
+                                }
+                                other => other.to_string(),
+                            };
+                            self.ctx.status(Status::bad(e.tag().cloned(), text));
+                            Flow::Continue
+                        }
+                    };
+                    if let Flow::Close = flow {
+                        self.io.flush(&mut self.ctx).await?;
+                        return Ok(());
+                    }
+                    // Send answers in pieces while a pipelining client keeps sending.
+                    if self.ctx.pending_output() > 64 * 1024 {
+                        self.io.flush(&mut self.ctx).await?;
+                    }
                 }
-                Some(Err(LineError::Eof)) => return Ok(()),
-                Some(Err(LineError::Io(e))) => return Err(e),
-            };
-            if let Flow::Close = self.command(&line).await? {
-                return Ok(());
-            }
-        }
-    }
-
-    async fn command(&mut self, line: &[u8]) -> io::Result<Flow> {
-        let Some((tag, name, rest)) = split_command(line) else {
-            self.send("* BAD malformed command").await?;
-            return Ok(Flow::Continue);
-        };
-        // A command's non-synchronizing literals are sent without waiting; read past them
-        // before answering, so their bytes are never taken as commands (RFC 9051 §4.3).
-        let mut tail = line.to_vec();
-        while let Some((size, nonsync)) = trailing_literal(&tail) {
-            if !nonsync {
-                // Synchronizing literal: answering now instead of `+` tells the client not to
-                // send it (RFC 9051 §7.5).
-                break;
-            }
-            if size > MAX_NONSYNC_LITERAL {
-                // RFC 7888 §4: reject; the literal's bytes follow regardless, so close.
-                self.send(&format!("{tag} BAD literal too large")).await?;
-                self.send("* BYE literal too large").await?;
-                return Ok(Flow::Close);
-            }
-            if self.conn.skip(size).await.is_err() {
-                return Ok(Flow::Close);
-            }
-            tail = match self.next_line().await? {
-                Some(Ok(l)) => l,
-                Some(Err(LineError::TooLong)) => {
-                    self.send(&format!("{tag} BAD line too long")).await?;
-                    return Ok(Flow::Continue);
+                Ok(Decoded::Incomplete) => {
+                    if self.io.read_more(&mut self.ctx).await?.is_err() {
+                        return Ok(());
+                    }
                 }
-                _ => return Ok(Flow::Close),
-            };
-        }
-        let no_args = rest.is_empty();
-        match name.to_ascii_uppercase().as_str() {
-            "CAPABILITY" | "NOOP" | "LOGOUT" | "STARTTLS" if !no_args => {
-                self.send(&format!("{tag} BAD unexpected arguments"))
-                    .await?;
-            }
-            // RFC 9051 §6.1.1
-            "CAPABILITY" => {
-                let caps = self.capabilities();
-                self.send(&format!("* CAPABILITY {caps}")).await?;
-                self.send(&format!("{tag} OK CAPABILITY completed")).await?;
-            }
-            // RFC 9051 §6.1.2
-            "NOOP" => self.send(&format!("{tag} OK NOOP completed")).await?,
-            // RFC 9051 §6.1.3: untagged BYE, then the tagged OK.
-            "LOGOUT" => {
-                self.send("* BYE yubin IMAP logging out").await?;
-                self.send(&format!("{tag} OK LOGOUT completed")).await?;
-                return Ok(Flow::Close);
-            }
-            "STARTTLS" => return self.starttls(&tag).await,
-            _ => {
-                self.send(&format!(
-                    "{tag} NO [UNAVAILABLE] IMAP is not implemented yet; use POP3"
-                ))
-                .await?
-            }
-        }
-        Ok(Flow::Continue)
-    }
-
-    /// RFC 9051 §6.2.1: tagged OK, then the handshake. Bytes pipelined after the command are
-    /// discarded by `Conn::start_tls`; the client must ask for the capabilities again.
-    async fn starttls(&mut self, tag: &str) -> io::Result<Flow> {
-        let acceptor = match (&self.server.tls, self.conn.is_tls()) {
-            (_, true) => {
-                self.send(&format!("{tag} BAD TLS is already active"))
-                    .await?;
-                return Ok(Flow::Continue);
-            }
-            (None, false) => {
-                self.send(&format!("{tag} BAD STARTTLS not available"))
-                    .await?;
-                return Ok(Flow::Continue);
-            }
-            (Some(a), false) => a.clone(),
-        };
-        self.send(&format!("{tag} OK Begin TLS negotiation now"))
-            .await?;
-        let timeout = self.server.config.idle_timeout;
-        match tokio::time::timeout(timeout, self.conn.start_tls(&acceptor)).await {
-            Ok(Ok(discarded)) => {
-                if discarded > 0 {
-                    tracing::info!(
-                        conn = self.info.id,
-                        discarded,
-                        "imap: discarded plaintext pipelined after STARTTLS"
-                    );
+                Ok(Decoded::NeedsContinuation { .. }) => {
+                    // RFC 9051 §7.5: the client waits for this before sending the literal.
+                    self.ctx.push(Response::Continue("Ready".into()));
+                    if self.io.read_more(&mut self.ctx).await?.is_err() {
+                        return Ok(());
+                    }
                 }
-                Ok(Flow::Continue)
+                Ok(Decoded::Discard { consumed }) => {
+                    self.io.inbuf.drain(..consumed.min(self.io.inbuf.len()));
+                }
+                Err(e) => {
+                    self.io.inbuf.drain(..e.skip().min(self.io.inbuf.len()));
+                    self.ctx.status(frame_error_status(&e));
+                }
             }
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "TLS handshake timed out",
-            )),
         }
     }
 }
 
-/// `tag SP command [SP rest]` — RFC 9051 §9:
-/// `tag = 1*<any ASTRING-CHAR except "+">`, command names are atoms.
-fn split_command(line: &[u8]) -> Option<(String, String, String)> {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let line = std::str::from_utf8(line).ok()?;
-    let (tag, rest) = line.split_once(' ')?;
-    let (name, rest) = rest.split_once(' ').unwrap_or((rest, ""));
-    if tag.is_empty() || !tag.bytes().all(is_tag_char) {
-        return None;
+/// The answer to a command refused by the framer.
+fn frame_error_status(e: &FrameError) -> Status {
+    let tag = e.tag().cloned();
+    match e {
+        FrameError::LineTooLong { .. } => Status::bad(tag, "line too long"),
+        // RFC 9051 §7.1: TOOBIG for a literal over the limit (RFC 7889 for APPEND).
+        FrameError::LiteralTooLarge { .. } => {
+            Status::no(tag, "literal too large").with_code(Code::TooBig)
+        }
+        FrameError::CommandTooLong { .. } => {
+            Status::no(tag, "command too long").with_code(Code::TooBig)
+        }
     }
-    if name.is_empty() || !name.bytes().all(|b| is_tag_char(b) && b != b']') {
-        return None;
-    }
-    if rest.chars().any(|c| c.is_control()) {
-        return None;
-    }
-    Some((tag.to_string(), name.to_string(), rest.to_string()))
 }
 
-/// ASTRING-CHAR except "+": printable ASCII without atom-specials other than "]".
-fn is_tag_char(b: u8) -> bool {
-    (0x21..0x7f).contains(&b) && !b"(){%*\"\\+".contains(&b)
-}
-
-/// A literal announcement at the end of a line: `"{" number ["+"] "}" CRLF` — RFC 9051 §9.
-/// Returns (size, non-synchronizing).
-fn trailing_literal(line: &[u8]) -> Option<(usize, bool)> {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let inner = line.strip_suffix(b"}")?;
-    let open = inner.iter().rposition(|&b| b == b'{')?;
-    let spec = inner.get(open + 1..)?;
-    let (digits, nonsync) = match spec.strip_suffix(b"+") {
-        Some(d) => (d, true),
-        None => (spec, false),
+/// Maps a store error to the tagged NO — the one place that does (STYLE: one mapping per
+/// protocol). RFC 5530 response codes.
+pub(crate) fn store_error(tag: &imap_proto::Tag, e: &store::StoreError) -> Status {
+    use store::StoreError as E;
+    let tag = Some(tag.clone());
+    let (code, text) = match e {
+        E::NotFound(_) => (Code::NonExistent, "no such mailbox or message"),
+        E::Exists(_) => (Code::AlreadyExists, "already exists"),
+        E::OverQuota => (Code::OverQuota, "over quota"),
+        E::Expunged => (Code::ExpungeIssued, "message was expunged"),
+        E::InUse => (Code::InUse, "in use by another session"),
+        E::Invalid(_) => (Code::Cannot, "operation refused"),
+        E::Temporary(_) => (Code::Unavailable, "temporary failure, try again"),
     };
-    if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
+    if let E::Temporary(why) = e {
+        tracing::warn!(error = %why, "imap: store failure");
     }
-    let size = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    Some((size, nonsync))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn splits_commands() {
-        assert_eq!(
-            split_command(b"a1 capability\r\n"),
-            Some(("a1".into(), "capability".into(), String::new()))
-        );
-        assert_eq!(
-            split_command(b"x LOGIN user pass\r\n"),
-            Some(("x".into(), "LOGIN".into(), "user pass".into()))
-        );
-        assert_eq!(split_command(b"\r\n"), None);
-        assert_eq!(split_command(b"a1\r\n"), None);
-        assert_eq!(split_command(b"a+1 NOOP\r\n"), None);
-        assert_eq!(split_command(b"* NOOP\r\n"), None);
-        assert_eq!(split_command(b"a1 \r\n"), None);
-        assert_eq!(split_command(b"a1 NO\x01OP\r\n"), None);
-        assert_eq!(split_command(b"a\xff NOOP\r\n"), None);
-    }
-
-    #[test]
-    fn finds_literals() {
-        assert_eq!(trailing_literal(b"a LOGIN {5}\r\n"), Some((5, false)));
-        assert_eq!(trailing_literal(b"a LOGIN {12+}\r\n"), Some((12, true)));
-        assert_eq!(trailing_literal(b"a LOGIN {}\r\n"), None);
-        assert_eq!(trailing_literal(b"a LOGIN {+}\r\n"), None);
-        assert_eq!(trailing_literal(b"a LOGIN {x}\r\n"), None);
-        assert_eq!(trailing_literal(b"a NOOP\r\n"), None);
-        assert_eq!(trailing_literal(b"a X {99999999999}\r\n"), None);
-    }
+    Status::no(tag, text).with_code(code)
 }

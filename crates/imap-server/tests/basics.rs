@@ -1,4 +1,4 @@
-//! The IMAP placeholder over `tokio::io::duplex`.
+//! Greeting, capabilities, framing errors, STARTTLS refusal, timeouts over `tokio::io::duplex`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,36 +79,41 @@ async fn greeting_capability_noop_logout() {
     let mut c = connect("127.0.0.1:4000", Shutdown::new(), Duration::from_secs(60)).await;
     assert_eq!(
         c.line().await,
-        "* OK [CAPABILITY IMAP4rev1 IMAP4rev2] yubin IMAP ready"
+        "* OK [CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN AUTH=LOGIN SASL-IR ENABLE IDLE ID LITERAL+ NAMESPACE UNSELECT UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS CHILDREN UTF8=ACCEPT] yubin IMAP ready"
     );
     assert_eq!(
         c.cmd("a1 capability").await,
-        "* CAPABILITY IMAP4rev1 IMAP4rev2"
+        "* CAPABILITY IMAP4rev1 IMAP4rev2 AUTH=PLAIN AUTH=LOGIN SASL-IR ENABLE IDLE ID LITERAL+ NAMESPACE UNSELECT UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS CHILDREN UTF8=ACCEPT"
     );
     assert_eq!(c.line().await, "a1 OK CAPABILITY completed");
     assert_eq!(c.cmd("a2 NOOP").await, "a2 OK NOOP completed");
-    assert_eq!(c.cmd("a3 NOOP extra").await, "a3 BAD unexpected arguments");
+    assert_eq!(
+        c.cmd("a3 NOOP extra").await,
+        "a3 BAD syntax error: unexpected characters at end of command"
+    );
+    // Wrong state: tagged BAD, the session goes on.
     assert_eq!(
         c.cmd("a4 SELECT INBOX").await,
-        "a4 NO [UNAVAILABLE] IMAP is not implemented yet; use POP3"
+        "a4 BAD command not valid in this state"
     );
-    // A synchronizing literal is refused at once (the client then does not send it).
+    // A synchronizing literal gets a continuation request.
+    assert_eq!(c.cmd("a5 LOGIN {5}").await, "+ Ready");
     assert_eq!(
-        c.cmd("a5 LOGIN {5}").await,
-        "a5 NO [UNAVAILABLE] IMAP is not implemented yet; use POP3"
+        c.cmd("nobod x").await,
+        "a5 NO [AUTHENTICATIONFAILED] invalid credentials"
     );
-    // A non-synchronizing literal's bytes are skipped, never taken as a command.
+    // A non-synchronizing literal's bytes are data, never taken as a command.
     c.send("a6 LOGIN {11+}\r\nx1 LOGOUT\r\n secret\r\n").await;
     assert_eq!(
         c.line().await,
-        "a6 NO [UNAVAILABLE] IMAP is not implemented yet; use POP3"
+        "a6 NO [AUTHENTICATIONFAILED] invalid credentials"
     );
     assert_eq!(c.cmd("a7 STARTTLS").await, "a7 BAD STARTTLS not available");
     assert_eq!(c.cmd("").await, "* BAD malformed command");
     assert_eq!(c.cmd("a+ NOOP").await, "* BAD malformed command");
     assert_eq!(
         c.cmd(&format!("a8 NOOP {}", "x".repeat(300))).await,
-        "* BAD line too long"
+        "a8 BAD line too long"
     );
     assert_eq!(c.cmd("a9 LOGOUT").await, "* BYE yubin IMAP logging out");
     assert_eq!(c.line().await, "a9 OK LOGOUT completed");
@@ -120,11 +125,21 @@ async fn logindisabled_on_plaintext_network_connections() {
     let mut c = connect("192.0.2.1:4000", Shutdown::new(), Duration::from_secs(60)).await;
     assert_eq!(
         c.line().await,
-        "* OK [CAPABILITY IMAP4rev1 IMAP4rev2 LOGINDISABLED] yubin IMAP ready"
+        "* OK [CAPABILITY IMAP4rev1 IMAP4rev2 LOGINDISABLED SASL-IR ENABLE IDLE ID LITERAL+ NAMESPACE UNSELECT UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS CHILDREN UTF8=ACCEPT] yubin IMAP ready"
     );
     assert_eq!(
         c.cmd("t CAPABILITY").await,
-        "* CAPABILITY IMAP4rev1 IMAP4rev2 LOGINDISABLED"
+        "* CAPABILITY IMAP4rev1 IMAP4rev2 LOGINDISABLED SASL-IR ENABLE IDLE ID LITERAL+ NAMESPACE UNSELECT UIDPLUS MOVE SPECIAL-USE LIST-EXTENDED LIST-STATUS CHILDREN UTF8=ACCEPT"
+    );
+    c.line().await;
+    // RFC 9051 §6.2.3: no password on a plaintext network connection.
+    assert_eq!(
+        c.cmd("t2 LOGIN a b").await,
+        "t2 NO [PRIVACYREQUIRED] use TLS before sending a password"
+    );
+    assert_eq!(
+        c.cmd("t3 AUTHENTICATE PLAIN AGEAYg==").await,
+        "t3 NO [PRIVACYREQUIRED] use TLS before sending a password"
     );
 }
 

@@ -1,0 +1,88 @@
+//! COPY / MOVE and their UID forms — RFC 9051 §6.4.7, §6.4.8, RFC 6851, COPYUID (RFC 4315).
+
+use imap_proto::{Code, Mailbox, SequenceSet, Status, Tag};
+
+use crate::cmd::{expunge, mailbox, seq};
+use crate::session::{Ctx, store_error};
+use crate::state::Selected;
+
+/// A missing target mailbox: `NO [TRYCREATE]` — RFC 9051 §6.4.7.
+pub(crate) async fn target(
+    ctx: &Ctx,
+    tag: &Tag,
+    account: store::AccountId,
+    name: &Mailbox,
+) -> Result<store::MailboxInfo, Status> {
+    let name = mailbox::name(ctx, tag, name)?;
+    match ctx.server.store.find_mailbox(account, &name).await {
+        Ok(Some(mb)) => Ok(mb),
+        Ok(None) => {
+            Err(Status::no(Some(tag.clone()), "no such mailbox").with_code(Code::TryCreate))
+        }
+        Err(e) => Err(store_error(tag, &e)),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn copy(
+    ctx: &mut Ctx,
+    tag: Tag,
+    account: store::AccountId,
+    sel: &mut Selected,
+    uid: bool,
+    set: &SequenceSet,
+    dest: &Mailbox,
+    is_move: bool,
+) -> Status {
+    if is_move && sel.read_only {
+        return Status::no(Some(tag), "mailbox is read-only").with_code(Code::Cannot);
+    }
+    let targets = match seq::resolve(sel, set, uid) {
+        Ok(t) => t,
+        Err(why) => return Status::bad(Some(tag), why),
+    };
+    let dest = match target(ctx, &tag, account, dest).await {
+        Ok(mb) => mb,
+        Err(s) => return s,
+    };
+    let uids: Vec<u32> = targets.iter().map(|(_, u)| *u).collect();
+    let word = if is_move {
+        "MOVE completed"
+    } else {
+        "COPY completed"
+    };
+    if uids.is_empty() {
+        return Status::ok(Some(tag), word);
+    }
+    let pairs = match ctx.server.store.copy_messages(sel.id, &uids, dest.id).await {
+        Ok(p) => p,
+        Err(e) => return store_error(&tag, &e),
+    };
+    let code = match (
+        SequenceSet::from_ids(pairs.iter().map(|p| p.0)),
+        SequenceSet::from_ids(pairs.iter().map(|p| p.1)),
+    ) {
+        (Some(source), Some(destination)) => Some(Code::CopyUid {
+            uid_validity: dest.uid_validity,
+            source,
+            destination,
+        }),
+        _ => None,
+    };
+    if !is_move {
+        let s = Status::ok(Some(tag), word);
+        return match code {
+            Some(c) => s.with_code(c),
+            None => s,
+        };
+    }
+    // RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGE responses.
+    if let Some(c) = code {
+        ctx.status(Status::ok(None, "moved").with_code(c));
+    }
+    let copied: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+    match expunge::expunge_uids(ctx, sel, &copied).await {
+        Ok(()) => Status::ok(Some(tag), word),
+        Err(e) => store_error(&tag, &e),
+    }
+}

@@ -1,0 +1,245 @@
+//! FETCH and UID FETCH — RFC 9051 §6.4.5, §7.5.2.
+
+use std::collections::HashMap;
+
+use imap_proto::{
+    Data, DateTime, FetchAttribute as A, FetchAttributes, FetchItem, FetchModifier, Section,
+    SectionText, SequenceSet, Status, Tag,
+};
+use store::{FlagOp, Flags, MessageMeta, SystemFlags};
+use tokio::io::AsyncReadExt;
+
+use crate::cmd::seq;
+use crate::mime;
+use crate::session::{Ctx, store_error};
+use crate::state::{Selected, to_imap_flags};
+
+fn needs_body(a: &A) -> bool {
+    !matches!(
+        a,
+        A::Flags | A::Uid | A::InternalDate | A::Rfc822Size | A::ModSeq
+    )
+}
+
+/// Whether fetching `a` sets `\Seen` (RFC 9051 §6.4.5: BODY[...] without PEEK, RFC822,
+/// RFC822.TEXT).
+fn sets_seen(a: &A) -> bool {
+    matches!(
+        a,
+        A::BodySection { peek: false, .. } | A::Rfc822 | A::Rfc822Text
+    )
+}
+
+fn partial(data: Vec<u8>, p: Option<(u64, u64)>) -> Vec<u8> {
+    match p {
+        None => data,
+        // RFC 9051 §6.4.5: an origin past the end gives an empty string.
+        Some((origin, len)) => {
+            let start = usize::try_from(origin)
+                .unwrap_or(usize::MAX)
+                .min(data.len());
+            let end = start
+                .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
+                .min(data.len());
+            data.get(start..end).unwrap_or_default().to_vec()
+        }
+    }
+}
+
+pub(crate) async fn read_blob(ctx: &Ctx, m: &MessageMeta) -> Result<Vec<u8>, store::StoreError> {
+    let mut r = ctx.server.store.open_blob(&m.blob).await?;
+    let mut buf = Vec::with_capacity(usize::try_from(m.size).unwrap_or(0).min(64 << 20));
+    r.read_to_end(&mut buf)
+        .await
+        .map_err(|e| store::StoreError::Temporary(e.to_string()))?;
+    Ok(buf)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn fetch(
+    ctx: &mut Ctx,
+    tag: Tag,
+    sel: &mut Selected,
+    uid: bool,
+    set: &SequenceSet,
+    attributes: &FetchAttributes,
+    modifiers: &[FetchModifier],
+) -> Status {
+    if !modifiers.is_empty() {
+        return Status::bad(Some(tag), "FETCH modifiers are not supported");
+    }
+    let mut attrs = attributes.expand();
+    if attrs
+        .iter()
+        .any(|a| matches!(a, A::Binary { .. } | A::BinarySize { .. } | A::ModSeq))
+    {
+        return Status::bad(Some(tag), "BINARY and MODSEQ are not supported");
+    }
+    // RFC 9051 §6.4.9: UID FETCH always returns the UID.
+    if uid && !attrs.contains(&A::Uid) {
+        attrs.insert(0, A::Uid);
+    }
+    let targets = match seq::resolve(sel, set, uid) {
+        Ok(t) => t,
+        Err(why) => return Status::bad(Some(tag), why),
+    };
+    let uids: Vec<u32> = targets.iter().map(|(_, u)| *u).collect();
+    let metas = match ctx.server.store.get_messages(sel.id, &uids).await {
+        Ok(m) => m,
+        Err(e) => return store_error(&tag, &e),
+    };
+    let mut metas: HashMap<u32, MessageMeta> = metas.into_iter().map(|m| (m.uid, m)).collect();
+    // Set \Seen first, so the FLAGS in the response include it (RFC 9051 §6.4.5).
+    let mut seen_now = std::collections::HashSet::new();
+    if !sel.read_only && attrs.iter().any(sets_seen) {
+        let unseen: Vec<u32> = uids
+            .iter()
+            .filter(|u| {
+                metas
+                    .get(u)
+                    .is_some_and(|m| !m.flags.system.contains(SystemFlags::SEEN))
+            })
+            .copied()
+            .collect();
+        if !unseen.is_empty() {
+            let seen = Flags {
+                system: SystemFlags::SEEN,
+                keywords: vec![],
+            };
+            match ctx
+                .server
+                .store
+                .store_flags(sel.id, &unseen, FlagOp::Add, &seen)
+                .await
+            {
+                Ok(changed) => {
+                    for (u, flags, modseq) in changed {
+                        sel.own.insert((u, modseq));
+                        seen_now.insert(u);
+                        if let Some(m) = metas.get_mut(&u) {
+                            m.flags = flags;
+                            m.modseq = modseq;
+                        }
+                    }
+                }
+                Err(e) => return store_error(&tag, &e),
+            }
+        }
+    }
+    let with_body = attrs.iter().any(needs_body);
+    for (seqno, u) in targets {
+        // Expunged elsewhere and not yet announced: nothing to send (RFC 9051 §7.5.2 allows
+        // omitting it).
+        let Some(meta) = metas.get(&u) else { continue };
+        let raw = if with_body {
+            match read_blob(ctx, meta).await {
+                Ok(b) => Some(b),
+                Err(e) => return store_error(&tag, &e),
+            }
+        } else {
+            None
+        };
+        let parsed = raw
+            .as_deref()
+            .and_then(|r| mail_parser::MessageParser::default().parse(r));
+        let mut items = Vec::with_capacity(attrs.len() + 1);
+        for a in &attrs {
+            items.push(match a {
+                A::Flags => FetchItem::Flags(to_imap_flags(&meta.flags)),
+                A::Uid => FetchItem::Uid(u),
+                A::InternalDate => FetchItem::InternalDate(
+                    DateTime::from_unix_timestamp(meta.internal_date, 0)
+                        .or_else(|| DateTime::from_unix_timestamp(0, 0))
+                        .unwrap_or_else(unreachable_date),
+                ),
+                A::Rfc822Size => FetchItem::Rfc822Size(meta.size),
+                A::Envelope => FetchItem::Envelope(Box::new(
+                    parsed.as_ref().map(mime::envelope).unwrap_or_default(),
+                )),
+                A::Body | A::BodyStructure => {
+                    let ext = matches!(a, A::BodyStructure);
+                    let bs = match &parsed {
+                        Some(p) => mime::body_structure(p, ext),
+                        None => mime::body_structure(&mail_parser::Message::default(), ext),
+                    };
+                    if ext {
+                        FetchItem::BodyStructure(Box::new(bs))
+                    } else {
+                        FetchItem::Body(Box::new(bs))
+                    }
+                }
+                A::BodySection {
+                    section,
+                    partial: p,
+                    ..
+                } => {
+                    let data = section_bytes(raw.as_deref(), parsed.as_ref(), section);
+                    FetchItem::BodySection {
+                        section: section.clone(),
+                        origin: p.map(|(o, _)| o),
+                        data: Some(partial(data, *p)),
+                    }
+                }
+                A::Rfc822 => FetchItem::Rfc822(raw.clone()),
+                A::Rfc822Header => FetchItem::Rfc822Header(Some(section_bytes(
+                    raw.as_deref(),
+                    parsed.as_ref(),
+                    &Section {
+                        part: Default::default(),
+                        text: Some(SectionText::Header),
+                    },
+                ))),
+                A::Rfc822Text => FetchItem::Rfc822Text(Some(section_bytes(
+                    raw.as_deref(),
+                    parsed.as_ref(),
+                    &Section {
+                        part: Default::default(),
+                        text: Some(SectionText::Text),
+                    },
+                ))),
+                A::ModSeq | A::Binary { .. } | A::BinarySize { .. } => continue,
+            });
+        }
+        if seen_now.contains(&u) && !attrs.contains(&A::Flags) {
+            items.push(FetchItem::Flags(to_imap_flags(&meta.flags)));
+        }
+        ctx.data(Data::Fetch { seq: seqno, items });
+    }
+    Status::ok(
+        Some(tag),
+        if uid {
+            "UID FETCH completed"
+        } else {
+            "FETCH completed"
+        },
+    )
+}
+
+/// The Unix epoch, which `DateTime` can always represent.
+fn unreachable_date() -> DateTime {
+    let date = imap_proto::Date {
+        year: 1970,
+        month: 1,
+        day: 1,
+    };
+    DateTime {
+        date,
+        hour: 0,
+        minute: 0,
+        second: 0,
+        zone_minutes: 0,
+    }
+}
+
+fn section_bytes(
+    raw: Option<&[u8]>,
+    parsed: Option<&mail_parser::Message<'_>>,
+    section: &Section,
+) -> Vec<u8> {
+    match (parsed, raw) {
+        (Some(p), _) => mime::section(p, section).unwrap_or_default(),
+        // Unparseable: the whole message is still available as BODY[].
+        (None, Some(r)) if section.part.0.is_empty() && section.text.is_none() => r.to_vec(),
+        _ => Vec::new(),
+    }
+}

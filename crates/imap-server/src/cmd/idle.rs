@@ -1,0 +1,90 @@
+//! IDLE — RFC 2177, RFC 9051 §6.3.13: updates are sent as they happen until `DONE`.
+//! Bytes pipelined after `DONE` stay in the input buffer and are run as the next commands.
+
+use std::io;
+
+use imap_proto::{Response, Status, Tag, parse_idle_done};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::session::{Ctx, Io, Stop, fill};
+use crate::state::{Selected, User, sync, sync_with};
+
+pub(crate) async fn idle(
+    io: &mut Io,
+    ctx: &mut Ctx,
+    tag: Tag,
+    user: &mut User,
+    mut sel: Option<&mut Selected>,
+) -> io::Result<Result<Status, Stop>> {
+    ctx.push(Response::Continue("idling".into()));
+    if let Some(sel) = sel.as_deref_mut() {
+        sync(ctx, user, sel, true).await;
+    }
+    // RFC 9051 §5.4: the autologout timer bounds IDLE too; each IDLE re-arms it.
+    let deadline = tokio::time::Instant::now() + ctx.server.config.idle_timeout;
+    let max = ctx.server.config.max_line_length;
+    loop {
+        if let Some(pos) = io.inbuf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = io.inbuf.drain(..=pos).collect();
+            return Ok(Ok(if parse_idle_done(&line) {
+                Status::ok(Some(tag), "IDLE terminated")
+            } else {
+                // RFC 2177 §3: anything but DONE ends IDLE with BAD.
+                Status::bad(Some(tag), "expected DONE")
+            }));
+        }
+        if io.inbuf.len() > max {
+            io.inbuf.clear();
+            return Ok(Ok(Status::bad(Some(tag), "expected DONE")));
+        }
+        io.flush(ctx).await?;
+        let Io {
+            conn,
+            inbuf,
+            shutdown,
+            ..
+        } = &mut *io;
+        enum Ev {
+            Input(Result<(), server_kit::LineError>),
+            Change(Result<store::ChangeEvent, RecvError>),
+            Bye(&'static str),
+        }
+        let ev = tokio::select! {
+            _ = shutdown.cancelled() => Ev::Bye("server shutting down"),
+            _ = tokio::time::sleep_until(deadline) => Ev::Bye("autologout; idle for too long"),
+            r = fill(conn, inbuf) => Ev::Input(r),
+            c = user.changes.recv() => Ev::Change(c),
+        };
+        match ev {
+            Ev::Bye(text) => {
+                ctx.status(Status::bye(text));
+                io.flush(ctx).await?;
+                return Ok(Err(Stop::Bye));
+            }
+            Ev::Input(Ok(())) => {}
+            Ev::Input(Err(server_kit::LineError::Io(e))) => return Err(e),
+            Ev::Input(Err(_)) => return Ok(Err(Stop::Eof)),
+            Ev::Change(c) => {
+                let Some(sel) = sel.as_deref_mut() else {
+                    continue;
+                };
+                match c {
+                    Ok(ev) => sync_with(ctx, user, sel, true, Some(ev)).await,
+                    Err(RecvError::Lagged(_)) => {
+                        sel.resync = true;
+                        sync(ctx, user, sel, true).await;
+                    }
+                    // The store dropped the feed: nothing more will come; wait for DONE.
+                    Err(RecvError::Closed) => {
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(deadline) => {}
+                            r = fill(&mut io.conn, &mut io.inbuf) => if r.is_err() {
+                                return Ok(Err(Stop::Eof));
+                            },
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! One file per command group; handlers are thin: they call the store and queue responses.
+
+pub(crate) mod any;
+pub(crate) mod append;
+pub(crate) mod auth;
+pub(crate) mod copy;
+pub(crate) mod expunge;
+pub(crate) mod fetch;
+pub(crate) mod idle;
+pub(crate) mod list;
+pub(crate) mod mailbox;
+pub(crate) mod select;
+pub(crate) mod seq;
+pub(crate) mod store;

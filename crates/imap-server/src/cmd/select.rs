@@ -1,0 +1,116 @@
+//! SELECT / EXAMINE (RFC 9051 §6.3.2, §6.3.3), CLOSE (§6.4.1), UNSELECT (§6.4.2, RFC 3691).
+
+use std::collections::{BTreeSet, HashSet};
+
+use imap_proto::{Code, Data, Flag, ListItem, Mailbox, MailboxAttribute, SelectParam, Status, Tag};
+use store::SystemFlags;
+
+use crate::cmd::mailbox::{find, name};
+use crate::session::{Ctx, store_error};
+use crate::state::{Selected, User};
+
+fn system_flags() -> Vec<Flag> {
+    vec![
+        Flag::Answered,
+        Flag::Flagged,
+        Flag::Deleted,
+        Flag::Seen,
+        Flag::Draft,
+    ]
+}
+
+/// Opens `mailbox`; on success the view and the tagged OK.
+pub(crate) async fn select(
+    ctx: &mut Ctx,
+    tag: Tag,
+    user: &mut User,
+    mailbox: &Mailbox,
+    params: &[SelectParam],
+    read_only: bool,
+) -> Result<(Box<Selected>, Status), Status> {
+    if !params.is_empty() {
+        // CONDSTORE / QRESYNC are not advertised (RFC 4466 §2.1: unknown parameters → BAD).
+        return Err(Status::bad(
+            Some(tag),
+            "SELECT parameters are not supported",
+        ));
+    }
+    let name = name(ctx, &tag, mailbox)?;
+    let mb = find(ctx, &tag, user.account, &name).await?;
+    // Events from before this snapshot are already reflected in it.
+    user.drain();
+    let msgs = ctx
+        .server
+        .store
+        .list_messages(mb.id)
+        .await
+        .map_err(|e| store_error(&tag, &e))?;
+    let info = ctx.server.store.mailbox(mb.id).await.unwrap_or(mb);
+    let uids: Vec<u32> = msgs.iter().map(|m| m.uid).collect();
+    let uid_next = info.uid_next.max(uids.last().map_or(1, |u| u + 1));
+    ctx.data(Data::Flags(system_flags()));
+    ctx.data(Data::Exists(uids.len() as u32));
+    if !ctx.rev2 {
+        // RFC 3501 §6.3.1: RECENT is required for rev1 clients.
+        ctx.data(Data::Recent(0));
+        // RFC 3501 §6.3.1: the first unseen message, for rev1 clients.
+        if let Some(pos) = msgs
+            .iter()
+            .position(|m| !m.flags.system.contains(SystemFlags::SEEN))
+        {
+            ctx.status(Status::ok(None, "first unseen").with_code(Code::Unseen(pos as u32 + 1)));
+        }
+    }
+    ctx.status(Status::ok(None, "UIDs valid").with_code(Code::UidValidity(info.uid_validity)));
+    ctx.status(Status::ok(None, "predicted next UID").with_code(Code::UidNext(uid_next)));
+    let permanent = if read_only { vec![] } else { system_flags() };
+    ctx.status(Status::ok(None, "limited").with_code(Code::PermanentFlags {
+        flags: permanent,
+        keywords: !read_only,
+    }));
+    if ctx.rev2 {
+        // RFC 9051 §6.3.2: a LIST response with the mailbox name as the server spells it.
+        ctx.data(Data::List(ListItem {
+            attributes: Vec::<MailboxAttribute>::new(),
+            delimiter: Some('/'),
+            name: info.name.clone(),
+            extended: vec![],
+        }));
+    }
+    let sel = Box::new(Selected {
+        id: info.id,
+        read_only,
+        uids,
+        gone: BTreeSet::new(),
+        own: HashSet::new(),
+        recent: 0,
+        resync: false,
+    });
+    let (code, text) = if read_only {
+        (Code::ReadOnly, "EXAMINE completed")
+    } else {
+        (Code::ReadWrite, "SELECT completed")
+    };
+    Ok((sel, Status::ok(Some(tag), text).with_code(code)))
+}
+
+/// RFC 9051 §6.4.1: CLOSE removes `\Deleted` messages silently (not in EXAMINE).
+pub(crate) async fn close(ctx: &Ctx, tag: Tag, sel: &Selected) -> Status {
+    if !sel.read_only {
+        let msgs = match ctx.server.store.list_messages(sel.id).await {
+            Ok(m) => m,
+            Err(e) => return store_error(&tag, &e),
+        };
+        let deleted: Vec<u32> = msgs
+            .iter()
+            .filter(|m| m.flags.system.contains(SystemFlags::DELETED))
+            .map(|m| m.uid)
+            .collect();
+        if !deleted.is_empty()
+            && let Err(e) = ctx.server.store.expunge(sel.id, &deleted).await
+        {
+            return store_error(&tag, &e);
+        }
+    }
+    Status::ok(Some(tag), "CLOSE completed")
+}

@@ -1,0 +1,45 @@
+//! Sequence sets against the session's view — RFC 9051 §9 (`seq-number`, `sequence-set`).
+
+use imap_proto::SequenceSet;
+use store::Uid;
+
+use crate::state::Selected;
+
+/// The (sequence number, UID) pairs a set names, ascending, without duplicates. Message
+/// numbers above EXISTS or `*` in an empty mailbox are errors (BAD); UIDs that do not exist
+/// are simply left out (RFC 9051 §6.4.8).
+pub(crate) fn resolve(
+    sel: &Selected,
+    set: &SequenceSet,
+    uid: bool,
+) -> Result<Vec<(u32, Uid)>, &'static str> {
+    if set.is_saved() {
+        return Err("$ (SEARCHRES) is not supported");
+    }
+    if uid {
+        let max = sel.max_uid();
+        return Ok(sel
+            .uids
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| set.contains(**u, max))
+            .map(|(i, u)| (i as u32 + 1, *u))
+            .collect());
+    }
+    let exists = sel.exists();
+    if set.highest_explicit().is_some_and(|h| h > exists) || (exists == 0 && set.has_last()) {
+        return Err("invalid message sequence number");
+    }
+    let mut seqs: Vec<u32> = set.iter(exists).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    Ok(seqs
+        .into_iter()
+        .filter_map(|s| {
+            (s as usize)
+                .checked_sub(1)
+                .and_then(|i| sel.uids.get(i))
+                .map(|u| (s, *u))
+        })
+        .collect())
+}

@@ -1,0 +1,298 @@
+//! The one place that decides which command is allowed in which state (RFC 9051 §3, §6):
+//! a command in the wrong state gets a tagged BAD and the session goes on.
+
+use std::io;
+
+use imap_proto::{Code, Command, CommandBody as C, Mailbox, SelectParam, Status, Tag};
+
+use crate::cmd;
+use crate::session::{Ctx, Flow, Session};
+use crate::state::{self, State, User};
+
+/// Commands during which EXPUNGE responses must not be sent (RFC 9051 §7.5.1): FETCH, STORE,
+/// SEARCH — their UID forms included, to keep it simple and safe.
+fn allows_expunge(body: &C) -> bool {
+    !matches!(body, C::Fetch { .. } | C::Store { .. } | C::Search { .. })
+}
+
+/// A state change decided inside the dispatch `match`, applied after it.
+enum Transition {
+    None,
+    Deselect,
+    Select(Box<crate::state::Selected>),
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn select(
+    ctx: &mut Ctx,
+    tag: Tag,
+    user: &mut User,
+    mailbox: &Mailbox,
+    params: &[SelectParam],
+    read_only: bool,
+    change: &mut Transition,
+) -> Status {
+    match cmd::select::select(ctx, tag, user, mailbox, params, read_only).await {
+        Ok((sel, status)) => {
+            *change = Transition::Select(sel);
+            status
+        }
+        Err(status) => status,
+    }
+}
+
+/// The mailbox commands valid in both the authenticated and selected states.
+async fn mailbox_command(ctx: &mut Ctx, tag: Tag, account: store::AccountId, body: C) -> Status {
+    use cmd::mailbox as m;
+    match body {
+        C::Create {
+            mailbox,
+            special_use,
+        } => m::create(ctx, tag, account, &mailbox, &special_use).await,
+        C::Delete(mailbox) => m::delete(ctx, tag, account, &mailbox).await,
+        C::Rename { from, to } => m::rename(ctx, tag, account, &from, &to).await,
+        C::Subscribe(mailbox) => m::subscribe(ctx, tag, account, &mailbox, true).await,
+        C::Unsubscribe(mailbox) => m::subscribe(ctx, tag, account, &mailbox, false).await,
+        C::Status {
+            mailbox,
+            attributes,
+        } => m::status(ctx, tag, account, &mailbox, &attributes).await,
+        C::List {
+            selection,
+            reference,
+            patterns,
+            return_opts,
+        } => {
+            cmd::list::list(
+                ctx,
+                tag,
+                account,
+                &selection,
+                &reference,
+                &patterns,
+                &return_opts,
+                false,
+            )
+            .await
+        }
+        C::Lsub { reference, pattern } => {
+            cmd::list::list(ctx, tag, account, &[], &reference, &[pattern], &[], true).await
+        }
+        _ => Status::bad(Some(tag), "command not valid in this state"),
+    }
+}
+
+impl Session {
+    pub(crate) async fn command(&mut self, command: Command) -> io::Result<Flow> {
+        let Command { tag, body } = command;
+        let allow_expunge = allows_expunge(&body);
+        let ctx = &mut self.ctx;
+        let io = &mut self.io;
+        let mut next: Option<State> = None;
+        let mut change = Transition::None;
+        let status = match (&mut self.state, body) {
+            // Any state — RFC 9051 §6.1.
+            (st, C::Capability) => cmd::any::capability(ctx, io, st, tag),
+            (_, C::Noop | C::Check) => Status::ok(Some(tag), "NOOP completed"),
+            (_, C::Logout) => {
+                ctx.status(Status::bye("yubin IMAP logging out"));
+                ctx.status(Status::ok(Some(tag), "LOGOUT completed"));
+                self.state = State::Logout;
+                return Ok(Flow::Close);
+            }
+            (_, C::Id(params)) => cmd::any::id(ctx, tag, &params),
+            // Not authenticated — RFC 9051 §6.2.
+            (State::NotAuthenticated, C::StartTls) => {
+                return cmd::auth::starttls(io, ctx, tag).await;
+            }
+            (State::NotAuthenticated, C::Login { username, password }) => {
+                let (st, status) =
+                    cmd::auth::login(io.conn.is_tls(), ctx, tag, &username, &password).await;
+                next = st;
+                status
+            }
+            (
+                State::NotAuthenticated,
+                C::Authenticate {
+                    mechanism,
+                    initial_response,
+                },
+            ) => {
+                match cmd::auth::authenticate(io, ctx, tag, &mechanism, initial_response.as_ref())
+                    .await?
+                {
+                    Some((st, status)) => {
+                        next = st;
+                        status
+                    }
+                    None => return Ok(Flow::Close),
+                }
+            }
+            // Authenticated — RFC 9051 §6.3 (also valid when selected, except ENABLE).
+            (State::Authenticated(_), C::Enable(caps)) => cmd::any::enable(ctx, tag, &caps),
+            (State::Authenticated(_) | State::Selected(..), C::Namespace) => {
+                cmd::any::namespace(ctx, tag)
+            }
+            (State::Authenticated(u), C::Select { mailbox, params }) => {
+                select(ctx, tag, u, &mailbox, &params, false, &mut change).await
+            }
+            (State::Selected(u, _), C::Select { mailbox, params }) => {
+                // RFC 9051 §6.3.2: the previous mailbox is closed first.
+                ctx.status(Status::ok(None, "previous mailbox closed").with_code(Code::Closed));
+                change = Transition::Deselect;
+                select(ctx, tag, u, &mailbox, &params, false, &mut change).await
+            }
+            (State::Authenticated(u), C::Examine { mailbox, params }) => {
+                select(ctx, tag, u, &mailbox, &params, true, &mut change).await
+            }
+            (State::Selected(u, _), C::Examine { mailbox, params }) => {
+                ctx.status(Status::ok(None, "previous mailbox closed").with_code(Code::Closed));
+                change = Transition::Deselect;
+                select(ctx, tag, u, &mailbox, &params, true, &mut change).await
+            }
+            (
+                State::Authenticated(u) | State::Selected(u, _),
+                body @ (C::Create { .. }
+                | C::Delete(_)
+                | C::Rename { .. }
+                | C::Subscribe(_)
+                | C::Unsubscribe(_)
+                | C::Status { .. }
+                | C::List { .. }
+                | C::Lsub { .. }),
+            ) => mailbox_command(ctx, tag, u.account, body).await,
+            // Selected — RFC 9051 §6.4.
+            (State::Selected(_, sel), C::Close) => {
+                change = Transition::Deselect;
+                cmd::select::close(ctx, tag, sel).await
+            }
+            (State::Selected(..), C::Unselect) => {
+                change = Transition::Deselect;
+                Status::ok(Some(tag), "UNSELECT completed")
+            }
+            (State::Authenticated(u) | State::Selected(u, _), C::Append { mailbox, messages }) => {
+                cmd::append::append(ctx, tag, u.account, &mailbox, messages).await
+            }
+            (
+                State::Selected(_, sel),
+                C::Fetch {
+                    uid,
+                    sequence_set,
+                    attributes,
+                    modifiers,
+                },
+            ) => {
+                cmd::fetch::fetch(ctx, tag, sel, uid, &sequence_set, &attributes, &modifiers).await
+            }
+            (
+                State::Selected(_, sel),
+                C::Store {
+                    uid,
+                    sequence_set,
+                    unchanged_since,
+                    action,
+                    flags,
+                },
+            ) => {
+                cmd::store::store(
+                    ctx,
+                    tag,
+                    sel,
+                    uid,
+                    &sequence_set,
+                    unchanged_since,
+                    action,
+                    &flags,
+                )
+                .await
+            }
+            (
+                State::Selected(u, sel),
+                C::Copy {
+                    uid,
+                    sequence_set,
+                    mailbox,
+                },
+            ) => {
+                cmd::copy::copy(
+                    ctx,
+                    tag,
+                    u.account,
+                    sel,
+                    uid,
+                    &sequence_set,
+                    &mailbox,
+                    false,
+                )
+                .await
+            }
+            (
+                State::Selected(u, sel),
+                C::Move {
+                    uid,
+                    sequence_set,
+                    mailbox,
+                },
+            ) => {
+                cmd::copy::copy(ctx, tag, u.account, sel, uid, &sequence_set, &mailbox, true).await
+            }
+            (State::Selected(_, sel), C::Expunge) => {
+                cmd::expunge::expunge(ctx, tag, sel, None).await
+            }
+            (State::Selected(_, sel), C::UidExpunge(set)) => {
+                cmd::expunge::expunge(ctx, tag, sel, Some(&set)).await
+            }
+            (State::Authenticated(u), C::Idle) => {
+                match cmd::idle::idle(io, ctx, tag, u, None).await? {
+                    Ok(s) => s,
+                    Err(_) => return Ok(Flow::Close),
+                }
+            }
+            (State::Selected(u, sel), C::Idle) => {
+                match cmd::idle::idle(io, ctx, tag, u, Some(sel)).await? {
+                    Ok(s) => s,
+                    Err(_) => return Ok(Flow::Close),
+                }
+            }
+            (State::Selected(..), C::Search { .. })
+            | (
+                State::Authenticated(_) | State::Selected(..),
+                C::GetQuota(_) | C::GetQuotaRoot(_),
+            ) => Status::no(Some(tag), "not implemented yet").with_code(Code::Unavailable),
+            (_, _) => Status::bad(Some(tag), "command not valid in this state"),
+        };
+        if let Some(st) = next {
+            self.state = st;
+        }
+        match change {
+            Transition::None => {}
+            Transition::Deselect => {
+                self.state = match std::mem::replace(&mut self.state, State::Logout) {
+                    State::Selected(u, _) => State::Authenticated(u),
+                    other => other,
+                }
+            }
+            Transition::Select(sel) => {
+                self.state = match std::mem::replace(&mut self.state, State::Logout) {
+                    State::Authenticated(u) | State::Selected(u, _) => State::Selected(u, sel),
+                    other => other,
+                }
+            }
+        }
+        let mut status = status;
+        if let (State::Authenticated(_), Some(_), imap_proto::StatusKind::Ok) =
+            (&self.state, status.tag.as_ref(), status.kind)
+            && status.code.is_none()
+            && status.text == "logged in"
+        {
+            // RFC 9051 §6.2.3: the capabilities change at login; saves a round trip.
+            let caps = cmd::any::capabilities(&self.ctx, &self.io, &self.state);
+            status = status.with_code(Code::Capability(caps));
+        }
+        if let State::Selected(user, sel) = &mut self.state {
+            state::sync(&mut self.ctx, user, sel, allow_expunge).await;
+        }
+        self.ctx.status(status);
+        Ok(Flow::Continue)
+    }
+}

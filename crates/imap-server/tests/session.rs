@@ -1,0 +1,400 @@
+//! Whole sessions against a real store-sqlite in a temporary directory.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use imap_server::{ImapConfig, ImapServer};
+use server_kit::{ConnInfo, Shutdown};
+use store::{Directory, MailStore};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
+
+struct Client {
+    r: BufReader<tokio::io::ReadHalf<DuplexStream>>,
+    w: tokio::io::WriteHalf<DuplexStream>,
+}
+
+impl Client {
+    async fn line(&mut self) -> String {
+        let mut buf = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), self.r.read_until(b'\n', &mut buf))
+            .await
+            .expect("timely response")
+            .unwrap();
+        String::from_utf8_lossy(&buf)
+            .trim_end_matches("\r\n")
+            .to_string()
+    }
+    /// Reads up to and including the tagged reply; literals are read inline.
+    async fn until(&mut self, tag: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let mut l = self.line().await;
+            // `{n}` at the end: read the literal and the rest of the line into this one.
+            while let Some(n) = l
+                .strip_suffix('}')
+                .and_then(|x| x.rsplit_once('{'))
+                .and_then(|(_, n)| n.parse::<usize>().ok())
+            {
+                let mut lit = vec![0; n];
+                self.r.read_exact(&mut lit).await.unwrap();
+                l.push_str("\r\n");
+                l.push_str(&String::from_utf8_lossy(&lit));
+                l.push_str(&self.line().await);
+            }
+            let done = l.starts_with(&format!("{tag} "));
+            lines.push(l);
+            if done {
+                return lines;
+            }
+        }
+    }
+    async fn send(&mut self, data: &str) {
+        self.w.write_all(data.as_bytes()).await.unwrap();
+    }
+    async fn cmd(&mut self, tag: &str, rest: &str) -> Vec<String> {
+        self.send(&format!("{tag} {rest}\r\n")).await;
+        self.until(tag).await
+    }
+}
+
+struct Env {
+    store: Arc<store_sqlite::SqliteStore>,
+    server: Arc<ImapServer>,
+    account: i64,
+    _dir: tempfile::TempDir,
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_sqlite::open(dir.path()).unwrap();
+    store
+        .add_domain(&mail_types::Domain::parse("example.org").unwrap())
+        .await
+        .unwrap();
+    let account = store
+        .add_user(
+            &mail_types::Address::parse("alice@example.org").unwrap(),
+            &auth::hash_password("secret"),
+        )
+        .await
+        .unwrap();
+    let server = Arc::new(ImapServer {
+        config: ImapConfig::new("mail.example.org"),
+        store: store.clone(),
+        auth: auth::Authenticator::new(store.clone(), Duration::from_millis(5)),
+        tls: None,
+    });
+    Env {
+        store,
+        server,
+        account,
+        _dir: dir,
+    }
+}
+
+impl Env {
+    async fn connect(&self) -> Client {
+        let (client, server_side) = tokio::io::duplex(256 * 1024);
+        let info = ConnInfo {
+            id: 1,
+            peer: "127.0.0.1:5000".parse().unwrap(),
+            local: "127.0.0.1:143".parse().unwrap(),
+            listener: "imap",
+        };
+        tokio::spawn(imap_server::serve(
+            self.server.clone(),
+            Box::new(server_side),
+            false,
+            info,
+            Shutdown::new(),
+        ));
+        let (r, w) = tokio::io::split(client);
+        let mut c = Client {
+            r: BufReader::new(r),
+            w,
+        };
+        assert!(c.line().await.starts_with("* OK [CAPABILITY "));
+        c
+    }
+    async fn login(&self) -> Client {
+        let mut c = self.connect().await;
+        let r = c.cmd("l1", "LOGIN alice@example.org secret").await;
+        assert!(r[0].starts_with("l1 OK [CAPABILITY IMAP4rev1"), "{r:?}");
+        c
+    }
+    async fn deliver(&self, msg: &str) {
+        self.store
+            .deliver(
+                Arc::new(msg.as_bytes().to_vec()),
+                1_700_000_000,
+                &[self.account],
+            )
+            .await
+            .unwrap();
+    }
+}
+
+const SIMPLE: &str = "From: Bob <bob@example.net>\r\nTo: alice@example.org\r\nSubject: Hello there\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\nHi Alice!\r\n";
+
+const MULTI: &str = "From: bob@example.net\r\nSubject: Parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\npreamble\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nfirst part\r\n--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC\r\n--b1--\r\n";
+
+#[tokio::test]
+async fn login_authenticate_and_list() {
+    let env = env().await;
+    let mut c = env.connect().await;
+    assert_eq!(
+        c.cmd("a", "LOGIN alice@example.org wrong").await,
+        ["a NO [AUTHENTICATIONFAILED] invalid credentials"]
+    );
+    // AUTHENTICATE PLAIN with SASL-IR: "\0alice@example.org\0secret".
+    let r = c
+        .cmd(
+            "b",
+            "AUTHENTICATE PLAIN AGFsaWNlQGV4YW1wbGUub3JnAHNlY3JldA==",
+        )
+        .await;
+    assert!(
+        r[0].starts_with("b OK [CAPABILITY IMAP4rev1 IMAP4rev2 ENABLE"),
+        "{r:?}"
+    );
+    assert_eq!(
+        c.cmd("c", "LOGIN a b").await,
+        ["c BAD command not valid in this state"]
+    );
+    let r = c.cmd("d", "LIST \"\" \"*\"").await;
+    assert!(
+        r.contains(&"* LIST (\\HasNoChildren) \"/\" \"INBOX\"".to_string()),
+        "{r:?}"
+    );
+    assert!(
+        r.contains(&"* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent\"".to_string()),
+        "{r:?}"
+    );
+    assert!(
+        r.contains(&"* LIST (\\HasNoChildren \\Trash) \"/\" \"Trash\"".to_string()),
+        "{r:?}"
+    );
+    assert_eq!(
+        c.cmd("e", "CREATE Work/Projects").await,
+        ["e OK CREATE completed"]
+    );
+    assert_eq!(
+        c.cmd("f", "CREATE Work/Projects").await,
+        ["f NO [ALREADYEXISTS] already exists"]
+    );
+    assert_eq!(
+        c.cmd("g", "CREATE a/../b").await,
+        ["g NO [CANNOT] operation refused"]
+    );
+    let r = c.cmd("h", "LIST \"\" \"Work/%\"").await;
+    assert_eq!(
+        r,
+        [
+            "* LIST (\\HasNoChildren) \"/\" \"Work/Projects\"",
+            "h OK LIST completed"
+        ]
+    );
+    let r = c
+        .cmd("i", "LIST \"\" \"%\" RETURN (STATUS (MESSAGES UIDNEXT))")
+        .await;
+    assert!(
+        r.contains(&"* STATUS \"INBOX\" (MESSAGES 0 UIDNEXT 1)".to_string()),
+        "{r:?}"
+    );
+    let r = c.cmd("j", "STATUS Nope (MESSAGES)").await;
+    assert_eq!(r, ["j NO [NONEXISTENT] no such mailbox"]);
+    assert_eq!(
+        c.cmd("k", "ENABLE IMAP4rev2").await,
+        ["* ENABLED IMAP4rev2", "k OK ENABLE completed"]
+    );
+    assert_eq!(
+        c.cmd("l", "ENABLE IMAP4rev2").await,
+        ["* ENABLED", "l OK ENABLE completed"]
+    );
+    // Mailbox names are UTF-8 after ENABLE IMAP4rev2.
+    assert_eq!(
+        c.cmd("m", "CREATE \"Entwürfe\"").await,
+        ["m OK CREATE completed"]
+    );
+    let r = c.cmd("n", "LIST \"\" \"Entw*\"").await;
+    assert_eq!(r[0], "* LIST (\\HasNoChildren) \"/\" \"Entwürfe\"");
+}
+
+#[tokio::test]
+async fn select_append_fetch_store() {
+    let env = env().await;
+    env.deliver(SIMPLE).await;
+    let mut c = env.login().await;
+    let r = c.cmd("s", "SELECT INBOX").await;
+    assert_eq!(
+        r[0],
+        "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)"
+    );
+    assert_eq!(r[1], "* 1 EXISTS");
+    assert_eq!(r[2], "* 0 RECENT");
+    assert!(
+        r.iter().any(|l| l.starts_with("* OK [UIDVALIDITY ")),
+        "{r:?}"
+    );
+    assert!(
+        r.contains(&"* OK [UIDNEXT 2] predicted next UID".to_string()),
+        "{r:?}"
+    );
+    assert!(
+        r.iter().any(|l| l.starts_with(
+            "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)]"
+        )),
+        "{r:?}"
+    );
+    assert_eq!(r.last().unwrap(), "s OK [READ-WRITE] SELECT completed");
+
+    let lit = MULTI.len();
+    c.send(&format!("a APPEND INBOX (\\Flagged) {{{lit}}}\r\n"))
+        .await;
+    assert_eq!(c.line().await, "+ Ready");
+    c.send(&format!("{MULTI}\r\n")).await;
+    let r = c.until("a").await;
+    assert_eq!(r[0], "* 2 EXISTS");
+    assert!(r.last().unwrap().starts_with("a OK [APPENDUID "), "{r:?}");
+    assert!(r.last().unwrap().contains(" 2] APPEND"), "{r:?}");
+
+    let r = c
+        .cmd("f1", "FETCH 1 (FLAGS BODY.PEEK[HEADER.FIELDS (Subject)])")
+        .await;
+    assert_eq!(
+        r[0],
+        "* 1 FETCH (FLAGS () BODY[HEADER.FIELDS (Subject)] {24}\r\nSubject: Hello there\r\n\r\n)"
+    );
+    let r = c.cmd("f2", "FETCH 1 BODY[]<0.4>").await;
+    assert_eq!(r[0], "* 1 FETCH (BODY[]<0> {4}\r\nFrom FLAGS (\\Seen))");
+    let r = c
+        .cmd(
+            "f3",
+            "UID FETCH 2 (BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[TEXT]<0.8>)",
+        )
+        .await;
+    assert!(
+        r[0].starts_with("* 2 FETCH (UID 2 BODY[1] {10}\r\nfirst part BODY[2.MIME] {"),
+        "{r:?}"
+    );
+    assert!(
+        r[0].contains("Content-Transfer-Encoding: base64\r\n\r\n"),
+        "{r:?}"
+    );
+    assert!(r[0].ends_with("BODY[TEXT]<0> {8}\r\npreamble)"), "{r:?}");
+    let r = c.cmd("f4", "FETCH 2 BODYSTRUCTURE").await;
+    assert!(r[0].starts_with("* 2 FETCH (BODYSTRUCTURE ((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 10 1"), "{r:?}");
+    assert!(
+        r[0].contains("(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" 4"),
+        "{r:?}"
+    );
+    assert!(r[0].contains("\"MIXED\" (\"BOUNDARY\" \"b1\")"), "{r:?}");
+    let r = c.cmd("f5", "FETCH 1 ENVELOPE").await;
+    assert_eq!(
+        r[0],
+        "* 1 FETCH (ENVELOPE (\"Mon, 1 Jan 2024 10:00:00 +0000\" \"Hello there\" ((\"Bob\" NIL \"bob\" \"example.net\")) ((\"Bob\" NIL \"bob\" \"example.net\")) ((\"Bob\" NIL \"bob\" \"example.net\")) ((NIL NIL \"alice\" \"example.org\")) NIL NIL NIL NIL))"
+    );
+
+    let r = c.cmd("t1", "STORE 1:2 +FLAGS (\\Answered $Work)").await;
+    assert_eq!(r[0], "* 1 FETCH (FLAGS (\\Seen \\Answered $Work))");
+    assert_eq!(r[1], "* 2 FETCH (FLAGS (\\Answered \\Flagged $Work))");
+    assert_eq!(r[2], "t1 OK STORE completed");
+    let r = c.cmd("t2", "UID STORE 2 -FLAGS.SILENT (\\Flagged)").await;
+    assert_eq!(r, ["t2 OK UID STORE completed"]);
+    let r = c.cmd("t3", "FETCH 1:* (UID FLAGS)").await;
+    assert_eq!(r[1], "* 2 FETCH (UID 2 FLAGS (\\Answered $Work))");
+
+    // Bad input: tagged BAD and the session goes on.
+    assert_eq!(c.cmd("b1", "FETCH 0 FLAGS").await.len(), 1);
+    assert!(c.cmd("b2", "FETCH 1 (FLAGS").await[0].starts_with("b2 BAD "));
+    assert_eq!(
+        c.cmd("b3", "FETCH 9 FLAGS").await,
+        ["b3 BAD invalid message sequence number"]
+    );
+    assert_eq!(
+        c.cmd("b4", "ENABLE IMAP4rev2").await,
+        ["b4 BAD command not valid in this state"]
+    );
+    assert_eq!(c.cmd("n", "NOOP").await, ["n OK NOOP completed"]);
+}
+
+#[tokio::test]
+async fn copy_move_expunge() {
+    let env = env().await;
+    for _ in 0..4 {
+        env.deliver(SIMPLE).await;
+    }
+    let mut c = env.login().await;
+    c.cmd("s", "SELECT INBOX").await;
+    let r = c.cmd("c", "COPY 1:2 Archive").await;
+    assert!(r[0].starts_with("c OK [COPYUID "), "{r:?}");
+    assert!(r[0].contains(" 1:2 1:2] COPY"), "{r:?}");
+    assert_eq!(
+        c.cmd("c2", "COPY 1 Nope").await,
+        ["c2 NO [TRYCREATE] no such mailbox"]
+    );
+    let r = c.cmd("m", "UID MOVE 3 Trash").await;
+    assert!(r[0].starts_with("* OK [COPYUID "), "{r:?}");
+    assert_eq!(r[1], "* 3 EXPUNGE");
+    assert_eq!(r[2], "m OK MOVE completed");
+    // Now uids 1,2,4 at 1..3; delete 1 and 3 (uids 1 and 4).
+    c.cmd("d", "STORE 1,3 +FLAGS.SILENT (\\Deleted)").await;
+    let r = c.cmd("e", "EXPUNGE").await;
+    assert_eq!(r, ["* 1 EXPUNGE", "* 2 EXPUNGE", "e OK EXPUNGE completed"]);
+    let r = c.cmd("f", "FETCH 1:* UID").await;
+    assert_eq!(r, ["* 1 FETCH (UID 2)", "f OK FETCH completed"]);
+    let r = c.cmd("st", "STATUS Archive (MESSAGES)").await;
+    assert_eq!(r[0], "* STATUS \"Archive\" (MESSAGES 2)");
+}
+
+#[tokio::test]
+async fn two_sessions_see_each_other() {
+    let env = env().await;
+    env.deliver(SIMPLE).await;
+    env.deliver(SIMPLE).await;
+    let mut a = env.login().await;
+    let mut b = env.login().await;
+    a.cmd("s", "SELECT INBOX").await;
+    b.cmd("s", "SELECT INBOX").await;
+
+    // Flag change on b, seen by a at NOOP.
+    b.cmd("t", "STORE 2 +FLAGS.SILENT (\\Flagged)").await;
+    let r = a.cmd("n1", "NOOP").await;
+    assert_eq!(
+        r,
+        [
+            "* 2 FETCH (UID 2 FLAGS (\\Flagged))",
+            "n1 OK NOOP completed"
+        ]
+    );
+
+    // Expunge on b: a does not get EXPUNGE during FETCH, but at NOOP.
+    b.cmd("d", "STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    b.cmd("e", "EXPUNGE").await;
+    let r = a.cmd("f", "FETCH 2 UID").await;
+    assert_eq!(
+        r,
+        [
+            "* 2 FETCH (UID 2)",
+            "* 1 FETCH (UID 1 FLAGS (\\Deleted))",
+            "f OK FETCH completed"
+        ]
+    );
+    let r = a.cmd("n2", "NOOP").await;
+    assert_eq!(r, ["* 1 EXPUNGE", "n2 OK NOOP completed"]);
+
+    // New delivery seen during IDLE; DONE with a pipelined command after it.
+    a.send("i IDLE\r\n").await;
+    assert_eq!(a.line().await, "+ idling");
+    env.deliver(SIMPLE).await;
+    assert_eq!(a.line().await, "* 2 EXISTS");
+    assert_eq!(a.line().await, "* 1 RECENT");
+    b.cmd("t2", "STORE 1 +FLAGS.SILENT (\\Seen)").await;
+    assert_eq!(a.line().await, "* 1 FETCH (UID 2 FLAGS (\\Seen \\Flagged))");
+    a.send("DONE\r\nx FETCH 2 UID\r\n").await;
+    assert_eq!(a.until("i").await, ["i OK IDLE terminated"]);
+    assert_eq!(
+        a.until("x").await,
+        ["* 2 FETCH (UID 3)", "x OK FETCH completed"]
+    );
+}

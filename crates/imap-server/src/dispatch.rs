@@ -254,8 +254,27 @@ impl Session {
                     Err(_) => return Ok(Flow::Close),
                 }
             }
-            (State::Selected(..), C::Search { .. })
-            | (
+            (
+                State::Selected(_, sel),
+                C::Search {
+                    uid,
+                    return_opts,
+                    charset,
+                    criteria,
+                },
+            ) => {
+                cmd::search::search(
+                    ctx,
+                    tag,
+                    sel,
+                    uid,
+                    return_opts.as_deref(),
+                    charset.as_deref(),
+                    &criteria,
+                )
+                .await
+            }
+            (
                 State::Authenticated(_) | State::Selected(..),
                 C::GetQuota(_) | C::GetQuotaRoot(_),
             ) => Status::no(Some(tag), "not implemented yet").with_code(Code::Unavailable),

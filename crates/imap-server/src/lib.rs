@@ -9,14 +9,18 @@
 //! (RFC 2177), LITERAL+ (RFC 7888), and live updates from other sessions (EXISTS, EXPUNGE,
 //! FETCH FLAGS) through the store's change events.
 //!
-//! Not implemented: SEARCH / UID SEARCH (answered `NO [UNAVAILABLE]`), CONDSTORE/QRESYNC (the parser accepts their syntax; the session refuses
-//! or ignores it), SEARCHRES (`$`), BINARY fetch items, QUOTA, MULTIAPPEND beyond one message
-//! per command, the `\Recent` flag of RFC 3501 (always reported as 0 recent at SELECT), SEARCH
-//! CHARSET other than UTF-8/US-ASCII, SENTBEFORE/SENTON/SENTSINCE and MODSEQ search keys.
+//! SEARCH / UID SEARCH with every RFC 9051 §6.4.4 key and ESEARCH (RFC 4731; MIN/MAX/ALL/COUNT).
+//!
+//! Not implemented: CONDSTORE/QRESYNC (the parser accepts their syntax; the session refuses
+//! or ignores it), SEARCHRES (`$` is the empty set, RETURN (SAVE) is BAD), MODSEQ search
+//! key, BINARY fetch items, QUOTA, MULTIAPPEND beyond one message per command, a precise
+//! `\Recent` flag of RFC 3501 (0 recent at SELECT; messages that arrive while selected are
+//! recent), SEARCH CHARSET other than UTF-8/US-ASCII.
 
 mod cmd;
 mod dispatch;
 mod mime;
+mod search;
 mod session;
 mod state;
 

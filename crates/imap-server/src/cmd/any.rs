@@ -39,6 +39,7 @@ pub(crate) fn capabilities(ctx: &Ctx, io: &Io, state: &State) -> Vec<String> {
             "LIST-STATUS",
             "CHILDREN",
             "UTF8=ACCEPT",
+            "ESEARCH",
         ]
         .map(String::from),
     );

@@ -9,6 +9,7 @@ pub(crate) mod fetch;
 pub(crate) mod idle;
 pub(crate) mod list;
 pub(crate) mod mailbox;
+pub(crate) mod search;
 pub(crate) mod select;
 pub(crate) mod seq;
 pub(crate) mod store;

@@ -218,9 +218,6 @@ impl Services {
                 tls: starttls.then(|| acceptor.clone()),
             }))
         };
-        // `..defaults` lists no field today; it keeps this compiling when imap-server adds
-        // settings with defaults.
-        #[allow(clippy::needless_update)]
         let imap = |starttls: bool| {
             let defaults = imap_server::ImapConfig::new(hostname);
             Service::Imap(Arc::new(imap_server::ImapServer {
@@ -229,6 +226,10 @@ impl Services {
                     max_line_length: l.max_line_length.unwrap_or(defaults.max_line_length),
                     idle_timeout: l.imap_idle_timeout(),
                     plaintext_auth,
+                    // One message-size limit for SMTP and IMAP APPEND (RFC 7889 APPENDLIMIT).
+                    max_message_size: l.max_message_size as u64,
+                    max_command_size: (l.max_message_size as u64)
+                        .saturating_add(defaults.max_command_size - defaults.max_message_size),
                     ..defaults
                 },
                 store: Arc::clone(store),

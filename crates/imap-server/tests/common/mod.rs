@@ -1,0 +1,137 @@
+//! The session harness shared by the integration tests: a real store-sqlite in a temporary
+//! directory, a server, and a line-oriented client over `tokio::io::duplex`.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use imap_server::{ImapConfig, ImapServer};
+use server_kit::{ConnInfo, Shutdown};
+use store::{Directory, MailStore};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
+
+pub struct Client {
+    pub r: BufReader<tokio::io::ReadHalf<DuplexStream>>,
+    pub w: tokio::io::WriteHalf<DuplexStream>,
+}
+
+impl Client {
+    pub async fn line(&mut self) -> String {
+        let mut buf = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), self.r.read_until(b'\n', &mut buf))
+            .await
+            .expect("timely response")
+            .unwrap();
+        String::from_utf8_lossy(&buf)
+            .trim_end_matches("\r\n")
+            .to_string()
+    }
+    /// Reads up to and including the tagged reply; literals are read inline.
+    pub async fn until(&mut self, tag: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let mut l = self.line().await;
+            // `{n}` at the end: read the literal and the rest of the line into this one.
+            while let Some(n) = l
+                .strip_suffix('}')
+                .and_then(|x| x.rsplit_once('{'))
+                .and_then(|(_, n)| n.parse::<usize>().ok())
+            {
+                let mut lit = vec![0; n];
+                self.r.read_exact(&mut lit).await.unwrap();
+                l.push_str("\r\n");
+                l.push_str(&String::from_utf8_lossy(&lit));
+                l.push_str(&self.line().await);
+            }
+            let done = l.starts_with(&format!("{tag} "));
+            lines.push(l);
+            if done {
+                return lines;
+            }
+        }
+    }
+    pub async fn send(&mut self, data: &str) {
+        self.w.write_all(data.as_bytes()).await.unwrap();
+    }
+    pub async fn cmd(&mut self, tag: &str, rest: &str) -> Vec<String> {
+        self.send(&format!("{tag} {rest}\r\n")).await;
+        self.until(tag).await
+    }
+}
+
+pub struct Env {
+    pub store: Arc<store_sqlite::SqliteStore>,
+    pub server: Arc<ImapServer>,
+    pub account: i64,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_sqlite::open(dir.path()).unwrap();
+    store
+        .add_domain(&mail_types::Domain::parse("example.org").unwrap())
+        .await
+        .unwrap();
+    let account = store
+        .add_user(
+            &mail_types::Address::parse("alice@example.org").unwrap(),
+            &auth::hash_password("secret"),
+        )
+        .await
+        .unwrap();
+    let server = Arc::new(ImapServer {
+        config: ImapConfig::new("mail.example.org"),
+        store: store.clone(),
+        auth: auth::Authenticator::new(store.clone(), Duration::from_millis(5)),
+        tls: None,
+    });
+    Env {
+        store,
+        server,
+        account,
+        _dir: dir,
+    }
+}
+
+impl Env {
+    pub async fn connect(&self) -> Client {
+        let (client, server_side) = tokio::io::duplex(256 * 1024);
+        let info = ConnInfo {
+            id: 1,
+            peer: "127.0.0.1:5000".parse().unwrap(),
+            local: "127.0.0.1:143".parse().unwrap(),
+            listener: "imap",
+        };
+        tokio::spawn(imap_server::serve(
+            self.server.clone(),
+            Box::new(server_side),
+            false,
+            info,
+            Shutdown::new(),
+        ));
+        let (r, w) = tokio::io::split(client);
+        let mut c = Client {
+            r: BufReader::new(r),
+            w,
+        };
+        assert!(c.line().await.starts_with("* OK [CAPABILITY "));
+        c
+    }
+    pub async fn login(&self) -> Client {
+        let mut c = self.connect().await;
+        let r = c.cmd("l1", "LOGIN alice@example.org secret").await;
+        assert!(r[0].starts_with("l1 OK [CAPABILITY IMAP4rev1"), "{r:?}");
+        c
+    }
+    /// Delivers with internal date 2023-11-14 22:13:20 UTC.
+    pub async fn deliver(&self, msg: &str) {
+        self.deliver_at(msg, 1_700_000_000).await
+    }
+    pub async fn deliver_at(&self, msg: &str, date: i64) {
+        self.store
+            .deliver(Arc::new(msg.as_bytes().to_vec()), date, &[self.account])
+            .await
+            .unwrap();
+    }
+}

@@ -20,12 +20,14 @@ pub mod conformance;
 mod directory;
 mod error;
 mod mailstore;
+mod queue;
 mod types;
 
 pub use changes::{Change, ChangeEvent, ChangeHub};
 pub use directory::{Alias, Directory, UserRecord};
 pub use error::{StoreError, StoreResult};
 pub use mailstore::{BlobReader, MailStore, MailboxLock};
+pub use queue::{DsnNotify, DsnRet, OutboundEnvelope, OutboundRecipient, QueueId, QueueStore};
 pub use types::*;
 
 /// A backend implements both halves; the server holds one `Arc<dyn Store>`.

@@ -112,12 +112,25 @@ server_alive() {
   fi
 }
 
-log "starting yubin on 127.0.0.1:$PORT (data in $WORK/data)"
-RUST_LOG=$YUBIN_LOG "$YUBIN" serve --config "$CFG" >"$WORK/yubin.log" 2>&1 &
-SERVER_PID=$!
-if ! wait_port "$PORT"; then
-  echo "yubin did not start listening; log:" >&2; tail -30 "$WORK/yubin.log" >&2; exit 1
-fi
+start_server() {
+  log "starting yubin on 127.0.0.1:$PORT (data in $WORK/data)"
+  RUST_LOG=$YUBIN_LOG "$YUBIN" serve --config "$CFG" >>"$WORK/yubin.log" 2>&1 &
+  SERVER_PID=$!
+  if ! wait_port "$PORT"; then
+    echo "yubin did not start listening; log:" >&2; tail -30 "$WORK/yubin.log" >&2; exit 1
+  fi
+}
+
+# Sends SIGTERM and waits; sets STOP to how the server ended.
+stop_server() {
+  server_alive
+  log "stopping yubin (SIGTERM)"
+  kill -TERM "$SERVER_PID"
+  if wait "$SERVER_PID"; then STOP="${STOP:+$STOP, }clean exit"; else STOP="${STOP:+$STOP, }exit status $?"; fi
+  SERVER_PID=""
+}
+
+start_server
 "$YUBIN" --config "$CFG" domain add bench.test
 echo "bench-password-1" | "$YUBIN" --config "$CFG" user add "$TO" --password-stdin
 
@@ -179,8 +192,13 @@ run_idle() { # LABEL
 }
 
 # Idle memory on a fresh server, before any load: freed buffers the allocator keeps after a
-# load can be reused by idle connections and hide their cost, so measure both ways.
-if [ "$IDLE" -gt 0 ]; then run_idle "fresh server"; fi
+# load can be reused by idle connections and hide their cost, so measure both ways. Then
+# restart, so the load runs' RSS figures do not include what the idle test left behind.
+if [ "$IDLE" -gt 0 ]; then
+  run_idle "fresh server"
+  stop_server
+  start_server
+fi
 
 for round in $(seq 1 "$ROUNDS"); do
   for i in "${!CS[@]}"; do
@@ -192,11 +210,7 @@ done
 
 if [ "$IDLE" -gt 0 ]; then run_idle "after the load runs"; fi
 
-server_alive
-log "stopping yubin (SIGTERM)"
-kill -TERM "$SERVER_PID"
-if wait "$SERVER_PID"; then STOP="clean exit"; else STOP="exit status $?"; fi
-SERVER_PID=""
+stop_server
 
 echo
 echo "SMTP benchmark: ${SIZE}-byte messages, new connection per message, loopback, $(nproc) cores"

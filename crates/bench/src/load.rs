@@ -123,10 +123,14 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<SmtpReport> {
     let elapsed = start.elapsed();
 
     let rss_max = sampler.map(Sampler::stop);
-    let hwm = match cfg.pid {
-        Some(pid) => Some(procfs::read_mem(pid)?.hwm_kib),
-        None => None,
-    };
+    // The server may have died during the run; keep the report and say so.
+    let hwm = cfg.pid.and_then(|pid| match procfs::read_mem(pid) {
+        Ok(m) => Some(m.hwm_kib),
+        Err(e) => {
+            eprintln!("warning: {e}");
+            None
+        }
+    });
     Ok(SmtpReport {
         addr: cfg.addr.clone(),
         messages: cfg.messages,

@@ -211,14 +211,15 @@ def test_store_flags_and_seen_on_fetch(server):
     for i in range(2):
         m.append("INBOX", None, None, simple(f"s{i}"))
     m.select("INBOX")
-    assert fetch_flags(m, "1") == set()
+    # RFC 3501 §2.3.2: the first session to select after the APPENDs sees them as \Recent.
+    assert fetch_flags(m, "1") == {"\\Recent"}
     typ, data = m.store("1", "+FLAGS", r"(\Seen \Flagged)")
     assert typ == "OK" and b"\\Seen" in data[0] and b"\\Flagged" in data[0]
-    assert fetch_flags(m, "1") == {"\\Seen", "\\Flagged"}
+    assert fetch_flags(m, "1") == {"\\Seen", "\\Flagged", "\\Recent"}
     m.store("1", "-FLAGS", r"(\Seen)")
-    assert fetch_flags(m, "1") == {"\\Flagged"}
+    assert fetch_flags(m, "1") == {"\\Flagged", "\\Recent"}
     m.store("1", "FLAGS", r"(\Answered $Label1)")
-    assert fetch_flags(m, "1") == {"\\Answered", "$Label1"}
+    assert fetch_flags(m, "1") == {"\\Answered", "$Label1", "\\Recent"}
 
     # RFC 9051 §6.4.5: BODY.PEEK does not set \Seen; BODY[] does.
     assert fetch_one(m, "2", "BODY.PEEK[]") == simple("s1")
@@ -227,7 +228,7 @@ def test_store_flags_and_seen_on_fetch(server):
     assert "\\Seen" in fetch_flags(m, "2")
     m.logout()
 
-    # Flags are stored, not per session.
+    # Flags are stored, not per session; \Recent went to the first session only.
     m = login_imaps(server)
     m.select("INBOX", readonly=True)
     assert fetch_flags(m, "1") == {"\\Answered", "$Label1"}
@@ -324,6 +325,8 @@ def test_create_rename_delete_and_bad_names(server):
     assert "Projects" not in list_names(m)
     assert m.select("Projects")[0] == "NO"
     assert m.delete("INBOX")[0] == "NO"  # RFC 9051 §6.3.5
+    typ, data = m.delete("a")  # RFC 9051 §6.3.5: inferiors a/b stay; refused
+    assert typ == "NO" and b"[HASCHILDREN]" in data[0], data
 
     for bad in ("../x", "a/../../x", "a//b", "/abs"):
         typ, data = m.create(bad)

@@ -134,3 +134,39 @@ def test_overlong_line_and_bad_commands(server):
         pass
     t.send(b"QUIT\r\n")
     assert t.line().startswith(b"+OK")
+
+
+def _rss_kib(pid: int, field: str) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"{field} not in /proc/{pid}/status")
+
+
+def test_retr_of_a_50_mb_message_streams(make_server):
+    """RFC 1939 RETR of a 50 MB message must not hold the message in memory."""
+    server = make_server("[limits]\nmax_message_size = 60000000\n")
+    line = b"x" * 998 + b"\r\n"
+    body = b"Subject: big\r\n\r\n" + line * (50 * 1024 * 1024 // len(line))
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=120) as s:
+        s.sendmail("carol@sender.test", ["alice@example.com"], body)
+    pid = server.proc.pid
+    p = login_pop3s(server)
+    time.sleep(0.5)
+    # Reset the peak-RSS counter (Linux): what follows is the RETR alone.
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+    before = _rss_kib(pid, "VmRSS")
+    received = 0
+    p._putcmd("RETR 1")
+    assert p._getresp().startswith(b"+OK")
+    while True:
+        chunk, _ = p._getline()
+        if chunk == b".":
+            break
+        received += len(chunk) + 2
+    p.quit()
+    peak = _rss_kib(pid, "VmHWM")
+    assert received >= len(body)
+    # The message is 50 MiB; streaming needs a few chunk buffers, not the message.
+    assert peak - before < 16 * 1024, f"RSS grew by {peak - before} KiB during RETR"

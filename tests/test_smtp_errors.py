@@ -170,11 +170,11 @@ def test_submission_requires_auth_and_delivers_locally(server):
         s.starttls(context=client_tls())
         s.ehlo("c")
         s.login("alice@example.com", "correct horse battery staple")
-        assert s.sendmail("alice@example.com", ["bob@example.com"], b"Subject: hi\r\n\r\nhi\r\n") == {}
-        # Remote delivery is not available yet: a clear temporary error.
+        assert s.sendmail("alice@example.com", ["bob@example.com"], b"From: alice@example.com\r\nSubject: hi\r\n\r\nhi\r\n") == {}
+        # Authenticated: a remote recipient is accepted for the outbound queue.
         s.docmd("MAIL FROM:<alice@example.com>")
         c, _ = s.docmd("RCPT TO:<someone@elsewhere.test>")
-        assert 400 <= c < 500
+        assert c == 250
 
 
 def test_submissions_implicit_tls_auth_login(server):
@@ -186,7 +186,7 @@ def test_submissions_implicit_tls_auth_login(server):
         except smtplib.SMTPAuthenticationError as e:
             assert e.smtp_code == 535
         s.login("bob@example.com", "correct horse battery staple")
-        assert s.sendmail("bob@example.com", ["alice@example.com"], b"Subject: x\r\n\r\nx\r\n") == {}
+        assert s.sendmail("bob@example.com", ["alice@example.com"], b"From: bob@example.com\r\nSubject: x\r\n\r\nx\r\n") == {}
 
 
 def test_idle_timeout(make_server):

@@ -7,6 +7,10 @@
 //! - Every failure is logged with client IP and protocol (never the password) and answered
 //!   only after a delay, which slows down password guessing.
 //! - argon2 is CPU-bound, so it runs on the blocking pool, never on the async workers.
+//! - SCRAM-SHA-256 (RFC 5802, RFC 7677) uses per-user credentials derived at password-set
+//!   time ([`scram_credentials`]); the exchange is [`Authenticator::scram_start`] then
+//!   [`Authenticator::scram_finish`], with the same logging and failure delay. Users without
+//!   SCRAM credentials (passwords set before) fail SCRAM but can still use PLAIN.
 
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
@@ -55,6 +59,13 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     }
 }
 
+/// SCRAM-SHA-256 credentials for `password`, as stored in `UserRecord::scram`
+/// (`SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>`, 4096 iterations, random salt).
+/// CPU-bound (4096 HMACs): call it from a blocking context or the admin CLI.
+pub fn scram_credentials(password: &str) -> String {
+    sasl::scram::ScramCredentials::generate(password).encode()
+}
+
 /// A strong random password for `yubin user add` without `--password-stdin`.
 pub fn generate_password() -> String {
     use rand::Rng;
@@ -70,11 +81,27 @@ fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| hash_password("yubin-dummy-password-for-timing"))
 }
 
+/// How many argon2 verifications may run at once. Each takes ~19 MiB and a core for tens of
+/// milliseconds: unbounded, a flood of logins would occupy every blocking thread (up to 512)
+/// and their memory. Waiting logins queue here instead.
+const MAX_CONCURRENT_VERIFICATIONS: usize = 4;
+
+/// A per-process secret for the salts of SCRAM exchanges with unknown users.
+fn dummy_scram_secret() -> &'static [u8] {
+    static SECRET: OnceLock<[u8; 32]> = OnceLock::new();
+    SECRET.get_or_init(|| {
+        let mut k = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut k);
+        k
+    })
+}
+
 /// The authentication service shared by SMTP, POP3 and IMAP.
 #[derive(Clone)]
 pub struct Authenticator {
     directory: Arc<dyn Directory>,
     failure_delay: Duration,
+    verifications: Arc<tokio::sync::Semaphore>,
 }
 
 impl Authenticator {
@@ -82,7 +109,17 @@ impl Authenticator {
         Authenticator {
             directory,
             failure_delay,
+            verifications: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_VERIFICATIONS)),
         }
+    }
+
+    /// Runs a CPU-heavy password check on the blocking pool, at most
+    /// [`MAX_CONCURRENT_VERIFICATIONS`] at a time.
+    async fn verify_bounded(&self, check: impl FnOnce() -> bool + Send + 'static) -> bool {
+        let Ok(_permit) = self.verifications.acquire().await else {
+            return false;
+        };
+        tokio::task::spawn_blocking(check).await.unwrap_or(false)
     }
 
     /// Checks `username` (a full address) and `password`. `protocol` and `peer` are for the log.
@@ -108,9 +145,9 @@ impl Authenticator {
             .map(|u| u.password_hash.clone())
             .unwrap_or_else(|| dummy_hash().to_string());
         let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
-            .await
-            .unwrap_or(false);
+        let ok = self
+            .verify_bounded(move || verify_password(&password, &phc))
+            .await;
         match (ok, user) {
             (true, Some(user)) => {
                 tracing::info!(protocol, %peer, user = %user.address, "authentication succeeded");
@@ -121,6 +158,84 @@ impl Authenticator {
             }
             _ => {
                 tracing::warn!(protocol, %peer, user = %sanitize(username), "authentication failed");
+                tokio::time::sleep(self.failure_delay).await;
+                Err(AuthError::Invalid)
+            }
+        }
+    }
+}
+
+/// A SCRAM exchange after the server-first message: what [`Authenticator::scram_finish`] needs.
+pub struct ScramExchange {
+    state: sasl::scram::ServerFirst,
+    /// The account, when the user exists and has SCRAM credentials.
+    user: Option<Authenticated>,
+    username: String,
+    /// The `a=` authorization identity the client asked for, if any.
+    pub authzid: Option<String>,
+}
+
+impl Authenticator {
+    /// SCRAM-SHA-256 step 1 (RFC 5802 §5): takes the parsed client-first message and returns
+    /// the exchange and the server-first message. An unknown user, or one without SCRAM
+    /// credentials, gets random credentials and fails at [`Authenticator::scram_finish`], so
+    /// the answer does not reveal which users exist.
+    pub async fn scram_start(
+        &self,
+        first: sasl::scram::ClientFirst,
+        protocol: &'static str,
+        peer: IpAddr,
+    ) -> Result<(ScramExchange, Vec<u8>), AuthError> {
+        let user = match Address::parse(&first.username) {
+            Ok(address) => match self.directory.find_user(&address).await {
+                Ok(user) => user,
+                Err(e) => {
+                    tracing::warn!(protocol, %peer, error = %e, "authentication: directory unavailable");
+                    return Err(AuthError::Temporary);
+                }
+            },
+            Err(_) => None,
+        };
+        let known = user.and_then(|u| {
+            let creds = sasl::scram::ScramCredentials::parse(u.scram.as_deref()?)?;
+            Some((u, creds))
+        });
+        let creds = known.as_ref().map(|(_, c)| c.clone()).unwrap_or_else(|| {
+            sasl::scram::ScramCredentials::dummy(&first.username, dummy_scram_secret())
+        });
+        let username = first.username.clone();
+        let authzid = first.authzid.clone();
+        let (state, challenge) = first.server_first(&creds);
+        let exchange = ScramExchange {
+            state,
+            user: known.map(|(u, _)| Authenticated {
+                account: u.id,
+                address: u.address,
+            }),
+            username,
+            authzid,
+        };
+        Ok((exchange, challenge))
+    }
+
+    /// SCRAM-SHA-256 step 2: verifies the client-final message's proof (constant time) and
+    /// returns the account and the server-final message (`v=…`). Logs the outcome; a failure
+    /// is answered only after the failure delay.
+    pub async fn scram_finish(
+        &self,
+        exchange: ScramExchange,
+        client_final: &[u8],
+        protocol: &'static str,
+        peer: IpAddr,
+    ) -> Result<(Authenticated, Vec<u8>), AuthError> {
+        let result = exchange.state.client_final(client_final);
+        match (result, exchange.user) {
+            (Ok(server_final), Some(user)) => {
+                tracing::info!(protocol, %peer, user = %user.address, mechanism = "SCRAM-SHA-256", "authentication succeeded");
+                Ok((user, server_final))
+            }
+            _ => {
+                tracing::warn!(protocol, %peer, user = %sanitize(&exchange.username), mechanism = "SCRAM-SHA-256", "authentication failed");
                 tokio::time::sleep(self.failure_delay).await;
                 Err(AuthError::Invalid)
             }
@@ -148,5 +263,9 @@ mod tests {
         assert!(!verify_password("wrong", &h));
         assert!(!verify_password("x", "not a hash"));
         assert_eq!(generate_password().len(), 20);
+        let scram = scram_credentials("correct horse");
+        let parsed = sasl::scram::ScramCredentials::parse(&scram).unwrap();
+        assert_eq!(parsed.iterations, 4096);
+        assert!(!scram.contains("correct horse"));
     }
 }

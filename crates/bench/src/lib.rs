@@ -4,13 +4,25 @@
 //!   message, and reports messages stored per second (250 after DATA — RFC 5321 §4.1.1.4;
 //!   yubin sends it only after fsync), DATA-end→250 latency percentiles and the server's RSS.
 //! - `idle`: holds K connections open after the banner and reports server RSS per connection.
+//! - `imap-fill`: loads mailboxes from an mbox, through the store or over IMAP APPEND.
+//! - `imap-select`: LOGIN/SELECT latency and `UID FETCH 1:* (UID FLAGS)` throughput.
+//! - `imap-idle`: K (TLS) sessions in IDLE (RFC 2177); server RSS per connection.
+//! - `imap-mix`: C clients running a realistic IMAP command mix; commands/s and latency.
 //!
-//! The client speaks only the RFC 5321 subset it needs: no PIPELINING (RFC 2920), no
-//! STARTTLS (RFC 3207), no AUTH (RFC 4954), no BDAT/CHUNKING (RFC 3030), no SMTPUTF8.
+//! The SMTP client speaks only the RFC 5321 subset it needs: no PIPELINING (RFC 2920), no
+//! STARTTLS (RFC 3207), no AUTH (RFC 4954), no BDAT/CHUNKING (RFC 3030), no SMTPUTF8. The IMAP
+//! client (RFC 9051 subset) does LOGIN, tagged commands, APPEND and IDLE; no STARTTLS, no
+//! SASL, no response parsing beyond status words and EXISTS.
 
 pub mod client;
 pub mod idle;
+pub mod imap_client;
+pub mod imap_fill;
+pub mod imap_idle;
+pub mod imap_mix;
+pub mod imap_select;
 pub mod load;
+pub mod mbox;
 pub mod message;
 pub mod procfs;
 pub mod report;

@@ -4,12 +4,12 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use yubin_bench::client::Envelope;
-use yubin_bench::{idle, load, rlimit};
+use yubin_bench::{idle, imap_fill, imap_idle, imap_mix, imap_select, load, mbox, rlimit};
 
 #[derive(Parser)]
 #[command(
     name = "yubin-bench",
-    about = "Load generator for yubin (SMTP throughput, idle memory)"
+    about = "Load generator for yubin (SMTP and IMAP throughput, latency, idle memory)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -60,6 +60,102 @@ enum Cmd {
         #[arg(long, default_value_t = 50)]
         parallel: usize,
         #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Load mailboxes with the messages of an mbox (cycled): straight into a data directory
+    /// through the store (no server may run on it), or over IMAP APPEND with --addr.
+    ImapFill {
+        /// yubin data directory (store mode).
+        #[arg(long, conflicts_with = "addr")]
+        data_dir: Option<std::path::PathBuf>,
+        /// IMAP server to APPEND to (IMAP mode).
+        #[arg(long)]
+        addr: Option<String>,
+        #[arg(long)]
+        tls: bool,
+        #[arg(long, default_value = "")]
+        password: String,
+        /// Login name; `{n}` is replaced by 1..=--users.
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value_t = 1)]
+        users: usize,
+        /// Messages per user.
+        #[arg(long, short = 'n')]
+        messages: u64,
+        /// mbox file, e.g. from `python3 /work/shared/tools/gen_mbox.py OUT.mbox 1000`.
+        #[arg(long)]
+        mbox: std::path::PathBuf,
+        /// Make each repeated mbox message a distinct blob (store mode).
+        #[arg(long)]
+        unique: bool,
+        /// Appends in flight (store mode) or users filled at once (IMAP mode).
+        #[arg(long, default_value_t = 64)]
+        parallel: usize,
+    },
+    /// Time LOGIN, SELECT and `UID FETCH 1:* (UID FLAGS)` on one mailbox.
+    ImapSelect {
+        #[arg(long, default_value = "127.0.0.1:143")]
+        addr: String,
+        #[arg(long)]
+        tls: bool,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long, default_value = "INBOX")]
+        mailbox: String,
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
+    /// Open K sessions that log in, SELECT INBOX and IDLE; report server RSS per connection.
+    ImapIdle {
+        #[arg(long, default_value = "127.0.0.1:993")]
+        addr: String,
+        #[arg(long, short = 'k', default_value_t = 1000)]
+        connections: usize,
+        #[arg(long)]
+        tls: bool,
+        /// Login name; `{n}` is replaced by 1..=--users, used round robin.
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value_t = 1)]
+        users: usize,
+        #[arg(long)]
+        password: String,
+        #[arg(long)]
+        pid: u32,
+        #[arg(long, default_value_t = 3000)]
+        settle_ms: u64,
+        /// Sessions being opened at the same time (each costs the server a password hash).
+        #[arg(long, default_value_t = 16)]
+        parallel: usize,
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
+    /// C clients, each its own user, run the IMAP command mix for S seconds.
+    ImapMix {
+        #[arg(long, default_value = "127.0.0.1:143")]
+        addr: String,
+        #[arg(long)]
+        tls: bool,
+        #[arg(long, short = 'c', default_value_t = 50)]
+        clients: usize,
+        #[arg(long, short = 's', default_value_t = 30)]
+        seconds: u64,
+        /// Login name pattern; `{n}` is replaced by 1..=C.
+        #[arg(long)]
+        user_pattern: String,
+        #[arg(long)]
+        password: String,
+        /// mbox whose messages the APPENDs use.
+        #[arg(long)]
+        mbox: std::path::PathBuf,
+        #[arg(long, default_value = "server")]
+        label: String,
+        #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
 }
@@ -115,6 +211,115 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             print!("{}", report.human());
             println!("{}", report.json());
+        }
+        Cmd::ImapFill {
+            data_dir,
+            addr,
+            tls,
+            password,
+            user,
+            users,
+            messages,
+            mbox,
+            unique,
+            parallel,
+        } => {
+            let target = match (data_dir, addr) {
+                (Some(dir), _) => imap_fill::Target::DataDir(dir),
+                (None, Some(addr)) => imap_fill::Target::Imap {
+                    addr,
+                    tls,
+                    password,
+                },
+                (None, None) => anyhow::bail!("give --data-dir or --addr"),
+            };
+            raise_fd_limit(parallel.saturating_add(64));
+            let json = imap_fill::run(imap_fill::FillConfig {
+                target,
+                users: imap_fill::users(&user, users),
+                messages,
+                mbox,
+                unique,
+                parallel,
+            })
+            .await?;
+            println!("{json}");
+        }
+        Cmd::ImapSelect {
+            addr,
+            tls,
+            user,
+            password,
+            mailbox,
+            repeat,
+            timeout,
+        } => {
+            let (human, json) = imap_select::run(imap_select::SelectConfig {
+                addr,
+                tls,
+                user,
+                password,
+                mailbox,
+                repeat,
+                io_timeout: Duration::from_secs(timeout),
+            })
+            .await?;
+            print!("{human}");
+            println!("{json}");
+        }
+        Cmd::ImapIdle {
+            addr,
+            connections,
+            tls,
+            user,
+            users,
+            password,
+            pid,
+            settle_ms,
+            parallel,
+            timeout,
+        } => {
+            raise_fd_limit(connections.saturating_add(64));
+            let (human, json) = imap_idle::run(imap_idle::ImapIdleConfig {
+                addr,
+                tls,
+                connections,
+                users: imap_fill::users(&user, users),
+                password,
+                pid,
+                settle: Duration::from_millis(settle_ms),
+                open_parallel: parallel,
+                io_timeout: Duration::from_secs(timeout),
+            })
+            .await?;
+            print!("{human}");
+            println!("{json}");
+        }
+        Cmd::ImapMix {
+            addr,
+            tls,
+            clients,
+            seconds,
+            user_pattern,
+            password,
+            mbox,
+            label,
+            timeout,
+        } => {
+            raise_fd_limit(clients.saturating_add(64));
+            let (human, json) = imap_mix::run(imap_mix::MixConfig {
+                addr,
+                tls,
+                users: imap_fill::users(&user_pattern, clients),
+                password,
+                seconds,
+                messages: std::sync::Arc::new(mbox::load(&mbox)?),
+                io_timeout: Duration::from_secs(timeout),
+                label,
+            })
+            .await?;
+            print!("{human}");
+            println!("{json}");
         }
     }
     Ok(())

@@ -82,10 +82,29 @@ async fn mailbox_command(ctx: &mut Ctx, tag: Tag, account: store::AccountId, bod
     }
 }
 
+/// UID commands whose `*` / ranges must see messages other sessions added: their EXISTS is
+/// announced first (RFC 9051 §7.4.1 allows it at any time; only EXPUNGE is held back), so
+/// `UID FETCH n:*` includes them (clients poll this way instead of NOOP).
+fn syncs_first(body: &C) -> bool {
+    matches!(
+        body,
+        C::Fetch { uid: true, .. }
+            | C::Store { uid: true, .. }
+            | C::Copy { uid: true, .. }
+            | C::Move { uid: true, .. }
+            | C::Search { uid: true, .. }
+    )
+}
+
 impl Session {
     pub(crate) async fn command(&mut self, command: Command) -> io::Result<Flow> {
         let Command { tag, body } = command;
         let allow_expunge = allows_expunge(&body);
+        if let State::Selected(user, sel) = &mut self.state
+            && syncs_first(&body)
+        {
+            state::sync(&mut self.ctx, user, sel, false).await;
+        }
         let ctx = &mut self.ctx;
         let io = &mut self.io;
         let mut next: Option<State> = None;

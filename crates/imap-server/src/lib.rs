@@ -6,20 +6,36 @@
 //! CHILDREN (RFC 3348) attributes, LSUB, STATUS, CREATE, DELETE, RENAME, (UN)SUBSCRIBE,
 //! SELECT/EXAMINE, CLOSE, UNSELECT (RFC 3691), FETCH, STORE, EXPUNGE, UID EXPUNGE / COPYUID /
 //! APPENDUID (RFC 4315), COPY, MOVE (RFC 6851), APPEND, IDLE
-//! (RFC 2177), LITERAL+ (RFC 7888), and live updates from other sessions (EXISTS, EXPUNGE,
+//! (RFC 2177), LITERAL+ (RFC 7888, oversized non-synchronising literals are read, dropped and
+//! answered `NO [TOOBIG]`), and live updates from other sessions (EXISTS, EXPUNGE,
 //! FETCH FLAGS) through the store's change events.
 //!
-//! SEARCH / UID SEARCH with every RFC 9051 §6.4.4 key and ESEARCH (RFC 4731; MIN/MAX/ALL/COUNT).
+//! SEARCH / UID SEARCH with every RFC 9051 §6.4.4 key, ESEARCH (RFC 4731; MIN/MAX/ALL/COUNT)
+//! and SEARCHRES (RFC 5182: `RETURN (SAVE)`, `$` in FETCH/STORE/COPY/MOVE/SEARCH and their
+//! UID forms; reset by SELECT/EXAMINE/CLOSE/UNSELECT, expunged messages drop out).
+//! BINARY (RFC 3516: `BINARY[]`, `.PEEK`, `.SIZE`, partials, `~{n}` literal8 when the data
+//! holds NUL, `NO [UNKNOWN-CTE]`; APPEND of literal8 data). MULTIAPPEND (RFC 3502, all or
+//! nothing by rolling back with an expunge), APPENDLIMIT (RFC 7889, = `max_message_size`).
+//! `\Recent` for rev1 clients (RFC 3501 §2.3.2, see `recent.rs`): claimed by the first
+//! read-write SELECT or EXISTS update in the process, peeked at by EXAMINE, counted by
+//! STATUS RECENT and SEARCH RECENT/NEW/OLD; never shown to IMAP4rev2 sessions.
+//! DELETE of a mailbox with inferiors is refused with `NO [HASCHILDREN]` (RFC 9051 §6.3.5).
+//! ENVELOPE/BODYSTRUCTURE text that is not ASCII goes to clients without UTF-8 as RFC 2047
+//! encoded-words (RFC 6855 §3, `downgrade.rs`). UID commands announce new messages first, so
+//! `UID FETCH n:*` sees what other sessions added.
 //!
 //! Not implemented: CONDSTORE/QRESYNC (the parser accepts their syntax; the session refuses
-//! or ignores it), SEARCHRES (`$` is the empty set, RETURN (SAVE) is BAD), MODSEQ search
-//! key, BINARY fetch items, QUOTA, MULTIAPPEND beyond one message per command, a precise
-//! `\Recent` flag of RFC 3501 (0 recent at SELECT; messages that arrive while selected are
-//! recent), SEARCH CHARSET other than UTF-8/US-ASCII.
+//! or ignores it), MODSEQ search key, QUOTA, SEARCH CHARSET other than UTF-8/US-ASCII,
+//! `\Noselect` leftovers of deleted parents (refused instead), downgrade of EAI addresses
+//! (RFC 6857), CATENATE, BINARY conversion of APPENDed literal8 content (stored as sent).
+//! `\Recent` claims live in memory: after a restart every message is recent once more
+//! (RFC 3501 §2.3.2 prefers that to losing it).
 
 mod cmd;
 mod dispatch;
+mod downgrade;
 mod mime;
+mod recent;
 mod search;
 mod session;
 mod state;
@@ -28,6 +44,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use server_kit::{BoxStream, ConnInfo, PlaintextAuth, Shutdown, TlsAcceptor};
+
+pub use recent::RecentTracker;
 
 #[derive(Debug, Clone)]
 pub struct ImapConfig {
@@ -66,6 +84,9 @@ pub struct ImapServer {
     pub store: Arc<dyn store::Store>,
     pub auth: auth::Authenticator,
     pub tls: Option<TlsAcceptor>,
+    /// `\Recent` claims (RFC 3501 §2.3.2); share one tracker between all the servers
+    /// (listeners) over the same store.
+    pub recent: Arc<RecentTracker>,
 }
 
 /// Runs one IMAP session to its end. `tls` says whether `stream` is already encrypted

@@ -108,9 +108,43 @@ pub(crate) fn section(msg: &Message<'_>, section: &Section) -> Option<Vec<u8>> {
     })
 }
 
-fn trimmed(v: Option<&str>) -> Option<Vec<u8>> {
-    v.map(|s| s.trim().as_bytes().to_vec())
-        .filter(|s| !s.is_empty())
+/// The raw body of part `path` (non-empty) and its Content-Transfer-Encoding, for BINARY
+/// (RFC 3516 §4.2); `None` when the part does not exist.
+pub(crate) fn part_body(msg: &Message<'_>, path: &[u32]) -> Option<(Vec<u8>, Option<String>)> {
+    let (m, part) = find_part(msg, path)?;
+    let cte = match &part.body {
+        // A multipart or message/rfc822 body carries no encoding of its own (RFC 2045 §6.4).
+        PartType::Multipart(_) | PartType::Message(_) => None,
+        _ => part.content_transfer_encoding().map(str::to_string),
+    };
+    Some((body_bytes(m, part).to_vec(), cte))
+}
+
+/// The unfolded, trimmed value of the first `name` field of the top-level header, as raw
+/// bytes: ENVELOPE carries header text as it is (RFC 9051 §7.5.2), and `mail-parser` drops
+/// values that are not UTF-8.
+fn raw_field(msg: &Message<'_>, name: &str) -> Option<Vec<u8>> {
+    let root = msg.parts.first()?;
+    let fields = filter_fields(header_bytes(msg, root), &[name.to_string()], true);
+    let mut value: Vec<u8> = Vec::new();
+    let mut first = true;
+    for line in fields.split_inclusive(|&b| b == b'\n') {
+        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
+        if !first && !continuation {
+            break;
+        }
+        let text = if first {
+            let colon = line.iter().position(|&b| b == b':')?;
+            line.get(colon + 1..).unwrap_or_default()
+        } else {
+            line
+        };
+        first = false;
+        value.extend(text.iter().filter(|&&b| b != b'\r' && b != b'\n'));
+    }
+    let start = value.iter().position(|b| !b.is_ascii_whitespace())?;
+    let end = value.iter().rposition(|b| !b.is_ascii_whitespace())? + 1;
+    value.get(start..end).map(<[u8]>::to_vec)
 }
 
 fn addresses(a: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
@@ -150,16 +184,16 @@ fn addresses(a: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
 /// RFC 9051 §7.5.2 ENVELOPE; never NIL (missing fields are NIL inside it).
 pub(crate) fn envelope(msg: &Message<'_>) -> Envelope {
     let mut env = Envelope {
-        date: trimmed(msg.header_raw("Date")),
-        subject: trimmed(msg.header_raw("Subject")),
+        date: raw_field(msg, "Date"),
+        subject: raw_field(msg, "Subject"),
         from: addresses(msg.from()),
         sender: addresses(msg.sender()),
         reply_to: addresses(msg.reply_to()),
         to: addresses(msg.to()),
         cc: addresses(msg.cc()),
         bcc: addresses(msg.bcc()),
-        in_reply_to: trimmed(msg.header_raw("In-Reply-To")),
-        message_id: trimmed(msg.header_raw("Message-ID")),
+        in_reply_to: raw_field(msg, "In-Reply-To"),
+        message_id: raw_field(msg, "Message-ID"),
     };
     env.fill_defaults();
     env

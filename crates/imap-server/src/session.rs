@@ -50,6 +50,8 @@ pub(crate) struct Ctx {
     pub rev2: bool,
     /// Mailbox names and strings in UTF-8 (IMAP4rev2 or UTF8=ACCEPT, RFC 6855 §3).
     pub utf8: bool,
+    /// `ENABLE UTF8=ACCEPT` itself was done (for `* ENABLED`, RFC 5161 §3.2).
+    pub utf8_enabled: bool,
 }
 
 impl Ctx {
@@ -68,6 +70,13 @@ impl Ctx {
 
     pub fn status(&mut self, s: Status) {
         self.push(Response::Status(s));
+    }
+
+    /// Frees the response buffer when nothing is queued (a session about to wait long).
+    pub fn release_buffers(&mut self) {
+        if self.out.is_empty() {
+            self.out = Vec::new();
+        }
     }
 
     pub fn pending_output(&self) -> usize {
@@ -107,6 +116,7 @@ impl Io {
             // Idle connections release their buffers.
             self.inbuf = Vec::new();
             self.conn.shrink();
+            ctx.release_buffers();
         }
         let timeout = ctx.server.config.idle_timeout;
         let Io {
@@ -224,6 +234,7 @@ pub(crate) async fn run(
             out: Vec::new(),
             rev2: false,
             utf8: false,
+            utf8_enabled: false,
         },
         state: State::NotAuthenticated,
     };

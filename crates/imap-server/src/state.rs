@@ -11,6 +11,7 @@ use imap_proto::{Data, FetchItem, Flag};
 use store::{AccountId, Change, ChangeEvent, Flags, MailboxId, ModSeq, Uid};
 use tokio::sync::broadcast;
 
+use crate::recent::RecentSet;
 use crate::session::Ctx;
 
 pub(crate) enum State {
@@ -44,10 +45,14 @@ pub(crate) struct Selected {
     /// Flag changes this session made itself (already answered), so their events are not
     /// echoed back as FETCH responses.
     pub own: HashSet<(Uid, ModSeq)>,
-    /// Messages that arrived while selected (RFC 3501 RECENT, approximated).
-    pub recent: u32,
+    /// The messages `\Recent` in this session (RFC 3501 §2.3.2; always empty for rev2).
+    pub recent: RecentSet,
     /// The change feed lagged: reread the mailbox at the next sync.
     pub resync: bool,
+    /// UIDs saved by `SEARCH RETURN (SAVE)`, ascending — RFC 5182 §2. A fresh `Selected` per
+    /// SELECT/EXAMINE and none after CLOSE/UNSELECT reset it (§2.1); expunged UIDs drop out
+    /// because `$` is resolved against the view (UIDs are never reused).
+    pub saved: Vec<Uid>,
 }
 
 impl Selected {
@@ -61,6 +66,32 @@ impl Selected {
 
     pub fn max_uid(&self) -> Uid {
         self.uids.last().copied().unwrap_or(0)
+    }
+
+    /// FLAGS of message `uid` as this session shows them: `\Recent` added for rev1 clients
+    /// (RFC 3501 §2.3.2), never for IMAP4rev2 ones (RFC 9051 dropped it).
+    pub fn flags_of(&self, rev2: bool, uid: Uid, flags: &Flags) -> Vec<Flag> {
+        let mut out = to_imap_flags(flags);
+        if !rev2 && self.recent.contains(uid) {
+            out.push(Flag::recent());
+        }
+        out
+    }
+
+    /// Claims (read-write) or peeks at (EXAMINE, RFC 3501 §6.3.2) the `\Recent` messages
+    /// above `after`, up to the view's highest UID. No-op for IMAP4rev2 sessions.
+    pub fn take_recent(&mut self, ctx: &Ctx, after: Uid) {
+        if ctx.rev2 {
+            return;
+        }
+        let max = self.max_uid();
+        let tracker = &ctx.server.recent;
+        let mark = if self.read_only {
+            tracker.mark(self.id)
+        } else {
+            tracker.claim(self.id, max)
+        };
+        self.recent.add(mark.max(after).saturating_add(1), max);
     }
 
     /// Removes `uid` from the view, returning the sequence number it had.
@@ -149,7 +180,7 @@ pub(crate) async fn sync_with(
                             seq,
                             items: vec![
                                 FetchItem::Uid(uid),
-                                FetchItem::Flags(to_imap_flags(&flags)),
+                                FetchItem::Flags(sel.flags_of(ctx.rev2, uid, &flags)),
                             ],
                         });
                     }
@@ -175,6 +206,7 @@ pub(crate) async fn sync_with(
     new_uids.sort_unstable();
     new_uids.dedup();
     let before = sel.exists();
+    let before_max = sel.max_uid();
     for uid in new_uids {
         if uid > sel.max_uid() {
             sel.uids.push(uid);
@@ -183,9 +215,10 @@ pub(crate) async fn sync_with(
     let added = sel.exists() - before;
     if added > 0 {
         ctx.data(Data::Exists(sel.exists()));
-        sel.recent += added;
         if !ctx.rev2 {
-            ctx.data(Data::Recent(sel.recent));
+            // RFC 3501 §7.3.2: RECENT goes with EXISTS for rev1 clients.
+            sel.take_recent(ctx, before_max);
+            ctx.data(Data::Recent(sel.recent.count_in(&sel.uids)));
         }
     }
     if allow_expunge {
@@ -224,7 +257,7 @@ async fn resync(ctx: &mut Ctx, sel: &mut Selected, new_uids: &mut Vec<Uid>) {
                 seq,
                 items: vec![
                     FetchItem::Uid(m.uid),
-                    FetchItem::Flags(to_imap_flags(&m.flags)),
+                    FetchItem::Flags(sel.flags_of(ctx.rev2, m.uid, &m.flags)),
                 ],
             });
         }

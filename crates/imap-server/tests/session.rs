@@ -101,7 +101,8 @@ async fn select_append_fetch_store() {
         "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)"
     );
     assert_eq!(r[1], "* 1 EXISTS");
-    assert_eq!(r[2], "* 0 RECENT");
+    // RFC 3501 §2.3.2: the first session to select after delivery sees it as recent.
+    assert_eq!(r[2], "* 1 RECENT");
     assert!(
         r.iter().any(|l| l.starts_with("* OK [UIDVALIDITY ")),
         "{r:?}"
@@ -133,10 +134,13 @@ async fn select_append_fetch_store() {
         .await;
     assert_eq!(
         r[0],
-        "* 1 FETCH (FLAGS () BODY[HEADER.FIELDS (Subject)] {24}\r\nSubject: Hello there\r\n\r\n)"
+        "* 1 FETCH (FLAGS (\\Recent) BODY[HEADER.FIELDS (Subject)] {24}\r\nSubject: Hello there\r\n\r\n)"
     );
     let r = c.cmd("f2", "FETCH 1 BODY[]<0.4>").await;
-    assert_eq!(r[0], "* 1 FETCH (BODY[]<0> {4}\r\nFrom FLAGS (\\Seen))");
+    assert_eq!(
+        r[0],
+        "* 1 FETCH (BODY[]<0> {4}\r\nFrom FLAGS (\\Seen \\Recent))"
+    );
     let r = c
         .cmd(
             "f3",
@@ -166,13 +170,16 @@ async fn select_append_fetch_store() {
     );
 
     let r = c.cmd("t1", "STORE 1:2 +FLAGS (\\Answered $Work)").await;
-    assert_eq!(r[0], "* 1 FETCH (FLAGS (\\Seen \\Answered $Work))");
-    assert_eq!(r[1], "* 2 FETCH (FLAGS (\\Answered \\Flagged $Work))");
+    assert_eq!(r[0], "* 1 FETCH (FLAGS (\\Seen \\Answered $Work \\Recent))");
+    assert_eq!(
+        r[1],
+        "* 2 FETCH (FLAGS (\\Answered \\Flagged $Work \\Recent))"
+    );
     assert_eq!(r[2], "t1 OK STORE completed");
     let r = c.cmd("t2", "UID STORE 2 -FLAGS.SILENT (\\Flagged)").await;
     assert_eq!(r, ["t2 OK UID STORE completed"]);
     let r = c.cmd("t3", "FETCH 1:* (UID FLAGS)").await;
-    assert_eq!(r[1], "* 2 FETCH (UID 2 FLAGS (\\Answered $Work))");
+    assert_eq!(r[1], "* 2 FETCH (UID 2 FLAGS (\\Answered $Work \\Recent))");
 
     // Bad input: tagged BAD and the session goes on.
     assert_eq!(c.cmd("b1", "FETCH 0 FLAGS").await.len(), 1);
@@ -233,7 +240,7 @@ async fn two_sessions_see_each_other() {
     assert_eq!(
         r,
         [
-            "* 2 FETCH (UID 2 FLAGS (\\Flagged))",
+            "* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent))",
             "n1 OK NOOP completed"
         ]
     );
@@ -246,7 +253,7 @@ async fn two_sessions_see_each_other() {
         r,
         [
             "* 2 FETCH (UID 2)",
-            "* 1 FETCH (UID 1 FLAGS (\\Deleted))",
+            "* 1 FETCH (UID 1 FLAGS (\\Deleted \\Recent))",
             "f OK FETCH completed"
         ]
     );
@@ -258,9 +265,14 @@ async fn two_sessions_see_each_other() {
     assert_eq!(a.line().await, "+ idling");
     env.deliver(SIMPLE).await;
     assert_eq!(a.line().await, "* 2 EXISTS");
-    assert_eq!(a.line().await, "* 1 RECENT");
-    b.cmd("t2", "STORE 1 +FLAGS.SILENT (\\Seen)").await;
-    assert_eq!(a.line().await, "* 1 FETCH (UID 2 FLAGS (\\Seen \\Flagged))");
+    // a selected first: UID 2 (from SELECT) and UID 3 (claimed now) are recent in a only.
+    assert_eq!(a.line().await, "* 2 RECENT");
+    let r = b.cmd("t2", "STORE 1 +FLAGS.SILENT (\\Seen)").await;
+    assert_eq!(r, ["* 2 EXISTS", "* 0 RECENT", "t2 OK STORE completed"]);
+    assert_eq!(
+        a.line().await,
+        "* 1 FETCH (UID 2 FLAGS (\\Seen \\Flagged \\Recent))"
+    );
     a.send("DONE\r\nx FETCH 2 UID\r\n").await;
     assert_eq!(a.until("i").await, ["i OK IDLE terminated"]);
     assert_eq!(

@@ -3,8 +3,9 @@
 //! - PLAIN, RFC 4616: `[authzid] NUL authcid NUL passwd`.
 //! - LOGIN (draft-murchison-sasl-login): username, then password, each base64 on its own line;
 //!   the server prompts with base64 `Username:` and `Password:`. Outlook uses it.
-//!
-//! Not here: SCRAM-SHA-256 (the submission issue adds it).
+//! - SCRAM-SHA-256, RFC 5802 + RFC 7677: a sans-IO server state machine in [`scram`].
+
+pub mod scram;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

@@ -3,6 +3,7 @@
 //! Framing (reading a CRLF line, bounded) is the caller's job; this module only parses.
 //! Verbs are case-insensitive (RFC 5321 §2.4).
 
+use crate::dsn::RcptParams;
 use crate::path::{MailParams, ReversePath, parse_mail, parse_rcpt};
 use crate::{ForwardPath, ParseError};
 
@@ -18,8 +19,8 @@ pub enum Command {
         from: ReversePath,
         params: MailParams,
     },
-    /// RFC 5321 §4.1.1.3.
-    Rcpt { to: ForwardPath },
+    /// RFC 5321 §4.1.1.3, with the RFC 3461 parameters.
+    Rcpt { to: ForwardPath, params: RcptParams },
     /// `data = "DATA" CRLF` — RFC 5321 §4.1.1.4.
     Data,
     /// `bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ] CRLF` — RFC 3030 §3.
@@ -92,9 +93,8 @@ pub fn parse_command(line: &[u8]) -> Result<Command, ParseError> {
         }
         "RCPT" => {
             let rest = strip_keyword(arg, "TO:").ok_or(ParseError::Syntax("Expected TO:"))?;
-            Ok(Command::Rcpt {
-                to: parse_rcpt(rest)?,
-            })
+            let (to, params) = parse_rcpt(rest)?;
+            Ok(Command::Rcpt { to, params })
         }
         "DATA" => no_arg(Command::Data),
         "BDAT" => parse_bdat(arg),
@@ -225,6 +225,7 @@ mod tests {
                     body: Some(Body::EightBitMime),
                     smtputf8: true,
                     auth: Some("<>".into()),
+                    ..MailParams::default()
                 }
             })
         );
@@ -276,6 +277,7 @@ mod tests {
     fn rcpt_forms() {
         let ok = Ok(Command::Rcpt {
             to: ForwardPath::Mailbox(addr("u@d.example")),
+            params: RcptParams::default(),
         });
         assert_eq!(parse("RCPT TO:<u@d.example>\r\n"), ok);
         assert_eq!(parse("rcpt to: <U@D.example>\r\n"), ok);
@@ -283,18 +285,98 @@ mod tests {
         assert_eq!(
             parse("RCPT TO:<Postmaster>\r\n"),
             Ok(Command::Rcpt {
-                to: ForwardPath::Postmaster
+                to: ForwardPath::Postmaster,
+                params: RcptParams::default(),
             })
         );
         assert_eq!(parse("RCPT TO:<>\r\n"), Err(ParseError::BadAddress));
         assert_eq!(parse("RCPT TO:<u>\r\n"), Err(ParseError::BadAddress));
         assert_eq!(
-            parse("RCPT TO:<u@d.example> NOTIFY=NEVER\r\n"),
+            parse("RCPT TO:<u@d.example> FOO=1\r\n"),
             Err(ParseError::UnknownParameter)
         );
         assert_eq!(
             parse("RCPT <u@d.example>\r\n"),
             Err(ParseError::Syntax("Expected TO:"))
+        );
+    }
+
+    /// RFC 3461 §4: NOTIFY and ORCPT on RCPT, RET and ENVID on MAIL (the §4 examples).
+    #[test]
+    fn dsn_parameters() {
+        use crate::{Notify, Ret};
+        assert_eq!(
+            parse("RCPT TO:<u@d.example> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;Bob+40Example.COM\r\n"),
+            Ok(Command::Rcpt {
+                to: ForwardPath::Mailbox(addr("u@d.example")),
+                params: RcptParams {
+                    notify: Some(Notify {
+                        success: true,
+                        failure: false,
+                        delay: true
+                    }),
+                    orcpt: Some("RFC822;Bob+40Example.COM".into()),
+                },
+            })
+        );
+        assert_eq!(
+            parse("RCPT TO:<u@d.example> notify=never\r\n").map(|c| match c {
+                Command::Rcpt { params, .. } => params.notify,
+                _ => None,
+            }),
+            Ok(Some(Notify::NEVER))
+        );
+        assert!(matches!(
+            parse("RCPT TO:<u@d.example> NOTIFY=NEVER,SUCCESS\r\n"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse("RCPT TO:<u@d.example> NOTIFY=NEVER NOTIFY=NEVER\r\n"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse("RCPT TO:<u@d.example> ORCPT=rfc822;a b\r\n"),
+            Err(ParseError::UnknownParameter | ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse("RCPT TO:<u@d.example> ORCPT=rfc822;a=b\r\n"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse("RCPT TO:<u@d.example> NOTIFY\r\n"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert_eq!(
+            parse("MAIL FROM:<a@b.example> RET=HDRS ENVID=QQ314159\r\n"),
+            Ok(Command::Mail {
+                from: ReversePath::Mailbox(addr("a@b.example")),
+                params: MailParams {
+                    ret: Some(Ret::Hdrs),
+                    envid: Some("QQ314159".into()),
+                    ..MailParams::default()
+                },
+            })
+        );
+        assert!(matches!(
+            parse("MAIL FROM:<a@b.example> RET=ALL\r\n"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse("MAIL FROM:<a@b.example> ENVID=a+zz\r\n"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse("MAIL FROM:<a@b.example> RET=FULL RET=HDRS\r\n"),
+            Err(ParseError::Syntax(_))
+        ));
+        // RET and ENVID belong to MAIL only; NOTIFY to RCPT only.
+        assert_eq!(
+            parse("RCPT TO:<u@d.example> RET=FULL\r\n"),
+            Err(ParseError::UnknownParameter)
+        );
+        assert_eq!(
+            parse("MAIL FROM:<a@b.example> NOTIFY=NEVER\r\n"),
+            Err(ParseError::UnknownParameter)
         );
     }
 

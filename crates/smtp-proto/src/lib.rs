@@ -3,18 +3,20 @@
 //!
 //! RFCs: 5321 (SMTP), 1870 (SIZE), 2034 + 3463 (enhanced status codes), 2920 (PIPELINING,
 //! a session matter), 3030 (CHUNKING/BDAT, BINARYMIME), 3207 (STARTTLS), 4954 (AUTH),
-//! 6152 (8BITMIME), 6531 (SMTPUTF8).
+//! 6152 (8BITMIME), 6531 (SMTPUTF8), 3461 (DSN parameters `RET`, `ENVID`, `NOTIFY`, `ORCPT`
+//! and xtext).
 //!
-//! Not implemented: DSN parameters (RFC 3461: `RET`, `ENVID`, `NOTIFY`, `ORCPT` are refused
-//! as unknown), `MT-PRIORITY`, `REQUIRETLS`, `DELIVERBY`, `TURN`/`ETRN`, and the client side.
+//! Not implemented: the RFC 6533 `utf-8-addr-xtext` forms of ORCPT, `MT-PRIORITY`, `REQUIRETLS`, `DELIVERBY`, `TURN`/`ETRN`, and the client side.
 
 mod command;
 mod data;
+mod dsn;
 mod path;
 mod reply;
 
 pub use command::{Command, parse_command};
 pub use data::{DataProgress, DataScanner, dot_stuff};
+pub use dsn::{Notify, RcptParams, Ret, is_xtext, xtext_decode, xtext_encode};
 pub use path::{Body, ForwardPath, MailParams, ReversePath};
 pub use reply::Reply;
 

@@ -3,6 +3,7 @@
 use mail_types::Address;
 
 use crate::ParseError;
+use crate::dsn::{RcptParams, Ret, parse_envid, parse_notify, parse_orcpt, parse_ret};
 
 /// `Reverse-path = Path / "<>"` — RFC 5321 §4.1.2.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,8 +46,12 @@ pub struct MailParams {
     pub body: Option<Body>,
     /// `SMTPUTF8` — RFC 6531 §3.4.
     pub smtputf8: bool,
-    /// `AUTH=` — RFC 4954 §5: accepted and ignored (we do not relay).
+    /// `AUTH=` — RFC 4954 §5: accepted and ignored.
     pub auth: Option<String>,
+    /// `RET=` — RFC 3461 §4.3.
+    pub ret: Option<Ret>,
+    /// `ENVID=` — RFC 3461 §4.4, validated xtext as sent.
+    pub envid: Option<String>,
 }
 
 /// Splits `<path> params` into the path text (without brackets) and the parameter text.
@@ -122,7 +127,13 @@ pub(crate) fn parse_mail(rest: &str) -> Result<(ReversePath, MailParams), ParseE
         ReversePath::Mailbox(mailbox(path).map_err(|_| ParseError::BadSender)?)
     };
     let mut out = MailParams::default();
+    let mut seen = Vec::new();
     for (key, value) in params(param_text) {
+        // A keyword given twice is ambiguous (RFC 3461 §4.3/§4.4 allow each once): refuse it.
+        if seen.contains(&key) {
+            return Err(ParseError::Syntax("Duplicate parameter"));
+        }
+        seen.push(key.clone());
         match (key.as_str(), value) {
             // RFC 1870 §6: `size-value ::= 1*20DIGIT`.
             ("SIZE", Some(v)) => {
@@ -142,7 +153,9 @@ pub(crate) fn parse_mail(rest: &str) -> Result<(ReversePath, MailParams), ParseE
             ("SMTPUTF8", None) => out.smtputf8 = true,
             // RFC 4954 §5: `AUTH=<>` or an xtext mailbox.
             ("AUTH", Some(v)) => out.auth = Some(v.to_string()),
-            ("SIZE" | "BODY" | "AUTH", None) | ("SMTPUTF8", Some(_)) => {
+            ("RET", Some(v)) => out.ret = Some(parse_ret(v)?),
+            ("ENVID", Some(v)) => out.envid = Some(parse_envid(v)?),
+            ("SIZE" | "BODY" | "AUTH" | "RET" | "ENVID", None) | ("SMTPUTF8", Some(_)) => {
                 return Err(ParseError::Syntax("Bad parameter value"));
             }
             _ => return Err(ParseError::UnknownParameter),
@@ -151,17 +164,28 @@ pub(crate) fn parse_mail(rest: &str) -> Result<(ReversePath, MailParams), ParseE
     Ok((from, out))
 }
 
-/// Parses what follows `RCPT TO:`. No RCPT parameters are supported yet (DSN is not).
+/// Parses what follows `RCPT TO:`: the path and the DSN parameters (RFC 3461 §4.1, §4.2).
 ///
 /// `rcpt = "RCPT TO:" ( "<Postmaster@" Domain ">" / "<Postmaster>" / Forward-path )
 /// [SP Rcpt-parameters] CRLF` — RFC 5321 §4.1.1.3.
-pub(crate) fn parse_rcpt(rest: &str) -> Result<ForwardPath, ParseError> {
+pub(crate) fn parse_rcpt(rest: &str) -> Result<(ForwardPath, RcptParams), ParseError> {
     let (path, param_text) = split_path(rest)?;
-    if params(param_text).next().is_some() {
-        return Err(ParseError::UnknownParameter);
+    let mut out = RcptParams::default();
+    for (key, value) in params(param_text) {
+        match (key.as_str(), value) {
+            ("NOTIFY", Some(v)) if out.notify.is_none() => out.notify = Some(parse_notify(v)?),
+            ("ORCPT", Some(v)) if out.orcpt.is_none() => out.orcpt = Some(parse_orcpt(v)?),
+            // Without a value, or given twice.
+            ("NOTIFY" | "ORCPT", _) => {
+                return Err(ParseError::Syntax("Bad or duplicate parameter"));
+            }
+            _ => return Err(ParseError::UnknownParameter),
+        }
     }
-    if path.eq_ignore_ascii_case("postmaster") {
-        return Ok(ForwardPath::Postmaster);
-    }
-    Ok(ForwardPath::Mailbox(mailbox(path)?))
+    let to = if path.eq_ignore_ascii_case("postmaster") {
+        ForwardPath::Postmaster
+    } else {
+        ForwardPath::Mailbox(mailbox(path)?)
+    };
+    Ok((to, out))
 }

@@ -1,4 +1,5 @@
-//! AUTH PLAIN and LOGIN (RFC 4954, RFC 4616, draft-murchison-sasl-login).
+//! AUTH PLAIN, LOGIN and SCRAM-SHA-256 (RFC 4954, RFC 4616, draft-murchison-sasl-login,
+//! RFC 5802, RFC 7677).
 //!
 //! Invariant: passwords are never logged; failures are logged by `auth::Authenticator`.
 
@@ -37,6 +38,7 @@ impl Session {
                 .await;
         }
         let credentials = match mechanism {
+            "SCRAM-SHA-256" => return self.scram(initial).await,
             "PLAIN" => self.plain(initial).await?,
             "LOGIN" => self.login(initial).await?,
             // RFC 4954 §4: 504 for an unsupported mechanism.
@@ -72,27 +74,92 @@ impl Session {
                 self.auth = Some(user);
                 self.answer(235, "2.7.0", "Authentication successful").await
             }
-            Ok(_) | Err(AuthError::Invalid) => {
-                self.auth_failures += 1;
-                self.reply(Reply::new(
-                    535,
-                    "5.7.8",
-                    "Authentication credentials invalid",
-                ))
-                .await?;
-                if self.auth_failures >= self.server.config.max_auth_failures {
-                    let host = self.server.config.hostname.clone();
-                    let text = format!("{host} Too many failed authentications");
-                    self.reply(Reply::new(421, "4.7.0", text)).await?;
-                    return Ok(Flow::Close);
-                }
-                Ok(Flow::Continue)
-            }
+            Ok(_) | Err(AuthError::Invalid) => self.auth_failed().await,
             // RFC 4954 §6: 454 for a temporary failure.
             Err(AuthError::Temporary) => {
                 self.answer(454, "4.7.0", "Temporary authentication failure")
                     .await
             }
+        }
+    }
+
+    /// `535 5.7.8` (RFC 4954 §6); after `max_auth_failures` the session ends with 421.
+    async fn auth_failed(&mut self) -> io::Result<Flow> {
+        self.auth_failures += 1;
+        self.reply(Reply::new(
+            535,
+            "5.7.8",
+            "Authentication credentials invalid",
+        ))
+        .await?;
+        if self.auth_failures >= self.server.config.max_auth_failures {
+            let host = self.server.config.hostname.clone();
+            let text = format!("{host} Too many failed authentications");
+            self.reply(Reply::new(421, "4.7.0", text)).await?;
+            return Ok(Flow::Close);
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// SCRAM-SHA-256 (RFC 5802 §5, RFC 7677): client-first (initial response or after an
+    /// empty challenge), server-first as a 334 challenge, client-final, then the server-final
+    /// `v=` as a 334 challenge the client answers with an empty line (RFC 4954 §4: a server
+    /// with data to send on success sends it as a challenge), then 235.
+    async fn scram(&mut self, initial: Option<String>) -> io::Result<Flow> {
+        let first = match initial {
+            Some(text) => self.decoded(&text).await?,
+            None => self.challenge("").await?,
+        };
+        let first = match first {
+            Ok(m) => m,
+            Err(Abort::Answered) => return Ok(Flow::Continue),
+            Err(Abort::Close) => return Ok(Flow::Close),
+        };
+        let first = match sasl::scram::client_first(&first) {
+            Ok(f) => f,
+            Err(e) => {
+                self.sasl_failure(e).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let (peer, auth) = (self.info.peer.ip(), self.server.auth.clone());
+        let (exchange, server_first) = match auth.scram_start(first, "smtp", peer).await {
+            Ok(x) => x,
+            Err(_) => {
+                return self
+                    .answer(454, "4.7.0", "Temporary authentication failure")
+                    .await;
+            }
+        };
+        let last = match self.challenge(&sasl::encode(&server_first)).await? {
+            Ok(m) => m,
+            Err(Abort::Answered) => return Ok(Flow::Continue),
+            Err(Abort::Close) => return Ok(Flow::Close),
+        };
+        let authzid = exchange.authzid.clone();
+        let (user, server_final) = match auth.scram_finish(exchange, &last, "smtp", peer).await {
+            // RFC 5802 §5.1: an authzid must name the same account (no acting as another).
+            Ok((user, v))
+                if authzid.as_deref().is_none_or(|z| {
+                    mail_types::Address::parse(z).is_ok_and(|a| a == user.address)
+                }) =>
+            {
+                (user, v)
+            }
+            Ok(_) | Err(AuthError::Invalid) => return self.auth_failed().await,
+            Err(AuthError::Temporary) => {
+                return self
+                    .answer(454, "4.7.0", "Temporary authentication failure")
+                    .await;
+            }
+        };
+        match self.challenge(&sasl::encode(&server_final)).await? {
+            Ok(_) => {
+                self.auth = Some(user);
+                self.answer(235, "2.7.0", "Authentication successful").await
+            }
+            Err(Abort::Answered) => Ok(Flow::Continue),
+            Err(Abort::Close) => Ok(Flow::Close),
         }
     }
 

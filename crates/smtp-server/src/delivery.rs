@@ -1,17 +1,20 @@
 //! Final delivery of a received message into the local store, and the one mapping from
 //! `StoreError` to SMTP replies.
 //!
-//! Invariant: `250 … queued as` is sent only after `store.deliver` returned Ok; the store has
-//! then made the message durable (RFC 5321 §6.1: once accepted, the message must not be lost).
+//! Invariant: `250 … queued as` is sent only after `store.deliver` and `QueueStore::enqueue`
+//! returned Ok; the store has then made the message durable (RFC 5321 §6.1: once accepted, the message must not be lost).
 
 use std::io;
 use std::sync::Arc;
+use std::time::Instant;
 
 use smtp_proto::Reply;
-use store::StoreError;
+use store::{DsnNotify, DsnRet, OutboundEnvelope, OutboundRecipient, StoreError};
 
-use crate::session::{Flow, Helo, Session, State, Transaction};
-use crate::trace::{TraceInfo, new_queue_id, protocol, trace_headers};
+use crate::headers::submission_fixes;
+use crate::session::{Flow, Helo, Recipient, Session, State, Transaction};
+use crate::submission::check_from;
+use crate::trace::{TraceInfo, new_queue_id, protocol, received, trace_headers};
 
 /// The reply for a store failure (the one place SMTP maps `StoreError`).
 pub(crate) fn store_error_reply(e: &StoreError) -> Reply {
@@ -26,6 +29,12 @@ pub(crate) fn store_error_reply(e: &StoreError) -> Reply {
 impl Session {
     /// Delivers `body` (the DATA or BDAT content) to the transaction's recipients, answers,
     /// and returns the session to the greeted state (RFC 5321 §4.1.1.4: the transaction ends).
+    ///
+    /// For an authenticated sender the From: check and the submission fixes come first
+    /// (RFC 6409 §6.1, §8). Local recipients get the message through `store.deliver`; remote
+    /// ones through one `outbound.enqueue`. If one of the two fails after the other succeeded,
+    /// the client gets a temporary error and will send again: the successful half then arrives
+    /// twice (a duplicate, never a loss).
     pub(crate) async fn deliver(
         &mut self,
         helo: Helo,
@@ -37,9 +46,23 @@ impl Session {
         if !body.is_empty() && !body.ends_with(b"\r\n") {
             body.extend_from_slice(b"\r\n");
         }
-        let id = new_queue_id();
         let now = chrono::Utc::now();
-        let headers = trace_headers(&TraceInfo {
+        if let Some(user) = self.auth.clone() {
+            let store = Arc::clone(&self.server.store);
+            let refusal = match check_from(store.as_ref(), &user, &body).await {
+                Ok(r) => r,
+                Err(e) => Some(store_error_reply(&e)),
+            };
+            if let Some(reply) = refusal {
+                tracing::info!(conn = self.info.id, user = %user.address, "smtp: submission refused: From: not the user's");
+                self.reply(reply).await?;
+                self.conn.flush().await?;
+                return Ok(Flow::Continue);
+            }
+            body = submission_fixes(&body, &self.server.config.hostname, now);
+        }
+        let id = new_queue_id();
+        let trace = TraceInfo {
             from: &txn.from,
             helo: &helo.name,
             peer: self.info.peer.ip(),
@@ -56,12 +79,7 @@ impl Session {
                 _ => None,
             },
             date: now,
-        });
-        let mut message = Vec::with_capacity(headers.len() + body.len());
-        message.extend_from_slice(headers.as_bytes());
-        message.extend_from_slice(&body);
-        drop(body);
-        let size = message.len();
+        };
 
         let mut accounts: Vec<_> = txn
             .rcpts
@@ -70,24 +88,52 @@ impl Session {
             .collect();
         accounts.sort_unstable();
         accounts.dedup();
+        let remote: Vec<_> = txn.rcpts.iter().filter(|r| r.accounts.is_empty()).collect();
 
-        let result = self
-            .server
-            .store
-            .deliver(Arc::new(message), now.timestamp(), &accounts)
-            .await;
+        let mut result = Ok(());
+        if !accounts.is_empty() {
+            let headers = trace_headers(&trace);
+            let mut message = Vec::with_capacity(headers.len() + body.len());
+            message.extend_from_slice(headers.as_bytes());
+            message.extend_from_slice(&body);
+            result = self
+                .server
+                .store
+                .deliver(Arc::new(message), now.timestamp(), &accounts)
+                .await
+                .map(drop);
+        }
+        if result.is_ok() && !remote.is_empty() {
+            let headers = received(&trace);
+            let mut message = Vec::with_capacity(headers.len() + body.len());
+            message.extend_from_slice(headers.as_bytes());
+            message.extend_from_slice(&body);
+            let envelope = outbound_envelope(&txn, &remote, self.auth.as_ref().map(|a| a.account));
+            result = match &self.server.outbound {
+                Some(queue) => queue.enqueue(Arc::new(message), &envelope).await.map(drop),
+                // RCPT refuses remote recipients without a queue; kept for safety.
+                None => Err(StoreError::Temporary("no outbound queue".into())),
+            };
+        }
+        let size = body.len();
+        drop(body);
         let reply = match &result {
-            Ok(_) => Reply::new(250, "2.0.0", format!("Ok: queued as {id}")),
+            Ok(()) => Reply::new(250, "2.0.0", format!("Ok: queued as {id}")),
             Err(e) => store_error_reply(e),
         };
+        if let (Ok(()), Some(user)) = (&result, &self.auth) {
+            let n = u32::try_from(txn.rcpts.len()).unwrap_or(u32::MAX);
+            self.server.rate.record(user.account, n, Instant::now());
+        }
         tracing::info!(
             conn = self.info.id,
             queue_id = %id,
             size,
             recipients = txn.rcpts.len(),
             accounts = accounts.len(),
+            remote = remote.len(),
             result = match &result {
-                Ok(_) => "delivered".to_string(),
+                Ok(()) => "delivered".to_string(),
                 Err(e) => e.to_string(),
             },
             "smtp delivery"
@@ -97,4 +143,51 @@ impl Session {
         self.conn.flush().await?;
         Ok(Flow::Continue)
     }
+}
+
+/// The queue's envelope: sender, the remote recipients with their RFC 3461 NOTIFY and ORCPT,
+/// and the transaction's RET and ENVID (RFC 3461 §4).
+fn outbound_envelope(
+    txn: &Transaction,
+    remote: &[&Recipient],
+    account: Option<store::AccountId>,
+) -> OutboundEnvelope {
+    OutboundEnvelope {
+        sender: txn.from.to_string(),
+        recipients: remote
+            .iter()
+            .map(|r| OutboundRecipient {
+                address: r.address.to_string(),
+                orcpt: r.params.orcpt.as_deref().and_then(decode_orcpt),
+                // RFC 3461 §4.1: without NOTIFY, behave as if NOTIFY=FAILURE,DELAY.
+                notify: r
+                    .params
+                    .notify
+                    .map_or_else(DsnNotify::default, |n| DsnNotify {
+                        success: n.success,
+                        failure: n.failure,
+                        delay: n.delay,
+                    }),
+            })
+            .collect(),
+        envid: txn.params.envid.as_deref().and_then(decode_xtext),
+        ret: txn.params.ret.map(|r| match r {
+            smtp_proto::Ret::Full => DsnRet::Full,
+            smtp_proto::Ret::Hdrs => DsnRet::Headers,
+        }),
+        account,
+        smtputf8: txn.params.smtputf8,
+    }
+}
+
+/// The queue keeps DSN parameters decoded: RFC 3464 §2.2.1 and §2.3.1 put the decoded values in
+/// reports, and the queue's client encodes them again for the next hop (RFC 3461 §4).
+fn decode_xtext(s: &str) -> Option<String> {
+    smtp_proto::xtext_decode(s).map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// `addr-type ";" xtext` → `addr-type ";" decoded`.
+fn decode_orcpt(s: &str) -> Option<String> {
+    let (kind, addr) = s.split_once(';')?;
+    Some(format!("{kind};{}", decode_xtext(addr)?))
 }

@@ -3,18 +3,22 @@
 //! Recipient policy (RFC 5321 §3.6.2 and §7.1):
 //! - a local domain's address is resolved at once (aliases → accounts); nobody → `550 5.1.1`;
 //! - any other domain from an unauthenticated client → `550 5.7.1` (no relaying);
-//! - any other domain from an authenticated client → `451 4.4.0` (outbound delivery does not
-//!   exist yet; a temporary error keeps the message in the client's outbox).
+//! - any other domain from an authenticated client → accepted for the outbound queue when the
+//!   server has one, else `451 4.4.0` (a temporary error keeps the message in the client's
+//!   outbox).
+//!
+//! Authenticated senders are also held to the submission policy (see `submission`).
 
 use std::io;
 
 use mail_types::{Address, Domain};
-use smtp_proto::{ForwardPath, MailParams, ReversePath};
+use smtp_proto::{ForwardPath, MailParams, RcptParams, ReversePath};
 use store::{AccountId, Store};
 
 use crate::SmtpMode;
 use crate::delivery::store_error_reply;
 use crate::session::{Flow, Recipient, Session, State, Transaction};
+use crate::submission::{may_send_as, message_limit, recipient_limit};
 
 impl Session {
     /// RFC 5321 §4.1.1.2. The caller checked that the session is greeted and idle.
@@ -34,6 +38,33 @@ impl Session {
                 )
                 .await;
         }
+        if let Some(user) = self.auth.clone() {
+            if let Some(reply) = message_limit(cfg, &self.server.rate, &user) {
+                return self.reply(reply).await.map(|()| Flow::Continue);
+            }
+            if let ReversePath::Mailbox(address) = &from {
+                let store = std::sync::Arc::clone(&self.server.store);
+                match may_send_as(store.as_ref(), &user, address).await {
+                    Ok(true) => {}
+                    // RFC 6409 §6.1 / RFC 3463 X.7.1: not authorised to send as this address.
+                    Ok(false) => {
+                        return self
+                            .answer(
+                                553,
+                                "5.7.1",
+                                "Sender address not owned by authenticated user",
+                            )
+                            .await;
+                    }
+                    Err(e) => {
+                        return self
+                            .reply(store_error_reply(&e))
+                            .await
+                            .map(|()| Flow::Continue);
+                    }
+                }
+            }
+        }
         let State::Ready(helo) = std::mem::replace(&mut self.state, State::Connected) else {
             return self.answer(503, "5.5.1", "Bad sequence of commands").await;
         };
@@ -50,7 +81,7 @@ impl Session {
     }
 
     /// RFC 5321 §4.1.1.3. The caller checked that a transaction is open.
-    pub(crate) async fn rcpt(&mut self, to: ForwardPath) -> io::Result<Flow> {
+    pub(crate) async fn rcpt(&mut self, to: ForwardPath, params: RcptParams) -> io::Result<Flow> {
         let State::Mail(_, txn) = &self.state else {
             return self.answer(503, "5.5.1", "Need MAIL command").await;
         };
@@ -58,12 +89,27 @@ impl Session {
         if txn.rcpts.len() >= self.server.config.max_recipients {
             return self.answer(452, "4.5.3", "Too many recipients").await;
         }
+        if let Some(user) = &self.auth
+            && let Some(reply) = recipient_limit(
+                &self.server.config,
+                &self.server.rate,
+                user,
+                txn.rcpts.len(),
+            )
+        {
+            return self.reply(reply).await.map(|()| Flow::Continue);
+        }
         let declared_size = txn.params.size.unwrap_or(0);
+        let relay = match (&self.auth, &self.server.outbound) {
+            (None, _) => Relay::Denied,
+            (Some(_), None) => Relay::Unavailable,
+            (Some(_), Some(_)) => Relay::Queue,
+        };
         // Only Send data crosses the awaits below (the session's stream is not Sync).
         let store = self.server.store.as_ref();
         let resolved = match to {
             ForwardPath::Postmaster => resolve_postmaster(store).await,
-            ForwardPath::Mailbox(address) => resolve(store, self.auth.is_some(), address).await,
+            ForwardPath::Mailbox(address) => resolve(store, relay, address).await,
         };
         let (address, accounts) = match resolved {
             Ok(Ok(found)) => found,
@@ -91,29 +137,45 @@ impl Session {
             }
         }
         if let State::Mail(_, txn) = &mut self.state {
-            txn.rcpts.push(Recipient { address, accounts });
+            txn.rcpts.push(Recipient {
+                address,
+                accounts,
+                params,
+            });
         }
         self.answer(250, "2.1.5", "Ok").await
     }
 }
 
-/// Applies the recipient policy to one address: the accounts, or the refusal to send.
+/// What happens to a recipient in another domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Relay {
+    /// Not authenticated: never an open relay.
+    Denied,
+    /// Authenticated, but this server has no outbound queue.
+    Unavailable,
+    /// Authenticated: accepted for the outbound queue.
+    Queue,
+}
+
+/// Applies the recipient policy to one address: the accounts (none for a remote recipient
+/// accepted for the queue), or the refusal to send.
 async fn resolve(
     store: &dyn Store,
-    authenticated: bool,
+    relay: Relay,
     address: Address,
 ) -> store::StoreResult<Resolution> {
     if !store.is_local_domain(address.domain()).await? {
-        return Ok(Err(if authenticated {
-            (
+        return Ok(match relay {
+            Relay::Queue => Ok((address, Vec::new())),
+            Relay::Unavailable => Err((
                 451,
                 "4.4.0",
-                "Outbound delivery is not available yet, try again later",
-            )
-        } else {
+                "Outbound delivery is not available, try again later",
+            )),
             // RFC 5321 §7.1 / RFC 3463 X.7.1: no relaying for strangers.
-            (550, "5.7.1", "Relay access denied")
-        }));
+            Relay::Denied => Err((550, "5.7.1", "Relay access denied")),
+        });
     }
     let accounts = store.resolve_recipient(&address).await?;
     if accounts.is_empty() {

@@ -3,22 +3,30 @@
 //!
 //! RFCs: 5321 (SMTP), 1870 (SIZE), 2034 (ENHANCEDSTATUSCODES), 2920 (PIPELINING),
 //! 3030 (CHUNKING, BINARYMIME), 3207 (STARTTLS), 3848 (`with` protocol types),
-//! 4954 (AUTH PLAIN and LOGIN), 6152 (8BITMIME), 6531 (SMTPUTF8), 8314 (no passwords in clear).
+//! 4954 (AUTH PLAIN, LOGIN, SCRAM-SHA-256 per RFC 5802/7677), 6152 (8BITMIME),
+//! 6531 (SMTPUTF8), 8314 (no passwords in clear), 6409 (submission: sender checks, Date and
+//! Message-ID added, Bcc removed, see `submission` and `headers`), 3461 (DSN parameters,
+//! passed to the outbound queue).
 //!
-//! Not implemented: outbound delivery / relaying (authenticated mail to other domains gets
-//! `451 4.4.0`; the queue comes later), DSN (RFC 3461), SPF/DKIM/DMARC checks, reverse DNS
-//! lookups (the `Received:` field says `unknown`), checking that a submission's sender
-//! matches the authenticated account, SCRAM mechanisms.
+//! Not implemented: SPF/DKIM/DMARC checks, reverse DNS lookups (the `Received:` field says
+//! `unknown`), DSN reports for local delivery (a local delivery is final; SUCCESS notifications
+//! are optional and not sent), SCRAM channel binding (`-PLUS`). Authenticated mail to other
+//! domains gets `451 4.4.0` when the server has no outbound queue.
 //!
-//! Invariant: a 250 reply to the end of data is sent only after `store.deliver` returned Ok
-//! (the store has fsync'd); nothing acknowledged is lost.
+//! Invariant: a 250 reply to the end of data is sent only after `store.deliver` and
+//! `QueueStore::enqueue` returned Ok (both have fsync'd); nothing acknowledged is lost.
 
 mod auth_cmd;
 mod data;
 mod delivery;
 mod envelope;
+mod headers;
+mod rate;
 mod session;
+mod submission;
 mod trace;
+
+pub use rate::{RateLimiter, Usage};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,12 +62,16 @@ pub struct SmtpConfig {
     pub max_errors: usize,
     /// After this many failed AUTH attempts the session is closed with `421 4.7.0`.
     pub max_auth_failures: usize,
+    /// Messages an authenticated account may send per sliding hour (None = unlimited).
+    pub max_messages_per_hour: Option<u32>,
+    /// Recipients an authenticated account may send to per sliding hour (None = unlimited).
+    pub max_recipients_per_hour: Option<u32>,
 }
 
 impl SmtpConfig {
     /// A configuration with the defaults (25 MiB, 4096-octet lines, 100 recipients,
     /// 5-minute command and 3-minute data timeouts, plaintext AUTH only from loopback,
-    /// 20 errors, 3 failed AUTHs).
+    /// 20 errors, 3 failed AUTHs, no sending rate limits).
     pub fn new(hostname: impl Into<String>, mode: SmtpMode) -> SmtpConfig {
         SmtpConfig {
             hostname: hostname.into(),
@@ -74,6 +86,8 @@ impl SmtpConfig {
             },
             max_errors: 20,
             max_auth_failures: 3,
+            max_messages_per_hour: None,
+            max_recipients_per_hour: None,
         }
     }
 }
@@ -84,6 +98,11 @@ pub struct SmtpServer {
     pub store: Arc<dyn store::Store>,
     pub auth: auth::Authenticator,
     pub tls: Option<TlsAcceptor>,
+    /// The outbound queue for authenticated mail to other domains; `None` refuses such
+    /// recipients with `451 4.4.0`.
+    pub outbound: Option<Arc<dyn store::QueueStore>>,
+    /// Per-account sending counts for `max_messages_per_hour` / `max_recipients_per_hour`.
+    pub rate: RateLimiter,
 }
 
 /// Runs one SMTP session to its end. `tls` tells whether `stream` is already TLS (port 465).

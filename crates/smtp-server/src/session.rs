@@ -14,7 +14,7 @@ use std::time::Instant;
 use auth::Authenticated;
 use mail_types::Address;
 use server_kit::{BoxStream, Conn, ConnInfo, LineError, Shutdown};
-use smtp_proto::{Command, MailParams, Reply, ReversePath, parse_command};
+use smtp_proto::{Command, MailParams, RcptParams, Reply, ReversePath, parse_command};
 use store::AccountId;
 
 use crate::{SmtpMode, SmtpServer};
@@ -31,7 +31,10 @@ pub(crate) struct Helo {
 #[derive(Debug, Clone)]
 pub(crate) struct Recipient {
     pub address: Address,
+    /// The local accounts; empty for a remote recipient (queued for outbound delivery).
     pub accounts: Vec<AccountId>,
+    /// RFC 3461 NOTIFY and ORCPT, passed to the queue; ignored for local delivery.
+    pub params: RcptParams,
 }
 
 /// A mail transaction: MAIL accepted, collecting recipients and (BDAT) chunks.
@@ -197,7 +200,7 @@ impl Session {
                 self.answer(503, "5.5.1", "Nested MAIL command").await
             }
             (Command::Mail { from, params }, State::Ready(_)) => self.mail(from, params).await,
-            (Command::Rcpt { to }, State::Mail(..)) => self.rcpt(to).await,
+            (Command::Rcpt { to, params }, State::Mail(..)) => self.rcpt(to, params).await,
             (Command::Rcpt { .. }, _) => self.answer(503, "5.5.1", "Need MAIL command").await,
             (Command::Data, State::Mail(_, txn)) => {
                 if txn.rcpts.is_empty() {
@@ -276,6 +279,8 @@ impl Session {
                 "SMTPUTF8".to_string(),
                 format!("SIZE {}", self.server.config.max_message_size),
                 "ENHANCEDSTATUSCODES".to_string(),
+                // RFC 3461 §4: the DSN parameters are accepted (and passed to the queue).
+                "DSN".to_string(),
             ];
             if !self.conn.is_tls() && self.server.tls.is_some() {
                 lines.push("STARTTLS".to_string());
@@ -283,7 +288,7 @@ impl Session {
             lines.push("CHUNKING".to_string());
             lines.push("BINARYMIME".to_string());
             if self.auth_permitted() && self.auth.is_none() {
-                lines.push("AUTH PLAIN LOGIN".to_string());
+                lines.push("AUTH PLAIN LOGIN SCRAM-SHA-256".to_string());
             }
             Reply::multi(250, lines)
         } else {

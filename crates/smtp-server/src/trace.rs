@@ -35,10 +35,15 @@ pub(crate) fn protocol(extended: bool, tls: bool, authenticated: bool, utf8: boo
 }
 
 /// `Return-Path:` (RFC 5321 §4.4, the final delivery adds it) and `Received:`.
-///
-/// `Received: from <helo> (unknown [<ip>])\r\n\tby <host> (yubin) with <proto> id <id>\r\n\tfor
-/// <rcpt>; <date>` — RFC 5321 §4.4 `Time-stamp-line`, date as RFC 5322 §3.3.
 pub(crate) fn trace_headers(t: &TraceInfo<'_>) -> String {
+    format!("Return-Path: <{}>\r\n{}", t.from, received(t))
+}
+
+/// `Received: from <helo> (unknown [<ip>])\r\n\tby <host> (yubin) with <proto> id <id>\r\n\tfor
+/// <rcpt>; <date>` — RFC 5321 §4.4 `Time-stamp-line`, date as RFC 5322 §3.3. Alone (without
+/// `Return-Path:`) for a message that is relayed: RFC 5321 §4.4 leaves Return-Path to the
+/// final delivery.
+pub(crate) fn received(t: &TraceInfo<'_>) -> String {
     let peer = match t.peer {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => v4.to_string(),
@@ -48,8 +53,7 @@ pub(crate) fn trace_headers(t: &TraceInfo<'_>) -> String {
     };
     let date = t.date.format("%a, %d %b %Y %H:%M:%S +0000");
     let mut out = format!(
-        "Return-Path: <{}>\r\nReceived: from {} (unknown [{}])\r\n\tby {} (yubin) with {} id {}",
-        t.from,
+        "Received: from {} (unknown [{}])\r\n\tby {} (yubin) with {} id {}",
         clean(t.helo),
         peer,
         clean(t.hostname),

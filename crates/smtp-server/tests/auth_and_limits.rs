@@ -47,7 +47,10 @@ async fn submission_over_loopback_with_plain() {
     let mut c = h.connect(LOOPBACK).await;
     c.cmd("AUTH PLAIN", "503 5.5.1").await;
     let ehlo = c.cmd("EHLO client.example", "250-").await;
-    assert!(ehlo.contains("AUTH PLAIN LOGIN\r\n"), "{ehlo:?}");
+    assert!(
+        ehlo.contains("AUTH PLAIN LOGIN SCRAM-SHA-256\r\n"),
+        "{ehlo:?}"
+    );
     c.cmd("MAIL FROM:<alice@example.com>", "530 5.7.0").await;
     let wrong = format!("AUTH PLAIN {}", plain("alice@example.com", "wrong"));
     c.cmd(&wrong, "535 5.7.8").await;
@@ -60,7 +63,8 @@ async fn submission_over_loopback_with_plain() {
     c.cmd("RCPT TO:<bob@example.com>", "250").await;
     c.cmd("AUTH PLAIN", "503 5.5.1").await;
     c.cmd("DATA", "354").await;
-    c.send(b"Subject: local\r\n\r\nhi bob\r\n.\r\n").await;
+    c.send(b"From: alice@example.com\r\nSubject: local\r\n\r\nhi bob\r\n.\r\n")
+        .await;
     c.expect("250 2.0.0 Ok: queued").await;
     let b = h.inbox(h.bob).await;
     let msg = String::from_utf8(b[0].clone()).unwrap();

@@ -85,7 +85,8 @@ async fn starttls_discards_pipelined_plaintext_and_resets_state() {
     c.cmd("MAIL FROM:<alice@example.com>", "250").await;
     c.cmd("RCPT TO:<bob@example.com>", "250").await;
     c.cmd("DATA", "354").await;
-    c.send(b"Subject: tls\r\n\r\nsecret\r\n.\r\n").await;
+    c.send(b"From: alice@example.com\r\nSubject: tls\r\n\r\nsecret\r\n.\r\n")
+        .await;
     c.expect("250 2.0.0 Ok: queued").await;
     c.cmd("QUIT", "221").await;
     let msg = String::from_utf8(h.inbox(h.bob).await.remove(0)).unwrap();

@@ -20,6 +20,7 @@ async fn full_transaction_delivers_with_trace_fields() {
         "250-SMTPUTF8\r\n",
         "250-SIZE 26214400\r\n",
         "250-ENHANCEDSTATUSCODES\r\n",
+        "250-DSN\r\n",
         "CHUNKING\r\n",
     ] {
         assert!(ehlo.contains(cap), "{cap} missing in {ehlo:?}");
@@ -30,11 +31,16 @@ async fn full_transaction_delivers_with_trace_fields() {
         "{ehlo:?}"
     );
     c.cmd(
-        "MAIL FROM:<Sender@Remote.example> BODY=8BITMIME",
+        "MAIL FROM:<Sender@Remote.example> BODY=8BITMIME RET=HDRS ENVID=QQ314159",
         "250 2.1.0",
     )
     .await;
-    c.cmd("RCPT TO:<Alice@Example.com>", "250 2.1.5").await;
+    // RFC 3461 parameters are accepted for local delivery (and ignored: it is final).
+    c.cmd(
+        "RCPT TO:<Alice@Example.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Alice+40Example.com",
+        "250 2.1.5",
+    )
+    .await;
     c.cmd("DATA", "354 ").await;
     c.send(b"Subject: hi\r\n\r\nline one\r\n..dotted\r\nlast")
         .await;
@@ -98,7 +104,7 @@ async fn recipient_refusals() {
         .await;
     c.cmd("RCPT TO:<bob@example.com>", "452 4.2.2").await;
     c.cmd("RCPT TO:<not-an-address>", "501 5.1.3").await;
-    c.cmd("RCPT TO:<alice@example.com> NOTIFY=NEVER", "555 5.5.4")
+    c.cmd("RCPT TO:<alice@example.com> XFOO=1", "555 5.5.4")
         .await;
     c.cmd("RCPT TO:<alice@example.com>", "250").await;
     // The alias includes bob, who is full.

@@ -1,10 +1,10 @@
 //! yubin's embedded store: metadata in SQLite (WAL mode, `synchronous=FULL`), message bodies
-//! in a content-addressed blob directory, implementing [`store::Directory`] and
-//! [`store::MailStore`].
+//! in a content-addressed blob directory, implementing [`store::Directory`],
+//! [`store::MailStore`] and [`store::QueueStore`].
 //!
 //! Layout of a data directory:
 //! - `yubin.db` — the relational schema of `schema.rs` (domains, accounts, aliases, mailboxes,
-//!   messages, expunge log, blobs), readable with `sqlite3`.
+//!   messages, expunge log, blobs, the outbound queue), readable with `sqlite3`.
 //! - `blobs/ab/<sha256>` — one file per distinct message body; `.<sha256>.*.tmp` beside it
 //!   while it is being written.
 //!
@@ -28,7 +28,9 @@ mod names;
 mod ops_dir;
 mod ops_mailbox;
 mod ops_msg;
+mod ops_queue;
 mod prim;
+mod queue;
 mod readers;
 mod reads;
 mod schema;
@@ -62,6 +64,8 @@ pub struct SqliteStore {
     hub: Arc<ChangeHub>,
     maildrops: Arc<Mutex<HashSet<AccountId>>>,
     sweep: SweepReport,
+    /// Woken after each committed queue change (see `queue.rs`).
+    queue_notify: Arc<tokio::sync::Notify>,
     // Last: dropping it joins the writer thread after everything else is unused.
     writer: Writer,
 }
@@ -118,6 +122,7 @@ pub fn open_with(data_dir: &Path, options: &OpenOptions) -> Result<Arc<SqliteSto
         hub,
         maildrops: Arc::new(Mutex::new(HashSet::new())),
         sweep,
+        queue_notify: Arc::new(tokio::sync::Notify::new()),
         writer,
     }))
 }

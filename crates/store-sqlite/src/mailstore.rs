@@ -8,7 +8,7 @@ use mail_types::{Address, Domain};
 use store::{
     AccountId, Alias, BlobId, BlobReader, ChangeEvent, Directory, FlagOp, Flags, MailStore,
     MailboxId, MailboxInfo, MailboxLock, MessageMeta, ModSeq, Quota, StoreError, StoreResult,
-    Stored, Uid, UnixTime, UserRecord,
+    Stored, SystemFlags, Uid, UnixTime, UserRecord,
 };
 
 use crate::blobs::is_valid_hash;
@@ -20,7 +20,7 @@ impl SqliteStore {
     /// Writes the body durably to the blob directory (in parallel with other writers, outside
     /// the writer thread); returns its hash. Blob before metadata: a crash after this leaves only
     /// an orphan file, swept at the next open.
-    async fn write_blob(&self, message: &Arc<Vec<u8>>) -> StoreResult<String> {
+    pub(crate) async fn write_blob(&self, message: &Arc<Vec<u8>>) -> StoreResult<String> {
         let blobs = Arc::clone(&self.blobs);
         let bytes = Arc::clone(message);
         tokio::task::spawn_blocking(move || blobs.store(&bytes))
@@ -68,6 +68,13 @@ impl Directory for SqliteStore {
         let (address, hash) = (address.clone(), password_hash.to_string());
         self.writer
             .run(move |tx| ops_dir::set_password(tx.conn, &address, &hash))
+            .await
+    }
+
+    async fn set_scram(&self, address: &Address, scram: &str) -> StoreResult<()> {
+        let (address, scram) = (address.clone(), scram.to_string());
+        self.writer
+            .run(move |tx| ops_dir::set_scram(tx.conn, &address, &scram))
             .await
     }
 
@@ -233,6 +240,12 @@ impl MailStore for SqliteStore {
     async fn list_messages(&self, mailbox: MailboxId) -> StoreResult<Vec<MessageMeta>> {
         self.readers
             .read(move |c| reads::list_messages(c, mailbox))
+            .await
+    }
+
+    async fn list_uid_flags(&self, mailbox: MailboxId) -> StoreResult<Vec<(Uid, SystemFlags)>> {
+        self.readers
+            .read(move |c| reads::list_uid_flags(c, mailbox))
             .await
     }
 

@@ -109,9 +109,21 @@ pub fn add_user(tx: &mut Tx<'_>, address: &Address, password_hash: &str) -> Stor
 
 pub fn set_password(conn: &Connection, address: &Address, password_hash: &str) -> StoreResult<()> {
     let n = conn
-        .prepare_cached("UPDATE accounts SET password_hash = ?2 WHERE address = ?1")
+        .prepare_cached("UPDATE accounts SET password_hash = ?2, scram = NULL WHERE address = ?1")
         .db()?
         .execute(params![address.to_string(), password_hash])
+        .db()?;
+    if n == 0 {
+        return Err(not_found_user(address));
+    }
+    Ok(())
+}
+
+pub fn set_scram(conn: &Connection, address: &Address, scram: &str) -> StoreResult<()> {
+    let n = conn
+        .prepare_cached("UPDATE accounts SET scram = ?2 WHERE address = ?1")
+        .db()?
+        .execute(params![address.to_string(), scram])
         .db()?;
     if n == 0 {
         return Err(not_found_user(address));
@@ -169,19 +181,22 @@ pub fn delete_user(tx: &mut Tx<'_>, address: &Address) -> StoreResult<()> {
     Ok(())
 }
 
-const USER_COLS: &str = "SELECT id, address, password_hash, quota_limit FROM accounts";
+const USER_COLS: &str = "SELECT id, address, password_hash, quota_limit, scram FROM accounts";
 
-fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(AccountId, String, String, Option<i64>)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+type UserRow = (AccountId, String, String, Option<i64>, Option<String>);
+
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
-fn to_record(row: (AccountId, String, String, Option<i64>)) -> StoreResult<UserRecord> {
-    let (id, address, password_hash, limit) = row;
+fn to_record(row: UserRow) -> StoreResult<UserRecord> {
+    let (id, address, password_hash, limit, scram) = row;
     Ok(UserRecord {
         id,
         address: Address::parse(&address).map_err(|_| corrupt("address", &address))?,
         password_hash,
         quota_limit: limit.map(|l| l.max(0) as u64),
+        scram,
     })
 }
 

@@ -3,27 +3,26 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use store::{
     AccountId, BlobId, MailboxId, MailboxInfo, MessageMeta, Quota, SpecialUse, StoreError,
-    StoreResult, Uid,
+    StoreResult, SystemFlags, Uid,
 };
 
-use crate::db::{Db, flags_from_columns};
+use crate::db::{Db, FLAG_MASK, flags_from_columns};
 use crate::names;
 
-/// Mailbox columns plus the counts IMAP STATUS needs (RFC 9051 §6.3.11, RFC 8438 SIZE).
+/// Mailbox columns; the counts IMAP STATUS needs are added by [`with_counts`].
 const MAILBOX_SELECT: &str = "SELECT m.id, m.account_id, m.name, m.uid_validity, m.uid_next,
-    m.highest_modseq, m.special_use, m.subscribed,
-    (SELECT count(*) FROM messages WHERE mailbox_id = m.id),
-    (SELECT count(*) FROM messages WHERE mailbox_id = m.id AND (flags & 1) = 0),
-    (SELECT coalesce(sum(size), 0) FROM messages WHERE mailbox_id = m.id)
+    m.highest_modseq, m.special_use, m.subscribed
   FROM mailboxes m";
+
+/// Message count, unseen count and total size (RFC 9051 §6.3.11, RFC 8438 SIZE) in one pass
+/// over the covering index `messages_uid_flags` (three subqueries scanned it three times).
+const COUNTS: &str = "SELECT count(*), coalesce(sum((flags & 1) = 0), 0), coalesce(sum(size), 0)
+  FROM messages WHERE mailbox_id = ?1";
 
 fn mailbox_info(r: &Row<'_>) -> rusqlite::Result<MailboxInfo> {
     let special: Option<String> = r.get(6)?;
     let uid_next: i64 = r.get(4)?;
     let modseq: i64 = r.get(5)?;
-    let messages: i64 = r.get(8)?;
-    let unseen: i64 = r.get(9)?;
-    let size: i64 = r.get(10)?;
     Ok(MailboxInfo {
         id: r.get(0)?,
         account: r.get(1)?,
@@ -34,10 +33,23 @@ fn mailbox_info(r: &Row<'_>) -> rusqlite::Result<MailboxInfo> {
         highest_modseq: modseq.max(0) as u64,
         special_use: special.as_deref().and_then(SpecialUse::parse),
         subscribed: r.get(7)?,
-        messages: messages.clamp(0, i64::from(u32::MAX)) as u32,
-        unseen: unseen.clamp(0, i64::from(u32::MAX)) as u32,
-        size: size.max(0) as u64,
+        messages: 0,
+        unseen: 0,
+        size: 0,
     })
+}
+
+/// Fills in `messages`, `unseen` and `size`; call inside the same snapshot as the row read.
+fn with_counts(conn: &Connection, mut info: MailboxInfo) -> StoreResult<MailboxInfo> {
+    let (messages, unseen, size): (i64, i64, i64) = conn
+        .prepare_cached(COUNTS)
+        .db()?
+        .query_row([info.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .db()?;
+    info.messages = messages.clamp(0, i64::from(u32::MAX)) as u32;
+    info.unseen = unseen.clamp(0, i64::from(u32::MAX)) as u32;
+    info.size = size.max(0) as u64;
+    Ok(info)
 }
 
 /// Runs `f` inside a read transaction so its statements see one snapshot.
@@ -56,17 +68,22 @@ pub fn list_mailboxes(conn: &Connection, account: AccountId) -> StoreResult<Vec<
             ))
             .db()?;
         let rows = stmt.query_map([account], mailbox_info).db()?;
-        rows.collect::<Result<_, _>>().db()
+        let infos: Vec<MailboxInfo> = rows.collect::<Result<_, _>>().db()?;
+        infos.into_iter().map(|i| with_counts(conn, i)).collect()
     })
 }
 
 pub fn mailbox(conn: &Connection, id: MailboxId) -> StoreResult<MailboxInfo> {
-    conn.prepare_cached(&format!("{MAILBOX_SELECT} WHERE m.id = ?1"))
-        .db()?
-        .query_row([id], mailbox_info)
-        .optional()
-        .db()?
-        .ok_or_else(|| StoreError::NotFound(format!("mailbox {id}")))
+    snapshot(conn, || {
+        let info = conn
+            .prepare_cached(&format!("{MAILBOX_SELECT} WHERE m.id = ?1"))
+            .db()?
+            .query_row([id], mailbox_info)
+            .optional()
+            .db()?
+            .ok_or_else(|| StoreError::NotFound(format!("mailbox {id}")))?;
+        with_counts(conn, info)
+    })
 }
 
 /// Looks a mailbox up by name; `INBOX` (as a first component) matches case-insensitively. A
@@ -79,13 +96,17 @@ pub fn find_mailbox(
     let Ok(name) = names::canonical(name) else {
         return Ok(None);
     };
-    conn.prepare_cached(&format!(
-        "{MAILBOX_SELECT} WHERE m.account_id = ?1 AND m.name = ?2"
-    ))
-    .db()?
-    .query_row(params![account, name], mailbox_info)
-    .optional()
-    .db()
+    snapshot(conn, || {
+        let info = conn
+            .prepare_cached(&format!(
+                "{MAILBOX_SELECT} WHERE m.account_id = ?1 AND m.name = ?2"
+            ))
+            .db()?
+            .query_row(params![account, name], mailbox_info)
+            .optional()
+            .db()?;
+        info.map(|i| with_counts(conn, i)).transpose()
+    })
 }
 
 const MESSAGE_SELECT: &str =
@@ -128,6 +149,37 @@ pub fn list_messages(conn: &Connection, mailbox: MailboxId) -> StoreResult<Vec<M
     })
 }
 
+/// UIDs and system flags of every message in UID order — what IMAP SELECT keeps — read from
+/// the covering index without blob hashes or keywords.
+pub fn list_uid_flags(
+    conn: &Connection,
+    mailbox: MailboxId,
+) -> StoreResult<Vec<(Uid, SystemFlags)>> {
+    snapshot(conn, || {
+        require_mailbox(conn, mailbox)?;
+        let mut stmt = conn
+            .prepare_cached("SELECT uid, flags FROM messages WHERE mailbox_id = ?1 ORDER BY uid")
+            .db()?;
+        let rows = stmt
+            .query_map([mailbox], |r| {
+                let flags: i64 = r.get(1)?;
+                Ok((r.get(0)?, SystemFlags((flags as u8) & FLAG_MASK)))
+            })
+            .db()?;
+        rows.collect::<Result<_, _>>().db()
+    })
+}
+
+/// Whether `sorted` (ascending, distinct, non-empty) is dense enough that one range scan over
+/// `first..=last` beats a point lookup per UID (e.g. `FETCH 1:*`).
+fn use_range_scan(sorted: &[Uid]) -> bool {
+    let (Some(first), Some(last)) = (sorted.first(), sorted.last()) else {
+        return false;
+    };
+    let span = u64::from(last - first) + 1;
+    sorted.len() >= 32 && span <= sorted.len() as u64 * 8
+}
+
 pub fn get_messages(
     conn: &Connection,
     mailbox: MailboxId,
@@ -136,12 +188,34 @@ pub fn get_messages(
     let uids = crate::ops_msg::sorted_uids(uids);
     snapshot(conn, || {
         require_mailbox(conn, mailbox)?;
+        let mut out = Vec::with_capacity(uids.len());
+        if use_range_scan(&uids) {
+            let (first, last) = (uids.first().copied(), uids.last().copied());
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "{MESSAGE_SELECT} WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid"
+                ))
+                .db()?;
+            let mut rows = stmt.query(params![mailbox, first, last]).db()?;
+            // Both sides ascend: walk the wanted UIDs alongside the rows.
+            let mut want = uids.iter().peekable();
+            while let Some(row) = rows.next().db()? {
+                let uid: Uid = row.get(0).db()?;
+                while want.next_if(|w| **w < uid).is_some() {}
+                if want.next_if(|w| **w == uid).is_some() {
+                    out.push(message_meta(row).db()?);
+                }
+                if want.peek().is_none() {
+                    break;
+                }
+            }
+            return Ok(out);
+        }
         let mut stmt = conn
             .prepare_cached(&format!(
                 "{MESSAGE_SELECT} WHERE mailbox_id = ?1 AND uid = ?2"
             ))
             .db()?;
-        let mut out = Vec::with_capacity(uids.len());
         for uid in uids {
             if let Some(m) = stmt
                 .query_row(params![mailbox, uid], message_meta)

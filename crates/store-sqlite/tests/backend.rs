@@ -446,3 +446,43 @@ async fn missing_blob_file_is_an_error_not_a_panic() {
         .unwrap();
     assert_eq!(body, b"gone");
 }
+
+/// The SELECT listing and the many-UID `get_messages` path (one range scan) agree with
+/// `list_messages`: same UIDs, flags and order, expunged and unknown UIDs skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uid_flag_listing_and_range_reads_match_full_listing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_sqlite::open(dir.path()).unwrap();
+    let account = users(&store, "range.test", 1).await[0];
+    let mb = inbox(&store, account).await;
+    for i in 0..100u32 {
+        let mut flags = Flags::default();
+        if i % 3 == 0 {
+            flags.system.insert(SystemFlags::SEEN);
+        }
+        let msg = Arc::new(format!("Subject: {i}\r\n\r\nbody {i}\r\n").into_bytes());
+        store.append(mb, msg, &flags, 1_700_000_000).await.unwrap();
+    }
+    store.expunge(mb, &[5, 6, 50]).await.unwrap();
+    let all = store.list_messages(mb).await.unwrap();
+    assert_eq!(all.len(), 97);
+    let compact = store.list_uid_flags(mb).await.unwrap();
+    let expect: Vec<_> = all.iter().map(|m| (m.uid, m.flags.system)).collect();
+    assert_eq!(compact, expect);
+    assert!(compact.iter().any(|(_, f)| f.contains(SystemFlags::SEEN)));
+    // Dense request (range scan): 1..=200 includes expunged and never-used UIDs.
+    let wanted: Vec<u32> = (1..=200).rev().collect();
+    assert_eq!(store.get_messages(mb, &wanted).await.unwrap(), all);
+    // Sparse request (point lookups) gives the same rows for the same UIDs.
+    let sparse = store.get_messages(mb, &[100, 1, 5]).await.unwrap();
+    let uids: Vec<u32> = sparse.iter().map(|m| m.uid).collect();
+    assert_eq!(uids, [1, 100]);
+    // Every other UID: still dense enough for the range scan, only the asked ones come back.
+    let odd: Vec<u32> = (1..=100).filter(|u| u % 2 == 1).collect();
+    let got = store.get_messages(mb, &odd).await.unwrap();
+    assert!(got.iter().all(|m| m.uid % 2 == 1));
+    assert_eq!(got.len(), 49); // 5 is expunged
+    let info = store.mailbox(mb).await.unwrap();
+    // 34 of 100 were \\Seen (i % 3 == 0); none of UIDs 5, 6, 50 was.
+    assert_eq!((info.messages, info.unseen), (97, 97 - 34));
+}

@@ -39,3 +39,21 @@ async fn all_on_one_store() {
     let (_dir, store) = fresh();
     conformance::run_all(store).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_checks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = store_sqlite::open(dir.path()).expect("open");
+    conformance::queue_enqueue_and_read(store.as_ref()).await;
+    conformance::queue_attempts_and_cleanup(store.as_ref()).await;
+    conformance::run_queue(store.as_ref()).await;
+    // Every body reference was released and the files unlinked after the commit.
+    drop(store);
+    let mut files = 0;
+    for sub in std::fs::read_dir(dir.path().join("blobs")).expect("blobs") {
+        files += std::fs::read_dir(sub.expect("entry").path())
+            .expect("fan-out")
+            .count();
+    }
+    assert_eq!(files, 0, "queue bodies left behind");
+}

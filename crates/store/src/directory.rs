@@ -13,6 +13,9 @@ pub struct UserRecord {
     /// PHC string (argon2id), never logged.
     pub password_hash: String,
     pub quota_limit: Option<u64>,
+    /// SCRAM-SHA-256 credentials (`SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>`, see
+    /// `sasl::scram`), never logged; `None` when the password was set without them.
+    pub scram: Option<String>,
 }
 
 /// An alias: one address delivered to one or more local users. `source` `@example.com`
@@ -34,7 +37,11 @@ pub trait Directory: Send + Sync {
     /// Creates the account with its default mailboxes (INBOX, Sent, Drafts, Trash, Junk,
     /// Archive). The domain must exist (`NotFound`), the address must be free (`Exists`).
     async fn add_user(&self, address: &Address, password_hash: &str) -> StoreResult<AccountId>;
+    /// Also clears the SCRAM credentials (they belong to the old password); set new ones with
+    /// [`Directory::set_scram`].
     async fn set_password(&self, address: &Address, password_hash: &str) -> StoreResult<()>;
+    /// Stores the account's SCRAM-SHA-256 credentials (RFC 5802 §3). `NotFound` without the user.
+    async fn set_scram(&self, address: &Address, scram: &str) -> StoreResult<()>;
     /// Deletes the account, its mailboxes and messages (blobs lose a reference each).
     async fn delete_user(&self, address: &Address) -> StoreResult<()>;
     async fn list_users(&self) -> StoreResult<Vec<UserRecord>>;

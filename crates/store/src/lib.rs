@@ -27,7 +27,10 @@ pub use changes::{Change, ChangeEvent, ChangeHub};
 pub use directory::{Alias, Directory, UserRecord};
 pub use error::{StoreError, StoreResult};
 pub use mailstore::{BlobReader, MailStore, MailboxLock};
-pub use queue::{DsnNotify, DsnRet, OutboundEnvelope, OutboundRecipient, QueueId, QueueStore};
+pub use queue::{
+    AttemptResult, DsnNotify, DsnRet, OutboundEnvelope, OutboundRecipient, QueueId, QueueStore,
+    QueuedMessage, QueuedRecipient, RecipientStatus,
+};
 pub use types::*;
 
 /// A backend implements both halves; the server holds one `Arc<dyn Store>`.

@@ -7,7 +7,7 @@ use tokio::io::AsyncRead;
 
 use crate::{
     AccountId, BlobId, ChangeEvent, FlagOp, Flags, MailboxId, MailboxInfo, MessageMeta, ModSeq,
-    Quota, StoreResult, Stored, Uid, UnixTime,
+    Quota, StoreResult, Stored, SystemFlags, Uid, UnixTime,
 };
 
 /// A stream of a stored message's bytes, read from disk as the protocol sends it.
@@ -65,6 +65,17 @@ pub trait MailStore: Send + Sync {
 
     /// All messages of a mailbox in UID order (a snapshot).
     async fn list_messages(&self, mailbox: MailboxId) -> StoreResult<Vec<MessageMeta>>;
+    /// UIDs and system flags of all messages in UID order (a snapshot): what IMAP SELECT
+    /// keeps, without blob ids and keywords. Backends should override this with a query that
+    /// reads no more than that; the default derives it from [`list_messages`](Self::list_messages).
+    async fn list_uid_flags(&self, mailbox: MailboxId) -> StoreResult<Vec<(Uid, SystemFlags)>> {
+        Ok(self
+            .list_messages(mailbox)
+            .await?
+            .into_iter()
+            .map(|m| (m.uid, m.flags.system))
+            .collect())
+    }
     /// Messages whose UID is in `uids` (sorted or not), in UID order; missing UIDs are skipped.
     async fn get_messages(&self, mailbox: MailboxId, uids: &[Uid])
     -> StoreResult<Vec<MessageMeta>>;

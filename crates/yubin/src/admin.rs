@@ -142,7 +142,15 @@ async fn user(dir: &dyn Directory, cmd: UserCommand, io: Io<'_>) -> anyhow::Resu
             let (pw, generated) = password(&source, io.input)?;
             let hash = auth::hash_password(&pw);
             match dir.add_user(&a, &hash).await {
-                Ok(_) => writeln!(io.output, "added user {a}")?,
+                Ok(_) => {
+                    // SCRAM-SHA-256 credentials (RFC 5802 §3) are derived now, from the password.
+                    dir.set_scram(&a, &auth::scram_credentials(&pw))
+                        .await
+                        .map_err(|e| {
+                            store_error(format!("cannot store SCRAM credentials of {a}"), e)
+                        })?;
+                    writeln!(io.output, "added user {a}")?
+                }
                 Err(StoreError::Exists(_)) => bail!("user {a} already exists"),
                 Err(StoreError::NotFound(_)) => bail!(
                     "domain {} is not served here; add it first with `yubin domain add {}`",
@@ -172,7 +180,14 @@ async fn user(dir: &dyn Directory, cmd: UserCommand, io: Io<'_>) -> anyhow::Resu
             let (pw, generated) = password(&source, io.input)?;
             let hash = auth::hash_password(&pw);
             match dir.set_password(&a, &hash).await {
-                Ok(()) => writeln!(io.output, "changed the password of {a}")?,
+                Ok(()) => {
+                    dir.set_scram(&a, &auth::scram_credentials(&pw))
+                        .await
+                        .map_err(|e| {
+                            store_error(format!("cannot store SCRAM credentials of {a}"), e)
+                        })?;
+                    writeln!(io.output, "changed the password of {a}")?
+                }
                 Err(StoreError::NotFound(_)) => bail!("no such user {a}"),
                 Err(e) => return Err(store_error(format!("cannot change the password of {a}"), e)),
             }

@@ -29,6 +29,51 @@ pub enum Command {
     Serve,
     #[command(flatten)]
     Admin(AdminCommand),
+    /// Inspect and manage the outbound queue (works while the server runs).
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// Manage DKIM signing keys.
+    #[command(subcommand)]
+    Dkim(DkimCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// List queued messages: ID, age, size, sender, pending/total recipients, next attempt.
+    List,
+    /// Show a queued message's envelope and every recipient's status and last error.
+    Show { id: i64 },
+    /// Retry a message (or every message with --all) now.
+    Retry {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<i64>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete a message from the queue without delivering it (no bounce is sent).
+    Delete { id: i64 },
+    /// Make every pending recipient due now (same as `retry --all`).
+    Flush,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DkimAlgorithm {
+    Ed25519,
+    Rsa,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DkimCommand {
+    /// Create a signing key for DOMAIN under data_dir/dkim and print the DNS TXT record to
+    /// publish.
+    Generate {
+        domain: String,
+        /// The selector (DNS label); default: `y` followed by today's date, e.g. y20250101.
+        #[arg(long)]
+        selector: Option<String>,
+        #[arg(long, value_enum, default_value = "ed25519")]
+        algorithm: DkimAlgorithm,
+    },
 }
 
 /// The administration commands; they work while the server runs.
@@ -136,5 +181,25 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(Cli::try_parse_from(["yubin", "alias", "add", "@ex.org"]).is_err());
+        assert!(matches!(
+            Cli::try_parse_from(["yubin", "queue", "retry", "--all"])
+                .unwrap()
+                .command,
+            Command::Queue(QueueCommand::Retry {
+                id: None,
+                all: true
+            })
+        ));
+        assert!(Cli::try_parse_from(["yubin", "queue", "retry"]).is_err());
+        assert!(Cli::try_parse_from(["yubin", "queue", "retry", "3", "--all"]).is_err());
+        assert!(matches!(
+            Cli::try_parse_from(["yubin", "dkim", "generate", "a.test", "--algorithm", "rsa"])
+                .unwrap()
+                .command,
+            Command::Dkim(DkimCommand::Generate {
+                algorithm: DkimAlgorithm::Rsa,
+                ..
+            })
+        ));
     }
 }

@@ -26,6 +26,12 @@ pub struct Config {
     pub tls: Tls,
     pub limits: Limits,
     pub auth: Auth,
+    /// Outbound delivery (`[queue]`, optional `[queue.smarthost]`).
+    pub queue: crate::outbound_config::Queue,
+    /// The resolver and static overrides (`[dns]`, `[dns.override."name"]`).
+    pub dns: crate::outbound_config::Dns,
+    /// Per-domain DKIM selector (`[dkim."example.com"] selector = "s1"`).
+    pub dkim: std::collections::BTreeMap<String, crate::outbound_config::DkimDomain>,
 }
 
 impl Default for Config {
@@ -37,6 +43,9 @@ impl Default for Config {
             tls: Tls::default(),
             limits: Limits::default(),
             auth: Auth::default(),
+            queue: Default::default(),
+            dns: Default::default(),
+            dkim: Default::default(),
         }
     }
 }
@@ -216,6 +225,7 @@ impl Config {
                 bail!("[limits] {name} must be greater than 0");
             }
         }
+        self.queue.validate()?;
         // RFC 5321 §4.5.3.1.4: an SMTP command line of 512 octets (with CRLF) must be accepted.
         if l.max_line_length.is_some_and(|n| n < 512) {
             bail!("[limits] max_line_length must be at least 512 (RFC 5321 §4.5.3.1.4)");
@@ -281,6 +291,11 @@ mod tests {
         assert_eq!(c.limits.max_connections, d.max_connections);
         assert_eq!(c.limits.imap_idle_timeout_secs, d.imap_idle_timeout_secs);
         assert_eq!(c.auth.failure_delay_ms, Auth::default().failure_delay_ms);
+        let q = crate::outbound_config::Queue::default();
+        assert_eq!(c.queue.remote_port, q.remote_port);
+        assert_eq!(c.queue.max_age_secs, q.max_age_secs);
+        assert_eq!(c.queue.delay_notice_secs, q.delay_notice_secs);
+        assert!(c.dns.nameservers.is_none());
     }
 
     #[test]
@@ -312,6 +327,51 @@ mod tests {
     fn half_a_tls_section_is_an_error() {
         assert!(Config::parse("[tls]\ncert = \"/x.pem\"\n").is_err());
         assert!(Config::parse("[tls]\ncert = \"/x.pem\"\nkey = \"/y.pem\"\n").is_ok());
+    }
+
+    #[test]
+    fn queue_dns_and_dkim_tables_parse() {
+        let c = Config::parse(
+            r#"
+[queue]
+remote_port = 2525
+retry_initial_secs = 2
+retry_max_secs = 10
+max_messages_per_hour = 100
+[queue.smarthost]
+host = "relay.test"
+tls = "none"
+[dns]
+nameservers = ["127.0.0.1:5353"]
+[dns.override."b.test"]
+mx  = ["mx.b.test"]
+txt = ["v=spf1 ip4:127.0.0.2 -all"]
+[dns.override."mx.b.test"]
+a   = ["127.0.0.2"]
+aaaa = ["::1"]
+[dkim."example.com"]
+selector = "s1"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.queue.remote_port, 2525);
+        assert_eq!(c.queue.max_messages_per_hour, Some(100));
+        assert_eq!(c.queue.max_age_secs, 5 * 24 * 3600);
+        assert_eq!(c.dns.overrides["b.test"].mx, vec!["mx.b.test"]);
+        let e = crate::outbound_config::engine_config(
+            "h.test",
+            Path::new("/d"),
+            &c.queue,
+            &c.dns,
+            &c.dkim,
+        );
+        assert_eq!(e.dns_override["mx.b.test"].a.len(), 2);
+        assert_eq!(e.smarthost.as_ref().unwrap().port, 587);
+        assert_eq!(e.dkim_selectors["example.com"], "s1");
+        assert_eq!(e.retry_initial, Duration::from_secs(2));
+        assert!(Config::parse("[queue.smarthost]\nhost = \"x\"\ntls = \"bogus\"\n").is_err());
+        assert!(Config::parse("[dns.override.\"x\"]\nmx = 3\n").is_err());
+        assert!(Config::parse("[queue]\nmax_per_destination = 0\n").is_err());
     }
 
     #[test]

@@ -3,15 +3,22 @@
 //! RFC 2595) — this crate is the binary that ties the protocol crates together: configuration,
 //! command line, TLS, listeners, connection limits, graceful shutdown and logs.
 //!
-//! Not implemented here: outbound delivery (the queue), hot reload of the configuration or
+//! Outbound delivery is the `queue` crate, started by `serve`; `yubin queue …` and
+//! `yubin dkim generate` manage it.
+//!
+//! Not implemented here: hot reload of the configuration or
 //! certificate (restart to apply), PROXY protocol, and privilege dropping after binding.
 
 mod admin;
 mod cli;
 mod config;
+mod dkim_cli;
 mod limits;
 mod listeners;
 mod logging;
+mod memory;
+mod outbound_config;
+mod queue_cli;
 mod rlimit;
 mod serve;
 mod shutdown;
@@ -26,10 +33,11 @@ use cli::{Cli, Command};
 use config::Config;
 
 fn main() -> ExitCode {
+    memory::pin_mmap_threshold();
     let cli = Cli::parse();
     logging::init(match cli.command {
         Command::Serve => "info",
-        Command::Admin(_) => "warn",
+        Command::Admin(_) | Command::Queue(_) | Command::Dkim(_) => "warn",
     });
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -46,7 +54,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = match cli.command {
         Command::Serve => tokio::runtime::Builder::new_multi_thread(),
         // Admin commands make a few store calls; one thread is plenty.
-        Command::Admin(_) => tokio::runtime::Builder::new_current_thread(),
+        Command::Admin(_) | Command::Queue(_) | Command::Dkim(_) => {
+            tokio::runtime::Builder::new_current_thread()
+        }
     }
     .enable_all()
     .build()?;
@@ -71,6 +81,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 };
                 admin::run(directory.as_ref(), cmd, io).await
             }
+            Command::Queue(cmd) => {
+                let opened = serve::open_store(&config, serve::StoreRole::Admin)?;
+                queue_cli::run(opened.queue.as_ref(), cmd, &mut std::io::stdout()).await
+            }
+            Command::Dkim(cmd) => dkim_cli::run(&config.data_dir, cmd, &mut std::io::stdout()),
         }
     });
     // Sessions still running after the grace period are dropped here, not waited for.

@@ -49,10 +49,12 @@ pub fn open_store(config: &Config, role: StoreRole) -> anyhow::Result<OpenedStor
     let sqlite = store_sqlite::open_with(dir, &options)
         .map_err(|e| anyhow::anyhow!("cannot open the store in {}: {e}", dir.display()))?;
     let store: Arc<dyn Store> = sqlite.clone();
+    let queue: Arc<dyn store::QueueStore> = sqlite.clone();
     let directory: Arc<dyn Directory> = sqlite;
     Ok(OpenedStore {
         store,
         directory,
+        queue,
         _lock: lock,
     })
 }
@@ -61,6 +63,8 @@ pub fn open_store(config: &Config, role: StoreRole) -> anyhow::Result<OpenedStor
 pub struct OpenedStore {
     pub store: Arc<dyn Store>,
     pub directory: Arc<dyn Directory>,
+    /// The outbound queue (same backend).
+    pub queue: Arc<dyn store::QueueStore>,
     _lock: Option<std::fs::File>,
 }
 
@@ -106,7 +110,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         directory.clone(),
         Duration::from_millis(config.auth.failure_delay_ms),
     );
-    let services = Services::new(&config, &hostname, &store, &auth, &tls.acceptor);
+    let services = Services::new(
+        &config,
+        &hostname,
+        &store,
+        &opened.queue,
+        &auth,
+        &tls.acceptor,
+    );
     let bound = bind_all(&config, &services, &tls.acceptor)?;
 
     tracing::info!(hostname, data_dir = %config.data_dir.display(), version = env!("CARGO_PKG_VERSION"), "yubin starting");
@@ -135,6 +146,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
 
     let shutdown = Shutdown::new();
+    // The outbound queue: delivers what the submission listeners enqueue, until shutdown.
+    let engine = queue::Engine::new(
+        crate::outbound_config::engine_config(
+            &hostname,
+            &config.data_dir,
+            &config.queue,
+            &config.dns,
+            &config.dkim,
+        ),
+        Arc::clone(&opened.queue),
+        Arc::clone(&store),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot start the outbound queue: {e}"))?;
+    let engine_task = tokio::spawn(engine.run(shutdown.clone()));
     let ctx = Arc::new(ListenerContext {
         hostname: hostname.clone(),
         limits: ConnLimits::new(limits.max_connections, limits.max_connections_per_ip),
@@ -157,6 +182,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         limits.shutdown_grace(),
     )
     .await;
+    // Deliveries in flight are dropped; their recipients stay pending and are retried at the
+    // next start (RFC 5321 §6.1).
+    engine_task.abort();
+    let _ = engine_task.await;
     Ok(())
 }
 
@@ -176,6 +205,7 @@ impl Services {
         config: &Config,
         hostname: &str,
         store: &Arc<dyn Store>,
+        outbound: &Arc<dyn store::QueueStore>,
         auth: &auth::Authenticator,
         acceptor: &TlsAcceptor,
     ) -> Services {
@@ -196,11 +226,16 @@ impl Services {
                     command_timeout: l.smtp_command_timeout(),
                     data_timeout: l.smtp_data_timeout(),
                     plaintext_auth,
+                    // [queue] sending limits per authenticated user.
+                    max_messages_per_hour: config.queue.max_messages_per_hour,
+                    max_recipients_per_hour: config.queue.max_recipients_per_hour,
                     ..defaults
                 },
                 store: Arc::clone(store),
                 auth: auth.clone(),
                 tls: starttls.then(|| acceptor.clone()),
+                outbound: Some(Arc::clone(outbound)),
+                rate: Default::default(),
             }))
         };
         let pop3 = |starttls: bool| {
@@ -218,6 +253,10 @@ impl Services {
                 tls: starttls.then(|| acceptor.clone()),
             }))
         };
+        // One `\Recent` tracker for every IMAP listener of the store (RFC 3501 §2.3.2).
+        let imap_recent = Arc::new(imap_server::RecentTracker::new());
+        // `..defaults` sets no field today; it keeps new imap-server settings at their defaults.
+        #[allow(clippy::needless_update)]
         let imap = |starttls: bool| {
             let defaults = imap_server::ImapConfig::new(hostname);
             Service::Imap(Arc::new(imap_server::ImapServer {
@@ -235,6 +274,7 @@ impl Services {
                 store: Arc::clone(store),
                 auth: auth.clone(),
                 tls: starttls.then(|| acceptor.clone()),
+                recent: Arc::clone(&imap_recent),
             }))
         };
         use smtp_server::SmtpMode;

@@ -40,9 +40,17 @@ pub(crate) fn capabilities(ctx: &Ctx, io: &Io, state: &State) -> Vec<String> {
             "CHILDREN",
             "UTF8=ACCEPT",
             "ESEARCH",
+            "SEARCHRES",
+            "BINARY",
+            "MULTIAPPEND",
         ]
         .map(String::from),
     );
+    // RFC 7889 §3: the largest message APPEND accepts, the same for every mailbox.
+    caps.push(format!(
+        "APPENDLIMIT={}",
+        ctx.server.config.max_message_size
+    ));
     caps
 }
 
@@ -103,9 +111,11 @@ pub(crate) fn enable(ctx: &mut Ctx, tag: Tag, caps: &[Atom]) -> Status {
             ctx.rev2 = true;
             ctx.utf8 = true;
             enabled.push("IMAP4rev2".to_string());
-        } else if cap.eq_ignore_case("UTF8=ACCEPT") && !ctx.utf8 {
-            // RFC 6855 §3 (already in effect under IMAP4rev2).
+        } else if cap.eq_ignore_case("UTF8=ACCEPT") && !ctx.utf8_enabled {
+            // RFC 6855 §3. Listed even when IMAP4rev2 already implies UTF-8 names: the client
+            // asked for the extension by name and it is now on (RFC 5161 §3.2).
             ctx.utf8 = true;
+            ctx.utf8_enabled = true;
             enabled.push("UTF8=ACCEPT".to_string());
         }
     }

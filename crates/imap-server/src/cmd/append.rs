@@ -1,5 +1,9 @@
-//! APPEND — RFC 9051 §6.3.12, APPENDUID (RFC 4315 §3), MULTIAPPEND (RFC 3502) messages are
-//! stored one by one.
+//! APPEND — RFC 9051 §6.3.12, APPENDUID (RFC 4315 §3), MULTIAPPEND (RFC 3502).
+//!
+//! MULTIAPPEND is all-or-nothing (RFC 3502 §6.3.11): every message is checked before the
+//! first is stored; they are then stored one by one, and if the store fails part-way the
+//! messages already stored are expunged again before the NO. (Other sessions may briefly
+//! see them come and go; the store has no multi-message transaction.)
 
 use std::sync::Arc;
 
@@ -26,10 +30,10 @@ pub(crate) async fn append(
         .unwrap_or(0);
     let mut uids = Vec::new();
     let mut validity = mb.uid_validity;
+    if messages.iter().any(|m| m.data.is_empty()) {
+        return Status::no(Some(tag), "empty message").with_code(Code::Cannot);
+    }
     for m in messages {
-        if m.data.is_empty() {
-            return Status::no(Some(tag), "empty message").with_code(Code::Cannot);
-        }
         let date = m.date_time.map(|d| d.unix_timestamp()).unwrap_or(now);
         let flags = to_store_flags(&m.flags);
         // The success reply goes out only after the store committed (and fsynced).
@@ -43,7 +47,14 @@ pub(crate) async fn append(
                 validity = stored.uid_validity;
                 uids.push(stored.uid);
             }
-            Err(e) => return store_error(&tag, &e),
+            Err(e) => {
+                if !uids.is_empty()
+                    && let Err(undo) = ctx.server.store.expunge(mb.id, &uids).await
+                {
+                    tracing::warn!(error = %undo, "imap: MULTIAPPEND rollback failed");
+                }
+                return store_error(&tag, &e);
+            }
         }
     }
     let s = Status::ok(Some(tag), "APPEND completed");

@@ -9,10 +9,10 @@ use imap_proto::{
 use store::{FlagOp, Flags, MessageMeta, SystemFlags};
 use tokio::io::AsyncReadExt;
 
-use crate::cmd::seq;
-use crate::mime;
+use crate::cmd::{fetch_binary, seq};
 use crate::session::{Ctx, store_error};
-use crate::state::{Selected, to_imap_flags};
+use crate::state::Selected;
+use crate::{downgrade, mime};
 
 fn needs_body(a: &A) -> bool {
     !matches!(
@@ -22,11 +22,14 @@ fn needs_body(a: &A) -> bool {
 }
 
 /// Whether fetching `a` sets `\Seen` (RFC 9051 §6.4.5: BODY[...] without PEEK, RFC822,
-/// RFC822.TEXT).
+/// RFC822.TEXT; RFC 3516 §4.2: BINARY[...] without PEEK).
 fn sets_seen(a: &A) -> bool {
     matches!(
         a,
-        A::BodySection { peek: false, .. } | A::Rfc822 | A::Rfc822Text
+        A::BodySection { peek: false, .. }
+            | A::Binary { peek: false, .. }
+            | A::Rfc822
+            | A::Rfc822Text
     )
 }
 
@@ -69,11 +72,8 @@ pub(crate) async fn fetch(
         return Status::bad(Some(tag), "FETCH modifiers are not supported");
     }
     let mut attrs = attributes.expand();
-    if attrs
-        .iter()
-        .any(|a| matches!(a, A::Binary { .. } | A::BinarySize { .. } | A::ModSeq))
-    {
-        return Status::bad(Some(tag), "BINARY and MODSEQ are not supported");
+    if attrs.contains(&A::ModSeq) {
+        return Status::bad(Some(tag), "MODSEQ is not supported");
     }
     // RFC 9051 §6.4.9: UID FETCH always returns the UID.
     if uid && !attrs.contains(&A::Uid) {
@@ -88,6 +88,24 @@ pub(crate) async fn fetch(
         Ok(m) => m,
         Err(e) => return store_error(&tag, &e),
     };
+    if !attrs.iter().any(needs_body) {
+        // Metadata only, e.g. `FETCH 1:* (FLAGS UID)`; nothing here sets \Seen. Targets and
+        // metas both ascend by UID: walk them together instead of mapping every message.
+        let mut it = metas.iter().peekable();
+        for (seqno, u) in targets {
+            while it.next_if(|m| m.uid < u).is_some() {}
+            // Expunged elsewhere and not yet announced: omitted (RFC 9051 §7.5.2 allows it).
+            let Some(meta) = it.next_if(|m| m.uid == u) else {
+                continue;
+            };
+            let items = attrs
+                .iter()
+                .filter_map(|a| meta_item(ctx.rev2, sel, a, meta))
+                .collect();
+            ctx.data(Data::Fetch { seq: seqno, items });
+        }
+        return done(tag, uid);
+    }
     let mut metas: HashMap<u32, MessageMeta> = metas.into_iter().map(|m| (m.uid, m)).collect();
     // Set \Seen first, so the FLAGS in the response include it (RFC 9051 §6.4.5).
     let mut seen_now = std::collections::HashSet::new();
@@ -145,7 +163,7 @@ pub(crate) async fn fetch(
         let mut items = Vec::with_capacity(attrs.len() + 1);
         for a in &attrs {
             items.push(match a {
-                A::Flags => FetchItem::Flags(to_imap_flags(&meta.flags)),
+                A::Flags => FetchItem::Flags(sel.flags_of(ctx.rev2, u, &meta.flags)),
                 A::Uid => FetchItem::Uid(u),
                 A::InternalDate => FetchItem::InternalDate(
                     DateTime::from_unix_timestamp(meta.internal_date, 0)
@@ -153,15 +171,23 @@ pub(crate) async fn fetch(
                         .unwrap_or_else(unreachable_date),
                 ),
                 A::Rfc822Size => FetchItem::Rfc822Size(meta.size),
-                A::Envelope => FetchItem::Envelope(Box::new(
-                    parsed.as_ref().map(mime::envelope).unwrap_or_default(),
-                )),
+                A::Envelope => {
+                    let mut env = parsed.as_ref().map(mime::envelope).unwrap_or_default();
+                    if !ctx.utf8 {
+                        // RFC 6855 §3: no UTF-8 to clients that did not enable it.
+                        downgrade::envelope(&mut env);
+                    }
+                    FetchItem::Envelope(Box::new(env))
+                }
                 A::Body | A::BodyStructure => {
                     let ext = matches!(a, A::BodyStructure);
-                    let bs = match &parsed {
+                    let mut bs = match &parsed {
                         Some(p) => mime::body_structure(p, ext),
                         None => mime::body_structure(&mail_parser::Message::default(), ext),
                     };
+                    if !ctx.utf8 {
+                        downgrade::body_structure(&mut bs);
+                    }
                     if ext {
                         FetchItem::BodyStructure(Box::new(bs))
                     } else {
@@ -197,11 +223,30 @@ pub(crate) async fn fetch(
                         text: Some(SectionText::Text),
                     },
                 ))),
-                A::ModSeq | A::Binary { .. } | A::BinarySize { .. } => continue,
+                A::Binary {
+                    part, partial: p, ..
+                } => match fetch_binary::binary(raw.as_deref(), parsed.as_ref(), part) {
+                    Ok(data) => FetchItem::Binary {
+                        part: part.clone(),
+                        origin: p.map(|(o, _)| o),
+                        data: data.map(|d| partial(d, *p)),
+                    },
+                    Err(_) => return unknown_cte(tag),
+                },
+                A::BinarySize { part } => {
+                    match fetch_binary::binary(raw.as_deref(), parsed.as_ref(), part) {
+                        Ok(data) => FetchItem::BinarySize {
+                            part: part.clone(),
+                            size: data.map_or(0, |d| d.len() as u64),
+                        },
+                        Err(_) => return unknown_cte(tag),
+                    }
+                }
+                A::ModSeq => continue,
             });
         }
         if seen_now.contains(&u) && !attrs.contains(&A::Flags) {
-            items.push(FetchItem::Flags(to_imap_flags(&meta.flags)));
+            items.push(FetchItem::Flags(sel.flags_of(ctx.rev2, u, &meta.flags)));
         }
         ctx.data(Data::Fetch { seq: seqno, items });
     }
@@ -213,6 +258,38 @@ pub(crate) async fn fetch(
             "FETCH completed"
         },
     )
+}
+
+/// A data item that needs only the message's metadata, not its body.
+fn meta_item(rev2: bool, sel: &Selected, a: &A, meta: &MessageMeta) -> Option<FetchItem> {
+    Some(match a {
+        A::Flags => FetchItem::Flags(sel.flags_of(rev2, meta.uid, &meta.flags)),
+        A::Uid => FetchItem::Uid(meta.uid),
+        A::InternalDate => FetchItem::InternalDate(
+            DateTime::from_unix_timestamp(meta.internal_date, 0)
+                .or_else(|| DateTime::from_unix_timestamp(0, 0))
+                .unwrap_or_else(unreachable_date),
+        ),
+        A::Rfc822Size => FetchItem::Rfc822Size(meta.size),
+        _ => return None,
+    })
+}
+
+fn done(tag: Tag, uid: bool) -> Status {
+    Status::ok(
+        Some(tag),
+        if uid {
+            "UID FETCH completed"
+        } else {
+            "FETCH completed"
+        },
+    )
+}
+
+/// RFC 3516 §4.3: a part whose transfer encoding cannot be undone.
+fn unknown_cte(tag: Tag) -> Status {
+    Status::no(Some(tag), "unknown Content-Transfer-Encoding")
+        .with_code(imap_proto::Code::UnknownCte)
 }
 
 /// The Unix epoch, which `DateTime` can always represent.

@@ -38,6 +38,12 @@ pub(crate) async fn idle(
             return Ok(Ok(Status::bad(Some(tag), "expected DONE")));
         }
         io.flush(ctx).await?;
+        // An idling session may wait for hours: hold no buffers meanwhile.
+        ctx.release_buffers();
+        if io.inbuf.is_empty() {
+            io.inbuf = Vec::new();
+            io.conn.shrink();
+        }
         let Io {
             conn,
             inbuf,

@@ -61,7 +61,10 @@ pub(crate) async fn create(
     }
 }
 
-/// RFC 9051 §6.3.5: INBOX cannot be deleted; inferiors stay.
+/// RFC 9051 §6.3.5: INBOX cannot be deleted; DELETE never removes inferiors. A mailbox
+/// with inferiors is refused with `NO [HASCHILDREN]` — the choice RFC 9051 §6.3.5 offers
+/// beside turning it into a `\Noselect` name, which the store cannot represent. Names that
+/// exist only as parents of others (shown `\Noselect`) are not mailboxes: NO [NONEXISTENT].
 pub(crate) async fn delete(ctx: &Ctx, tag: Tag, account: AccountId, mailbox: &Mailbox) -> Status {
     let mb = match name(ctx, &tag, mailbox) {
         Ok(n) => match find(ctx, &tag, account, &n).await {
@@ -72,6 +75,15 @@ pub(crate) async fn delete(ctx: &Ctx, tag: Tag, account: AccountId, mailbox: &Ma
     };
     if mb.name == store::INBOX {
         return Status::no(Some(tag), "INBOX cannot be deleted").with_code(Code::Cannot);
+    }
+    let prefix = format!("{}/", mb.name);
+    match ctx.server.store.list_mailboxes(account).await {
+        Ok(all) if all.iter().any(|m| m.name.starts_with(&prefix)) => {
+            return Status::no(Some(tag), "mailbox has inferiors; delete them first")
+                .with_code(Code::HasChildren);
+        }
+        Ok(_) => {}
+        Err(e) => return store_error(&tag, &e),
     }
     match ctx.server.store.delete_mailbox(mb.id).await {
         Ok(()) => Status::ok(Some(tag), "DELETE completed"),
@@ -154,8 +166,17 @@ pub(crate) async fn status_items(
             StatusAttribute::UidValidity => StatusItem::UidValidity(mb.uid_validity),
             StatusAttribute::Unseen => StatusItem::Unseen(mb.unseen),
             StatusAttribute::Size => StatusItem::Size(mb.size),
-            // `\Recent` is not kept (RFC 9051 removed it).
-            StatusAttribute::Recent => StatusItem::Recent(0),
+            // RFC 3501 §6.3.10: the messages no session has claimed as recent yet.
+            StatusAttribute::Recent => {
+                let mark = ctx.server.recent.mark(mb.id);
+                let n = if mark == 0 || mb.messages == 0 {
+                    mb.messages
+                } else {
+                    let msgs = ctx.server.store.list_messages(mb.id).await?;
+                    msgs.iter().filter(|m| m.uid > mark).count() as u32
+                };
+                StatusItem::Recent(n)
+            }
             StatusAttribute::HighestModSeq => StatusItem::HighestModSeq(mb.highest_modseq),
             StatusAttribute::Deleted => {
                 let msgs = ctx.server.store.list_messages(mb.id).await?;

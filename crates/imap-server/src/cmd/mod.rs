@@ -6,6 +6,7 @@ pub(crate) mod auth;
 pub(crate) mod copy;
 pub(crate) mod expunge;
 pub(crate) mod fetch;
+pub(crate) mod fetch_binary;
 pub(crate) mod idle;
 pub(crate) mod list;
 pub(crate) mod mailbox;

@@ -1,8 +1,9 @@
 //! SEARCH and UID SEARCH — RFC 9051 §6.4.4, §7.3.4 (ESEARCH), RFC 3501 §7.2.5 (`* SEARCH`),
 //! RFC 4731 (ESEARCH return options MIN/MAX/ALL/COUNT).
 //!
-//! Not implemented: SAVE (RFC 5182, answered BAD; `$` is the empty set), MODSEQ (RFC 7162,
-//! answered BAD), charsets other than UTF-8 and US-ASCII.
+//! RFC 5182 SEARCHRES: `RETURN (SAVE)` keeps the result for `$`.
+//!
+//! Not implemented: MODSEQ (RFC 7162, answered BAD), charsets other than UTF-8 and US-ASCII.
 
 use std::collections::HashMap;
 
@@ -40,9 +41,6 @@ async fn matches(
     };
     let metas: HashMap<Uid, MessageMeta> = metas.into_iter().map(|m| (m.uid, m)).collect();
     let exists = sel.exists();
-    // Messages that arrived while selected are the last `recent` of the view (the session
-    // counts them, RFC 3501 §2.3.2 approximated as in SELECT).
-    let first_recent = exists.saturating_sub(sel.recent) + 1;
     let now = now();
     let mut found = Vec::new();
     for (i, uid) in sel.uids.iter().enumerate() {
@@ -52,7 +50,9 @@ async fn matches(
         let m = MsgCtx {
             meta,
             seq,
-            recent: seq >= first_recent,
+            // RFC 3501 §2.3.2; never set for rev2 sessions (RFC 9051 dropped \Recent).
+            recent: !ctx.rev2 && sel.recent.contains(*uid),
+            saved: sel.saved.binary_search(uid).is_ok(),
             exists,
             max_uid: sel.max_uid(),
             now,
@@ -79,7 +79,25 @@ async fn matches(
 pub(crate) async fn search(
     ctx: &mut Ctx,
     tag: Tag,
-    sel: &Selected,
+    sel: &mut Selected,
+    uid: bool,
+    return_opts: Option<&[R]>,
+    charset: Option<&str>,
+    criteria: &SearchKey,
+) -> Status {
+    let save = return_opts.is_some_and(|o| o.contains(&R::Save));
+    let status = run(ctx, tag, sel, uid, return_opts, charset, criteria).await;
+    if save && status.kind != imap_proto::StatusKind::Ok {
+        // RFC 5182 §2.1: a failed SEARCH ... RETURN (SAVE) leaves the saved result empty.
+        sel.saved.clear();
+    }
+    status
+}
+
+async fn run(
+    ctx: &mut Ctx,
+    tag: Tag,
+    sel: &mut Selected,
     uid: bool,
     return_opts: Option<&[R]>,
     charset: Option<&str>,
@@ -95,13 +113,37 @@ pub(crate) async fn search(
     if let Some(why) = search::unsupported(criteria) {
         return Status::bad(Some(tag), why);
     }
-    if return_opts.is_some_and(|o| o.contains(&R::Save)) {
-        return Status::bad(Some(tag), "SEARCH RETURN (SAVE) is not supported");
-    }
     let found = match matches(ctx, &tag, sel, criteria).await {
         Ok(f) => f,
         Err(status) => return status,
     };
+    let save = return_opts.is_some_and(|o| o.contains(&R::Save));
+    let return_opts: Option<Vec<R>> =
+        return_opts.map(|o| o.iter().filter(|r| **r != R::Save).cloned().collect());
+    if save {
+        let others = return_opts.as_deref().unwrap_or_default();
+        let minmax_only =
+            !others.is_empty() && !others.contains(&R::All) && !others.contains(&R::Count);
+        sel.saved = if minmax_only {
+            // RFC 5182 §2.4: with only MIN and/or MAX, just those messages are saved.
+            let mut v = Vec::new();
+            if let (true, Some((_, u))) = (others.contains(&R::Min), found.first()) {
+                v.push(*u);
+            }
+            if let (true, Some((_, u))) = (others.contains(&R::Max), found.last()) {
+                v.push(*u);
+            }
+            v.dedup();
+            v
+        } else {
+            found.iter().map(|(_, u)| *u).collect()
+        };
+        if others.is_empty() {
+            // RFC 5182 §2.1: SAVE alone returns no ESEARCH response.
+            return Status::ok(Some(tag), "SEARCH completed, result saved");
+        }
+    }
+    let return_opts = return_opts.as_deref();
     let ids: Vec<u32> = found
         .iter()
         .map(|(s, u)| if uid { *u } else { *s })

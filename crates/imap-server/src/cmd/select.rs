@@ -6,6 +6,7 @@ use imap_proto::{Code, Data, Flag, ListItem, Mailbox, MailboxAttribute, SelectPa
 use store::SystemFlags;
 
 use crate::cmd::mailbox::{find, name};
+use crate::recent::RecentSet;
 use crate::session::{Ctx, store_error};
 use crate::state::{Selected, User};
 
@@ -39,24 +40,40 @@ pub(crate) async fn select(
     let mb = find(ctx, &tag, user.account, &name).await?;
     // Events from before this snapshot are already reflected in it.
     user.drain();
+    // Only UIDs and system flags: a compact vector even for 100,000 messages. `mb` was read
+    // just before; UIDs appended since are covered by taking the larger UIDNEXT below.
     let msgs = ctx
         .server
         .store
-        .list_messages(mb.id)
+        .list_uid_flags(mb.id)
         .await
         .map_err(|e| store_error(&tag, &e))?;
-    let info = ctx.server.store.mailbox(mb.id).await.unwrap_or(mb);
-    let uids: Vec<u32> = msgs.iter().map(|m| m.uid).collect();
-    let uid_next = info.uid_next.max(uids.last().map_or(1, |u| u + 1));
+    let info = mb;
+    let uids: Vec<u32> = msgs.iter().map(|(uid, _)| *uid).collect();
+    let uid_next = info
+        .uid_next
+        .max(uids.last().map_or(1, |u| u.saturating_add(1)));
     ctx.data(Data::Flags(system_flags()));
     ctx.data(Data::Exists(uids.len() as u32));
+    let mut sel = Box::new(Selected {
+        id: info.id,
+        read_only,
+        uids,
+        gone: BTreeSet::new(),
+        own: HashSet::new(),
+        recent: RecentSet::default(),
+        resync: false,
+        saved: Vec::new(),
+    });
     if !ctx.rev2 {
-        // RFC 3501 §6.3.1: RECENT is required for rev1 clients.
-        ctx.data(Data::Recent(0));
+        // RFC 3501 §2.3.2 / §6.3.1: this session is the first to see the messages above the
+        // mark; RECENT is required for rev1 clients.
+        sel.take_recent(ctx, 0);
+        ctx.data(Data::Recent(sel.recent.count_in(&sel.uids)));
         // RFC 3501 §6.3.1: the first unseen message, for rev1 clients.
         if let Some(pos) = msgs
             .iter()
-            .position(|m| !m.flags.system.contains(SystemFlags::SEEN))
+            .position(|(_, f)| !f.contains(SystemFlags::SEEN))
         {
             ctx.status(Status::ok(None, "first unseen").with_code(Code::Unseen(pos as u32 + 1)));
         }
@@ -77,15 +94,6 @@ pub(crate) async fn select(
             extended: vec![],
         }));
     }
-    let sel = Box::new(Selected {
-        id: info.id,
-        read_only,
-        uids,
-        gone: BTreeSet::new(),
-        own: HashSet::new(),
-        recent: 0,
-        resync: false,
-    });
     let (code, text) = if read_only {
         (Code::ReadOnly, "EXAMINE completed")
     } else {

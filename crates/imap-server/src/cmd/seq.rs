@@ -5,7 +5,7 @@ use store::Uid;
 
 use crate::state::Selected;
 
-/// The (sequence number, UID) pairs a set names, ascending, without duplicates. Message
+/// The (sequence number, UID) pairs a set names (`$`: the saved search result), ascending, without duplicates. Message
 /// numbers above EXISTS or `*` in an empty mailbox are errors (BAD); UIDs that do not exist
 /// are simply left out (RFC 9051 §6.4.8).
 pub(crate) fn resolve(
@@ -14,7 +14,13 @@ pub(crate) fn resolve(
     uid: bool,
 ) -> Result<Vec<(u32, Uid)>, &'static str> {
     if set.is_saved() {
-        return Err("$ (SEARCHRES) is not supported");
+        // RFC 5182 §2.1: `$` names the saved messages in both the plain and the UID forms;
+        // messages expunged since are no longer in it (§2.1, "expunged").
+        return Ok(sel
+            .saved
+            .iter()
+            .filter_map(|u| sel.seq_of(*u).map(|s| (s, *u)))
+            .collect());
     }
     if uid {
         let max = sel.max_uid();

@@ -7,7 +7,7 @@ use store::FlagOp;
 
 use crate::cmd::seq;
 use crate::session::{Ctx, store_error};
-use crate::state::{Selected, to_imap_flags, to_store_flags};
+use crate::state::{Selected, to_store_flags};
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn store(
@@ -72,7 +72,7 @@ pub(crate) async fn store(
                 if uid {
                     items.push(FetchItem::Uid(*u));
                 }
-                items.push(FetchItem::Flags(to_imap_flags(f)));
+                items.push(FetchItem::Flags(sel.flags_of(ctx.rev2, *u, f)));
                 ctx.data(Data::Fetch { seq: *seqno, items });
             }
         }

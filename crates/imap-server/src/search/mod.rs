@@ -21,6 +21,8 @@ pub(crate) struct MsgCtx<'a> {
     /// Largest sequence number and UID of the view, for `*` (RFC 9051 §9).
     pub exists: u32,
     pub max_uid: u32,
+    /// In the result saved by `SEARCH RETURN (SAVE)`, which `$` names (RFC 5182 §2.1).
+    pub saved: bool,
     /// The time SEARCH started, for OLDER/YOUNGER (RFC 5032).
     pub now: UnixTime,
 }
@@ -59,8 +61,11 @@ fn keyword(meta: &MessageMeta, f: &Flag) -> bool {
 
 /// `$` without a saved result is the empty set (RFC 5182 §2.1); SAVE is not implemented, so
 /// it is always empty here.
-fn in_set(set: &SequenceSet, n: u32, max: u32) -> bool {
-    !set.is_saved() && max > 0 && set.contains(n, max)
+fn in_set(set: &SequenceSet, n: u32, max: u32, saved: bool) -> bool {
+    if set.is_saved() {
+        return saved;
+    }
+    max > 0 && set.contains(n, max)
 }
 
 /// Whether a key the session cannot evaluate is used (answered BAD before searching).
@@ -105,8 +110,8 @@ pub(crate) fn eval(key: &K, m: &MsgCtx<'_>, content: Option<&Content<'_>>) -> Op
         // RFC 5032 §3: the interval is inclusive.
         K::Older(s) => m.now.saturating_sub(meta.internal_date) >= i64::from(*s),
         K::Younger(s) => m.now.saturating_sub(meta.internal_date) <= i64::from(*s),
-        K::Uid(set) => in_set(set, meta.uid, m.max_uid),
-        K::SequenceSet(set) => in_set(set, m.seq, m.exists),
+        K::Uid(set) => in_set(set, meta.uid, m.max_uid, m.saved),
+        K::SequenceSet(set) => in_set(set, m.seq, m.exists, m.saved),
         K::ModSeq { .. } => false,
         K::SentBefore(d) => {
             return text(&|c| c.sent_day().is_some_and(|x| x < d.days_since_epoch()));
@@ -170,6 +175,7 @@ mod tests {
             meta,
             seq: 1,
             recent: false,
+            saved: false,
             exists: 1,
             max_uid: 7,
             now: 1_700_000_100,

@@ -85,6 +85,7 @@ pub async fn env() -> Env {
         store: store.clone(),
         auth: auth::Authenticator::new(store.clone(), Duration::from_millis(5)),
         tls: None,
+        recent: Default::default(),
     });
     Env {
         store,

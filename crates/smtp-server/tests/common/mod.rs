@@ -9,7 +9,7 @@ use std::time::Duration;
 use mail_types::{Address, Domain};
 use server_kit::{BoxStream, ConnInfo, Shutdown};
 use smtp_server::{SmtpConfig, SmtpMode, SmtpServer};
-use store::{Directory, MailStore};
+use store::{Directory, MailStore, QueueStore};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio::task::JoinHandle;
@@ -20,6 +20,11 @@ pub const PASSWORD: &str = "correct horse";
 fn password_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
     HASH.get_or_init(|| auth::hash_password(PASSWORD))
+}
+
+fn scram_credentials() -> &'static str {
+    static SCRAM: OnceLock<String> = OnceLock::new();
+    SCRAM.get_or_init(|| auth::scram_credentials(PASSWORD))
 }
 
 pub struct Harness {
@@ -45,6 +50,17 @@ pub async fn harness_tls(
     tweak: impl FnOnce(&mut SmtpConfig),
     tls: Option<server_kit::TlsAcceptor>,
 ) -> Harness {
+    harness_with(mode, tweak, tls, false).await
+}
+
+/// [`harness_tls`], with the store's own outbound queue when `outbound` (inspect it with
+/// `store.list_queue()`). alice has SCRAM credentials, bob does not.
+pub async fn harness_with(
+    mode: SmtpMode,
+    tweak: impl FnOnce(&mut SmtpConfig),
+    tls: Option<server_kit::TlsAcceptor>,
+    outbound: bool,
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = store_sqlite::open(dir.path()).unwrap();
     store
@@ -67,6 +83,10 @@ pub async fn harness_tls(
         )
         .await
         .unwrap();
+    store
+        .set_scram(&addr("alice@example.com"), scram_credentials())
+        .await
+        .unwrap();
     let mut config = SmtpConfig::new("mx.example.com", mode);
     tweak(&mut config);
     let server = Arc::new(SmtpServer {
@@ -74,6 +94,8 @@ pub async fn harness_tls(
         store: store.clone(),
         auth: auth::Authenticator::new(store.clone(), Duration::from_millis(5)),
         tls,
+        outbound: outbound.then(|| store.clone() as Arc<dyn QueueStore>),
+        rate: Default::default(),
     });
     Harness {
         store,

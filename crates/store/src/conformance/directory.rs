@@ -59,6 +59,25 @@ pub async fn domains_and_users(s: &dyn Store) {
         Err(StoreError::NotFound(_))
     ));
 
+    // SCRAM credentials: stored, returned, and cleared by a new password.
+    assert_eq!(found.scram, None);
+    let alice = addr("alice@users.conformance.test");
+    s.set_scram(&alice, "SCRAM-SHA-256$4096:c2FsdA==$a:b")
+        .await
+        .unwrap();
+    let found = s.find_user(&alice).await.unwrap().unwrap();
+    assert_eq!(
+        found.scram.as_deref(),
+        Some("SCRAM-SHA-256$4096:c2FsdA==$a:b")
+    );
+    s.set_password(&alice, "$argon2id$newer").await.unwrap();
+    assert_eq!(s.find_user(&alice).await.unwrap().unwrap().scram, None);
+    assert!(matches!(
+        s.set_scram(&addr("nobody@users.conformance.test"), "x")
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+
     assert!(matches!(
         s.delete_domain(&d).await,
         Err(StoreError::Invalid(_))

@@ -13,10 +13,12 @@ use tokio::sync::broadcast;
 mod directory;
 mod mailboxes;
 mod messages;
+mod queue;
 
 pub use directory::*;
 pub use mailboxes::*;
 pub use messages::*;
+pub use queue::*;
 
 use crate::{AccountId, ChangeEvent, INBOX, MailboxId, Store};
 

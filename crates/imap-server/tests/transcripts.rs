@@ -1,0 +1,117 @@
+//! Exact response syntax, after the examples of RFC 9051 / RFC 3501: ENVELOPE and BODY
+//! quoting, literals for 8-bit data, STATUS, LIST.
+
+mod common;
+
+use common::env;
+use store::MailStore;
+
+/// The message of RFC 3501 §6.4.5's FETCH example, rebuilt so that its ENVELOPE and BODY
+/// come out as printed there (a 92-line, 3028-octet US-ASCII body). One difference: the
+/// example puts a space between the two Cc addresses, which the grammar (`env-cc = "("
+/// 1*address ")"`, RFC 9051 §9) does not have; the encoder follows the grammar.
+fn rfc_message() -> String {
+    let mut body = String::new();
+    for _ in 0..91 {
+        body.push_str(&"x".repeat(31));
+        body.push_str("\r\n");
+    }
+    body.push_str(&"y".repeat(23));
+    body.push_str("\r\n");
+    assert_eq!(body.len(), 3028);
+    format!(
+        "Date: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\r\n\
+         From: Terry Gray <gray@cac.washington.edu>\r\n\
+         Subject: IMAP4rev1 WG mtg summary and minutes\r\n\
+         To: imap@cac.washington.edu\r\n\
+         cc: minutes@CNRI.Reston.VA.US, John Klensin <KLENSIN@MIT.EDU>\r\n\
+         Message-Id: <B27397-0100000@cac.washington.edu>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: TEXT/PLAIN; CHARSET=US-ASCII\r\n\
+         \r\n{body}"
+    )
+}
+
+#[tokio::test]
+async fn rfc_fetch_envelope_and_body() {
+    let env = env().await;
+    env.deliver(&rfc_message()).await;
+    let mut c = env.login().await;
+    c.cmd("e", "ENABLE IMAP4rev2").await;
+    c.cmd("s", "SELECT INBOX").await;
+    c.cmd("t", "STORE 1 +FLAGS.SILENT (\\Seen)").await;
+    assert_eq!(
+        c.cmd("a003", "FETCH 1 (FLAGS ENVELOPE BODY)").await,
+        [
+            "* 1 FETCH (FLAGS (\\Seen) ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \
+             \"IMAP4rev1 WG mtg summary and minutes\" \
+             ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) \
+             ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) \
+             ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) \
+             ((NIL NIL \"imap\" \"cac.washington.edu\")) \
+             ((NIL NIL \"minutes\" \"CNRI.Reston.VA.US\")\
+             (\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL NIL \
+             \"<B27397-0100000@cac.washington.edu>\") \
+             BODY (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3028 92))",
+            "a003 OK FETCH completed"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn quoting_and_literals_in_envelope() {
+    let env = env().await;
+    // A quote and a backslash in the subject; a Latin-1 (not UTF-8) byte in another.
+    env.deliver("Subject: say \"hi\" \\o/\r\n\r\nx\r\n").await;
+    let mut raw = b"Subject: caf".to_vec();
+    raw.extend_from_slice(b"\xe9\r\n\r\nx\r\n");
+    env.store
+        .deliver(std::sync::Arc::new(raw), 1_700_000_000, &[env.account])
+        .await
+        .unwrap();
+    let mut c = env.login().await;
+    c.cmd("e", "ENABLE IMAP4rev2").await;
+    c.cmd("s", "SELECT INBOX").await;
+    assert_eq!(
+        c.cmd("f", "FETCH 1 ENVELOPE").await[0],
+        "* 1 FETCH (ENVELOPE (NIL \"say \\\"hi\\\" \\\\o/\" NIL NIL NIL NIL NIL NIL NIL NIL))"
+    );
+    // RFC 9051 §4.3: 8-bit data that is not UTF-8 cannot be quoted: a literal.
+    assert_eq!(
+        c.cmd("f", "FETCH 2 ENVELOPE").await[0],
+        "* 2 FETCH (ENVELOPE (NIL {4}\r\ncaf\u{fffd} NIL NIL NIL NIL NIL NIL NIL NIL))"
+    );
+}
+
+#[tokio::test]
+async fn rfc_status_and_list() {
+    let env = env().await;
+    let mut c = env.login().await;
+    c.cmd("c", "CREATE blurdybloop").await;
+    c.cmd("c", "CREATE foo/bar").await;
+    // RFC 9051 §6.3.11 (names are always sent quoted, which the grammar allows).
+    assert_eq!(
+        c.cmd("A042", "STATUS blurdybloop (UIDNEXT MESSAGES)").await,
+        [
+            "* STATUS \"blurdybloop\" (UIDNEXT 1 MESSAGES 0)",
+            "A042 OK STATUS completed"
+        ]
+    );
+    // RFC 9051 §6.3.9: the empty pattern gives the delimiter.
+    assert_eq!(
+        c.cmd("A101", "LIST \"\" \"\"").await,
+        ["* LIST (\\Noselect) \"/\" \"\"", "A101 OK LIST completed"]
+    );
+    let r = c.cmd("A102", "LIST \"\" %").await;
+    for want in [
+        "* LIST (\\HasNoChildren) \"/\" \"blurdybloop\"",
+        "* LIST (\\HasChildren) \"/\" \"foo\"",
+        "* LIST (\\HasNoChildren) \"/\" \"INBOX\"",
+        "* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent\"",
+        "A102 OK LIST completed",
+    ] {
+        assert!(r.contains(&want.to_string()), "{want}: {r:?}");
+    }
+    // `%` stops at the delimiter.
+    assert!(!r.iter().any(|l| l.contains("foo/bar")), "{r:?}");
+}

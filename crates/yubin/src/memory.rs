@@ -1,0 +1,23 @@
+//! Process-wide memory allocator settings.
+//!
+//! glibc serves allocations above its mmap threshold (128 KiB) with `mmap` and returns them to
+//! the system on `free`, but after the first such free it raises the threshold dynamically (up
+//! to 32 MiB). From then on, large short-lived buffers — argon2's 19 MiB working memory per
+//! login, a message being received — come from per-thread arenas and stay resident after
+//! `free`, so the server's memory would ratchet up with every thread that ever verified a
+//! password. Fixing the threshold keeps large buffers returnable.
+
+/// Buffers at or above this size are always mmapped, and unmapped when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD: libc::c_int = 1024 * 1024;
+
+/// Pins glibc's mmap threshold (see the module docs). A no-op on other C libraries.
+#[allow(unsafe_code)]
+pub fn pin_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; it is called once at startup, before the
+    // runtime starts other threads.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+    }
+}

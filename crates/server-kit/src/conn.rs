@@ -8,7 +8,7 @@
 use std::io;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{BoxStream, TlsAcceptor};
 
@@ -31,7 +31,9 @@ pub enum LineError {
 }
 
 pub struct Conn {
-    stream: BufWriter<BoxStream>,
+    stream: BoxStream,
+    /// Replies queued for sending; released by [`Conn::shrink`] while the connection idles.
+    out: Vec<u8>,
     buf: BytesMut,
     tls: bool,
 }
@@ -39,7 +41,8 @@ pub struct Conn {
 impl Conn {
     pub fn new(stream: BoxStream, tls: bool) -> Conn {
         Conn {
-            stream: BufWriter::with_capacity(WRITE_BUFFER, stream),
+            stream,
+            out: Vec::new(),
             buf: BytesMut::new(),
             tls,
         }
@@ -59,7 +62,7 @@ impl Conn {
         if self.buf.capacity() - self.buf.len() < READ_CHUNK {
             self.buf.reserve(READ_CHUNK);
         }
-        let n = self.stream.get_mut().read_buf(&mut self.buf).await?;
+        let n = self.stream.read_buf(&mut self.buf).await?;
         if n == 0 {
             return Err(LineError::Eof);
         }
@@ -143,47 +146,68 @@ impl Conn {
         Ok(())
     }
 
-    /// Queues bytes for sending; call [`Conn::flush`] to send them.
+    /// Queues bytes for sending; call [`Conn::flush`] to send them. Large writes go straight
+    /// to the stream once what is queued before them has been sent.
     pub async fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        self.stream.write_all(data).await
+        if self.out.len() + data.len() > WRITE_BUFFER {
+            self.send_queued().await?;
+        }
+        if data.len() >= WRITE_BUFFER {
+            return self.stream.write_all(data).await;
+        }
+        self.out.extend_from_slice(data);
+        Ok(())
+    }
+
+    async fn send_queued(&mut self) -> io::Result<()> {
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        Ok(())
     }
 
     pub async fn flush(&mut self) -> io::Result<()> {
+        self.send_queued().await?;
         self.stream.flush().await
     }
 
     /// Writes and flushes.
     pub async fn send(&mut self, data: &[u8]) -> io::Result<()> {
-        self.stream.write_all(data).await?;
-        self.stream.flush().await
+        self.write(data).await?;
+        self.flush().await
     }
 
     /// Upgrades to TLS after the protocol's "go ahead" reply was flushed. Returns how many
     /// pipelined plaintext bytes were discarded (see the module invariant).
     pub async fn start_tls(&mut self, acceptor: &TlsAcceptor) -> io::Result<usize> {
-        self.stream.flush().await?;
+        self.flush().await?;
         let discarded = self.buf.len();
         self.buf = BytesMut::new();
         // Swap the stream out for a placeholder while the handshake owns it.
         let placeholder: BoxStream = Box::new(empty::Empty);
-        let plain = std::mem::replace(&mut self.stream, BufWriter::new(placeholder)).into_inner();
+        let plain = std::mem::replace(&mut self.stream, placeholder);
         let tls = acceptor.accept(plain).await?;
-        self.stream = BufWriter::with_capacity(WRITE_BUFFER, Box::new(tls));
+        self.stream = Box::new(tls);
         self.tls = true;
         Ok(discarded)
     }
 
-    /// Releases the read buffer's memory while the connection waits (idle IMAP/POP3 sessions).
+    /// Releases the read and write buffers' memory while the connection waits (idle IMAP/POP3
+    /// sessions): an idle connection then holds no buffer of its own.
     pub fn shrink(&mut self) {
         if self.buf.is_empty() {
             self.buf = BytesMut::new();
+        }
+        if self.out.is_empty() {
+            self.out = Vec::new();
         }
     }
 
     /// Sends any queued bytes and shuts the write side down.
     pub async fn close(&mut self) {
-        let _ = self.stream.flush().await;
-        let _ = self.stream.get_mut().shutdown().await;
+        let _ = self.flush().await;
+        let _ = self.stream.shutdown().await;
     }
 }
 

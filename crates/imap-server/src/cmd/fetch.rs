@@ -21,6 +21,16 @@ fn needs_body(a: &A) -> bool {
     )
 }
 
+/// Items that are the stored message itself, unparsed (RFC 9051 §6.4.5 BODY[] with an empty
+/// section; RFC822 is BODY[]).
+fn whole_message(a: &A) -> bool {
+    match a {
+        A::BodySection { section, .. } => section.part.0.is_empty() && section.text.is_none(),
+        A::Rfc822 => true,
+        _ => false,
+    }
+}
+
 /// Whether fetching `a` sets `\Seen` (RFC 9051 §6.4.5: BODY[...] without PEEK, RFC822,
 /// RFC822.TEXT; RFC 3516 §4.2: BINARY[...] without PEEK).
 fn sets_seen(a: &A) -> bool {
@@ -145,6 +155,7 @@ pub(crate) async fn fetch(
         }
     }
     let with_body = attrs.iter().any(needs_body);
+    let needs_parse = attrs.iter().any(|a| needs_body(a) && !whole_message(a));
     for (seqno, u) in targets {
         // Expunged elsewhere and not yet announced: nothing to send (RFC 9051 §7.5.2 allows
         // omitting it).
@@ -157,8 +168,11 @@ pub(crate) async fn fetch(
         } else {
             None
         };
+        // The whole message (BODY[], BODY.PEEK[], RFC822) is sent as stored: parse only when
+        // an item needs the MIME structure.
         let parsed = raw
             .as_deref()
+            .filter(|_| needs_parse)
             .and_then(|r| mail_parser::MessageParser::default().parse(r));
         let mut items = Vec::with_capacity(attrs.len() + 1);
         for a in &attrs {

@@ -2,7 +2,7 @@
 //! `yubin dkim generate`.
 //!
 //! Keys live at `data_dir/dkim/<domain>/<selector>.pem` (mode 0600): Ed25519 as PKCS#8
-//! (RFC 8463), RSA as PKCS#1 (2048 bits). A message is signed by the key of its From: domain —
+//! (RFC 8463), RSA as PKCS#1 (2048 bits; published as a SubjectPublicKeyInfo, RFC 6376 §3.6.1). A message is signed by the key of its From: domain —
 //! with the selector configured for that domain, else the newest key file. Signing uses
 //! relaxed/relaxed canonicalization (RFC 6376 §3.4) and over-signs From (§8.15) so a second
 //! From header cannot be added without breaking the signature.
@@ -73,14 +73,46 @@ pub fn generate(algorithm: Algorithm) -> Result<GeneratedKey, String> {
         Algorithm::Rsa => {
             let pair = mail_auth::dkim::generate::DkimKeyPair::generate_rsa(2048)
                 .map_err(|e| e.to_string())?;
-            // RFC 6376 §3.6.1: p= is an RSAPublicKey in SubjectPublicKeyInfo; most verifiers
-            // (and mail-auth) accept PKCS#1 too, which is what the generator gives.
+            // RFC 6376 §3.6.1: p= is the DER SubjectPublicKeyInfo (the `MIIBIjANBgkqh…` form
+            // every verifier accepts); the generator gives a bare PKCS#1 RSAPublicKey.
             Ok(GeneratedKey {
                 pem: pem("RSA PRIVATE KEY", pair.private_key()),
-                txt: format!("v=DKIM1; k=rsa; p={}", b64(pair.public_key())),
+                txt: format!("v=DKIM1; k=rsa; p={}", b64(&rsa_spki(pair.public_key()))),
             })
         }
     }
+}
+
+/// Wraps a PKCS#1 `RSAPublicKey` in a `SubjectPublicKeyInfo` (RFC 5280 §4.1.2.7) with the
+/// rsaEncryption algorithm (RFC 3279 §2.3.1: OID 1.2.840.113549.1.1.1, NULL parameters).
+fn rsa_spki(pkcs1: &[u8]) -> Vec<u8> {
+    /// DER definite length (X.690 §8.1.3).
+    fn len(n: usize) -> Vec<u8> {
+        if n < 0x80 {
+            return vec![n as u8];
+        }
+        let bytes: Vec<u8> = n
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|&b| b == 0)
+            .collect();
+        let mut out = vec![0x80 | bytes.len() as u8];
+        out.extend(bytes);
+        out
+    }
+    const ALGORITHM: &[u8] = &[
+        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    ];
+    // BIT STRING: a leading 0 (no unused bits), then the key.
+    let mut bits = vec![0x03];
+    bits.extend(len(pkcs1.len() + 1));
+    bits.push(0);
+    bits.extend_from_slice(pkcs1);
+    let mut out = vec![0x30];
+    out.extend(len(ALGORITHM.len() + bits.len()));
+    out.extend_from_slice(ALGORITHM);
+    out.extend(bits);
+    out
 }
 
 enum Key {
@@ -249,5 +281,46 @@ mod tests {
         assert_eq!(h.to_ascii_lowercase().matches("from").count(), 2, "{h}");
         assert!(signer.sign(b"From: x@other.test\r\n\r\nb\r\n").is_none());
         assert!(signer.sign(b"Subject: no from\r\n\r\nb\r\n").is_none());
+    }
+
+    #[test]
+    fn rsa_record_is_subject_public_key_info_and_key_signs() {
+        let key = generate(Algorithm::Rsa).unwrap();
+        // The DER prefix of an RSA-2048 SubjectPublicKeyInfo, as every verifier expects.
+        assert!(
+            key.txt
+                .starts_with("v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"),
+            "{}",
+            key.txt
+        );
+        let dir = tempfile::tempdir().unwrap();
+        write_key(dir.path(), "r.test", "rs", &key.pem).unwrap();
+        let signer = Signer::new(dir.path().to_path_buf(), BTreeMap::new());
+        let sig = signer
+            .sign(b"From: a@r.test\r\nSubject: x\r\n\r\nbody\r\n")
+            .expect("signed");
+        assert!(
+            sig.contains("a=rsa-sha256") && sig.contains("s=rs"),
+            "{sig}"
+        );
+    }
+
+    #[test]
+    fn der_lengths() {
+        let spki = rsa_spki(&[0xAB; 3]);
+        assert_eq!(
+            spki,
+            [
+                &[0x30, 0x15][..],
+                &[
+                    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+                    0x05, 0x00
+                ],
+                &[0x03, 0x04, 0x00, 0xAB, 0xAB, 0xAB],
+            ]
+            .concat()
+        );
+        // 15 (algorithm) + 4 + 1 + 300 (bit string) = 320 = 0x0140.
+        assert_eq!(rsa_spki(&[0; 300])[..4], [0x30, 0x82, 0x01, 0x40]);
     }
 }

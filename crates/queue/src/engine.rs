@@ -7,6 +7,12 @@
 //! - DSNs are sent before the results that cause them are recorded: a crash in between may
 //!   repeat a DSN but never loses one.
 //! - A (message, destination) pair is worked on by at most one task at a time (`inflight`).
+//!   `dispatch` holds the `inflight` lock while it reads the due messages, and a task records
+//!   its results before it leaves `inflight`: so a snapshot read just before a task recorded
+//!   a delivery can never start a second delivery of the same message.
+//! - Each message's results are recorded as soon as the peer answered for it, before the next
+//!   message is sent on the connection: a crash re-sends at most the messages whose
+//!   transaction was in progress (one per open connection), never a whole batch.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -69,7 +75,7 @@ pub struct Engine {
     signer: Option<Signer>,
     global: Arc<Semaphore>,
     per_destination: Mutex<HashMap<String, Arc<Semaphore>>>,
-    inflight: Mutex<HashSet<(QueueId, String)>>,
+    inflight: tokio::sync::Mutex<HashSet<(QueueId, String)>>,
 }
 
 impl Engine {
@@ -102,7 +108,7 @@ impl Engine {
             tls,
             signer,
             per_destination: Mutex::new(HashMap::new()),
-            inflight: Mutex::new(HashSet::new()),
+            inflight: tokio::sync::Mutex::new(HashSet::new()),
         }))
     }
 
@@ -138,11 +144,12 @@ impl Engine {
 
     /// Reads the due work and starts a task per destination (and per batch of messages).
     async fn dispatch(self: &Arc<Self>) -> Result<(), store::StoreError> {
-        let t = now();
-        let due = self.queue.due_messages(t, DUE_BATCH).await?;
         let mut groups: BTreeMap<String, Vec<Work>> = BTreeMap::new();
         {
-            let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            // Held across the read: see the invariants above.
+            let mut inflight = self.inflight.lock().await;
+            let t = now();
+            let due = self.queue.due_messages(t, DUE_BATCH).await?;
             for msg in due {
                 let mut by_dest: BTreeMap<String, Vec<i64>> = BTreeMap::new();
                 for r in &msg.recipients {
@@ -173,7 +180,7 @@ impl Engine {
                 tokio::spawn(async move {
                     let ids: Vec<QueueId> = batch.iter().map(|w| w.msg.id).collect();
                     engine.deliver_destination(&dest, batch).await;
-                    let mut inflight = engine.inflight.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut inflight = engine.inflight.lock().await;
                     for id in ids {
                         inflight.remove(&(id, dest.clone()));
                     }
@@ -245,7 +252,8 @@ impl Engine {
             }
             Ok(hosts) => self.try_hosts(dest, &hosts, &work, &mut results).await,
         }
-        for (w, res) in work.into_iter().zip(results) {
+        // Messages already recorded by `try_hosts` have empty results here.
+        for (w, res) in work.iter().zip(results) {
             self.finish(w, res).await;
         }
     }
@@ -265,8 +273,9 @@ impl Engine {
             .collect())
     }
 
-    /// Tries the hosts in order until every message has an outcome; messages still open after
-    /// the last host get its error as a temporary failure.
+    /// Tries the hosts in order until every message has an outcome, recording each message's
+    /// results as soon as they are known; messages still open after the last host get its
+    /// error as a temporary failure (recorded by the caller).
     async fn try_hosts(
         &self,
         dest: &str,
@@ -300,7 +309,11 @@ impl Engine {
                 while next < work.len() {
                     let (w, res) = (&work[next], &mut results[next]);
                     match self.send_one(&mut client, host, w, res).await {
-                        Ok(()) => next += 1,
+                        Ok(()) => {
+                            // Recorded now, not after the batch (see the invariants above).
+                            self.finish(w, std::mem::take(res)).await;
+                            next += 1;
+                        }
                         Err(e) => {
                             // The connection broke mid-transaction: the outcome is unknown, so
                             // this message is tried again on the next host (RFC 5321 §6.1).
@@ -493,7 +506,7 @@ impl Engine {
     }
 
     /// Turns outcomes into recorded results and DSNs.
-    async fn finish(&self, w: Work, outcomes: HashMap<i64, Outcome>) {
+    async fn finish(&self, w: &Work, outcomes: HashMap<i64, Outcome>) {
         if outcomes.is_empty() {
             return;
         }

@@ -5,7 +5,6 @@ import asyncio
 import poplib
 import re
 import smtplib
-import socket
 import threading
 import time
 

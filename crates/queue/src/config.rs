@@ -83,7 +83,8 @@ impl QueueConfig {
             max_age: Duration::from_secs(5 * 24 * 3600),
             delay_notice: Duration::from_secs(4 * 3600),
             max_concurrent_deliveries: 32,
-            max_per_destination: 4,
+            // Postfix's smtp_destination_concurrency_limit.
+            max_per_destination: 20,
             poll_interval: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(30),
             command_timeout: Duration::from_secs(300),

@@ -68,7 +68,8 @@ pub enum DkimCommand {
     /// publish.
     Generate {
         domain: String,
-        /// The selector (DNS label); default: `y` followed by today's date, e.g. y20250101.
+        /// The selector (DNS label); default: `y` followed by the number of days since 1970-01-01,
+        /// e.g. y20415, so that keys made on different days get different selectors.
         #[arg(long)]
         selector: Option<String>,
         #[arg(long, value_enum, default_value = "ed25519")]

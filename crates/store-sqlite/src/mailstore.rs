@@ -195,7 +195,18 @@ impl MailStore for SqliteStore {
     ) -> StoreResult<Option<MailboxInfo>> {
         let name = name.to_string();
         self.readers
-            .read(move |c| reads::find_mailbox(c, account, &name))
+            .read(move |c| reads::find_mailbox(c, account, &name, true))
+            .await
+    }
+
+    async fn lookup_mailbox(
+        &self,
+        account: AccountId,
+        name: &str,
+    ) -> StoreResult<Option<MailboxInfo>> {
+        let name = name.to_string();
+        self.readers
+            .read(move |c| reads::find_mailbox(c, account, &name, false))
             .await
     }
 
@@ -243,6 +254,15 @@ impl MailStore for SqliteStore {
             .await
     }
 
+    async fn list_messages_without_blobs(
+        &self,
+        mailbox: MailboxId,
+    ) -> StoreResult<Vec<MessageMeta>> {
+        self.readers
+            .read(move |c| reads::list_messages_without_blobs(c, mailbox))
+            .await
+    }
+
     async fn list_uid_flags(&self, mailbox: MailboxId) -> StoreResult<Vec<(Uid, SystemFlags)>> {
         self.readers
             .read(move |c| reads::list_uid_flags(c, mailbox))
@@ -260,6 +280,13 @@ impl MailStore for SqliteStore {
             .await
     }
 
+    async fn get_flags(&self, mailbox: MailboxId, uids: &[Uid]) -> StoreResult<Vec<(Uid, Flags)>> {
+        let uids = uids.to_vec();
+        self.readers
+            .read(move |c| reads::get_flags(c, mailbox, &uids))
+            .await
+    }
+
     async fn open_blob(&self, blob: &BlobId) -> StoreResult<BlobReader> {
         // Checked before touching the file system: a blob id is never a path.
         if !is_valid_hash(&blob.0) {
@@ -270,6 +297,22 @@ impl MailStore for SqliteStore {
             // The last message using it was expunged (and the file unlinked) meanwhile.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::Expunged),
             Err(e) => Err(io_err("opening blob", e)),
+        }
+    }
+
+    async fn read_blob(&self, blob: &BlobId, _size_hint: u64) -> StoreResult<Vec<u8>> {
+        // Checked before touching the file system: a blob id is never a path.
+        if !is_valid_hash(&blob.0) {
+            return Err(StoreError::NotFound(format!("blob {blob}")));
+        }
+        // One thread hand-off for open + read (tokio::fs takes one per call and per chunk).
+        let path = self.blobs.path(&blob.0);
+        match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
+            Ok(Ok(data)) => Ok(data),
+            // The last message using it was expunged (and the file unlinked) meanwhile.
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::Expunged),
+            Ok(Err(e)) => Err(io_err("reading blob", e)),
+            Err(e) => Err(StoreError::Temporary(format!("blob read task failed: {e}"))),
         }
     }
 

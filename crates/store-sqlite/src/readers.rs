@@ -1,11 +1,16 @@
 //! A small pool of read-only connections used from `spawn_blocking`; WAL lets them read while
 //! the writer commits.
+//!
+//! At most `size` reads run at once (a semaphore): more would not go faster on a few cores,
+//! and every extra read used to open (and later close) a fresh connection — opening one reads
+//! the schema and runs PRAGMAs, which under IMAP load cost more than the queries themselves.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 use store::{StoreError, StoreResult};
+use tokio::sync::Semaphore;
 
 use crate::db::Db;
 use crate::schema;
@@ -13,16 +18,21 @@ use crate::schema;
 pub struct ReadPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
-    /// Connections kept open when idle; more are opened under load and closed afterwards.
+    /// Connections kept open when idle (never more than `permits` exist at once).
     max_idle: usize,
+    /// One permit per concurrent read: bounds the connections in use to the pool size.
+    permits: Arc<Semaphore>,
 }
 
 impl ReadPool {
-    pub fn new(path: PathBuf, max_idle: usize) -> ReadPool {
+    /// A pool of `size` connections (at least one), opened lazily and kept open.
+    pub fn new(path: PathBuf, size: usize) -> ReadPool {
+        let size = size.max(1);
         ReadPool {
             path,
-            idle: Mutex::new(Vec::new()),
-            max_idle,
+            idle: Mutex::new(Vec::with_capacity(size)),
+            max_idle: size,
+            permits: Arc::new(Semaphore::new(size)),
         }
     }
 
@@ -52,8 +62,13 @@ impl ReadPool {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Temporary("the read pool is closed".into()))?;
         let pool = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = pool.take()?;
             let out = f(&conn);
             // A connection left inside a transaction (error path) is not reused.
@@ -64,5 +79,42 @@ impl ReadPool {
         })
         .await
         .map_err(|e| StoreError::Temporary(format!("read task failed: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Reads beyond the pool size wait for a connection instead of opening more of them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_reads_are_bounded_by_the_pool_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        schema::migrate(&schema::connect(&path, false).unwrap()).unwrap();
+        let pool = Arc::new(ReadPool::new(path, 2));
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..12 {
+            let (pool, running, peak) = (pool.clone(), running.clone(), peak.clone());
+            set.spawn(async move {
+                pool.read(move |c| {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).db()
+                })
+                .await
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            assert_eq!(r.unwrap(), Ok(1));
+        }
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
+        let idle = pool.idle.lock().unwrap().len();
+        assert_eq!(idle, 2, "both connections are kept for the next reads");
     }
 }

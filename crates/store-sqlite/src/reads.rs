@@ -2,11 +2,11 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use store::{
-    AccountId, BlobId, MailboxId, MailboxInfo, MessageMeta, Quota, SpecialUse, StoreError,
+    AccountId, BlobId, Flags, MailboxId, MailboxInfo, MessageMeta, Quota, SpecialUse, StoreError,
     StoreResult, SystemFlags, Uid,
 };
 
-use crate::db::{Db, FLAG_MASK, flags_from_columns};
+use crate::db::{Db, FLAG_MASK, exec_cached, flags_from_columns};
 use crate::names;
 
 /// Mailbox columns; the counts IMAP STATUS needs are added by [`with_counts`].
@@ -54,9 +54,9 @@ fn with_counts(conn: &Connection, mut info: MailboxInfo) -> StoreResult<MailboxI
 
 /// Runs `f` inside a read transaction so its statements see one snapshot.
 fn snapshot<T>(conn: &Connection, f: impl FnOnce() -> StoreResult<T>) -> StoreResult<T> {
-    conn.execute_batch("BEGIN").db()?;
+    exec_cached(conn, "BEGIN").db()?;
     let out = f();
-    let _ = conn.execute_batch("COMMIT");
+    let _ = exec_cached(conn, "COMMIT");
     out
 }
 
@@ -87,11 +87,13 @@ pub fn mailbox(conn: &Connection, id: MailboxId) -> StoreResult<MailboxInfo> {
 }
 
 /// Looks a mailbox up by name; `INBOX` (as a first component) matches case-insensitively. A
-/// name that could never be created is simply not found.
+/// name that could never be created is simply not found. Without `counts`, `messages`,
+/// `unseen` and `size` stay 0 (counting scans every message of the mailbox).
 pub fn find_mailbox(
     conn: &Connection,
     account: AccountId,
     name: &str,
+    counts: bool,
 ) -> StoreResult<Option<MailboxInfo>> {
     let Ok(name) = names::canonical(name) else {
         return Ok(None);
@@ -105,7 +107,10 @@ pub fn find_mailbox(
             .query_row(params![account, name], mailbox_info)
             .optional()
             .db()?;
-        info.map(|i| with_counts(conn, i)).transpose()
+        match info {
+            Some(i) if counts => with_counts(conn, i).map(Some),
+            other => Ok(other),
+        }
     })
 }
 
@@ -149,6 +154,40 @@ pub fn list_messages(conn: &Connection, mailbox: MailboxId) -> StoreResult<Vec<M
     })
 }
 
+/// [`list_messages`] without the blob hashes (left empty): what evaluating SEARCH keys on
+/// metadata needs. Skips a 64-character string per message.
+pub fn list_messages_without_blobs(
+    conn: &Connection,
+    mailbox: MailboxId,
+) -> StoreResult<Vec<MessageMeta>> {
+    snapshot(conn, || {
+        require_mailbox(conn, mailbox)?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT uid, size, internal_date, flags, keywords, modseq FROM messages
+                 WHERE mailbox_id = ?1 ORDER BY uid",
+            )
+            .db()?;
+        let rows = stmt
+            .query_map([mailbox], |r| {
+                let size: i64 = r.get(1)?;
+                let flags: i64 = r.get(3)?;
+                let keywords: &str = r.get_ref(4)?.as_str()?;
+                let modseq: i64 = r.get(5)?;
+                Ok(MessageMeta {
+                    uid: r.get(0)?,
+                    blob: BlobId(String::new()),
+                    size: size.max(0) as u64,
+                    internal_date: r.get(2)?,
+                    flags: flags_from_columns(flags, keywords),
+                    modseq: modseq.max(0) as u64,
+                })
+            })
+            .db()?;
+        rows.collect::<Result<_, _>>().db()
+    })
+}
+
 /// UIDs and system flags of every message in UID order — what IMAP SELECT keeps — read from
 /// the covering index without blob hashes or keywords.
 pub fn list_uid_flags(
@@ -185,6 +224,38 @@ pub fn get_messages(
     mailbox: MailboxId,
     uids: &[Uid],
 ) -> StoreResult<Vec<MessageMeta>> {
+    get_rows(conn, mailbox, uids, MESSAGE_SELECT, message_meta)
+}
+
+/// UIDs and flags (system flags and keywords) of the messages `uids`, in UID order: what
+/// `FETCH n:m (FLAGS UID)` needs, without blob hashes, dates and sizes to decode.
+pub fn get_flags(
+    conn: &Connection,
+    mailbox: MailboxId,
+    uids: &[Uid],
+) -> StoreResult<Vec<(Uid, Flags)>> {
+    get_rows(
+        conn,
+        mailbox,
+        uids,
+        "SELECT uid, flags, keywords FROM messages",
+        |r| {
+            let flags: i64 = r.get(1)?;
+            let keywords: &str = r.get_ref(2)?.as_str()?;
+            Ok((r.get(0)?, flags_from_columns(flags, keywords)))
+        },
+    )
+}
+
+/// The rows of `select` (whose first column is `uid`) for the messages `uids`, in UID order;
+/// missing UIDs are skipped.
+fn get_rows<T>(
+    conn: &Connection,
+    mailbox: MailboxId,
+    uids: &[Uid],
+    select: &str,
+    map: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
     let uids = crate::ops_msg::sorted_uids(uids);
     snapshot(conn, || {
         require_mailbox(conn, mailbox)?;
@@ -193,7 +264,7 @@ pub fn get_messages(
             let (first, last) = (uids.first().copied(), uids.last().copied());
             let mut stmt = conn
                 .prepare_cached(&format!(
-                    "{MESSAGE_SELECT} WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid"
+                    "{select} WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid"
                 ))
                 .db()?;
             let mut rows = stmt.query(params![mailbox, first, last]).db()?;
@@ -203,7 +274,7 @@ pub fn get_messages(
                 let uid: Uid = row.get(0).db()?;
                 while want.next_if(|w| **w < uid).is_some() {}
                 if want.next_if(|w| **w == uid).is_some() {
-                    out.push(message_meta(row).db()?);
+                    out.push(map(row).db()?);
                 }
                 if want.peek().is_none() {
                     break;
@@ -212,13 +283,11 @@ pub fn get_messages(
             return Ok(out);
         }
         let mut stmt = conn
-            .prepare_cached(&format!(
-                "{MESSAGE_SELECT} WHERE mailbox_id = ?1 AND uid = ?2"
-            ))
+            .prepare_cached(&format!("{select} WHERE mailbox_id = ?1 AND uid = ?2"))
             .db()?;
         for uid in uids {
             if let Some(m) = stmt
-                .query_row(params![mailbox, uid], message_meta)
+                .query_row(params![mailbox, uid], &map)
                 .optional()
                 .db()?
             {

@@ -22,6 +22,7 @@ use store::{ChangeEvent, ChangeHub, StoreError, StoreResult};
 use tokio::sync::oneshot;
 
 use crate::blobs::BlobDir;
+use crate::db::exec_cached;
 
 /// The most requests one transaction takes; bounds the latency of the first one.
 const MAX_BATCH: usize = 512;
@@ -150,7 +151,7 @@ fn temporary(e: rusqlite::Error) -> StoreError {
 }
 
 fn run_batch(conn: &Connection, blobs: &BlobDir, hub: &ChangeHub, mut batch: Vec<Box<dyn Job>>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = exec_cached(conn, "BEGIN IMMEDIATE") {
         let err = temporary(e);
         for job in batch {
             job.finish(Err(err.clone()));
@@ -160,7 +161,7 @@ fn run_batch(conn: &Connection, blobs: &BlobDir, hub: &ChangeHub, mut batch: Vec
     let mut events = Vec::new();
     let mut unlink = Vec::new();
     for job in batch.iter_mut() {
-        if conn.execute_batch("SAVEPOINT job").is_err() {
+        if exec_cached(conn, "SAVEPOINT job").is_err() {
             continue; // the job's `out` stays None: it is answered with an error
         }
         let mut tx = Tx {
@@ -171,7 +172,7 @@ fn run_batch(conn: &Connection, blobs: &BlobDir, hub: &ChangeHub, mut batch: Vec
         };
         // A bug in one request must not take the writer thread (and every later write) down.
         let keep = catch_unwind(AssertUnwindSafe(|| job.run(&mut tx))).unwrap_or(false);
-        if keep && conn.execute_batch("RELEASE job").is_ok() {
+        if keep && exec_cached(conn, "RELEASE job").is_ok() {
             events.append(&mut tx.events);
             unlink.append(&mut tx.unlink);
         } else {
@@ -189,7 +190,7 @@ fn run_batch(conn: &Connection, blobs: &BlobDir, hub: &ChangeHub, mut batch: Vec
             "database: transaction rolled back".into(),
         ))
     } else {
-        conn.execute_batch("COMMIT").map_err(temporary)
+        exec_cached(conn, "COMMIT").map_err(temporary)
     };
     if commit.is_err() && !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");

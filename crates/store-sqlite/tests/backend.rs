@@ -486,3 +486,59 @@ async fn uid_flag_listing_and_range_reads_match_full_listing() {
     // 34 of 100 were \\Seen (i % 3 == 0); none of UIDs 5, 6, 50 was.
     assert_eq!((info.messages, info.unseen), (97, 97 - 34));
 }
+
+/// `get_flags` returns exactly the UIDs and flags (keywords included) `get_messages` does, on
+/// both the range-scan and the point-lookup path; `read_blob` returns the stored bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flag_reads_and_whole_blob_reads_match_full_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_sqlite::open(dir.path()).unwrap();
+    let account = users(&store, "flags.test", 1).await[0];
+    let mb = inbox(&store, account).await;
+    for i in 0..60u32 {
+        let mut flags = Flags::default();
+        if i % 2 == 0 {
+            flags.system.insert(SystemFlags::FLAGGED);
+        }
+        if i % 5 == 0 {
+            flags.keywords.push("$Label1".into());
+        }
+        let msg = Arc::new(format!("Subject: {i}\r\n\r\nbody {i}\r\n").into_bytes());
+        store.append(mb, msg, &flags, 1_700_000_000).await.unwrap();
+    }
+    store.expunge(mb, &[7]).await.unwrap();
+    for wanted in [(1..=80).rev().collect::<Vec<u32>>(), vec![40, 7, 2]] {
+        let full: Vec<_> = store
+            .get_messages(mb, &wanted)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.uid, m.flags))
+            .collect();
+        assert_eq!(store.get_flags(mb, &wanted).await.unwrap(), full);
+    }
+    let dense = store
+        .get_flags(mb, &(1..=60).collect::<Vec<u32>>())
+        .await
+        .unwrap();
+    assert_eq!(dense.len(), 59);
+    assert_eq!(dense[0].1.keywords, vec!["$Label1".to_string()]);
+    assert!(dense[0].1.system.contains(SystemFlags::FLAGGED));
+    assert!(dense[1].1.keywords.is_empty() && !dense[1].1.system.contains(SystemFlags::FLAGGED));
+    // The listing without blob ids agrees with the full one on everything else.
+    let light = store.list_messages_without_blobs(mb).await.unwrap();
+    let mut full = store.list_messages(mb).await.unwrap();
+    assert!(full.iter().all(|m| !m.blob.0.is_empty()));
+    for m in &mut full {
+        m.blob.0.clear();
+    }
+    assert_eq!(light, full);
+    let meta = store.get_messages(mb, &[3]).await.unwrap();
+    let body = store.read_blob(&meta[0].blob, meta[0].size).await.unwrap();
+    assert_eq!(body, b"Subject: 2\r\n\r\nbody 2\r\n");
+    let bogus = store::BlobId("../../etc/passwd".into());
+    assert!(matches!(
+        store.read_blob(&bogus, 0).await,
+        Err(StoreError::NotFound(_))
+    ));
+}

@@ -50,6 +50,16 @@ pub trait MailStore: Send + Sync {
         account: AccountId,
         name: &str,
     ) -> StoreResult<Option<MailboxInfo>>;
+    /// [`find_mailbox`](Self::find_mailbox) without the counts: `messages`, `unseen` and
+    /// `size` may be left 0. For callers that need only the id, UIDVALIDITY and UIDNEXT
+    /// (IMAP SELECT, APPEND, COPY); backends should override it to skip counting.
+    async fn lookup_mailbox(
+        &self,
+        account: AccountId,
+        name: &str,
+    ) -> StoreResult<Option<MailboxInfo>> {
+        self.find_mailbox(account, name).await
+    }
     async fn mailbox(&self, mailbox: MailboxId) -> StoreResult<MailboxInfo>;
     async fn create_mailbox(&self, account: AccountId, name: &str) -> StoreResult<MailboxInfo>;
     async fn delete_mailbox(&self, mailbox: MailboxId) -> StoreResult<()>;
@@ -65,6 +75,16 @@ pub trait MailStore: Send + Sync {
 
     /// All messages of a mailbox in UID order (a snapshot).
     async fn list_messages(&self, mailbox: MailboxId) -> StoreResult<Vec<MessageMeta>>;
+    /// [`list_messages`](Self::list_messages), except that `blob` may be empty: for
+    /// evaluating criteria on metadata (IMAP SEARCH), which reads the blob id of the few
+    /// messages whose content it needs with [`get_messages`](Self::get_messages). Backends
+    /// may override it to skip the blob ids; the default is `list_messages`.
+    async fn list_messages_without_blobs(
+        &self,
+        mailbox: MailboxId,
+    ) -> StoreResult<Vec<MessageMeta>> {
+        self.list_messages(mailbox).await
+    }
     /// UIDs and system flags of all messages in UID order (a snapshot): what IMAP SELECT
     /// keeps, without blob ids and keywords. Backends should override this with a query that
     /// reads no more than that; the default derives it from [`list_messages`](Self::list_messages).
@@ -79,8 +99,32 @@ pub trait MailStore: Send + Sync {
     /// Messages whose UID is in `uids` (sorted or not), in UID order; missing UIDs are skipped.
     async fn get_messages(&self, mailbox: MailboxId, uids: &[Uid])
     -> StoreResult<Vec<MessageMeta>>;
+    /// UIDs and flags of the messages `uids` (sorted or not), in UID order; missing UIDs are
+    /// skipped. What `FETCH (FLAGS UID)` needs; backends should override it with a query that
+    /// reads no more than that; the default derives it from [`get_messages`](Self::get_messages).
+    async fn get_flags(&self, mailbox: MailboxId, uids: &[Uid]) -> StoreResult<Vec<(Uid, Flags)>> {
+        Ok(self
+            .get_messages(mailbox, uids)
+            .await?
+            .into_iter()
+            .map(|m| (m.uid, m.flags))
+            .collect())
+    }
     /// Streams a message body from the blob store.
     async fn open_blob(&self, blob: &BlobId) -> StoreResult<BlobReader>;
+    /// Reads a whole message body into memory (`size_hint`: its size, for the allocation).
+    /// For protocols that need the message in one piece (IMAP FETCH parses it). Backends
+    /// should override it with one blocking read: the default streams through
+    /// [`open_blob`](Self::open_blob), which hands off to a thread per chunk.
+    async fn read_blob(&self, blob: &BlobId, size_hint: u64) -> StoreResult<Vec<u8>> {
+        use tokio::io::AsyncReadExt;
+        let mut r = self.open_blob(blob).await?;
+        let mut buf = Vec::with_capacity(usize::try_from(size_hint).unwrap_or(0).min(64 << 20));
+        r.read_to_end(&mut buf)
+            .await
+            .map_err(|e| crate::StoreError::Temporary(e.to_string()))?;
+        Ok(buf)
+    }
     /// Changes flags of the messages `uids`; returns the new state of each message that changed.
     async fn store_flags(
         &self,

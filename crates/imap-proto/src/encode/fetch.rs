@@ -1,5 +1,7 @@
 //! FETCH response items: `msg-att` — RFC 9051 §7.5.2, RFC 3516 §4.2, RFC 7162 §3.1.4.
 
+use std::io::Write;
+
 use super::bodystructure::{BodyStructure, write_body_structure};
 use super::envelope::{Envelope, write_envelope};
 use super::string::{write_literal, write_literal8};
@@ -67,16 +69,26 @@ pub(crate) fn write_fetch_items(out: &mut Vec<u8>, items: &[FetchItem], utf8: bo
             out.push(b' ');
         }
         match item {
+            // Written straight into `out` (no String per item or flag): `FETCH 1:* (FLAGS UID)`
+            // encodes these for every message of the mailbox. `Vec<u8>` writes cannot fail.
             FetchItem::Flags(flags) => {
-                let names: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
-                out.extend_from_slice(format!("FLAGS ({})", names.join(" ")).as_bytes());
+                out.extend_from_slice(b"FLAGS (");
+                for (i, f) in flags.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b' ');
+                    }
+                    let _ = write!(out, "{f}");
+                }
+                out.push(b')');
             }
-            FetchItem::Uid(n) => out.extend_from_slice(format!("UID {n}").as_bytes()),
+            FetchItem::Uid(n) => {
+                let _ = write!(out, "UID {n}");
+            }
             FetchItem::InternalDate(dt) => {
                 out.extend_from_slice(format!("INTERNALDATE \"{dt}\"").as_bytes())
             }
             FetchItem::Rfc822Size(n) => {
-                out.extend_from_slice(format!("RFC822.SIZE {n}").as_bytes())
+                let _ = write!(out, "RFC822.SIZE {n}");
             }
             FetchItem::ModSeq(n) => out.extend_from_slice(format!("MODSEQ ({n})").as_bytes()),
             FetchItem::Envelope(env) => {
@@ -96,7 +108,7 @@ pub(crate) fn write_fetch_items(out: &mut Vec<u8>, items: &[FetchItem], utf8: bo
                 origin,
                 data,
             } => {
-                out.extend_from_slice(format!("BODY[{section}]").as_bytes());
+                let _ = write!(out, "BODY[{section}]");
                 write_origin(out, *origin);
                 out.push(b' ');
                 write_body_data(out, data);

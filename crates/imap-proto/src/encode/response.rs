@@ -448,7 +448,7 @@ impl Data {
                 }
             }
             Data::Fetch { seq, items } => {
-                num(out, format!("* {seq} FETCH "));
+                let _ = std::io::Write::write_fmt(out, format_args!("* {seq} FETCH "));
                 write_fetch_items(out, items, utf8);
             }
             Data::Namespace {

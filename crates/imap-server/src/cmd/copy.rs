@@ -14,7 +14,8 @@ pub(crate) async fn target(
     name: &Mailbox,
 ) -> Result<store::MailboxInfo, Status> {
     let name = mailbox::name(ctx, tag, name)?;
-    match ctx.server.store.find_mailbox(account, &name).await {
+    // Only the id, UIDVALIDITY and UIDNEXT are used: no message counts.
+    match ctx.server.store.lookup_mailbox(account, &name).await {
         Ok(Some(mb)) => Ok(mb),
         Ok(None) => {
             Err(Status::no(Some(tag.clone()), "no such mailbox").with_code(Code::TryCreate))

@@ -7,7 +7,6 @@ use imap_proto::{
     SectionText, SequenceSet, Status, Tag,
 };
 use store::{FlagOp, Flags, MessageMeta, SystemFlags};
-use tokio::io::AsyncReadExt;
 
 use crate::cmd::{fetch_binary, seq};
 use crate::session::{Ctx, store_error};
@@ -60,12 +59,7 @@ fn partial(data: Vec<u8>, p: Option<(u64, u64)>) -> Vec<u8> {
 }
 
 pub(crate) async fn read_blob(ctx: &Ctx, m: &MessageMeta) -> Result<Vec<u8>, store::StoreError> {
-    let mut r = ctx.server.store.open_blob(&m.blob).await?;
-    let mut buf = Vec::with_capacity(usize::try_from(m.size).unwrap_or(0).min(64 << 20));
-    r.read_to_end(&mut buf)
-        .await
-        .map_err(|e| store::StoreError::Temporary(e.to_string()))?;
-    Ok(buf)
+    ctx.server.store.read_blob(&m.blob, m.size).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -94,13 +88,18 @@ pub(crate) async fn fetch(
         Err(why) => return Status::bad(Some(tag), why),
     };
     let uids: Vec<u32> = targets.iter().map(|(_, u)| *u).collect();
+    if attrs.iter().all(|a| matches!(a, A::Flags | A::Uid)) {
+        // `FETCH 1:* (FLAGS UID)`, what clients poll with: only flags are read.
+        return fetch_flags(ctx, tag, sel, uid, &targets, &uids, &attrs).await;
+    }
     let metas = match ctx.server.store.get_messages(sel.id, &uids).await {
         Ok(m) => m,
         Err(e) => return store_error(&tag, &e),
     };
     if !attrs.iter().any(needs_body) {
-        // Metadata only, e.g. `FETCH 1:* (FLAGS UID)`; nothing here sets \Seen. Targets and
-        // metas both ascend by UID: walk them together instead of mapping every message.
+        // Metadata only, e.g. `FETCH 1:* (INTERNALDATE RFC822.SIZE)`; nothing here sets \Seen.
+        // Targets and metas both ascend by UID: walk them together instead of mapping every
+        // message.
         let mut it = metas.iter().peekable();
         for (seqno, u) in targets {
             while it.next_if(|m| m.uid < u).is_some() {}
@@ -272,6 +271,41 @@ pub(crate) async fn fetch(
             "FETCH completed"
         },
     )
+}
+
+/// FETCH of only FLAGS and UID: reads just the flags (no blob ids, dates or sizes).
+#[allow(clippy::too_many_arguments)]
+async fn fetch_flags(
+    ctx: &mut Ctx,
+    tag: Tag,
+    sel: &Selected,
+    uid: bool,
+    targets: &[(u32, u32)],
+    uids: &[u32],
+    attrs: &[A],
+) -> Status {
+    let flags = match ctx.server.store.get_flags(sel.id, uids).await {
+        Ok(f) => f,
+        Err(e) => return store_error(&tag, &e),
+    };
+    // Targets and rows both ascend by UID: walk them together.
+    let mut it = flags.iter().peekable();
+    for &(seqno, u) in targets {
+        while it.next_if(|(fu, _)| *fu < u).is_some() {}
+        // Expunged elsewhere and not yet announced: omitted (RFC 9051 §7.5.2 allows it).
+        let Some((_, f)) = it.next_if(|(fu, _)| *fu == u) else {
+            continue;
+        };
+        let items = attrs
+            .iter()
+            .map(|a| match a {
+                A::Uid => FetchItem::Uid(u),
+                _ => FetchItem::Flags(sel.flags_of(ctx.rev2, u, f)),
+            })
+            .collect();
+        ctx.data(Data::Fetch { seq: seqno, items });
+    }
+    done(tag, uid)
 }
 
 /// A data item that needs only the message's metadata, not its body.

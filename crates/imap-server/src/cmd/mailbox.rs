@@ -18,14 +18,29 @@ pub(crate) fn name(ctx: &Ctx, tag: &Tag, mailbox: &Mailbox) -> Result<String, St
     Ok(name)
 }
 
-/// Looks a mailbox up; `NO [NONEXISTENT]` when missing — RFC 5530 §3.
+/// Looks a mailbox up; `NO [NONEXISTENT]` when missing — RFC 5530 §3. The message counts
+/// are not read (0): only STATUS needs them, through [`find_counted`].
 pub(crate) async fn find(
     ctx: &Ctx,
     tag: &Tag,
     account: AccountId,
     name: &str,
 ) -> Result<MailboxInfo, Status> {
-    match ctx.server.store.find_mailbox(account, name).await {
+    found(tag, ctx.server.store.lookup_mailbox(account, name).await)
+}
+
+/// [`find`] with `messages`, `unseen` and `size` counted.
+async fn find_counted(
+    ctx: &Ctx,
+    tag: &Tag,
+    account: AccountId,
+    name: &str,
+) -> Result<MailboxInfo, Status> {
+    found(tag, ctx.server.store.find_mailbox(account, name).await)
+}
+
+fn found(tag: &Tag, r: store::StoreResult<Option<MailboxInfo>>) -> Result<MailboxInfo, Status> {
+    match r {
         Ok(Some(mb)) => Ok(mb),
         Ok(None) => {
             Err(Status::no(Some(tag.clone()), "no such mailbox").with_code(Code::NonExistent))
@@ -200,7 +215,7 @@ pub(crate) async fn status(
     attributes: &[StatusAttribute],
 ) -> Status {
     let mb = match name(ctx, &tag, mailbox) {
-        Ok(n) => match find(ctx, &tag, account, &n).await {
+        Ok(n) => match find_counted(ctx, &tag, account, &n).await {
             Ok(mb) => mb,
             Err(s) => return s,
         },

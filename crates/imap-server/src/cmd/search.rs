@@ -5,12 +5,10 @@
 //!
 //! Not implemented: MODSEQ (RFC 7162, answered BAD), charsets other than UTF-8 and US-ASCII.
 
-use std::collections::HashMap;
-
 use imap_proto::{
     Code, Data, ESearchItem, SearchKey, SearchReturnOption as R, SequenceSet, Status, Tag,
 };
-use store::{MessageMeta, Uid};
+use store::Uid;
 
 use crate::cmd::fetch::read_blob;
 use crate::search::{self, Content, MsgCtx};
@@ -35,18 +33,24 @@ async fn matches(
     sel: &Selected,
     criteria: &SearchKey,
 ) -> Result<Vec<(u32, Uid)>, Status> {
-    let metas = match ctx.server.store.list_messages(sel.id).await {
+    // Blob ids are read only for the messages whose content a key needs (below).
+    let metas = match ctx.server.store.list_messages_without_blobs(sel.id).await {
         Ok(m) => m,
         Err(e) => return Err(store_error(tag, &e)),
     };
-    let metas: HashMap<Uid, MessageMeta> = metas.into_iter().map(|m| (m.uid, m)).collect();
+    // The view and the snapshot both ascend by UID: walk them together.
+    let mut metas = metas.iter().peekable();
+    let mut full: Option<Vec<store::MessageMeta>> = None;
     let exists = sel.exists();
     let now = now();
     let mut found = Vec::new();
     for (i, uid) in sel.uids.iter().enumerate() {
         let seq = i as u32 + 1;
         // Expunged elsewhere, not yet announced: its data is gone, it cannot match.
-        let Some(meta) = metas.get(uid) else { continue };
+        while metas.next_if(|m| m.uid < *uid).is_some() {}
+        let Some(meta) = metas.next_if(|m| m.uid == *uid) else {
+            continue;
+        };
         let m = MsgCtx {
             meta,
             seq,
@@ -61,7 +65,22 @@ async fn matches(
         let hit = match search::eval(criteria, &m, None) {
             Some(b) => b,
             None => {
-                let raw = match read_blob(ctx, meta).await {
+                if full.is_none() {
+                    // The first message whose content matters: read the blob ids of all.
+                    full = match ctx.server.store.list_messages(sel.id).await {
+                        Ok(m) => Some(m),
+                        Err(e) => return Err(store_error(tag, &e)),
+                    };
+                }
+                let with_blob = full
+                    .as_deref()
+                    .unwrap_or_default()
+                    .binary_search_by_key(uid, |m| m.uid)
+                    .ok()
+                    .and_then(|i| full.as_deref().and_then(|f| f.get(i)));
+                // Expunged since the first read: its content is gone, it cannot match.
+                let Some(with_blob) = with_blob else { continue };
+                let raw = match read_blob(ctx, with_blob).await {
                     Ok(r) => r,
                     Err(e) => return Err(store_error(tag, &e)),
                 };

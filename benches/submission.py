@@ -154,7 +154,7 @@ def main():
     ap.add_argument("--concurrency", type=int, nargs="+", default=[10, 50])
     ap.add_argument("--messages", type=int, nargs="+", default=[1000, 2000])
     ap.add_argument("--size", type=int, default=10240)
-    ap.add_argument("--per-destination", type=int, default=4,
+    ap.add_argument("--per-destination", type=int, default=20,
                     help="A's [queue] max_per_destination (connections to B); default as shipped")
     args = ap.parse_args()
     if not Path(os.environ["YUBIN_BIN"]).exists():

@@ -22,6 +22,7 @@
 //! directory while the server runs; SQLite's locking and the busy timeout serialise writers.
 
 mod blobs;
+mod checkpoint;
 mod db;
 mod mailstore;
 mod names;
@@ -45,6 +46,7 @@ use mail_types::Address;
 use store::{AccountId, ChangeHub, StoreError, StoreResult};
 
 use crate::blobs::BlobDir;
+use crate::checkpoint::Checkpointer;
 use crate::db::io_err;
 use crate::readers::ReadPool;
 use crate::writer::Writer;
@@ -66,6 +68,8 @@ pub struct SqliteStore {
     sweep: SweepReport,
     /// Woken after each committed queue change (see `queue.rs`).
     queue_notify: Arc<tokio::sync::Notify>,
+    /// Checkpoints the WAL off the writer thread (see `checkpoint.rs`).
+    _checkpointer: Checkpointer,
     // Last: dropping it joins the writer thread after everything else is unused.
     writer: Writer,
 }
@@ -114,6 +118,7 @@ pub fn open_with(data_dir: &Path, options: &OpenOptions) -> Result<Arc<SqliteSto
         SweepReport::default()
     };
     let hub = Arc::new(ChangeHub::default());
+    let checkpointer = Checkpointer::start(&db_path, &conn)?;
     let writer = Writer::start(conn, Arc::clone(&blobs), Arc::clone(&hub))?;
     Ok(Arc::new(SqliteStore {
         data_dir: data_dir.to_path_buf(),
@@ -123,6 +128,7 @@ pub fn open_with(data_dir: &Path, options: &OpenOptions) -> Result<Arc<SqliteSto
         maildrops: Arc::new(Mutex::new(HashSet::new())),
         sweep,
         queue_notify: Arc::new(tokio::sync::Notify::new()),
+        _checkpointer: checkpointer,
         writer,
     }))
 }

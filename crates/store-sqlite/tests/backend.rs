@@ -542,3 +542,31 @@ async fn flag_reads_and_whole_blob_reads_match_full_rows() {
         Err(StoreError::NotFound(_))
     ));
 }
+
+/// The writer never checkpoints (that would stall a whole batch of deliveries); the background
+/// checkpointer must still move committed pages into the database file.
+#[tokio::test(flavor = "multi_thread")]
+async fn wal_is_checkpointed_off_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_sqlite::open(dir.path()).unwrap();
+    let ids = users(&store, "wal.test", 1).await;
+    // Let the checkpoint of the set-up writes happen, then measure.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let db = dir.path().join("yubin.db");
+    let before = std::fs::metadata(&db).unwrap().len();
+    for i in 0..300 {
+        let body = format!("Subject: {i}\r\n\r\n{}\r\n", "x".repeat(500));
+        store
+            .deliver(Arc::new(body.into_bytes()), i, &ids)
+            .await
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::metadata(&db).unwrap().len() <= before {
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint moved the 300 deliveries into yubin.db"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

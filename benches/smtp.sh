@@ -96,21 +96,8 @@ max_connections_per_ip = 100000
 max_connections = 100000
 EOF
 
-# Waits until something accepts TCP connections on 127.0.0.1:$1 (up to 30 s).
-wait_port() {
-  for _ in $(seq 1 300); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    if [ -n "$SERVER_PID" ] && ! kill -0 "$SERVER_PID" 2>/dev/null; then return 1; fi
-    sleep 0.1
-  done
-  return 1
-}
-
-server_alive() {
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-    echo "yubin exited; last log lines:" >&2; tail -20 "$WORK/yubin.log" >&2; exit 1
-  fi
-}
+# wait_port and server_alive
+source "$ROOT/benches/lib.sh"
 
 start_server() {
   log "starting yubin on 127.0.0.1:$PORT (data in $WORK/data)"

@@ -6,6 +6,7 @@ poplib, ssl, curl) and by raw protocol transcripts.
 """
 
 import os
+import random
 import signal
 import socket
 import ssl
@@ -33,10 +34,28 @@ def yubin_binary() -> str:
     raise RuntimeError("build yubin first: cargo build")
 
 
+# Ports for test servers come from below the kernel's ephemeral range (32768-60999 on Linux), so
+# no outgoing connection of this or another test can take one between the probe and the server's
+# bind; each is handed out once per test run.
+_PORT_RANGE = (20000, 32000)
+_ports_given: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port on 127.0.0.1 that is free now and was not handed out before in this run."""
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randrange(*_PORT_RANGE)
+        if port in _ports_given:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
+    raise RuntimeError("no free port in %d-%d" % _PORT_RANGE)
 
 
 def client_tls() -> ssl.SSLContext:
@@ -45,6 +64,10 @@ def client_tls() -> ssl.SSLContext:
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     return ctx
+
+
+class PortTaken(Exception):
+    """The server could not bind a listener because something else holds the port."""
 
 
 class Yubin:
@@ -85,8 +108,22 @@ class Yubin:
             raise AssertionError(f"yubin {' '.join(args)} failed: {res.stderr}")
         return res
 
-    def start(self):
+    def start(self, attempts=3):
+        """Starts the server and waits for every listener. If a port was taken after all (another
+        program on the machine), picks new ports for the listeners and tries again."""
+        for attempt in range(attempts):
+            try:
+                return self._start_once()
+            except PortTaken:
+                if attempt == attempts - 1:
+                    raise
+                self.ports = {name: free_port() if port else None for name, port in self.ports.items()}
+                self.write_config()
+        return self
+
+    def _start_once(self):
         self.log = open(self.log_path, "ab")
+        log_start = self.log.tell()
         self.proc = subprocess.Popen(
             [yubin_binary(), "--config", str(self.config), "serve"],
             stdout=self.log,
@@ -97,6 +134,10 @@ class Yubin:
         for port in filter(None, self.ports.values()):
             while True:
                 if self.proc.poll() is not None:
+                    self.proc = None
+                    self.log.close()
+                    if b"address in use" in self.log_path.read_bytes()[log_start:]:
+                        raise PortTaken()
                     raise AssertionError(f"yubin exited early:\n{self.logs()}")
                 try:
                     socket.create_connection(("127.0.0.1", port), timeout=1).close()

@@ -142,13 +142,26 @@ impl Drop for Server {
     }
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
+/// A port that was free a moment ago on 127.0.0.1, never handed out twice by this process.
+///
+/// It comes from below the kernel's ephemeral range (32768-60999 on Linux): a port from
+/// `bind(0)` is free again once probed, and any outgoing connection could take it as its source
+/// port before the server binds it; ports under 32768 are only ever taken on purpose.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Each test binary starts at its own offset so consecutive runs do not reuse ports in TIME_WAIT.
+    let seed = std::process::id().wrapping_mul(2_654_435_761) % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (FIRST + (seed + n * 7) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}..{}", FIRST + SPAN);
 }
 
 /// Connects to `addr`, retrying while the server starts.

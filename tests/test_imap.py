@@ -421,6 +421,63 @@ def test_idle_receives_live_updates(server):
     a.logout()
 
 
+def test_thunderbird_like_session(server):
+    """Issue 3's acceptance sequence in one go, shaped like a desktop client's session: LIST,
+    SELECT, FETCH the headers of 1:*, FETCH one body, STORE \\Seen, MOVE to Trash, with a second
+    connection in IDLE on INBOX (Thunderbird keeps one per open folder) seeing every change."""
+    deliver(server, 3, body=b"Thunderbird body\r\n")
+    idle = raw_imaps(server)
+    idle.login()
+    untagged, done = idle.cmd(b"SELECT INBOX")
+    assert b"* 3 EXISTS\r\n" in untagged and status_word(done) == b"OK", (untagged, done)
+    idle.sock.settimeout(5)
+    idle.send(b"i1 IDLE\r\n")
+    assert idle.line().startswith(b"+ ")
+
+    m = login_imaps(server)
+    boxes = list_names(m)
+    assert "INBOX" in boxes and "\\Trash" in boxes["Trash"], boxes
+    typ, data = m.select("INBOX")
+    assert typ == "OK" and data == [b"3"]
+    typ, data = m.fetch("1:*", "(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)])")
+    assert typ == "OK", data
+    parts = [d for d in data if isinstance(d, tuple)]
+    assert [p[1] for p in parts] == [b"Subject: m%d\r\n\r\n" % i for i in range(3)], data
+    uids = [re.search(rb"UID (\d+)", p[0]).group(1).decode() for p in parts]
+    sizes = [int(re.search(rb"RFC822.SIZE (\d+)", p[0]).group(1)) for p in parts]
+    assert all(b"FLAGS (\\Seen" not in p[0] for p in parts), parts
+
+    # The reader opens the second message: BODY.PEEK, then an explicit STORE, as Thunderbird does.
+    typ, data = m.uid("FETCH", uids[1], "BODY.PEEK[]")
+    assert typ == "OK", data
+    body = data[0][1]
+    assert len(body) == sizes[1] and body.endswith(b"\r\n\r\nThunderbird body\r\n"), body
+    assert "\\Seen" not in fetch_flags(m, "2")
+    typ, data = m.uid("STORE", uids[1], "+FLAGS", r"(\Seen)")
+    assert typ == "OK" and b"\\Seen" in data[0], data
+    # RFC 2177 §3: the idling connection hears about the flag change at once.
+    assert b"\\Seen" in read_until(idle, rb"\* 2 FETCH ")
+
+    m.response("EXPUNGE")
+    typ, data = m.uid("MOVE", uids[1], "Trash")
+    assert typ == "OK", data
+    assert m.response("EXPUNGE")[1] == [b"2"]  # RFC 6851 §3.3: the source message is expunged
+    read_until(idle, rb"\* 2 EXPUNGE\r\n")
+    deliver(server, 1, body=b"Thunderbird body\r\n", start=3)
+    read_until(idle, rb"\* 3 EXISTS\r\n")
+    idle.send(b"DONE\r\n")
+    _, done = idle.until(b"i1")
+    assert done.startswith(b"i1 OK"), done
+
+    m.noop()
+    assert subjects(m) == ["Subject: m0", "Subject: m2", "Subject: m3"]
+    typ, data = m.select("Trash")
+    assert typ == "OK" and data == [b"1"], data
+    assert fetch_one(m, "1", "BODY.PEEK[]") == body
+    assert "\\Seen" in fetch_flags(m, "1")  # MOVE keeps the flags (RFC 6851 §3.1)
+    m.logout()
+
+
 def test_idle_done_without_changes(server):
     b = raw_imaps(server)
     b.login()

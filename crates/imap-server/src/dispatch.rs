@@ -82,17 +82,15 @@ async fn mailbox_command(ctx: &mut Ctx, tag: Tag, account: store::AccountId, bod
     }
 }
 
-/// UID commands whose `*` / ranges must see messages other sessions added: their EXISTS is
-/// announced first (RFC 9051 §7.4.1 allows it at any time; only EXPUNGE is held back), so
-/// `UID FETCH n:*` includes them (clients poll this way instead of NOOP).
+/// Commands that read the session's view apply the pending change events first, so they see
+/// other sessions' flag changes and expunges (and never answer from a stale view). New
+/// messages are announced with EXISTS first (RFC 9051 §7.4.1 allows it at any time; only
+/// EXPUNGE is held back), so `UID FETCH n:*` includes them (clients poll this way instead of
+/// NOOP).
 fn syncs_first(body: &C) -> bool {
     matches!(
         body,
-        C::Fetch { uid: true, .. }
-            | C::Store { uid: true, .. }
-            | C::Copy { uid: true, .. }
-            | C::Move { uid: true, .. }
-            | C::Search { uid: true, .. }
+        C::Fetch { .. } | C::Store { .. } | C::Copy { .. } | C::Move { .. } | C::Search { .. }
     )
 }
 
@@ -112,7 +110,9 @@ impl Session {
         let status = match (&mut self.state, body) {
             // Any state — RFC 9051 §6.1.
             (st, C::Capability) => cmd::any::capability(ctx, io, st, tag),
-            (_, C::Noop | C::Check) => Status::ok(Some(tag), "NOOP completed"),
+            (_, C::Noop) => Status::ok(Some(tag), "NOOP completed"),
+            // RFC 3501 §6.4.1: CHECK (rev1 only) is a NOOP here; every write is durable already.
+            (_, C::Check) => Status::ok(Some(tag), "CHECK completed"),
             (_, C::Logout) => {
                 ctx.status(Status::bye("yubin IMAP logging out"));
                 ctx.status(Status::ok(Some(tag), "LOGOUT completed"));

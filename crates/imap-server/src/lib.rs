@@ -39,6 +39,7 @@ mod recent;
 mod search;
 mod session;
 mod state;
+mod view;
 
 use std::sync::Arc;
 use std::time::Duration;

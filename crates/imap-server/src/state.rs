@@ -1,18 +1,21 @@
 //! Session states (RFC 9051 §3) and the selected mailbox as this session sees it.
 //!
-//! Invariant: `Selected::uids` is the client's view — message sequence number n is
-//! `uids[n - 1]`. It changes only when this session tells the client: EXISTS appends, EXPUNGE
-//! removes. Messages other sessions expunged stay in the view (as `gone`) until an EXPUNGE
-//! response may be sent (RFC 9051 §7.5.1).
+//! Invariant: `Selected::view` is the client's view — message sequence number n is the n-th
+//! message in it. Its membership changes only when this session tells the client: EXISTS
+//! appends, EXPUNGE removes. Messages other sessions expunged stay in the view (as `gone`)
+//! until an EXPUNGE response may be sent (RFC 9051 §7.5.1). Flags in the view change as the
+//! client is told: by this session's own FETCH/STORE replies or by the untagged FETCH that
+//! [`sync`] sends for other sessions' changes.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use imap_proto::{Data, FetchItem, Flag};
-use store::{AccountId, Change, ChangeEvent, Flags, MailboxId, ModSeq, Uid};
+use store::{AccountId, Change, ChangeEvent, Flags, MailboxId, SystemFlags, Uid};
 use tokio::sync::broadcast;
 
 use crate::recent::RecentSet;
 use crate::session::Ctx;
+use crate::view::{Msg, View};
 
 pub(crate) enum State {
     NotAuthenticated,
@@ -39,12 +42,9 @@ impl User {
 pub(crate) struct Selected {
     pub id: MailboxId,
     pub read_only: bool,
-    pub uids: Vec<Uid>,
+    pub view: View,
     /// Expunged by another session, not yet announced.
     pub gone: BTreeSet<Uid>,
-    /// Flag changes this session made itself (already answered), so their events are not
-    /// echoed back as FETCH responses.
-    pub own: HashSet<(Uid, ModSeq)>,
     /// The messages `\Recent` in this session (RFC 3501 §2.3.2; always empty for rev2).
     pub recent: RecentSet,
     /// The change feed lagged: reread the mailbox at the next sync.
@@ -57,25 +57,43 @@ pub(crate) struct Selected {
 
 impl Selected {
     pub fn seq_of(&self, uid: Uid) -> Option<u32> {
-        self.uids.binary_search(&uid).ok().map(|i| i as u32 + 1)
+        self.view.index_of(uid).map(|i| i as u32 + 1)
     }
 
     pub fn exists(&self) -> u32 {
-        self.uids.len() as u32
+        self.view.len() as u32
     }
 
     pub fn max_uid(&self) -> Uid {
-        self.uids.last().copied().unwrap_or(0)
+        self.view.max_uid()
     }
 
-    /// FLAGS of message `uid` as this session shows them: `\Recent` added for rev1 clients
+    /// The UIDs of the view in sequence-number order.
+    pub fn uids(&self) -> &[Uid] {
+        self.view.uids()
+    }
+
+    /// FLAGS of a message as this session shows them: `\Recent` added for rev1 clients
     /// (RFC 3501 §2.3.2), never for IMAP4rev2 ones (RFC 9051 dropped it).
-    pub fn flags_of(&self, rev2: bool, uid: Uid, flags: &Flags) -> Vec<Flag> {
-        let mut out = to_imap_flags(flags);
-        if !rev2 && self.recent.contains(uid) {
+    pub fn flags_of(&self, rev2: bool, m: &Msg<'_>) -> Vec<Flag> {
+        let mut out = imap_flags(m.system, m.keywords);
+        if !rev2 && self.recent.contains(m.uid) {
             out.push(Flag::recent());
         }
         out
+    }
+
+    /// `* n FETCH (UID u FLAGS (...))` for message `uid` as the view now has it.
+    pub fn flags_response(&self, rev2: bool, uid: Uid) -> Option<Data> {
+        let i = self.view.index_of(uid)?;
+        let m = self.view.at(i)?;
+        Some(Data::Fetch {
+            seq: i as u32 + 1,
+            items: vec![
+                FetchItem::Uid(uid),
+                FetchItem::Flags(self.flags_of(rev2, &m)),
+            ],
+        })
     }
 
     /// Claims (read-write) or peeks at (EXAMINE, RFC 3501 §6.3.2) the `\Recent` messages
@@ -94,26 +112,29 @@ impl Selected {
         self.recent.add(mark.max(after).saturating_add(1), max);
     }
 
-    /// Removes `uid` from the view, returning the sequence number it had.
-    pub fn remove(&mut self, uid: Uid) -> Option<u32> {
-        let i = self.uids.binary_search(&uid).ok()?;
-        self.uids.remove(i);
-        self.gone.remove(&uid);
-        Some(i as u32 + 1)
+    /// Removes the messages `sorted` (ascending) from the view, queuing `* n EXPUNGE` for
+    /// each with the number it has at that moment (RFC 9051 §7.5.1).
+    pub fn expunge(&mut self, ctx: &mut Ctx, sorted: &[Uid]) {
+        for uid in sorted {
+            self.gone.remove(uid);
+        }
+        for seq in self.view.remove_sorted(sorted) {
+            ctx.data(Data::Expunge(seq));
+        }
     }
 }
 
 /// Store flags → IMAP flags.
-pub(crate) fn to_imap_flags(flags: &Flags) -> Vec<Flag> {
-    let mut out = Vec::new();
-    for (bit, name) in store::SystemFlags::ALL {
-        if flags.system.contains(bit)
+pub(crate) fn imap_flags(system: SystemFlags, keywords: &[String]) -> Vec<Flag> {
+    let mut out = Vec::with_capacity(keywords.len() + 2);
+    for (bit, name) in SystemFlags::ALL {
+        if system.contains(bit)
             && let Some(f) = Flag::parse(name)
         {
             out.push(f);
         }
     }
-    out.extend(flags.keywords.iter().filter_map(|k| Flag::parse(k)));
+    out.extend(keywords.iter().filter_map(|k| Flag::parse(k)));
     out
 }
 
@@ -160,7 +181,7 @@ pub(crate) async fn sync_with(
     allow_expunge: bool,
     mut first: Option<ChangeEvent>,
 ) {
-    let mut new_uids = Vec::new();
+    let mut new = Vec::new();
     loop {
         let next = match first.take() {
             Some(ev) => Ok(ev),
@@ -168,21 +189,24 @@ pub(crate) async fn sync_with(
         };
         match next {
             Ok(ev) if ev.mailbox == sel.id => match ev.change {
-                Change::NewMessage { uid, .. } => new_uids.push(uid),
+                Change::NewMessage(m) => new.push(m),
                 Change::FlagsChanged { uid, flags, modseq } => {
-                    if sel.own.remove(&(uid, modseq)) {
+                    if uid > sel.max_uid() {
+                        // New since the last EXISTS: its flags go with it, untold.
+                        if let Some(m) = new.iter_mut().find(|m| m.uid == uid)
+                            && m.modseq < modseq
+                        {
+                            (m.flags, m.modseq) = (flags, modseq);
+                        }
                         continue;
                     }
-                    if let Some(seq) = sel.seq_of(uid)
-                        && !sel.gone.contains(&uid)
+                    // Not applied when the view already shows this state or a later one (this
+                    // session's own change, answered already).
+                    if !sel.gone.contains(&uid)
+                        && sel.view.set_flags(uid, &flags, modseq)
+                        && let Some(data) = sel.flags_response(ctx.rev2, uid)
                     {
-                        ctx.data(Data::Fetch {
-                            seq,
-                            items: vec![
-                                FetchItem::Uid(uid),
-                                FetchItem::Flags(sel.flags_of(ctx.rev2, uid, &flags)),
-                            ],
-                        });
+                        ctx.data(data);
                     }
                 }
                 Change::Expunged { uids, .. } => {
@@ -201,16 +225,13 @@ pub(crate) async fn sync_with(
     }
     if sel.resync {
         sel.resync = false;
-        resync(ctx, sel, &mut new_uids).await;
+        resync(ctx, sel, &mut new).await;
     }
-    new_uids.sort_unstable();
-    new_uids.dedup();
+    new.sort_unstable_by_key(|m| m.uid);
     let before = sel.exists();
     let before_max = sel.max_uid();
-    for uid in new_uids {
-        if uid > sel.max_uid() {
-            sel.uids.push(uid);
-        }
+    for m in new {
+        sel.view.push(m);
     }
     let added = sel.exists() - before;
     if added > 0 {
@@ -218,48 +239,37 @@ pub(crate) async fn sync_with(
         if !ctx.rev2 {
             // RFC 3501 §7.3.2: RECENT goes with EXISTS for rev1 clients.
             sel.take_recent(ctx, before_max);
-            ctx.data(Data::Recent(sel.recent.count_in(&sel.uids)));
+            ctx.data(Data::Recent(sel.recent.count_in(sel.view.uids())));
         }
     }
-    if allow_expunge {
+    if allow_expunge && !sel.gone.is_empty() {
         let gone: Vec<Uid> = sel.gone.iter().copied().collect();
-        for uid in gone {
-            if let Some(seq) = sel.remove(uid) {
-                ctx.data(Data::Expunge(seq));
-            }
-        }
-    }
-    // Own flag changes whose events never came (lagged) must not pile up.
-    if sel.own.len() > 10_000 {
-        sel.own.clear();
+        sel.expunge(ctx, &gone);
     }
 }
 
-/// The event feed lagged: compare the view with the store and send every message's flags.
-async fn resync(ctx: &mut Ctx, sel: &mut Selected, new_uids: &mut Vec<Uid>) {
-    let Ok(msgs) = ctx.server.store.list_messages(sel.id).await else {
+/// The event feed lagged: compare the view with the store; send the flags that changed.
+async fn resync(ctx: &mut Ctx, sel: &mut Selected, new: &mut Vec<store::MessageSummary>) {
+    let Ok(msgs) = ctx.server.store.list_summaries(sel.id).await else {
         // Try again at the next command.
         sel.resync = true;
         return;
     };
-    let present: HashSet<Uid> = msgs.iter().map(|m| m.uid).collect();
-    for uid in &sel.uids {
+    let present: std::collections::HashSet<Uid> = msgs.iter().map(|m| m.uid).collect();
+    for uid in sel.view.uids() {
         if !present.contains(uid) {
             sel.gone.insert(*uid);
         }
     }
     let max = sel.max_uid();
-    for m in &msgs {
+    for m in msgs {
         if m.uid > max {
-            new_uids.push(m.uid);
-        } else if let Some(seq) = sel.seq_of(m.uid) {
-            ctx.data(Data::Fetch {
-                seq,
-                items: vec![
-                    FetchItem::Uid(m.uid),
-                    FetchItem::Flags(sel.flags_of(ctx.rev2, m.uid, &m.flags)),
-                ],
-            });
+            new.push(m);
+        } else if !sel.gone.contains(&m.uid)
+            && sel.view.set_flags(m.uid, &m.flags, m.modseq)
+            && let Some(data) = sel.flags_response(ctx.rev2, m.uid)
+        {
+            ctx.data(data);
         }
     }
 }

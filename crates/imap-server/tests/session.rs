@@ -252,8 +252,9 @@ async fn two_sessions_see_each_other() {
     assert_eq!(
         r,
         [
-            "* 2 FETCH (UID 2)",
+            // b's pending flag change is applied (and told) before FETCH reads the view.
             "* 1 FETCH (UID 1 FLAGS (\\Deleted \\Recent))",
+            "* 2 FETCH (UID 2)",
             "f OK FETCH completed"
         ]
     );
@@ -278,5 +279,57 @@ async fn two_sessions_see_each_other() {
     assert_eq!(
         a.until("x").await,
         ["* 2 FETCH (UID 3)", "x OK FETCH completed"]
+    );
+}
+
+/// The session's view of flags follows the store in MODSEQ order: its own STORE is not echoed
+/// back, a later change by another session is, and a message that arrived and was flagged
+/// elsewhere before this session heard of it shows its latest flags, in order after EXISTS.
+#[tokio::test]
+async fn view_follows_flag_changes_in_modseq_order() {
+    let env = env().await;
+    env.deliver(SIMPLE).await;
+    let mut a = env.login().await;
+    let mut b = env.login().await;
+    a.cmd("e", "ENABLE IMAP4rev2").await;
+    b.cmd("e", "ENABLE IMAP4rev2").await;
+    a.cmd("s", "SELECT INBOX").await;
+    b.cmd("s", "SELECT INBOX").await;
+
+    // a's own change: answered once, not repeated at the next command.
+    assert_eq!(
+        a.cmd("t1", "STORE 1 +FLAGS (\\Seen)").await,
+        ["* 1 FETCH (FLAGS (\\Seen))", "t1 OK STORE completed"]
+    );
+    assert_eq!(a.cmd("n1", "NOOP").await, ["n1 OK NOOP completed"]);
+
+    // b changes it after a: a is told, and its FETCH and SEARCH answer from the new state.
+    b.cmd("t2", "STORE 1 FLAGS (\\Flagged $Label1)").await;
+    let r = a.cmd("f1", "FETCH 1 (FLAGS)").await;
+    assert_eq!(
+        r,
+        [
+            "* 1 FETCH (UID 1 FLAGS (\\Flagged $Label1))",
+            "* 1 FETCH (FLAGS (\\Flagged $Label1))",
+            "f1 OK FETCH completed"
+        ]
+    );
+    assert_eq!(
+        a.cmd("q1", "SEARCH UNSEEN KEYWORD $label1").await[0],
+        "* ESEARCH (TAG \"q1\") ALL 1"
+    );
+
+    // A message arrives and b flags it before a hears of it: a gets EXISTS, then the
+    // message with its current flags, and no FETCH for a message it was not told of yet.
+    env.deliver(SIMPLE).await;
+    b.cmd("n2", "NOOP").await;
+    b.cmd("t3", "STORE 2 +FLAGS.SILENT (\\Answered)").await;
+    assert_eq!(
+        a.cmd("n3", "NOOP").await,
+        ["* 2 EXISTS", "n3 OK NOOP completed"]
+    );
+    assert_eq!(
+        a.cmd("f2", "FETCH 2 (FLAGS)").await,
+        ["* 2 FETCH (FLAGS (\\Answered))", "f2 OK FETCH completed"]
     );
 }

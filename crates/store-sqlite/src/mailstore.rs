@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use mail_types::{Address, Domain};
 use store::{
     AccountId, Alias, BlobId, BlobReader, ChangeEvent, Directory, FlagOp, Flags, MailStore,
-    MailboxId, MailboxInfo, MailboxLock, MessageMeta, ModSeq, Quota, StoreError, StoreResult,
-    Stored, SystemFlags, Uid, UnixTime, UserRecord,
+    MailboxId, MailboxInfo, MailboxLock, MessageMeta, MessageSummary, ModSeq, Quota, StoreError,
+    StoreResult, Stored, Uid, UnixTime, UserRecord,
 };
 
 use crate::blobs::is_valid_hash;
@@ -254,18 +254,9 @@ impl MailStore for SqliteStore {
             .await
     }
 
-    async fn list_messages_without_blobs(
-        &self,
-        mailbox: MailboxId,
-    ) -> StoreResult<Vec<MessageMeta>> {
+    async fn list_summaries(&self, mailbox: MailboxId) -> StoreResult<Vec<MessageSummary>> {
         self.readers
-            .read(move |c| reads::list_messages_without_blobs(c, mailbox))
-            .await
-    }
-
-    async fn list_uid_flags(&self, mailbox: MailboxId) -> StoreResult<Vec<(Uid, SystemFlags)>> {
-        self.readers
-            .read(move |c| reads::list_uid_flags(c, mailbox))
+            .read(move |c| reads::list_summaries(c, mailbox))
             .await
     }
 
@@ -277,13 +268,6 @@ impl MailStore for SqliteStore {
         let uids = uids.to_vec();
         self.readers
             .read(move |c| reads::get_messages(c, mailbox, &uids))
-            .await
-    }
-
-    async fn get_flags(&self, mailbox: MailboxId, uids: &[Uid]) -> StoreResult<Vec<(Uid, Flags)>> {
-        let uids = uids.to_vec();
-        self.readers
-            .read(move |c| reads::get_flags(c, mailbox, &uids))
             .await
     }
 
@@ -314,6 +298,24 @@ impl MailStore for SqliteStore {
             Ok(Err(e)) => Err(io_err("reading blob", e)),
             Err(e) => Err(StoreError::Temporary(format!("blob read task failed: {e}"))),
         }
+    }
+
+    async fn read_message(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Option<Vec<u8>>> {
+        // Lookup and file read in one hand-off to the blocking pool.
+        let blobs = Arc::clone(&self.blobs);
+        self.readers
+            .read(move |c| {
+                let Some(hash) = reads::blob_of(c, mailbox, uid)? else {
+                    return Ok(None);
+                };
+                match std::fs::read(blobs.path(&hash)) {
+                    Ok(data) => Ok(Some(data)),
+                    // Expunged (and its blob unlinked) since the lookup.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(io_err("reading blob", e)),
+                }
+            })
+            .await
     }
 
     async fn store_flags(

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use rusqlite::{OptionalExtension, params};
 use store::{
-    AccountId, Change, ChangeEvent, FlagOp, Flags, INBOX, MailboxId, ModSeq, StoreError,
-    StoreResult, Stored, SystemFlags, Uid, UnixTime,
+    AccountId, Change, ChangeEvent, FlagOp, Flags, INBOX, MailboxId, MessageSummary, ModSeq,
+    StoreError, StoreResult, Stored, SystemFlags, Uid, UnixTime,
 };
 
 use crate::db::{Db, FLAG_MASK, encode_keywords, flags_from_columns, sql_u64};
@@ -53,7 +53,13 @@ fn file_message(
     tx.events.push(ChangeEvent {
         account: mb.account,
         mailbox: mb.id,
-        change: Change::NewMessage { uid, modseq },
+        change: Change::NewMessage(MessageSummary {
+            uid,
+            size: blob.size(),
+            internal_date,
+            flags: flags.clone(),
+            modseq,
+        }),
     });
     Ok(Stored {
         account: mb.account,
@@ -318,7 +324,13 @@ pub fn copy(
         tx.events.push(ChangeEvent {
             account: dst.account,
             mailbox: dst.id,
-            change: Change::NewMessage { uid, modseq },
+            change: Change::NewMessage(MessageSummary {
+                uid,
+                size: r.size as u64,
+                internal_date: r.date,
+                flags: flags_from_columns(r.flags, &r.keywords),
+                modseq,
+            }),
         });
         pairs.push((r.uid, uid));
     }

@@ -2,11 +2,11 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use store::{
-    AccountId, BlobId, Flags, MailboxId, MailboxInfo, MessageMeta, Quota, SpecialUse, StoreError,
-    StoreResult, SystemFlags, Uid,
+    AccountId, BlobId, MailboxId, MailboxInfo, MessageMeta, MessageSummary, Quota, SpecialUse,
+    StoreError, StoreResult, Uid,
 };
 
-use crate::db::{Db, FLAG_MASK, exec_cached, flags_from_columns};
+use crate::db::{Db, exec_cached, flags_from_columns};
 use crate::names;
 
 /// Mailbox columns; the counts IMAP STATUS needs are added by [`with_counts`].
@@ -15,7 +15,7 @@ const MAILBOX_SELECT: &str = "SELECT m.id, m.account_id, m.name, m.uid_validity,
   FROM mailboxes m";
 
 /// Message count, unseen count and total size (RFC 9051 §6.3.11, RFC 8438 SIZE) in one pass
-/// over the covering index `messages_uid_flags` (three subqueries scanned it three times).
+/// over the covering index `messages_summary` (three subqueries scanned it three times).
 const COUNTS: &str = "SELECT count(*), coalesce(sum((flags & 1) = 0), 0), coalesce(sum(size), 0)
   FROM messages WHERE mailbox_id = ?1";
 
@@ -154,12 +154,9 @@ pub fn list_messages(conn: &Connection, mailbox: MailboxId) -> StoreResult<Vec<M
     })
 }
 
-/// [`list_messages`] without the blob hashes (left empty): what evaluating SEARCH keys on
-/// metadata needs. Skips a 64-character string per message.
-pub fn list_messages_without_blobs(
-    conn: &Connection,
-    mailbox: MailboxId,
-) -> StoreResult<Vec<MessageMeta>> {
+/// Every message of a mailbox without its blob hash, in UID order: what an IMAP session keeps
+/// in its view. Read from the covering index `messages_summary`, never from the table rows.
+pub fn list_summaries(conn: &Connection, mailbox: MailboxId) -> StoreResult<Vec<MessageSummary>> {
     snapshot(conn, || {
         require_mailbox(conn, mailbox)?;
         let mut stmt = conn
@@ -174,9 +171,8 @@ pub fn list_messages_without_blobs(
                 let flags: i64 = r.get(3)?;
                 let keywords: &str = r.get_ref(4)?.as_str()?;
                 let modseq: i64 = r.get(5)?;
-                Ok(MessageMeta {
+                Ok(MessageSummary {
                     uid: r.get(0)?,
-                    blob: BlobId(String::new()),
                     size: size.max(0) as u64,
                     internal_date: r.get(2)?,
                     flags: flags_from_columns(flags, keywords),
@@ -188,25 +184,13 @@ pub fn list_messages_without_blobs(
     })
 }
 
-/// UIDs and system flags of every message in UID order — what IMAP SELECT keeps — read from
-/// the covering index without blob hashes or keywords.
-pub fn list_uid_flags(
-    conn: &Connection,
-    mailbox: MailboxId,
-) -> StoreResult<Vec<(Uid, SystemFlags)>> {
-    snapshot(conn, || {
-        require_mailbox(conn, mailbox)?;
-        let mut stmt = conn
-            .prepare_cached("SELECT uid, flags FROM messages WHERE mailbox_id = ?1 ORDER BY uid")
-            .db()?;
-        let rows = stmt
-            .query_map([mailbox], |r| {
-                let flags: i64 = r.get(1)?;
-                Ok((r.get(0)?, SystemFlags((flags as u8) & FLAG_MASK)))
-            })
-            .db()?;
-        rows.collect::<Result<_, _>>().db()
-    })
+/// The blob hash of message `uid`, if it is in the mailbox.
+pub fn blob_of(conn: &Connection, mailbox: MailboxId, uid: Uid) -> StoreResult<Option<String>> {
+    conn.prepare_cached("SELECT blob_hash FROM messages WHERE mailbox_id = ?1 AND uid = ?2")
+        .db()?
+        .query_row(params![mailbox, uid], |r| r.get(0))
+        .optional()
+        .db()
 }
 
 /// Whether `sorted` (ascending, distinct, non-empty) is dense enough that one range scan over
@@ -225,26 +209,6 @@ pub fn get_messages(
     uids: &[Uid],
 ) -> StoreResult<Vec<MessageMeta>> {
     get_rows(conn, mailbox, uids, MESSAGE_SELECT, message_meta)
-}
-
-/// UIDs and flags (system flags and keywords) of the messages `uids`, in UID order: what
-/// `FETCH n:m (FLAGS UID)` needs, without blob hashes, dates and sizes to decode.
-pub fn get_flags(
-    conn: &Connection,
-    mailbox: MailboxId,
-    uids: &[Uid],
-) -> StoreResult<Vec<(Uid, Flags)>> {
-    get_rows(
-        conn,
-        mailbox,
-        uids,
-        "SELECT uid, flags, keywords FROM messages",
-        |r| {
-            let flags: i64 = r.get(1)?;
-            let keywords: &str = r.get_ref(2)?.as_str()?;
-            Ok((r.get(0)?, flags_from_columns(flags, keywords)))
-        },
-    )
 }
 
 /// The rows of `select` (whose first column is `uid`) for the messages `uids`, in UID order;

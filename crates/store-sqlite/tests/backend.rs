@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use mail_types::{Address, Domain};
-use store::{Directory, FlagOp, Flags, INBOX, MailStore, StoreError, SystemFlags};
+use store::{Directory, FlagOp, Flags, INBOX, MailStore, MessageMeta, StoreError, SystemFlags};
 use store_sqlite::SqliteStore;
 use tokio::io::AsyncReadExt;
 
@@ -466,10 +466,14 @@ async fn uid_flag_listing_and_range_reads_match_full_listing() {
     store.expunge(mb, &[5, 6, 50]).await.unwrap();
     let all = store.list_messages(mb).await.unwrap();
     assert_eq!(all.len(), 97);
-    let compact = store.list_uid_flags(mb).await.unwrap();
-    let expect: Vec<_> = all.iter().map(|m| (m.uid, m.flags.system)).collect();
+    let compact = store.list_summaries(mb).await.unwrap();
+    let expect: Vec<_> = all.iter().cloned().map(MessageMeta::summary).collect();
     assert_eq!(compact, expect);
-    assert!(compact.iter().any(|(_, f)| f.contains(SystemFlags::SEEN)));
+    assert!(
+        compact
+            .iter()
+            .any(|m| m.flags.system.contains(SystemFlags::SEEN))
+    );
     // Dense request (range scan): 1..=200 includes expunged and never-used UIDs.
     let wanted: Vec<u32> = (1..=200).rev().collect();
     assert_eq!(store.get_messages(mb, &wanted).await.unwrap(), all);
@@ -487,10 +491,10 @@ async fn uid_flag_listing_and_range_reads_match_full_listing() {
     assert_eq!((info.messages, info.unseen), (97, 97 - 34));
 }
 
-/// `get_flags` returns exactly the UIDs and flags (keywords included) `get_messages` does, on
-/// both the range-scan and the point-lookup path; `read_blob` returns the stored bytes.
+/// The summaries (SELECT's view) agree with the full rows on everything but the blob id,
+/// keywords included; `read_blob` and `read_message` return the stored bytes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn flag_reads_and_whole_blob_reads_match_full_rows() {
+async fn summaries_and_whole_message_reads_match_full_rows() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_sqlite::open(dir.path()).unwrap();
     let account = users(&store, "flags.test", 1).await[0];
@@ -504,35 +508,28 @@ async fn flag_reads_and_whole_blob_reads_match_full_rows() {
             flags.keywords.push("$Label1".into());
         }
         let msg = Arc::new(format!("Subject: {i}\r\n\r\nbody {i}\r\n").into_bytes());
-        store.append(mb, msg, &flags, 1_700_000_000).await.unwrap();
+        store
+            .append(mb, msg, &flags, 1_700_000_000 + i64::from(i))
+            .await
+            .unwrap();
     }
     store.expunge(mb, &[7]).await.unwrap();
-    for wanted in [(1..=80).rev().collect::<Vec<u32>>(), vec![40, 7, 2]] {
-        let full: Vec<_> = store
-            .get_messages(mb, &wanted)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|m| (m.uid, m.flags))
-            .collect();
-        assert_eq!(store.get_flags(mb, &wanted).await.unwrap(), full);
-    }
-    let dense = store
-        .get_flags(mb, &(1..=60).collect::<Vec<u32>>())
-        .await
-        .unwrap();
-    assert_eq!(dense.len(), 59);
-    assert_eq!(dense[0].1.keywords, vec!["$Label1".to_string()]);
-    assert!(dense[0].1.system.contains(SystemFlags::FLAGGED));
-    assert!(dense[1].1.keywords.is_empty() && !dense[1].1.system.contains(SystemFlags::FLAGGED));
-    // The listing without blob ids agrees with the full one on everything else.
-    let light = store.list_messages_without_blobs(mb).await.unwrap();
-    let mut full = store.list_messages(mb).await.unwrap();
+    let light = store.list_summaries(mb).await.unwrap();
+    assert_eq!(light.len(), 59);
+    assert_eq!(light[0].flags.keywords, vec!["$Label1".to_string()]);
+    assert!(light[0].flags.system.contains(SystemFlags::FLAGGED));
+    assert!(light[1].flags.keywords.is_empty());
+    assert!(!light[1].flags.system.contains(SystemFlags::FLAGGED));
+    assert_eq!(light[1].internal_date, 1_700_000_001);
+    let full = store.list_messages(mb).await.unwrap();
     assert!(full.iter().all(|m| !m.blob.0.is_empty()));
-    for m in &mut full {
-        m.blob.0.clear();
-    }
+    let full: Vec<_> = full.into_iter().map(MessageMeta::summary).collect();
     assert_eq!(light, full);
+    assert_eq!(
+        store.read_message(mb, 3).await.unwrap().as_deref(),
+        Some(&b"Subject: 2\r\n\r\nbody 2\r\n"[..])
+    );
+    assert_eq!(store.read_message(mb, 7).await.unwrap(), None, "expunged");
     let meta = store.get_messages(mb, &[3]).await.unwrap();
     let body = store.read_blob(&meta[0].blob, meta[0].size).await.unwrap();
     assert_eq!(body, b"Subject: 2\r\n\r\nbody 2\r\n");

@@ -7,15 +7,14 @@ use std::sync::Mutex;
 
 use tokio::sync::broadcast;
 
-use crate::{AccountId, Flags, MailboxId, ModSeq, Uid};
+use crate::{AccountId, Flags, MailboxId, MessageSummary, ModSeq, Uid};
 
 /// What changed in a mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    NewMessage {
-        uid: Uid,
-        modseq: ModSeq,
-    },
+    /// A message was filed (delivery, APPEND, COPY/MOVE): everything but its body, so
+    /// sessions showing the mailbox need not read it back.
+    NewMessage(MessageSummary),
     FlagsChanged {
         uid: Uid,
         flags: Flags,
@@ -92,7 +91,13 @@ mod tests {
         hub.publish([ChangeEvent {
             account: 1,
             mailbox: 7,
-            change: Change::NewMessage { uid: 3, modseq: 4 },
+            change: Change::NewMessage(MessageSummary {
+                uid: 3,
+                size: 10,
+                internal_date: 0,
+                flags: Default::default(),
+                modseq: 4,
+            }),
         }]);
         assert_eq!(a.recv().await.unwrap().mailbox, 7);
         assert!(b.try_recv().is_err());

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use tokio::io::AsyncRead;
 
 use crate::{
-    AccountId, BlobId, ChangeEvent, FlagOp, Flags, MailboxId, MailboxInfo, MessageMeta, ModSeq,
-    Quota, StoreResult, Stored, SystemFlags, Uid, UnixTime,
+    AccountId, BlobId, ChangeEvent, FlagOp, Flags, MailboxId, MailboxInfo, MessageMeta,
+    MessageSummary, ModSeq, Quota, StoreResult, Stored, Uid, UnixTime,
 };
 
 /// A stream of a stored message's bytes, read from disk as the protocol sends it.
@@ -75,41 +75,21 @@ pub trait MailStore: Send + Sync {
 
     /// All messages of a mailbox in UID order (a snapshot).
     async fn list_messages(&self, mailbox: MailboxId) -> StoreResult<Vec<MessageMeta>>;
-    /// [`list_messages`](Self::list_messages), except that `blob` may be empty: for
-    /// evaluating criteria on metadata (IMAP SEARCH), which reads the blob id of the few
-    /// messages whose content it needs with [`get_messages`](Self::get_messages). Backends
-    /// may override it to skip the blob ids; the default is `list_messages`.
-    async fn list_messages_without_blobs(
-        &self,
-        mailbox: MailboxId,
-    ) -> StoreResult<Vec<MessageMeta>> {
-        self.list_messages(mailbox).await
-    }
-    /// UIDs and system flags of all messages in UID order (a snapshot): what IMAP SELECT
-    /// keeps, without blob ids and keywords. Backends should override this with a query that
-    /// reads no more than that; the default derives it from [`list_messages`](Self::list_messages).
-    async fn list_uid_flags(&self, mailbox: MailboxId) -> StoreResult<Vec<(Uid, SystemFlags)>> {
+    /// Every message of a mailbox without its blob id, in UID order (a snapshot): what an IMAP
+    /// session keeps in its view at SELECT. Backends should override it with a query that
+    /// reads no more than that (for 100,000 messages it is on the SELECT path); the default
+    /// derives it from [`list_messages`](Self::list_messages).
+    async fn list_summaries(&self, mailbox: MailboxId) -> StoreResult<Vec<MessageSummary>> {
         Ok(self
             .list_messages(mailbox)
             .await?
             .into_iter()
-            .map(|m| (m.uid, m.flags.system))
+            .map(MessageMeta::summary)
             .collect())
     }
     /// Messages whose UID is in `uids` (sorted or not), in UID order; missing UIDs are skipped.
     async fn get_messages(&self, mailbox: MailboxId, uids: &[Uid])
     -> StoreResult<Vec<MessageMeta>>;
-    /// UIDs and flags of the messages `uids` (sorted or not), in UID order; missing UIDs are
-    /// skipped. What `FETCH (FLAGS UID)` needs; backends should override it with a query that
-    /// reads no more than that; the default derives it from [`get_messages`](Self::get_messages).
-    async fn get_flags(&self, mailbox: MailboxId, uids: &[Uid]) -> StoreResult<Vec<(Uid, Flags)>> {
-        Ok(self
-            .get_messages(mailbox, uids)
-            .await?
-            .into_iter()
-            .map(|m| (m.uid, m.flags))
-            .collect())
-    }
     /// Streams a message body from the blob store.
     async fn open_blob(&self, blob: &BlobId) -> StoreResult<BlobReader>;
     /// Reads a whole message body into memory (`size_hint`: its size, for the allocation).
@@ -124,6 +104,16 @@ pub trait MailStore: Send + Sync {
             .await
             .map_err(|e| crate::StoreError::Temporary(e.to_string()))?;
         Ok(buf)
+    }
+    /// The stored bytes of message `uid`, or `None` when it is not (or no longer) in the
+    /// mailbox. What IMAP FETCH of a body needs when the session already knows the metadata:
+    /// backends should override it to look the blob up and read it in one step; the default
+    /// is [`get_messages`](Self::get_messages) then [`read_blob`](Self::read_blob).
+    async fn read_message(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Option<Vec<u8>>> {
+        let Some(meta) = self.get_messages(mailbox, &[uid]).await?.pop() else {
+            return Ok(None);
+        };
+        self.read_blob(&meta.blob, meta.size).await.map(Some)
     }
     /// Changes flags of the messages `uids`; returns the new state of each message that changed.
     async fn store_flags(

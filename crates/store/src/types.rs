@@ -166,6 +166,32 @@ pub struct MessageMeta {
     pub modseq: ModSeq,
 }
 
+impl MessageMeta {
+    /// Everything but the blob id.
+    pub fn summary(self) -> MessageSummary {
+        MessageSummary {
+            uid: self.uid,
+            size: self.size,
+            internal_date: self.internal_date,
+            flags: self.flags,
+            modseq: self.modseq,
+        }
+    }
+}
+
+/// A message without its body: what a protocol session keeps of each message it shows
+/// (IMAP's view answers FLAGS, INTERNALDATE, RFC822.SIZE and SEARCH on metadata from it) and
+/// what a new-message event carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageSummary {
+    pub uid: Uid,
+    /// Size in octets of the stored message (RFC822.SIZE).
+    pub size: u64,
+    pub internal_date: UnixTime,
+    pub flags: Flags,
+    pub modseq: ModSeq,
+}
+
 /// The account's quota state; `limit` is `None` when unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {

@@ -1,6 +1,6 @@
 //! EXPUNGE (RFC 9051 §6.4.3) and UID EXPUNGE (§6.4.9, RFC 4315 §2.1).
 
-use imap_proto::{Code, Data, SequenceSet, Status, Tag};
+use imap_proto::{Code, SequenceSet, Status, Tag};
 use store::{SystemFlags, Uid};
 
 use crate::cmd::seq;
@@ -19,11 +19,7 @@ pub(crate) async fn expunge_uids(
     }
     let mut removed = ctx.server.store.expunge(sel.id, uids).await?;
     removed.sort_unstable();
-    for u in removed {
-        if let Some(seqno) = sel.remove(u) {
-            ctx.data(Data::Expunge(seqno));
-        }
-    }
+    sel.expunge(ctx, &removed);
     Ok(())
 }
 
@@ -41,7 +37,7 @@ pub(crate) async fn expunge(
             Ok(t) => t.into_iter().map(|(_, u)| u).collect(),
             Err(why) => return Status::bad(Some(tag), why),
         },
-        None => sel.uids.clone(),
+        None => sel.uids().to_vec(),
     };
     candidates.retain(|u| !sel.gone.contains(u));
     let metas = match ctx.server.store.get_messages(sel.id, &candidates).await {

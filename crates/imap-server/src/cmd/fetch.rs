@@ -1,16 +1,15 @@
 //! FETCH and UID FETCH — RFC 9051 §6.4.5, §7.5.2.
 
-use std::collections::HashMap;
-
 use imap_proto::{
     Data, DateTime, FetchAttribute as A, FetchAttributes, FetchItem, FetchModifier, Section,
     SectionText, SequenceSet, Status, Tag,
 };
-use store::{FlagOp, Flags, MessageMeta, SystemFlags};
+use store::{FlagOp, Flags, SystemFlags};
 
 use crate::cmd::{fetch_binary, seq};
 use crate::session::{Ctx, store_error};
 use crate::state::Selected;
+use crate::view::Msg;
 use crate::{downgrade, mime};
 
 fn needs_body(a: &A) -> bool {
@@ -58,10 +57,6 @@ fn partial(data: Vec<u8>, p: Option<(u64, u64)>) -> Vec<u8> {
     }
 }
 
-pub(crate) async fn read_blob(ctx: &Ctx, m: &MessageMeta) -> Result<Vec<u8>, store::StoreError> {
-    ctx.server.store.read_blob(&m.blob, m.size).await
-}
-
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn fetch(
     ctx: &mut Ctx,
@@ -83,50 +78,38 @@ pub(crate) async fn fetch(
     if uid && !attrs.contains(&A::Uid) {
         attrs.insert(0, A::Uid);
     }
-    let targets = match seq::resolve(sel, set, uid) {
+    let mut targets = match seq::resolve(sel, set, uid) {
         Ok(t) => t,
         Err(why) => return Status::bad(Some(tag), why),
     };
-    let uids: Vec<u32> = targets.iter().map(|(_, u)| *u).collect();
-    if attrs.iter().all(|a| matches!(a, A::Flags | A::Uid)) {
-        // `FETCH 1:* (FLAGS UID)`, what clients poll with: only flags are read.
-        return fetch_flags(ctx, tag, sel, uid, &targets, &uids, &attrs).await;
+    // Expunged elsewhere and not yet announced: omitted (RFC 9051 §7.5.2 allows it).
+    if !sel.gone.is_empty() {
+        targets.retain(|(_, u)| !sel.gone.contains(u));
     }
-    let metas = match ctx.server.store.get_messages(sel.id, &uids).await {
-        Ok(m) => m,
-        Err(e) => return store_error(&tag, &e),
-    };
     if !attrs.iter().any(needs_body) {
-        // Metadata only, e.g. `FETCH 1:* (INTERNALDATE RFC822.SIZE)`; nothing here sets \Seen.
-        // Targets and metas both ascend by UID: walk them together instead of mapping every
-        // message.
-        let mut it = metas.iter().peekable();
+        // FLAGS, UID, INTERNALDATE, RFC822.SIZE — `FETCH 1:* (FLAGS UID)` is what clients poll
+        // with: all from the view, nothing read from the store, nothing sets \Seen.
         for (seqno, u) in targets {
-            while it.next_if(|m| m.uid < u).is_some() {}
-            // Expunged elsewhere and not yet announced: omitted (RFC 9051 §7.5.2 allows it).
-            let Some(meta) = it.next_if(|m| m.uid == u) else {
-                continue;
-            };
+            let Some(m) = sel.view.get(u) else { continue };
             let items = attrs
                 .iter()
-                .filter_map(|a| meta_item(ctx.rev2, sel, a, meta))
+                .filter_map(|a| meta_item(ctx.rev2, sel, a, &m))
                 .collect();
             ctx.data(Data::Fetch { seq: seqno, items });
         }
         return done(tag, uid);
     }
-    let mut metas: HashMap<u32, MessageMeta> = metas.into_iter().map(|m| (m.uid, m)).collect();
     // Set \Seen first, so the FLAGS in the response include it (RFC 9051 §6.4.5).
     let mut seen_now = std::collections::HashSet::new();
     if !sel.read_only && attrs.iter().any(sets_seen) {
-        let unseen: Vec<u32> = uids
+        let unseen: Vec<u32> = targets
             .iter()
+            .map(|(_, u)| *u)
             .filter(|u| {
-                metas
-                    .get(u)
-                    .is_some_and(|m| !m.flags.system.contains(SystemFlags::SEEN))
+                sel.view
+                    .get(*u)
+                    .is_some_and(|m| !m.system.contains(SystemFlags::SEEN))
             })
-            .copied()
             .collect();
         if !unseen.is_empty() {
             let seen = Flags {
@@ -141,12 +124,8 @@ pub(crate) async fn fetch(
             {
                 Ok(changed) => {
                     for (u, flags, modseq) in changed {
-                        sel.own.insert((u, modseq));
+                        sel.view.set_flags(u, &flags, modseq);
                         seen_now.insert(u);
-                        if let Some(m) = metas.get_mut(&u) {
-                            m.flags = flags;
-                            m.modseq = modseq;
-                        }
                     }
                 }
                 Err(e) => return store_error(&tag, &e),
@@ -156,16 +135,18 @@ pub(crate) async fn fetch(
     let with_body = attrs.iter().any(needs_body);
     let needs_parse = attrs.iter().any(|a| needs_body(a) && !whole_message(a));
     for (seqno, u) in targets {
-        // Expunged elsewhere and not yet announced: nothing to send (RFC 9051 §7.5.2 allows
-        // omitting it).
-        let Some(meta) = metas.get(&u) else { continue };
         let raw = if with_body {
-            match read_blob(ctx, meta).await {
-                Ok(b) => Some(b),
+            match ctx.server.store.read_message(sel.id, u).await {
+                Ok(Some(b)) => Some(b),
+                // Expunged meanwhile: nothing to send (RFC 9051 §7.5.2 allows omitting it).
+                Ok(None) | Err(store::StoreError::Expunged) => continue,
                 Err(e) => return store_error(&tag, &e),
             }
         } else {
             None
+        };
+        let Some(meta) = sel.view.get(u) else {
+            continue;
         };
         // The whole message (BODY[], BODY.PEEK[], RFC822) is sent as stored: parse only when
         // an item needs the MIME structure.
@@ -176,14 +157,12 @@ pub(crate) async fn fetch(
         let mut items = Vec::with_capacity(attrs.len() + 1);
         for a in &attrs {
             items.push(match a {
-                A::Flags => FetchItem::Flags(sel.flags_of(ctx.rev2, u, &meta.flags)),
-                A::Uid => FetchItem::Uid(u),
-                A::InternalDate => FetchItem::InternalDate(
-                    DateTime::from_unix_timestamp(meta.internal_date, 0)
-                        .or_else(|| DateTime::from_unix_timestamp(0, 0))
-                        .unwrap_or_else(unreachable_date),
-                ),
-                A::Rfc822Size => FetchItem::Rfc822Size(meta.size),
+                A::Flags | A::Uid | A::InternalDate | A::Rfc822Size | A::ModSeq => {
+                    match meta_item(ctx.rev2, sel, a, &meta) {
+                        Some(item) => item,
+                        None => continue,
+                    }
+                }
                 A::Envelope => {
                     let mut env = parsed.as_ref().map(mime::envelope).unwrap_or_default();
                     if !ctx.utf8 {
@@ -255,11 +234,11 @@ pub(crate) async fn fetch(
                         Err(_) => return unknown_cte(tag),
                     }
                 }
-                A::ModSeq => continue,
             });
         }
         if seen_now.contains(&u) && !attrs.contains(&A::Flags) {
-            items.push(FetchItem::Flags(sel.flags_of(ctx.rev2, u, &meta.flags)));
+            // RFC 9051 §6.4.5: the \Seen flag change is reported with the data.
+            items.push(FetchItem::Flags(sel.flags_of(ctx.rev2, &meta)));
         }
         ctx.data(Data::Fetch { seq: seqno, items });
     }
@@ -273,45 +252,10 @@ pub(crate) async fn fetch(
     )
 }
 
-/// FETCH of only FLAGS and UID: reads just the flags (no blob ids, dates or sizes).
-#[allow(clippy::too_many_arguments)]
-async fn fetch_flags(
-    ctx: &mut Ctx,
-    tag: Tag,
-    sel: &Selected,
-    uid: bool,
-    targets: &[(u32, u32)],
-    uids: &[u32],
-    attrs: &[A],
-) -> Status {
-    let flags = match ctx.server.store.get_flags(sel.id, uids).await {
-        Ok(f) => f,
-        Err(e) => return store_error(&tag, &e),
-    };
-    // Targets and rows both ascend by UID: walk them together.
-    let mut it = flags.iter().peekable();
-    for &(seqno, u) in targets {
-        while it.next_if(|(fu, _)| *fu < u).is_some() {}
-        // Expunged elsewhere and not yet announced: omitted (RFC 9051 §7.5.2 allows it).
-        let Some((_, f)) = it.next_if(|(fu, _)| *fu == u) else {
-            continue;
-        };
-        let items = attrs
-            .iter()
-            .map(|a| match a {
-                A::Uid => FetchItem::Uid(u),
-                _ => FetchItem::Flags(sel.flags_of(ctx.rev2, u, f)),
-            })
-            .collect();
-        ctx.data(Data::Fetch { seq: seqno, items });
-    }
-    done(tag, uid)
-}
-
 /// A data item that needs only the message's metadata, not its body.
-fn meta_item(rev2: bool, sel: &Selected, a: &A, meta: &MessageMeta) -> Option<FetchItem> {
+fn meta_item(rev2: bool, sel: &Selected, a: &A, meta: &Msg<'_>) -> Option<FetchItem> {
     Some(match a {
-        A::Flags => FetchItem::Flags(sel.flags_of(rev2, meta.uid, &meta.flags)),
+        A::Flags => FetchItem::Flags(sel.flags_of(rev2, meta)),
         A::Uid => FetchItem::Uid(meta.uid),
         A::InternalDate => FetchItem::InternalDate(
             DateTime::from_unix_timestamp(meta.internal_date, 0)

@@ -10,7 +10,6 @@ use imap_proto::{
 };
 use store::Uid;
 
-use crate::cmd::fetch::read_blob;
 use crate::search::{self, Content, MsgCtx};
 use crate::session::{Ctx, store_error};
 use crate::state::Selected;
@@ -26,62 +25,44 @@ fn now() -> i64 {
 }
 
 /// The matching messages as (sequence number, UID), ascending, or the tagged reply to send
-/// instead.
+/// instead. Metadata keys are evaluated on the session's view; only the messages they leave
+/// undecided are read and parsed.
 async fn matches(
     ctx: &Ctx,
     tag: &Tag,
     sel: &Selected,
     criteria: &SearchKey,
 ) -> Result<Vec<(u32, Uid)>, Status> {
-    // Blob ids are read only for the messages whose content a key needs (below).
-    let metas = match ctx.server.store.list_messages_without_blobs(sel.id).await {
-        Ok(m) => m,
-        Err(e) => return Err(store_error(tag, &e)),
-    };
-    // The view and the snapshot both ascend by UID: walk them together.
-    let mut metas = metas.iter().peekable();
-    let mut full: Option<Vec<store::MessageMeta>> = None;
     let exists = sel.exists();
+    let max_uid = sel.max_uid();
     let now = now();
     let mut found = Vec::new();
-    for (i, uid) in sel.uids.iter().enumerate() {
-        let seq = i as u32 + 1;
+    for i in 0..sel.view.len() {
+        let Some(msg) = sel.view.at(i) else { break };
+        let uid = msg.uid;
         // Expunged elsewhere, not yet announced: its data is gone, it cannot match.
-        while metas.next_if(|m| m.uid < *uid).is_some() {}
-        let Some(meta) = metas.next_if(|m| m.uid == *uid) else {
+        if sel.gone.contains(&uid) {
             continue;
-        };
+        }
+        let seq = i as u32 + 1;
         let m = MsgCtx {
-            meta,
+            msg,
             seq,
             // RFC 3501 §2.3.2; never set for rev2 sessions (RFC 9051 dropped \Recent).
-            recent: !ctx.rev2 && sel.recent.contains(*uid),
-            saved: sel.saved.binary_search(uid).is_ok(),
+            recent: !ctx.rev2 && sel.recent.contains(uid),
+            saved: sel.saved.binary_search(&uid).is_ok(),
             exists,
-            max_uid: sel.max_uid(),
+            max_uid,
             now,
         };
         // Cheap keys first: only messages they leave undecided are read and parsed.
         let hit = match search::eval(criteria, &m, None) {
             Some(b) => b,
             None => {
-                if full.is_none() {
-                    // The first message whose content matters: read the blob ids of all.
-                    full = match ctx.server.store.list_messages(sel.id).await {
-                        Ok(m) => Some(m),
-                        Err(e) => return Err(store_error(tag, &e)),
-                    };
-                }
-                let with_blob = full
-                    .as_deref()
-                    .unwrap_or_default()
-                    .binary_search_by_key(uid, |m| m.uid)
-                    .ok()
-                    .and_then(|i| full.as_deref().and_then(|f| f.get(i)));
-                // Expunged since the first read: its content is gone, it cannot match.
-                let Some(with_blob) = with_blob else { continue };
-                let raw = match read_blob(ctx, with_blob).await {
-                    Ok(r) => r,
+                let raw = match ctx.server.store.read_message(sel.id, uid).await {
+                    Ok(Some(r)) => r,
+                    // Expunged since: its content is gone, it cannot match.
+                    Ok(None) | Err(store::StoreError::Expunged) => continue,
                     Err(e) => return Err(store_error(tag, &e)),
                 };
                 let content = Content::parse(&raw);
@@ -89,7 +70,7 @@ async fn matches(
             }
         };
         if hit {
-            found.push((seq, *uid));
+            found.push((seq, uid));
         }
     }
     Ok(found)

@@ -1,6 +1,6 @@
 //! SELECT / EXAMINE (RFC 9051 §6.3.2, §6.3.3), CLOSE (§6.4.1), UNSELECT (§6.4.2, RFC 3691).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use imap_proto::{Code, Data, Flag, ListItem, Mailbox, MailboxAttribute, SelectParam, Status, Tag};
 use store::SystemFlags;
@@ -9,6 +9,7 @@ use crate::cmd::mailbox::{find, name};
 use crate::recent::RecentSet;
 use crate::session::{Ctx, store_error};
 use crate::state::{Selected, User};
+use crate::view::View;
 
 fn system_flags() -> Vec<Flag> {
     vec![
@@ -40,27 +41,24 @@ pub(crate) async fn select(
     let mb = find(ctx, &tag, user.account, &name).await?;
     // Events from before this snapshot are already reflected in it.
     user.drain();
-    // Only UIDs and system flags: a compact vector even for 100,000 messages. `mb` was read
-    // just before; UIDs appended since are covered by taking the larger UIDNEXT below.
+    // The view: every message without its body, from the store's covering index. `mb` was
+    // read just before; UIDs appended since are covered by taking the larger UIDNEXT below.
     let msgs = ctx
         .server
         .store
-        .list_uid_flags(mb.id)
+        .list_summaries(mb.id)
         .await
         .map_err(|e| store_error(&tag, &e))?;
     let info = mb;
-    let uids: Vec<u32> = msgs.iter().map(|(uid, _)| *uid).collect();
-    let uid_next = info
-        .uid_next
-        .max(uids.last().map_or(1, |u| u.saturating_add(1)));
+    let view = View::new(msgs);
+    let uid_next = info.uid_next.max(view.max_uid().saturating_add(1));
     ctx.data(Data::Flags(system_flags()));
-    ctx.data(Data::Exists(uids.len() as u32));
+    ctx.data(Data::Exists(view.len() as u32));
     let mut sel = Box::new(Selected {
         id: info.id,
         read_only,
-        uids,
+        view,
         gone: BTreeSet::new(),
-        own: HashSet::new(),
         recent: RecentSet::default(),
         resync: false,
         saved: Vec::new(),
@@ -69,12 +67,13 @@ pub(crate) async fn select(
         // RFC 3501 §2.3.2 / §6.3.1: this session is the first to see the messages above the
         // mark; RECENT is required for rev1 clients.
         sel.take_recent(ctx, 0);
-        ctx.data(Data::Recent(sel.recent.count_in(&sel.uids)));
+        ctx.data(Data::Recent(sel.recent.count_in(sel.uids())));
         // RFC 3501 §6.3.1: the first unseen message, for rev1 clients.
-        if let Some(pos) = msgs
-            .iter()
-            .position(|(_, f)| !f.contains(SystemFlags::SEEN))
-        {
+        if let Some(pos) = (0..sel.view.len()).position(|i| {
+            sel.view
+                .at(i)
+                .is_some_and(|m| !m.system.contains(SystemFlags::SEEN))
+        }) {
             ctx.status(Status::ok(None, "first unseen").with_code(Code::Unseen(pos as u32 + 1)));
         }
     }
@@ -105,7 +104,9 @@ pub(crate) async fn select(
 /// RFC 9051 §6.4.1: CLOSE removes `\Deleted` messages silently (not in EXAMINE).
 pub(crate) async fn close(ctx: &Ctx, tag: Tag, sel: &Selected) -> Status {
     if !sel.read_only {
-        let msgs = match ctx.server.store.list_messages(sel.id).await {
+        // The store's flags, not the view's: a \\Deleted another session removed a moment
+        // ago must not be expunged.
+        let msgs = match ctx.server.store.list_summaries(sel.id).await {
             Ok(m) => m,
             Err(e) => return store_error(&tag, &e),
         };

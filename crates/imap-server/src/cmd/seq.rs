@@ -25,7 +25,7 @@ pub(crate) fn resolve(
     if uid {
         let max = sel.max_uid();
         return Ok(sel
-            .uids
+            .uids()
             .iter()
             .enumerate()
             .filter(|(_, u)| set.contains(**u, max))
@@ -44,7 +44,7 @@ pub(crate) fn resolve(
         .filter_map(|s| {
             (s as usize)
                 .checked_sub(1)
-                .and_then(|i| sel.uids.get(i))
+                .and_then(|i| sel.uids().get(i))
                 .map(|u| (s, *u))
         })
         .collect())

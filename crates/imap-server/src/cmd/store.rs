@@ -1,7 +1,5 @@
 //! STORE and UID STORE — RFC 9051 §6.4.6.
 
-use std::collections::HashMap;
-
 use imap_proto::{Code, Data, FetchItem, Flag, SequenceSet, Status, StoreAction, StoreKind, Tag};
 use store::FlagOp;
 
@@ -49,30 +47,22 @@ pub(crate) async fn store(
             Err(e) => return store_error(&tag, &e),
         }
     };
-    let mut now: HashMap<u32, store::Flags> = HashMap::new();
-    for (u, f, modseq) in changed {
-        sel.own.insert((u, modseq));
-        now.insert(u, f);
+    for (u, f, modseq) in &changed {
+        sel.view.set_flags(*u, f, *modseq);
     }
     if !action.silent {
-        // RFC 9051 §6.4.6: the new flags of every message named, changed or not.
-        let unchanged: Vec<u32> = uids
-            .iter()
-            .filter(|u| !now.contains_key(u))
-            .copied()
-            .collect();
-        if !unchanged.is_empty()
-            && let Ok(metas) = ctx.server.store.get_messages(sel.id, &unchanged).await
-        {
-            now.extend(metas.into_iter().map(|m| (m.uid, m.flags)));
-        }
+        // RFC 9051 §6.4.6: the new flags of every message named, changed or not, as the view
+        // now has them (the unchanged ones' flags are already what the client was told).
         for (seqno, u) in &targets {
-            if let Some(f) = now.get(u) {
-                let mut items = Vec::new();
+            if sel.gone.contains(u) {
+                continue;
+            }
+            if let Some(m) = sel.view.get(*u) {
+                let mut items = Vec::with_capacity(2);
                 if uid {
                     items.push(FetchItem::Uid(*u));
                 }
-                items.push(FetchItem::Flags(sel.flags_of(ctx.rev2, *u, f)));
+                items.push(FetchItem::Flags(sel.flags_of(ctx.rev2, &m)));
                 ctx.data(Data::Fetch { seq: *seqno, items });
             }
         }

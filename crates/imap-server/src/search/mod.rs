@@ -10,11 +10,13 @@ mod content;
 pub(crate) use content::Content;
 
 use imap_proto::{Flag, SearchKey as K, SequenceSet};
-use store::{MessageMeta, SystemFlags, UnixTime};
+use store::{SystemFlags, UnixTime};
+
+use crate::view::Msg;
 
 /// What the session knows about one message without reading it.
 pub(crate) struct MsgCtx<'a> {
-    pub meta: &'a MessageMeta,
+    pub msg: Msg<'a>,
     pub seq: u32,
     /// `\Recent` as this session tracks it (RFC 3501 §2.3.2).
     pub recent: bool,
@@ -35,11 +37,11 @@ fn day_of(t: UnixTime) -> i64 {
     t.div_euclid(SECS_PER_DAY)
 }
 
-fn flag(meta: &MessageMeta, bit: SystemFlags) -> bool {
-    meta.flags.system.contains(bit)
+fn flag(meta: &Msg<'_>, bit: SystemFlags) -> bool {
+    meta.system.contains(bit)
 }
 
-fn keyword(meta: &MessageMeta, f: &Flag) -> bool {
+fn keyword(meta: &Msg<'_>, f: &Flag) -> bool {
     let bit = match f {
         Flag::Seen => SystemFlags::SEEN,
         Flag::Answered => SystemFlags::ANSWERED,
@@ -49,7 +51,6 @@ fn keyword(meta: &MessageMeta, f: &Flag) -> bool {
         // RFC 9051 §2.3.2: keywords are case-insensitive.
         Flag::Keyword(k) => {
             return meta
-                .flags
                 .keywords
                 .iter()
                 .any(|x| x.eq_ignore_ascii_case(k.as_str()));
@@ -82,7 +83,7 @@ pub(crate) fn unsupported(key: &K) -> Option<&'static str> {
 
 /// Evaluates `key`; `None` when it depends on contents and `content` is `None`.
 pub(crate) fn eval(key: &K, m: &MsgCtx<'_>, content: Option<&Content<'_>>) -> Option<bool> {
-    let meta = m.meta;
+    let meta = &m.msg;
     let text = |f: &dyn Fn(&Content<'_>) -> bool| content.map(f);
     Some(match key {
         K::All => true,
@@ -153,26 +154,24 @@ pub(crate) fn eval(key: &K, m: &MsgCtx<'_>, content: Option<&Content<'_>>) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
-    use store::{BlobId, Flags};
 
-    fn meta(seen: bool) -> MessageMeta {
-        let mut flags = Flags::default();
+    fn meta(seen: bool) -> Msg<'static> {
+        let mut system = SystemFlags::empty();
         if seen {
-            flags.system.insert(SystemFlags::SEEN);
+            system.insert(SystemFlags::SEEN);
         }
-        MessageMeta {
+        Msg {
             uid: 7,
-            blob: BlobId("b".into()),
             size: 100,
             internal_date: 1_700_000_000,
-            flags,
-            modseq: 1,
+            system,
+            keywords: &[],
         }
     }
 
-    fn ctx(meta: &MessageMeta) -> MsgCtx<'_> {
+    fn ctx(msg: &Msg<'static>) -> MsgCtx<'static> {
         MsgCtx {
-            meta,
+            msg: *msg,
             seq: 1,
             recent: false,
             saved: false,

@@ -124,6 +124,30 @@ pub async fn append_and_blobs(s: &dyn Store) {
     ));
     let evil = BlobId("../../yubin.db".into());
     assert!(s.open_blob(&evil).await.is_err());
+
+    // Summaries are the messages without blob ids; read_message gives the stored bytes.
+    let second = s
+        .append(sent.id, msg("second"), &Flags::default(), 43)
+        .await
+        .unwrap();
+    let full = s.list_messages(sent.id).await.unwrap();
+    let summaries = s.list_summaries(sent.id).await.unwrap();
+    assert_eq!(summaries.len(), 2);
+    for (m, sum) in full.into_iter().zip(&summaries) {
+        assert_eq!(&m.summary(), sum);
+    }
+    assert_eq!(
+        s.read_message(sent.id, second.uid)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(msg("second").as_slice())
+    );
+    assert_eq!(s.read_message(sent.id, 99).await.unwrap(), None);
+    assert!(
+        s.list_summaries(MailboxId::MAX).await.is_err(),
+        "an unknown mailbox is an error, not an empty list"
+    );
 }
 
 /// STORE semantics: add/remove/replace, only changed messages reported, MODSEQ increases.
@@ -280,11 +304,19 @@ pub async fn change_events(s: &dyn Store) {
     let st = s.deliver(msg("ev"), 1, &[acc]).await.unwrap();
     let ev = next_event(&mut rx).await;
     assert_eq!((ev.account, ev.mailbox), (acc, ib));
-    let Change::NewMessage { uid, modseq } = ev.change else {
+    let Change::NewMessage(new) = ev.change else {
         panic!("expected NewMessage, got {ev:?}")
     };
+    let uid = new.uid;
     assert_eq!(uid, st[0].uid);
-    assert_eq!(modseq, s.mailbox(ib).await.unwrap().highest_modseq);
+    assert_eq!(new.modseq, s.mailbox(ib).await.unwrap().highest_modseq);
+    // The event carries what the store has, so a session need not read it back.
+    let stored = s.list_summaries(ib).await.unwrap();
+    assert_eq!(stored.last(), Some(&new));
+    assert_eq!(
+        (new.internal_date, new.flags.clone()),
+        (1, Flags::default())
+    );
 
     let seen = Flags {
         system: SystemFlags::SEEN,

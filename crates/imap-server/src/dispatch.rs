@@ -30,9 +30,10 @@ async fn select(
     mailbox: &Mailbox,
     params: &[SelectParam],
     read_only: bool,
+    previous: Option<&mut crate::state::Selected>,
     change: &mut Transition,
 ) -> Status {
-    match cmd::select::select(ctx, tag, user, mailbox, params, read_only).await {
+    match cmd::select::select(ctx, tag, user, mailbox, params, read_only, previous).await {
         Ok((sel, status)) => {
             *change = Transition::Select(sel);
             status
@@ -153,21 +154,41 @@ impl Session {
                 cmd::any::namespace(ctx, tag)
             }
             (State::Authenticated(u), C::Select { mailbox, params }) => {
-                select(ctx, tag, u, &mailbox, &params, false, &mut change).await
+                select(ctx, tag, u, &mailbox, &params, false, None, &mut change).await
             }
-            (State::Selected(u, _), C::Select { mailbox, params }) => {
+            (State::Selected(u, prev), C::Select { mailbox, params }) => {
                 // RFC 9051 §6.3.2: the previous mailbox is closed first.
                 ctx.status(Status::ok(None, "previous mailbox closed").with_code(Code::Closed));
                 change = Transition::Deselect;
-                select(ctx, tag, u, &mailbox, &params, false, &mut change).await
+                select(
+                    ctx,
+                    tag,
+                    u,
+                    &mailbox,
+                    &params,
+                    false,
+                    Some(prev),
+                    &mut change,
+                )
+                .await
             }
             (State::Authenticated(u), C::Examine { mailbox, params }) => {
-                select(ctx, tag, u, &mailbox, &params, true, &mut change).await
+                select(ctx, tag, u, &mailbox, &params, true, None, &mut change).await
             }
-            (State::Selected(u, _), C::Examine { mailbox, params }) => {
+            (State::Selected(u, prev), C::Examine { mailbox, params }) => {
                 ctx.status(Status::ok(None, "previous mailbox closed").with_code(Code::Closed));
                 change = Transition::Deselect;
-                select(ctx, tag, u, &mailbox, &params, true, &mut change).await
+                select(
+                    ctx,
+                    tag,
+                    u,
+                    &mailbox,
+                    &params,
+                    true,
+                    Some(prev),
+                    &mut change,
+                )
+                .await
             }
             (
                 State::Authenticated(u) | State::Selected(u, _),

@@ -127,10 +127,15 @@ impl Selected {
 /// Store flags → IMAP flags.
 pub(crate) fn imap_flags(system: SystemFlags, keywords: &[String]) -> Vec<Flag> {
     let mut out = Vec::with_capacity(keywords.len() + 2);
-    for (bit, name) in SystemFlags::ALL {
-        if system.contains(bit)
-            && let Some(f) = Flag::parse(name)
-        {
+    // The order of SystemFlags::ALL; built directly, this runs for every message of a FETCH 1:*.
+    for (bit, f) in [
+        (SystemFlags::SEEN, Flag::Seen),
+        (SystemFlags::ANSWERED, Flag::Answered),
+        (SystemFlags::FLAGGED, Flag::Flagged),
+        (SystemFlags::DELETED, Flag::Deleted),
+        (SystemFlags::DRAFT, Flag::Draft),
+    ] {
+        if system.contains(bit) {
             out.push(f);
         }
     }
@@ -246,6 +251,43 @@ pub(crate) async fn sync_with(
         let gone: Vec<Uid> = sel.gone.iter().copied().collect();
         sel.expunge(ctx, &gone);
     }
+}
+
+/// Applies the pending change events to the view without telling the client: the mailbox is
+/// being selected again, and SELECT's responses describe the result. Expunged messages leave
+/// the view at once. False (the view is then unusable) when the feed lagged.
+pub(crate) fn absorb(user: &mut User, sel: &mut Selected) -> bool {
+    let mut new: Vec<store::MessageSummary> = Vec::new();
+    let mut gone: Vec<Uid> = std::mem::take(&mut sel.gone).into_iter().collect();
+    loop {
+        match user.changes.try_recv() {
+            Ok(ev) if ev.mailbox == sel.id => match ev.change {
+                Change::NewMessage(m) => new.push(m),
+                Change::FlagsChanged { uid, flags, modseq } => {
+                    if uid <= sel.max_uid() {
+                        sel.view.set_flags(uid, &flags, modseq);
+                    } else if let Some(m) = new.iter_mut().find(|m| m.uid == uid)
+                        && m.modseq < modseq
+                    {
+                        (m.flags, m.modseq) = (flags, modseq);
+                    }
+                }
+                Change::Expunged { uids, .. } => gone.extend(uids),
+                _ => {}
+            },
+            Ok(_) => {}
+            Err(broadcast::error::TryRecvError::Lagged(_)) => return false,
+            Err(_) => break,
+        }
+    }
+    new.sort_unstable_by_key(|m| m.uid);
+    for m in new {
+        sel.view.push(m);
+    }
+    gone.sort_unstable();
+    gone.dedup();
+    sel.view.remove_sorted(&gone);
+    true
 }
 
 /// The event feed lagged: compare the view with the store; send the flags that changed.

@@ -333,3 +333,47 @@ async fn view_follows_flag_changes_in_modseq_order() {
         ["* 2 FETCH (FLAGS (\\Answered))", "f2 OK FETCH completed"]
     );
 }
+
+/// SELECT of the mailbox already selected reuses the session's view: after another session's
+/// flag change, expunge and new message, it shows exactly what a fresh session's SELECT shows.
+#[tokio::test]
+async fn reselect_matches_a_fresh_select() {
+    let env = env().await;
+    for _ in 0..4 {
+        env.deliver(SIMPLE).await;
+    }
+    let mut a = env.login().await;
+    let mut b = env.login().await;
+    for c in [&mut a, &mut b] {
+        c.cmd("e", "ENABLE IMAP4rev2").await;
+        c.cmd("s", "SELECT INBOX").await;
+    }
+    b.cmd("t", "STORE 2 +FLAGS.SILENT (\\Seen $Done)").await;
+    b.cmd("d", "STORE 3 +FLAGS.SILENT (\\Deleted)").await;
+    b.cmd("x", "EXPUNGE").await;
+    env.deliver(SIMPLE).await;
+    b.cmd("t2", "STORE 4 +FLAGS.SILENT (\\Flagged)").await; // the new message, UID 5
+
+    let again = a.cmd("s2", "SELECT INBOX").await;
+    assert!(again.contains(&"* 4 EXISTS".to_string()), "{again:?}");
+    assert!(
+        !again
+            .iter()
+            .any(|l| l.contains("EXPUNGE") || l.contains("FETCH")),
+        "nothing about the previous selection: {again:?}"
+    );
+    let mut fresh = env.login().await;
+    fresh.cmd("e", "ENABLE IMAP4rev2").await;
+    fresh.cmd("s", "SELECT INBOX").await;
+    let want = fresh.cmd("f", "FETCH 1:* (UID FLAGS RFC822.SIZE)").await;
+    assert_eq!(a.cmd("f", "FETCH 1:* (UID FLAGS RFC822.SIZE)").await, want);
+    assert!(
+        want.contains(&"* 2 FETCH (UID 2 FLAGS (\\Seen $Done) RFC822.SIZE 125)".to_string())
+            && want.contains(&"* 4 FETCH (UID 5 FLAGS (\\Flagged) RFC822.SIZE 125)".to_string()),
+        "{want:?}"
+    );
+    // EXAMINE of the same mailbox then works on the same view, read-only.
+    let r = a.cmd("x2", "EXAMINE INBOX").await;
+    assert!(r.last().unwrap().starts_with("x2 OK [READ-ONLY]"), "{r:?}");
+    assert_eq!(a.cmd("f", "FETCH 1:* (UID FLAGS RFC822.SIZE)").await, want);
+}

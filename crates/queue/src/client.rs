@@ -2,8 +2,15 @@
 //! AUTH PLAIN to a smarthost (RFC 4954), and mail transactions with DSN (RFC 3461), SMTPUTF8
 //! (RFC 6531) and 8BITMIME (RFC 6152) parameters where the server offers them.
 //!
-//! Commands are sent one at a time (no PIPELINING): simpler, and the latency only matters for
-//! bulk senders.
+//! PIPELINING (RFC 2920): when the server's EHLO lists it, MAIL FROM, every RCPT TO and DATA
+//! go as one group (one write; split every `MAX_GROUP` commands) and the replies are then
+//! read in order and matched to their commands (§3.1: every reply is checked; DATA is the last command of a group). Without it,
+//! commands are sent one at a time. EHLO, STARTTLS and AUTH are never pipelined (§3.1: the
+//! client waits for their replies), nor is the RSET after a failed transaction.
+//!
+//! Invariant: a reply is only ever matched to the command it answers. When that can no longer
+//! be guaranteed (a reply did not come, the server said 421), the client is marked broken and
+//! every further transaction fails at once with a connection error.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,12 +36,19 @@ impl std::fmt::Display for ConnError {
     }
 }
 
+/// The most commands in one pipelined group. Each reply is well under 100 bytes, so a group's
+/// replies always fit in the socket buffers: the server can never block writing replies while
+/// the client blocks writing commands (the pipelining deadlock).
+const MAX_GROUP: usize = 100;
+
 pub struct Client {
     io: Box<dyn Io>,
     buf: Vec<u8>,
     pub caps: Capabilities,
     pub tls: bool,
     timeout: Duration,
+    /// Replies may no longer match commands (see the module invariant).
+    broken: bool,
 }
 
 /// One recipient of a transaction, with its DSN parameters.
@@ -80,6 +94,7 @@ impl Client {
             caps: Capabilities::default(),
             tls: false,
             timeout,
+            broken: false,
         };
         let greeting = c.read_reply().await?;
         Ok((c, greeting))
@@ -107,6 +122,7 @@ impl Client {
             caps: Capabilities::default(),
             tls: true,
             timeout,
+            broken: false,
         };
         let greeting = c.read_reply().await?;
         Ok((c, greeting))
@@ -188,6 +204,7 @@ impl Client {
             caps: Capabilities::default(),
             tls: true,
             timeout: self.timeout,
+            broken: false,
         };
         let reply = c.ehlo(hostname).await?;
         if !reply.is_positive() {
@@ -213,15 +230,40 @@ impl Client {
 
     /// One mail transaction. `Err` means the connection broke: the outcome for every
     /// recipient is unknown (RFC 5321 §6.1 — they will be retried).
+    ///
+    /// The outcome is the same whether or not the server pipelines: per recipient, the MAIL
+    /// reply when MAIL was refused, else its RCPT reply when that was refused, else the DATA
+    /// reply when DATA was refused, else the reply to the final dot.
     pub async fn transaction(
         &mut self,
         env: &TxEnvelope<'_>,
         body: &[u8],
         data_timeout: Duration,
     ) -> Result<TxOutcome, ConnError> {
+        if self.broken {
+            return Err(ConnError(
+                "connection unusable after an earlier error".into(),
+            ));
+        }
+        let mail = self.mail_command(env, body.len());
+        let rcpts: Vec<String> = env
+            .recipients
+            .iter()
+            .map(|r| self.rcpt_command(r))
+            .collect();
+        if self.caps.pipelining {
+            self.pipelined_transaction(mail, rcpts, body, data_timeout)
+                .await
+        } else {
+            self.serial_transaction(&mail, &rcpts, body, data_timeout)
+                .await
+        }
+    }
+
+    fn mail_command(&self, env: &TxEnvelope<'_>, size: usize) -> String {
         let mut mail = format!("MAIL FROM:<{}>", env.sender);
         if self.caps.size.is_some() {
-            mail.push_str(&format!(" SIZE={}", body.len()));
+            mail.push_str(&format!(" SIZE={size}"));
         }
         if env.eight_bit && self.caps.eightbitmime {
             mail.push_str(" BODY=8BITMIME");
@@ -240,59 +282,210 @@ impl Client {
                 ));
             }
         }
-        let reply = self.command(&mail).await?;
+        mail
+    }
+
+    fn rcpt_command(&self, r: &TxRecipient<'_>) -> String {
+        let mut cmd = format!("RCPT TO:<{}>", r.address);
+        if self.caps.dsn {
+            if let Some(n) = &r.notify {
+                cmd.push_str(&format!(" NOTIFY={n}"));
+            }
+            // RFC 3461 §4.2: ORCPT=addr-type ";" xtext; kept decoded in the queue.
+            if let Some((kind, addr)) = r.orcpt.and_then(|o| o.split_once(';')) {
+                let addr = smtp_proto::xtext_encode(addr.as_bytes());
+                cmd.push_str(&format!(" ORCPT={kind};{addr}"));
+            }
+        }
+        cmd
+    }
+
+    /// Without PIPELINING: each command waits for the previous reply, and the transaction
+    /// stops at the first step that leaves nothing to send.
+    async fn serial_transaction(
+        &mut self,
+        mail: &str,
+        rcpts: &[String],
+        body: &[u8],
+        data_timeout: Duration,
+    ) -> Result<TxOutcome, ConnError> {
+        let reply = self.command(mail).await?;
         if !reply.is_positive() {
-            let _ = self.command("RSET").await;
+            self.reset().await;
             return Ok(TxOutcome {
-                per_recipient: vec![reply; env.recipients.len()],
+                per_recipient: vec![reply; rcpts.len()],
             });
         }
-        let mut rcpt_replies = Vec::with_capacity(env.recipients.len());
-        for r in &env.recipients {
-            let mut cmd = format!("RCPT TO:<{}>", r.address);
-            if self.caps.dsn {
-                if let Some(n) = &r.notify {
-                    cmd.push_str(&format!(" NOTIFY={n}"));
-                }
-                // RFC 3461 §4.2: ORCPT=addr-type ";" xtext; kept decoded in the queue.
-                if let Some((kind, addr)) = r.orcpt.and_then(|o| o.split_once(';')) {
-                    let addr = smtp_proto::xtext_encode(addr.as_bytes());
-                    cmd.push_str(&format!(" ORCPT={kind};{addr}"));
-                }
-            }
-            rcpt_replies.push(self.command(&cmd).await?);
+        let mut rcpt_replies = Vec::with_capacity(rcpts.len());
+        for cmd in rcpts {
+            rcpt_replies.push(self.command(cmd).await?);
         }
         if !rcpt_replies.iter().any(ServerReply::is_positive) {
-            let _ = self.command("RSET").await;
+            self.reset().await;
             return Ok(TxOutcome {
                 per_recipient: rcpt_replies,
             });
         }
         let reply = self.command("DATA").await?;
+        let reply = self.check_data_reply(reply);
         if !reply.is_intermediate() {
-            let _ = self.command("RSET").await;
-            return Ok(TxOutcome {
-                per_recipient: rcpt_replies
-                    .into_iter()
-                    .map(|r| if r.is_positive() { reply.clone() } else { r })
-                    .collect(),
-            });
+            self.reset().await;
+            return Ok(accepted_get(rcpt_replies, &reply));
         }
+        self.send_body(body, data_timeout, rcpt_replies).await
+    }
+
+    /// RFC 2920 §3.1: MAIL, every RCPT and DATA as one group (DATA must end a group), then
+    /// every reply checked in order.
+    async fn pipelined_transaction(
+        &mut self,
+        mail: String,
+        rcpts: Vec<String>,
+        body: &[u8],
+        data_timeout: Duration,
+    ) -> Result<TxOutcome, ConnError> {
+        let n = rcpts.len();
+        let mut cmds = Vec::with_capacity(n + 2);
+        cmds.push(mail);
+        cmds.extend(rcpts);
+        cmds.push("DATA".to_string());
+        let mut replies = self.pipeline(&cmds).await?.into_iter();
+        let (Some(mail_reply), Some(data_reply)) = (replies.next(), replies.next_back()) else {
+            return Err(ConnError("missing replies to a pipelined group".into()));
+        };
+        let rcpt_replies: Vec<ServerReply> = replies.collect();
+        let data_reply = self.check_data_reply(data_reply);
+        if !mail_reply.is_positive() {
+            // Whatever the RCPTs got (503 "need MAIL" from a correct server), MAIL decides.
+            let refused = TxOutcome {
+                per_recipient: vec![mail_reply; n],
+            };
+            return Ok(self.end_refused(refused, &data_reply, data_timeout).await);
+        }
+        if !data_reply.is_intermediate() || !rcpt_replies.iter().any(ServerReply::is_positive) {
+            let outcome = accepted_get(rcpt_replies, &data_reply);
+            return Ok(self.end_refused(outcome, &data_reply, data_timeout).await);
+        }
+        self.send_body(body, data_timeout, rcpt_replies).await
+    }
+
+    /// A 2xx reply to DATA is a protocol error (RFC 5321 §4.3.2: 354 or a failure): nothing was
+    /// sent, so it must not count as delivery. It becomes a temporary failure, and the
+    /// connection, whose state is unknown now, is not used again.
+    fn check_data_reply(&mut self, reply: ServerReply) -> ServerReply {
+        if !reply.is_positive() {
+            return reply;
+        }
+        tracing::warn!(reply = %reply.summary(), "server answered DATA without 354");
+        self.broken = true;
+        ServerReply {
+            code: 451,
+            lines: vec![format!(
+                "4.5.0 the server answered DATA with {} instead of 354",
+                reply.code
+            )],
+        }
+    }
+
+    /// Ends a pipelined transaction in which no message is sent (MAIL, every RCPT or DATA
+    /// refused), leaving the connection ready for the next one.
+    async fn end_refused(
+        &mut self,
+        outcome: TxOutcome,
+        data_reply: &ServerReply,
+        data_timeout: Duration,
+    ) -> TxOutcome {
+        if data_reply.is_intermediate() {
+            // RFC 2920 §3.1: "If the DATA command was properly rejected the client SMTP can
+            // just issue RSET, but if the DATA command was accepted the client SMTP should
+            // send a single dot." Nothing was accepted for anyone, so the message is not sent;
+            // the reply to the dot changes no recipient's outcome.
+            tracing::info!(
+                reply = %data_reply.summary(),
+                "DATA accepted although no recipient was: sending an empty message"
+            );
+            let ended = match self.send(b".\r\n").await {
+                Ok(()) => self.read_reply_within(data_timeout).await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = ended {
+                tracing::debug!(error = %e, "ending the empty DATA failed");
+                self.broken = true;
+            }
+        }
+        self.reset().await;
+        outcome
+    }
+
+    /// Sends `cmds` as groups of at most `MAX_GROUP` commands, one write each, and returns
+    /// their replies in order (RFC 2920 §3.1). A 421 reply (RFC 5321 §3.8: the server is
+    /// closing the connection) stands for every command not answered yet.
+    async fn pipeline(&mut self, cmds: &[String]) -> Result<Vec<ServerReply>, ConnError> {
+        let mut replies = Vec::with_capacity(cmds.len());
+        for group in cmds.chunks(MAX_GROUP) {
+            let mut out = String::new();
+            for c in group {
+                out.push_str(c);
+                out.push_str("\r\n");
+            }
+            self.send(out.as_bytes()).await?;
+            for _ in group {
+                let reply = self.read_reply().await?;
+                if reply.code == 421 {
+                    self.broken = true;
+                    replies.resize(cmds.len(), reply);
+                    return Ok(replies);
+                }
+                replies.push(reply);
+            }
+        }
+        Ok(replies)
+    }
+
+    /// After a 354: the dot-stuffed message and the reply to the final dot, which is the
+    /// outcome of every recipient whose RCPT was accepted.
+    async fn send_body(
+        &mut self,
+        body: &[u8],
+        data_timeout: Duration,
+        rcpt_replies: Vec<ServerReply>,
+    ) -> Result<TxOutcome, ConnError> {
         self.send(&smtp_proto::dot_stuff(body)).await?;
         // RFC 5321 §4.5.3.2.6: wait 10 minutes for the reply to the final dot.
         let fin = self.read_reply_within(data_timeout).await?;
-        Ok(TxOutcome {
-            per_recipient: rcpt_replies
-                .into_iter()
-                .map(|r| if r.is_positive() { fin.clone() } else { r })
-                .collect(),
-        })
+        Ok(accepted_get(rcpt_replies, &fin))
+    }
+
+    /// RSET after a transaction that ended early (RFC 5321 §4.1.1.5), so the connection can
+    /// carry the next message. Its reply is read before anything else is sent; if it does not
+    /// come, the connection is not used again.
+    async fn reset(&mut self) {
+        if self.broken {
+            return;
+        }
+        if let Err(e) = self.command("RSET").await {
+            tracing::debug!(error = %e, "RSET failed");
+            self.broken = true;
+        }
     }
 
     /// QUIT, ignoring errors: the work is done.
     pub async fn quit(mut self) {
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.command("QUIT")).await;
+        if !self.broken {
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.command("QUIT")).await;
+        }
         let _ = self.io.shutdown().await;
+    }
+}
+
+/// Each accepted recipient (positive RCPT reply) gets `reply`; the refused ones keep their
+/// RCPT reply.
+fn accepted_get(rcpt_replies: Vec<ServerReply>, reply: &ServerReply) -> TxOutcome {
+    TxOutcome {
+        per_recipient: rcpt_replies
+            .into_iter()
+            .map(|r| if r.is_positive() { reply.clone() } else { r })
+            .collect(),
     }
 }
 

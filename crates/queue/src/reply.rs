@@ -122,6 +122,8 @@ pub struct Capabilities {
     pub eightbitmime: bool,
     /// RFC 4954 AUTH with the PLAIN mechanism.
     pub auth_plain: bool,
+    /// RFC 2920 §2: the keyword PIPELINING, without parameters.
+    pub pipelining: bool,
 }
 
 impl Capabilities {
@@ -137,6 +139,7 @@ impl Capabilities {
                 "DSN" => caps.dsn = true,
                 "SMTPUTF8" => caps.smtputf8 = true,
                 "8BITMIME" => caps.eightbitmime = true,
+                "PIPELINING" => caps.pipelining = true,
                 "AUTH" => caps.auth_plain = words.any(|m| m.eq_ignore_ascii_case("PLAIN")),
                 _ => {}
             }

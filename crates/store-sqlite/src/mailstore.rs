@@ -254,6 +254,17 @@ impl MailStore for SqliteStore {
             .await
     }
 
+    async fn open_mailbox(
+        &self,
+        account: AccountId,
+        name: &str,
+    ) -> StoreResult<Option<(MailboxInfo, Vec<MessageSummary>)>> {
+        let name = name.to_string();
+        self.readers
+            .read(move |c| reads::open_mailbox(c, account, &name))
+            .await
+    }
+
     async fn list_summaries(&self, mailbox: MailboxId) -> StoreResult<Vec<MessageSummary>> {
         self.readers
             .read(move |c| reads::list_summaries(c, mailbox))

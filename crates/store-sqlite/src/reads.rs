@@ -99,19 +99,27 @@ pub fn find_mailbox(
         return Ok(None);
     };
     snapshot(conn, || {
-        let info = conn
-            .prepare_cached(&format!(
-                "{MAILBOX_SELECT} WHERE m.account_id = ?1 AND m.name = ?2"
-            ))
-            .db()?
-            .query_row(params![account, name], mailbox_info)
-            .optional()
-            .db()?;
+        let info = mailbox_by_name(conn, account, &name)?;
         match info {
             Some(i) if counts => with_counts(conn, i).map(Some),
             other => Ok(other),
         }
     })
+}
+
+/// The mailbox row `name` (canonical) of `account`, without counts.
+fn mailbox_by_name(
+    conn: &Connection,
+    account: AccountId,
+    name: &str,
+) -> StoreResult<Option<MailboxInfo>> {
+    conn.prepare_cached(&format!(
+        "{MAILBOX_SELECT} WHERE m.account_id = ?1 AND m.name = ?2"
+    ))
+    .db()?
+    .query_row(params![account, name], mailbox_info)
+    .optional()
+    .db()
 }
 
 const MESSAGE_SELECT: &str =
@@ -159,29 +167,53 @@ pub fn list_messages(conn: &Connection, mailbox: MailboxId) -> StoreResult<Vec<M
 pub fn list_summaries(conn: &Connection, mailbox: MailboxId) -> StoreResult<Vec<MessageSummary>> {
     snapshot(conn, || {
         require_mailbox(conn, mailbox)?;
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT uid, size, internal_date, flags, keywords, modseq FROM messages
-                 WHERE mailbox_id = ?1 ORDER BY uid",
-            )
-            .db()?;
-        let rows = stmt
-            .query_map([mailbox], |r| {
-                let size: i64 = r.get(1)?;
-                let flags: i64 = r.get(3)?;
-                let keywords: &str = r.get_ref(4)?.as_str()?;
-                let modseq: i64 = r.get(5)?;
-                Ok(MessageSummary {
-                    uid: r.get(0)?,
-                    size: size.max(0) as u64,
-                    internal_date: r.get(2)?,
-                    flags: flags_from_columns(flags, keywords),
-                    modseq: modseq.max(0) as u64,
-                })
-            })
-            .db()?;
-        rows.collect::<Result<_, _>>().db()
+        summaries(conn, mailbox)
     })
+}
+
+/// The mailbox `name` (without counts) and its messages' summaries, read in one snapshot:
+/// IMAP SELECT's UIDNEXT and view agree.
+pub fn open_mailbox(
+    conn: &Connection,
+    account: AccountId,
+    name: &str,
+) -> StoreResult<Option<(MailboxInfo, Vec<MessageSummary>)>> {
+    let Ok(name) = names::canonical(name) else {
+        return Ok(None);
+    };
+    snapshot(conn, || {
+        let Some(info) = mailbox_by_name(conn, account, &name)? else {
+            return Ok(None);
+        };
+        let messages = summaries(conn, info.id)?;
+        Ok(Some((info, messages)))
+    })
+}
+
+/// The rows of [`list_summaries`]; call inside a snapshot.
+fn summaries(conn: &Connection, mailbox: MailboxId) -> StoreResult<Vec<MessageSummary>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT uid, size, internal_date, flags, keywords, modseq FROM messages
+             WHERE mailbox_id = ?1 ORDER BY uid",
+        )
+        .db()?;
+    let rows = stmt
+        .query_map([mailbox], |r| {
+            let size: i64 = r.get(1)?;
+            let flags: i64 = r.get(3)?;
+            let keywords: &str = r.get_ref(4)?.as_str()?;
+            let modseq: i64 = r.get(5)?;
+            Ok(MessageSummary {
+                uid: r.get(0)?,
+                size: size.max(0) as u64,
+                internal_date: r.get(2)?,
+                flags: flags_from_columns(flags, keywords),
+                modseq: modseq.max(0) as u64,
+            })
+        })
+        .db()?;
+    rows.collect::<Result<_, _>>().db()
 }
 
 /// The blob hash of message `uid`, if it is in the mailbox.

@@ -60,6 +60,21 @@ pub trait MailStore: Send + Sync {
     ) -> StoreResult<Option<MailboxInfo>> {
         self.find_mailbox(account, name).await
     }
+    /// [`lookup_mailbox`](Self::lookup_mailbox) and [`list_summaries`](Self::list_summaries)
+    /// of it, both from one snapshot, so UIDNEXT and the messages agree: what IMAP SELECT
+    /// reads. Backends should override it to read both in one step; the default makes two
+    /// calls.
+    async fn open_mailbox(
+        &self,
+        account: AccountId,
+        name: &str,
+    ) -> StoreResult<Option<(MailboxInfo, Vec<MessageSummary>)>> {
+        let Some(info) = self.lookup_mailbox(account, name).await? else {
+            return Ok(None);
+        };
+        let messages = self.list_summaries(info.id).await?;
+        Ok(Some((info, messages)))
+    }
     async fn mailbox(&self, mailbox: MailboxId) -> StoreResult<MailboxInfo>;
     async fn create_mailbox(&self, account: AccountId, name: &str) -> StoreResult<MailboxInfo>;
     async fn delete_mailbox(&self, mailbox: MailboxId) -> StoreResult<()>;

@@ -60,6 +60,26 @@ fn write_origin(out: &mut Vec<u8>, origin: Option<u64>) {
     }
 }
 
+/// A decimal number, without the formatting machinery (per message of a `FETCH 1:*`).
+pub(crate) fn write_number(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+fn write_flag(out: &mut Vec<u8>, f: &Flag) {
+    match f {
+        Flag::Answered => out.extend_from_slice(b"\\Answered"),
+        Flag::Flagged => out.extend_from_slice(b"\\Flagged"),
+        Flag::Deleted => out.extend_from_slice(b"\\Deleted"),
+        Flag::Seen => out.extend_from_slice(b"\\Seen"),
+        Flag::Draft => out.extend_from_slice(b"\\Draft"),
+        Flag::Keyword(a) => out.extend_from_slice(a.as_str().as_bytes()),
+        Flag::Extension(a) => {
+            out.push(b'\\');
+            out.extend_from_slice(a.as_str().as_bytes());
+        }
+    }
+}
+
 /// `msg-att = "(" (msg-att-dynamic / msg-att-static) *(SP (msg-att-dynamic /
 /// msg-att-static)) ")"` — RFC 9051 §9.
 pub(crate) fn write_fetch_items(out: &mut Vec<u8>, items: &[FetchItem], utf8: bool) {
@@ -77,18 +97,20 @@ pub(crate) fn write_fetch_items(out: &mut Vec<u8>, items: &[FetchItem], utf8: bo
                     if i > 0 {
                         out.push(b' ');
                     }
-                    let _ = write!(out, "{f}");
+                    write_flag(out, f);
                 }
                 out.push(b')');
             }
             FetchItem::Uid(n) => {
-                let _ = write!(out, "UID {n}");
+                out.extend_from_slice(b"UID ");
+                write_number(out, *n);
             }
             FetchItem::InternalDate(dt) => {
                 out.extend_from_slice(format!("INTERNALDATE \"{dt}\"").as_bytes())
             }
             FetchItem::Rfc822Size(n) => {
-                let _ = write!(out, "RFC822.SIZE {n}");
+                out.extend_from_slice(b"RFC822.SIZE ");
+                write_number(out, *n);
             }
             FetchItem::ModSeq(n) => out.extend_from_slice(format!("MODSEQ ({n})").as_bytes()),
             FetchItem::Envelope(env) => {

@@ -448,7 +448,9 @@ impl Data {
                 }
             }
             Data::Fetch { seq, items } => {
-                let _ = std::io::Write::write_fmt(out, format_args!("* {seq} FETCH "));
+                out.extend_from_slice(b"* ");
+                super::fetch::write_number(out, *seq);
+                out.extend_from_slice(b" FETCH ");
                 write_fetch_items(out, items, utf8);
             }
             Data::Namespace {

@@ -90,7 +90,10 @@ pub(crate) async fn fetch(
         // FLAGS, UID, INTERNALDATE, RFC822.SIZE — `FETCH 1:* (FLAGS UID)` is what clients poll
         // with: all from the view, nothing read from the store, nothing sets \Seen.
         for (seqno, u) in targets {
-            let Some(m) = sel.view.get(u) else { continue };
+            // `targets` come from the view: sequence number n is its (n - 1)-th message.
+            let Some(m) = sel.view.at(seqno as usize - 1).filter(|m| m.uid == u) else {
+                continue;
+            };
             let items = attrs
                 .iter()
                 .filter_map(|a| meta_item(ctx.rev2, sel, a, &m))

@@ -3,12 +3,12 @@
 use std::collections::BTreeSet;
 
 use imap_proto::{Code, Data, Flag, ListItem, Mailbox, MailboxAttribute, SelectParam, Status, Tag};
-use store::SystemFlags;
+use store::{MailboxInfo, SystemFlags};
 
-use crate::cmd::mailbox::{find, name};
+use crate::cmd::mailbox::name;
 use crate::recent::RecentSet;
 use crate::session::{Ctx, store_error};
-use crate::state::{Selected, User};
+use crate::state::{self, Selected, User};
 use crate::view::View;
 
 fn system_flags() -> Vec<Flag> {
@@ -21,7 +21,8 @@ fn system_flags() -> Vec<Flag> {
     ]
 }
 
-/// Opens `mailbox`; on success the view and the tagged OK.
+/// Opens `mailbox`; on success the view and the tagged OK. `previous` is the mailbox selected
+/// until now, if any.
 pub(crate) async fn select(
     ctx: &mut Ctx,
     tag: Tag,
@@ -29,6 +30,7 @@ pub(crate) async fn select(
     mailbox: &Mailbox,
     params: &[SelectParam],
     read_only: bool,
+    previous: Option<&mut Selected>,
 ) -> Result<(Box<Selected>, Status), Status> {
     if !params.is_empty() {
         // CONDSTORE / QRESYNC are not advertised (RFC 4466 §2.1: unknown parameters → BAD).
@@ -38,19 +40,10 @@ pub(crate) async fn select(
         ));
     }
     let name = name(ctx, &tag, mailbox)?;
-    let mb = find(ctx, &tag, user.account, &name).await?;
-    // Events from before this snapshot are already reflected in it.
-    user.drain();
-    // The view: every message without its body, from the store's covering index. `mb` was
-    // read just before; UIDs appended since are covered by taking the larger UIDNEXT below.
-    let msgs = ctx
-        .server
-        .store
-        .list_summaries(mb.id)
-        .await
-        .map_err(|e| store_error(&tag, &e))?;
-    let info = mb;
-    let view = View::new(msgs);
+    let (info, view) = match previous.filter(|p| !p.resync) {
+        Some(prev) => reselect(ctx, &tag, user, &name, prev).await?,
+        None => open(ctx, &tag, user, &name).await?,
+    };
     let uid_next = info.uid_next.max(view.max_uid().saturating_add(1));
     ctx.data(Data::Flags(system_flags()));
     ctx.data(Data::Exists(view.len() as u32));
@@ -99,6 +92,57 @@ pub(crate) async fn select(
         (Code::ReadWrite, "SELECT completed")
     };
     Ok((sel, Status::ok(Some(tag), text).with_code(code)))
+}
+
+/// The mailbox and every message without its body, from one snapshot of the store's covering
+/// index (UIDNEXT and the view agree).
+async fn open(
+    ctx: &Ctx,
+    tag: &Tag,
+    user: &mut User,
+    name: &str,
+) -> Result<(MailboxInfo, View), Status> {
+    // Events from before the snapshot below are already reflected in it.
+    user.drain();
+    let opened = ctx
+        .server
+        .store
+        .open_mailbox(user.account, name)
+        .await
+        .map_err(|e| store_error(tag, &e))?;
+    match opened {
+        Some((info, msgs)) => Ok((info, View::new(msgs))),
+        None => Err(no_such_mailbox(tag)),
+    }
+}
+
+/// SELECT of the mailbox already selected — clients refresh this way — keeps the session's
+/// view, which the change feed has kept current, instead of reading every message again.
+async fn reselect(
+    ctx: &Ctx,
+    tag: &Tag,
+    user: &mut User,
+    name: &str,
+    prev: &mut Selected,
+) -> Result<(MailboxInfo, View), Status> {
+    let info = ctx
+        .server
+        .store
+        .lookup_mailbox(user.account, name)
+        .await
+        .map_err(|e| store_error(tag, &e))?;
+    match info {
+        Some(info) if info.id == prev.id && state::absorb(user, prev) => {
+            Ok((info, std::mem::take(&mut prev.view)))
+        }
+        Some(_) => open(ctx, tag, user, name).await,
+        None => Err(no_such_mailbox(tag)),
+    }
+}
+
+fn no_such_mailbox(tag: &Tag) -> Status {
+    // RFC 5530 §3.
+    Status::no(Some(tag.clone()), "no such mailbox").with_code(Code::NonExistent)
 }
 
 /// RFC 9051 §6.4.1: CLOSE removes `\Deleted` messages silently (not in EXAMINE).

@@ -148,6 +148,12 @@ pub async fn append_and_blobs(s: &dyn Store) {
         s.list_summaries(MailboxId::MAX).await.is_err(),
         "an unknown mailbox is an error, not an empty list"
     );
+    // SELECT's read: the mailbox and its summaries together.
+    let (info, opened) = s.open_mailbox(ids[0], "Sent").await.unwrap().unwrap();
+    assert_eq!((info.id, info.uid_next), (sent.id, second.uid + 1));
+    assert_eq!(opened, summaries);
+    assert!(s.open_mailbox(ids[0], "Nope").await.unwrap().is_none());
+    assert!(s.open_mailbox(ids[0], "../x").await.unwrap().is_none());
 }
 
 /// STORE semantics: add/remove/replace, only changed messages reported, MODSEQ increases.

@@ -68,6 +68,16 @@ impl Selected {
         self.view.max_uid()
     }
 
+    /// Reads the internal dates and sizes of the view's messages if they are not known yet
+    /// (SELECT reads only UIDs and flags).
+    pub async fn ensure_details(&mut self, ctx: &Ctx) -> Result<(), store::StoreError> {
+        if !self.view.has_details() {
+            let all = ctx.server.store.list_summaries(self.id).await?;
+            self.view.fill_details(&all);
+        }
+        Ok(())
+    }
+
     /// The UIDs of the view in sequence-number order.
     pub fn uids(&self) -> &[Uid] {
         self.view.uids()

@@ -1,9 +1,11 @@
 //! The messages of the selected mailbox as this session shows them: UIDs in sequence-number
 //! order with everything but the body (flags, keywords, internal date, size, MODSEQ).
 //!
-//! Read once at SELECT and kept current from the store's change feed and from the results of
-//! this session's own writes, so `FETCH 1:* (FLAGS)`, metadata FETCH, STORE replies and SEARCH
-//! on flags, dates and sizes need no store reads — what clients poll with most.
+//! Read at SELECT (UIDs and flags only: for 100,000 messages that read is SELECT's cost; the
+//! dates and sizes follow the first time a command needs them) and kept current from the
+//! store's change feed and from the results of this session's own writes, so `FETCH 1:*
+//! (FLAGS)`, metadata FETCH, STORE replies and SEARCH need no store reads — what clients poll
+//! with most.
 //!
 //! MODSEQ orders updates: an update older than what the view holds (e.g. another session's
 //! change published after this session's own later STORE was answered) is ignored, and this
@@ -42,6 +44,9 @@ pub(crate) struct View {
     /// Distinct keyword sets, interned: most messages share a few (none, `$Junk`, ...).
     keyword_sets: Vec<Box<[String]>>,
     keyword_ids: HashMap<Box<[String]>, u32>,
+    /// Every entry's internal date and size are known (else only those of messages added
+    /// since the view was read; see [`View::fill_details`]).
+    details: bool,
 }
 
 impl Default for View {
@@ -51,12 +56,14 @@ impl Default for View {
             entries: Vec::new(),
             keyword_sets: vec![Box::default()],
             keyword_ids: HashMap::new(),
+            details: true,
         }
     }
 }
 
 impl View {
     /// A view of `messages` (ascending by UID, as the store lists them).
+    #[cfg(test)]
     pub fn new(messages: Vec<MessageSummary>) -> View {
         let mut view = View {
             uids: Vec::with_capacity(messages.len()),
@@ -67,6 +74,52 @@ impl View {
             view.push(m);
         }
         view
+    }
+
+    /// A view of the messages `(uid, flags)` (ascending by UID) as of the mailbox's
+    /// HIGHESTMODSEQ `modseq`, without dates and sizes yet. Every change with a higher MODSEQ
+    /// is newer than this state (RFC 7162 §3.1.1).
+    pub fn with_flags(messages: Vec<(Uid, Flags)>, modseq: ModSeq) -> View {
+        let mut view = View {
+            uids: Vec::with_capacity(messages.len()),
+            entries: Vec::with_capacity(messages.len()),
+            details: messages.is_empty(),
+            ..View::default()
+        };
+        for (uid, flags) in messages {
+            if uid <= view.max_uid() {
+                continue;
+            }
+            let keywords = view.intern(flags.keywords);
+            view.uids.push(uid);
+            view.entries.push(Entry {
+                modseq,
+                internal_date: 0,
+                size: 0,
+                system: flags.system,
+                keywords,
+            });
+        }
+        view
+    }
+
+    /// Whether every message's internal date and size are known.
+    pub fn has_details(&self) -> bool {
+        self.details
+    }
+
+    /// Takes the internal dates and sizes from `messages` (ascending by UID, e.g. the store's
+    /// summaries); flags are left as they are (the view may be newer).
+    pub fn fill_details(&mut self, messages: &[MessageSummary]) {
+        let mut it = messages.iter().peekable();
+        for (uid, e) in self.uids.iter().zip(self.entries.iter_mut()) {
+            while it.next_if(|m| m.uid < *uid).is_some() {}
+            if let Some(m) = it.next_if(|m| m.uid == *uid) {
+                e.internal_date = m.internal_date;
+                e.size = m.size;
+            }
+        }
+        self.details = true;
     }
 
     pub fn uids(&self) -> &[Uid] {
@@ -241,6 +294,36 @@ mod tests {
         assert!(!v.set_flags(2, &seen, 9), "not in the view");
         assert!(!v.push(summary(1, 7, &[])), "already in the view");
         assert!(v.push(summary(2, 7, &[])));
+    }
+
+    #[test]
+    fn flags_first_details_later() {
+        let flagged = Flags {
+            system: SystemFlags::FLAGGED,
+            keywords: vec![],
+        };
+        let mut v = View::with_flags(vec![(2, flagged.clone()), (4, Flags::default())], 9);
+        assert!(!v.has_details());
+        assert!(
+            !v.set_flags(2, &Flags::default(), 9),
+            "in the snapshot already"
+        );
+        assert!(v.push(summary(6, 10, &[])));
+        assert_eq!(
+            v.get(6).unwrap().size,
+            60,
+            "new messages come with their details"
+        );
+        v.fill_details(&[summary(2, 1, &[]), summary(6, 10, &[])]);
+        assert!(v.has_details());
+        let m = v.get(2).unwrap();
+        assert_eq!((m.size, m.internal_date), (20, 1_700_000_002));
+        assert!(m.system.contains(SystemFlags::FLAGGED), "flags kept");
+        assert_eq!(
+            v.get(4).unwrap().size,
+            0,
+            "expunged meanwhile: nothing to fill"
+        );
     }
 
     #[test]

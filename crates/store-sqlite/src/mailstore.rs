@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use mail_types::{Address, Domain};
 use store::{
     AccountId, Alias, BlobId, BlobReader, ChangeEvent, Directory, FlagOp, Flags, MailStore,
-    MailboxId, MailboxInfo, MailboxLock, MessageMeta, MessageSummary, ModSeq, Quota, StoreError,
-    StoreResult, Stored, Uid, UnixTime, UserRecord,
+    MailboxId, MailboxInfo, MailboxLock, MessageMeta, MessageSummary, ModSeq, OpenedMailbox, Quota,
+    StoreError, StoreResult, Stored, Uid, UnixTime, UserRecord,
 };
 
 use crate::blobs::is_valid_hash;
@@ -258,7 +258,7 @@ impl MailStore for SqliteStore {
         &self,
         account: AccountId,
         name: &str,
-    ) -> StoreResult<Option<(MailboxInfo, Vec<MessageSummary>)>> {
+    ) -> StoreResult<Option<OpenedMailbox>> {
         let name = name.to_string();
         self.readers
             .read(move |c| reads::open_mailbox(c, account, &name))

@@ -2,11 +2,11 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use store::{
-    AccountId, BlobId, MailboxId, MailboxInfo, MessageMeta, MessageSummary, Quota, SpecialUse,
-    StoreError, StoreResult, Uid,
+    AccountId, BlobId, Flags, MailboxId, MailboxInfo, MessageMeta, MessageSummary, OpenedMailbox,
+    Quota, SpecialUse, StoreError, StoreResult, Uid,
 };
 
-use crate::db::{Db, exec_cached, flags_from_columns};
+use crate::db::{Db, decode_keywords, exec_cached, flags_from_columns};
 use crate::names;
 
 /// Mailbox columns; the counts IMAP STATUS needs are added by [`with_counts`].
@@ -171,13 +171,15 @@ pub fn list_summaries(conn: &Connection, mailbox: MailboxId) -> StoreResult<Vec<
     })
 }
 
-/// The mailbox `name` (without counts) and its messages' summaries, read in one snapshot:
-/// IMAP SELECT's UIDNEXT and view agree.
+/// The mailbox `name` (without counts) and the UID and flags of its messages, read in one
+/// snapshot: IMAP SELECT's UIDNEXT, HIGHESTMODSEQ and view agree. For 100,000 messages this
+/// is most of SELECT's time: two columns of the covering index for every message, then the
+/// keywords of only those that have any (partial index `messages_keywords`).
 pub fn open_mailbox(
     conn: &Connection,
     account: AccountId,
     name: &str,
-) -> StoreResult<Option<(MailboxInfo, Vec<MessageSummary>)>> {
+) -> StoreResult<Option<OpenedMailbox>> {
     let Ok(name) = names::canonical(name) else {
         return Ok(None);
     };
@@ -185,7 +187,30 @@ pub fn open_mailbox(
         let Some(info) = mailbox_by_name(conn, account, &name)? else {
             return Ok(None);
         };
-        let messages = summaries(conn, info.id)?;
+        let mut stmt = conn
+            .prepare_cached("SELECT uid, flags FROM messages WHERE mailbox_id = ?1 ORDER BY uid")
+            .db()?;
+        let rows = stmt
+            .query_map([info.id], |r| {
+                let flags: i64 = r.get(1)?;
+                Ok((r.get::<_, Uid>(0)?, flags_from_columns(flags, "")))
+            })
+            .db()?;
+        let mut messages: Vec<(Uid, Flags)> = rows.collect::<Result<_, _>>().db()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT uid, keywords FROM messages
+                 WHERE mailbox_id = ?1 AND keywords <> '' ORDER BY uid",
+            )
+            .db()?;
+        let mut rows = stmt.query([info.id]).db()?;
+        while let Some(r) = rows.next().db()? {
+            let uid: Uid = r.get(0).db()?;
+            if let Ok(i) = messages.binary_search_by_key(&uid, |(u, _)| *u) {
+                let keywords = r.get_ref(1).db()?.as_str().unwrap_or_default();
+                messages[i].1.keywords = decode_keywords(keywords);
+            }
+        }
         Ok(Some((info, messages)))
     })
 }

@@ -179,10 +179,13 @@ CREATE INDEX messages_uid_flags ON messages(mailbox_id, uid, flags, size);
 ";
 
 /// Version 5: the covering index holds everything an IMAP session keeps of a message (all
-/// but the blob hash), so SELECT reads its whole view from the index; it replaces v4's.
+/// but the blob hash), so the session's view is read from indexes only; it replaces v4's.
+/// SELECT reads just UIDs and flags from it, and the keywords of the (few) messages that have
+/// any from a partial index of those alone.
 const V5: &str = "
 CREATE INDEX messages_summary
     ON messages(mailbox_id, uid, flags, size, internal_date, modseq, keywords);
+CREATE INDEX messages_keywords ON messages(mailbox_id, uid, keywords) WHERE keywords <> '';
 DROP INDEX messages_uid_flags;
 ";
 
@@ -280,6 +283,7 @@ mod tests {
              WHERE mailbox_id = ?1 ORDER BY uid",
             "SELECT count(*), coalesce(sum((flags & 1) = 0), 0), coalesce(sum(size), 0)
              FROM messages WHERE mailbox_id = ?1",
+            "SELECT uid, flags FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
         ] {
             let plan: Vec<String> = conn
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
@@ -294,5 +298,14 @@ mod tests {
                 "{sql}: {plan}"
             );
         }
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT uid, keywords FROM messages
+                 WHERE mailbox_id = ?1 AND keywords <> '' ORDER BY uid",
+                [1],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("COVERING INDEX messages_keywords"), "{plan}");
     }
 }

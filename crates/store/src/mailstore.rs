@@ -13,6 +13,10 @@ use crate::{
 /// A stream of a stored message's bytes, read from disk as the protocol sends it.
 pub type BlobReader = Box<dyn AsyncRead + Send + Unpin>;
 
+/// A mailbox as IMAP SELECT opens it: its row and the UID and flags of every message, in UID
+/// order, from one snapshot (see [`MailStore::open_mailbox`]).
+pub type OpenedMailbox = (MailboxInfo, Vec<(Uid, Flags)>);
+
 /// Held while a POP3 session owns a maildrop (RFC 1939 §8); dropping it releases the lock.
 pub type MailboxLock = Box<dyn Send + Sync>;
 
@@ -60,20 +64,30 @@ pub trait MailStore: Send + Sync {
     ) -> StoreResult<Option<MailboxInfo>> {
         self.find_mailbox(account, name).await
     }
-    /// [`lookup_mailbox`](Self::lookup_mailbox) and [`list_summaries`](Self::list_summaries)
-    /// of it, both from one snapshot, so UIDNEXT and the messages agree: what IMAP SELECT
-    /// reads. Backends should override it to read both in one step; the default makes two
-    /// calls.
+    /// [`lookup_mailbox`](Self::lookup_mailbox) and the UID and flags of every message, in UID
+    /// order, from one snapshot — so UIDNEXT, HIGHESTMODSEQ and the messages agree: what IMAP
+    /// SELECT reads (dates and sizes come later, and only if a command needs them). Backends
+    /// should override it to read both in one step and no more; the default makes two calls.
     async fn open_mailbox(
         &self,
         account: AccountId,
         name: &str,
-    ) -> StoreResult<Option<(MailboxInfo, Vec<MessageSummary>)>> {
+    ) -> StoreResult<Option<OpenedMailbox>> {
         let Some(info) = self.lookup_mailbox(account, name).await? else {
             return Ok(None);
         };
         let messages = self.list_summaries(info.id).await?;
-        Ok(Some((info, messages)))
+        let info = MailboxInfo {
+            highest_modseq: messages
+                .iter()
+                .map(|m| m.modseq)
+                .fold(info.highest_modseq, u64::max),
+            ..info
+        };
+        Ok(Some((
+            info,
+            messages.into_iter().map(|m| (m.uid, m.flags)).collect(),
+        )))
     }
     async fn mailbox(&self, mailbox: MailboxId) -> StoreResult<MailboxInfo>;
     async fn create_mailbox(&self, account: AccountId, name: &str) -> StoreResult<MailboxInfo>;

@@ -86,7 +86,14 @@ pub(crate) async fn fetch(
     if !sel.gone.is_empty() {
         targets.retain(|(_, u)| !sel.gone.contains(u));
     }
-    if !attrs.iter().any(needs_body) {
+    let with_body = attrs.iter().any(needs_body);
+    // RFC822.SIZE comes from the body when it is read anyway.
+    if (attrs.contains(&A::InternalDate) || (!with_body && attrs.contains(&A::Rfc822Size)))
+        && let Err(e) = sel.ensure_details(ctx).await
+    {
+        return store_error(&tag, &e);
+    }
+    if !with_body {
         // FLAGS, UID, INTERNALDATE, RFC822.SIZE — `FETCH 1:* (FLAGS UID)` is what clients poll
         // with: all from the view, nothing read from the store, nothing sets \Seen.
         for (seqno, u) in targets {
@@ -135,7 +142,6 @@ pub(crate) async fn fetch(
             }
         }
     }
-    let with_body = attrs.iter().any(needs_body);
     let needs_parse = attrs.iter().any(|a| needs_body(a) && !whole_message(a));
     for (seqno, u) in targets {
         let raw = if with_body {
@@ -160,6 +166,9 @@ pub(crate) async fn fetch(
         let mut items = Vec::with_capacity(attrs.len() + 1);
         for a in &attrs {
             items.push(match a {
+                A::Rfc822Size if raw.is_some() => {
+                    FetchItem::Rfc822Size(raw.as_ref().map_or(0, |r| r.len() as u64))
+                }
                 A::Flags | A::Uid | A::InternalDate | A::Rfc822Size | A::ModSeq => {
                     match meta_item(ctx.rev2, sel, a, &meta) {
                         Some(item) => item,

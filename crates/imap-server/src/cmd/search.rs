@@ -113,6 +113,11 @@ async fn run(
     if let Some(why) = search::unsupported(criteria) {
         return Status::bad(Some(tag), why);
     }
+    if search::needs_details(criteria)
+        && let Err(e) = sel.ensure_details(ctx).await
+    {
+        return store_error(&tag, &e);
+    }
     let found = match matches(ctx, &tag, sel, criteria).await {
         Ok(f) => f,
         Err(status) => return status,

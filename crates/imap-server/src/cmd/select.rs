@@ -111,7 +111,10 @@ async fn open(
         .await
         .map_err(|e| store_error(tag, &e))?;
     match opened {
-        Some((info, msgs)) => Ok((info, View::new(msgs))),
+        Some((info, msgs)) => {
+            let view = View::with_flags(msgs, info.highest_modseq);
+            Ok((info, view))
+        }
         None => Err(no_such_mailbox(tag)),
     }
 }

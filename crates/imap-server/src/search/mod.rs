@@ -69,6 +69,23 @@ fn in_set(set: &SequenceSet, n: u32, max: u32, saved: bool) -> bool {
     max > 0 && set.contains(n, max)
 }
 
+/// Whether `key` looks at internal dates or sizes (which the view may not have read yet).
+pub(crate) fn needs_details(key: &K) -> bool {
+    match key {
+        K::Larger(_)
+        | K::Smaller(_)
+        | K::Before(_)
+        | K::On(_)
+        | K::Since(_)
+        | K::Older(_)
+        | K::Younger(_) => true,
+        K::Not(k) => needs_details(k),
+        K::Or(a, b) => needs_details(a) || needs_details(b),
+        K::And(keys) => keys.iter().any(needs_details),
+        _ => false,
+    }
+}
+
 /// Whether a key the session cannot evaluate is used (answered BAD before searching).
 pub(crate) fn unsupported(key: &K) -> Option<&'static str> {
     match key {

@@ -657,3 +657,53 @@ def test_append_literal_over_configured_limit(make_server):
     # A literal under the limit still works.
     assert m.append("INBOX", None, None, simple("small", "y" * 50000 + "\r\n"))[0] == "OK"
     m.logout()
+
+
+def test_condstore_enable_modseq_and_changedsince(server):
+    """RFC 7162 CONDSTORE through imaplib against the real binary: ENABLE CONDSTORE,
+    HIGHESTMODSEQ at SELECT, FETCH MODSEQ, STORE replies with MODSEQ, CHANGEDSINCE and
+    UNCHANGEDSINCE; a session that never enables it sees no MODSEQ."""
+    deliver(server, 3)
+    m = login_imaps(server)
+    assert "CONDSTORE" in m.capabilities
+    typ, _ = m._simple_command("ENABLE", "CONDSTORE")
+    assert typ == "OK"
+    assert m.untagged_responses.pop("ENABLED") == [b"CONDSTORE"]
+    typ, _ = m.select("INBOX")
+    assert typ == "OK"
+    highest = int(m.untagged_responses.pop("HIGHESTMODSEQ")[0])
+
+    typ, data = m.fetch("1:*", "(MODSEQ)")
+    assert typ == "OK"
+    modseqs = [int(re.fullmatch(rb"\d+ \(MODSEQ \((\d+)\)\)", d).group(1)) for d in data]
+    assert len(modseqs) == 3 and max(modseqs) == highest and modseqs == sorted(modseqs), data
+
+    typ, data = m.store("2", "+FLAGS", r"(\Flagged)")
+    assert typ == "OK"
+    match = re.fullmatch(rb"2 \(MODSEQ \((\d+)\) FLAGS \((.*)\)\)", data[0])
+    assert match and b"\\Flagged" in match.group(2), data
+    changed = int(match.group(1))
+    assert changed > highest
+
+    # Only message 2 changed since the SELECT.
+    typ, data = m.uid("FETCH", "1:*", f"(FLAGS) (CHANGEDSINCE {highest})")
+    assert typ == "OK"
+    assert len(data) == 1 and data[0].startswith(b"2 (UID 2 MODSEQ (%d) FLAGS (" % changed), data
+    typ, data = m.uid("FETCH", "1:*", f"(FLAGS) (CHANGEDSINCE {changed})")
+    assert typ == "OK" and data == [None], data
+
+    # A stale UNCHANGEDSINCE: message 2 is refused and keeps its flags.
+    # _simple_command returns the tagged text, where the MODIFIED code is (RFC 7162 §3.1.3).
+    typ, data = m._simple_command("STORE", "1:3", f"(UNCHANGEDSINCE {highest})", "+FLAGS.SILENT", r"(\Seen)")
+    assert typ == "OK" and data[0].startswith(b"[MODIFIED 2]"), data
+    fetched = [re.fullmatch(rb"(\d) \(MODSEQ \((\d+)\)\)", d) for d in m.untagged_responses.pop("FETCH")]
+    assert [x.group(1) for x in fetched] == [b"1", b"3"], fetched
+    typ, data = m.fetch("2", "(FLAGS)")
+    assert b"\\Seen" not in data[0], data
+
+    plain = login_imaps(server)
+    plain.select("INBOX")
+    typ, data = plain.store("3", "+FLAGS", r"(\Answered)")
+    assert typ == "OK" and b"MODSEQ" not in data[0], data
+    plain.logout()
+    m.logout()

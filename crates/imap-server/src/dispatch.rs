@@ -104,6 +104,16 @@ impl Session {
         {
             state::sync(&mut self.ctx, user, sel, false).await;
         }
+        if let C::Status { attributes, .. } = &body
+            && attributes.contains(&imap_proto::StatusAttribute::HighestModSeq)
+        {
+            // RFC 7162 §3.1: STATUS (HIGHESTMODSEQ) is a CONDSTORE-enabling command.
+            let sel = match &self.state {
+                State::Selected(_, sel) => Some(&**sel),
+                _ => None,
+            };
+            state::enable_condstore(&mut self.ctx, sel);
+        }
         let ctx = &mut self.ctx;
         let io = &mut self.io;
         let mut next: Option<State> = None;

@@ -24,8 +24,16 @@
 //! encoded-words (RFC 6855 §3, `downgrade.rs`). UID commands announce new messages first, so
 //! `UID FETCH n:*` sees what other sessions added.
 //!
-//! Not implemented: CONDSTORE/QRESYNC (the parser accepts their syntax; the session refuses
-//! or ignores it), MODSEQ search key, QUOTA, SEARCH CHARSET other than UTF-8/US-ASCII,
+//! CONDSTORE and QRESYNC (RFC 7162): ENABLE, SELECT/EXAMINE (CONDSTORE) and (QRESYNC ...)
+//! with `VANISHED (EARLIER)` and the changed messages from the store's expunge log, `OK
+//! [HIGHESTMODSEQ]`, FETCH MODSEQ and (CHANGEDSINCE n [VANISHED]), STORE (UNCHANGEDSINCE n)
+//! with `[MODIFIED]`, SEARCH MODSEQ with `(MODSEQ n)`, STATUS HIGHESTMODSEQ; once enabled, every
+//! flag FETCH response carries MODSEQ, and with QRESYNC expunges are `* VANISHED`. MODSEQ is
+//! per message, not per flag (the entry-name search forms are treated as the plain one); the
+//! QRESYNC sequence match data is not used (the expunge log is complete); EXPUNGE's tagged OK
+//! carries no HIGHESTMODSEQ.
+//!
+//! Not implemented: QUOTA, SEARCH CHARSET other than UTF-8/US-ASCII,
 //! `\Noselect` leftovers of deleted parents (refused instead), downgrade of EAI addresses
 //! (RFC 6857), CATENATE, BINARY conversion of APPENDed literal8 content (stored as sent).
 //! `\Recent` claims live in memory: after a restart every message is recent once more

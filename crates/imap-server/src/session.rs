@@ -52,6 +52,11 @@ pub(crate) struct Ctx {
     pub utf8: bool,
     /// `ENABLE UTF8=ACCEPT` itself was done (for `* ENABLED`, RFC 5161 §3.2).
     pub utf8_enabled: bool,
+    /// CONDSTORE is on (RFC 7162 §3.1: after a CONDSTORE-enabling command): HIGHESTMODSEQ at
+    /// SELECT, MODSEQ in every untagged FETCH about flags.
+    pub condstore: bool,
+    /// `ENABLE QRESYNC` was done (RFC 7162 §3.2.3): VANISHED instead of EXPUNGE.
+    pub qresync: bool,
 }
 
 impl Ctx {
@@ -235,6 +240,8 @@ pub(crate) async fn run(
             rev2: false,
             utf8: false,
             utf8_enabled: false,
+            condstore: false,
+            qresync: false,
         },
         state: State::NotAuthenticated,
     };

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use imap_proto::{Data, FetchItem, Flag};
+use imap_proto::{Code, Data, FetchItem, Flag, SequenceSet, Status};
 use store::{AccountId, Change, ChangeEvent, Flags, MailboxId, SystemFlags, Uid};
 use tokio::sync::broadcast;
 
@@ -93,16 +93,21 @@ impl Selected {
         out
     }
 
-    /// `* n FETCH (UID u FLAGS (...))` for message `uid` as the view now has it.
-    pub fn flags_response(&self, rev2: bool, uid: Uid) -> Option<Data> {
+    /// `* n FETCH (UID u FLAGS (...))` for message `uid` as the view now has it; with
+    /// CONDSTORE on, `(UID u MODSEQ (m) FLAGS (...))` (RFC 7162 §3.1: every later untagged
+    /// FETCH carries the UID and MODSEQ).
+    pub fn flags_response(&self, ctx: &Ctx, uid: Uid) -> Option<Data> {
         let i = self.view.index_of(uid)?;
         let m = self.view.at(i)?;
+        let mut items = Vec::with_capacity(3);
+        items.push(FetchItem::Uid(uid));
+        if ctx.condstore {
+            items.push(FetchItem::ModSeq(m.modseq));
+        }
+        items.push(FetchItem::Flags(self.flags_of(ctx.rev2, &m)));
         Some(Data::Fetch {
             seq: i as u32 + 1,
-            items: vec![
-                FetchItem::Uid(uid),
-                FetchItem::Flags(self.flags_of(rev2, &m)),
-            ],
+            items,
         })
     }
 
@@ -123,14 +128,45 @@ impl Selected {
     }
 
     /// Removes the messages `sorted` (ascending) from the view, queuing `* n EXPUNGE` for
-    /// each with the number it has at that moment (RFC 9051 §7.5.1).
+    /// each with the number it has at that moment (RFC 9051 §7.5.1) — or, once QRESYNC is
+    /// enabled, one `* VANISHED uids` (RFC 7162 §3.2.10).
     pub fn expunge(&mut self, ctx: &mut Ctx, sorted: &[Uid]) {
         for uid in sorted {
             self.gone.remove(uid);
         }
+        if ctx.qresync {
+            let present: Vec<Uid> = sorted
+                .iter()
+                .copied()
+                .filter(|u| self.view.index_of(*u).is_some())
+                .collect();
+            self.view.remove_sorted(&present);
+            if let Some(uids) = SequenceSet::from_ids(present) {
+                ctx.data(Data::Vanished {
+                    earlier: false,
+                    uids,
+                });
+            }
+            return;
+        }
         for seq in self.view.remove_sorted(sorted) {
             ctx.data(Data::Expunge(seq));
         }
+    }
+}
+
+/// RFC 7162 §3.1: a CONDSTORE-enabling command turns CONDSTORE on for the rest of the
+/// session; issued while a mailbox is selected, the first one also reports the mailbox's
+/// HIGHESTMODSEQ (§3.1.2.1) in an untagged OK, as SELECT would have.
+pub(crate) fn enable_condstore(ctx: &mut Ctx, sel: Option<&Selected>) {
+    if ctx.condstore {
+        return;
+    }
+    ctx.condstore = true;
+    if let Some(sel) = sel {
+        ctx.status(
+            Status::ok(None, "highest").with_code(Code::HighestModSeq(sel.view.highest_modseq())),
+        );
     }
 }
 
@@ -219,7 +255,7 @@ pub(crate) async fn sync_with(
                     // session's own change, answered already).
                     if !sel.gone.contains(&uid)
                         && sel.view.set_flags(uid, &flags, modseq)
-                        && let Some(data) = sel.flags_response(ctx.rev2, uid)
+                        && let Some(data) = sel.flags_response(ctx, uid)
                     {
                         ctx.data(data);
                     }
@@ -319,7 +355,7 @@ async fn resync(ctx: &mut Ctx, sel: &mut Selected, new: &mut Vec<store::MessageS
             new.push(m);
         } else if !sel.gone.contains(&m.uid)
             && sel.view.set_flags(m.uid, &m.flags, m.modseq)
-            && let Some(data) = sel.flags_response(ctx.rev2, m.uid)
+            && let Some(data) = sel.flags_response(ctx, m.uid)
         {
             ctx.data(data);
         }

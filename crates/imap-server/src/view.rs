@@ -34,6 +34,9 @@ pub(crate) struct Msg<'a> {
     pub internal_date: UnixTime,
     pub system: SystemFlags,
     pub keywords: &'a [String],
+    /// The message's MODSEQ once the details are known (RFC 7162 §3.1.1); before that, the
+    /// mailbox's HIGHESTMODSEQ at the snapshot.
+    pub modseq: ModSeq,
 }
 
 #[derive(Debug)]
@@ -44,9 +47,12 @@ pub(crate) struct View {
     /// Distinct keyword sets, interned: most messages share a few (none, `$Junk`, ...).
     keyword_sets: Vec<Box<[String]>>,
     keyword_ids: HashMap<Box<[String]>, u32>,
-    /// Every entry's internal date and size are known (else only those of messages added
-    /// since the view was read; see [`View::fill_details`]).
+    /// Every entry's internal date, size and own MODSEQ are known (else only those of
+    /// messages added since the view was read; see [`View::fill_details`]).
     details: bool,
+    /// The highest MODSEQ the view reflects: the snapshot's HIGHESTMODSEQ and every change
+    /// applied since (RFC 7162 §3.1.2.1).
+    highest: ModSeq,
 }
 
 impl Default for View {
@@ -57,6 +63,7 @@ impl Default for View {
             keyword_sets: vec![Box::default()],
             keyword_ids: HashMap::new(),
             details: true,
+            highest: 0,
         }
     }
 }
@@ -84,6 +91,7 @@ impl View {
             uids: Vec::with_capacity(messages.len()),
             entries: Vec::with_capacity(messages.len()),
             details: messages.is_empty(),
+            highest: modseq,
             ..View::default()
         };
         for (uid, flags) in messages {
@@ -108,8 +116,11 @@ impl View {
         self.details
     }
 
-    /// Takes the internal dates and sizes from `messages` (ascending by UID, e.g. the store's
-    /// summaries); flags are left as they are (the view may be newer).
+    /// Takes the internal dates, sizes and MODSEQs from `messages` (ascending by UID, e.g. the
+    /// store's summaries); flags are left as they are (the view may be newer). An entry's
+    /// MODSEQ becomes the lower of the two: the store's is the message's own when the view
+    /// already shows its latest state, and a change the view has not applied yet (its event
+    /// still queued) has a MODSEQ above the entry's, so it is still applied when it comes.
     pub fn fill_details(&mut self, messages: &[MessageSummary]) {
         let mut it = messages.iter().peekable();
         for (uid, e) in self.uids.iter().zip(self.entries.iter_mut()) {
@@ -117,6 +128,7 @@ impl View {
             if let Some(m) = it.next_if(|m| m.uid == *uid) {
                 e.internal_date = m.internal_date;
                 e.size = m.size;
+                e.modseq = e.modseq.min(m.modseq);
             }
         }
         self.details = true;
@@ -128,6 +140,11 @@ impl View {
 
     pub fn len(&self) -> usize {
         self.uids.len()
+    }
+
+    /// The highest MODSEQ the view reflects (the HIGHESTMODSEQ to report, RFC 7162 §3.1.2.1).
+    pub fn highest_modseq(&self) -> ModSeq {
+        self.highest
     }
 
     pub fn max_uid(&self) -> Uid {
@@ -148,6 +165,7 @@ impl View {
             internal_date: e.internal_date,
             system: e.system,
             keywords: &self.keyword_sets[e.keywords as usize],
+            modseq: e.modseq,
         })
     }
 
@@ -162,6 +180,7 @@ impl View {
             return false;
         }
         let keywords = self.intern(m.flags.keywords);
+        self.highest = self.highest.max(m.modseq);
         self.uids.push(m.uid);
         self.entries.push(Entry {
             modseq: m.modseq,
@@ -187,6 +206,7 @@ impl View {
         } else {
             self.intern(flags.keywords.clone())
         };
+        self.highest = self.highest.max(modseq);
         let e = &mut self.entries[i];
         e.modseq = modseq;
         e.system = flags.system;
@@ -319,6 +339,12 @@ mod tests {
         let m = v.get(2).unwrap();
         assert_eq!((m.size, m.internal_date), (20, 1_700_000_002));
         assert!(m.system.contains(SystemFlags::FLAGGED), "flags kept");
+        assert_eq!(
+            m.modseq, 1,
+            "the message's own MODSEQ replaces the snapshot's"
+        );
+        assert_eq!(v.get(6).unwrap().modseq, 10);
+        assert_eq!(v.highest_modseq(), 10);
         assert_eq!(
             v.get(4).unwrap().size,
             0,

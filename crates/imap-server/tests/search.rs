@@ -212,7 +212,8 @@ async fn errors_and_capability() {
         r[0].starts_with("a NO [BADCHARSET (UTF-8 US-ASCII)]"),
         "{r:?}"
     );
-    let r = c.cmd("b", "SEARCH MODSEQ 5").await;
+    // RFC 7162 §7: `mod-sequence-valzer` is a number.
+    let r = c.cmd("b", "SEARCH MODSEQ five").await;
     assert!(r[0].starts_with("b BAD "), "{r:?}");
     // RFC 5182: SAVE alone answers only the tagged OK (tests/protocol.rs has the rest).
     let r = c.cmd("c", "SEARCH RETURN (SAVE) ALL").await;

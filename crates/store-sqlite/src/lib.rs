@@ -10,11 +10,12 @@
 //!
 //! RFCs whose storage-level rules are kept here: RFC 9051 §2.3.1.1 (UIDs strictly ascending,
 //! never reused; UIDVALIDITY), §5.1 (INBOX case-insensitive, hierarchy), §6.3.4–§6.3.6 (CREATE
-//! makes superiors, DELETE, RENAME incl. INBOX), RFC 7162 §3.1 (per-mailbox MODSEQ) and the
-//! expunge log QRESYNC (§3.2.5) will read, RFC 6154 (special-use mailboxes), RFC 1939 §8
+//! makes superiors, DELETE, RENAME incl. INBOX), RFC 7162 §3.1 (per-mailbox MODSEQ, STORE
+//! UNCHANGEDSINCE tested in the write transaction) and the expunge log QRESYNC (§3.2.5) reads,
+//! RFC 6154 (special-use mailboxes), RFC 1939 §8
 //! (exclusive maildrop lock, in-process only).
 //!
-//! Not implemented: QRESYNC queries over the expunge log (the log is written), ACLs, shared
+//! Not implemented: ACLs, shared
 //! mailboxes, a cross-process maildrop lock, per-user subaddressing (`user+tag@`).
 //!
 //! Writes go through one writer thread with group commit (`writer.rs`); reads use a pool of

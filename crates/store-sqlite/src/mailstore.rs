@@ -6,9 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use mail_types::{Address, Domain};
 use store::{
-    AccountId, Alias, BlobId, BlobReader, ChangeEvent, Directory, FlagOp, Flags, MailStore,
-    MailboxId, MailboxInfo, MailboxLock, MessageMeta, MessageSummary, ModSeq, OpenedMailbox, Quota,
-    StoreError, StoreResult, Stored, Uid, UnixTime, UserRecord,
+    AccountId, Alias, BlobId, BlobReader, ChangeEvent, ConditionalStore, Directory, FlagOp, Flags,
+    MailStore, MailboxId, MailboxInfo, MailboxLock, MessageMeta, MessageSummary, ModSeq,
+    OpenedMailbox, Quota, StoreError, StoreResult, Stored, Uid, UnixTime, UserRecord,
 };
 
 use crate::blobs::is_valid_hash;
@@ -343,6 +343,32 @@ impl MailStore for SqliteStore {
         let uids = uids.to_vec();
         self.writer
             .run(move |tx| ops_msg::store_flags(tx, mailbox, &uids, op, &flags))
+            .await
+    }
+
+    async fn store_flags_unchanged_since(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        op: FlagOp,
+        flags: &Flags,
+        unchanged_since: ModSeq,
+    ) -> StoreResult<ConditionalStore> {
+        let flags = Flags {
+            system: flags.system,
+            keywords: normalize_keywords(&flags.keywords)?,
+        };
+        let uids = uids.to_vec();
+        self.writer
+            .run(move |tx| {
+                ops_msg::store_flags_if(tx, mailbox, &uids, op, &flags, Some(unchanged_since))
+            })
+            .await
+    }
+
+    async fn expunged_since(&self, mailbox: MailboxId, modseq: ModSeq) -> StoreResult<Vec<Uid>> {
+        self.readers
+            .read(move |c| reads::expunged_since(c, mailbox, modseq))
             .await
     }
 

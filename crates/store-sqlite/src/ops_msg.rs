@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use rusqlite::{OptionalExtension, params};
 use store::{
-    AccountId, Change, ChangeEvent, FlagOp, Flags, INBOX, MailboxId, MessageSummary, ModSeq,
-    StoreError, StoreResult, Stored, SystemFlags, Uid, UnixTime,
+    AccountId, Change, ChangeEvent, ConditionalStore, FlagOp, Flags, INBOX, MailboxId,
+    MessageSummary, ModSeq, StoreError, StoreResult, Stored, SystemFlags, Uid, UnixTime,
 };
 
 use crate::db::{Db, FLAG_MASK, encode_keywords, flags_from_columns, sql_u64};
@@ -180,25 +180,46 @@ pub fn store_flags(
     op: FlagOp,
     change: &Flags,
 ) -> StoreResult<Vec<(Uid, Flags, ModSeq)>> {
+    store_flags_if(tx, mailbox, uids, op, change, None).map(|(changed, _)| changed)
+}
+
+/// [`store_flags`], and with `unchanged_since` only for the messages whose MODSEQ is at most
+/// that (RFC 7162 §3.1.3); the others are returned, ascending, untouched. Tested and written
+/// in the same transaction, so no other writer can slip in between.
+pub fn store_flags_if(
+    tx: &mut Tx<'_>,
+    mailbox: MailboxId,
+    uids: &[Uid],
+    op: FlagOp,
+    change: &Flags,
+    unchanged_since: Option<ModSeq>,
+) -> StoreResult<ConditionalStore> {
     let mb = mailbox_row(tx.conn, mailbox)?;
     let change = Flags {
         system: SystemFlags(change.system.0 & FLAG_MASK),
         keywords: change.keywords.clone(),
     };
     let mut updates = Vec::new();
+    let mut modified = Vec::new();
     {
         let mut get = tx
             .conn
             .prepare_cached(
-                "SELECT flags, keywords FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
+                "SELECT flags, keywords, modseq FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
             )
             .db()?;
         for uid in sorted_uids(uids) {
-            let row: Option<(i64, String)> = get
-                .query_row(params![mb.id, uid], |r| Ok((r.get(0)?, r.get(1)?)))
+            let row: Option<(i64, String, i64)> = get
+                .query_row(params![mb.id, uid], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .optional()
                 .db()?;
-            if let Some((bits, kw)) = row {
+            if let Some((bits, kw, modseq)) = row {
+                if unchanged_since.is_some_and(|n| u64::try_from(modseq).unwrap_or(0) > n) {
+                    modified.push(uid);
+                    continue;
+                }
                 let current = flags_from_columns(bits, &kw);
                 let new = apply(op, &current, &change);
                 if !same_flags(&current, &new) {
@@ -208,7 +229,7 @@ pub fn store_flags(
         }
     }
     if updates.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), modified));
     }
     let modseq = bump_modseq(tx.conn, mb.id)?;
     let mut set = tx
@@ -239,7 +260,7 @@ pub fn store_flags(
         });
         out.push((uid, flags, modseq));
     }
-    Ok(out)
+    Ok((out, modified))
 }
 
 /// RFC 9051 §6.4.7 COPY: flags and internal date are preserved, blobs shared, new UIDs in the

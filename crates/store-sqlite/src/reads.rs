@@ -241,6 +241,23 @@ fn summaries(conn: &Connection, mailbox: MailboxId) -> StoreResult<Vec<MessageSu
     rows.collect::<Result<_, _>>().db()
 }
 
+/// The UIDs expunged from `mailbox` with a MODSEQ above `modseq`, ascending (index
+/// `expunged_modseq`) — RFC 7162 §3.2.5 VANISHED (EARLIER).
+pub fn expunged_since(
+    conn: &Connection,
+    mailbox: MailboxId,
+    modseq: store::ModSeq,
+) -> StoreResult<Vec<Uid>> {
+    let since = i64::try_from(modseq).unwrap_or(i64::MAX);
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid",
+        )
+        .db()?;
+    let rows = stmt.query_map(params![mailbox, since], |r| r.get(0)).db()?;
+    rows.collect::<Result<_, _>>().db()
+}
+
 /// The blob hash of message `uid`, if it is in the mailbox.
 pub fn blob_of(conn: &Connection, mailbox: MailboxId, uid: Uid) -> StoreResult<Option<String>> {
     conn.prepare_cached("SELECT blob_hash FROM messages WHERE mailbox_id = ?1 AND uid = ?2")

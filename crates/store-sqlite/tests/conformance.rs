@@ -29,6 +29,7 @@ check!(delivery_uids_and_dedup);
 check!(append_and_blobs);
 check!(flags);
 check!(copy_and_expunge);
+check!(conditional_store_and_expunge_log);
 check!(mailbox_names);
 check!(rename_and_delete);
 check!(change_events);

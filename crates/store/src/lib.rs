@@ -26,7 +26,7 @@ mod types;
 pub use changes::{Change, ChangeEvent, ChangeHub};
 pub use directory::{Alias, Directory, UserRecord};
 pub use error::{StoreError, StoreResult};
-pub use mailstore::{BlobReader, MailStore, MailboxLock, OpenedMailbox};
+pub use mailstore::{BlobReader, ConditionalStore, MailStore, MailboxLock, OpenedMailbox};
 pub use queue::{
     AttemptResult, DsnNotify, DsnRet, OutboundEnvelope, OutboundRecipient, QueueId, QueueStore,
     QueuedMessage, QueuedRecipient, RecipientStatus,

@@ -17,6 +17,10 @@ pub type BlobReader = Box<dyn AsyncRead + Send + Unpin>;
 /// order, from one snapshot (see [`MailStore::open_mailbox`]).
 pub type OpenedMailbox = (MailboxInfo, Vec<(Uid, Flags)>);
 
+/// What [`MailStore::store_flags_unchanged_since`] returns: the new state of each message that
+/// changed, and the UIDs (ascending) that failed the UNCHANGEDSINCE test.
+pub type ConditionalStore = (Vec<(Uid, Flags, ModSeq)>, Vec<Uid>);
+
 /// Held while a POP3 session owns a maildrop (RFC 1939 §8); dropping it releases the lock.
 pub type MailboxLock = Box<dyn Send + Sync>;
 
@@ -152,6 +156,21 @@ pub trait MailStore: Send + Sync {
         op: FlagOp,
         flags: &Flags,
     ) -> StoreResult<Vec<(Uid, Flags, ModSeq)>>;
+    /// [`store_flags`](Self::store_flags) applied only to the messages whose MODSEQ is at most
+    /// `unchanged_since`, tested and changed in one transaction — RFC 7162 §3.1.3 STORE
+    /// UNCHANGEDSINCE. Returns the new state of each message that changed and, ascending, the
+    /// UIDs that failed the test (their MODSEQ is higher) and were left alone.
+    async fn store_flags_unchanged_since(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        op: FlagOp,
+        flags: &Flags,
+        unchanged_since: ModSeq,
+    ) -> StoreResult<ConditionalStore>;
+    /// The UIDs (ascending) expunged from `mailbox` with a MODSEQ above `modseq`, from the
+    /// expunge log — what RFC 7162 §3.2.5 QRESYNC reports as `VANISHED (EARLIER)`.
+    async fn expunged_since(&self, mailbox: MailboxId, modseq: ModSeq) -> StoreResult<Vec<Uid>>;
     /// Copies messages to another mailbox of the same account (blobs are shared); returns
     /// (source uid, destination uid) pairs.
     async fn copy_messages(

@@ -43,6 +43,8 @@ pub(crate) fn capabilities(ctx: &Ctx, io: &Io, state: &State) -> Vec<String> {
             "SEARCHRES",
             "BINARY",
             "MULTIAPPEND",
+            "CONDSTORE",
+            "QRESYNC",
         ]
         .map(String::from),
     );
@@ -105,6 +107,7 @@ pub(crate) fn namespace(ctx: &mut Ctx, tag: Tag) -> Status {
 /// RFC 5161 §3.1: `* ENABLED` lists exactly the extensions this command newly enabled.
 pub(crate) fn enable(ctx: &mut Ctx, tag: Tag, caps: &[Atom]) -> Status {
     let mut enabled = Vec::new();
+    let condstore_before = ctx.condstore;
     for cap in caps {
         if cap.eq_ignore_case("IMAP4rev2") && !ctx.rev2 {
             // RFC 9051 §6.3.1: rev2 implies UTF-8 mailbox names (§5.1).
@@ -117,6 +120,20 @@ pub(crate) fn enable(ctx: &mut Ctx, tag: Tag, caps: &[Atom]) -> Status {
             ctx.utf8 = true;
             ctx.utf8_enabled = true;
             enabled.push("UTF8=ACCEPT".to_string());
+        } else if cap.eq_ignore_case("CONDSTORE")
+            && !condstore_before
+            && !enabled.iter().any(|e| e == "CONDSTORE")
+        {
+            // RFC 7162 §3.1: ENABLE CONDSTORE is a CONDSTORE-enabling command. Listed when
+            // this command turned it on, even if QRESYNC before it in the list did already.
+            ctx.condstore = true;
+            enabled.push("CONDSTORE".to_string());
+        } else if cap.eq_ignore_case("QRESYNC") && !ctx.qresync {
+            // RFC 7162 §3.2.3: QRESYNC implies CONDSTORE; `* ENABLED QRESYNC` (the §3.2.3
+            // example) does not list CONDSTORE unless the client named it too.
+            ctx.qresync = true;
+            ctx.condstore = true;
+            enabled.push("QRESYNC".to_string());
         }
     }
     ctx.data(Data::Enabled(enabled));

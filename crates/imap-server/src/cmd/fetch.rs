@@ -8,7 +8,7 @@ use store::{FlagOp, Flags, SystemFlags};
 
 use crate::cmd::{fetch_binary, seq};
 use crate::session::{Ctx, store_error};
-use crate::state::Selected;
+use crate::state::{self, Selected};
 use crate::view::Msg;
 use crate::{downgrade, mime};
 
@@ -67,16 +67,30 @@ pub(crate) async fn fetch(
     attributes: &FetchAttributes,
     modifiers: &[FetchModifier],
 ) -> Status {
-    if !modifiers.is_empty() {
-        return Status::bad(Some(tag), "FETCH modifiers are not supported");
+    let mut changed_since = None;
+    let mut vanished = false;
+    for m in modifiers {
+        match m {
+            FetchModifier::ChangedSince(n) => changed_since = Some(*n),
+            FetchModifier::Vanished => vanished = true,
+        }
+    }
+    // RFC 7162 §3.2.6: VANISHED only in UID FETCH, with CHANGEDSINCE, after ENABLE QRESYNC.
+    if vanished && !(uid && changed_since.is_some() && ctx.qresync) {
+        return Status::bad(
+            Some(tag),
+            "VANISHED needs ENABLE QRESYNC, UID FETCH and CHANGEDSINCE",
+        );
     }
     let mut attrs = attributes.expand();
-    if attrs.contains(&A::ModSeq) {
-        return Status::bad(Some(tag), "MODSEQ is not supported");
-    }
     // RFC 9051 §6.4.9: UID FETCH always returns the UID.
     if uid && !attrs.contains(&A::Uid) {
         attrs.insert(0, A::Uid);
+    }
+    // RFC 7162 §3.1.4.1: CHANGEDSINCE implies the MODSEQ data item.
+    if changed_since.is_some() && !attrs.contains(&A::ModSeq) {
+        let at = attrs.iter().position(|a| *a == A::Uid).map_or(0, |i| i + 1);
+        attrs.insert(at, A::ModSeq);
     }
     let mut targets = match seq::resolve(sel, set, uid) {
         Ok(t) => t,
@@ -85,6 +99,40 @@ pub(crate) async fn fetch(
     // Expunged elsewhere and not yet announced: omitted (RFC 9051 §7.5.2 allows it).
     if !sel.gone.is_empty() {
         targets.retain(|(_, u)| !sel.gone.contains(u));
+    }
+    if attrs.contains(&A::ModSeq) {
+        // RFC 7162 §3.1: FETCH MODSEQ and CHANGEDSINCE are CONDSTORE-enabling commands. The
+        // view knows each message's own MODSEQ once its details are read.
+        state::enable_condstore(ctx, Some(sel));
+        if let Err(e) = sel.ensure_details(ctx).await {
+            return store_error(&tag, &e);
+        }
+    }
+    if let (true, Some(n)) = (vanished, changed_since) {
+        // RFC 7162 §3.2.6: first the UIDs of the set expunged since n. Those still in the view
+        // (expunged elsewhere, not announced yet) are left to the VANISHED that announces them.
+        let expunged = match ctx.server.store.expunged_since(sel.id, n).await {
+            Ok(e) => e,
+            Err(e) => return store_error(&tag, &e),
+        };
+        let max = sel.max_uid();
+        let gone = expunged
+            .into_iter()
+            .filter(|u| set.contains(*u, max) && sel.view.index_of(*u).is_none());
+        if let Some(uids) = SequenceSet::from_ids(gone) {
+            ctx.data(Data::Vanished {
+                earlier: true,
+                uids,
+            });
+        }
+    }
+    if let Some(n) = changed_since {
+        // RFC 7162 §3.1.4.1: only the messages whose MODSEQ is above n.
+        targets.retain(|(seqno, _)| {
+            sel.view
+                .at(*seqno as usize - 1)
+                .is_some_and(|m| m.modseq > n)
+        });
     }
     let with_body = attrs.iter().any(needs_body);
     // RFC822.SIZE comes from the body when it is read anyway.
@@ -252,6 +300,10 @@ pub(crate) async fn fetch(
             // RFC 9051 §6.4.5: the \Seen flag change is reported with the data.
             items.push(FetchItem::Flags(sel.flags_of(ctx.rev2, &meta)));
         }
+        if seen_now.contains(&u) && ctx.condstore && !attrs.contains(&A::ModSeq) {
+            // RFC 7162 §3.1: so is its new MODSEQ once CONDSTORE is on.
+            items.push(FetchItem::ModSeq(meta.modseq));
+        }
         ctx.data(Data::Fetch { seq: seqno, items });
     }
     Status::ok(
@@ -275,6 +327,8 @@ fn meta_item(rev2: bool, sel: &Selected, a: &A, meta: &Msg<'_>) -> Option<FetchI
                 .unwrap_or_else(unreachable_date),
         ),
         A::Rfc822Size => FetchItem::Rfc822Size(meta.size),
+        // RFC 7162 §3.1.4: `MODSEQ (n)`.
+        A::ModSeq => FetchItem::ModSeq(meta.modseq),
         _ => return None,
     })
 }

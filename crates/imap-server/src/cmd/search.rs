@@ -1,9 +1,10 @@
 //! SEARCH and UID SEARCH — RFC 9051 §6.4.4, §7.3.4 (ESEARCH), RFC 3501 §7.2.5 (`* SEARCH`),
 //! RFC 4731 (ESEARCH return options MIN/MAX/ALL/COUNT).
 //!
-//! RFC 5182 SEARCHRES: `RETURN (SAVE)` keeps the result for `$`.
+//! RFC 5182 SEARCHRES: `RETURN (SAVE)` keeps the result for `$`. RFC 7162 §3.1.5: the MODSEQ
+//! key, answered with `(MODSEQ n)` / `MODSEQ n`, the highest MODSEQ of the messages found.
 //!
-//! Not implemented: MODSEQ (RFC 7162, answered BAD), charsets other than UTF-8 and US-ASCII.
+//! Not implemented: charsets other than UTF-8 and US-ASCII.
 
 use imap_proto::{
     Code, Data, ESearchItem, SearchKey, SearchReturnOption as R, SequenceSet, Status, Tag,
@@ -12,7 +13,7 @@ use store::Uid;
 
 use crate::search::{self, Content, MsgCtx};
 use crate::session::{Ctx, store_error};
-use crate::state::Selected;
+use crate::state::{self, Selected};
 
 /// RFC 9051 §6.4.4: UTF-8 must be supported; US-ASCII is its subset.
 const CHARSETS: [&str; 2] = ["UTF-8", "US-ASCII"];
@@ -110,8 +111,10 @@ async fn run(
         return Status::no(Some(tag), "unsupported charset")
             .with_code(Code::BadCharset(CHARSETS.map(String::from).to_vec()));
     }
-    if let Some(why) = search::unsupported(criteria) {
-        return Status::bad(Some(tag), why);
+    let with_modseq = search::uses_modseq(criteria);
+    if with_modseq {
+        // RFC 7162 §3.1: SEARCH MODSEQ is a CONDSTORE-enabling command.
+        state::enable_condstore(ctx, Some(sel));
     }
     if search::needs_details(criteria)
         && let Err(e) = sel.ensure_details(ctx).await
@@ -149,6 +152,12 @@ async fn run(
         }
     }
     let return_opts = return_opts.as_deref();
+    // RFC 7162 §3.1.5: the highest MODSEQ of the messages found, when MODSEQ was searched.
+    let modseq = found
+        .iter()
+        .filter(|_| with_modseq)
+        .filter_map(|(_, u)| sel.view.get(*u).map(|m| m.modseq))
+        .max();
     let ids: Vec<u32> = found
         .iter()
         .map(|(s, u)| if uid { *u } else { *s })
@@ -157,7 +166,7 @@ async fn run(
     // sessions; no options or `RETURN ()` mean ALL.
     let opts: Vec<R> = match return_opts {
         None if !ctx.rev2 => {
-            ctx.data(Data::Search { ids, modseq: None });
+            ctx.data(Data::Search { ids, modseq });
             return Status::ok(Some(tag), "SEARCH completed");
         }
         Some(o) if !o.is_empty() => o.to_vec(),
@@ -180,6 +189,27 @@ async fn run(
     }
     if opts.contains(&R::Count) {
         items.push(ESearchItem::Count(ids.len() as u32));
+    }
+    // RFC 7162 §3.1.5 with RFC 4731: with only MIN and/or MAX, the MODSEQ is the highest of
+    // the messages returned, not of every match.
+    let minmax_only = !opts.contains(&R::All) && !opts.contains(&R::Count);
+    let modseq = if minmax_only && with_modseq {
+        let mut shown = Vec::new();
+        if opts.contains(&R::Min) {
+            shown.extend(found.first());
+        }
+        if opts.contains(&R::Max) {
+            shown.extend(found.last());
+        }
+        shown
+            .iter()
+            .filter_map(|(_, u)| sel.view.get(*u).map(|m| m.modseq))
+            .max()
+    } else {
+        modseq
+    };
+    if let Some(m) = modseq {
+        items.push(ESearchItem::ModSeq(m));
     }
     ctx.data(Data::ESearch {
         tag: Some(tag.clone()),

@@ -1,9 +1,13 @@
-//! SELECT / EXAMINE (RFC 9051 §6.3.2, §6.3.3), CLOSE (§6.4.1), UNSELECT (§6.4.2, RFC 3691).
+//! SELECT / EXAMINE (RFC 9051 §6.3.2, §6.3.3) with CONDSTORE and QRESYNC (RFC 7162 §3.1.8,
+//! §3.2.5), CLOSE (§6.4.1), UNSELECT (§6.4.2, RFC 3691).
 
 use std::collections::BTreeSet;
 
-use imap_proto::{Code, Data, Flag, ListItem, Mailbox, MailboxAttribute, SelectParam, Status, Tag};
-use store::{MailboxInfo, SystemFlags};
+use imap_proto::{
+    Code, Data, Flag, ListItem, Mailbox, MailboxAttribute, QResync, SelectParam, SequenceSet,
+    Status, Tag,
+};
+use store::{MailboxInfo, SystemFlags, Uid};
 
 use crate::cmd::mailbox::name;
 use crate::recent::RecentSet;
@@ -32,17 +36,38 @@ pub(crate) async fn select(
     read_only: bool,
     previous: Option<&mut Selected>,
 ) -> Result<(Box<Selected>, Status), Status> {
-    if !params.is_empty() {
-        // CONDSTORE / QRESYNC are not advertised (RFC 4466 §2.1: unknown parameters → BAD).
-        return Err(Status::bad(
-            Some(tag),
-            "SELECT parameters are not supported",
-        ));
+    let mut qresync = None;
+    for p in params {
+        match p {
+            // RFC 7162 §3.1.8: SELECT/EXAMINE (CONDSTORE) is a CONDSTORE-enabling command.
+            SelectParam::CondStore => ctx.condstore = true,
+            // RFC 7162 §3.2.5: only after ENABLE QRESYNC, else BAD.
+            SelectParam::QResync(q) if ctx.qresync => qresync = Some(q),
+            SelectParam::QResync(_) => {
+                return Err(Status::bad(Some(tag), "ENABLE QRESYNC first"));
+            }
+            // RFC 4466 §2.1: unknown parameters → BAD.
+            SelectParam::Other { .. } => {
+                return Err(Status::bad(
+                    Some(tag),
+                    "SELECT parameters are not supported",
+                ));
+            }
+        }
     }
     let name = name(ctx, &tag, mailbox)?;
-    let (info, view) = match previous.filter(|p| !p.resync) {
+    // With CONDSTORE the mailbox is read afresh, so that HIGHESTMODSEQ and the view come from
+    // one snapshot (RFC 7162 §3.1.2.1: every change up to it is in the view); the reused view
+    // may still miss a change whose event is on its way.
+    let reuse = !ctx.condstore;
+    let (info, mut view) = match previous.filter(|p| reuse && !p.resync) {
         Some(prev) => reselect(ctx, &tag, user, &name, prev).await?,
         None => open(ctx, &tag, user, &name).await?,
+    };
+    // RFC 7162 §3.2.5: with a UIDVALIDITY that does not match, QRESYNC is ignored.
+    let resync = match qresync.filter(|q| q.uid_validity == info.uid_validity) {
+        Some(q) => Some(qresync_changes(ctx, &tag, info.id, &mut view, q).await?),
+        None => None,
     };
     let uid_next = info.uid_next.max(view.max_uid().saturating_add(1));
     ctx.data(Data::Flags(system_flags()));
@@ -77,6 +102,27 @@ pub(crate) async fn select(
         flags: permanent,
         keywords: !read_only,
     }));
+    if ctx.condstore {
+        // RFC 7162 §3.1.2.1: the mailbox's HIGHESTMODSEQ as of the snapshot the view is.
+        ctx.status(
+            Status::ok(None, "highest").with_code(Code::HighestModSeq(sel.view.highest_modseq())),
+        );
+    }
+    if let Some((vanished, changed)) = resync {
+        // RFC 7162 §3.2.5.1: what the client missed — the UIDs expunged since its MODSEQ,
+        // then the messages changed since, with their flags and MODSEQ.
+        if let Some(uids) = SequenceSet::from_ids(vanished) {
+            ctx.data(Data::Vanished {
+                earlier: true,
+                uids,
+            });
+        }
+        for uid in changed {
+            if let Some(data) = sel.flags_response(ctx, uid) {
+                ctx.data(data);
+            }
+        }
+    }
     if ctx.rev2 {
         // RFC 9051 §6.3.2: a LIST response with the mailbox name as the server spells it.
         ctx.data(Data::List(ListItem {
@@ -92,6 +138,48 @@ pub(crate) async fn select(
         (Code::ReadWrite, "SELECT completed")
     };
     Ok((sel, Status::ok(Some(tag), text).with_code(code)))
+}
+
+/// RFC 7162 §3.2.5: the UIDs expunged since the client's MODSEQ (from the store's expunge log)
+/// and the UIDs of the messages changed since, both limited to the client's known UIDs when it
+/// sent them. Reads the view's details, for each message's own MODSEQ. The sequence match data
+/// is not needed: the expunge log is complete.
+async fn qresync_changes(
+    ctx: &Ctx,
+    tag: &Tag,
+    mailbox: store::MailboxId,
+    view: &mut View,
+    q: &QResync,
+) -> Result<(Vec<Uid>, Vec<Uid>), Status> {
+    let store = &ctx.server.store;
+    if !view.has_details() {
+        let all = store
+            .list_summaries(mailbox)
+            .await
+            .map_err(|e| store_error(tag, &e))?;
+        view.fill_details(&all);
+    }
+    let expunged = store
+        .expunged_since(mailbox, q.mod_seq)
+        .await
+        .map_err(|e| store_error(tag, &e))?;
+    let known = |u: Uid| {
+        q.known_uids
+            .as_ref()
+            .is_none_or(|k| k.contains(u, u32::MAX))
+    };
+    // A message expunged after the view was read is still in it: it is announced later, by
+    // VANISHED, when the change feed tells this session.
+    let vanished = expunged
+        .into_iter()
+        .filter(|u| known(*u) && view.index_of(*u).is_none())
+        .collect();
+    let changed = (0..view.len())
+        .filter_map(|i| view.at(i))
+        .filter(|m| m.modseq > q.mod_seq && known(m.uid))
+        .map(|m| m.uid)
+        .collect();
+    Ok((vanished, changed))
 }
 
 /// The mailbox and every message without its body, from one snapshot of the store's covering

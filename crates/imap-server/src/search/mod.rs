@@ -69,10 +69,12 @@ fn in_set(set: &SequenceSet, n: u32, max: u32, saved: bool) -> bool {
     max > 0 && set.contains(n, max)
 }
 
-/// Whether `key` looks at internal dates or sizes (which the view may not have read yet).
+/// Whether `key` looks at internal dates, sizes or MODSEQs (which the view may not have read
+/// yet).
 pub(crate) fn needs_details(key: &K) -> bool {
     match key {
-        K::Larger(_)
+        K::ModSeq { .. }
+        | K::Larger(_)
         | K::Smaller(_)
         | K::Before(_)
         | K::On(_)
@@ -86,15 +88,15 @@ pub(crate) fn needs_details(key: &K) -> bool {
     }
 }
 
-/// Whether a key the session cannot evaluate is used (answered BAD before searching).
-pub(crate) fn unsupported(key: &K) -> Option<&'static str> {
+/// Whether `key` uses MODSEQ (RFC 7162 §3.1.5: a CONDSTORE-enabling command, answered with
+/// the highest MODSEQ of the result).
+pub(crate) fn uses_modseq(key: &K) -> bool {
     match key {
-        // RFC 7162 §3.1.5: MODSEQ needs CONDSTORE, which this server does not offer.
-        K::ModSeq { .. } => Some("MODSEQ search needs CONDSTORE, which is not supported"),
-        K::Not(k) => unsupported(k),
-        K::Or(a, b) => unsupported(a).or_else(|| unsupported(b)),
-        K::And(keys) => keys.iter().find_map(unsupported),
-        _ => None,
+        K::ModSeq { .. } => true,
+        K::Not(k) => uses_modseq(k),
+        K::Or(a, b) => uses_modseq(a) || uses_modseq(b),
+        K::And(keys) => keys.iter().any(uses_modseq),
+        _ => false,
     }
 }
 
@@ -130,7 +132,9 @@ pub(crate) fn eval(key: &K, m: &MsgCtx<'_>, content: Option<&Content<'_>>) -> Op
         K::Younger(s) => m.now.saturating_sub(meta.internal_date) <= i64::from(*s),
         K::Uid(set) => in_set(set, meta.uid, m.max_uid, m.saved),
         K::SequenceSet(set) => in_set(set, m.seq, m.exists, m.saved),
-        K::ModSeq { .. } => false,
+        // RFC 7162 §3.1.5: MODSEQ equal to or greater than the value. The entry name and type
+        // forms are treated alike: the server keeps one MODSEQ per message, not per flag.
+        K::ModSeq { modseq, .. } => meta.modseq >= *modseq,
         K::SentBefore(d) => {
             return text(&|c| c.sent_day().is_some_and(|x| x < d.days_since_epoch()));
         }
@@ -183,6 +187,7 @@ mod tests {
             internal_date: 1_700_000_000,
             system,
             keywords: &[],
+            modseq: 40,
         }
     }
 
@@ -211,6 +216,21 @@ mod tests {
         assert_eq!(eval(&or, &ctx(&unseen), None), None);
         let not = K::Not(Box::new(K::Subject(b"x".to_vec())));
         assert_eq!(eval(&not, &ctx(&seen), None), None);
+    }
+
+    /// RFC 7162 §3.1.5: MODSEQ n matches messages whose MODSEQ is n or higher.
+    #[test]
+    fn modseq_is_inclusive() {
+        let m = meta(false);
+        let k = |n| K::ModSeq {
+            entry: None,
+            modseq: n,
+        };
+        assert_eq!(eval(&k(40), &ctx(&m), None), Some(true));
+        assert_eq!(eval(&k(41), &ctx(&m), None), Some(false));
+        assert!(uses_modseq(&K::Not(Box::new(k(1)))));
+        assert!(needs_details(&k(1)));
+        assert!(!uses_modseq(&K::Seen));
     }
 
     #[test]

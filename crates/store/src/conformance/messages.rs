@@ -372,3 +372,58 @@ pub async fn maildrop_lock(s: &dyn Store) {
     let again = s.lock_maildrop(ids[0]).await.unwrap();
     drop((again, other));
 }
+
+/// RFC 7162: STORE UNCHANGEDSINCE tests and changes in one step; the expunge log lists what
+/// was expunged after a MODSEQ (QRESYNC).
+pub async fn conditional_store_and_expunge_log(s: &dyn Store) {
+    let ids = setup(s, "condstore.conformance.test", &["q"]).await;
+    let ib = inbox(s, ids[0]).await;
+    for i in 0..4 {
+        s.deliver(msg(&format!("q{i}")), 1, &ids).await.unwrap();
+    }
+    let seen = Flags {
+        system: SystemFlags::SEEN,
+        keywords: vec![],
+    };
+    let flagged = Flags {
+        system: SystemFlags::FLAGGED,
+        keywords: vec![],
+    };
+    let base = s.mailbox(ib).await.unwrap().highest_modseq;
+    let r = s.store_flags(ib, &[2], FlagOp::Add, &seen).await.unwrap();
+    let m2 = r[0].2;
+    assert!(m2 > base);
+    // 2 changed after `base`: it fails the test; 1 and 3 pass; 99 does not exist.
+    let (changed, modified) = s
+        .store_flags_unchanged_since(ib, &[3, 2, 1, 99], FlagOp::Add, &flagged, base)
+        .await
+        .unwrap();
+    assert_eq!(modified, vec![2]);
+    assert_eq!(changed.iter().map(|c| c.0).collect::<Vec<_>>(), vec![1, 3]);
+    assert!(changed.iter().all(|c| c.2 > m2));
+    let metas = s.list_messages(ib).await.unwrap();
+    assert_eq!(metas[1].flags.system, SystemFlags::SEEN, "2 left alone");
+    assert_eq!(metas[1].modseq, m2);
+    // With the current MODSEQ the test passes.
+    let (changed, modified) = s
+        .store_flags_unchanged_since(ib, &[2], FlagOp::Add, &flagged, m2)
+        .await
+        .unwrap();
+    assert!(modified.is_empty());
+    assert_eq!(changed.len(), 1);
+
+    let before = s.mailbox(ib).await.unwrap().highest_modseq;
+    assert!(s.expunged_since(ib, before).await.unwrap().is_empty());
+    s.expunge(ib, &[3]).await.unwrap();
+    let mid = s.mailbox(ib).await.unwrap().highest_modseq;
+    assert!(mid > before, "an expunge bumps HIGHESTMODSEQ");
+    s.expunge(ib, &[1]).await.unwrap();
+    assert_eq!(s.expunged_since(ib, before).await.unwrap(), vec![1, 3]);
+    assert_eq!(s.expunged_since(ib, mid).await.unwrap(), vec![1]);
+    assert!(
+        s.expunged_since(ib, u64::MAX >> 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

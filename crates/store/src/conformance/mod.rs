@@ -77,6 +77,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     append_and_blobs(s).await;
     flags(s).await;
     copy_and_expunge(s).await;
+    conditional_store_and_expunge_log(s).await;
     mailbox_names(s).await;
     rename_and_delete(s).await;
     change_events(s).await;

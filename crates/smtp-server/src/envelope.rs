@@ -20,6 +20,9 @@ use crate::delivery::store_error_reply;
 use crate::session::{Flow, Recipient, Session, State, Transaction};
 use crate::submission::{may_send_as, message_limit, recipient_limit};
 
+/// RFC 6531 §3.5 / RFC 5248 X.6.7.
+const NON_ASCII: &str = "Non-ASCII address needs the SMTPUTF8 parameter";
+
 impl Session {
     /// RFC 5321 §4.1.1.2. The caller checked that the session is greeted and idle.
     pub(crate) async fn mail(&mut self, from: ReversePath, params: MailParams) -> io::Result<Flow> {
@@ -27,6 +30,14 @@ impl Session {
         if cfg.mode == SmtpMode::Submission && self.auth.is_none() {
             // RFC 4954 §6: 530 when the server requires authentication first.
             return self.answer(530, "5.7.0", "Authentication required").await;
+        }
+        // RFC 6531 §3.4: a non-ASCII address needs the SMTPUTF8 parameter on MAIL (§3.5:
+        // 553 with X.6.7 otherwise).
+        if let ReversePath::Mailbox(address) = &from
+            && !params.smtputf8
+            && !address.to_string().is_ascii()
+        {
+            return self.answer(553, "5.6.7", NON_ASCII).await;
         }
         // RFC 1870 §6.1: a declared size over the limit is refused at once with 552.
         if params.size.is_some_and(|s| s > cfg.max_message_size as u64) {
@@ -85,6 +96,14 @@ impl Session {
         let State::Mail(_, txn) = &self.state else {
             return self.answer(503, "5.5.1", "Need MAIL command").await;
         };
+        // RFC 6531 §3.4: the transaction's MAIL must have declared SMTPUTF8 for a non-ASCII
+        // recipient.
+        if let ForwardPath::Mailbox(address) = &to
+            && !txn.params.smtputf8
+            && !address.to_string().is_ascii()
+        {
+            return self.answer(553, "5.6.7", NON_ASCII).await;
+        }
         // RFC 5321 §4.5.3.1.10: 452 for too many recipients; the client sends the rest later.
         if txn.rcpts.len() >= self.server.config.max_recipients {
             return self.answer(452, "4.5.3", "Too many recipients").await;

@@ -262,3 +262,34 @@ async fn postmaster_is_accepted_when_it_exists() {
         .unwrap();
     c.cmd("RCPT TO:<Postmaster>", "250").await;
 }
+
+/// RFC 6531 §3.4/§3.5: a non-ASCII address is accepted only in a transaction whose MAIL
+/// declared SMTPUTF8; otherwise 553 5.6.7 and the transaction goes on.
+#[tokio::test]
+async fn non_ascii_addresses_need_smtputf8() {
+    let h = harness(SmtpMode::Mx, |_| {}).await;
+    let mut c = h.connect(REMOTE).await;
+    c.cmd("EHLO client.example", "250-mx.example.com").await;
+    c.cmd("MAIL FROM:<jürgen@remote.example>", "553 5.6.7 ")
+        .await;
+    c.cmd("MAIL FROM:<sender@remote.example>", "250 2.1.0")
+        .await;
+    c.cmd("RCPT TO:<bjørn@example.com>", "553 5.6.7 ").await;
+    c.cmd("RCPT TO:<alice@example.com>", "250 2.1.5").await;
+    c.cmd("RSET", "250").await;
+    // With SMTPUTF8 the same addresses get their ordinary answers.
+    c.cmd("MAIL FROM:<jürgen@remote.example> SMTPUTF8", "250 2.1.0")
+        .await;
+    c.cmd("RCPT TO:<bjørn@example.com>", "550 5.1.1").await;
+    c.cmd("RCPT TO:<alice@example.com>", "250 2.1.5").await;
+    c.cmd("DATA", "354").await;
+    c.send(b"Subject: utf8\r\n\r\nbody\r\n.\r\n").await;
+    c.expect("250 2.0.0").await;
+    let inbox = h.inbox(h.alice).await;
+    let msg = String::from_utf8(inbox[0].clone()).unwrap();
+    assert!(
+        msg.starts_with("Return-Path: <jürgen@remote.example>"),
+        "{msg:?}"
+    );
+    assert!(msg.contains("with UTF8SMTP id "), "{msg:?}");
+}

@@ -20,6 +20,11 @@ use crate::delivery::store_error_reply;
 use crate::session::{Flow, Recipient, Session, State, Transaction};
 use crate::submission::{may_send_as, message_limit, recipient_limit};
 
+/// Whether `address` is all ASCII (checked per MAIL/RCPT, without formatting it).
+fn is_ascii(address: &Address) -> bool {
+    address.local().is_ascii() && address.domain().as_str().is_ascii()
+}
+
 /// RFC 6531 §3.5 / RFC 5248 X.6.7.
 const NON_ASCII: &str = "Non-ASCII address needs the SMTPUTF8 parameter";
 
@@ -35,7 +40,7 @@ impl Session {
         // 553 with X.6.7 otherwise).
         if let ReversePath::Mailbox(address) = &from
             && !params.smtputf8
-            && !address.to_string().is_ascii()
+            && !is_ascii(address)
         {
             return self.answer(553, "5.6.7", NON_ASCII).await;
         }
@@ -100,7 +105,7 @@ impl Session {
         // recipient.
         if let ForwardPath::Mailbox(address) = &to
             && !txn.params.smtputf8
-            && !address.to_string().is_ascii()
+            && !is_ascii(address)
         {
             return self.answer(553, "5.6.7", NON_ASCII).await;
         }

@@ -336,6 +336,7 @@ impl Session {
         match change {
             Transition::None => {}
             Transition::Deselect => {
+                self.ctx.keywords = None;
                 self.state = match std::mem::replace(&mut self.state, State::Logout) {
                     State::Selected(u, _) => State::Authenticated(u),
                     other => other,

@@ -17,6 +17,7 @@ use imap_proto::{
 use server_kit::{BoxStream, Conn, ConnInfo, LineError, Shutdown};
 
 use crate::ImapServer;
+use crate::keywords::KnownKeywords;
 use crate::state::State;
 
 /// What the session does after a command.
@@ -57,6 +58,9 @@ pub(crate) struct Ctx {
     pub condstore: bool,
     /// `ENABLE QRESYNC` was done (RFC 7162 §3.2.3): VANISHED instead of EXPUNGE.
     pub qresync: bool,
+    /// The keywords announced in FLAGS for the selected mailbox (`None` when nothing is
+    /// selected); every untagged FETCH is checked against it (`keywords.rs`).
+    pub keywords: Option<KnownKeywords>,
 }
 
 impl Ctx {
@@ -66,6 +70,12 @@ impl Ctx {
 
     pub fn push(&mut self, r: Response) {
         let opts = self.opts();
+        // RFC 9051 §7.3.5: a keyword is in FLAGS before any FETCH shows it.
+        if let Some(first) = self.keywords.as_mut().and_then(|k| k.before(&r)) {
+            for f in first {
+                f.encode(&mut self.out, opts);
+            }
+        }
         r.encode(&mut self.out, opts);
     }
 
@@ -242,6 +252,7 @@ pub(crate) async fn run(
             utf8_enabled: false,
             condstore: false,
             qresync: false,
+            keywords: None,
         },
         state: State::NotAuthenticated,
     };

@@ -138,6 +138,14 @@ impl View {
         &self.uids
     }
 
+    /// Every keyword of the view's interned keyword sets (those some message has or had, each
+    /// once per set), for the FLAGS response at SELECT.
+    pub fn keywords(&self) -> impl Iterator<Item = &str> {
+        self.keyword_sets
+            .iter()
+            .flat_map(|set| set.iter().map(String::as_str))
+    }
+
     pub fn len(&self) -> usize {
         self.uids.len()
     }

@@ -374,7 +374,7 @@ async fn qresync_select_after_expunges_and_flag_changes() {
             "* 3 EXISTS".to_string(),
             format!("* OK [UIDVALIDITY {uv}] UIDs valid"),
             "* OK [UIDNEXT 6] predicted next UID".to_string(),
-            "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] limited"
+            "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] flags permitted"
                 .to_string(),
             format!("* OK [HIGHESTMODSEQ {m3}] highest"),
             "* VANISHED (EARLIER) 1,4".to_string(),

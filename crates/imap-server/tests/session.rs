@@ -170,12 +170,18 @@ async fn select_append_fetch_store() {
     );
 
     let r = c.cmd("t1", "STORE 1:2 +FLAGS (\\Answered $Work)").await;
-    assert_eq!(r[0], "* 1 FETCH (FLAGS (\\Seen \\Answered $Work \\Recent))");
+    // RFC 9051 §7.3.5: the new keyword is announced before the FETCH that shows it.
     assert_eq!(
-        r[1],
+        r[0],
+        "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)"
+    );
+    assert!(r[1].starts_with("* OK [PERMANENTFLAGS ("), "{r:?}");
+    assert_eq!(r[2], "* 1 FETCH (FLAGS (\\Seen \\Answered $Work \\Recent))");
+    assert_eq!(
+        r[3],
         "* 2 FETCH (FLAGS (\\Answered \\Flagged $Work \\Recent))"
     );
-    assert_eq!(r[2], "t1 OK STORE completed");
+    assert_eq!(r[4], "t1 OK STORE completed");
     let r = c.cmd("t2", "UID STORE 2 -FLAGS.SILENT (\\Flagged)").await;
     assert_eq!(r, ["t2 OK UID STORE completed"]);
     let r = c.cmd("t3", "FETCH 1:* (UID FLAGS)").await;
@@ -309,6 +315,8 @@ async fn view_follows_flag_changes_in_modseq_order() {
     assert_eq!(
         r,
         [
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label1)",
+            "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label1 \\*)] flags permitted",
             "* 1 FETCH (UID 1 FLAGS (\\Flagged $Label1))",
             "* 1 FETCH (FLAGS (\\Flagged $Label1))",
             "f1 OK FETCH completed"

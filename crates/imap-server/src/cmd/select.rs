@@ -4,26 +4,16 @@
 use std::collections::BTreeSet;
 
 use imap_proto::{
-    Code, Data, Flag, ListItem, Mailbox, MailboxAttribute, QResync, SelectParam, SequenceSet,
-    Status, Tag,
+    Code, Data, ListItem, Mailbox, MailboxAttribute, QResync, SelectParam, SequenceSet, Status, Tag,
 };
 use store::{MailboxInfo, SystemFlags, Uid};
 
 use crate::cmd::mailbox::name;
+use crate::keywords::KnownKeywords;
 use crate::recent::RecentSet;
 use crate::session::{Ctx, store_error};
 use crate::state::{self, Selected, User};
 use crate::view::View;
-
-fn system_flags() -> Vec<Flag> {
-    vec![
-        Flag::Answered,
-        Flag::Flagged,
-        Flag::Deleted,
-        Flag::Seen,
-        Flag::Draft,
-    ]
-}
 
 /// Opens `mailbox`; on success the view and the tagged OK. `previous` is the mailbox selected
 /// until now, if any.
@@ -70,7 +60,9 @@ pub(crate) async fn select(
         None => None,
     };
     let uid_next = info.uid_next.max(view.max_uid().saturating_add(1));
-    ctx.data(Data::Flags(system_flags()));
+    // RFC 9051 §7.3.5: FLAGS lists the keywords in use too (`keywords.rs` keeps it current).
+    let known = KnownKeywords::new(view.keywords(), read_only);
+    ctx.data(known.flags_data());
     ctx.data(Data::Exists(view.len() as u32));
     let mut sel = Box::new(Selected {
         id: info.id,
@@ -97,11 +89,8 @@ pub(crate) async fn select(
     }
     ctx.status(Status::ok(None, "UIDs valid").with_code(Code::UidValidity(info.uid_validity)));
     ctx.status(Status::ok(None, "predicted next UID").with_code(Code::UidNext(uid_next)));
-    let permanent = if read_only { vec![] } else { system_flags() };
-    ctx.status(Status::ok(None, "limited").with_code(Code::PermanentFlags {
-        flags: permanent,
-        keywords: !read_only,
-    }));
+    ctx.status(known.permanent_flags_status());
+    ctx.keywords = Some(known);
     if ctx.condstore {
         // RFC 7162 §3.1.2.1: the mailbox's HIGHESTMODSEQ as of the snapshot the view is.
         ctx.status(

@@ -232,7 +232,17 @@ impl Session {
                     modifiers,
                 },
             ) => {
-                cmd::fetch::fetch(ctx, tag, sel, uid, &sequence_set, &attributes, &modifiers).await
+                cmd::fetch::fetch(
+                    io,
+                    ctx,
+                    tag,
+                    sel,
+                    uid,
+                    &sequence_set,
+                    &attributes,
+                    &modifiers,
+                )
+                .await?
             }
             (
                 State::Selected(_, sel),

@@ -86,9 +86,14 @@ impl KnownKeywords {
     /// Learns the keywords of an outgoing response; returns the responses that must go before
     /// it (a new FLAGS and PERMANENTFLAGS) when it carries one the client was not told of.
     pub fn before(&mut self, r: &Response) -> Option<[Response; 2]> {
-        let Response::Data(Data::Fetch { items, .. }) = r else {
-            return None;
-        };
+        match r {
+            Response::Data(Data::Fetch { items, .. }) => self.before_items(items),
+            _ => None,
+        }
+    }
+
+    /// [`before`](Self::before) for the items of a FETCH response written piece by piece.
+    pub fn before_items(&mut self, items: &[FetchItem]) -> Option<[Response; 2]> {
         let mut grew = false;
         for item in items {
             if let FetchItem::Flags(flags) = item {

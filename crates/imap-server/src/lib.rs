@@ -42,6 +42,7 @@
 mod cmd;
 mod dispatch;
 mod downgrade;
+mod facts;
 mod keywords;
 mod mime;
 mod recent;

@@ -49,7 +49,7 @@ fn find_part<'a>(
 
 /// `HEADER.FIELDS` / `.NOT`: the fields of `header` whose names are (not) in `names`, and the
 /// blank line — RFC 9051 §6.4.5.
-fn filter_fields(header: &[u8], names: &[String], keep: bool) -> Vec<u8> {
+pub(crate) fn filter_fields(header: &[u8], names: &[String], keep: bool) -> Vec<u8> {
     let mut out = Vec::new();
     let mut include = false;
     for line in header.split_inclusive(|&b| b == b'\n') {
@@ -331,5 +331,13 @@ fn body_structure_depth(msg: &Message<'_>, extended: bool, depth: usize) -> Body
     match msg.parts.first() {
         Some(root) => part_structure(msg, root, extended, depth),
         None => body_structure(msg, extended),
+    }
+}
+
+/// The top-level header section with the empty line that ends it (what `BODY[HEADER]` is).
+pub(crate) fn root_header<'a>(msg: &'a Message<'a>) -> &'a [u8] {
+    match msg.parts.first() {
+        Some(root) => header_bytes(msg, root),
+        None => &[],
     }
 }

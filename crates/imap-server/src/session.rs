@@ -79,6 +79,22 @@ impl Ctx {
         r.encode(&mut self.out, opts);
     }
 
+    /// The response buffer itself, for a FETCH response written piece by piece around a
+    /// streamed body (`cmd/fetch/stream.rs`); [`Ctx::announce_keywords`] goes first.
+    pub fn out_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.out
+    }
+
+    /// Queues the FLAGS announcement the keywords in `items` need (see [`Ctx::push`]).
+    pub fn announce_keywords(&mut self, items: &[imap_proto::FetchItem]) {
+        let opts = self.opts();
+        if let Some(first) = self.keywords.as_mut().and_then(|k| k.before_items(items)) {
+            for f in first {
+                f.encode(&mut self.out, opts);
+            }
+        }
+    }
+
     pub fn data(&mut self, d: imap_proto::Data) {
         self.push(Response::Data(d));
     }

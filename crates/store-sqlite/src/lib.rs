@@ -28,6 +28,7 @@ mod db;
 mod mailstore;
 mod names;
 mod ops_dir;
+mod ops_facts;
 mod ops_mailbox;
 mod ops_msg;
 mod ops_queue;

@@ -7,14 +7,15 @@ use async_trait::async_trait;
 use mail_types::{Address, Domain};
 use store::{
     AccountId, Alias, BlobId, BlobReader, ChangeEvent, ConditionalStore, Directory, FlagOp, Flags,
-    MailStore, MailboxId, MailboxInfo, MailboxLock, MessageMeta, MessageSummary, ModSeq,
-    OpenedMailbox, Quota, StoreError, StoreResult, Stored, Uid, UnixTime, UserRecord,
+    MailStore, MailboxId, MailboxInfo, MailboxLock, MessageBody, MessageFacts, MessageMeta,
+    MessageSummary, ModSeq, OpenedMailbox, Quota, StoreError, StoreResult, Stored, Uid, UnixTime,
+    UserRecord,
 };
 
 use crate::blobs::is_valid_hash;
 use crate::db::{io_err, normalize_keywords};
 use crate::ops_msg::NewBlob;
-use crate::{SqliteStore, ops_dir, ops_mailbox, ops_msg, reads};
+use crate::{SqliteStore, ops_dir, ops_facts, ops_mailbox, ops_msg, reads};
 
 impl SqliteStore {
     /// Writes the body durably to the blob directory (in parallel with other writers, outside
@@ -327,6 +328,25 @@ impl MailStore for SqliteStore {
                 }
             })
             .await
+    }
+
+    async fn message_bodies(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        version: u32,
+    ) -> StoreResult<Vec<MessageBody>> {
+        let uids = uids.to_vec();
+        self.readers
+            .read(move |c| reads::message_bodies(c, mailbox, &uids, version))
+            .await
+    }
+
+    async fn put_message_facts(&self, facts: Vec<(BlobId, MessageFacts)>) -> StoreResult<()> {
+        if facts.is_empty() {
+            return Ok(());
+        }
+        self.writer.run(move |tx| ops_facts::put(tx, &facts)).await
     }
 
     async fn store_flags(

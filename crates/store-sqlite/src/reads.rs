@@ -2,8 +2,8 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use store::{
-    AccountId, BlobId, Flags, MailboxId, MailboxInfo, MessageMeta, MessageSummary, OpenedMailbox,
-    Quota, SpecialUse, StoreError, StoreResult, Uid,
+    AccountId, BlobId, Flags, MailboxId, MailboxInfo, MessageBody, MessageFacts, MessageMeta,
+    MessageSummary, OpenedMailbox, Quota, SpecialUse, StoreError, StoreResult, Uid,
 };
 
 use crate::db::{Db, decode_keywords, exec_cached, flags_from_columns};
@@ -275,6 +275,42 @@ fn use_range_scan(sorted: &[Uid]) -> bool {
     };
     let span = u64::from(last - first) + 1;
     sorted.len() >= 32 && span <= sorted.len() as u64 * 8
+}
+
+const BODY_SELECT: &str = "SELECT uid, messages.blob_hash, size, f.version, f.header, \
+     f.envelope, f.envelope_utf8, f.body, f.body_utf8, f.bodystructure, f.bodystructure_utf8 \
+     FROM messages LEFT JOIN message_facts f ON f.blob_hash = messages.blob_hash";
+
+/// [`store::MailStore::message_bodies`]: blob, size and cached facts of `version`.
+pub fn message_bodies(
+    conn: &Connection,
+    mailbox: MailboxId,
+    uids: &[Uid],
+    version: u32,
+) -> StoreResult<Vec<MessageBody>> {
+    get_rows(conn, mailbox, uids, BODY_SELECT, |r| {
+        let size: i64 = r.get(2)?;
+        let cached: Option<i64> = r.get(3)?;
+        let facts = match cached {
+            Some(v) if v == i64::from(version) => Some(MessageFacts {
+                version,
+                header: r.get(4)?,
+                envelope: r.get(5)?,
+                envelope_utf8: r.get(6)?,
+                body: r.get(7)?,
+                body_utf8: r.get(8)?,
+                bodystructure: r.get(9)?,
+                bodystructure_utf8: r.get(10)?,
+            }),
+            _ => None,
+        };
+        Ok(MessageBody {
+            uid: r.get(0)?,
+            blob: BlobId(r.get(1)?),
+            size: size.max(0) as u64,
+            facts,
+        })
+    })
 }
 
 pub fn get_messages(

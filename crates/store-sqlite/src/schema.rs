@@ -14,7 +14,7 @@ use store::{StoreError, StoreResult};
 use crate::db::Db;
 
 /// The version [`migrate`] produces. Bump it and add a step when the schema changes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Version 1: the initial schema.
 const V1: &str = "
@@ -189,6 +189,24 @@ CREATE INDEX messages_keywords ON messages(mailbox_id, uid, keywords) WHERE keyw
 DROP INDEX messages_uid_flags;
 ";
 
+/// Version 6: what IMAP parsed once from each message body (`store::MessageFacts`), per blob
+/// like the bodies themselves, so that ENVELOPE, BODYSTRUCTURE and header fetches read neither
+/// the file nor parse it again. A cache: rows go with their blob (and may be deleted at any
+/// time); `version` is the format of the IMAP code that wrote the row.
+const V6: &str = "
+CREATE TABLE message_facts (
+    blob_hash          TEXT PRIMARY KEY REFERENCES blobs(hash) ON DELETE CASCADE,
+    version            INTEGER NOT NULL,
+    header             BLOB NOT NULL,    -- the header section, with its closing empty line
+    envelope           BLOB NOT NULL,    -- IMAP ENVELOPE (RFC 2047 words for non-ASCII)
+    envelope_utf8      BLOB,             -- for UTF8=ACCEPT sessions, when different
+    body               BLOB NOT NULL,    -- IMAP BODY
+    body_utf8          BLOB,
+    bodystructure      BLOB NOT NULL,    -- IMAP BODYSTRUCTURE
+    bodystructure_utf8 BLOB
+);
+";
+
 /// Switches the database to WAL mode and creates or upgrades the schema.
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let mode: String = conn
@@ -224,6 +242,9 @@ pub fn migrate(conn: &Connection) -> StoreResult<()> {
         }
         if version < 5 {
             conn.execute_batch(V5).db()?;
+        }
+        if version < 6 {
+            conn.execute_batch(V6).db()?;
         }
         if version < SCHEMA_VERSION {
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))

@@ -34,6 +34,7 @@ check!(mailbox_names);
 check!(rename_and_delete);
 check!(change_events);
 check!(maildrop_lock);
+check!(message_facts_cache);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_on_one_store() {

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use tokio::io::AsyncRead;
 
 use crate::{
-    AccountId, BlobId, ChangeEvent, FlagOp, Flags, MailboxId, MailboxInfo, MessageMeta,
-    MessageSummary, ModSeq, Quota, StoreResult, Stored, Uid, UnixTime,
+    AccountId, BlobId, ChangeEvent, FlagOp, Flags, MailboxId, MailboxInfo, MessageBody,
+    MessageFacts, MessageMeta, MessageSummary, ModSeq, Quota, StoreResult, Stored, Uid, UnixTime,
 };
 
 /// A stream of a stored message's bytes, read from disk as the protocol sends it.
@@ -147,6 +147,36 @@ pub trait MailStore: Send + Sync {
             return Ok(None);
         };
         self.read_blob(&meta.blob, meta.size).await.map(Some)
+    }
+    /// The blob, size and cached facts (of `version`, else `None`) of the messages `uids`
+    /// (sorted or not), in UID order; missing UIDs are skipped. What IMAP FETCH of ENVELOPE,
+    /// BODYSTRUCTURE, headers or sections starts from: one read for a whole batch. Backends
+    /// should override it with one query; the default caches nothing.
+    async fn message_bodies(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        version: u32,
+    ) -> StoreResult<Vec<MessageBody>> {
+        let _ = version;
+        Ok(self
+            .get_messages(mailbox, uids)
+            .await?
+            .into_iter()
+            .map(|m| MessageBody {
+                uid: m.uid,
+                blob: m.blob,
+                size: m.size,
+                facts: None,
+            })
+            .collect())
+    }
+    /// Caches `facts` for the blob `blob` (replacing an entry of another version). A cache,
+    /// not data: backends may drop entries at any time, need not make the write durable, and
+    /// ignore a blob that no longer exists. The default caches nothing.
+    async fn put_message_facts(&self, facts: Vec<(BlobId, MessageFacts)>) -> StoreResult<()> {
+        let _ = facts;
+        Ok(())
     }
     /// Changes flags of the messages `uids`; returns the new state of each message that changed.
     async fn store_flags(

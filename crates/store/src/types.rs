@@ -215,3 +215,41 @@ pub struct Stored {
     pub uid_validity: u32,
     pub uid: Uid,
 }
+
+/// What a protocol parsed once from a message's bytes, cached by the store beside the blob —
+/// as Dovecot's index cache keeps `imap.envelope`, `imap.bodystructure` and header fields, so
+/// that clients listing a mailbox do not make the server read and parse every message again.
+///
+/// Blobs are content-addressed: the same bytes always have the same facts, so they are cached
+/// per blob and shared by every copy of the message. The store keeps the fields as given;
+/// `version` names the format of the producer, which ignores (and replaces) entries of another
+/// version. The encoded fields are IMAP's wire forms, written as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MessageFacts {
+    pub version: u32,
+    /// The header section up to and including the empty line that ends it (RFC 5322 §2.1);
+    /// the body starts at `header.len()`.
+    pub header: Vec<u8>,
+    /// IMAP ENVELOPE for sessions without UTF-8 (RFC 9051 §7.5.2; RFC 6855 §3).
+    pub envelope: Vec<u8>,
+    /// ENVELOPE for UTF-8 sessions, when it differs.
+    pub envelope_utf8: Option<Vec<u8>>,
+    /// IMAP BODY (no extension data), for sessions without UTF-8.
+    pub body: Vec<u8>,
+    pub body_utf8: Option<Vec<u8>>,
+    /// IMAP BODYSTRUCTURE, for sessions without UTF-8.
+    pub bodystructure: Vec<u8>,
+    pub bodystructure_utf8: Option<Vec<u8>>,
+}
+
+/// Where a message's bytes are, and its cached facts if any: what FETCH of anything beyond
+/// flags and dates starts from (see [`crate::MailStore::message_bodies`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageBody {
+    pub uid: Uid,
+    pub blob: BlobId,
+    /// Size in octets of the stored message.
+    pub size: u64,
+    /// The cached facts of the requested version, `None` on a miss.
+    pub facts: Option<MessageFacts>,
+}

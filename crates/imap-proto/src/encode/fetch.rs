@@ -44,6 +44,12 @@ pub enum FetchItem {
     Rfc822(Option<Vec<u8>>),
     Rfc822Header(Option<Vec<u8>>),
     Rfc822Text(Option<Vec<u8>>),
+    /// An item whose value was encoded before (a cached ENVELOPE or BODYSTRUCTURE): `name`,
+    /// a space and `value`, written as they are. The caller vouches for the syntax.
+    Encoded {
+        name: &'static str,
+        value: Vec<u8>,
+    },
 }
 
 /// Message text goes in a literal whatever its content, NIL when absent.
@@ -88,80 +94,91 @@ pub(crate) fn write_fetch_items(out: &mut Vec<u8>, items: &[FetchItem], utf8: bo
         if i > 0 {
             out.push(b' ');
         }
-        match item {
-            // Written straight into `out` (no String per item or flag): `FETCH 1:* (FLAGS UID)`
-            // encodes these for every message of the mailbox. `Vec<u8>` writes cannot fail.
-            FetchItem::Flags(flags) => {
-                out.extend_from_slice(b"FLAGS (");
-                for (i, f) in flags.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b' ');
-                    }
-                    write_flag(out, f);
-                }
-                out.push(b')');
-            }
-            FetchItem::Uid(n) => {
-                out.extend_from_slice(b"UID ");
-                write_number(out, *n);
-            }
-            FetchItem::InternalDate(dt) => {
-                out.extend_from_slice(format!("INTERNALDATE \"{dt}\"").as_bytes())
-            }
-            FetchItem::Rfc822Size(n) => {
-                out.extend_from_slice(b"RFC822.SIZE ");
-                write_number(out, *n);
-            }
-            FetchItem::ModSeq(n) => out.extend_from_slice(format!("MODSEQ ({n})").as_bytes()),
-            FetchItem::Envelope(env) => {
-                out.extend_from_slice(b"ENVELOPE ");
-                write_envelope(out, env, utf8);
-            }
-            FetchItem::Body(b) => {
-                out.extend_from_slice(b"BODY ");
-                write_body_structure(out, b, false, utf8);
-            }
-            FetchItem::BodyStructure(b) => {
-                out.extend_from_slice(b"BODYSTRUCTURE ");
-                write_body_structure(out, b, true, utf8);
-            }
-            FetchItem::BodySection {
-                section,
-                origin,
-                data,
-            } => {
-                let _ = write!(out, "BODY[{section}]");
-                write_origin(out, *origin);
-                out.push(b' ');
-                write_body_data(out, data);
-            }
-            FetchItem::Binary { part, origin, data } => {
-                out.extend_from_slice(format!("BINARY[{part}]").as_bytes());
-                write_origin(out, *origin);
-                out.push(b' ');
-                match data {
-                    // RFC 3516 §4.2: literal8 when the data holds NUL.
-                    Some(d) if d.contains(&0) => write_literal8(out, d),
-                    Some(d) => write_literal(out, d),
-                    None => out.extend_from_slice(b"NIL"),
-                }
-            }
-            FetchItem::BinarySize { part, size } => {
-                out.extend_from_slice(format!("BINARY.SIZE[{part}] {size}").as_bytes())
-            }
-            FetchItem::Rfc822(d) => {
-                out.extend_from_slice(b"RFC822 ");
-                write_body_data(out, d);
-            }
-            FetchItem::Rfc822Header(d) => {
-                out.extend_from_slice(b"RFC822.HEADER ");
-                write_body_data(out, d);
-            }
-            FetchItem::Rfc822Text(d) => {
-                out.extend_from_slice(b"RFC822.TEXT ");
-                write_body_data(out, d);
-            }
-        }
+        write_fetch_item(out, item, utf8);
     }
     out.push(b')');
+}
+
+/// One `msg-att` item (a FETCH response written piece by piece, e.g. around a streamed body,
+/// uses this with its own parentheses and spaces).
+pub fn write_fetch_item(out: &mut Vec<u8>, item: &FetchItem, utf8: bool) {
+    match item {
+        // Written straight into `out` (no String per item or flag): `FETCH 1:* (FLAGS UID)`
+        // encodes these for every message of the mailbox. `Vec<u8>` writes cannot fail.
+        FetchItem::Flags(flags) => {
+            out.extend_from_slice(b"FLAGS (");
+            for (i, f) in flags.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                write_flag(out, f);
+            }
+            out.push(b')');
+        }
+        FetchItem::Uid(n) => {
+            out.extend_from_slice(b"UID ");
+            write_number(out, *n);
+        }
+        FetchItem::InternalDate(dt) => {
+            out.extend_from_slice(format!("INTERNALDATE \"{dt}\"").as_bytes())
+        }
+        FetchItem::Rfc822Size(n) => {
+            out.extend_from_slice(b"RFC822.SIZE ");
+            write_number(out, *n);
+        }
+        FetchItem::ModSeq(n) => out.extend_from_slice(format!("MODSEQ ({n})").as_bytes()),
+        FetchItem::Envelope(env) => {
+            out.extend_from_slice(b"ENVELOPE ");
+            write_envelope(out, env, utf8);
+        }
+        FetchItem::Body(b) => {
+            out.extend_from_slice(b"BODY ");
+            write_body_structure(out, b, false, utf8);
+        }
+        FetchItem::BodyStructure(b) => {
+            out.extend_from_slice(b"BODYSTRUCTURE ");
+            write_body_structure(out, b, true, utf8);
+        }
+        FetchItem::BodySection {
+            section,
+            origin,
+            data,
+        } => {
+            let _ = write!(out, "BODY[{section}]");
+            write_origin(out, *origin);
+            out.push(b' ');
+            write_body_data(out, data);
+        }
+        FetchItem::Binary { part, origin, data } => {
+            out.extend_from_slice(format!("BINARY[{part}]").as_bytes());
+            write_origin(out, *origin);
+            out.push(b' ');
+            match data {
+                // RFC 3516 §4.2: literal8 when the data holds NUL.
+                Some(d) if d.contains(&0) => write_literal8(out, d),
+                Some(d) => write_literal(out, d),
+                None => out.extend_from_slice(b"NIL"),
+            }
+        }
+        FetchItem::BinarySize { part, size } => {
+            out.extend_from_slice(format!("BINARY.SIZE[{part}] {size}").as_bytes())
+        }
+        FetchItem::Rfc822(d) => {
+            out.extend_from_slice(b"RFC822 ");
+            write_body_data(out, d);
+        }
+        FetchItem::Rfc822Header(d) => {
+            out.extend_from_slice(b"RFC822.HEADER ");
+            write_body_data(out, d);
+        }
+        FetchItem::Rfc822Text(d) => {
+            out.extend_from_slice(b"RFC822.TEXT ");
+            write_body_data(out, d);
+        }
+        FetchItem::Encoded { name, value } => {
+            out.extend_from_slice(name.as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(value);
+        }
+    }
 }

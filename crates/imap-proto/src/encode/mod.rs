@@ -14,7 +14,7 @@ pub use bodystructure::{
 };
 pub use code::Code;
 pub use envelope::{Address, Envelope, write_envelope};
-pub use fetch::FetchItem;
+pub use fetch::{FetchItem, write_fetch_item};
 pub use response::{
     Data, ESearchItem, EncodeOptions, ListExtended, ListItem, MailboxAttribute, NamespaceDesc,
     Response, Status, StatusItem, StatusKind,

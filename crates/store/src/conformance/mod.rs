@@ -11,11 +11,13 @@ use mail_types::{Address, Domain};
 use tokio::sync::broadcast;
 
 mod directory;
+mod facts;
 mod mailboxes;
 mod messages;
 mod queue;
 
 pub use directory::*;
+pub use facts::*;
 pub use mailboxes::*;
 pub use messages::*;
 pub use queue::*;
@@ -82,4 +84,5 @@ pub async fn run_all(store: Arc<dyn Store>) {
     rename_and_delete(s).await;
     change_events(s).await;
     maildrop_lock(s).await;
+    message_facts_cache(s).await;
 }

@@ -17,6 +17,12 @@ use crate::db::{io_err, normalize_keywords};
 use crate::ops_msg::NewBlob;
 use crate::{SqliteStore, ops_dir, ops_facts, ops_mailbox, ops_msg, reads};
 
+/// Reads of at most this many rows by primary key run on the calling thread (`readers.rs`).
+const INLINE_ROWS: usize = 256;
+
+/// Blob files at most this large are read on the calling thread (one `read` of cached pages).
+const INLINE_BLOB: u64 = 128 * 1024;
+
 impl SqliteStore {
     /// Writes the body durably to the blob directory (in parallel with other writers, outside
     /// the writer thread); returns its hash. Blob before metadata: a crash after this leaves only
@@ -54,7 +60,7 @@ impl Directory for SqliteStore {
     async fn is_local_domain(&self, domain: &Domain) -> StoreResult<bool> {
         let domain = domain.clone();
         self.readers
-            .read(move |c| ops_dir::is_local_domain(c, &domain))
+            .read_inline(move |c| ops_dir::is_local_domain(c, &domain))
             .await
     }
 
@@ -93,7 +99,7 @@ impl Directory for SqliteStore {
     async fn find_user(&self, address: &Address) -> StoreResult<Option<UserRecord>> {
         let address = address.clone();
         self.readers
-            .read(move |c| ops_dir::find_user(c, &address))
+            .read_inline(move |c| ops_dir::find_user(c, &address))
             .await
     }
 
@@ -122,7 +128,7 @@ impl Directory for SqliteStore {
     async fn resolve_recipient(&self, address: &Address) -> StoreResult<Vec<AccountId>> {
         let address = address.clone();
         self.readers
-            .read(move |c| ops_dir::resolve_recipient(c, &address))
+            .read_inline(move |c| ops_dir::resolve_recipient(c, &address))
             .await
     }
 }
@@ -180,7 +186,9 @@ impl MailStore for SqliteStore {
     }
 
     async fn quota(&self, account: AccountId) -> StoreResult<Quota> {
-        self.readers.read(move |c| reads::quota(c, account)).await
+        self.readers
+            .read_inline(move |c| reads::quota(c, account))
+            .await
     }
 
     async fn list_mailboxes(&self, account: AccountId) -> StoreResult<Vec<MailboxInfo>> {
@@ -207,7 +215,7 @@ impl MailStore for SqliteStore {
     ) -> StoreResult<Option<MailboxInfo>> {
         let name = name.to_string();
         self.readers
-            .read(move |c| reads::find_mailbox(c, account, &name, false))
+            .read_inline(move |c| reads::find_mailbox(c, account, &name, false))
             .await
     }
 
@@ -296,19 +304,28 @@ impl MailStore for SqliteStore {
         }
     }
 
-    async fn read_blob(&self, blob: &BlobId, _size_hint: u64) -> StoreResult<Vec<u8>> {
+    async fn read_blob(&self, blob: &BlobId, size_hint: u64) -> StoreResult<Vec<u8>> {
         // Checked before touching the file system: a blob id is never a path.
         if !is_valid_hash(&blob.0) {
             return Err(StoreError::NotFound(format!("blob {blob}")));
         }
-        // One thread hand-off for open + read (tokio::fs takes one per call and per chunk).
         let path = self.blobs.path(&blob.0);
-        match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
-            Ok(Ok(data)) => Ok(data),
+        // A small file is read on the calling thread (see `readers.rs` on short reads); a
+        // large one with one thread hand-off for open + read (tokio::fs takes one per call and
+        // per chunk).
+        let read = if size_hint <= INLINE_BLOB {
+            std::fs::read(path)
+        } else {
+            match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
+                Ok(r) => r,
+                Err(e) => return Err(StoreError::Temporary(format!("blob read task failed: {e}"))),
+            }
+        };
+        match read {
+            Ok(data) => Ok(data),
             // The last message using it was expunged (and the file unlinked) meanwhile.
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::Expunged),
-            Ok(Err(e)) => Err(io_err("reading blob", e)),
-            Err(e) => Err(StoreError::Temporary(format!("blob read task failed: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::Expunged),
+            Err(e) => Err(io_err("reading blob", e)),
         }
     }
 
@@ -336,10 +353,16 @@ impl MailStore for SqliteStore {
         uids: &[Uid],
         version: u32,
     ) -> StoreResult<Vec<MessageBody>> {
+        let uids_len = uids.len();
         let uids = uids.to_vec();
-        self.readers
-            .read(move |c| reads::message_bodies(c, mailbox, &uids, version))
-            .await
+        let read =
+            move |c: &rusqlite::Connection| reads::message_bodies(c, mailbox, &uids, version);
+        // A FETCH batch is a few dozen rows by primary key; longer lists go to the pool.
+        if uids_len <= INLINE_ROWS {
+            self.readers.read_inline(read).await
+        } else {
+            self.readers.read(read).await
+        }
     }
 
     async fn put_message_facts(&self, facts: Vec<(BlobId, MessageFacts)>) -> StoreResult<()> {
@@ -408,6 +431,28 @@ impl MailStore for SqliteStore {
         let uids = uids.to_vec();
         self.writer
             .run(move |tx| ops_msg::expunge(tx, mailbox, &uids))
+            .await
+    }
+
+    async fn expunge_deleted(
+        &self,
+        mailbox: MailboxId,
+        uids: Option<&[Uid]>,
+    ) -> StoreResult<Vec<Uid>> {
+        let uids = uids.map(<[Uid]>::to_vec);
+        self.writer
+            .run(move |tx| ops_msg::expunge_deleted(tx, mailbox, uids.as_deref()))
+            .await
+    }
+
+    async fn count_messages(
+        &self,
+        mailbox: MailboxId,
+        above: Uid,
+        flag: Option<store::SystemFlags>,
+    ) -> StoreResult<u32> {
+        self.readers
+            .read(move |c| reads::count_messages(c, mailbox, above, flag))
             .await
     }
 

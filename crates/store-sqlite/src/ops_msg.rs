@@ -364,6 +364,51 @@ pub fn expunge(tx: &mut Tx<'_>, mailbox: MailboxId, uids: &[Uid]) -> StoreResult
     expunge_uids(tx, &mb, &sorted_uids(uids))
 }
 
+/// Removes the messages among `uids` (all when `None`) that carry `\\Deleted` now — the test
+/// and the removal in one transaction (`MailStore::expunge_deleted`).
+pub fn expunge_deleted(
+    tx: &mut Tx<'_>,
+    mailbox: MailboxId,
+    uids: Option<&[Uid]>,
+) -> StoreResult<Vec<Uid>> {
+    let mb = mailbox_row(tx.conn, mailbox)?;
+    let deleted = SystemFlags::DELETED.0;
+    let candidates: Vec<Uid> = match uids {
+        None => {
+            // The covering index `messages_summary` holds the flags: no table rows are read.
+            let mut stmt = tx
+                .conn
+                .prepare_cached(
+                    "SELECT uid FROM messages WHERE mailbox_id = ?1 AND (flags & ?2) <> 0
+                     ORDER BY uid",
+                )
+                .db()?;
+            let rows = stmt
+                .query_map(params![mailbox, deleted], |r| r.get(0))
+                .db()?;
+            rows.collect::<Result<_, _>>().db()?
+        }
+        Some(uids) => {
+            let mut stmt = tx
+                .conn
+                .prepare_cached("SELECT flags FROM messages WHERE mailbox_id = ?1 AND uid = ?2")
+                .db()?;
+            let mut out = Vec::new();
+            for uid in sorted_uids(uids) {
+                let flags: Option<i64> = stmt
+                    .query_row(params![mailbox, uid], |r| r.get(0))
+                    .optional()
+                    .db()?;
+                if flags.is_some_and(|f| f & i64::from(deleted) != 0) {
+                    out.push(uid);
+                }
+            }
+            out
+        }
+    };
+    expunge_uids(tx, &mb, &candidates)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

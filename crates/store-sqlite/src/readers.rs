@@ -1,6 +1,12 @@
 //! A small pool of read-only connections used from `spawn_blocking`; WAL lets them read while
 //! the writer commits.
 //!
+//! Short reads — a point lookup by key, a few dozen rows by primary key, pages the OS has
+//! cached — run on the calling thread instead ([`ReadPool::read_inline`]): under IMAP load the
+//! hand-off to a blocking thread and back (two context switches, two wake-ups) cost more than
+//! such a query. Scans that grow with a mailbox (SELECT's view, STATUS counts, listing every
+//! message) always go to the blocking pool.
+//!
 //! At most `size` reads run at once (a semaphore): more would not go faster on a few cores,
 //! and every extra read used to open (and later close) a fresh connection — opening one reads
 //! the schema and runs PRAGMAs, which under IMAP load cost more than the queries themselves.
@@ -53,6 +59,26 @@ impl ReadPool {
         if idle.len() < self.max_idle {
             idle.push(conn);
         }
+    }
+
+    /// Runs a short read `f` on the calling thread when a connection is free at once (see the
+    /// module docs), else as [`read`](Self::read). Only for reads bounded by their arguments,
+    /// never for ones that grow with the data.
+    pub async fn read_inline<T, F>(self: &Arc<Self>, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
+            return self.read(f).await;
+        };
+        let _permit = permit;
+        let conn = self.take()?;
+        let out = f(&conn);
+        if conn.is_autocommit() {
+            self.give_back(conn);
+        }
+        out
     }
 
     /// Runs `f` on a pooled connection in the blocking thread pool. `f` should open a read

@@ -258,6 +258,31 @@ pub fn expunged_since(
     rows.collect::<Result<_, _>>().db()
 }
 
+/// [`store::MailStore::count_messages`]: a count over the primary key (or the covering index
+/// with the flags), no rows read.
+pub fn count_messages(
+    conn: &Connection,
+    mailbox: MailboxId,
+    above: Uid,
+    flag: Option<store::SystemFlags>,
+) -> StoreResult<u32> {
+    let n: i64 = match flag {
+        None => conn
+            .prepare_cached("SELECT count(*) FROM messages WHERE mailbox_id = ?1 AND uid > ?2")
+            .db()?
+            .query_row(params![mailbox, above], |r| r.get(0)),
+        Some(f) => conn
+            .prepare_cached(
+                "SELECT count(*) FROM messages
+                 WHERE mailbox_id = ?1 AND uid > ?2 AND (flags & ?3) <> 0",
+            )
+            .db()?
+            .query_row(params![mailbox, above, f.0], |r| r.get(0)),
+    }
+    .db()?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
 /// The blob hash of message `uid`, if it is in the mailbox.
 pub fn blob_of(conn: &Connection, mailbox: MailboxId, uid: Uid) -> StoreResult<Option<String>> {
     conn.prepare_cached("SELECT blob_hash FROM messages WHERE mailbox_id = ?1 AND uid = ?2")

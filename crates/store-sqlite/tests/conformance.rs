@@ -35,6 +35,7 @@ check!(rename_and_delete);
 check!(change_events);
 check!(maildrop_lock);
 check!(message_facts_cache);
+check!(expunge_deleted_and_counts);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_on_one_store() {

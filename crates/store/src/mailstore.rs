@@ -212,6 +212,49 @@ pub trait MailStore: Send + Sync {
     /// Removes the messages `uids` for good (logged in the expunge log for QRESYNC); returns the
     /// UIDs that were actually removed.
     async fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> StoreResult<Vec<Uid>>;
+    /// Removes, among `uids` (all of the mailbox when `None`), the messages that carry
+    /// `\Deleted` at that moment — tested and removed in one transaction, so a `\Deleted`
+    /// another session took away a moment ago is never expunged (IMAP EXPUNGE, CLOSE, UID
+    /// EXPUNGE). Returns the UIDs removed, ascending. Backends should override it; the
+    /// default reads the flags, then expunges.
+    async fn expunge_deleted(
+        &self,
+        mailbox: MailboxId,
+        uids: Option<&[Uid]>,
+    ) -> StoreResult<Vec<Uid>> {
+        let metas = match uids {
+            Some(u) => self.get_messages(mailbox, u).await?,
+            None => self.list_messages(mailbox).await?,
+        };
+        let deleted: Vec<Uid> = metas
+            .iter()
+            .filter(|m| m.flags.system.contains(crate::SystemFlags::DELETED))
+            .map(|m| m.uid)
+            .collect();
+        if deleted.is_empty() {
+            return Ok(deleted);
+        }
+        let mut removed = self.expunge(mailbox, &deleted).await?;
+        removed.sort_unstable();
+        Ok(removed)
+    }
+    /// How many messages of `mailbox` have a UID above `above` and, when given, the system
+    /// flag `flag` (IMAP STATUS RECENT and DELETED), without listing them. Backends should
+    /// override it with a count; the default lists the mailbox.
+    async fn count_messages(
+        &self,
+        mailbox: MailboxId,
+        above: Uid,
+        flag: Option<crate::SystemFlags>,
+    ) -> StoreResult<u32> {
+        let n = self
+            .list_summaries(mailbox)
+            .await?
+            .iter()
+            .filter(|m| m.uid > above && flag.is_none_or(|f| m.flags.system.contains(f)))
+            .count();
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
 
     // --- sessions --------------------------------------------------------------------------
 

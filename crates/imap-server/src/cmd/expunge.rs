@@ -1,7 +1,7 @@
 //! EXPUNGE (RFC 9051 §6.4.3) and UID EXPUNGE (§6.4.9, RFC 4315 §2.1).
 
 use imap_proto::{Code, SequenceSet, Status, Tag};
-use store::{SystemFlags, Uid};
+use store::Uid;
 
 use crate::cmd::seq;
 use crate::session::{Ctx, store_error};
@@ -32,25 +32,29 @@ pub(crate) async fn expunge(
     if sel.read_only {
         return Status::no(Some(tag), "mailbox is read-only").with_code(Code::Cannot);
     }
-    let mut candidates: Vec<Uid> = match only {
+    // UID EXPUNGE: only the named messages (RFC 4315 §2.1); EXPUNGE: every one of the
+    // mailbox. The store tests \Deleted as it removes: its flags, not the view's, decide (a
+    // \Deleted another session took away a moment ago is not expunged).
+    let candidates: Option<Vec<Uid>> = match only {
         Some(set) => match seq::resolve(sel, set, true) {
-            Ok(t) => t.into_iter().map(|(_, u)| u).collect(),
+            Ok(t) => Some(t.into_iter().map(|(_, u)| u).collect()),
             Err(why) => return Status::bad(Some(tag), why),
         },
-        None => sel.uids().to_vec(),
+        None => None,
     };
-    candidates.retain(|u| !sel.gone.contains(u));
-    let metas = match ctx.server.store.get_messages(sel.id, &candidates).await {
-        Ok(m) => m,
-        Err(e) => return store_error(&tag, &e),
-    };
-    let deleted: Vec<Uid> = metas
-        .iter()
-        .filter(|m| m.flags.system.contains(SystemFlags::DELETED))
-        .map(|m| m.uid)
-        .collect();
-    match expunge_uids(ctx, sel, &deleted).await {
-        Ok(()) => Status::ok(Some(tag), "EXPUNGE completed"),
+    if candidates.as_ref().is_some_and(Vec::is_empty) {
+        return Status::ok(Some(tag), "EXPUNGE completed");
+    }
+    match ctx
+        .server
+        .store
+        .expunge_deleted(sel.id, candidates.as_deref())
+        .await
+    {
+        Ok(removed) => {
+            sel.expunge(ctx, &removed);
+            Status::ok(Some(tag), "EXPUNGE completed")
+        }
         Err(e) => store_error(&tag, &e),
     }
 }

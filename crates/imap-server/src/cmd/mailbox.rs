@@ -187,20 +187,17 @@ pub(crate) async fn status_items(
                 let n = if mark == 0 || mb.messages == 0 {
                     mb.messages
                 } else {
-                    let msgs = ctx.server.store.list_messages(mb.id).await?;
-                    msgs.iter().filter(|m| m.uid > mark).count() as u32
+                    ctx.server.store.count_messages(mb.id, mark, None).await?
                 };
                 StatusItem::Recent(n)
             }
             StatusAttribute::HighestModSeq => StatusItem::HighestModSeq(mb.highest_modseq),
-            StatusAttribute::Deleted => {
-                let msgs = ctx.server.store.list_messages(mb.id).await?;
-                let n = msgs
-                    .iter()
-                    .filter(|m| m.flags.system.contains(SystemFlags::DELETED))
-                    .count();
-                StatusItem::Deleted(n as u32)
-            }
+            StatusAttribute::Deleted => StatusItem::Deleted(
+                ctx.server
+                    .store
+                    .count_messages(mb.id, 0, Some(SystemFlags::DELETED))
+                    .await?,
+            ),
         });
     }
     Ok(items)

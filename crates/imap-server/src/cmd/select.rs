@@ -227,23 +227,12 @@ fn no_such_mailbox(tag: &Tag) -> Status {
 
 /// RFC 9051 §6.4.1: CLOSE removes `\Deleted` messages silently (not in EXAMINE).
 pub(crate) async fn close(ctx: &Ctx, tag: Tag, sel: &Selected) -> Status {
-    if !sel.read_only {
-        // The store's flags, not the view's: a \\Deleted another session removed a moment
-        // ago must not be expunged.
-        let msgs = match ctx.server.store.list_summaries(sel.id).await {
-            Ok(m) => m,
-            Err(e) => return store_error(&tag, &e),
-        };
-        let deleted: Vec<u32> = msgs
-            .iter()
-            .filter(|m| m.flags.system.contains(SystemFlags::DELETED))
-            .map(|m| m.uid)
-            .collect();
-        if !deleted.is_empty()
-            && let Err(e) = ctx.server.store.expunge(sel.id, &deleted).await
-        {
-            return store_error(&tag, &e);
-        }
+    // The store tests \\Deleted as it removes (a \\Deleted another session removed a moment
+    // ago must not be expunged); nothing is sent about it.
+    if !sel.read_only
+        && let Err(e) = ctx.server.store.expunge_deleted(sel.id, None).await
+    {
+        return store_error(&tag, &e);
     }
     Status::ok(Some(tag), "CLOSE completed")
 }

@@ -10,12 +10,14 @@ use std::time::Duration;
 use mail_types::{Address, Domain};
 use tokio::sync::broadcast;
 
+mod deleted;
 mod directory;
 mod facts;
 mod mailboxes;
 mod messages;
 mod queue;
 
+pub use deleted::*;
 pub use directory::*;
 pub use facts::*;
 pub use mailboxes::*;
@@ -85,4 +87,5 @@ pub async fn run_all(store: Arc<dyn Store>) {
     change_events(s).await;
     maildrop_lock(s).await;
     message_facts_cache(s).await;
+    expunge_deleted_and_counts(s).await;
 }

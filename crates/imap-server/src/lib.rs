@@ -46,6 +46,7 @@ mod mime;
 mod recent;
 mod search;
 mod session;
+mod sort;
 mod state;
 mod view;
 

@@ -13,4 +13,6 @@ pub(crate) mod mailbox;
 pub(crate) mod search;
 pub(crate) mod select;
 pub(crate) mod seq;
+pub(crate) mod sort;
 pub(crate) mod store;
+pub(crate) mod thread;

@@ -45,7 +45,7 @@ def test_sort_and_thread_with_imaplib(server):
     m = login(server)
     typ, caps = m.capability()
     caps = caps[0].split()
-    for cap in (b"SORT", b"SORT=DISPLAY", b"THREAD=REFERENCES", b"THREAD=ORDEREDSUBJECT", b"ESORT", b"CONTEXT=SEARCH", b"CONTEXT=SORT"):
+    for cap in (b"SORT", b"SORT=DISPLAY", b"THREAD=REFERENCES", b"THREAD=ORDEREDSUBJECT", b"ESORT", b"CONTEXT=SEARCH", b"CONTEXT=SORT", b"PARTIAL"):
         assert cap in caps, caps
     for i, raw in enumerate(MESSAGES):
         # INTERNALDATEs a day apart, in delivery order.

@@ -183,6 +183,48 @@ fn rfc_5267_and_9394_examples() {
 }
 
 #[test]
+fn rfc_9394_fetch_modifier() {
+    // RFC 9394 §3.3.
+    let CommandBody::Fetch {
+        uid,
+        modifiers,
+        partial: window,
+        ..
+    } = parse("10 UID FETCH 25900:26600 (UID FLAGS) (PARTIAL -1:-3)")
+    else {
+        panic!()
+    };
+    assert!(uid);
+    assert!(modifiers.is_empty());
+    assert_eq!(window, Some(partial(1, 3, true)));
+    let CommandBody::Fetch {
+        modifiers,
+        partial: window,
+        ..
+    } = parse("a UID FETCH 1:* FLAGS (CHANGEDSINCE 5 PARTIAL 1:10)")
+    else {
+        panic!()
+    };
+    assert_eq!(modifiers, [FetchModifier::ChangedSince(5)]);
+    assert_eq!(window, Some(partial(1, 10, false)));
+    for bad in [
+        "a UID FETCH 1:* FLAGS (PARTIAL)",
+        "a UID FETCH 1:* FLAGS (PARTIAL 1:*)",
+        "a UID FETCH 1:* FLAGS (PARTIAL 1:5 PARTIAL 1:2)",
+        "a UID FETCH 1:* FLAGS (PARTIAL -1:3)",
+    ] {
+        let line = format!("{bad}\r\n");
+        assert!(
+            matches!(
+                parse_command(line.as_bytes()),
+                Err(ParseError::Syntax { .. })
+            ),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
 fn partial_range_indexes() {
     let r = partial(2, 4, false);
     assert_eq!(r.indexes(5), 1..4);

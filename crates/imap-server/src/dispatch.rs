@@ -240,10 +240,27 @@ impl Session {
                     sequence_set,
                     attributes,
                     modifiers,
+                    partial,
                 },
-            ) => {
-                cmd::fetch::fetch(ctx, tag, sel, uid, &sequence_set, &attributes, &modifiers).await
-            }
+            ) => match partial {
+                None => {
+                    cmd::fetch::fetch(ctx, tag, sel, uid, &sequence_set, &attributes, &modifiers)
+                        .await
+                }
+                Some(range) => {
+                    cmd::fetch_partial::fetch(
+                        ctx,
+                        tag,
+                        sel,
+                        uid,
+                        &sequence_set,
+                        range,
+                        &attributes,
+                        &modifiers,
+                    )
+                    .await
+                }
+            },
             (
                 State::Selected(_, sel),
                 C::Store {

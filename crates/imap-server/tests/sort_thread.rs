@@ -848,3 +848,63 @@ async fn generated_mailbox() {
         want
     );
 }
+
+/// RFC 9394 §3.3: UID FETCH (PARTIAL range) fetches a window of the messages the set names —
+/// with CHANGEDSINCE, of those changed since.
+#[tokio::test]
+async fn uid_fetch_partial() {
+    let env = env().await;
+    for s in ["a", "b", "c", "d", "e"] {
+        env.deliver(&plain(s)).await;
+    }
+    let mut c = env.login().await;
+    c.cmd("en", "ENABLE IMAP4rev2").await;
+    c.cmd("s", "SELECT INBOX").await;
+    c.cmd("d", "STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    c.cmd("e", "EXPUNGE").await;
+    // UIDs 2..5 at 1..4.
+    assert_eq!(
+        c.cmd("f1", "UID FETCH 1:* (FLAGS) (PARTIAL -1:-2)").await,
+        [
+            "* 3 FETCH (UID 4 FLAGS ())",
+            "* 4 FETCH (UID 5 FLAGS ())",
+            "f1 OK UID FETCH completed"
+        ]
+    );
+    assert_eq!(
+        c.cmd("f2", "UID FETCH 3:* UID (PARTIAL 2:1)").await,
+        [
+            "* 2 FETCH (UID 3)",
+            "* 3 FETCH (UID 4)",
+            "f2 OK UID FETCH completed"
+        ]
+    );
+    assert_eq!(
+        c.cmd("f3", "UID FETCH 1:* UID (PARTIAL 9:10)").await,
+        ["f3 OK UID FETCH completed"]
+    );
+    assert_eq!(
+        c.cmd("f4", "FETCH 1:* UID (PARTIAL 1:2)").await,
+        ["f4 BAD PARTIAL needs UID FETCH"]
+    );
+    // Change 2 and 3 (UIDs 3 and 4): the window is over the changed ones.
+    let r = c.cmd("m", "FETCH 1:* (MODSEQ)").await;
+    let modseq: u64 = r
+        .iter()
+        .filter_map(|l| l.rsplit_once("MODSEQ ("))
+        .filter_map(|(_, m)| m.trim_end_matches("))").parse().ok())
+        .max()
+        .expect("a MODSEQ");
+    c.cmd("t", "STORE 2:3 +FLAGS.SILENT (\\Seen)").await;
+    let r = c
+        .cmd(
+            "f5",
+            &format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {modseq} PARTIAL -1:-1)"),
+        )
+        .await;
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert!(
+        r[0].starts_with("* 3 FETCH (UID 4 MODSEQ (") && r[0].ends_with(") FLAGS (\\Seen))"),
+        "{r:?}"
+    );
+}

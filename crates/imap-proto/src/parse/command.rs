@@ -7,7 +7,7 @@ use super::fetch::{FetchAttributes, FetchModifier, fetch};
 use super::mailbox::{
     ListReturnOption, ListSelectOption, StatusAttribute, create, list, lsub, status,
 };
-use super::search::{SearchKey, SearchReturnOption, search};
+use super::search::{PartialRange, SearchKey, SearchReturnOption, search};
 use super::sequence::sequence_set;
 use super::sort::{SortCriterion, ThreadAlgorithm, cancel_update, sort, thread};
 use super::store::{StoreAction, store};
@@ -114,6 +114,9 @@ pub enum CommandBody {
         sequence_set: SequenceSet,
         attributes: FetchAttributes,
         modifiers: Vec<FetchModifier>,
+        /// The `PARTIAL range` modifier (RFC 9394 §3.3), apart from the others: it narrows
+        /// the set rather than changing what is fetched.
+        partial: Option<PartialRange>,
     },
     Store {
         uid: bool,

@@ -53,6 +53,8 @@ pub(crate) fn capabilities(ctx: &Ctx, io: &Io, state: &State) -> Vec<String> {
             "ESORT",
             "CONTEXT=SEARCH",
             "CONTEXT=SORT",
+            // RFC 9394.
+            "PARTIAL",
         ]
         .map(String::from),
     );

@@ -7,6 +7,7 @@ pub(crate) mod copy;
 pub(crate) mod expunge;
 pub(crate) mod fetch;
 pub(crate) mod fetch_binary;
+pub(crate) mod fetch_partial;
 pub(crate) mod idle;
 pub(crate) mod list;
 pub(crate) mod mailbox;

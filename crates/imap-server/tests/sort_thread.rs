@@ -908,3 +908,97 @@ async fn uid_fetch_partial() {
         "{r:?}"
     );
 }
+
+/// A large mailbox (`SORT_MESSAGES`, default 20,000): SORT and THREAD answer, and another
+/// session's commands are answered meanwhile (the CPU work is off the async workers). Run
+/// with `cargo test -p imap-server --test sort_thread -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: times SORT/THREAD over a large mailbox"]
+async fn large_mailbox() {
+    use store::MailStore;
+    let n: usize = std::env::var("SORT_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let env = env().await;
+    let t = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let store = env.store.clone();
+        let account = env.account;
+        let parent = if i % 10 == 0 {
+            None
+        } else {
+            Some(i - i % 10 + (i % 10 - 1))
+        };
+        let mut headers = vec![
+            (
+                "Subject".to_string(),
+                format!(
+                    "{}topic {}",
+                    if parent.is_some() { "Re: " } else { "" },
+                    i / 10
+                ),
+            ),
+            ("Message-ID".to_string(), format!("<{i}@big>")),
+            (
+                "Date".to_string(),
+                format!("{} Jan 2024 10:00:00 +0000", 1 + (i * 7919) % 28),
+            ),
+        ];
+        if let Some(p) = parent {
+            headers.push(("References".to_string(), format!("<{p}@big>")));
+        }
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let raw = message(&pairs, "x\r\n");
+        tasks.spawn(async move {
+            store
+                .deliver(
+                    std::sync::Arc::new(raw.into_bytes()),
+                    at(i as i64),
+                    &[account],
+                )
+                .await
+                .unwrap();
+        });
+        if tasks.len() >= 256 {
+            tasks.join_next().await;
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+    eprintln!("delivered {n} in {:?}", t.elapsed());
+    let mut a = env.login().await;
+    let mut b = env.login().await;
+    a.cmd("s", "SELECT INBOX").await;
+    b.cmd("s", "SELECT INBOX").await;
+    for cmd in [
+        "SORT RETURN (COUNT) (ARRIVAL) UTF-8 ALL",
+        "SORT RETURN (COUNT) (SUBJECT) UTF-8 ALL",
+        "SORT RETURN (COUNT) (REVERSE DATE) UTF-8 ALL",
+        "THREAD REFERENCES UTF-8 ALL",
+        "THREAD ORDEREDSUBJECT UTF-8 ALL",
+    ] {
+        let t = std::time::Instant::now();
+        a.send(&format!("x {cmd}\r\n")).await;
+        // Meanwhile the other session is served.
+        let mut worst = std::time::Duration::ZERO;
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            b.cmd("n", "NOOP").await;
+            worst = worst.max(t.elapsed());
+        }
+        let r = a.until("x").await;
+        assert!(r.last().unwrap().starts_with("x OK"), "{r:?}");
+        eprintln!(
+            "{cmd}: {:?}; NOOP meanwhile at worst {worst:?}",
+            t.elapsed()
+        );
+        assert!(
+            worst < std::time::Duration::from_secs(1),
+            "{cmd}: NOOP took {worst:?}"
+        );
+    }
+}

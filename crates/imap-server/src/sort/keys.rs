@@ -93,14 +93,34 @@ fn ids(v: &HeaderValue<'_>) -> Vec<String> {
         _ => Vec::new(),
     }
     .into_iter()
-    .map(|id| id.trim().to_string())
+    .map(|id| clip(id.trim().to_string(), MAX_ID))
     .filter(|id| !id.is_empty())
     .collect()
 }
 
 /// Most references a message contributes: more are dropped from the oldest end (the direct
-/// parent is the last one), bounding the work a hostile header can cause.
-const MAX_REFERENCES: usize = 100;
+/// parent is the last one), bounding the work and memory a hostile header can cause.
+const MAX_REFERENCES: usize = 50;
+
+/// Longest message ID kept (RFC 5322 lines are at most 998 octets); longer ones are cut.
+const MAX_ID: usize = 250;
+
+/// Longest subject, address or display name kept for comparison: strings that agree this far
+/// sort as equal (then by sequence number), and the keys of a mailbox stay small whatever
+/// its messages say.
+const MAX_TEXT: usize = 1000;
+
+/// `s` cut to at most `max` octets, on a character boundary.
+fn clip(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
 
 impl MessageKeys {
     /// Extracts the keys from a message (only its header is read). Never fails: what cannot
@@ -139,13 +159,13 @@ impl MessageKeys {
                 .date()
                 .filter(|d| d.is_valid())
                 .map(|d| d.to_timestamp()),
-            base_subject: text,
+            base_subject: clip(text, MAX_TEXT),
             reply,
-            from,
-            to,
-            cc,
-            display_from,
-            display_to,
+            from: clip(from, MAX_TEXT),
+            to: clip(to, MAX_TEXT),
+            cc: clip(cc, MAX_TEXT),
+            display_from: clip(display_from, MAX_TEXT),
+            display_to: clip(display_to, MAX_TEXT),
             message_id,
             references,
         }
@@ -200,10 +220,16 @@ mod tests {
     }
 
     #[test]
-    fn references_are_bounded() {
+    fn keys_are_bounded() {
         let refs: String = (0..1000).map(|i| format!(" <{i}@x>")).collect();
         let k = MessageKeys::parse(format!("References:{refs}\r\n\r\n").as_bytes());
         assert_eq!(k.references.len(), MAX_REFERENCES);
         assert_eq!(k.references.last().map(String::as_str), Some("999@x"));
+        let long = "\u{e9}".repeat(5000);
+        let k = MessageKeys::parse(
+            format!("Subject: {long}\r\nMessage-ID: <{long}>\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(k.base_subject.len(), MAX_TEXT);
+        assert!(k.message_id.is_some_and(|id| id.len() == MAX_ID));
     }
 }

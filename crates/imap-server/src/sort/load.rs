@@ -19,6 +19,10 @@ const BATCH: usize = 64;
 /// batch then holds at most `BATCH` times this in memory whatever the message sizes.
 const MAX_HEADER: usize = 256 * 1024;
 
+/// Messages up to this size are read whole in one store call (the cheapest read); larger ones
+/// only up to the end of their header.
+const SMALL: u64 = 64 * 1024;
+
 /// Where the header ends in `buf` (the index after its blank line), looking from `from`.
 fn header_end(buf: &[u8], from: usize) -> Option<usize> {
     if buf.starts_with(b"\r\n") {
@@ -75,9 +79,9 @@ async fn read_header(
 /// The [`MessageKeys`] of the messages `uids` of the selected mailbox, in the order given;
 /// `None` for a message expunged meanwhile.
 ///
-/// Today it reads the header of each message from the store (one metadata query per batch,
-/// then the blobs' first octets, concurrently) and parses the headers on the blocking pool, so
-/// a SORT of a large mailbox never holds an async worker for long.
+/// Today it reads each message from the store — small ones whole, large ones only up to the
+/// end of their header — a batch at a time concurrently, and parses the headers on the
+/// blocking pool, so a SORT of a large mailbox never holds an async worker for long.
 pub(crate) async fn load_keys(
     ctx: &Ctx,
     sel: &Selected,
@@ -85,22 +89,37 @@ pub(crate) async fn load_keys(
 ) -> Result<Vec<Option<MessageKeys>>, StoreError> {
     let mut out = Vec::with_capacity(uids.len());
     for chunk in uids.chunks(BATCH) {
-        let blobs: HashMap<Uid, BlobId> = ctx
-            .server
-            .store
-            .get_messages(sel.id, chunk)
-            .await?
-            .into_iter()
-            .map(|m| (m.uid, m.blob))
-            .collect();
+        let small = |u: &Uid| sel.view.get(*u).is_some_and(|m| m.size <= SMALL);
+        let large: Vec<Uid> = chunk.iter().copied().filter(|u| !small(u)).collect();
+        let blobs: HashMap<Uid, BlobId> = if large.is_empty() {
+            HashMap::new()
+        } else {
+            ctx.server
+                .store
+                .get_messages(sel.id, &large)
+                .await?
+                .into_iter()
+                .map(|m| (m.uid, m.blob))
+                .collect()
+        };
         let mut reads = JoinSet::new();
-        for (i, uid) in chunk.iter().enumerate() {
-            let Some(blob) = blobs.get(uid).cloned() else {
-                continue;
-            };
+        for (i, &uid) in chunk.iter().enumerate() {
             let store = ctx.server.store.clone();
-            reads
-                .spawn(async move { Ok::<_, StoreError>((i, read_header(&*store, &blob).await?)) });
+            if small(&uid) {
+                let mailbox = sel.id;
+                reads.spawn(async move {
+                    match store.read_message(mailbox, uid).await {
+                        Ok(raw) => Ok((i, raw)),
+                        Err(StoreError::Expunged) => Ok((i, None)),
+                        Err(e) => Err(e),
+                    }
+                });
+            } else if let Some(blob) = blobs.get(&uid).cloned() {
+                reads.spawn(async move {
+                    let header = read_header(&*store, &blob).await?;
+                    Ok::<_, StoreError>((i, header))
+                });
+            }
         }
         let mut headers: Vec<Option<Vec<u8>>> = vec![None; chunk.len()];
         while let Some(done) = reads.join_next().await {

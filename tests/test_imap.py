@@ -281,8 +281,9 @@ def test_copy_move_expunge_renumbering(server):
     m.store("1", "+FLAGS", r"(\Deleted)")
     m.store("2", "+FLAGS", r"(\Deleted)")
     typ, data = m.expunge()
-    # RFC 9051 §7.5.1: each EXPUNGE renumbers at once, so deleting 1 and 2 reads "1", "1".
-    assert typ == "OK" and data == [b"1", b"1"], data
+    # RFC 9051 §7.5.1: each EXPUNGE renumbers at once; sent highest first (so that a REMOVEFROM
+    # before them, RFC 5267 §4.3.4, uses the same numbers), deleting 1 and 2 reads "2", "1".
+    assert typ == "OK" and data == [b"2", b"1"], data
     assert subjects(m) == ["Subject: m3"]
 
     m.select("Archive")

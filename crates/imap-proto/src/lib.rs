@@ -13,12 +13,16 @@
 //! 5819 (LIST-STATUS), 6154 (SPECIAL-USE, CREATE USE), 4731 (ESEARCH), 5182 (SEARCHRES `$`),
 //! 5032 (WITHIN: OLDER/YOUNGER), 3502 (MULTIAPPEND), 6851 (MOVE), 4315 (UIDPLUS), 5530
 //! (response codes), 2971 (ID), 9208 (GETQUOTA/GETQUOTAROOT), 2342 (NAMESPACE), 6855
-//! (UTF8=ACCEPT: strings as UTF-8), modified UTF-7 names (RFC 3501 §5.1.3).
+//! (UTF8=ACCEPT: strings as UTF-8), 5256 (SORT, THREAD and their responses), 5957
+//! (SORT=DISPLAY), 5267 (ESORT, CONTEXT=SEARCH/SORT: RETURN (CONTEXT UPDATE PARTIAL),
+//! CANCELUPDATE, ADDTO/REMOVEFROM, NOUPDATE), 9394 (PARTIAL search results, negative ranges),
+//! modified UTF-7 names (RFC 3501 §5.1.3).
 //!
 //! Not implemented: the client side; CATENATE (RFC 4469) and other `append-ext`s; SETQUOTA,
-//! ACL, METADATA, NOTIFY, SORT/THREAD, COMPRESS, PARTIAL (RFC 9394), SAVEDATE, OBJECTID and
-//! PREVIEW fetch items; `SEARCH` keys of extensions not listed above (they are refused as
-//! syntax errors). Bare LF is tolerated in place of CRLF.
+//! ACL, METADATA, NOTIFY, COMPRESS, the PARTIAL fetch modifier (RFC 9394 §3.2), SAVEDATE,
+//! OBJECTID and PREVIEW fetch items; the SEARCH return option RELEVANCY; THREAD algorithms
+//! other than ORDEREDSUBJECT and REFERENCES; `SEARCH` keys of extensions not listed above
+//! (they are refused as syntax errors). Bare LF is tolerated in place of CRLF.
 
 mod encode;
 mod framing;

@@ -441,6 +441,7 @@ fn fetch_commands() {
             sequence_set,
             attributes,
             modifiers,
+            partial: None,
         } => (uid, sequence_set.to_string(), attributes, modifiers),
         other => panic!("{other:?}"),
     };

@@ -1,4 +1,4 @@
-//! Deterministic mutation testing of the framer and the parser: 200 000 inputs derived from
+//! Deterministic mutation testing of the framer and the parser: 240 000 inputs derived from
 //! valid commands by flipping, inserting, deleting and splicing bytes and grammar tokens.
 //! Nothing may panic, loop forever, or make the framer hand out more bytes than it was given.
 //! (The `fuzz/` cargo-fuzz target does the same with coverage guidance where nightly exists.)
@@ -24,6 +24,10 @@ const SEEDS: &[&[u8]] = &[
     b"a UID MOVE 42:69 foo\r\n",
     b"a RENAME {3}\r\nold new\r\n",
     b"a ENABLE CONDSTORE UTF8=ACCEPT\r\n",
+    b"a SORT (DATE) UTF-8 ALL\r\n",
+    b"a UID THREAD REFERENCES UTF-8 ALL\r\n",
+    b"a SEARCH RETURN (PARTIAL -1:-9) 1\r\n",
+    b"a CANCELUPDATE \"t1\"\r\n",
     b"DONE\r\n",
 ];
 
@@ -158,7 +162,7 @@ fn mutated_inputs_never_panic() {
     ];
     let mut complete = 0;
     let mut ok = 0;
-    for i in 0..200_000 {
+    for i in 0..240_000 {
         let mut input = SEEDS[rng.below(SEEDS.len())].to_vec();
         mutate(&mut rng, &mut input);
         if parse_command(&input).is_ok() {

@@ -10,9 +10,13 @@ use crate::session::{Ctx, Flow, Session};
 use crate::state::{self, State, User};
 
 /// Commands during which EXPUNGE responses must not be sent (RFC 9051 §7.5.1): FETCH, STORE,
-/// SEARCH — their UID forms included, to keep it simple and safe.
+/// SEARCH — their UID forms included, to keep it simple and safe — and SORT and THREAD,
+/// which answer with message numbers as SEARCH does.
 fn allows_expunge(body: &C) -> bool {
-    !matches!(body, C::Fetch { .. } | C::Store { .. } | C::Search { .. })
+    !matches!(
+        body,
+        C::Fetch { .. } | C::Store { .. } | C::Search { .. } | C::Sort { .. } | C::Thread { .. }
+    )
 }
 
 /// A state change decided inside the dispatch `match`, applied after it.
@@ -91,7 +95,13 @@ async fn mailbox_command(ctx: &mut Ctx, tag: Tag, account: store::AccountId, bod
 fn syncs_first(body: &C) -> bool {
     matches!(
         body,
-        C::Fetch { .. } | C::Store { .. } | C::Copy { .. } | C::Move { .. } | C::Search { .. }
+        C::Fetch { .. }
+            | C::Store { .. }
+            | C::Copy { .. }
+            | C::Move { .. }
+            | C::Search { .. }
+            | C::Sort { .. }
+            | C::Thread { .. }
     )
 }
 
@@ -230,20 +240,38 @@ impl Session {
                     sequence_set,
                     attributes,
                     modifiers,
+                    partial,
                 },
-            ) => {
-                cmd::fetch::fetch(
-                    io,
-                    ctx,
-                    tag,
-                    sel,
-                    uid,
-                    &sequence_set,
-                    &attributes,
-                    &modifiers,
-                )
-                .await?
-            }
+            ) => match partial {
+                None => {
+                    cmd::fetch::fetch(
+                        io,
+                        ctx,
+                        tag,
+                        sel,
+                        uid,
+                        &sequence_set,
+                        &attributes,
+                        &modifiers,
+                    )
+                    .await?
+                }
+                Some(range) => {
+                    let set = &sequence_set;
+                    cmd::fetch_partial::fetch(
+                        io,
+                        ctx,
+                        tag,
+                        sel,
+                        uid,
+                        set,
+                        range,
+                        &attributes,
+                        &modifiers,
+                    )
+                    .await?
+                }
+            },
             (
                 State::Selected(_, sel),
                 C::Store {
@@ -333,6 +361,40 @@ impl Session {
                     &criteria,
                 )
                 .await
+            }
+            (
+                State::Selected(_, sel),
+                C::Sort {
+                    uid,
+                    return_opts,
+                    criteria,
+                    charset,
+                    search,
+                },
+            ) => {
+                cmd::sort::sort(
+                    ctx,
+                    tag,
+                    sel,
+                    uid,
+                    return_opts.as_deref(),
+                    &criteria,
+                    &charset,
+                    &search,
+                )
+                .await
+            }
+            (
+                State::Selected(_, sel),
+                C::Thread {
+                    uid,
+                    algorithm,
+                    charset,
+                    search,
+                },
+            ) => cmd::thread::thread(ctx, tag, sel, uid, algorithm, &charset, &search).await,
+            (State::Selected(_, sel), C::CancelUpdate(tags)) => {
+                cmd::search::cancel_update(tag, sel, &tags)
             }
             (
                 State::Authenticated(_) | State::Selected(..),

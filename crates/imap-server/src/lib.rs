@@ -24,6 +24,13 @@
 //! encoded-words (RFC 6855 §3, `downgrade.rs`). UID commands announce new messages first, so
 //! `UID FETCH n:*` sees what other sessions added.
 //!
+//! SORT and UID SORT (RFC 5256, SORT=DISPLAY RFC 5957), THREAD=ORDEREDSUBJECT and
+//! THREAD=REFERENCES (RFC 5256), ESORT and CONTEXT=SEARCH / CONTEXT=SORT (RFC 5267: RETURN
+//! (UPDATE) with ADDTO/REMOVEFROM from every session's changes, CANCELUPDATE, NOUPDATE),
+//! PARTIAL (RFC 9394: SEARCH/SORT result windows from either end, the UID FETCH modifier). The
+//! header facts they sort and thread by come from one loader (`sort::load_keys`); the CPU work
+//! runs on the blocking pool. EXPUNGE responses go out highest number first.
+//!
 //! CONDSTORE and QRESYNC (RFC 7162): ENABLE, SELECT/EXAMINE (CONDSTORE) and (QRESYNC ...)
 //! with `VANISHED (EARLIER)` and the changed messages from the store's expunge log, `OK
 //! [HIGHESTMODSEQ]`, FETCH MODSEQ and (CHANGEDSINCE n [VANISHED]), STORE (UNCHANGEDSINCE n)
@@ -48,6 +55,7 @@ mod mime;
 mod recent;
 mod search;
 mod session;
+mod sort;
 mod state;
 mod view;
 

@@ -53,6 +53,8 @@ pub(crate) struct Selected {
     /// SELECT/EXAMINE and none after CLOSE/UNSELECT reset it (§2.1); expunged UIDs drop out
     /// because `$` is resolved against the view (UIDs are never reused).
     pub saved: Vec<Uid>,
+    /// Searches and sorts kept current with ADDTO/REMOVEFROM (RFC 5267 §4.3).
+    pub contexts: crate::search::context::Contexts,
 }
 
 impl Selected {
@@ -128,12 +130,14 @@ impl Selected {
     }
 
     /// Removes the messages `sorted` (ascending) from the view, queuing `* n EXPUNGE` for
-    /// each with the number it has at that moment (RFC 9051 §7.5.1) — or, once QRESYNC is
-    /// enabled, one `* VANISHED uids` (RFC 7162 §3.2.10).
+    /// each with the number it has at that moment (RFC 9051 §7.5.1), highest first — or, once
+    /// QRESYNC is enabled, one `* VANISHED uids` (RFC 7162 §3.2.10). Updating searches hear
+    /// of it first (RFC 5267 §4.3.4: REMOVEFROM before the EXPUNGE).
     pub fn expunge(&mut self, ctx: &mut Ctx, sorted: &[Uid]) {
         for uid in sorted {
             self.gone.remove(uid);
         }
+        self.contexts.before_expunge(ctx, &self.view, sorted);
         if ctx.qresync {
             let present: Vec<Uid> = sorted
                 .iter()
@@ -149,8 +153,12 @@ impl Selected {
             }
             return;
         }
-        for seq in self.view.remove_sorted(sorted) {
-            ctx.data(Data::Expunge(seq));
+        // Highest first, so each number is also the one it had before any of these expunges
+        // (the numbers the REMOVEFROM above used): the k-th removal, at n after k earlier
+        // ones, was at n + k.
+        let seqs = self.view.remove_sorted(sorted);
+        for (k, seq) in seqs.iter().enumerate().rev() {
+            ctx.data(Data::Expunge(seq + k as u32));
         }
     }
 }
@@ -297,6 +305,8 @@ pub(crate) async fn sync_with(
         let gone: Vec<Uid> = sel.gone.iter().copied().collect();
         sel.expunge(ctx, &gone);
     }
+    // RFC 5267 §4.3: ADDTO/REMOVEFROM for what changed, after the EXISTS above.
+    crate::search::context::update(ctx, sel).await;
 }
 
 /// Applies the pending change events to the view without telling the client: the mailbox is

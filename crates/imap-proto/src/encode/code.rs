@@ -1,7 +1,7 @@
 //! Response codes: `resp-text-code` — RFC 9051 §7.1 and §9, RFC 5530, RFC 4315 (UIDPLUS),
 //! RFC 7162 (CONDSTORE/QRESYNC), RFC 5182, RFC 3516.
 
-use super::string::write_astring;
+use super::string::{write_astring, write_string};
 use crate::SequenceSet;
 use crate::types::{Atom, Flag};
 
@@ -73,6 +73,9 @@ pub enum Code {
     HasChildren,
     /// `USEATTR` — RFC 6154 §6.
     UseAttr,
+    /// `"NOUPDATE" SP quoted` with the tag of the search whose UPDATE is refused — RFC 5267
+    /// §4.3.1.
+    NoUpdate(String),
     /// Any other: `atom [SP 1*<any TEXT-CHAR except "]">]`.
     Other {
         name: Atom,
@@ -168,6 +171,11 @@ impl Code {
             Code::TooBig => w(out, "TOOBIG"),
             Code::HasChildren => w(out, "HASCHILDREN"),
             Code::UseAttr => w(out, "USEATTR"),
+            Code::NoUpdate(tag) => {
+                w(out, "NOUPDATE ");
+                // A tag is an astring without `]`; quoted always, as the grammar says.
+                write_string(out, tag.as_bytes(), false);
+            }
             Code::Other { name, value } => {
                 w(out, name.as_str());
                 if let Some(v) = value {

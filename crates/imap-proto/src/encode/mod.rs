@@ -7,6 +7,7 @@ mod envelope;
 mod fetch;
 mod response;
 mod string;
+mod thread;
 
 pub use bodystructure::{
     BodyFields, BodyStructure, Disposition, MultipartExt, SingleKind, SinglePartExt,
@@ -22,3 +23,4 @@ pub use response::{
 pub use string::{
     write_astring, write_literal, write_literal8, write_mailbox, write_nstring, write_string,
 };
+pub use thread::ThreadNode;

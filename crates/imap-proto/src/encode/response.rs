@@ -4,8 +4,9 @@
 use super::code::Code;
 use super::fetch::{FetchItem, write_fetch_items};
 use super::string::{write_astring, write_mailbox, write_nstring, write_string, write_text};
-use crate::SequenceSet;
+use super::thread::{ThreadNode, write_threads};
 use crate::types::{Atom, Flag, Tag};
+use crate::{PartialRange, SequenceSet};
 
 /// How strings are written for this client.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -206,14 +207,29 @@ pub enum StatusItem {
     HighestModSeq(u64),
 }
 
-/// `search-return-data` — RFC 4731 §3.1, RFC 9051 §9, RFC 7162 §3.1.5.
+/// `search-return-data` — RFC 4731 §3.1, RFC 9051 §9, RFC 7162 §3.1.5, RFC 5267 §5,
+/// RFC 9394 §4.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ESearchItem {
     Min(u32),
     Max(u32),
+    /// For SORT in the requested order (RFC 5267 §3.1): build it with
+    /// [`SequenceSet::from_ids`], which keeps the order and makes ranges of ascending runs
+    /// only (RFC 5267 §3.2).
     All(SequenceSet),
     Count(u32),
     ModSeq(u64),
+    /// `"PARTIAL" SP "(" partial-range SP partial-results ")"`; `partial-results =
+    /// sequence-set / "NIL"` — RFC 9394 §4 (`None` is NIL).
+    Partial {
+        range: PartialRange,
+        results: Option<SequenceSet>,
+    },
+    /// `"ADDTO" SP "(" context-position SP sequence-set *(SP context-position SP
+    /// sequence-set) ")"` — RFC 5267 §5; position 0 for SEARCH contexts.
+    AddTo(Vec<(u32, SequenceSet)>),
+    /// `"REMOVEFROM" SP "(" context-position SP sequence-set *(...) ")"` — RFC 5267 §5.
+    RemoveFrom(Vec<(u32, SequenceSet)>),
 }
 
 /// `namespace-descr = "(" string SP (DQUOTE QUOTED-CHAR DQUOTE / nil) ")"` — RFC 9051 §9.
@@ -253,6 +269,14 @@ pub enum Data {
         ids: Vec<u32>,
         modseq: Option<u64>,
     },
+    /// `sort-data = "SORT" *(SP nz-number) [SP search-sort-mod-seq]` — RFC 5256 §5,
+    /// RFC 7162 §3.1.5; the numbers in the requested order.
+    Sort {
+        ids: Vec<u32>,
+        modseq: Option<u64>,
+    },
+    /// `thread-data = "THREAD" [SP 1*thread-list]` — RFC 5256 §4; the forest in pre-order.
+    Thread(Vec<ThreadNode>),
     /// `esearch-response = "ESEARCH" [search-correlator] [SP "UID"] *(SP search-return-data)`.
     ESearch {
         tag: Option<Tag>,
@@ -353,6 +377,15 @@ fn write_namespaces(out: &mut Vec<u8>, list: &[NamespaceDesc], utf8: bool) {
     out.push(b')');
 }
 
+/// `context-position SP sequence-set *(SP context-position SP sequence-set)` — RFC 5267 §5.
+fn pairs_text(pairs: &[(u32, SequenceSet)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .map(|(pos, set)| format!("{pos} {set}"))
+        .collect();
+    parts.join(" ")
+}
+
 fn join_words(out: &mut Vec<u8>, words: &[String]) {
     for w in words {
         out.push(b' ');
@@ -413,8 +446,12 @@ impl Data {
                 let e = if *earlier { " (EARLIER)" } else { "" };
                 num(out, format!("* VANISHED{e} {uids}"));
             }
-            Data::Search { ids, modseq } => {
-                out.extend_from_slice(b"* SEARCH");
+            Data::Search { ids, modseq } | Data::Sort { ids, modseq } => {
+                out.extend_from_slice(if matches!(self, Data::Sort { .. }) {
+                    b"* SORT"
+                } else {
+                    b"* SEARCH"
+                });
                 for id in ids {
                     num(out, format!(" {id}"));
                 }
@@ -422,6 +459,10 @@ impl Data {
                 if let (Some(m), false) = (modseq, ids.is_empty()) {
                     num(out, format!(" (MODSEQ {m})"));
                 }
+            }
+            Data::Thread(nodes) => {
+                out.extend_from_slice(b"* THREAD");
+                write_threads(out, nodes);
             }
             Data::ESearch { tag, uid, items } => {
                 out.extend_from_slice(b"* ESEARCH");
@@ -443,6 +484,14 @@ impl Data {
                             ESearchItem::All(set) => format!(" ALL {set}"),
                             ESearchItem::Count(n) => format!(" COUNT {n}"),
                             ESearchItem::ModSeq(n) => format!(" MODSEQ {n}"),
+                            ESearchItem::Partial { range, results } => match results {
+                                Some(set) => format!(" PARTIAL ({range} {set})"),
+                                None => format!(" PARTIAL ({range} NIL)"),
+                            },
+                            ESearchItem::AddTo(pairs) => format!(" ADDTO ({})", pairs_text(pairs)),
+                            ESearchItem::RemoveFrom(pairs) => {
+                                format!(" REMOVEFROM ({})", pairs_text(pairs))
+                            }
                         },
                     );
                 }

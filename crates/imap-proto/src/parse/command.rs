@@ -7,8 +7,9 @@ use super::fetch::{FetchAttributes, FetchModifier, fetch};
 use super::mailbox::{
     ListReturnOption, ListSelectOption, StatusAttribute, create, list, lsub, status,
 };
-use super::search::{SearchKey, SearchReturnOption, search};
+use super::search::{PartialRange, SearchKey, SearchReturnOption, search};
 use super::sequence::sequence_set;
+use super::sort::{SortCriterion, ThreadAlgorithm, cancel_update, sort, thread};
 use super::store::{StoreAction, store};
 use super::{Cursor, PResult, ParseError, SequenceSet};
 use crate::types::{Atom, Flag, Mailbox, Secret, Tag, is_astring_char};
@@ -113,6 +114,9 @@ pub enum CommandBody {
         sequence_set: SequenceSet,
         attributes: FetchAttributes,
         modifiers: Vec<FetchModifier>,
+        /// The `PARTIAL range` modifier (RFC 9394 §3.3), apart from the others: it narrows
+        /// the set rather than changing what is fetched.
+        partial: Option<PartialRange>,
     },
     Store {
         uid: bool,
@@ -132,6 +136,24 @@ pub enum CommandBody {
         sequence_set: SequenceSet,
         mailbox: Mailbox,
     },
+    /// `SORT` / `UID SORT` — RFC 5256 §3, with RETURN options (ESORT, CONTEXT=SORT: RFC 5267
+    /// §3, §4). `return_opts` as for [`CommandBody::Search`].
+    Sort {
+        uid: bool,
+        return_opts: Option<Vec<SearchReturnOption>>,
+        criteria: Vec<SortCriterion>,
+        charset: String,
+        search: SearchKey,
+    },
+    /// `THREAD` / `UID THREAD` — RFC 5256 §3.
+    Thread {
+        uid: bool,
+        algorithm: ThreadAlgorithm,
+        charset: String,
+        search: SearchKey,
+    },
+    /// `CANCELUPDATE` with the tags of the searches to stop updating — RFC 5267 §4.3.5.
+    CancelUpdate(Vec<String>),
 }
 
 /// Parses one framed command (as [`CommandFramer`](crate::CommandFramer) returns it,
@@ -212,6 +234,9 @@ fn command_body(c: &mut Cursor<'_>, name: &[u8]) -> Option<PResult<CommandBody>>
         b"GETQUOTA" => c.sp().and_then(|_| c.astring()).map(B::GetQuota),
         b"GETQUOTAROOT" => mailbox_arg(c).map(B::GetQuotaRoot),
         b"SEARCH" => search(c, false),
+        b"SORT" => sort(c, false),
+        b"THREAD" => thread(c, false),
+        b"CANCELUPDATE" => cancel_update(c),
         b"FETCH" => fetch(c, false),
         b"STORE" => store(c, false),
         b"COPY" => copy_move(c, false, false),
@@ -221,7 +246,8 @@ fn command_body(c: &mut Cursor<'_>, name: &[u8]) -> Option<PResult<CommandBody>>
     })
 }
 
-/// `uid = "UID" SP (copy / move / fetch / search / store / uid-expunge)` — RFC 9051 §6.4.9.
+/// `uid = "UID" SP (copy / move / fetch / search / store / uid-expunge)` — RFC 9051 §6.4.9;
+/// `sort` and `thread` take the `UID` prefix too (RFC 5256 §5).
 fn uid(c: &mut Cursor<'_>) -> PResult<CommandBody> {
     c.sp()?;
     let name = c
@@ -231,6 +257,8 @@ fn uid(c: &mut Cursor<'_>) -> PResult<CommandBody> {
         b"FETCH" => fetch(c, true),
         b"STORE" => store(c, true),
         b"SEARCH" => search(c, true),
+        b"SORT" => sort(c, true),
+        b"THREAD" => thread(c, true),
         b"COPY" => copy_move(c, true, false),
         b"MOVE" => copy_move(c, true, true),
         // `uid-expunge = "EXPUNGE" SP sequence-set` — RFC 9051 §9.

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use super::search::partial_range;
 use super::sequence::sequence_set;
 use super::{CommandBody, Cursor, PResult};
 use crate::encode::write_astring;
@@ -173,24 +174,37 @@ pub(crate) fn fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
         FetchAttributes::List(vec![fetch_att(c)?])
     };
     let mut modifiers = Vec::new();
+    let mut partial = None;
     if c.eat(b' ') {
-        // `fetch-modifiers = SP "(" fetch-modifier *(SP fetch-modifier) ")"`.
-        modifiers = c.paren_list(|c| {
+        // `fetch-modifiers = SP "(" fetch-modifier *(SP fetch-modifier) ")"`;
+        // `fetch-modifier =/ modifier-partial` — RFC 9394 §4.
+        let all = c.paren_list(|c| {
             if c.eat_keyword("CHANGEDSINCE") {
                 c.sp()?;
-                Ok(FetchModifier::ChangedSince(c.number64()?))
+                Ok(Ok(FetchModifier::ChangedSince(c.number64()?)))
             } else if c.eat_keyword("VANISHED") {
-                Ok(FetchModifier::Vanished)
+                Ok(Ok(FetchModifier::Vanished))
+            } else if c.eat_keyword("PARTIAL") {
+                c.sp()?;
+                Ok(Err(partial_range(c)?))
             } else {
                 Err("unknown FETCH modifier")
             }
         })?;
+        for m in all {
+            match m {
+                Ok(m) => modifiers.push(m),
+                Err(_) if partial.is_some() => return Err("PARTIAL given twice"),
+                Err(range) => partial = Some(range),
+            }
+        }
     }
     Ok(CommandBody::Fetch {
         uid,
         sequence_set,
         attributes,
         modifiers,
+        partial,
     })
 }
 

@@ -12,6 +12,7 @@ mod fetch;
 mod mailbox;
 mod search;
 mod sequence;
+mod sort;
 mod store;
 
 pub use append::AppendMessage;
@@ -19,8 +20,9 @@ pub use command::{Command, CommandBody, IdParam, parse_command, parse_idle_done}
 pub use ext::{ExtValue, QResync, SelectParam};
 pub use fetch::{FetchAttribute, FetchAttributes, FetchModifier, Part, Section, SectionText};
 pub use mailbox::{ListReturnOption, ListSelectOption, StatusAttribute};
-pub use search::{SearchKey, SearchReturnOption};
+pub use search::{PartialRange, SearchKey, SearchReturnOption};
 pub use sequence::{SeqNum, SeqRange, SequenceSet};
+pub use sort::{SortCriterion, SortKey, ThreadAlgorithm};
 pub use store::{StoreAction, StoreKind};
 
 use crate::types::{Atom, Flag, Mailbox, Tag, is_astring_char, is_atom_char, is_list_char};

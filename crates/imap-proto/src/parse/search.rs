@@ -1,13 +1,14 @@
 //! SEARCH and UID SEARCH — RFC 9051 §6.4.4, with ESEARCH return options (RFC 4731 §3,
-//! RFC 9051), SAVE (RFC 5182), MODSEQ (RFC 7162 §3.1.5), OLDER/YOUNGER (RFC 5032) and the
-//! RFC 3501 keys NEW/OLD/RECENT/UNRECENT.
+//! RFC 9051), SAVE (RFC 5182), CONTEXT / UPDATE / PARTIAL (RFC 5267 §4, RFC 9394), MODSEQ
+//! (RFC 7162 §3.1.5), OLDER/YOUNGER (RFC 5032) and the RFC 3501 keys NEW/OLD/RECENT/UNRECENT.
 
 use super::date::date;
 use super::sequence::sequence_set;
 use super::{CommandBody, Cursor, MAX_DEPTH, PResult, SequenceSet};
 use crate::types::{Atom, Date, Flag};
 
-/// `search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" / "SAVE"` — RFC 9051 §9, RFC 5182.
+/// `search-return-opt = "MIN" / "MAX" / "ALL" / "COUNT" / "SAVE"` — RFC 9051 §9, RFC 5182;
+/// `=/ modifier-context / modifier-partial / modifier-update` — RFC 5267 §5, RFC 9394 §4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SearchReturnOption {
     Min,
@@ -15,6 +16,109 @@ pub enum SearchReturnOption {
     All,
     Count,
     Save,
+    /// `CONTEXT`: a hint that the search will be reused (RFC 5267 §4.2); servers may ignore it.
+    Context,
+    /// `UPDATE`: keep the result current with `ADDTO` / `REMOVEFROM` (RFC 5267 §4.3).
+    Update,
+    /// `PARTIAL range` (RFC 5267 §4.4, RFC 9394 §3.1).
+    Partial(PartialRange),
+}
+
+/// `partial-range = partial-range-first / partial-range-last`;
+/// `partial-range-first = nz-number ":" nz-number`;
+/// `partial-range-last = MINUS nz-number ":" MINUS nz-number` — RFC 9394 §4.
+///
+/// Kept normalised: `low <= high` (RFC 9394: "500:400 is the same as 400:500"). With
+/// `from_end`, `-1` is the last result, `-2` the one before it (RFC 9394 §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PartialRange {
+    pub low: u32,
+    pub high: u32,
+    pub from_end: bool,
+}
+
+impl PartialRange {
+    /// The indexes (0-based, ascending) of the results of a list of `len` this range picks;
+    /// empty when it starts past the end (RFC 5267 §4.4: the results that exist are
+    /// returned).
+    pub fn indexes(&self, len: usize) -> std::ops::Range<usize> {
+        let (low, high) = (self.low as usize, self.high as usize);
+        if self.from_end {
+            // -high ..= -low, counted from the end.
+            len.saturating_sub(high)..len.saturating_sub(low - 1)
+        } else {
+            (low - 1).min(len)..high.min(len)
+        }
+    }
+}
+
+impl std::fmt::Display for PartialRange {
+    /// The wire form, normalised (`2:4`, `-1:-100`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.from_end {
+            write!(f, "-{}:-{}", self.low, self.high)
+        } else {
+            write!(f, "{}:{}", self.low, self.high)
+        }
+    }
+}
+
+/// `partial-range` — RFC 9394 §4. Both ends carry the same sign; `*` and 0 are refused.
+pub(crate) fn partial_range(c: &mut Cursor<'_>) -> PResult<PartialRange> {
+    let first_neg = c.eat(b'-');
+    let a = c.nz_number().map_err(|_| "bad PARTIAL range")?;
+    c.expect(b':', "bad PARTIAL range")?;
+    let second_neg = c.eat(b'-');
+    let b = c.nz_number().map_err(|_| "bad PARTIAL range")?;
+    if first_neg != second_neg {
+        return Err("PARTIAL range ends must have the same sign");
+    }
+    Ok(PartialRange {
+        low: a.min(b),
+        high: a.max(b),
+        from_end: first_neg,
+    })
+}
+
+/// `search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"`
+/// — RFC 4466 §2.6 (after `RETURN` and its space). Shared by SEARCH and SORT (RFC 5267 §3).
+///
+/// RFC 5267 §4.4 / RFC 9394 §3.1: at most one PARTIAL or ALL; a repeated UPDATE makes no
+/// sense either. All are syntax errors (BAD).
+pub(crate) fn return_options(c: &mut Cursor<'_>) -> PResult<Vec<SearchReturnOption>> {
+    c.expect(b'(', "expected '(' after RETURN")?;
+    let mut opts = Vec::new();
+    while !c.eat(b')') {
+        if !opts.is_empty() {
+            c.sp()?;
+        }
+        let atom = c.atom()?;
+        let opt = match atom.as_str().to_ascii_uppercase().as_str() {
+            "MIN" => SearchReturnOption::Min,
+            "MAX" => SearchReturnOption::Max,
+            "ALL" => SearchReturnOption::All,
+            "COUNT" => SearchReturnOption::Count,
+            "SAVE" => SearchReturnOption::Save,
+            "CONTEXT" => SearchReturnOption::Context,
+            "UPDATE" => SearchReturnOption::Update,
+            "PARTIAL" => {
+                c.sp()?;
+                SearchReturnOption::Partial(partial_range(c)?)
+            }
+            // RFC 4731 §3.1: an unknown return option is an error (BAD).
+            _ => return Err("unknown SEARCH return option"),
+        };
+        let windows = |o: &SearchReturnOption| {
+            matches!(o, SearchReturnOption::All | SearchReturnOption::Partial(_))
+        };
+        if (windows(&opt) && opts.iter().any(windows))
+            || (opt == SearchReturnOption::Update && opts.contains(&opt))
+        {
+            return Err("only one PARTIAL or ALL, and one UPDATE, may be given");
+        }
+        opts.push(opt);
+    }
+    Ok(opts)
 }
 
 /// One `search-key` — RFC 9051 §9. Strings are kept as bytes: their charset is the
@@ -84,24 +188,7 @@ pub(crate) fn search(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
     let mut return_opts = None;
     if c.eat_keyword("RETURN") {
         c.sp()?;
-        c.expect(b'(', "expected '(' after RETURN")?;
-        let mut opts = Vec::new();
-        while !c.eat(b')') {
-            if !opts.is_empty() {
-                c.sp()?;
-            }
-            let atom = c.atom()?;
-            opts.push(match atom.as_str().to_ascii_uppercase().as_str() {
-                "MIN" => SearchReturnOption::Min,
-                "MAX" => SearchReturnOption::Max,
-                "ALL" => SearchReturnOption::All,
-                "COUNT" => SearchReturnOption::Count,
-                "SAVE" => SearchReturnOption::Save,
-                // RFC 4731 §3.1: an unknown return option is an error (BAD).
-                _ => return Err("unknown SEARCH return option"),
-            });
-        }
-        return_opts = Some(opts);
+        return_opts = Some(return_options(c)?);
         c.sp()?;
     }
     let mut charset = None;
@@ -110,20 +197,26 @@ pub(crate) fn search(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
         charset = Some(c.astring_utf8()?);
         c.sp()?;
     }
-    let mut keys = vec![search_key(c, 0)?];
-    while c.eat(b' ') {
-        keys.push(search_key(c, 0)?);
-    }
-    let criteria = if keys.len() == 1 {
-        keys.remove(0)
-    } else {
-        SearchKey::And(keys)
-    };
+    let criteria = search_keys(c)?;
     Ok(CommandBody::Search {
         uid,
         return_opts,
         charset,
         criteria,
+    })
+}
+
+/// `search-key *(SP search-key)`, the rest of a search program: one key, or all of them
+/// as [`SearchKey::And`].
+pub(crate) fn search_keys(c: &mut Cursor<'_>) -> PResult<SearchKey> {
+    let mut keys = vec![search_key(c, 0)?];
+    while c.eat(b' ') {
+        keys.push(search_key(c, 0)?);
+    }
+    Ok(if keys.len() == 1 {
+        keys.remove(0)
+    } else {
+        SearchKey::And(keys)
     })
 }
 

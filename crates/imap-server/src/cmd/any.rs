@@ -45,6 +45,16 @@ pub(crate) fn capabilities(ctx: &Ctx, io: &Io, state: &State) -> Vec<String> {
             "MULTIAPPEND",
             "CONDSTORE",
             "QRESYNC",
+            // RFC 5256, RFC 5957, RFC 5267.
+            "SORT",
+            "SORT=DISPLAY",
+            "THREAD=ORDEREDSUBJECT",
+            "THREAD=REFERENCES",
+            "ESORT",
+            "CONTEXT=SEARCH",
+            "CONTEXT=SORT",
+            // RFC 9394.
+            "PARTIAL",
         ]
         .map(String::from),
     );

@@ -6,6 +6,7 @@
 //! the cheap keys already settle never reads a blob.
 
 mod content;
+pub(crate) mod context;
 
 pub(crate) use content::Content;
 
@@ -30,6 +31,14 @@ pub(crate) struct MsgCtx<'a> {
 }
 
 const SECS_PER_DAY: i64 = 86_400;
+
+/// The time now, for OLDER/YOUNGER (RFC 5032).
+pub(crate) fn now() -> UnixTime {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
 
 /// The day (since 1970-01-01, UTC) of a stored internal date. RFC 9051 §6.4.4: BEFORE/ON/
 /// SINCE compare dates only, disregarding time and timezone; the store keeps UTC instants.

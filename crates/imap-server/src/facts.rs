@@ -10,7 +10,7 @@
 
 use imap_proto::{write_body_structure, write_envelope};
 use mail_parser::{Message, MessageParser};
-use store::MessageFacts;
+use store::{BlobId, MessageFacts};
 
 use crate::{downgrade, mime};
 
@@ -79,6 +79,20 @@ fn both(
 /// body), and the body: `BODY[TEXT]` (RFC 9051 §6.4.5).
 pub(crate) fn split<'a>(facts: &MessageFacts, raw: &'a [u8]) -> (&'a [u8], &'a [u8]) {
     raw.split_at(facts.header.len().min(raw.len()))
+}
+
+/// Writes computed facts back to the store's cache without waiting for it: the answer does
+/// not depend on it, and a lost write only means parsing again next time.
+pub(crate) fn cache(ctx: &crate::session::Ctx, computed: Vec<(BlobId, MessageFacts)>) {
+    if computed.is_empty() {
+        return;
+    }
+    let store = std::sync::Arc::clone(&ctx.server.store);
+    tokio::spawn(async move {
+        if let Err(e) = store.put_message_facts(computed).await {
+            tracing::debug!(error = %e, "imap: caching message facts failed");
+        }
+    });
 }
 
 #[cfg(test)]

@@ -1,6 +1,5 @@
 //! Where SORT, THREAD and the CONTEXT=SORT updates get the header facts of messages: one
-//! function, [`load_keys`], so that a per-message cache can serve them later without the
-//! callers changing.
+//! function, [`load_keys`], served by the store's cache of message facts.
 
 use std::collections::HashMap;
 
@@ -9,6 +8,7 @@ use tokio::io::AsyncReadExt;
 use tokio::task::JoinSet;
 
 use super::keys::MessageKeys;
+use crate::facts;
 use crate::session::Ctx;
 use crate::state::Selected;
 
@@ -19,8 +19,8 @@ const BATCH: usize = 64;
 /// batch then holds at most `BATCH` times this in memory whatever the message sizes.
 const MAX_HEADER: usize = 256 * 1024;
 
-/// Messages up to this size are read whole in one store call (the cheapest read); larger ones
-/// only up to the end of their header.
+/// On a cache miss, messages up to this size are read whole (and their facts cached); larger
+/// ones only up to the end of their header.
 const SMALL: u64 = 64 * 1024;
 
 /// Where the header ends in `buf` (the index after its blank line), looking from `from`.
@@ -79,9 +79,11 @@ async fn read_header(
 /// The [`MessageKeys`] of the messages `uids` of the selected mailbox, in the order given;
 /// `None` for a message expunged meanwhile.
 ///
-/// Today it reads each message from the store — small ones whole, large ones only up to the
-/// end of their header — a batch at a time concurrently, and parses the headers on the
-/// blocking pool, so a SORT of a large mailbox never holds an async worker for long.
+/// The headers come from the store's cache of message facts (`crate::facts`) where it has
+/// them. On a miss a small message is read whole and its facts computed and cached (FETCH of
+/// ENVELOPE then finds them too); a large one is read only up to the end of its header. A
+/// batch at a time; headers are parsed on the blocking pool, so a SORT of a large mailbox
+/// never holds an async worker for long.
 pub(crate) async fn load_keys(
     ctx: &Ctx,
     sel: &Selected,
@@ -89,55 +91,74 @@ pub(crate) async fn load_keys(
 ) -> Result<Vec<Option<MessageKeys>>, StoreError> {
     let mut out = Vec::with_capacity(uids.len());
     for chunk in uids.chunks(BATCH) {
-        let small = |u: &Uid| sel.view.get(*u).is_some_and(|m| m.size <= SMALL);
-        let large: Vec<Uid> = chunk.iter().copied().filter(|u| !small(u)).collect();
-        let blobs: HashMap<Uid, BlobId> = if large.is_empty() {
-            HashMap::new()
-        } else {
-            ctx.server
-                .store
-                .get_messages(sel.id, &large)
-                .await?
-                .into_iter()
-                .map(|m| (m.uid, m.blob))
-                .collect()
-        };
+        let bodies = ctx
+            .server
+            .store
+            .message_bodies(sel.id, chunk, facts::VERSION)
+            .await?;
+        let by_uid: HashMap<Uid, usize> = chunk.iter().enumerate().map(|(i, u)| (*u, i)).collect();
+        let mut headers: Vec<Option<Header>> = vec![None; chunk.len()];
         let mut reads = JoinSet::new();
-        for (i, &uid) in chunk.iter().enumerate() {
-            let store = ctx.server.store.clone();
-            if small(&uid) {
-                let mailbox = sel.id;
-                reads.spawn(async move {
-                    match store.read_message(mailbox, uid).await {
-                        Ok(raw) => Ok((i, raw)),
-                        Err(StoreError::Expunged) => Ok((i, None)),
-                        Err(e) => Err(e),
-                    }
-                });
-            } else if let Some(blob) = blobs.get(&uid).cloned() {
-                reads.spawn(async move {
-                    let header = read_header(&*store, &blob).await?;
-                    Ok::<_, StoreError>((i, header))
-                });
+        for body in bodies {
+            let Some(&i) = by_uid.get(&body.uid) else {
+                continue;
+            };
+            if let Some(f) = body.facts {
+                headers[i] = Some(Header::Cached(f.header));
+                continue;
             }
+            let store = ctx.server.store.clone();
+            reads.spawn(async move {
+                let h = if body.size <= SMALL {
+                    match store.read_blob(&body.blob, body.size).await {
+                        Ok(raw) => Some(Header::Whole(body.blob, raw)),
+                        Err(StoreError::Expunged) => None,
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    read_header(&*store, &body.blob).await?.map(Header::Cached)
+                };
+                Ok::<_, StoreError>((i, h))
+            });
         }
-        let mut headers: Vec<Option<Vec<u8>>> = vec![None; chunk.len()];
         while let Some(done) = reads.join_next().await {
             let (i, header) =
                 done.map_err(|e| StoreError::Temporary(format!("read task: {e}")))??;
             headers[i] = header;
         }
-        let keys = tokio::task::spawn_blocking(move || {
-            headers
+        let (keys, computed) = tokio::task::spawn_blocking(move || {
+            let mut computed = Vec::new();
+            let keys = headers
                 .into_iter()
-                .map(|h| h.map(|h| MessageKeys::parse(&h)))
-                .collect::<Vec<_>>()
+                .map(|h| {
+                    h.map(|h| match h {
+                        Header::Cached(h) => MessageKeys::parse(&h),
+                        Header::Whole(blob, raw) => {
+                            let f = facts::compute(&raw);
+                            let keys = MessageKeys::parse(&f.header);
+                            computed.push((blob, f));
+                            keys
+                        }
+                    })
+                })
+                .collect::<Vec<_>>();
+            (keys, computed)
         })
         .await
         .map_err(|e| StoreError::Temporary(format!("header parse task: {e}")))?;
+        facts::cache(ctx, computed);
         out.extend(keys);
     }
     Ok(out)
+}
+
+/// What was loaded of one message's header.
+#[derive(Clone)]
+enum Header {
+    /// The header section (from the cache, or read up to its end).
+    Cached(Vec<u8>),
+    /// The whole message, whose facts are to be computed (and cached).
+    Whole(BlobId, Vec<u8>),
 }
 
 #[cfg(test)]

@@ -162,7 +162,7 @@ pub(crate) async fn fetch(
                 Ok(Some(f)) => computed.push(f),
                 Ok(None) => {}
                 Err(status) => {
-                    cache(ctx, computed);
+                    facts::cache(ctx, computed);
                     return Ok(status);
                 }
             }
@@ -170,7 +170,7 @@ pub(crate) async fn fetch(
                 io.flush(ctx).await?;
             }
         }
-        cache(ctx, computed);
+        facts::cache(ctx, computed);
     }
     Ok(done(tag, uid))
 }
@@ -377,20 +377,6 @@ async fn compute_facts(raw: Vec<u8>) -> (Vec<u8>, MessageFacts) {
         .unwrap_or_else(|_| facts::compute(&[]));
     let raw = Arc::try_unwrap(shared).unwrap_or_else(|a| a.as_ref().clone());
     (raw, f)
-}
-
-/// Writes computed facts back to the store's cache without waiting for it: the answer does
-/// not depend on it, and a lost write only means parsing again next time.
-fn cache(ctx: &Ctx, computed: Vec<(BlobId, MessageFacts)>) {
-    if computed.is_empty() {
-        return;
-    }
-    let store = Arc::clone(&ctx.server.store);
-    tokio::spawn(async move {
-        if let Err(e) = store.put_message_facts(computed).await {
-            tracing::debug!(error = %e, "imap: caching message facts failed");
-        }
-    });
 }
 
 fn done(tag: Tag, uid: bool) -> Status {

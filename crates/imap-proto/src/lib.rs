@@ -13,10 +13,14 @@
 //! 5819 (LIST-STATUS), 6154 (SPECIAL-USE, CREATE USE), 4731 (ESEARCH), 5182 (SEARCHRES `$`),
 //! 5032 (WITHIN: OLDER/YOUNGER), 3502 (MULTIAPPEND), 6851 (MOVE), 4315 (UIDPLUS), 5530
 //! (response codes), 2971 (ID), 9208 (GETQUOTA/GETQUOTAROOT), 2342 (NAMESPACE), 6855
-//! (UTF8=ACCEPT: strings as UTF-8), modified UTF-7 names (RFC 3501 §5.1.3).
+//! (UTF8=ACCEPT: strings as UTF-8), modified UTF-7 names (RFC 3501 §5.1.3), CATENATE (RFC
+//! 4469, `TEXT` parts also as literal8), URLAUTH (RFC 4467: GENURLAUTH, RESETKEY, URLFETCH,
+//! `BADURL`/`URLMECH`) with URLAUTH=BINARY's extended URLFETCH (RFC 5524), IMAP URLs of
+//! messages and message parts (RFC 5092, [`ImapUrl`]), NOTIFY (RFC 5465: NOTIFY SET/NONE,
+//! `NOTIFICATIONOVERFLOW`, `BADEVENT`).
 //!
-//! Not implemented: the client side; CATENATE (RFC 4469) and other `append-ext`s; SETQUOTA,
-//! ACL, METADATA, NOTIFY, SORT/THREAD, COMPRESS, PARTIAL (RFC 9394), SAVEDATE, OBJECTID and
+//! Not implemented: the client side; `append-ext`s other than CATENATE; SETQUOTA,
+//! ACL, METADATA, SORT/THREAD, COMPRESS, PARTIAL (RFC 9394), SAVEDATE, OBJECTID and
 //! PREVIEW fetch items; `SEARCH` keys of extensions not listed above (they are refused as
 //! syntax errors). Bare LF is tolerated in place of CRLF.
 
@@ -25,6 +29,7 @@ mod framing;
 mod mutf7;
 mod parse;
 mod types;
+mod url;
 
 pub use encode::*;
 pub use framing::{CommandFramer, Decoded, FrameError, FrameLimits};
@@ -34,3 +39,4 @@ pub use types::{
     Atom, Date, DateTime, Flag, Mailbox, Secret, Tag, is_astring_char, is_atom_char,
     normalize_inbox,
 };
+pub use url::{ImapUrl, UrlAccess, UrlAuth, UrlBase, UrlError, encode_component};

@@ -220,8 +220,11 @@ impl Session {
                 change = Transition::Deselect;
                 Status::ok(Some(tag), "UNSELECT completed")
             }
-            (State::Authenticated(u) | State::Selected(u, _), C::Append { mailbox, messages }) => {
-                cmd::append::append(ctx, tag, u.account, &mailbox, messages).await
+            (State::Authenticated(u), C::Append { mailbox, messages }) => {
+                cmd::append::append(ctx, tag, u, None, &mailbox, messages).await
+            }
+            (State::Selected(u, sel), C::Append { mailbox, messages }) => {
+                cmd::append::append(ctx, tag, u, Some(sel.id), &mailbox, messages).await
             }
             (
                 State::Selected(_, sel),
@@ -323,6 +326,20 @@ impl Session {
                     &criteria,
                 )
                 .await
+            }
+            // URLAUTH — RFC 4467 §7 (authenticated state).
+            (State::Authenticated(u) | State::Selected(u, _), C::GenUrlAuth(pairs)) => {
+                cmd::urlauth::genurlauth(ctx, tag, u, &pairs).await
+            }
+            (
+                State::Authenticated(u) | State::Selected(u, _),
+                C::ResetKey {
+                    mailbox,
+                    mechanisms,
+                },
+            ) => cmd::urlauth::resetkey(ctx, tag, u, mailbox.as_ref(), &mechanisms).await,
+            (State::Authenticated(u) | State::Selected(u, _), C::UrlFetch(args)) => {
+                cmd::urlauth::urlfetch(ctx, tag, u, &args).await
             }
             (
                 State::Authenticated(_) | State::Selected(..),

@@ -33,6 +33,7 @@ check!(conditional_store_and_expunge_log);
 check!(mailbox_names);
 check!(rename_and_delete);
 check!(change_events);
+check!(urlauth_keys);
 check!(maildrop_lock);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

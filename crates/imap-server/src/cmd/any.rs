@@ -45,6 +45,9 @@ pub(crate) fn capabilities(ctx: &Ctx, io: &Io, state: &State) -> Vec<String> {
             "MULTIAPPEND",
             "CONDSTORE",
             "QRESYNC",
+            "CATENATE",
+            "URLAUTH",
+            "URLAUTH=BINARY",
         ]
         .map(String::from),
     );

@@ -327,6 +327,13 @@ impl Session {
                 )
                 .await
             }
+            // NOTIFY — RFC 5465 §3.1 (authenticated state).
+            (State::Authenticated(u), C::Notify(set)) => {
+                cmd::notify::notify(ctx, tag, u, None, set).await
+            }
+            (State::Selected(u, sel), C::Notify(set)) => {
+                cmd::notify::notify(ctx, tag, u, Some(sel), set).await
+            }
             // URLAUTH — RFC 4467 §7 (authenticated state).
             (State::Authenticated(u) | State::Selected(u, _), C::GenUrlAuth(pairs)) => {
                 cmd::urlauth::genurlauth(ctx, tag, u, &pairs).await
@@ -378,6 +385,7 @@ impl Session {
         if let State::Selected(user, sel) = &mut self.state {
             state::sync(&mut self.ctx, user, sel, allow_expunge).await;
         }
+        cmd::notify::after_command(&mut self.ctx, &mut self.state).await;
         self.ctx.status(status);
         Ok(Flow::Continue)
     }

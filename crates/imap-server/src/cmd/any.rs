@@ -48,6 +48,7 @@ pub(crate) fn capabilities(ctx: &Ctx, io: &Io, state: &State) -> Vec<String> {
             "CATENATE",
             "URLAUTH",
             "URLAUTH=BINARY",
+            "NOTIFY",
         ]
         .map(String::from),
     );

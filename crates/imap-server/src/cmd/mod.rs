@@ -12,6 +12,7 @@ pub(crate) mod idle;
 pub(crate) mod imapurl;
 pub(crate) mod list;
 pub(crate) mod mailbox;
+pub(crate) mod notify;
 pub(crate) mod search;
 pub(crate) mod select;
 pub(crate) mod seq;

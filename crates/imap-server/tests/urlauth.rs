@@ -4,8 +4,10 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::{Client, Env, env};
+use imap_server::{ImapConfig, ImapServer};
 use store::{Directory, MailStore};
 
 const ONE: &str = "Subject: one\r\n\r\nbody one\r\n";
@@ -264,5 +266,46 @@ async fn urlfetch_binary_and_bodypartstructure() {
     assert_eq!(
         c.cmd("f", &format!("URLFETCH ({part} X-NEW)")).await,
         ["f BAD unknown URLFETCH parameter"]
+    );
+}
+
+/// A few short URLs may name large messages (or one octet of them, read whole all the same):
+/// what one URLFETCH reads is bounded by the command size limit.
+#[tokio::test]
+async fn reading_is_bounded() {
+    let mut env = env().await;
+    let mut config = ImapConfig::new("mail.example.org");
+    config.max_command_size = 200;
+    env.server = Arc::new(ImapServer {
+        config,
+        store: env.store.clone(),
+        auth: auth::Authenticator::new(env.store.clone(), Duration::from_millis(5)),
+        tls: None,
+        recent: Default::default(),
+    });
+    env.deliver(&format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(80)))
+        .await;
+    let mut c = env.login().await;
+    let one = "imap://alice@example.org/INBOX/;uid=1/;partial=0.1";
+    assert_eq!(
+        c.cmd("f", &format!("URLFETCH {one} {one}")).await,
+        [
+            format!("* URLFETCH {one} {{1}}\r\nS {one} {{1}}\r\nS"),
+            "f OK URLFETCH completed".into()
+        ]
+    );
+    assert_eq!(
+        c.cmd("f", &format!("URLFETCH {one} {one} {one}")).await,
+        ["f NO [LIMIT] URLFETCH data too large; fetch fewer URLs at once"]
+    );
+    // The same bound for CATENATE, as TOOBIG.
+    let part = "URL \"/INBOX/;uid=1/;partial=0.1\"";
+    assert_eq!(
+        c.cmd(
+            "a",
+            &format!("APPEND INBOX CATENATE ({part} {part} {part})")
+        )
+        .await,
+        ["a NO [TOOBIG] CATENATE result is too large"]
     );
 }

@@ -14,6 +14,7 @@ use store::MailboxId;
 
 use crate::cmd::catenate;
 use crate::cmd::copy::target;
+use crate::cmd::imapurl::Budget;
 use crate::session::{Ctx, store_error};
 use crate::state::{User, to_store_flags};
 
@@ -35,9 +36,9 @@ pub(crate) async fn append(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    // What CATENATE may add to this command in total: the command size limit, which bounds
-    // literal data the same way.
-    let mut budget = ctx.server.config.max_command_size;
+    // What CATENATE may read and build for this command in total: the command size limit,
+    // which bounds literal data the same way.
+    let mut budget = Budget::new(ctx.server.config.max_command_size);
     let mut ready = Vec::with_capacity(messages.len());
     for m in messages {
         let data = match m.data {

@@ -12,20 +12,21 @@
 use imap_proto::{CatPart, Code, ImapUrl, Status, Tag, UrlBase};
 use store::MailboxId;
 
-use crate::cmd::{imapurl, urlauth};
+use crate::cmd::imapurl::{self, Budget};
+use crate::cmd::urlauth;
 use crate::session::{Ctx, store_error};
 use crate::state::User;
 
-/// Builds one CATENATE message. `budget` is what the whole APPEND may still add (RFC 4469
-/// §4.2 TOOBIG; the bound also keeps a command of many short URLs from taking the memory of
-/// many large messages); it is reduced by what this message takes.
+/// Builds one CATENATE message. `budget` bounds what the whole APPEND reads and builds
+/// (see [`Budget`]); over it, or over the APPEND limit, the answer is `NO [TOOBIG]`
+/// (RFC 4469 §4.2).
 pub(crate) async fn build(
     ctx: &Ctx,
     tag: &Tag,
     user: &User,
     selected: Option<MailboxId>,
     parts: Vec<CatPart>,
-    budget: &mut u64,
+    budget: &mut Budget,
 ) -> Result<Vec<u8>, Status> {
     let limit = ctx.server.config.max_message_size;
     let too_big =
@@ -39,8 +40,9 @@ pub(crate) async fn build(
                 if base.is_none() {
                     base = Some(url_base(ctx, tag, user, selected).await?);
                 }
-                match read_url(ctx, user, &raw, base.as_ref()).await {
+                match read_url(ctx, user, &raw, base.as_ref(), budget).await {
                     Ok(Some(d)) => d,
+                    Ok(None) if budget.exhausted => return Err(too_big()),
                     Ok(None) => {
                         // RFC 4469 §4.1: the first URL that failed.
                         return Err(Status::no(Some(tag.clone()), "CATENATE URL names nothing")
@@ -50,11 +52,9 @@ pub(crate) async fn build(
                 }
             }
         };
-        let len = data.len() as u64;
-        if out.len() as u64 + len > limit || len > *budget {
+        if (out.len() + data.len()) as u64 > limit || !budget.charge(data.len()) {
             return Err(too_big());
         }
-        *budget -= len;
         out.extend_from_slice(&data);
     }
     Ok(out)
@@ -90,6 +90,7 @@ async fn read_url(
     user: &User,
     raw: &str,
     base: Option<&UrlBase>,
+    budget: &mut Budget,
 ) -> store::StoreResult<Option<Vec<u8>>> {
     let Ok(url) = ImapUrl::parse_relative(raw, base) else {
         return Ok(None);
@@ -106,5 +107,5 @@ async fn read_url(
     } else {
         return Ok(None);
     };
-    imapurl::read(ctx, account, &url).await
+    imapurl::read(ctx, account, &url, budget).await
 }

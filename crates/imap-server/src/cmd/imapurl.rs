@@ -8,6 +8,38 @@ use store::{AccountId, MailboxInfo, StoreResult};
 use crate::mime;
 use crate::session::Ctx;
 
+/// How many octets of stored messages one command may read through URLs. A short URL can
+/// name a large message (or one octet of one: the message is read whole all the same), so a
+/// command of many URLs is bounded by what it could have sent itself: the command size limit.
+pub(crate) struct Budget {
+    left: u64,
+    /// A read went over the budget: the command fails (TOOBIG, LIMIT).
+    pub exhausted: bool,
+}
+
+impl Budget {
+    pub(crate) fn new(octets: u64) -> Budget {
+        Budget {
+            left: octets,
+            exhausted: false,
+        }
+    }
+
+    /// Takes `n` octets; false (and `exhausted`) when there are not that many left.
+    pub(crate) fn charge(&mut self, n: usize) -> bool {
+        match self.left.checked_sub(n as u64) {
+            Some(left) if !self.exhausted => {
+                self.left = left;
+                true
+            }
+            _ => {
+                self.exhausted = true;
+                false
+            }
+        }
+    }
+}
+
 /// Whether the URL's `user` (and `host`) name the account `address`: the address itself
 /// (`imap://a%40d.test@host/`, or with the `@` left unencoded) or its local part with the
 /// domain as the URL's host (`imap://a@d.test/`, as clients that know the domain write it).
@@ -72,14 +104,16 @@ pub(crate) async fn mailbox(
     Ok(mb.filter(|m| url.uid_validity.is_none_or(|v| v == m.uid_validity)))
 }
 
-/// The stored message the URL names, whole.
+/// The stored message the URL names, whole; `None` also when it is over the budget.
 pub(crate) async fn message(
     ctx: &Ctx,
     mb: &MailboxInfo,
     url: &ImapUrl,
+    budget: &mut Budget,
 ) -> StoreResult<Option<Vec<u8>>> {
     match ctx.server.store.read_message(mb.id, url.uid).await {
-        Ok(m) => Ok(m),
+        Ok(Some(m)) if budget.charge(m.len()) => Ok(Some(m)),
+        Ok(_) => Ok(None),
         // Expunged meanwhile: the URL names nothing.
         Err(store::StoreError::Expunged) => Ok(None),
         Err(e) => Err(e),
@@ -115,16 +149,17 @@ pub(crate) fn partial(data: Vec<u8>, partial: Option<(u64, Option<u64>)>) -> Vec
 }
 
 /// The octets the URL names in `account`'s mailboxes (BODY.PEEK[section]<partial>), or
-/// `None` when the mailbox, message or part does not exist.
+/// `None` when the mailbox, message or part does not exist (or the budget is spent).
 pub(crate) async fn read(
     ctx: &Ctx,
     account: AccountId,
     url: &ImapUrl,
+    budget: &mut Budget,
 ) -> StoreResult<Option<Vec<u8>>> {
     let Some(mb) = mailbox(ctx, account, url).await? else {
         return Ok(None);
     };
-    let Some(raw) = message(ctx, &mb, url).await? else {
+    let Some(raw) = message(ctx, &mb, url, budget).await? else {
         return Ok(None);
     };
     Ok(section_of(&raw, url.section.as_ref()).map(|d| partial(d, url.partial)))
@@ -142,6 +177,14 @@ mod tests {
         assert!(!same_user(Some("a"), Some("mx.d.test"), "a@d.test"));
         assert!(!same_user(Some("b"), Some("d.test"), "a@d.test"));
         assert!(!same_user(None, Some("d.test"), "a@d.test"));
+    }
+
+    #[test]
+    fn budgets() {
+        let mut b = Budget::new(10);
+        assert!(b.charge(4) && b.charge(6) && !b.exhausted);
+        assert!(!b.charge(1) && b.exhausted);
+        assert!(!b.charge(0), "spent for good");
     }
 
     #[test]

@@ -25,7 +25,8 @@ use sha2::Sha256;
 use store::{AccountId, StoreResult};
 use subtle::ConstantTimeEq;
 
-use crate::cmd::{imapurl, mailbox, urlfetch_binary};
+use crate::cmd::imapurl::{self, Budget};
+use crate::cmd::{mailbox, urlfetch_binary};
 use crate::downgrade;
 use crate::session::{Ctx, store_error};
 use crate::state::User;
@@ -230,11 +231,16 @@ async fn resolve(ctx: &Ctx, user: &User, raw: &str) -> StoreResult<Option<(ImapU
 }
 
 /// One URL's answer; `None` inside when it names nothing the session may read.
-async fn fetch_one(ctx: &Ctx, user: &User, arg: &UrlFetchArg) -> StoreResult<UrlFetchValue> {
+async fn fetch_one(
+    ctx: &Ctx,
+    user: &User,
+    arg: &UrlFetchArg,
+    budget: &mut Budget,
+) -> StoreResult<UrlFetchValue> {
     // RFC 5524 §3.1: "an absence of any parameters" behaves as the unextended form.
     let Some(params) = arg.params.as_ref().filter(|p| !p.is_empty()) else {
         let data = match resolve(ctx, user, &arg.url).await? {
-            Some((url, account)) => imapurl::read(ctx, account, &url).await?,
+            Some((url, account)) => imapurl::read(ctx, account, &url, budget).await?,
             None => None,
         };
         return Ok(UrlFetchValue::Simple(data));
@@ -246,7 +252,7 @@ async fn fetch_one(ctx: &Ctx, user: &User, arg: &UrlFetchArg) -> StoreResult<Url
     let Some(mb) = imapurl::mailbox(ctx, account, &url).await? else {
         return nil;
     };
-    let Some(raw) = imapurl::message(ctx, &mb, &url).await? else {
+    let Some(raw) = imapurl::message(ctx, &mb, &url, budget).await? else {
         return nil;
     };
     let wants = |p: UrlFetchParam| params.contains(&p);
@@ -280,12 +286,10 @@ async fn fetch_one(ctx: &Ctx, user: &User, arg: &UrlFetchArg) -> StoreResult<Url
 }
 
 /// RFC 4467 §7 URLFETCH (RFC 5524 §3 extended form): one `* URLFETCH` with every URL's data
-/// or NIL. The data of one command is bounded by the command size limit (NO [LIMIT] past it),
-/// since a few short URLs could otherwise name many large messages.
+/// or NIL. What one command reads is bounded (see [`Budget`]): past it, `NO [LIMIT]`.
 pub(crate) async fn urlfetch(ctx: &mut Ctx, tag: Tag, user: &User, args: &[UrlFetchArg]) -> Status {
     for arg in args {
-        // RFC 5524 §3.1: "an absence of any parameters" behaves as the unextended form.
-        let Some(params) = arg.params.as_ref().filter(|p| !p.is_empty()) else {
+        let Some(params) = &arg.params else {
             continue;
         };
         for (i, p) in params.iter().enumerate() {
@@ -301,24 +305,14 @@ pub(crate) async fn urlfetch(ctx: &mut Ctx, tag: Tag, user: &User, args: &[UrlFe
             return Status::bad(Some(tag), "BODY and BINARY cannot both be requested");
         }
     }
-    let limit = ctx.server.config.max_command_size;
-    let mut total = 0u64;
+    let mut budget = Budget::new(ctx.server.config.max_command_size);
     let mut items = Vec::with_capacity(args.len());
     for arg in args {
-        let value = match fetch_one(ctx, user, arg).await {
+        let value = match fetch_one(ctx, user, arg, &mut budget).await {
             Ok(v) => v,
             Err(e) => return store_error(&tag, &e),
         };
-        total += match &value {
-            UrlFetchValue::Simple(d) => d.as_ref().map_or(0, Vec::len) as u64,
-            UrlFetchValue::Extended(m) => m.as_ref().map_or(0, |m| {
-                let len = |d: &Option<Option<Vec<u8>>>| {
-                    d.as_ref().and_then(|d| d.as_ref()).map_or(0, Vec::len)
-                };
-                len(&m.binary) + len(&m.body)
-            }) as u64,
-        };
-        if total > limit {
+        if budget.exhausted {
             return Status::no(
                 Some(tag),
                 "URLFETCH data too large; fetch fewer URLs at once",

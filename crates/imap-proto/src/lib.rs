@@ -16,19 +16,24 @@
 //! (UTF8=ACCEPT: strings as UTF-8), 5256 (SORT, THREAD and their responses), 5957
 //! (SORT=DISPLAY), 5267 (ESORT, CONTEXT=SEARCH/SORT: RETURN (CONTEXT UPDATE PARTIAL),
 //! CANCELUPDATE, ADDTO/REMOVEFROM, NOUPDATE), 9394 (PARTIAL search results, negative ranges),
-//! modified UTF-7 names (RFC 3501 §5.1.3).
+//! modified UTF-7 names (RFC 3501 §5.1.3), CATENATE (RFC 4469, `TEXT` parts also as
+//! literal8), URLAUTH (RFC 4467: GENURLAUTH, RESETKEY, URLFETCH, `BADURL`/`URLMECH`) with
+//! URLAUTH=BINARY's extended URLFETCH (RFC 5524), IMAP URLs of messages and message parts
+//! (RFC 5092, [`ImapUrl`]), NOTIFY (RFC 5465: NOTIFY SET/NONE, `NOTIFICATIONOVERFLOW`,
+//! `BADEVENT`).
 //!
-//! Not implemented: the client side; CATENATE (RFC 4469) and other `append-ext`s; SETQUOTA,
-//! ACL, METADATA, NOTIFY, COMPRESS, the PARTIAL fetch modifier (RFC 9394 §3.2), SAVEDATE,
-//! OBJECTID and PREVIEW fetch items; the SEARCH return option RELEVANCY; THREAD algorithms
-//! other than ORDEREDSUBJECT and REFERENCES; `SEARCH` keys of extensions not listed above
-//! (they are refused as syntax errors). Bare LF is tolerated in place of CRLF.
+//! Not implemented: the client side; `append-ext`s other than CATENATE; SETQUOTA, ACL,
+//! METADATA, COMPRESS, SAVEDATE, OBJECTID and PREVIEW fetch items; the SEARCH return option
+//! RELEVANCY; THREAD algorithms other than ORDEREDSUBJECT and REFERENCES; `SEARCH` keys of
+//! extensions not listed above (they are refused as syntax errors). Bare LF is tolerated in
+//! place of CRLF.
 
 mod encode;
 mod framing;
 mod mutf7;
 mod parse;
 mod types;
+mod url;
 
 pub use encode::*;
 pub use framing::{CommandFramer, Decoded, FrameError, FrameLimits};
@@ -38,3 +43,4 @@ pub use types::{
     Atom, Date, DateTime, Flag, Mailbox, Secret, Tag, is_astring_char, is_atom_char,
     normalize_inbox,
 };
+pub use url::{ImapUrl, UrlAccess, UrlAuth, UrlBase, UrlError, encode_component};

@@ -251,8 +251,14 @@ fn append_commands() {
     assert_eq!(m.as_str(), "saved-messages");
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].flags, [Flag::Seen]);
-    assert_eq!(messages[0].data, MESSAGE.as_bytes());
-    assert!(!messages[0].binary && messages[0].date_time.is_none());
+    assert_eq!(
+        messages[0].data,
+        AppendData::Literal {
+            data: MESSAGE.as_bytes().to_vec(),
+            binary: false
+        }
+    );
+    assert!(messages[0].date_time.is_none());
     // MULTIAPPEND (RFC 3502 §6) with a date-time and LITERAL+.
     let line = format!(
         "A003 APPEND saved-messages {{326+}}\r\n{MESSAGE} (\\Seen $x) \" 7-Feb-1994 22:43:04 -0800\" {{3}}\r\nabc\r\n"
@@ -261,7 +267,7 @@ fn append_commands() {
         panic!()
     };
     assert_eq!(messages.len(), 2);
-    assert_eq!(messages[1].data, b"abc");
+    assert_eq!(messages[1].data.literal(), Some(&b"abc"[..]));
     assert_eq!(
         messages[1].date_time.map(|d| d.unix_timestamp()),
         Some(760_689_784)
@@ -270,8 +276,13 @@ fn append_commands() {
     let CommandBody::Append { messages, .. } = parse("A APPEND foo ~{5}\r\na\0bcd") else {
         panic!()
     };
-    assert!(messages[0].binary);
-    assert_eq!(messages[0].data, b"a\0bcd");
+    assert_eq!(
+        messages[0].data,
+        AppendData::Literal {
+            data: b"a\0bcd".to_vec(),
+            binary: true
+        }
+    );
     assert!(parse_command(b"A APPEND foo {5}\r\na\0bcd\r\n").is_err());
     assert!(parse_command(b"A APPEND foo (\\Seen)\r\n").is_err());
     assert!(parse_command(b"A APPEND foo {5}\r\nabc\r\n").is_err());

@@ -174,7 +174,7 @@ fn rfc_append_literal() {
     assert_eq!(consumed, buf.len());
     let cmd = parse_command(line_with_literals).unwrap();
     assert!(
-        matches!(cmd.body, CommandBody::Append { ref messages, .. } if messages[0].data == msg)
+        matches!(cmd.body, CommandBody::Append { ref messages, .. } if messages[0].data.literal() == Some(&msg[..]))
     );
 }
 

@@ -29,6 +29,12 @@ const SEEDS: &[&[u8]] = &[
     b"a SEARCH RETURN (PARTIAL -1:-9) 1\r\n",
     b"a CANCELUPDATE \"t1\"\r\n",
     b"DONE\r\n",
+    b"a APPEND Drafts (\\Seen) CATENATE (URL \"/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER\" TEXT {3}\r\nabc URL \"/x/;uid=1/;partial=0.5\") CATENATE (TEXT ~{1}\r\n\0)\r\n",
+    b"a GENURLAUTH \"imap://joe@example.com/INBOX/;uid=20/;section=1.2;urlauth=submit+fred\" INTERNAL\r\n",
+    b"a URLFETCH (\"imap://a@b/INBOX/;uid=1;expire=2009-02-13T23:31:30Z;urlauth=authuser:internal:0123456789abcdef0123456789abcdef\" BINARY BODYPARTSTRUCTURE) imap://x@y/z/;uid=2\r\n",
+    b"a RESETKEY INBOX INTERNAL\r\n",
+    b"a NOTIFY SET STATUS (selected (MessageNew (uid body.peek[header.fields (from to subject)]) MessageExpunge)) (subtree (Lists \"a b\") MessageNew) (personal NONE)\r\n",
+    b"a NOTIFY NONE\r\n",
 ];
 
 const TOKENS: &[&[u8]] = &[
@@ -174,6 +180,21 @@ fn mutated_inputs_never_panic() {
         if let Ok(s) = std::str::from_utf8(&input) {
             let _ = decode_mutf7(s);
             let _ = SequenceSet::parse(s);
+            let base = UrlBase {
+                user: Some("u".into()),
+                host: None,
+                mailbox: Some("a/b".into()),
+            };
+            let _ = ImapUrl::parse_relative(s, Some(&base));
+            let _ = ImapUrl::split_rump(s);
+            // The URL inside a command, up to its closing quote.
+            for start in ["imap://", "\"/", ";"] {
+                if let Some(i) = s.find(start) {
+                    let url = s[i..].trim_start_matches('"');
+                    let url = url.split(['"', ' ', ')']).next().unwrap_or_default();
+                    let _ = ImapUrl::parse_relative(url, Some(&base));
+                }
+            }
         }
     }
     // The mutations keep enough inputs valid to reach deep into the parsers.

@@ -230,8 +230,11 @@ impl Session {
                 change = Transition::Deselect;
                 Status::ok(Some(tag), "UNSELECT completed")
             }
-            (State::Authenticated(u) | State::Selected(u, _), C::Append { mailbox, messages }) => {
-                cmd::append::append(ctx, tag, u.account, &mailbox, messages).await
+            (State::Authenticated(u), C::Append { mailbox, messages }) => {
+                cmd::append::append(ctx, tag, u, None, &mailbox, messages).await
+            }
+            (State::Selected(u, sel), C::Append { mailbox, messages }) => {
+                cmd::append::append(ctx, tag, u, Some(sel.id), &mailbox, messages).await
             }
             (
                 State::Selected(_, sel),
@@ -245,7 +248,7 @@ impl Session {
             ) => match partial {
                 None => {
                     cmd::fetch::fetch(
-                        io,
+                        Some(io),
                         ctx,
                         tag,
                         sel,
@@ -362,6 +365,27 @@ impl Session {
                 )
                 .await
             }
+            // NOTIFY — RFC 5465 §3.1 (authenticated state).
+            (State::Authenticated(u), C::Notify(set)) => {
+                cmd::notify::notify(ctx, tag, u, None, set).await
+            }
+            (State::Selected(u, sel), C::Notify(set)) => {
+                cmd::notify::notify(ctx, tag, u, Some(sel), set).await
+            }
+            // URLAUTH — RFC 4467 §7 (authenticated state).
+            (State::Authenticated(u) | State::Selected(u, _), C::GenUrlAuth(pairs)) => {
+                cmd::urlauth::genurlauth(ctx, tag, u, &pairs).await
+            }
+            (
+                State::Authenticated(u) | State::Selected(u, _),
+                C::ResetKey {
+                    mailbox,
+                    mechanisms,
+                },
+            ) => cmd::urlauth::resetkey(ctx, tag, u, mailbox.as_ref(), &mechanisms).await,
+            (State::Authenticated(u) | State::Selected(u, _), C::UrlFetch(args)) => {
+                cmd::urlauth::urlfetch(ctx, tag, u, &args).await
+            }
             (
                 State::Selected(_, sel),
                 C::Sort {
@@ -434,6 +458,7 @@ impl Session {
         if let State::Selected(user, sel) = &mut self.state {
             state::sync(&mut self.ctx, user, sel, allow_expunge).await;
         }
+        cmd::notify::after_command(&mut self.ctx, &mut self.state).await;
         self.ctx.status(status);
         Ok(Flow::Continue)
     }

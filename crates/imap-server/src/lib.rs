@@ -40,9 +40,16 @@
 //! QRESYNC sequence match data is not used (the expunge log is complete); EXPUNGE's tagged OK
 //! carries no HIGHESTMODSEQ.
 //!
+//! CATENATE (RFC 4469, `cmd/catenate.rs`) with IMAP URLs (RFC 5092, `cmd/imapurl.rs`);
+//! URLAUTH (RFC 4467: GENURLAUTH, URLFETCH, RESETKEY, INTERNAL mechanism as HMAC-SHA256 with
+//! per-mailbox access keys in the store) and URLAUTH=BINARY (RFC 5524), in `cmd/urlauth.rs`.
+//! NOTIFY (RFC 5465, `cmd/notify.rs`): STATUS of other mailboxes, the selected mailbox's
+//! updates and LIST for mailbox names and subscriptions, sent at any time — between commands
+//! and in IDLE too.
+//!
 //! Not implemented: QUOTA, SEARCH CHARSET other than UTF-8/US-ASCII,
 //! `\Noselect` leftovers of deleted parents (refused instead), downgrade of EAI addresses
-//! (RFC 6857), CATENATE, BINARY conversion of APPENDed literal8 content (stored as sent).
+//! (RFC 6857), BINARY conversion of APPENDed literal8 content (stored as sent).
 //! `\Recent` claims live in memory: after a restart every message is recent once more
 //! (RFC 3501 §2.3.2 prefers that to losing it).
 

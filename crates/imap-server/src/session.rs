@@ -323,7 +323,15 @@ impl Session {
                     }
                 }
                 Ok(Decoded::Incomplete) => {
-                    if self.io.read_more(&mut self.ctx).await?.is_err() {
+                    // RFC 5465 §3.1: after NOTIFY, events are sent between commands too.
+                    let waited =
+                        if self.io.inbuf.is_empty() && crate::cmd::notify::active(&self.state) {
+                            crate::cmd::notify::wait(&mut self.io, &mut self.ctx, &mut self.state)
+                                .await?
+                        } else {
+                            self.io.read_more(&mut self.ctx).await?
+                        };
+                    if waited.is_err() {
                         return Ok(());
                     }
                 }

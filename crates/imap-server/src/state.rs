@@ -13,6 +13,7 @@ use imap_proto::{Code, Data, FetchItem, Flag, SequenceSet, Status};
 use store::{AccountId, Change, ChangeEvent, Flags, MailboxId, SystemFlags, Uid};
 use tokio::sync::broadcast;
 
+use crate::cmd::notify::NotifyState;
 use crate::recent::RecentSet;
 use crate::session::Ctx;
 use crate::view::{Msg, View};
@@ -29,12 +30,30 @@ pub(crate) struct User {
     pub account: AccountId,
     pub address: String,
     pub changes: broadcast::Receiver<ChangeEvent>,
+    /// NOTIFY (RFC 5465): what the session hears of other mailboxes, and the selected
+    /// mailbox's events held back between commands.
+    pub notify: NotifyState,
 }
 
 impl User {
-    /// Drops queued events (nothing is selected, or a new view is about to be read).
+    /// Drops queued events (nothing is selected, or a new view is about to be read); NOTIFY
+    /// still hears them as events of other mailboxes.
     pub fn drain(&mut self) {
-        while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = self.changes.try_recv() {
+        loop {
+            match self.next_change() {
+                Ok(ev) => self.notify.note(ev),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => self.notify.lost(),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// The next change event for the selected mailbox's sync: first those NOTIFY held back
+    /// between commands, then the feed's.
+    pub fn next_change(&mut self) -> Result<ChangeEvent, broadcast::error::TryRecvError> {
+        match self.notify.take_held() {
+            Some(r) => r,
+            None => self.changes.try_recv(),
         }
     }
 }
@@ -244,7 +263,7 @@ pub(crate) async fn sync_with(
     loop {
         let next = match first.take() {
             Some(ev) => Ok(ev),
-            None => user.changes.try_recv(),
+            None => user.next_change(),
         };
         match next {
             Ok(ev) if ev.mailbox == sel.id => match ev.change {
@@ -275,10 +294,17 @@ pub(crate) async fn sync_with(
                         }
                     }
                 }
-                _ => {}
+                other => user.notify.note(ChangeEvent {
+                    account: user.account,
+                    mailbox: sel.id,
+                    change: other,
+                }),
             },
-            Ok(_) => {}
-            Err(broadcast::error::TryRecvError::Lagged(_)) => sel.resync = true,
+            Ok(ev) => user.notify.note(ev),
+            Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                sel.resync = true;
+                user.notify.lost();
+            }
             Err(_) => break,
         }
     }
@@ -316,7 +342,7 @@ pub(crate) fn absorb(user: &mut User, sel: &mut Selected) -> bool {
     let mut new: Vec<store::MessageSummary> = Vec::new();
     let mut gone: Vec<Uid> = std::mem::take(&mut sel.gone).into_iter().collect();
     loop {
-        match user.changes.try_recv() {
+        match user.next_change() {
             Ok(ev) if ev.mailbox == sel.id => match ev.change {
                 Change::NewMessage(m) => new.push(m),
                 Change::FlagsChanged { uid, flags, modseq } => {
@@ -329,10 +355,17 @@ pub(crate) fn absorb(user: &mut User, sel: &mut Selected) -> bool {
                     }
                 }
                 Change::Expunged { uids, .. } => gone.extend(uids),
-                _ => {}
+                other => user.notify.note(ChangeEvent {
+                    account: user.account,
+                    mailbox: sel.id,
+                    change: other,
+                }),
             },
-            Ok(_) => {}
-            Err(broadcast::error::TryRecvError::Lagged(_)) => return false,
+            Ok(ev) => user.notify.note(ev),
+            Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                user.notify.lost();
+                return false;
+            }
             Err(_) => break,
         }
     }

@@ -4,7 +4,8 @@
 //!
 //! Layout of a data directory:
 //! - `yubin.db` — the relational schema of `schema.rs` (domains, accounts, aliases, mailboxes,
-//!   messages, expunge log, blobs, the outbound queue), readable with `sqlite3`.
+//!   messages, expunge log, blobs, the outbound queue, URLAUTH access keys), readable with
+//!   `sqlite3`.
 //! - `blobs/ab/<sha256>` — one file per distinct message body; `.<sha256>.*.tmp` beside it
 //!   while it is being written.
 //!
@@ -32,6 +33,7 @@ mod ops_facts;
 mod ops_mailbox;
 mod ops_msg;
 mod ops_queue;
+mod ops_urlauth;
 mod prim;
 mod queue;
 mod readers;

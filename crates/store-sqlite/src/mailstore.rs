@@ -15,7 +15,7 @@ use store::{
 use crate::blobs::is_valid_hash;
 use crate::db::{io_err, normalize_keywords};
 use crate::ops_msg::NewBlob;
-use crate::{SqliteStore, ops_dir, ops_facts, ops_mailbox, ops_msg, reads};
+use crate::{SqliteStore, ops_dir, ops_facts, ops_mailbox, ops_msg, ops_urlauth, reads};
 
 /// Reads of at most this many rows by primary key run on the calling thread (`readers.rs`).
 const INLINE_ROWS: usize = 256;
@@ -453,6 +453,29 @@ impl MailStore for SqliteStore {
     ) -> StoreResult<u32> {
         self.readers
             .read(move |c| reads::count_messages(c, mailbox, above, flag))
+            .await
+    }
+
+    async fn urlauth_key(&self, mailbox: MailboxId, fresh: &[u8]) -> StoreResult<Vec<u8>> {
+        let fresh = fresh.to_vec();
+        self.writer
+            .run(move |tx| ops_urlauth::key_or_insert(tx, mailbox, &fresh))
+            .await
+    }
+
+    async fn find_urlauth_key(&self, mailbox: MailboxId) -> StoreResult<Option<Vec<u8>>> {
+        self.readers
+            .read(move |c| ops_urlauth::find(c, mailbox))
+            .await
+    }
+
+    async fn reset_urlauth_keys(
+        &self,
+        account: AccountId,
+        mailbox: Option<MailboxId>,
+    ) -> StoreResult<()> {
+        self.writer
+            .run(move |tx| ops_urlauth::reset(tx, account, mailbox))
             .await
     }
 

@@ -77,8 +77,9 @@ pub fn rename(tx: &mut Tx<'_>, mailbox: MailboxId, new_name: &str) -> StoreResul
             "cannot rename a mailbox into itself".into(),
         ));
     }
-    // The mailbox and its inferiors, with their new names.
-    let mut moves: Vec<(MailboxId, String)> = vec![(mb.id, new_name.clone())];
+    // The mailbox and its inferiors, with their old and new names.
+    let mut moves: Vec<(MailboxId, String, String)> =
+        vec![(mb.id, mb.name.clone(), new_name.clone())];
     {
         let mut stmt = tx
             .conn
@@ -94,11 +95,11 @@ pub fn rename(tx: &mut Tx<'_>, mailbox: MailboxId, new_name: &str) -> StoreResul
             .db()?;
         for row in rows {
             let (id, old) = row.db()?;
-            let suffix = old.get(mb.name.len()..).unwrap_or_default();
-            moves.push((id, format!("{new_name}{suffix}")));
+            let suffix = old.get(mb.name.len()..).unwrap_or_default().to_string();
+            moves.push((id, old, format!("{new_name}{suffix}")));
         }
     }
-    for (_, name) in &moves[1..] {
+    for (_, _, name) in &moves[1..] {
         if name.len() > names::MAX_NAME_LEN {
             return Err(StoreError::Invalid("mailbox name: too long".into()));
         }
@@ -111,12 +112,12 @@ pub fn rename(tx: &mut Tx<'_>, mailbox: MailboxId, new_name: &str) -> StoreResul
         .conn
         .prepare_cached("UPDATE mailboxes SET name = ?2 WHERE id = ?1")
         .db()?;
-    for (id, name) in moves {
-        set.execute(params![id, name]).db()?;
+    for (id, old_name, new_name) in moves {
+        set.execute(params![id, new_name]).db()?;
         tx.events.push(ChangeEvent {
             account: mb.account,
             mailbox: id,
-            change: Change::MailboxRenamed { new_name: name },
+            change: Change::MailboxRenamed { old_name, new_name },
         });
     }
     Ok(())
@@ -194,14 +195,23 @@ pub fn set_subscribed(
     subscribed: bool,
 ) -> StoreResult<()> {
     let name = names::canonical(name)?;
-    let n = tx
+    let id: Option<MailboxId> = tx
         .conn
-        .prepare_cached("UPDATE mailboxes SET subscribed = ?3 WHERE account_id = ?1 AND name = ?2")
+        .prepare_cached(
+            "UPDATE mailboxes SET subscribed = ?3 WHERE account_id = ?1 AND name = ?2
+             RETURNING id",
+        )
         .db()?
-        .execute(params![account, name, subscribed])
+        .query_row(params![account, name, subscribed], |r| r.get(0))
+        .optional()
         .db()?;
-    if n == 0 {
+    let Some(id) = id else {
         return Err(StoreError::NotFound(format!("mailbox {name}")));
-    }
+    };
+    tx.events.push(ChangeEvent {
+        account,
+        mailbox: id,
+        change: Change::SubscriptionChanged { name, subscribed },
+    });
     Ok(())
 }

@@ -86,7 +86,9 @@ pub fn insert_mailbox(
     tx.events.push(ChangeEvent {
         account,
         mailbox: id,
-        change: Change::MailboxCreated,
+        change: Change::MailboxCreated {
+            name: name.to_string(),
+        },
     });
     Ok(id)
 }
@@ -332,7 +334,9 @@ pub fn drop_mailbox(tx: &mut Tx<'_>, mb: &MailboxRow) -> StoreResult<()> {
     tx.events.push(ChangeEvent {
         account: mb.account,
         mailbox: mb.id,
-        change: Change::MailboxDeleted,
+        change: Change::MailboxDeleted {
+            name: mb.name.clone(),
+        },
     });
     Ok(())
 }

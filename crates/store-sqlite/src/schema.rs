@@ -14,7 +14,7 @@ use store::{StoreError, StoreResult};
 use crate::db::Db;
 
 /// The version [`migrate`] produces. Bump it and add a step when the schema changes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Version 1: the initial schema.
 const V1: &str = "
@@ -214,6 +214,17 @@ CREATE TABLE message_facts (
 );
 ";
 
+/// Version 7: URLAUTH mailbox access keys (RFC 4467 §2.2), one per mailbox (a mailbox belongs
+/// to one account, so this is per user and mailbox); they go with their mailbox or account.
+const V7: &str = "
+CREATE TABLE urlauth_keys (
+    mailbox_id  INTEGER PRIMARY KEY REFERENCES mailboxes(id) ON DELETE CASCADE,
+    account_id  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    key         BLOB NOT NULL               -- random secret, the HMAC-SHA256 key of URLAUTH
+);
+CREATE INDEX urlauth_keys_account ON urlauth_keys(account_id);
+";
+
 /// Switches the database to WAL mode and creates or upgrades the schema.
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let mode: String = conn
@@ -252,6 +263,9 @@ pub fn migrate(conn: &Connection) -> StoreResult<()> {
         }
         if version < 6 {
             conn.execute_batch(V6).db()?;
+        }
+        if version < 7 {
+            conn.execute_batch(V7).db()?;
         }
         if version < SCHEMA_VERSION {
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))

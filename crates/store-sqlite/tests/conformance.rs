@@ -33,6 +33,7 @@ check!(conditional_store_and_expunge_log);
 check!(mailbox_names);
 check!(rename_and_delete);
 check!(change_events);
+check!(urlauth_keys);
 check!(maildrop_lock);
 check!(message_facts_cache);
 check!(expunge_deleted_and_counts);

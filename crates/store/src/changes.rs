@@ -24,10 +24,24 @@ pub enum Change {
         uids: Vec<Uid>,
         modseq: ModSeq,
     },
-    MailboxCreated,
-    MailboxDeleted,
+    /// The names are full hierarchical names (`/`-separated, UTF-8), as the store keeps them,
+    /// so that a session can report them (IMAP NOTIFY MailboxName, RFC 5465 §5.4) even after
+    /// the mailbox is gone.
+    MailboxCreated {
+        name: String,
+    },
+    MailboxDeleted {
+        name: String,
+    },
+    /// One event per renamed mailbox: the inferiors renamed with it get theirs.
     MailboxRenamed {
+        old_name: String,
         new_name: String,
+    },
+    /// SUBSCRIBE / UNSUBSCRIBE of `name` (IMAP NOTIFY SubscriptionChange, RFC 5465 §5.5).
+    SubscriptionChanged {
+        name: String,
+        subscribed: bool,
     },
 }
 

@@ -256,6 +256,24 @@ pub trait MailStore: Send + Sync {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
+    // --- URLAUTH ----------------------------------------------------------------------------
+
+    /// The mailbox access key of `mailbox` (RFC 4467 §2.2: a secret per user and mailbox that
+    /// authorizes URLAUTH URLs). When none is stored, `fresh` (random bytes the caller drew)
+    /// is stored and returned; an existing key is never replaced here. `NotFound` without
+    /// the mailbox.
+    async fn urlauth_key(&self, mailbox: MailboxId, fresh: &[u8]) -> StoreResult<Vec<u8>>;
+    /// The stored access key of `mailbox`, if any (URL validation never creates one).
+    async fn find_urlauth_key(&self, mailbox: MailboxId) -> StoreResult<Option<Vec<u8>>>;
+    /// RFC 4467 §7 RESETKEY: forgets the key of `mailbox`, or every key of `account` when
+    /// `mailbox` is `None`, revoking the URLs authorized with them. Keys also go with their
+    /// mailbox (DELETE) and account.
+    async fn reset_urlauth_keys(
+        &self,
+        account: AccountId,
+        mailbox: Option<MailboxId>,
+    ) -> StoreResult<()>;
+
     // --- sessions --------------------------------------------------------------------------
 
     /// Exclusive POP3 access to the account's maildrop; `InUse` when another session holds it.

@@ -76,6 +76,15 @@ pub enum Code {
     /// `"NOUPDATE" SP quoted` with the tag of the search whose UPDATE is refused — RFC 5267
     /// §4.3.1.
     NoUpdate(String),
+    /// `"BADURL" SP url-resp-text` — RFC 4469 §4.1: the first URL that made APPEND fail.
+    BadUrl(String),
+    /// `"URLMECH" SP "INTERNAL" *(SP mechanism ["=" base64])` — RFC 4467 §8.
+    UrlMech(Vec<String>),
+    /// `NOTIFICATIONOVERFLOW` — RFC 5465 §5.8.
+    NotificationOverflow,
+    /// `"BADEVENT" SP "(" event-name *(SP event-name) ")"` — RFC 5465 §8: the events the
+    /// server supports (§3.1).
+    BadEvent(Vec<String>),
     /// Any other: `atom [SP 1*<any TEXT-CHAR except "]">]`.
     Other {
         name: Atom,
@@ -175,6 +184,28 @@ impl Code {
                 w(out, "NOUPDATE ");
                 // A tag is an astring without `]`; quoted always, as the grammar says.
                 write_string(out, tag.as_bytes(), false);
+            }
+            Code::BadUrl(url) => {
+                w(out, "BADURL ");
+                // `url-resp-text = 1*(%x01-09 / %x0B-0C / %x0E-5B / %x5D-FE)`: any TEXT-CHAR
+                // but "]" (RFC 4469 §5).
+                out.extend(
+                    url.bytes()
+                        .filter(|b| !matches!(b, b']' | b'\r' | b'\n' | 0)),
+                );
+            }
+            Code::UrlMech(mechs) => {
+                w(out, "URLMECH");
+                for m in mechs {
+                    out.push(b' ');
+                    w(out, m);
+                }
+            }
+            Code::NotificationOverflow => w(out, "NOTIFICATIONOVERFLOW"),
+            Code::BadEvent(events) => {
+                w(out, "BADEVENT (");
+                w(out, &events.join(" "));
+                out.push(b')');
             }
             Code::Other { name, value } => {
                 w(out, name.as_str());

@@ -18,7 +18,7 @@ pub use envelope::{Address, Envelope, write_envelope};
 pub use fetch::{FetchItem, write_fetch_item};
 pub use response::{
     Data, ESearchItem, EncodeOptions, ListExtended, ListItem, MailboxAttribute, NamespaceDesc,
-    Response, Status, StatusItem, StatusKind,
+    Response, Status, StatusItem, StatusKind, UrlFetchData, UrlFetchValue, UrlMetadata,
 };
 pub use string::{
     write_astring, write_literal, write_literal8, write_mailbox, write_nstring, write_string,

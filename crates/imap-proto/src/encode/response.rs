@@ -1,9 +1,13 @@
 //! Server responses: status (tagged and untagged), continuation requests and untagged data
 //! — RFC 9051 §7. Each value is written whole, CRLF included, into a byte buffer.
 
+use super::bodystructure::{BodyStructure, write_body_structure};
 use super::code::Code;
 use super::fetch::{FetchItem, write_fetch_items};
-use super::string::{write_astring, write_mailbox, write_nstring, write_string, write_text};
+use super::string::{
+    write_astring, write_literal, write_literal8, write_mailbox, write_nstring, write_string,
+    write_text,
+};
 use super::thread::{ThreadNode, write_threads};
 use crate::types::{Atom, Flag, Tag};
 use crate::{PartialRange, SequenceSet};
@@ -239,6 +243,32 @@ pub struct NamespaceDesc {
     pub delimiter: Option<char>,
 }
 
+/// One URL's answer in `* URLFETCH` — RFC 4467 §8, RFC 5524 §5.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlFetchData {
+    pub url: String,
+    pub value: UrlFetchValue,
+}
+
+/// `urldata-simple = url-full SP nstring` or `urldata-ext = url-full url-metadata` — RFC 5524
+/// §5 (the simple form is RFC 4467's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlFetchValue {
+    /// The data as stored; `None` (NIL) when the URL is invalid for any reason.
+    Simple(Option<Vec<u8>>),
+    /// The requested metadata items, `None` (NIL) when the URL is invalid.
+    Extended(Option<Box<UrlMetadata>>),
+}
+
+/// `url-metadata-el`s — RFC 5524 §3.2. Each is sent when `Some`; the inner `None` of BINARY
+/// and BODY is NIL (content that could not be decoded).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UrlMetadata {
+    pub body_part_structure: Option<BodyStructure>,
+    pub binary: Option<Option<Vec<u8>>>,
+    pub body: Option<Option<Vec<u8>>>,
+}
+
 /// Untagged data responses — RFC 9051 §7.2 to §7.5.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Data {
@@ -307,6 +337,49 @@ pub enum Data {
         mailbox: String,
         roots: Vec<String>,
     },
+    /// `genurlauth-data = "*" SP "GENURLAUTH" 1*(SP url-full)` — RFC 4467 §9.
+    GenUrlAuth(Vec<String>),
+    /// `urlfetch-data = "*" SP "URLFETCH" 1*(SP url-full SP nstring)` — RFC 4467 §9, with
+    /// RFC 5524's extended form.
+    UrlFetch(Vec<UrlFetchData>),
+}
+
+/// `url-metadata` — RFC 5524 §5. RFC 5524 writes one parenthesised list per element; the
+/// implementations in use (Dovecot, and imaptest's `urlauth-binary` checks) send all the
+/// elements in one list, `(BODYPARTSTRUCTURE (...) BINARY {n}...)`. That one form is
+/// followed here; for a single element the two are the same.
+fn write_url_metadata(out: &mut Vec<u8>, m: &UrlMetadata, utf8: bool) {
+    out.push(b'(');
+    let mut first = true;
+    let mut sep = |out: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            out.push(b' ');
+        }
+    };
+    if let Some(bs) = &m.body_part_structure {
+        sep(out);
+        out.extend_from_slice(b"BODYPARTSTRUCTURE ");
+        write_body_structure(out, bs, true, utf8);
+    }
+    if let Some(data) = &m.binary {
+        sep(out);
+        out.extend_from_slice(b"BINARY ");
+        match data {
+            // RFC 5524 §5: literal8 when the content holds NUL.
+            Some(d) if d.contains(&0) => write_literal8(out, d),
+            Some(d) => write_literal(out, d),
+            None => out.extend_from_slice(b"NIL"),
+        }
+    }
+    if let Some(data) = &m.body {
+        sep(out);
+        out.extend_from_slice(b"BODY ");
+        match data {
+            Some(d) => write_literal(out, d),
+            None => out.extend_from_slice(b"NIL"),
+        }
+    }
+    out.push(b')');
 }
 
 /// `(DQUOTE QUOTED-CHAR DQUOTE / nil)` for a hierarchy delimiter.
@@ -543,6 +616,29 @@ impl Data {
                     num(out, format!("{name} {usage} {limit}"));
                 }
                 out.push(b')');
+            }
+            Data::GenUrlAuth(urls) => {
+                out.extend_from_slice(b"* GENURLAUTH");
+                for u in urls {
+                    out.push(b' ');
+                    write_astring(out, u.as_bytes(), false);
+                }
+            }
+            Data::UrlFetch(items) => {
+                out.extend_from_slice(b"* URLFETCH");
+                for item in items {
+                    out.push(b' ');
+                    write_astring(out, item.url.as_bytes(), false);
+                    out.push(b' ');
+                    match &item.value {
+                        // Message text goes in a literal, as FETCH sends it.
+                        UrlFetchValue::Simple(Some(d)) => write_literal(out, d),
+                        UrlFetchValue::Simple(None) | UrlFetchValue::Extended(None) => {
+                            out.extend_from_slice(b"NIL")
+                        }
+                        UrlFetchValue::Extended(Some(m)) => write_url_metadata(out, m, utf8),
+                    }
+                }
             }
             Data::QuotaRoot { mailbox, roots } => {
                 out.extend_from_slice(b"* QUOTAROOT ");

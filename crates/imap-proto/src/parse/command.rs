@@ -7,10 +7,12 @@ use super::fetch::{FetchAttributes, FetchModifier, fetch};
 use super::mailbox::{
     ListReturnOption, ListSelectOption, StatusAttribute, create, list, lsub, status,
 };
+use super::notify::{NotifySet, notify};
 use super::search::{PartialRange, SearchKey, SearchReturnOption, search};
 use super::sequence::sequence_set;
 use super::sort::{SortCriterion, ThreadAlgorithm, cancel_update, sort, thread};
 use super::store::{StoreAction, store};
+use super::urlauth::{UrlFetchArg, genurlauth, resetkey, urlfetch};
 use super::{Cursor, PResult, ParseError, SequenceSet};
 use crate::types::{Atom, Flag, Mailbox, Secret, Tag, is_astring_char};
 
@@ -91,6 +93,17 @@ pub enum CommandBody {
         messages: Vec<AppendMessage>,
     },
     Idle,
+    /// `GENURLAUTH` — RFC 4467 §7: (url-rump, mechanism) pairs.
+    GenUrlAuth(Vec<(String, Atom)>),
+    /// `RESETKEY` — RFC 4467 §7; no mailbox resets every key of the user.
+    ResetKey {
+        mailbox: Option<Mailbox>,
+        mechanisms: Vec<Atom>,
+    },
+    /// `URLFETCH` — RFC 4467 §7, extended by RFC 5524 §3.1.
+    UrlFetch(Vec<UrlFetchArg>),
+    /// `NOTIFY` — RFC 5465 §3.1; `None` for `NOTIFY NONE`.
+    Notify(Option<NotifySet>),
     /// `GETQUOTA` — RFC 9208 §4.2.
     GetQuota(Vec<u8>),
     /// `GETQUOTAROOT` — RFC 9208 §4.3.
@@ -231,6 +244,10 @@ fn command_body(c: &mut Cursor<'_>, name: &[u8]) -> Option<PResult<CommandBody>>
         b"LSUB" => lsub(c),
         b"STATUS" => status(c),
         b"APPEND" => append(c),
+        b"GENURLAUTH" => genurlauth(c),
+        b"RESETKEY" => resetkey(c),
+        b"URLFETCH" => urlfetch(c),
+        b"NOTIFY" => notify(c),
         b"GETQUOTA" => c.sp().and_then(|_| c.astring()).map(B::GetQuota),
         b"GETQUOTAROOT" => mailbox_arg(c).map(B::GetQuotaRoot),
         b"SEARCH" => search(c, false),

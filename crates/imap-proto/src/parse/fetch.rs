@@ -209,7 +209,7 @@ pub(crate) fn fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
 }
 
 /// `fetch-att` — RFC 9051 §9.
-fn fetch_att(c: &mut Cursor<'_>) -> PResult<FetchAttribute> {
+pub(crate) fn fetch_att(c: &mut Cursor<'_>) -> PResult<FetchAttribute> {
     use FetchAttribute as A;
     let name = c
         .take_while(|b| b.is_ascii_alphanumeric() || b == b'.')
@@ -296,6 +296,19 @@ fn section(c: &mut Cursor<'_>) -> PResult<Section> {
         part,
         text: Some(text),
     })
+}
+
+/// `section-spec` without its brackets, as an IMAP URL's `;SECTION=` carries it (RFC 5092
+/// §11: `enc-section` is the %-encoded `section-spec` of RFC 3501); case-insensitive.
+pub fn parse_section_spec(spec: &str) -> Result<Section, &'static str> {
+    let framed = format!("[{spec}]");
+    let mut c = Cursor::new(framed.as_bytes());
+    let s = section(&mut c)?;
+    if c.rest().is_empty() {
+        Ok(s)
+    } else {
+        Err("bad section")
+    }
 }
 
 /// `header-list = "(" header-fld-name *(SP header-fld-name) ")"`;

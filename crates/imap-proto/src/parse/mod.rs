@@ -10,20 +10,26 @@ mod date;
 mod ext;
 mod fetch;
 mod mailbox;
+mod notify;
 mod search;
 mod sequence;
 mod sort;
 mod store;
+mod urlauth;
 
-pub use append::AppendMessage;
+pub use append::{AppendData, AppendMessage, CatPart};
 pub use command::{Command, CommandBody, IdParam, parse_command, parse_idle_done};
 pub use ext::{ExtValue, QResync, SelectParam};
-pub use fetch::{FetchAttribute, FetchAttributes, FetchModifier, Part, Section, SectionText};
+pub use fetch::{
+    FetchAttribute, FetchAttributes, FetchModifier, Part, Section, SectionText, parse_section_spec,
+};
 pub use mailbox::{ListReturnOption, ListSelectOption, StatusAttribute};
+pub use notify::{EventGroup, NotifyEvent, NotifyFilter, NotifySet};
 pub use search::{PartialRange, SearchKey, SearchReturnOption};
 pub use sequence::{SeqNum, SeqRange, SequenceSet};
 pub use sort::{SortCriterion, SortKey, ThreadAlgorithm};
 pub use store::{StoreAction, StoreKind};
+pub use urlauth::{UrlFetchArg, UrlFetchParam};
 
 use crate::types::{Atom, Flag, Mailbox, Tag, is_astring_char, is_atom_char, is_list_char};
 

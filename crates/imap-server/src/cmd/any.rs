@@ -55,6 +55,10 @@ pub(crate) fn capabilities(ctx: &Ctx, io: &Io, state: &State) -> Vec<String> {
             "CONTEXT=SORT",
             // RFC 9394.
             "PARTIAL",
+            "CATENATE",
+            "URLAUTH",
+            "URLAUTH=BINARY",
+            "NOTIFY",
         ]
         .map(String::from),
     );

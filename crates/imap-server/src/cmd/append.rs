@@ -1,26 +1,34 @@
-//! APPEND — RFC 9051 §6.3.12, APPENDUID (RFC 4315 §3), MULTIAPPEND (RFC 3502).
+//! APPEND — RFC 9051 §6.3.12, APPENDUID (RFC 4315 §3), MULTIAPPEND (RFC 3502), CATENATE
+//! (RFC 4469, in `catenate.rs`).
 //!
-//! MULTIAPPEND is all-or-nothing (RFC 3502 §6.3.11): every message is checked before the
-//! first is stored; they are then stored one by one, and if the store fails part-way the
-//! messages already stored are expunged again before the NO. (Other sessions may briefly
-//! see them come and go; the store has no multi-message transaction.)
+//! MULTIAPPEND is all-or-nothing (RFC 3502 §6.3.11): every message is checked — and every
+//! CATENATE message put together — before the first is stored; they are then stored one by
+//! one, and if the store fails part-way the messages already stored are expunged again
+//! before the NO. (Other sessions may briefly see them come and go; the store has no
+//! multi-message transaction.)
 
 use std::sync::Arc;
 
-use imap_proto::{AppendMessage, Code, Mailbox, SequenceSet, Status, Tag};
+use imap_proto::{AppendData, AppendMessage, Code, Mailbox, SequenceSet, Status, Tag};
+use store::MailboxId;
 
+use crate::cmd::catenate;
 use crate::cmd::copy::target;
+use crate::cmd::imapurl::Budget;
 use crate::session::{Ctx, store_error};
-use crate::state::to_store_flags;
+use crate::state::{User, to_store_flags};
 
 pub(crate) async fn append(
     ctx: &mut Ctx,
     tag: Tag,
-    account: store::AccountId,
+    user: &User,
+    selected: Option<MailboxId>,
     mailbox: &Mailbox,
     messages: Vec<AppendMessage>,
 ) -> Status {
-    let mb = match target(ctx, &tag, account, mailbox).await {
+    // RFC 4469 §4 (and the order imaptest's catenate group expects): a missing mailbox is
+    // TRYCREATE before any URL is looked at.
+    let mb = match target(ctx, &tag, user.account, mailbox).await {
         Ok(mb) => mb,
         Err(s) => return s,
     };
@@ -28,19 +36,35 @@ pub(crate) async fn append(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
+    // What CATENATE may read and build for this command in total: the command size limit,
+    // which bounds literal data the same way.
+    let mut budget = Budget::new(ctx.server.config.max_command_size);
+    let mut ready = Vec::with_capacity(messages.len());
+    for m in messages {
+        let data = match m.data {
+            AppendData::Literal { data, .. } => data,
+            AppendData::Catenate(parts) => {
+                match catenate::build(ctx, &tag, user, selected, parts, &mut budget).await {
+                    Ok(d) => d,
+                    Err(s) => return s,
+                }
+            }
+        };
+        if data.is_empty() {
+            return Status::no(Some(tag), "empty message").with_code(Code::Cannot);
+        }
+        ready.push((m.flags, m.date_time, data));
+    }
     let mut uids = Vec::new();
     let mut validity = mb.uid_validity;
-    if messages.iter().any(|m| m.data.is_empty()) {
-        return Status::no(Some(tag), "empty message").with_code(Code::Cannot);
-    }
-    for m in messages {
-        let date = m.date_time.map(|d| d.unix_timestamp()).unwrap_or(now);
-        let flags = to_store_flags(&m.flags);
+    for (flags, date_time, data) in ready {
+        let date = date_time.map(|d| d.unix_timestamp()).unwrap_or(now);
+        let flags = to_store_flags(&flags);
         // The success reply goes out only after the store committed (and fsynced).
         match ctx
             .server
             .store
-            .append(mb.id, Arc::new(m.data), &flags, date)
+            .append(mb.id, Arc::new(data), &flags, date)
             .await
         {
             Ok(stored) => {

@@ -72,6 +72,7 @@ async fn check(ctx: &mut Ctx, tag: Tag, username: &str, password: &str) -> (Opti
                 account: a.account,
                 address: a.address.to_string(),
                 changes: ctx.server.store.subscribe(a.account),
+                notify: Default::default(),
             };
             tracing::info!(conn = ctx.info.id, user = %user.address, "imap: logged in");
             (

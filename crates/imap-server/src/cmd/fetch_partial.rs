@@ -52,7 +52,17 @@ pub(crate) async fn fetch(
     let window = &targets[range.indexes(targets.len())];
     match SequenceSet::from_ids(window.iter().map(|(_, u)| *u)) {
         Some(narrowed) => {
-            fetch::fetch(io, ctx, tag, sel, true, &narrowed, attributes, modifiers).await
+            fetch::fetch(
+                Some(io),
+                ctx,
+                tag,
+                sel,
+                true,
+                &narrowed,
+                attributes,
+                modifiers,
+            )
+            .await
         }
         None => Ok(Status::ok(Some(tag), "UID FETCH completed")),
     }

@@ -70,6 +70,9 @@ pub(crate) async fn idle(
             Ev::Input(Ok(())) => {}
             Ev::Input(Err(server_kit::LineError::Io(e))) => return Err(e),
             Ev::Input(Err(_)) => return Ok(Err(Stop::Eof)),
+            Ev::Change(c) if user.notify.active() => {
+                crate::cmd::notify::idle_event(ctx, user, sel.as_deref_mut(), c).await;
+            }
             Ev::Change(c) => {
                 let Some(sel) = sel.as_deref_mut() else {
                     continue;

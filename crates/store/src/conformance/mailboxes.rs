@@ -1,6 +1,6 @@
 //! Conformance checks for mailboxes: defaults, name rules, rename, delete.
 
-use super::{inbox, msg, setup};
+use super::{addr, inbox, msg, setup};
 use crate::{DEFAULT_MAILBOXES, Flags, INBOX, SpecialUse, Store, StoreError};
 
 /// Every new account gets INBOX, Sent, Drafts, Trash, Junk, Archive with their special use.
@@ -168,4 +168,57 @@ pub async fn rename_and_delete(s: &dyn Store) {
         s.delete_mailbox(old.id).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+/// RFC 4467 §2.2: one access key per mailbox, kept until RESETKEY, gone with its mailbox
+/// and account; keys of one account are independent of another's.
+pub async fn urlauth_keys(s: &dyn Store) {
+    let ids = setup(s, "urlauth.conformance.test", &["k", "l"]).await;
+    let (acc, other) = (ids[0], ids[1]);
+    let ib = inbox(s, acc).await;
+    let box2 = s.create_mailbox(acc, "Keys").await.unwrap().id;
+    let other_ib = inbox(s, other).await;
+
+    assert_eq!(s.find_urlauth_key(ib).await.unwrap(), None);
+    let k1 = s.urlauth_key(ib, &[1; 32]).await.unwrap();
+    assert_eq!(k1, vec![1; 32]);
+    // An existing key is kept, whatever fresh key is offered.
+    assert_eq!(s.urlauth_key(ib, &[2; 32]).await.unwrap(), k1);
+    assert_eq!(s.find_urlauth_key(ib).await.unwrap(), Some(k1.clone()));
+    s.urlauth_key(box2, &[3; 32]).await.unwrap();
+    s.urlauth_key(other_ib, &[4; 32]).await.unwrap();
+
+    // RESETKEY of one mailbox.
+    s.reset_urlauth_keys(acc, Some(ib)).await.unwrap();
+    assert_eq!(s.find_urlauth_key(ib).await.unwrap(), None);
+    assert_eq!(s.find_urlauth_key(box2).await.unwrap(), Some(vec![3; 32]));
+    assert_eq!(s.urlauth_key(ib, &[5; 32]).await.unwrap(), vec![5; 32]);
+    // Another account's mailbox is not touched by this account's RESETKEY.
+    s.reset_urlauth_keys(acc, Some(other_ib)).await.unwrap();
+    assert_eq!(
+        s.find_urlauth_key(other_ib).await.unwrap(),
+        Some(vec![4; 32])
+    );
+    // RESETKEY without a mailbox: every key of the account.
+    s.reset_urlauth_keys(acc, None).await.unwrap();
+    assert_eq!(s.find_urlauth_key(ib).await.unwrap(), None);
+    assert_eq!(s.find_urlauth_key(box2).await.unwrap(), None);
+    assert_eq!(
+        s.find_urlauth_key(other_ib).await.unwrap(),
+        Some(vec![4; 32])
+    );
+
+    // Keys go with their mailbox; a missing mailbox has none.
+    s.urlauth_key(box2, &[6; 32]).await.unwrap();
+    s.delete_mailbox(box2).await.unwrap();
+    assert_eq!(s.find_urlauth_key(box2).await.unwrap(), None);
+    assert!(matches!(
+        s.urlauth_key(box2, &[7; 32]).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // And with their account.
+    s.delete_user(&addr("l@urlauth.conformance.test"))
+        .await
+        .unwrap();
+    assert_eq!(s.find_urlauth_key(other_ib).await.unwrap(), None);
 }

@@ -353,7 +353,53 @@ pub async fn change_events(s: &dyn Store) {
     let ev = next_event(&mut rx).await;
     assert_eq!(
         (ev.mailbox, ev.change),
-        (created.id, Change::MailboxCreated)
+        (
+            created.id,
+            Change::MailboxCreated {
+                name: "Events".into()
+            }
+        )
+    );
+    s.set_subscribed(acc, "Events", true).await.unwrap();
+    assert_eq!(
+        next_event(&mut rx).await.change,
+        Change::SubscriptionChanged {
+            name: "Events".into(),
+            subscribed: true
+        }
+    );
+    s.create_mailbox(acc, "Events/Sub").await.unwrap();
+    next_event(&mut rx).await;
+    s.rename_mailbox(created.id, "Renamed").await.unwrap();
+    let mut renames = vec![
+        next_event(&mut rx).await.change,
+        next_event(&mut rx).await.change,
+    ];
+    renames.sort_by_key(|c| format!("{c:?}"));
+    assert_eq!(
+        renames,
+        [
+            Change::MailboxRenamed {
+                old_name: "Events".into(),
+                new_name: "Renamed".into()
+            },
+            Change::MailboxRenamed {
+                old_name: "Events/Sub".into(),
+                new_name: "Renamed/Sub".into()
+            },
+        ]
+    );
+    let sub = s.find_mailbox(acc, "Renamed/Sub").await.unwrap().unwrap();
+    s.delete_mailbox(sub.id).await.unwrap();
+    let ev = next_event(&mut rx).await;
+    assert_eq!(
+        (ev.mailbox, ev.change),
+        (
+            sub.id,
+            Change::MailboxDeleted {
+                name: "Renamed/Sub".into()
+            }
+        )
     );
     let heard = other.try_recv();
     assert!(heard.is_err(), "other accounts hear nothing: {heard:?}");

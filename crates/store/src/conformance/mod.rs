@@ -85,6 +85,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     mailbox_names(s).await;
     rename_and_delete(s).await;
     change_events(s).await;
+    urlauth_keys(s).await;
     maildrop_lock(s).await;
     message_facts_cache(s).await;
     expunge_deleted_and_counts(s).await;

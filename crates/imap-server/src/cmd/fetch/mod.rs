@@ -38,9 +38,11 @@ const FLUSH_AT: usize = 64 * 1024;
 /// Facts of larger messages are computed on the blocking pool, not on an async worker.
 const PARSE_OFFLOAD: usize = 256 * 1024;
 
+/// `io` lets the command send responses as they accumulate and stream large bodies; without
+/// it (a NOTIFY MessageNew FETCH, sent between commands) everything is queued in `ctx`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn fetch(
-    io: &mut Io,
+    mut io: Option<&mut Io>,
     ctx: &mut Ctx,
     tag: Tag,
     sel: &mut Selected,
@@ -124,9 +126,7 @@ pub(crate) async fn fetch(
                 .filter_map(|a| items::meta_item(ctx, sel, a, &m))
                 .collect();
             ctx.data(Data::Fetch { seq: seqno, items });
-            if ctx.pending_output() > FLUSH_AT {
-                io.flush(ctx).await?;
-            }
+            flush_if_full(&mut io, ctx).await?;
         }
         return Ok(done(tag, uid));
     }
@@ -158,7 +158,7 @@ pub(crate) async fn fetch(
                 body,
                 seen_now: seen_now.contains(&u),
             };
-            match answer(io, ctx, &tag, sel, &attrs, needs, one).await? {
+            match answer(io.as_deref_mut(), ctx, &tag, sel, &attrs, needs, one).await? {
                 Ok(Some(f)) => computed.push(f),
                 Ok(None) => {}
                 Err(status) => {
@@ -166,9 +166,7 @@ pub(crate) async fn fetch(
                     return Ok(status);
                 }
             }
-            if ctx.pending_output() > FLUSH_AT {
-                io.flush(ctx).await?;
-            }
+            flush_if_full(&mut io, ctx).await?;
         }
         facts::cache(ctx, computed);
     }
@@ -186,7 +184,7 @@ struct Message {
 /// Answers one message: `Ok` with the facts computed for it (to be cached), if any; `Err` with
 /// the tagged reply that ends the command early.
 async fn answer(
-    io: &mut Io,
+    io: Option<&mut Io>,
     ctx: &mut Ctx,
     tag: &Tag,
     sel: &Selected,
@@ -228,7 +226,7 @@ async fn answer(
     let raw_items: Vec<usize> = (0..attrs.len())
         .filter(|i| plan::needs(&attrs[*i]).raw)
         .collect();
-    if let ([i], None, false) = (raw_items.as_slice(), &raw, needs.parse)
+    if let ([i], None, false, Some(io)) = (raw_items.as_slice(), &raw, needs.parse, io)
         && size >= stream::STREAM_MIN
         && let Some(span) = stream::span(&attrs[*i])
     {
@@ -377,6 +375,14 @@ async fn compute_facts(raw: Vec<u8>) -> (Vec<u8>, MessageFacts) {
         .unwrap_or_else(|_| facts::compute(&[]));
     let raw = Arc::try_unwrap(shared).unwrap_or_else(|a| a.as_ref().clone());
     (raw, f)
+}
+
+/// Sends what is queued once it exceeds [`FLUSH_AT`] (when there is a connection to send to).
+async fn flush_if_full(io: &mut Option<&mut Io>, ctx: &mut Ctx) -> io::Result<()> {
+    match io {
+        Some(io) if ctx.pending_output() > FLUSH_AT => io.flush(ctx).await,
+        _ => Ok(()),
+    }
 }
 
 fn done(tag: Tag, uid: bool) -> Status {

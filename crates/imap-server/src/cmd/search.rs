@@ -16,6 +16,7 @@ use imap_proto::{
 };
 use store::Uid;
 
+use crate::facts;
 use crate::search::{self, Content, MsgCtx, context};
 use crate::session::{Ctx, store_error};
 use crate::state::{self, Selected};
@@ -35,9 +36,17 @@ pub(crate) fn check_charset(tag: &Tag, charset: Option<&str>) -> Result<(), Stat
     }
 }
 
+/// Messages evaluated between two yields to the scheduler: a search of 100,000 messages
+/// lets the other sessions on this worker run meanwhile.
+const YIELD_EVERY: usize = 4096;
+
+/// Messages whose contents are loaded in one store read.
+const CONTENT_BATCH: usize = 64;
+
 /// The matching messages as (sequence number, UID), ascending, or the tagged reply to send
 /// instead. Metadata keys are evaluated on the session's view; only the messages they leave
-/// undecided are read and parsed.
+/// undecided are loaded: their header from the store's facts cache when the header decides
+/// (FROM, SUBJECT, HEADER ...), the whole message for BODY and TEXT.
 pub(crate) async fn matches(
     ctx: &Ctx,
     tag: &Tag,
@@ -47,43 +56,85 @@ pub(crate) async fn matches(
     let exists = sel.exists();
     let max_uid = sel.max_uid();
     let now = search::now();
-    let mut found = Vec::new();
-    for i in 0..sel.view.len() {
-        let Some(msg) = sel.view.at(i) else { break };
-        let uid = msg.uid;
-        // Expunged elsewhere, not yet announced: its data is gone, it cannot match.
-        if sel.gone.contains(&uid) {
-            continue;
-        }
-        let seq = i as u32 + 1;
-        let m = MsgCtx {
+    let msg_ctx = |i: usize| {
+        let msg = sel.view.at(i)?;
+        Some(MsgCtx {
             msg,
-            seq,
+            seq: i as u32 + 1,
             // RFC 3501 §2.3.2; never set for rev2 sessions (RFC 9051 dropped \Recent).
-            recent: !ctx.rev2 && sel.recent.contains(uid),
-            saved: sel.saved.binary_search(&uid).is_ok(),
+            recent: !ctx.rev2 && sel.recent.contains(msg.uid),
+            saved: sel.saved.binary_search(&msg.uid).is_ok(),
             exists,
             max_uid,
             now,
-        };
-        // Cheap keys first: only messages they leave undecided are read and parsed.
-        let hit = match search::eval(criteria, &m, None) {
-            Some(b) => b,
-            None => {
-                let raw = match ctx.server.store.read_message(sel.id, uid).await {
-                    Ok(Some(r)) => r,
-                    // Expunged since: its content is gone, it cannot match.
-                    Ok(None) | Err(store::StoreError::Expunged) => continue,
-                    Err(e) => return Err(store_error(tag, &e)),
-                };
-                let content = Content::parse(&raw);
-                search::eval(criteria, &m, Some(&content)).unwrap_or(false)
-            }
-        };
-        if hit {
-            found.push((seq, uid));
+        })
+    };
+    // Cheap keys first, over the view.
+    let mut found = Vec::new();
+    let mut undecided = Vec::new();
+    for i in 0..sel.view.len() {
+        if i % YIELD_EVERY == YIELD_EVERY - 1 {
+            tokio::task::yield_now().await;
+        }
+        let Some(m) = msg_ctx(i) else { break };
+        // Expunged elsewhere, not yet announced: its data is gone, it cannot match.
+        if sel.gone.contains(&m.msg.uid) {
+            continue;
+        }
+        match search::eval(criteria, &m, None) {
+            Some(true) => found.push((m.seq, m.msg.uid)),
+            Some(false) => {}
+            None => undecided.push(i),
         }
     }
+    if undecided.is_empty() {
+        return Ok(found);
+    }
+    let body = search::needs_body(criteria);
+    for batch in undecided.chunks(CONTENT_BATCH) {
+        let uids: Vec<Uid> = batch
+            .iter()
+            .filter_map(|i| sel.view.uids().get(*i).copied())
+            .collect();
+        let bodies = ctx
+            .server
+            .store
+            .message_bodies(sel.id, &uids, facts::VERSION)
+            .await
+            .map_err(|e| store_error(tag, &e))?;
+        let mut computed = Vec::new();
+        for b in bodies {
+            let Some(i) = sel.view.index_of(b.uid) else {
+                continue;
+            };
+            let Some(m) = msg_ctx(i) else { continue };
+            let data = match (&b.facts, body) {
+                (Some(f), false) => f.header.clone(),
+                _ => match ctx.server.store.read_blob(&b.blob, b.size).await {
+                    Ok(raw) => {
+                        if b.facts.is_none() && !body {
+                            let f = facts::compute(&raw);
+                            let header = f.header.clone();
+                            computed.push((b.blob.clone(), f));
+                            header
+                        } else {
+                            raw
+                        }
+                    }
+                    // Expunged since: its content is gone, it cannot match.
+                    Err(store::StoreError::Expunged) => continue,
+                    Err(e) => return Err(store_error(tag, &e)),
+                },
+            };
+            let content = Content::parse(&data);
+            if search::eval(criteria, &m, Some(&content)).unwrap_or(false) {
+                found.push((m.seq, m.msg.uid));
+            }
+        }
+        facts::cache(ctx, computed);
+        tokio::task::yield_now().await;
+    }
+    found.sort_unstable();
     Ok(found)
 }
 

@@ -109,6 +109,18 @@ pub(crate) fn uses_modseq(key: &K) -> bool {
     }
 }
 
+/// Whether `key` looks past the header (BODY, TEXT): else the header alone decides it, and
+/// the store's cached header serves it without reading the message.
+pub(crate) fn needs_body(key: &K) -> bool {
+    match key {
+        K::Body(_) | K::Text(_) => true,
+        K::Not(k) => needs_body(k),
+        K::Or(a, b) => needs_body(a) || needs_body(b),
+        K::And(keys) => keys.iter().any(needs_body),
+        _ => false,
+    }
+}
+
 /// Evaluates `key`; `None` when it depends on contents and `content` is `None`.
 pub(crate) fn eval(key: &K, m: &MsgCtx<'_>, content: Option<&Content<'_>>) -> Option<bool> {
     let meta = &m.msg;

@@ -36,11 +36,17 @@ pub(crate) async fn append(
     for m in messages {
         let date = m.date_time.map(|d| d.unix_timestamp()).unwrap_or(now);
         let flags = to_store_flags(&m.flags);
+        // RFC 3516 §4.4: binary content is stored base64-encoded, so FETCH BODY can send it.
+        let data = if m.binary {
+            crate::mime::binary_to_base64(m.data)
+        } else {
+            m.data
+        };
         // The success reply goes out only after the store committed (and fsynced).
         match ctx
             .server
             .store
-            .append(mb.id, Arc::new(m.data), &flags, date)
+            .append(mb.id, Arc::new(data), &flags, date)
             .await
         {
             Ok(stored) => {

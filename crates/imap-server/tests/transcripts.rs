@@ -231,3 +231,114 @@ async fn envelope_groups_routes_and_comments() {
         ]
     );
 }
+
+/// Subscriptions are names (RFC 9051 §6.3.7): they survive DELETE and RENAME; LIST
+/// (SUBSCRIBED) marks the gone ones `\NonExistent` (RFC 5258 §3.1), LSUB `\Noselect`, and LSUB
+/// with `%` shows an unsubscribed parent of subscriptions as `\Noselect` (RFC 3501 §6.3.9).
+#[tokio::test]
+async fn subscriptions_of_missing_mailboxes() {
+    let env = env().await;
+    let mut c = env.login().await;
+    for cmd in [
+        "CREATE p/kept",
+        "CREATE p/gone",
+        "CREATE q",
+        "SUBSCRIBE p/kept",
+        "SUBSCRIBE p/gone",
+        "SUBSCRIBE q",
+        "DELETE p/gone",
+        "RENAME q r",
+    ] {
+        let r = c.cmd("c", cmd).await;
+        assert!(r[0].starts_with("c OK"), "{cmd}: {r:?}");
+    }
+    assert_eq!(
+        c.cmd("a", "LSUB \"\" *").await,
+        [
+            "* LSUB (\\HasNoChildren) \"/\" \"INBOX\"",
+            "* LSUB (\\HasNoChildren \\Archive) \"/\" \"Archive\"",
+            "* LSUB (\\HasNoChildren \\Drafts) \"/\" \"Drafts\"",
+            "* LSUB (\\HasNoChildren \\Junk) \"/\" \"Junk\"",
+            "* LSUB (\\HasNoChildren \\Sent) \"/\" \"Sent\"",
+            "* LSUB (\\HasNoChildren \\Trash) \"/\" \"Trash\"",
+            "* LSUB (\\Noselect \\HasNoChildren) \"/\" \"p/gone\"",
+            "* LSUB (\\HasNoChildren) \"/\" \"p/kept\"",
+            "* LSUB (\\Noselect \\HasNoChildren) \"/\" \"q\"",
+            "a OK LSUB completed"
+        ]
+    );
+    assert_eq!(
+        c.cmd("b", "LSUB \"\" %").await[6..],
+        [
+            "* LSUB (\\Noselect \\HasChildren) \"/\" \"p\"",
+            "* LSUB (\\Noselect \\HasNoChildren) \"/\" \"q\"",
+            "b OK LSUB completed"
+        ]
+    );
+    assert_eq!(
+        c.cmd("c", "LIST (SUBSCRIBED) \"\" (p/* q r)").await,
+        [
+            "* LIST (\\NonExistent \\HasNoChildren \\Subscribed) \"/\" \"p/gone\"",
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" \"p/kept\"",
+            "* LIST (\\NonExistent \\HasNoChildren \\Subscribed) \"/\" \"q\"",
+            "c OK LIST completed"
+        ]
+    );
+    // RFC 5258 §3.5: `p` is not subscribed, but has subscriptions the pattern does not reach.
+    assert_eq!(
+        c.cmd("d", "LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %").await[6..],
+        [
+            "* LIST (\\HasChildren) \"/\" \"p\" (\"CHILDINFO\" (\"SUBSCRIBED\"))",
+            "* LIST (\\NonExistent \\HasNoChildren \\Subscribed) \"/\" \"q\"",
+            "d OK LIST completed"
+        ]
+    );
+    assert_eq!(
+        c.cmd("e", "LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (p p/*)")
+            .await,
+        [
+            "* LIST (\\NonExistent \\HasNoChildren \\Subscribed) \"/\" \"p/gone\"",
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" \"p/kept\"",
+            "e OK LIST completed"
+        ]
+    );
+    // The gone subscription can be dropped; the renamed mailbox was not subscribed.
+    assert_eq!(
+        c.cmd("f", "UNSUBSCRIBE p/gone").await,
+        ["f OK UNSUBSCRIBE completed"]
+    );
+    assert_eq!(
+        c.cmd("f", "UNSUBSCRIBE q").await,
+        ["f OK UNSUBSCRIBE completed"]
+    );
+    assert_eq!(
+        c.cmd("g", "LIST \"\" * RETURN (SUBSCRIBED)").await[6..],
+        [
+            "* LIST (\\HasChildren) \"/\" \"p\"",
+            "* LIST (\\HasNoChildren \\Subscribed) \"/\" \"p/kept\"",
+            "* LIST (\\HasNoChildren) \"/\" \"r\"",
+            "g OK LIST completed"
+        ]
+    );
+    assert_eq!(
+        c.cmd("h", "SUBSCRIBE nowhere").await,
+        ["h NO [NONEXISTENT] no such mailbox"]
+    );
+}
+
+/// RFC 2971 §3.3 limits what a client should send; longer values are accepted (and only a
+/// clipped summary is logged), and the session goes on.
+#[tokio::test]
+async fn id_with_long_values() {
+    let env = env().await;
+    let mut c = env.connect().await;
+    let value = "v".repeat(1500);
+    let params: Vec<String> = (0..40)
+        .map(|i| format!("\"field-name-longer-than-thirty-octets-{i}\" \"{value}\""))
+        .collect();
+    assert_eq!(
+        c.cmd("a", &format!("ID ({})", params.join(" "))).await,
+        ["* ID (\"name\" \"yubin\")", "a OK ID completed"]
+    );
+    assert_eq!(c.cmd("b", "NOOP").await, ["b OK NOOP completed"]);
+}

@@ -185,8 +185,9 @@ fn rename_inbox(tx: &mut Tx<'_>, inbox: &MailboxRow, new_name: &str) -> StoreRes
     Ok(())
 }
 
-/// RFC 9051 §6.3.7/§6.3.8 SUBSCRIBE/UNSUBSCRIBE; the mailbox must exist here because the flag
-/// lives on the mailbox row.
+/// RFC 9051 §6.3.7/§6.3.8 SUBSCRIBE/UNSUBSCRIBE. Subscribing needs the mailbox to exist
+/// now; the subscription is a name and outlives it. Unsubscribing takes any name (that is how
+/// a subscription to a deleted mailbox is dropped).
 pub fn set_subscribed(
     tx: &mut Tx<'_>,
     account: AccountId,
@@ -194,14 +195,27 @@ pub fn set_subscribed(
     subscribed: bool,
 ) -> StoreResult<()> {
     let name = names::canonical(name)?;
+    if subscribed {
+        if find_id(tx.conn, account, &name)?.is_none() {
+            return Err(StoreError::NotFound(format!("mailbox {name}")));
+        }
+        tx.conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?1, ?2)",
+            )
+            .db()?
+            .execute(params![account, name])
+            .db()?;
+        return Ok(());
+    }
     let n = tx
         .conn
-        .prepare_cached("UPDATE mailboxes SET subscribed = ?3 WHERE account_id = ?1 AND name = ?2")
+        .prepare_cached("DELETE FROM subscriptions WHERE account_id = ?1 AND name = ?2")
         .db()?
-        .execute(params![account, name, subscribed])
+        .execute(params![account, name])
         .db()?;
     if n == 0 {
-        return Err(StoreError::NotFound(format!("mailbox {name}")));
+        return Err(StoreError::NotFound(format!("subscription {name}")));
     }
     Ok(())
 }

@@ -92,7 +92,7 @@ pub(crate) async fn delete(ctx: &Ctx, tag: Tag, account: AccountId, mailbox: &Ma
         return Status::no(Some(tag), "INBOX cannot be deleted").with_code(Code::Cannot);
     }
     let prefix = format!("{}/", mb.name);
-    match ctx.server.store.list_mailboxes(account).await {
+    match ctx.server.store.lookup_mailboxes(account).await {
         Ok(all) if all.iter().any(|m| m.name.starts_with(&prefix)) => {
             return Status::no(Some(tag), "mailbox has inferiors; delete them first")
                 .with_code(Code::HasChildren);

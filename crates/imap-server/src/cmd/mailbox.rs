@@ -107,7 +107,9 @@ pub(crate) async fn delete(ctx: &Ctx, tag: Tag, account: AccountId, mailbox: &Ma
 }
 
 /// RFC 9051 §6.3.6: inferiors move with the mailbox (the store does it); renaming INBOX
-/// moves its messages to a new mailbox.
+/// moves its messages to a new mailbox. Subscriptions stay with the old names (§6.3.6 does not
+/// move them and §6.3.7 forbids dropping them unasked; Dovecot does the same): clients that
+/// want the new name subscribed say so, as they do after a RENAME.
 pub(crate) async fn rename(
     ctx: &Ctx,
     tag: Tag,

@@ -128,7 +128,7 @@ fn field_name(line: &[u8]) -> Option<&[u8]> {
 
 /// `HEADER.FIELDS` / `.NOT`: the fields of `header` whose names are (not) in `names`, and the
 /// blank line — RFC 9051 §6.4.5.
-fn filter_fields(header: &[u8], names: &[String], keep: bool) -> Vec<u8> {
+pub(crate) fn filter_fields(header: &[u8], names: &[String], keep: bool) -> Vec<u8> {
     let mut out = Vec::new();
     let mut include = false;
     for line in header.split_inclusive(|&b| b == b'\n') {

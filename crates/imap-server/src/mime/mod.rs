@@ -84,20 +84,34 @@ impl<'a> Mime<'a> {
         Some((self.bytes(&part.body), cte))
     }
 
-    /// RFC 9051 §7.5.2 ENVELOPE of the message; never NIL (missing fields are NIL inside it).
-    pub(crate) fn envelope(&self) -> Envelope {
-        envelope_of(self.bytes(&self.root.header))
-    }
-
     /// BODYSTRUCTURE (`extended`) or BODY of the message — RFC 9051 §7.5.2.
     pub(crate) fn body_structure(&self, extended: bool) -> BodyStructure {
         structure::of(self, &self.root, extended)
     }
 }
 
-/// See [`Mime::section`].
+/// See [`Mime::section`]. The sections of the message itself (`HEADER`, `HEADER.FIELDS`,
+/// `TEXT`) need no part structure.
 pub(crate) fn section(msg: &Message<'_>, section: &Section) -> Option<Vec<u8>> {
-    Mime::parse(msg.raw_message()).section(section)
+    let raw = msg.raw_message();
+    if !section.part.0.is_empty() {
+        return Mime::parse(raw).section(section);
+    }
+    let (header, body) = raw.split_at(tree::header_end(raw));
+    Some(match &section.text {
+        None => raw.to_vec(),
+        Some(SectionText::Header) => header.to_vec(),
+        Some(SectionText::HeaderFields(names)) => filter_fields(header, names, true),
+        Some(SectionText::HeaderFieldsNot(names)) => filter_fields(header, names, false),
+        Some(SectionText::Text) => body.to_vec(),
+        Some(SectionText::Mime) => return None,
+    })
+}
+
+/// The top-level header with the blank line that ends it (what `BODY[HEADER]` is).
+pub(crate) fn root_header<'a>(msg: &'a Message<'a>) -> &'a [u8] {
+    let raw = msg.raw_message();
+    raw.get(..tree::header_end(raw)).unwrap_or_default()
 }
 
 /// See [`Mime::part_body`].
@@ -107,9 +121,10 @@ pub(crate) fn part_body(msg: &Message<'_>, path: &[u32]) -> Option<(Vec<u8>, Opt
         .map(|(b, cte)| (b.to_vec(), cte))
 }
 
-/// See [`Mime::envelope`].
+/// RFC 9051 §7.5.2 ENVELOPE of the message; never NIL (missing fields are NIL inside it).
+/// Only the top-level header is read.
 pub(crate) fn envelope(msg: &Message<'_>) -> Envelope {
-    Mime::parse(msg.raw_message()).envelope()
+    envelope_of(root_header(msg))
 }
 
 /// See [`Mime::body_structure`].

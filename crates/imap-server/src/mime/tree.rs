@@ -80,6 +80,23 @@ impl<'a> Part<'a> {
     }
 }
 
+/// Where the body of the message `raw` starts: after the blank line that ends its header, or
+/// at the end when there is none (the same split [`parse`] makes for the root).
+pub(crate) fn header_end(raw: &[u8]) -> usize {
+    let mut at = 0;
+    while at < raw.len() {
+        let end = raw
+            .get(at..)
+            .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+            .map_or(raw.len(), |i| at + i + 1);
+        if matches!(raw.get(at..end), Some(b"\r\n" | b"\n")) {
+            return end;
+        }
+        at = end;
+    }
+    raw.len()
+}
+
 /// Parses the MIME structure of `raw` (a whole message).
 pub(crate) fn parse(raw: &[u8]) -> Part<'_> {
     let mut p = Parser {
@@ -320,6 +337,19 @@ mod tests {
             "X: y\r\n\r\n"
         );
         assert_eq!(text(raw, &root.find(&[1, 2, 1]).unwrap().body), "b2");
+    }
+
+    #[test]
+    fn header_end_is_the_root_split() {
+        for raw in [
+            &b"A: b\r\n\r\nbody"[..],
+            b"A: b\nC: d\n\nbody\n",
+            b"no blank line",
+            b"\r\nbody",
+            b"",
+        ] {
+            assert_eq!(header_end(raw), parse(raw).body.start, "{raw:?}");
+        }
     }
 
     #[test]

@@ -9,26 +9,14 @@ use mail_parser::MimeHeaders;
 
 use super::tree::{self, Kind, Part};
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
+/// `data` in base64, CRLF after every 76 characters (RFC 2045 §6.8).
 fn base64_lines(data: &[u8], out: &mut Vec<u8>) {
-    for (i, chunk) in data.chunks(3).enumerate() {
-        if i > 0 && i % 19 == 0 {
+    let text = crate::downgrade::base64(data);
+    for (i, line) in text.as_bytes().chunks(76).enumerate() {
+        if i > 0 {
             out.extend_from_slice(b"\r\n");
         }
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for j in 0..4 {
-            out.push(if j <= chunk.len() {
-                B64[((n >> (18 - 6 * j)) & 63) as usize]
-            } else {
-                b'='
-            });
-        }
+        out.extend_from_slice(line);
     }
 }
 

@@ -2,8 +2,10 @@
 //!
 //! Implements: STARTTLS, LOGIN, AUTHENTICATE PLAIN/LOGIN with SASL-IR (RFC 4959), ENABLE
 //! (RFC 5161) of IMAP4rev2 and UTF8=ACCEPT (RFC 6855), ID (RFC 2971), NAMESPACE (RFC 2342),
-//! LIST with LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), SPECIAL-USE (RFC 6154) and
-//! CHILDREN (RFC 3348) attributes, LSUB, STATUS, CREATE, DELETE, RENAME, (UN)SUBSCRIBE,
+//! LIST with LIST-EXTENDED (RFC 5258, RECURSIVEMATCH with CHILDINFO), LIST-STATUS (RFC 5819),
+//! SPECIAL-USE (RFC 6154) and CHILDREN (RFC 3348) attributes, LSUB, STATUS, CREATE, DELETE,
+//! RENAME, (UN)SUBSCRIBE (subscriptions are names that outlive their mailboxes: `\NonExistent`
+//! in LIST, `\Noselect` in LSUB; patterns matched in linear time, `cmd/list/pattern.rs`),
 //! SELECT/EXAMINE, CLOSE, UNSELECT (RFC 3691), FETCH, STORE, EXPUNGE, UID EXPUNGE / COPYUID /
 //! APPENDUID (RFC 4315), COPY, MOVE (RFC 6851), APPEND, IDLE
 //! (RFC 2177), LITERAL+ (RFC 7888, oversized non-synchronising literals are read, dropped and
@@ -14,7 +16,10 @@
 //! and SEARCHRES (RFC 5182: `RETURN (SAVE)`, `$` in FETCH/STORE/COPY/MOVE/SEARCH and their
 //! UID forms; reset by SELECT/EXAMINE/CLOSE/UNSELECT, expunged messages drop out).
 //! BINARY (RFC 3516: `BINARY[]`, `.PEEK`, `.SIZE`, partials, `~{n}` literal8 when the data
-//! holds NUL, `NO [UNKNOWN-CTE]`; APPEND of literal8 data). MULTIAPPEND (RFC 3502, all or
+//! holds NUL, `NO [UNKNOWN-CTE]`; APPEND of literal8 data, binary parts stored base64-encoded,
+//! RFC 3516 §4.4). FETCH sections, BINARY parts and BODYSTRUCTURE come from one MIME part tree
+//! (`mime/`), nested message/rfc822 parts included (RFC 9051 §6.4.5); ENVELOPE address lists
+//! are parsed from the raw fields (RFC 5322 groups, routes). MULTIAPPEND (RFC 3502, all or
 //! nothing by rolling back with an expunge), APPENDLIMIT (RFC 7889, = `max_message_size`).
 //! `\Recent` for rev1 clients (RFC 3501 §2.3.2, see `recent.rs`): claimed by the first
 //! read-write SELECT or EXISTS update in the process, peeked at by EXAMINE, counted by
@@ -49,7 +54,7 @@
 //!
 //! Not implemented: QUOTA, SEARCH CHARSET other than UTF-8/US-ASCII,
 //! `\Noselect` leftovers of deleted parents (refused instead), downgrade of EAI addresses
-//! (RFC 6857), BINARY conversion of APPENDed literal8 content (stored as sent).
+//! (RFC 6857).
 //! `\Recent` claims live in memory: after a restart every message is recent once more
 //! (RFC 3501 §2.3.2 prefers that to losing it).
 
@@ -73,10 +78,15 @@ use server_kit::{BoxStream, ConnInfo, PlaintextAuth, Shutdown, TlsAcceptor};
 
 pub use recent::RecentTracker;
 
+/// The format of the message facts this server caches in the store (`facts.rs`).
+pub const FACTS_VERSION: u32 = facts::VERSION;
+
 #[derive(Debug, Clone)]
 pub struct ImapConfig {
     pub hostname: String,
-    /// Longest command line (the text between literals). RFC 7162 §4 asks for at least 8192.
+    /// Longest command line (the text between literals). RFC 7162 §4 asks for at least 8192;
+    /// the default is 64 KiB, as Dovecot's, so a client that sends long quoted strings (an ID
+    /// with 30 values of 1,024 octets, RFC 2971 §3.3; a long UID set) is not refused.
     pub max_line_length: usize,
     /// RFC 9051 §5.4: autologout after at least 30 minutes of inactivity; IDLE is bounded by
     /// the same timer, re-armed by each IDLE command.
@@ -89,12 +99,12 @@ pub struct ImapConfig {
 }
 
 impl ImapConfig {
-    /// Defaults: 8192-octet lines, 30-minute idle timeout, plaintext passwords only from
+    /// Defaults: 64 KiB lines, 30-minute idle timeout, plaintext passwords only from
     /// loopback, 50 MiB messages.
     pub fn new(hostname: impl Into<String>) -> ImapConfig {
         ImapConfig {
             hostname: hostname.into(),
-            max_line_length: 8192,
+            max_line_length: 64 * 1024,
             idle_timeout: Duration::from_secs(30 * 60),
             plaintext_auth: PlaintextAuth {
                 allow_loopback: true,

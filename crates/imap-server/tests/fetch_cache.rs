@@ -41,7 +41,11 @@ async fn facts_are_cached_and_answer_the_same() {
         .id;
     let mut cached = false;
     for _ in 0..100 {
-        let b = env.store.message_bodies(inbox, &[1], 1).await.unwrap();
+        let b = env
+            .store
+            .message_bodies(inbox, &[1], imap_server::FACTS_VERSION)
+            .await
+            .unwrap();
         if b[0].facts.is_some() {
             cached = true;
             break;

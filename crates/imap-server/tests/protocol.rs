@@ -202,15 +202,20 @@ async fn binary_fetch_decodes_parts() {
         c.cmd("f", "FETCH 1 BINARY[2]").await[0],
         "* 1 FETCH (BINARY[2] {5}\r\ncaf\u{e9} FLAGS (\\Seen))"
     );
-    // APPEND accepts literal8 data (RFC 3516 §4.4).
+    // APPEND accepts literal8 data (RFC 3516 §4.4) and stores the binary part base64-encoded,
+    // so BODY[] can carry it; BINARY gives back the bytes sent.
     c.send("a APPEND INBOX ~{11}\r\n").await;
     assert_eq!(c.line().await, "+ Ready");
     c.w.write_all(b"S: x\r\n\r\n\0\r\n\r\n").await.unwrap();
     let r = c.until("a").await;
     assert!(r.last().unwrap().starts_with("a OK [APPENDUID "), "{r:?}");
     assert_eq!(
-        c.cmd("f", "FETCH 2 BINARY.PEEK[]").await[0],
-        "* 2 FETCH (BINARY[] ~{11}\r\nS: x\r\n\r\n\0\r\n)"
+        c.cmd("f", "FETCH 2 BODY.PEEK[]").await[0],
+        "* 2 FETCH (BODY[] {47}\r\nS: x\r\nContent-Transfer-Encoding: base64\r\n\r\nAA0K)"
+    );
+    assert_eq!(
+        c.cmd("f", "FETCH 2 (BINARY.SIZE[1] BINARY.PEEK[1])").await[0],
+        "* 2 FETCH (BINARY.SIZE[1] 3 BINARY[1] ~{3}\r\n\0\r\n)"
     );
 }
 

@@ -386,3 +386,58 @@ async fn reselect_matches_a_fresh_select() {
     assert!(r.last().unwrap().starts_with("x2 OK [READ-ONLY]"), "{r:?}");
     assert_eq!(a.cmd("f", "FETCH 1:* (UID FLAGS RFC822.SIZE)").await, want);
 }
+
+/// Issue item 4: LIST matching is linear — 10,000-character patterns of every hostile shape
+/// answer within a second over a few hundred mailboxes, while another session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_list_patterns_do_not_stall() {
+    let env = env().await;
+    for i in 0..300 {
+        store::MailStore::create_mailbox(
+            env.store.as_ref(),
+            env.account,
+            &format!("x{}/xx/x{i}", i % 7),
+        )
+        .await
+        .unwrap();
+    }
+    env.deliver(SIMPLE).await;
+    let mut a = env.login().await;
+    let hostile = [
+        format!("{}x", "*".repeat(9_999)),
+        "*x".repeat(5_000),
+        "%x".repeat(5_000),
+        "*%".repeat(5_000),
+        format!("{}y", "x*".repeat(4_999)),
+        "x".repeat(10_000),
+    ];
+    let start = std::time::Instant::now();
+    let lists = tokio::spawn(async move {
+        let mut answers = Vec::new();
+        for (i, p) in hostile.iter().enumerate() {
+            let r = a.cmd(&format!("l{i}"), &format!("LIST \"\" \"{p}\"")).await;
+            answers.push((r.len(), r.last().unwrap().clone()));
+            let r = a.cmd(&format!("s{i}"), &format!("LSUB \"\" \"{p}\"")).await;
+            assert_eq!(r.last().unwrap(), &format!("s{i} OK LSUB completed"));
+        }
+        answers
+    });
+    // Meanwhile the other session logs in, selects and fetches.
+    let mut other = env.login().await;
+    let r = other.cmd("s", "SELECT INBOX").await;
+    assert!(r.last().unwrap().starts_with("s OK [READ-WRITE]"), "{r:?}");
+    let r = other
+        .cmd("f", "FETCH 1 BODY.PEEK[HEADER.FIELDS (SUBJECT)]")
+        .await;
+    assert_eq!(r.last().unwrap(), "f OK FETCH completed");
+    let other_done = start.elapsed();
+    let answers = lists.await.unwrap();
+    let elapsed = start.elapsed();
+    assert!(elapsed < std::time::Duration::from_secs(1), "{elapsed:?}");
+    assert!(other_done <= elapsed, "{other_done:?} {elapsed:?}");
+    // `*…*x` finds the 7 `xN/xx` and INBOX (matched in any case); `*x*x…`, `%x%x…` and
+    // `xxx…` need more characters than any name has; `*%*%…` is `*` (every mailbox: 6
+    // defaults, 300, their 7 + 7 parents); `x*x*…x*y` finds nothing.
+    let found: Vec<usize> = answers.iter().map(|(n, _)| n - 1).collect();
+    assert_eq!(found, [8, 0, 0, 6 + 300 + 14, 0, 0], "{answers:?}");
+}

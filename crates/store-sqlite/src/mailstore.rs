@@ -193,7 +193,13 @@ impl MailStore for SqliteStore {
 
     async fn list_mailboxes(&self, account: AccountId) -> StoreResult<Vec<MailboxInfo>> {
         self.readers
-            .read(move |c| reads::list_mailboxes(c, account))
+            .read(move |c| reads::list_mailboxes(c, account, true))
+            .await
+    }
+
+    async fn lookup_mailboxes(&self, account: AccountId) -> StoreResult<Vec<MailboxInfo>> {
+        self.readers
+            .read(move |c| reads::list_mailboxes(c, account, false))
             .await
     }
 
@@ -254,6 +260,12 @@ impl MailStore for SqliteStore {
         let name = name.to_string();
         self.writer
             .run(move |tx| ops_mailbox::set_subscribed(tx, account, &name, subscribed))
+            .await
+    }
+
+    async fn list_subscriptions(&self, account: AccountId) -> StoreResult<Vec<String>> {
+        self.readers
+            .read(move |c| reads::list_subscriptions(c, account))
             .await
     }
 

@@ -143,8 +143,8 @@ pub fn set_quota(conn: &Connection, address: &Address, limit: Option<u64>) -> St
     Ok(())
 }
 
-/// Deletes the account with its mailboxes and messages (blob references released) and its
-/// place in aliases; aliases left without targets go too.
+/// Deletes the account with its mailboxes, messages (blob references released) and
+/// subscriptions, and its place in aliases; aliases left without targets go too.
 pub fn delete_user(tx: &mut Tx<'_>, address: &Address) -> StoreResult<()> {
     let account = account_id(tx.conn, address)?.ok_or_else(|| not_found_user(address))?;
     let mailboxes: Vec<MailboxRow> = {
@@ -166,6 +166,9 @@ pub fn delete_user(tx: &mut Tx<'_>, address: &Address) -> StoreResult<()> {
     for mb in &mailboxes {
         drop_mailbox(tx, mb)?;
     }
+    tx.conn
+        .execute("DELETE FROM subscriptions WHERE account_id = ?1", [account])
+        .db()?;
     tx.conn
         .execute("DELETE FROM alias_targets WHERE account_id = ?1", [account])
         .db()?;

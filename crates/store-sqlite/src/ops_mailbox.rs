@@ -186,8 +186,9 @@ fn rename_inbox(tx: &mut Tx<'_>, inbox: &MailboxRow, new_name: &str) -> StoreRes
     Ok(())
 }
 
-/// RFC 9051 §6.3.7/§6.3.8 SUBSCRIBE/UNSUBSCRIBE; the mailbox must exist here because the flag
-/// lives on the mailbox row.
+/// RFC 9051 §6.3.7/§6.3.8 SUBSCRIBE/UNSUBSCRIBE. Subscribing needs the mailbox to exist
+/// now; the subscription is a name and outlives it. Unsubscribing takes any name (that is how
+/// a subscription to a deleted mailbox is dropped).
 pub fn set_subscribed(
     tx: &mut Tx<'_>,
     account: AccountId,
@@ -195,22 +196,34 @@ pub fn set_subscribed(
     subscribed: bool,
 ) -> StoreResult<()> {
     let name = names::canonical(name)?;
-    let id: Option<MailboxId> = tx
-        .conn
-        .prepare_cached(
-            "UPDATE mailboxes SET subscribed = ?3 WHERE account_id = ?1 AND name = ?2
-             RETURNING id",
-        )
-        .db()?
-        .query_row(params![account, name, subscribed], |r| r.get(0))
-        .optional()
-        .db()?;
-    let Some(id) = id else {
-        return Err(StoreError::NotFound(format!("mailbox {name}")));
-    };
+    let id = find_id(tx.conn, account, &name)?;
+    if subscribed {
+        if id.is_none() {
+            return Err(StoreError::NotFound(format!("mailbox {name}")));
+        }
+        tx.conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?1, ?2)",
+            )
+            .db()?
+            .execute(params![account, name])
+            .db()?;
+    } else {
+        let n = tx
+            .conn
+            .prepare_cached("DELETE FROM subscriptions WHERE account_id = ?1 AND name = ?2")
+            .db()?
+            .execute(params![account, name])
+            .db()?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("subscription {name}")));
+        }
+    }
+    // NOTIFY SubscriptionChange (RFC 5465 §5.5). A subscription outlives its mailbox: the
+    // event of one whose mailbox is gone carries mailbox id 0 (ids start at 1).
     tx.events.push(ChangeEvent {
         account,
-        mailbox: id,
+        mailbox: id.unwrap_or(0),
         change: Change::SubscriptionChanged { name, subscribed },
     });
     Ok(())

@@ -70,19 +70,27 @@ pub fn insert_mailbox(
     let uid_validity = next_uid_validity(tx.conn)?;
     tx.conn
         .prepare_cached(
-            "INSERT INTO mailboxes (account_id, name, uid_validity, special_use, subscribed)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO mailboxes (account_id, name, uid_validity, special_use)
+             VALUES (?1, ?2, ?3, ?4)",
         )
         .db()?
         .execute(params![
             account,
             name,
             uid_validity,
-            special_use.map(SpecialUse::as_str),
-            subscribed
+            special_use.map(SpecialUse::as_str)
         ])
         .db()?;
     let id = tx.conn.last_insert_rowid();
+    if subscribed {
+        tx.conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?1, ?2)",
+            )
+            .db()?
+            .execute(params![account, name])
+            .db()?;
+    }
     tx.events.push(ChangeEvent {
         account,
         mailbox: id,

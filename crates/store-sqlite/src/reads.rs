@@ -11,7 +11,8 @@ use crate::names;
 
 /// Mailbox columns; the counts IMAP STATUS needs are added by [`with_counts`].
 const MAILBOX_SELECT: &str = "SELECT m.id, m.account_id, m.name, m.uid_validity, m.uid_next,
-    m.highest_modseq, m.special_use, m.subscribed
+    m.highest_modseq, m.special_use,
+    EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = m.account_id AND s.name = m.name)
   FROM mailboxes m";
 
 /// Message count, unseen count and total size (RFC 9051 §6.3.11, RFC 8438 SIZE) in one pass
@@ -60,7 +61,13 @@ fn snapshot<T>(conn: &Connection, f: impl FnOnce() -> StoreResult<T>) -> StoreRe
     out
 }
 
-pub fn list_mailboxes(conn: &Connection, account: AccountId) -> StoreResult<Vec<MailboxInfo>> {
+/// The account's mailboxes, INBOX first; with `counts`, each with its message counts (a scan
+/// of every message), else those stay 0.
+pub fn list_mailboxes(
+    conn: &Connection,
+    account: AccountId,
+    counts: bool,
+) -> StoreResult<Vec<MailboxInfo>> {
     snapshot(conn, || {
         let mut stmt = conn
             .prepare_cached(&format!(
@@ -69,8 +76,20 @@ pub fn list_mailboxes(conn: &Connection, account: AccountId) -> StoreResult<Vec<
             .db()?;
         let rows = stmt.query_map([account], mailbox_info).db()?;
         let infos: Vec<MailboxInfo> = rows.collect::<Result<_, _>>().db()?;
+        if !counts {
+            return Ok(infos);
+        }
         infos.into_iter().map(|i| with_counts(conn, i)).collect()
     })
+}
+
+/// The account's subscribed names, in byte order.
+pub fn list_subscriptions(conn: &Connection, account: AccountId) -> StoreResult<Vec<String>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT name FROM subscriptions WHERE account_id = ?1 ORDER BY name")
+        .db()?;
+    let rows = stmt.query_map([account], |r| r.get(0)).db()?;
+    rows.collect::<Result<_, _>>().db()
 }
 
 pub fn mailbox(conn: &Connection, id: MailboxId) -> StoreResult<MailboxInfo> {

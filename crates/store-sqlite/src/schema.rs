@@ -14,7 +14,7 @@ use store::{StoreError, StoreResult};
 use crate::db::Db;
 
 /// The version [`migrate`] produces. Bump it and add a step when the schema changes.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// Version 1: the initial schema.
 const V1: &str = "
@@ -225,6 +225,20 @@ CREATE TABLE urlauth_keys (
 CREATE INDEX urlauth_keys_account ON urlauth_keys(account_id);
 ";
 
+/// Version 8: subscriptions are names of their own (RFC 9051 §6.3.7): they outlive the
+/// mailbox (DELETE, RENAME) and may name one that does not exist, so they leave the mailbox
+/// row for a table keyed by account and name.
+const V8: &str = "
+CREATE TABLE subscriptions (
+    account_id  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    name        TEXT NOT NULL,                -- canonical mailbox name; need not exist
+    PRIMARY KEY (account_id, name)
+) WITHOUT ROWID;
+INSERT INTO subscriptions (account_id, name)
+    SELECT account_id, name FROM mailboxes WHERE subscribed <> 0;
+ALTER TABLE mailboxes DROP COLUMN subscribed;
+";
+
 /// Switches the database to WAL mode and creates or upgrades the schema.
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let mode: String = conn
@@ -266,6 +280,9 @@ pub fn migrate(conn: &Connection) -> StoreResult<()> {
         }
         if version < 7 {
             conn.execute_batch(V7).db()?;
+        }
+        if version < 8 {
+            conn.execute_batch(V8).db()?;
         }
         if version < SCHEMA_VERSION {
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
@@ -311,6 +328,42 @@ mod tests {
         assert_eq!((d, q), (1, 0));
         // Idempotent.
         migrate(&conn).unwrap();
+    }
+
+    /// Version 6 moves the subscribed flags of mailbox rows into the subscriptions table.
+    #[test]
+    fn migrates_subscriptions_to_their_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = connect(&dir.path().join("s.db"), false).unwrap();
+        for v in [V1, V2, V3, V4, V5] {
+            conn.execute_batch(v).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 5;
+             INSERT INTO domains (name) VALUES ('a.test');
+             INSERT INTO accounts (address, domain_id, password_hash, created_at)
+                 VALUES ('u@a.test', 1, 'x', 0);
+             INSERT INTO mailboxes (account_id, name, uid_validity, subscribed)
+                 VALUES (1, 'INBOX', 1, 1), (1, 'Old', 2, 0), (1, 'Kept', 3, 1);",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let subs: Vec<String> = conn
+            .prepare("SELECT name FROM subscriptions WHERE account_id = 1 ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(subs, ["INBOX", "Kept"]);
+        let cols: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('mailboxes') WHERE name = 'subscribed'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(cols, 0);
     }
 
     /// SELECT's view and STATUS's counts read the narrow covering index, not the table rows

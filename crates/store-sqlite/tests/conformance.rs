@@ -32,6 +32,7 @@ check!(copy_and_expunge);
 check!(conditional_store_and_expunge_log);
 check!(mailbox_names);
 check!(rename_and_delete);
+check!(subscriptions);
 check!(change_events);
 check!(urlauth_keys);
 check!(maildrop_lock);

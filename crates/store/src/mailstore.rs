@@ -52,6 +52,12 @@ pub trait MailStore: Send + Sync {
     // --- mailboxes -------------------------------------------------------------------------
 
     async fn list_mailboxes(&self, account: AccountId) -> StoreResult<Vec<MailboxInfo>>;
+    /// [`list_mailboxes`](Self::list_mailboxes) without the counts: `messages`, `unseen` and
+    /// `size` may be left 0. What IMAP LIST needs; backends should override it to skip
+    /// counting (its cost would grow with the messages, not the mailboxes).
+    async fn lookup_mailboxes(&self, account: AccountId) -> StoreResult<Vec<MailboxInfo>> {
+        self.list_mailboxes(account).await
+    }
     /// Looks up a mailbox by name; `INBOX` matches case-insensitively.
     async fn find_mailbox(
         &self,
@@ -97,12 +103,21 @@ pub trait MailStore: Send + Sync {
     async fn create_mailbox(&self, account: AccountId, name: &str) -> StoreResult<MailboxInfo>;
     async fn delete_mailbox(&self, mailbox: MailboxId) -> StoreResult<()>;
     async fn rename_mailbox(&self, mailbox: MailboxId, new_name: &str) -> StoreResult<()>;
+    /// Adds `name` to the account's subscriptions (RFC 9051 §6.3.7: the mailbox must exist
+    /// then, else `NotFound`) or removes it (`NotFound` if it was not subscribed; any name,
+    /// so a subscription can be dropped after its mailbox is gone). Subscriptions are names:
+    /// they stay when the mailbox is deleted or renamed (RFC 9051 §6.3.7: "the server MUST
+    /// NOT unilaterally remove an existing mailbox name from the subscription list"), and a
+    /// mailbox created later under that name is subscribed. `MailboxInfo::subscribed` says
+    /// whether a mailbox's name is in the list.
     async fn set_subscribed(
         &self,
         account: AccountId,
         name: &str,
         subscribed: bool,
     ) -> StoreResult<()>;
+    /// The account's subscribed names, sorted (byte order), whether or not the mailboxes exist.
+    async fn list_subscriptions(&self, account: AccountId) -> StoreResult<Vec<String>>;
 
     // --- messages --------------------------------------------------------------------------
 

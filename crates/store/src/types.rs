@@ -147,6 +147,7 @@ pub struct MailboxInfo {
     pub uid_next: Uid,
     pub highest_modseq: ModSeq,
     pub special_use: Option<SpecialUse>,
+    /// Whether the name is in the account's subscriptions (RFC 9051 §6.3.7).
     pub subscribed: bool,
     pub messages: u32,
     pub unseen: u32,

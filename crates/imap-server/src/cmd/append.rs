@@ -42,6 +42,8 @@ pub(crate) async fn append(
     let mut ready = Vec::with_capacity(messages.len());
     for m in messages {
         let data = match m.data {
+            // RFC 3516 §4.4: binary content is stored base64-encoded, so FETCH BODY can send it.
+            AppendData::Literal { data, binary: true } => crate::mime::binary_to_base64(data),
             AppendData::Literal { data, .. } => data,
             AppendData::Catenate(parts) => {
                 match catenate::build(ctx, &tag, user, selected, parts, &mut budget).await {

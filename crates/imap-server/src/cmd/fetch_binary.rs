@@ -3,11 +3,10 @@
 //! `literal8` when it holds NUL (RFC 3516 §4.2), else as an ordinary literal.
 
 use imap_proto::Part;
-use mail_parser::Message;
 use mail_parser::decoders::base64::base64_decode;
 use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 
-use crate::mime;
+use crate::mime::Mime;
 
 /// The part's encoding is unknown (or its content does not decode): RFC 3516 §4.3 answers
 /// `NO [UNKNOWN-CTE]`.
@@ -29,16 +28,16 @@ pub(crate) fn decode(body: &[u8], cte: Option<&str>) -> Result<Vec<u8>, UnknownC
 /// `BINARY[]` is the whole message, which has no transfer encoding of its own.
 pub(crate) fn binary(
     raw: Option<&[u8]>,
-    parsed: Option<&Message<'_>>,
+    parsed: Option<&Mime<'_>>,
     part: &Part,
 ) -> Result<Option<Vec<u8>>, UnknownCte> {
     if part.0.is_empty() {
         return Ok(raw.map(<[u8]>::to_vec));
     }
-    let Some((body, cte)) = parsed.and_then(|p| mime::part_body(p, &part.0)) else {
+    let Some((body, cte)) = parsed.and_then(|p| p.part_body(&part.0)) else {
         return Ok(None);
     };
-    decode(&body, cte.as_deref()).map(Some)
+    decode(body, cte.as_deref()).map(Some)
 }
 
 #[cfg(test)]

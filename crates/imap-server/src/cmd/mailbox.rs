@@ -92,7 +92,7 @@ pub(crate) async fn delete(ctx: &Ctx, tag: Tag, account: AccountId, mailbox: &Ma
         return Status::no(Some(tag), "INBOX cannot be deleted").with_code(Code::Cannot);
     }
     let prefix = format!("{}/", mb.name);
-    match ctx.server.store.list_mailboxes(account).await {
+    match ctx.server.store.lookup_mailboxes(account).await {
         Ok(all) if all.iter().any(|m| m.name.starts_with(&prefix)) => {
             return Status::no(Some(tag), "mailbox has inferiors; delete them first")
                 .with_code(Code::HasChildren);
@@ -107,7 +107,9 @@ pub(crate) async fn delete(ctx: &Ctx, tag: Tag, account: AccountId, mailbox: &Ma
 }
 
 /// RFC 9051 §6.3.6: inferiors move with the mailbox (the store does it); renaming INBOX
-/// moves its messages to a new mailbox.
+/// moves its messages to a new mailbox. Subscriptions stay with the old names (§6.3.6 does not
+/// move them and §6.3.7 forbids dropping them unasked; Dovecot does the same): clients that
+/// want the new name subscribed say so, as they do after a RENAME.
 pub(crate) async fn rename(
     ctx: &Ctx,
     tag: Tag,

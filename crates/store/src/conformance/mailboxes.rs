@@ -1,4 +1,4 @@
-//! Conformance checks for mailboxes: defaults, name rules, rename, delete.
+//! Conformance checks for mailboxes: defaults, name rules, rename, delete, subscriptions.
 
 use super::{addr, inbox, msg, setup};
 use crate::{DEFAULT_MAILBOXES, Flags, INBOX, SpecialUse, Store, StoreError};
@@ -221,4 +221,83 @@ pub async fn urlauth_keys(s: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(s.find_urlauth_key(other_ib).await.unwrap(), None);
+}
+
+/// Subscriptions are names (RFC 9051 §6.3.7): made for an existing mailbox, they outlive it
+/// (DELETE, RENAME) and can be removed after it is gone.
+pub async fn subscriptions(s: &dyn Store) {
+    let ids = setup(s, "subs.conformance.test", &["k", "l"]).await;
+    let acc = ids[0];
+    // New accounts are subscribed to their default mailboxes.
+    let mut defaults: Vec<String> = DEFAULT_MAILBOXES
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    defaults.sort();
+    assert_eq!(s.list_subscriptions(acc).await.unwrap(), defaults);
+    let subscribed = async |name: &str| {
+        s.find_mailbox(acc, name)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{name} exists"))
+            .subscribed
+    };
+    s.create_mailbox(acc, "Work/Old").await.unwrap();
+    s.set_subscribed(acc, "Work/Old", true).await.unwrap();
+    s.set_subscribed(acc, "Work/Old", true).await.unwrap();
+    assert!(subscribed("Work/Old").await);
+    assert!(!subscribed("Work").await);
+    assert!(matches!(
+        s.set_subscribed(acc, "Missing", true).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // The subscription outlives its mailbox, and a mailbox created again under the name is
+    // subscribed.
+    let old = s.find_mailbox(acc, "Work/Old").await.unwrap().unwrap();
+    s.delete_mailbox(old.id).await.unwrap();
+    let subs = s.list_subscriptions(acc).await.unwrap();
+    assert!(subs.contains(&"Work/Old".to_string()), "{subs:?}");
+    s.create_mailbox(acc, "Work/Old").await.unwrap();
+    assert!(subscribed("Work/Old").await);
+    // RENAME leaves subscriptions with the old names.
+    s.set_subscribed(acc, "Work", true).await.unwrap();
+    let work = s.find_mailbox(acc, "Work").await.unwrap().unwrap();
+    s.rename_mailbox(work.id, "Job").await.unwrap();
+    let subs = s.list_subscriptions(acc).await.unwrap();
+    assert!(subs.contains(&"Work".to_string()), "{subs:?}");
+    assert!(subs.contains(&"Work/Old".to_string()), "{subs:?}");
+    assert!(!subs.iter().any(|n| n.starts_with("Job")), "{subs:?}");
+    assert!(!subscribed("Job").await);
+    // Unsubscribing names whose mailboxes are gone; a name not subscribed is NotFound.
+    s.set_subscribed(acc, "Work", false).await.unwrap();
+    s.set_subscribed(acc, "Work/Old", false).await.unwrap();
+    assert!(matches!(
+        s.set_subscribed(acc, "Work", false).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // INBOX in any case is INBOX.
+    s.set_subscribed(acc, "inbox", false).await.unwrap();
+    assert!(!subscribed(INBOX).await);
+    s.set_subscribed(acc, "Inbox", true).await.unwrap();
+    assert!(
+        s.list_subscriptions(acc)
+            .await
+            .unwrap()
+            .contains(&INBOX.to_string())
+    );
+    assert_eq!(s.list_subscriptions(acc).await.unwrap(), defaults);
+    // Listing without counts gives the same mailboxes.
+    let full = s.list_mailboxes(acc).await.unwrap();
+    let brief = s.lookup_mailboxes(acc).await.unwrap();
+    let key = |m: &crate::MailboxInfo| (m.id, m.name.clone(), m.subscribed, m.special_use);
+    assert_eq!(
+        full.iter().map(key).collect::<Vec<_>>(),
+        brief.iter().map(key).collect::<Vec<_>>()
+    );
+    // Per account, and gone with the account.
+    assert_eq!(s.list_subscriptions(ids[1]).await.unwrap(), defaults);
+    s.delete_user(&addr("l@subs.conformance.test"))
+        .await
+        .unwrap();
+    assert!(s.list_subscriptions(ids[1]).await.unwrap().is_empty());
 }

@@ -84,6 +84,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     conditional_store_and_expunge_log(s).await;
     mailbox_names(s).await;
     rename_and_delete(s).await;
+    subscriptions(s).await;
     change_events(s).await;
     urlauth_keys(s).await;
     maildrop_lock(s).await;

@@ -2,12 +2,11 @@
 //! entry, the cached facts, the stored bytes, their MIME parse — RFC 9051 §7.5.2.
 
 use imap_proto::{DateTime, FetchAttribute as A, FetchItem, Section, SectionText};
-use mail_parser::Message;
 use store::MessageFacts;
 
 use crate::cmd::fetch_binary::{self, UnknownCte};
 use crate::facts;
-use crate::mime;
+use crate::mime::{self, Mime};
 use crate::session::Ctx;
 use crate::state::Selected;
 use crate::view::Msg;
@@ -16,7 +15,7 @@ use crate::view::Msg;
 pub(super) struct Loaded<'a> {
     pub facts: Option<&'a MessageFacts>,
     pub raw: Option<&'a [u8]>,
-    pub parsed: Option<&'a Message<'a>>,
+    pub parsed: Option<&'a Mime<'a>>,
 }
 
 /// A data item that needs only the view's entry of the message.
@@ -119,7 +118,7 @@ fn section_bytes(l: &Loaded<'_>, section: &Section) -> Vec<u8> {
     if !section.part.0.is_empty() {
         return l
             .parsed
-            .and_then(|p| mime::section(p, section))
+            .and_then(|p| p.section(section))
             .unwrap_or_default();
     }
     match &section.text {

@@ -20,7 +20,6 @@ use imap_proto::{
     Code, Data, FetchAttribute as A, FetchAttributes, FetchItem, FetchModifier, SequenceSet,
     Status, Tag,
 };
-use mail_parser::MessageParser;
 use store::{BlobId, FlagOp, Flags, MessageBody, MessageFacts, StoreError, SystemFlags, Uid};
 
 use crate::cmd::seq;
@@ -279,7 +278,7 @@ async fn answer(
     let parsed = raw
         .as_deref()
         .filter(|_| needs.parse)
-        .and_then(|r| MessageParser::default().parse(r));
+        .map(crate::mime::Mime::parse);
     let loaded = Loaded {
         facts: facts.as_ref(),
         raw: raw.as_deref(),

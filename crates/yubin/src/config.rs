@@ -167,13 +167,33 @@ pub struct Auth {
     pub allow_plaintext_loopback: bool,
     /// How long a failed login waits before it is answered.
     pub failure_delay_ms: u64,
+    /// How long a verified password is recognised without argon2 (like Dovecot's
+    /// `auth_cache_ttl`); 0 turns the credential cache off.
+    pub cache_ttl_secs: u64,
+    /// How many accounts the credential cache holds at most; 0 turns it off.
+    pub cache_size: usize,
 }
 
 impl Default for Auth {
     fn default() -> Self {
+        let cache = auth::CacheConfig::default();
         Auth {
             allow_plaintext_loopback: true,
             failure_delay_ms: 2000,
+            cache_ttl_secs: cache.ttl.as_secs(),
+            cache_size: cache.max_entries,
+        }
+    }
+}
+
+impl Auth {
+    pub fn failure_delay(&self) -> Duration {
+        Duration::from_millis(self.failure_delay_ms)
+    }
+    pub fn cache(&self) -> auth::CacheConfig {
+        auth::CacheConfig {
+            ttl: Duration::from_secs(self.cache_ttl_secs),
+            max_entries: self.cache_size,
         }
     }
 }
@@ -291,6 +311,7 @@ mod tests {
         assert_eq!(c.limits.max_connections, d.max_connections);
         assert_eq!(c.limits.imap_idle_timeout_secs, d.imap_idle_timeout_secs);
         assert_eq!(c.auth.failure_delay_ms, Auth::default().failure_delay_ms);
+        assert_eq!(c.auth.cache(), auth::CacheConfig::default());
         let q = crate::outbound_config::Queue::default();
         assert_eq!(c.queue.remote_port, q.remote_port);
         assert_eq!(c.queue.max_age_secs, q.max_age_secs);
@@ -381,5 +402,17 @@ selector = "s1"
         assert!(Config::parse("[limits]\nmax_line_length = 80\n").is_err());
         let c = Config::parse("[limits]\nmax_line_length = 2048\n").unwrap();
         assert_eq!(c.limits.max_line_length, Some(2048));
+    }
+
+    #[test]
+    fn credential_cache_can_be_tuned_and_turned_off() {
+        let c = Config::parse("[auth]\ncache_ttl_secs = 60\ncache_size = 5\n").unwrap();
+        assert_eq!(c.auth.cache().ttl, Duration::from_secs(60));
+        assert_eq!(c.auth.cache().max_entries, 5);
+        assert!(c.auth.cache().enabled());
+        let off = Config::parse("[auth]\ncache_size = 0\n").unwrap();
+        assert!(!off.auth.cache().enabled());
+        let off = Config::parse("[auth]\ncache_ttl_secs = 0\n").unwrap();
+        assert!(!off.auth.cache().enabled());
     }
 }

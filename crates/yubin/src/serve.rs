@@ -5,7 +5,6 @@
 //! start with a clear error instead of leaving a half-running server.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use server_kit::{PlaintextAuth, Shutdown};
@@ -106,10 +105,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let opened = open_store(&config, StoreRole::Server)?;
     let (store, directory) = (opened.store.clone(), opened.directory.clone());
     let tls = tls::load(&config.tls, &hostname, &config.data_dir)?;
-    let auth = auth::Authenticator::new(
-        directory.clone(),
-        Duration::from_millis(config.auth.failure_delay_ms),
-    );
+    let auth = auth::Authenticator::new(directory.clone(), config.auth.failure_delay())
+        .with_cache(config.auth.cache());
     let services = Services::new(
         &config,
         &hostname,

@@ -198,6 +198,7 @@ impl Session {
             (_, Command::Capa) => return self.capa().await,
             (State::Authorization { .. }, Command::Quit) => {
                 // RFC 1939 §4: QUIT in AUTHORIZATION ends the session without UPDATE.
+                self.info.slot.release();
                 self.wire
                     .reply(&Reply::ok("yubin POP3 signing off"))
                     .await?;
@@ -371,6 +372,10 @@ impl Session {
                 Reply::ok("yubin POP3 signing off")
             }
         };
+        // The UPDATE state is over: release the maildrop lock and the connection slot before
+        // the reply, so a client reconnecting the moment it reads `+OK` finds neither held.
+        self.state = State::Authorization { user: None };
+        self.info.slot.release();
         self.wire.reply(&reply).await?;
         Ok(Flow::Close)
     }

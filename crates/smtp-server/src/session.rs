@@ -226,6 +226,9 @@ impl Session {
             }
             (Command::Noop, _) => self.answer(250, "2.0.0", "Ok").await,
             (Command::Quit, _) => {
+                // Free the connection slot before the last reply (a client may reconnect as
+                // soon as it reads it).
+                self.info.slot.release();
                 self.reply(Reply::new(221, "2.0.0", "Bye")).await?;
                 Ok(Flow::Close)
             }

@@ -112,6 +112,10 @@ pub struct Limits {
     pub smtp_data_timeout_secs: u64,
     pub pop3_idle_timeout_secs: u64,
     pub imap_idle_timeout_secs: u64,
+    /// During IMAP IDLE, an untagged `* OK Still here` this often (0: never).
+    pub imap_idle_keepalive_secs: u64,
+    /// Largest IMAP literal before login (LOGIN's user name and password).
+    pub imap_max_preauth_literal: u64,
     pub tls_handshake_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
 }
@@ -133,6 +137,9 @@ impl Default for Limits {
             pop3_idle_timeout_secs: 600,
             // RFC 9051 §5.4: the autologout timer must be at least 30 minutes.
             imap_idle_timeout_secs: 1800,
+            // RFC 2177 §3; Dovecot's imap_idle_notify_interval is 2 minutes too.
+            imap_idle_keepalive_secs: 120,
+            imap_max_preauth_literal: 8192,
             tls_handshake_timeout_secs: 30,
             shutdown_grace_secs: 10,
         }
@@ -151,6 +158,9 @@ impl Limits {
     }
     pub fn imap_idle_timeout(&self) -> Duration {
         Duration::from_secs(self.imap_idle_timeout_secs)
+    }
+    pub fn imap_idle_keepalive(&self) -> Duration {
+        Duration::from_secs(self.imap_idle_keepalive_secs)
     }
     pub fn tls_handshake_timeout(&self) -> Duration {
         Duration::from_secs(self.tls_handshake_timeout_secs)
@@ -245,6 +255,10 @@ impl Config {
                 bail!("[limits] {name} must be greater than 0");
             }
         }
+        // LOGIN's user name and password may be literals (RFC 9051 §6.2.3): they must fit.
+        if l.imap_max_preauth_literal < 256 {
+            bail!("[limits] imap_max_preauth_literal must be at least 256");
+        }
         self.queue.validate()?;
         // RFC 5321 §4.5.3.1.4: an SMTP command line of 512 octets (with CRLF) must be accepted.
         if l.max_line_length.is_some_and(|n| n < 512) {
@@ -310,6 +324,14 @@ mod tests {
         assert_eq!(c.limits.max_message_size, d.max_message_size);
         assert_eq!(c.limits.max_connections, d.max_connections);
         assert_eq!(c.limits.imap_idle_timeout_secs, d.imap_idle_timeout_secs);
+        assert_eq!(
+            c.limits.imap_idle_keepalive_secs,
+            d.imap_idle_keepalive_secs
+        );
+        assert_eq!(
+            c.limits.imap_max_preauth_literal,
+            d.imap_max_preauth_literal
+        );
         assert_eq!(c.auth.failure_delay_ms, Auth::default().failure_delay_ms);
         assert_eq!(c.auth.cache(), auth::CacheConfig::default());
         let q = crate::outbound_config::Queue::default();
@@ -400,6 +422,7 @@ selector = "s1"
         assert!(Config::parse("hostname = \"bad host\"\n").is_err());
         assert!(Config::parse("[limits]\nmax_connections = 0\n").is_err());
         assert!(Config::parse("[limits]\nmax_line_length = 80\n").is_err());
+        assert!(Config::parse("[limits]\nimap_max_preauth_literal = 10\n").is_err());
         let c = Config::parse("[limits]\nmax_line_length = 2048\n").unwrap();
         assert_eq!(c.limits.max_line_length, Some(2048));
     }

@@ -261,6 +261,8 @@ impl Services {
                     hostname: hostname.to_string(),
                     max_line_length: l.max_line_length.unwrap_or(defaults.max_line_length),
                     idle_timeout: l.imap_idle_timeout(),
+                    idle_keepalive: l.imap_idle_keepalive(),
+                    max_preauth_literal: l.imap_max_preauth_literal,
                     plaintext_auth,
                     // One message-size limit for SMTP and IMAP APPEND (RFC 7889 APPENDLIMIT).
                     max_message_size: l.max_message_size as u64,

@@ -239,7 +239,11 @@ pub(crate) async fn run(
         state: State::NotAuthenticated,
     };
     let result = s.command_loop().await;
-    let write_timeout = s.ctx.server.config.idle_timeout;
+    let write_timeout = s
+        .ctx
+        .info
+        .slot
+        .closing_timeout(s.ctx.server.config.idle_timeout);
     let _ = tokio::time::timeout(write_timeout, s.io.conn.close()).await;
     tracing::info!(
         conn = s.ctx.info.id,
@@ -287,8 +291,7 @@ impl Session {
                         // The client may reconnect as soon as it reads the last reply: its
                         // connection slot must be free by then.
                         self.ctx.info.slot.release();
-                        self.io.flush(&mut self.ctx).await?;
-                        return Ok(());
+                        return self.final_flush().await;
                     }
                     // Send answers in pieces while a pipelining client keeps sending.
                     if self.ctx.pending_output() > 64 * 1024 {
@@ -324,11 +327,23 @@ impl Session {
                         self.ctx
                             .status(Status::bye("literal too large before login"));
                         self.ctx.info.slot.release();
-                        self.io.flush(&mut self.ctx).await?;
-                        return Ok(());
+                        return self.final_flush().await;
                     }
                 }
             }
+        }
+    }
+
+    /// Sends the last replies after the slot was given back, within
+    /// [`server_kit::CLOSING_TIMEOUT`].
+    async fn final_flush(&mut self) -> io::Result<()> {
+        match tokio::time::timeout(server_kit::CLOSING_TIMEOUT, self.io.flush(&mut self.ctx)).await
+        {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "final write timed out",
+            )),
         }
     }
 

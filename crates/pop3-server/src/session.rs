@@ -91,7 +91,7 @@ impl Session {
         // Release the maildrop lock (it goes with the state) before the final flush, which
         // may take as long as the write timeout with a client that stopped reading.
         self.state = State::Authorization { user: None };
-        self.wire.close().await;
+        self.wire.close(&self.info.slot).await;
         let info = &self.info;
         tracing::info!(
             conn = info.id,

@@ -2,6 +2,12 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long the last replies and the close may take once the slot was given back: the
+/// connection no longer counts against the limits, so a client that stops reading must not
+/// keep it for a whole idle timeout.
+pub const CLOSING_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Who is connected, where, and how.
 #[derive(Debug, Clone)]
@@ -41,6 +47,16 @@ impl ConnSlot {
         if let Some(cell) = &self.0 {
             let guard = cell.lock().unwrap_or_else(|e| e.into_inner()).take();
             drop(guard);
+        }
+    }
+
+    /// The write timeout for what is left to send: `normal` while the slot is held, at most
+    /// [`CLOSING_TIMEOUT`] once it was given back.
+    pub fn closing_timeout(&self, normal: Duration) -> Duration {
+        if self.is_held() {
+            normal
+        } else {
+            normal.min(CLOSING_TIMEOUT)
         }
     }
 
@@ -98,10 +114,17 @@ mod tests {
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
         assert!(!slot.is_held());
         slot.release();
-        drop(slot);
         drop(clone);
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
         ConnSlot::default().release();
         assert!(!ConnSlot::default().is_held());
+        let long = Duration::from_secs(600);
+        assert_eq!(slot.closing_timeout(long), CLOSING_TIMEOUT);
+        let held = ConnSlot::new(());
+        assert_eq!(held.closing_timeout(long), long);
+        assert_eq!(
+            held.closing_timeout(Duration::from_secs(1)),
+            Duration::from_secs(1)
+        );
     }
 }

@@ -131,7 +131,13 @@ impl Session {
         if self.reply(greeting).await.is_ok() {
             self.command_loop(&shutdown).await;
         }
-        self.conn.close().await;
+        // A client that stopped reading cannot hold the session: the last replies get the
+        // command timeout, and less once the slot was given back at QUIT.
+        let timeout = self
+            .info
+            .slot
+            .closing_timeout(self.server.config.command_timeout);
+        let _ = tokio::time::timeout(timeout, self.conn.close()).await;
         tracing::info!(
             conn = self.info.id,
             peer = %self.info.peer,

@@ -11,8 +11,17 @@
 //!   time ([`scram_credentials`]); the exchange is [`Authenticator::scram_start`] then
 //!   [`Authenticator::scram_finish`], with the same logging and failure delay. Users without
 //!   SCRAM credentials (passwords set before) fail SCRAM but can still use PLAIN.
+//! - A password verified recently is recognised without argon2 ([`CacheConfig`], `cache.rs`):
+//!   an HMAC of username and password under a per-process secret, tied to the account's
+//!   current password hash, so `yubin user passwd` / `user del` (another process) take effect
+//!   at the next login. Wrong passwords always pay argon2 and the failure delay.
+
+mod cache;
+
+pub use cache::CacheConfig;
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -102,15 +111,33 @@ pub struct Authenticator {
     directory: Arc<dyn Directory>,
     failure_delay: Duration,
     verifications: Arc<tokio::sync::Semaphore>,
+    cache: Arc<cache::CredentialCache>,
+    /// argon2 verifications run (for tests and metrics).
+    argon2_runs: Arc<AtomicU64>,
 }
 
 impl Authenticator {
+    /// An authenticator with the default credential cache ([`CacheConfig::default`]).
     pub fn new(directory: Arc<dyn Directory>, failure_delay: Duration) -> Authenticator {
         Authenticator {
             directory,
             failure_delay,
             verifications: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_VERIFICATIONS)),
+            cache: Arc::new(cache::CredentialCache::new(CacheConfig::default())),
+            argon2_runs: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// How many argon2 password verifications this authenticator (and its clones) ran.
+    pub fn argon2_runs(&self) -> u64 {
+        self.argon2_runs.load(Ordering::Relaxed)
+    }
+
+    /// Replaces the credential cache (empty) with one of `config`
+    /// ([`CacheConfig::DISABLED`] turns it off).
+    pub fn with_cache(mut self, config: CacheConfig) -> Authenticator {
+        self.cache = Arc::new(cache::CredentialCache::new(config));
+        self
     }
 
     /// Runs a CPU-heavy password check on the blocking pool, at most
@@ -119,6 +146,7 @@ impl Authenticator {
         let Ok(_permit) = self.verifications.acquire().await else {
             return false;
         };
+        self.argon2_runs.fetch_add(1, Ordering::Relaxed);
         tokio::task::spawn_blocking(check).await.unwrap_or(false)
     }
 
@@ -140,6 +168,23 @@ impl Authenticator {
             },
             Err(_) => None,
         };
+        // The cache is keyed by the account's canonical address (from the directory), and a
+        // hit needs the PHC string the account has now.
+        let mac = match &user {
+            Some(u) if self.cache.enabled() => {
+                Some(self.cache.mac(&u.address.to_string(), password))
+            }
+            _ => None,
+        };
+        if let (Some(u), Some(mac)) = (&user, &mac)
+            && self.cache.check(u.id, mac, &u.password_hash)
+        {
+            tracing::info!(protocol, %peer, user = %u.address, cached = true, "authentication succeeded");
+            return Ok(Authenticated {
+                account: u.id,
+                address: u.address.clone(),
+            });
+        }
         let phc = user
             .as_ref()
             .map(|u| u.password_hash.clone())
@@ -150,6 +195,9 @@ impl Authenticator {
             .await;
         match (ok, user) {
             (true, Some(user)) => {
+                if let Some(mac) = mac {
+                    self.cache.insert(user.id, mac, &user.password_hash);
+                }
                 tracing::info!(protocol, %peer, user = %user.address, "authentication succeeded");
                 Ok(Authenticated {
                     account: user.id,

@@ -87,6 +87,8 @@ pub struct FillConfig {
     pub messages: u64,
     pub mbox: PathBuf,
     pub unique: bool,
+    /// The mailbox to fill (it must exist, e.g. INBOX or Archive).
+    pub mailbox: String,
     /// Messages in flight at once (store), or connections per run (IMAP: one per user).
     pub parallel: usize,
 }
@@ -138,7 +140,7 @@ async fn fill_store(
     })
     .await?
     .map_err(|e| anyhow!("opening the store: {e}"))?;
-    let stored = Arc::new(AtomicU64::new(0));
+    let mut mailboxes = Vec::with_capacity(cfg.users.len());
     for user in &cfg.users {
         let addr = mail_types::Address::parse(user).map_err(|e| anyhow!("{user}: {e}"))?;
         let rec = store
@@ -146,43 +148,56 @@ async fn fill_store(
             .await
             .map_err(|e| anyhow!("{e}"))?
             .ok_or_else(|| anyhow!("no such user {user} (create it first)"))?;
-        let inbox = store
-            .find_mailbox(rec.id, store::INBOX)
+        let mailbox = store
+            .find_mailbox(rec.id, &cfg.mailbox)
             .await
             .map_err(|e| anyhow!("{e}"))?
-            .ok_or_else(|| anyhow!("{user} has no INBOX"))?;
-        // Appends are independent transactions; the store's writer commits them in groups,
-        // so many in flight make the fill fast. UIDs follow commit order, which is fine here.
-        let next = Arc::new(AtomicU64::new(0));
-        let mut set = JoinSet::new();
-        for _ in 0..cfg.parallel.max(1) {
-            let (store, next, msgs, stored) = (
-                Arc::clone(&store),
-                Arc::clone(&next),
-                Arc::clone(msgs),
-                Arc::clone(&stored),
-            );
-            let (n, unique, mb) = (cfg.messages, cfg.unique, inbox.id);
-            set.spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        return Ok::<(), anyhow::Error>(());
-                    }
-                    let m = message(&msgs, i, unique);
-                    store
-                        .append(mb, m, &flags_for(i), internal_date(i, n))
-                        .await
-                        .map_err(|e| anyhow!("append: {e}"))?;
-                    stored.fetch_add(1, Ordering::Relaxed);
-                }
-            });
-        }
-        while let Some(r) = set.join_next().await {
-            r??;
-        }
-        eprintln!("filled {user}: {} messages", cfg.messages);
+            .ok_or_else(|| anyhow!("{user} has no mailbox {}", cfg.mailbox))?;
+        mailboxes.push(mailbox.id);
     }
+    // Appends are independent transactions; the store's writer commits them in groups, so
+    // many in flight make the fill fast — across users too, so that thousands of small
+    // mailboxes fill as fast as one big one. UIDs follow commit order, which is fine here.
+    let mailboxes = Arc::new(mailboxes);
+    let stored = Arc::new(AtomicU64::new(0));
+    let next = Arc::new(AtomicU64::new(0));
+    let per_user = cfg.messages;
+    let total = per_user.saturating_mul(mailboxes.len() as u64);
+    let mut set = JoinSet::new();
+    for _ in 0..cfg.parallel.max(1) {
+        let (store, next, msgs, stored, mailboxes) = (
+            Arc::clone(&store),
+            Arc::clone(&next),
+            Arc::clone(msgs),
+            Arc::clone(&stored),
+            Arc::clone(&mailboxes),
+        );
+        let unique = cfg.unique;
+        set.spawn(async move {
+            loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= total {
+                    return Ok::<(), anyhow::Error>(());
+                }
+                // User by user, so each mailbox's messages keep their order mostly.
+                let (mb, i) = (mailboxes[(k / per_user) as usize], k % per_user);
+                let m = message(&msgs, i, unique);
+                store
+                    .append(mb, m, &flags_for(i), internal_date(i, per_user))
+                    .await
+                    .map_err(|e| anyhow!("append: {e}"))?;
+                stored.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    eprintln!(
+        "filled {} users' {}: {per_user} messages each",
+        cfg.users.len(),
+        cfg.mailbox
+    );
     drop(store);
     Ok(stored.load(Ordering::Relaxed))
 }
@@ -206,6 +221,7 @@ async fn fill_imap(
             connector.clone(),
         );
         let (addr, password, n) = (addr.to_owned(), password.to_owned(), cfg.messages);
+        let mailbox = cfg.mailbox.clone();
         set.spawn(async move {
             let _permit = gate.acquire_owned().await?;
             let mut c = ImapClient::connect(&addr, connector.as_ref(), Duration::from_secs(60))
@@ -214,7 +230,7 @@ async fn fill_imap(
             c.login(&user, &password).await.context(user.clone())?;
             for i in 0..n {
                 let m = message(&msgs, i, false);
-                let d = c.append("INBOX", imap_flags(&flags_for(i)), &m).await?;
+                let d = c.append(&mailbox, imap_flags(&flags_for(i)), &m).await?;
                 if d.status != crate::imap_client::Status::Ok {
                     anyhow::bail!("{user}: APPEND refused: {:?}", d.status);
                 }

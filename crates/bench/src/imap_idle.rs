@@ -109,13 +109,14 @@ pub async fn run(cfg: ImapIdleConfig) -> anyhow::Result<(String, String)> {
         0.0
     };
     let mut human = format!(
-        "IMAP IDLE connections to {} (tls: {}): {} requested, {open_n} idling ({failed} failed) \
-         after {open_s:.1} s, {still_open} answered DONE after settling\n  \
+        "IMAP IDLE connections to {} (tls: {}): {} requested over {} accounts, {open_n} idling \
+         ({failed} failed) after {open_s:.1} s, {still_open} answered DONE after settling\n  \
          server VmRSS: {before} KiB before, {} KiB after (VmHWM {} KiB)\n  \
          per idling connection: {per:.0} bytes ({:.1} KiB)\n",
         cfg.addr,
         cfg.tls,
         cfg.connections,
+        cfg.users.len().min(cfg.connections),
         after.rss_kib,
         after.hwm_kib,
         per / 1024.0
@@ -124,12 +125,13 @@ pub async fn run(cfg: ImapIdleConfig) -> anyhow::Result<(String, String)> {
         human.push_str(&format!("    failure {e}: {n}\n"));
     }
     let json = format!(
-        "{{\"mode\":\"imap-idle\",\"addr\":{},\"tls\":{},\"requested\":{},\"open\":{open_n},\
+        "{{\"mode\":\"imap-idle\",\"addr\":{},\"tls\":{},\"requested\":{},\"accounts\":{},\"open\":{open_n},\
          \"failed\":{failed},\"still_open\":{still_open},\"open_s\":{open_s:.1},\"rss_before_kib\":{before},\
          \"rss_after_kib\":{},\"vm_hwm_kib\":{},\"bytes_per_conn\":{per:.0}}}",
         json_string(&cfg.addr),
         cfg.tls,
         cfg.connections,
+        cfg.users.len().min(cfg.connections),
         after.rss_kib,
         after.hwm_kib,
     );

@@ -2,18 +2,31 @@
 //! for a fixed time; reports commands per second in total and per command, with latency
 //! percentiles (command sent → tagged status read, untagged data included).
 //!
-//! The mix (weights in percent): NOOP 5, SELECT INBOX 5, `FETCH 1:* (FLAGS UID)` 15, one
-//! message's body `FETCH n (UID RFC822.SIZE BODY.PEEK[])` 30, `STORE n ±FLAGS (\Flagged)` 15,
-//! SEARCH 10 (`UID SEARCH UNSEEN` / `SEARCH FLAGGED SINCE 1-Jan-2020`, alternately), APPEND of
-//! an mbox message 10, IDLE then DONE 10. Message numbers are drawn uniformly from the
-//! mailbox as the last `* N EXISTS` says. Each client runs one command at a time.
+//! The mix follows what mail clients send most (weights in percent):
+//! - NOOP 4;
+//! - SELECT 6 of the other mailbox (INBOX ↔ `other_mailbox`, e.g. Archive; never a re-SELECT
+//!   of the selected one, which a server can answer from memory);
+//! - `FETCH 1:* (FLAGS UID)` 8 (a flag resync);
+//! - a message list page: `FETCH n:n+9 (UID FLAGS ENVELOPE)` 12, and
+//!   `FETCH n:n+9 (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Cc Subject Date
+//!   Message-ID)])` 12;
+//! - `FETCH n (UID BODYSTRUCTURE)` 8, then the first part's start `FETCH n
+//!   (BODY.PEEK[1]<0.2048>)` 8 (a preview), and the whole message `FETCH n (UID RFC822.SIZE
+//!   BODY.PEEK[])` 10;
+//! - `STORE n ±FLAGS (\Flagged)` 10;
+//! - SEARCH 8: `UID SEARCH UNSEEN`, `SEARCH FLAGGED SINCE 1-Jan-2020` or `SEARCH SUBJECT
+//!   "re"` (a header search), in turn;
+//! - APPEND of an mbox message to INBOX 6; IDLE then DONE 8.
+//!
+//! Message numbers are drawn uniformly from the selected mailbox as the last `* N EXISTS`
+//! says. Each client runs one command at a time.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use crate::imap_client::{Done, ImapClient, Status, tls_connector};
+use crate::imap_client::{Done, ImapClient, Status, quoted, tls_connector};
 use crate::report::{Latency, json_string};
 
 /// The commands of the mix, with their weights (sum 100).
@@ -22,6 +35,10 @@ pub enum Op {
     Noop,
     Select,
     FetchFlags,
+    FetchEnvelope,
+    FetchHeaderFields,
+    FetchBodystructure,
+    FetchPartial,
     FetchBody,
     Store,
     Search,
@@ -29,23 +46,33 @@ pub enum Op {
     Idle,
 }
 
-pub const MIX: [(Op, u32); 8] = [
-    (Op::Noop, 5),
-    (Op::Select, 5),
-    (Op::FetchFlags, 15),
-    (Op::FetchBody, 30),
-    (Op::Store, 15),
-    (Op::Search, 10),
-    (Op::Append, 10),
-    (Op::Idle, 10),
+pub const MIX: [(Op, u32); 12] = [
+    (Op::Noop, 4),
+    (Op::Select, 6),
+    (Op::FetchFlags, 8),
+    (Op::FetchEnvelope, 12),
+    (Op::FetchHeaderFields, 12),
+    (Op::FetchBodystructure, 8),
+    (Op::FetchPartial, 8),
+    (Op::FetchBody, 10),
+    (Op::Store, 10),
+    (Op::Search, 8),
+    (Op::Append, 6),
+    (Op::Idle, 8),
 ];
+
+const OPS: usize = MIX.len();
 
 impl Op {
     pub fn name(self) -> &'static str {
         match self {
             Op::Noop => "NOOP",
-            Op::Select => "SELECT",
+            Op::Select => "SELECT other",
             Op::FetchFlags => "FETCH 1:* FLAGS",
+            Op::FetchEnvelope => "FETCH ENVELOPE",
+            Op::FetchHeaderFields => "FETCH HEADER.FIELDS",
+            Op::FetchBodystructure => "FETCH BODYSTRUCTURE",
+            Op::FetchPartial => "FETCH [1]<0.2048>",
             Op::FetchBody => "FETCH body",
             Op::Store => "STORE",
             Op::Search => "SEARCH",
@@ -97,6 +124,8 @@ pub struct MixConfig {
     pub password: String,
     pub seconds: u64,
     pub messages: Arc<Vec<Vec<u8>>>,
+    /// The mailbox SELECT alternates with INBOX (it should hold messages too).
+    pub other_mailbox: String,
     pub io_timeout: Duration,
     /// A label for the report (e.g. "yubin", "dovecot").
     pub label: String,
@@ -104,18 +133,54 @@ pub struct MixConfig {
 
 #[derive(Default)]
 struct Tally {
-    ok: [u64; 8],
-    failed: [u64; 8],
-    lat: [Vec<Duration>; 8],
+    ok: [u64; OPS],
+    failed: [u64; OPS],
+    lat: [Vec<Duration>; OPS],
     errors: std::collections::BTreeMap<String, u64>,
 }
 
-async fn one(c: &mut ImapClient, op: Op, rng: &mut Rng, cfg: &MixConfig) -> anyhow::Result<Done> {
-    let n = rng.below(u64::from(c.exists.max(1))) + 1;
+/// What a client remembers between commands.
+struct ClientState {
+    /// INBOX is selected (else the other mailbox).
+    in_inbox: bool,
+    searches: u64,
+}
+
+async fn one(
+    c: &mut ImapClient,
+    op: Op,
+    rng: &mut Rng,
+    cfg: &MixConfig,
+    st: &mut ClientState,
+) -> anyhow::Result<Done> {
+    let exists = u64::from(c.exists.max(1));
+    let n = rng.below(exists) + 1;
+    // A page of up to 10 messages from n.
+    let page = format!("{n}:{}", (n + 9).min(exists));
     match op {
         Op::Noop => c.command("NOOP").await,
-        Op::Select => c.command("SELECT INBOX").await,
+        Op::Select => {
+            let target = if st.in_inbox {
+                quoted(&cfg.other_mailbox)
+            } else {
+                "INBOX".to_string()
+            };
+            let d = c.command(&format!("SELECT {target}")).await?;
+            if d.status == Status::Ok {
+                st.in_inbox = !st.in_inbox;
+            }
+            Ok(d)
+        }
         Op::FetchFlags => c.command("FETCH 1:* (FLAGS UID)").await,
+        Op::FetchEnvelope => c.command(&format!("FETCH {page} (UID FLAGS ENVELOPE)")).await,
+        Op::FetchHeaderFields => {
+            c.command(&format!(
+                "FETCH {page} (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Cc Subject Date Message-ID)])"
+            ))
+            .await
+        }
+        Op::FetchBodystructure => c.command(&format!("FETCH {n} (UID BODYSTRUCTURE)")).await,
+        Op::FetchPartial => c.command(&format!("FETCH {n} (BODY.PEEK[1]<0.2048>)")).await,
         Op::FetchBody => {
             c.command(&format!("FETCH {n} (UID RFC822.SIZE BODY.PEEK[])"))
                 .await
@@ -126,10 +191,11 @@ async fn one(c: &mut ImapClient, op: Op, rng: &mut Rng, cfg: &MixConfig) -> anyh
                 .await
         }
         Op::Search => {
-            if rng.below(2) == 0 {
-                c.command("UID SEARCH UNSEEN").await
-            } else {
-                c.command("SEARCH FLAGGED SINCE 1-Jan-2020").await
+            st.searches += 1;
+            match st.searches % 3 {
+                0 => c.command("UID SEARCH UNSEEN").await,
+                1 => c.command("SEARCH FLAGGED SINCE 1-Jan-2020").await,
+                _ => c.command("SEARCH SUBJECT \"re\"").await,
             }
         }
         Op::Append => {
@@ -166,11 +232,15 @@ async fn client(cfg: Arc<MixConfig>, user: String, seed: u64, deadline: Instant)
         }
     };
     let mut rng = Rng::new(seed);
+    let mut st = ClientState {
+        in_inbox: true,
+        searches: seed,
+    };
     while Instant::now() < deadline {
         let op = rng.pick();
         let i = op.index();
         let start = Instant::now();
-        match one(&mut c, op, &mut rng, &cfg).await {
+        match one(&mut c, op, &mut rng, &cfg, &mut st).await {
             Ok(d) if d.status == Status::Ok => {
                 t.ok[i] += 1;
                 t.lat[i].push(start.elapsed());
@@ -209,7 +279,7 @@ pub async fn run(cfg: MixConfig) -> anyhow::Result<(String, String)> {
     let mut all = Tally::default();
     while let Some(r) = set.join_next().await {
         let t = r?;
-        for i in 0..8 {
+        for i in 0..OPS {
             all.ok[i] += t.ok[i];
             all.failed[i] += t.failed[i];
             all.lat[i].extend_from_slice(&t.lat[i]);
@@ -238,7 +308,7 @@ pub async fn run(cfg: MixConfig) -> anyhow::Result<(String, String)> {
     for (i, (op, _)) in MIX.iter().enumerate() {
         let l = Latency::of(&mut all.lat[i]).unwrap_or_default();
         human.push_str(&format!(
-            "  {:<16} {:>8} ok {:>5} failed {:>9.1}/s  p50 {:>7.2} ms  p99 {:>7.2} ms\n",
+            "  {:<20} {:>8} ok {:>5} failed {:>9.1}/s  p50 {:>7.2} ms  p99 {:>7.2} ms\n",
             op.name(),
             all.ok[i],
             all.failed[i],
@@ -282,7 +352,7 @@ mod tests {
     fn weights_sum_to_100_and_picks_follow_them() {
         assert_eq!(MIX.iter().map(|(_, w)| w).sum::<u32>(), 100);
         let mut rng = Rng::new(7);
-        let mut counts = [0u32; 8];
+        let mut counts = [0u32; OPS];
         for _ in 0..100_000 {
             counts[rng.pick().index()] += 1;
         }

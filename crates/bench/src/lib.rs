@@ -5,6 +5,7 @@
 //!   yubin sends it only after fsync), DATA-end→250 latency percentiles and the server's RSS.
 //! - `idle`: holds K connections open after the banner and reports server RSS per connection.
 //! - `imap-fill`: loads mailboxes from an mbox, through the store or over IMAP APPEND.
+//! - `imap-users`: creates many accounts through the store, the password hashed once.
 //! - `imap-select`: LOGIN/SELECT latency and `UID FETCH 1:* (UID FLAGS)` throughput.
 //! - `imap-idle`: K (TLS) sessions in IDLE (RFC 2177); server RSS per connection.
 //! - `imap-mix`: C clients running a realistic IMAP command mix; commands/s and latency.
@@ -21,6 +22,7 @@ pub mod imap_fill;
 pub mod imap_idle;
 pub mod imap_mix;
 pub mod imap_select;
+pub mod imap_users;
 pub mod load;
 pub mod mbox;
 pub mod message;

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use yubin_bench::client::Envelope;
-use yubin_bench::{idle, imap_fill, imap_idle, imap_mix, imap_select, load, mbox, rlimit};
+use yubin_bench::{
+    idle, imap_fill, imap_idle, imap_mix, imap_select, imap_users, load, mbox, rlimit,
+};
 
 #[derive(Parser)]
 #[command(
@@ -89,7 +91,25 @@ enum Cmd {
         /// Make each repeated mbox message a distinct blob (store mode).
         #[arg(long)]
         unique: bool,
+        /// The mailbox to fill; it must exist.
+        #[arg(long, default_value = "INBOX")]
+        mailbox: String,
         /// Appends in flight (store mode) or users filled at once (IMAP mode).
+        #[arg(long, default_value_t = 64)]
+        parallel: usize,
+    },
+    /// Create accounts straight in a data directory through the store (no server may run on
+    /// it), all with one password hashed once; their domains are added when missing.
+    ImapUsers {
+        #[arg(long)]
+        data_dir: std::path::PathBuf,
+        /// Address; `{n}` is replaced by 1..=--users.
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value_t = 1)]
+        users: usize,
+        #[arg(long)]
+        password: String,
         #[arg(long, default_value_t = 64)]
         parallel: usize,
     },
@@ -153,6 +173,9 @@ enum Cmd {
         /// mbox whose messages the APPENDs use.
         #[arg(long)]
         mbox: std::path::PathBuf,
+        /// The mailbox SELECT alternates with INBOX.
+        #[arg(long, default_value = "Archive")]
+        other_mailbox: String,
         #[arg(long, default_value = "server")]
         label: String,
         #[arg(long, default_value_t = 60)]
@@ -222,6 +245,7 @@ async fn main() -> anyhow::Result<()> {
             messages,
             mbox,
             unique,
+            mailbox,
             parallel,
         } => {
             let target = match (data_dir, addr) {
@@ -240,6 +264,23 @@ async fn main() -> anyhow::Result<()> {
                 messages,
                 mbox,
                 unique,
+                mailbox,
+                parallel,
+            })
+            .await?;
+            println!("{json}");
+        }
+        Cmd::ImapUsers {
+            data_dir,
+            user,
+            users,
+            password,
+            parallel,
+        } => {
+            let json = imap_users::run(imap_users::UsersConfig {
+                data_dir,
+                users: imap_fill::users(&user, users),
+                password,
                 parallel,
             })
             .await?;
@@ -303,6 +344,7 @@ async fn main() -> anyhow::Result<()> {
             user_pattern,
             password,
             mbox,
+            other_mailbox,
             label,
             timeout,
         } => {
@@ -314,6 +356,7 @@ async fn main() -> anyhow::Result<()> {
                 password,
                 seconds,
                 messages: std::sync::Arc::new(mbox::load(&mbox)?),
+                other_mailbox,
                 io_timeout: Duration::from_secs(timeout),
                 label,
             })

@@ -135,6 +135,12 @@ impl CommandFramer {
         &self.limits
     }
 
+    /// Changes the limits, between commands (e.g. at login, after which commands may carry
+    /// whole messages).
+    pub fn set_limits(&mut self, limits: FrameLimits) {
+        self.limits = limits;
+    }
+
     /// Forgets the current command, e.g. after the connection switched to TLS and the
     /// session dropped its buffer (RFC 9051 §6.2.1: no pipelined bytes cross STARTTLS).
     pub fn reset(&mut self) {

@@ -244,3 +244,48 @@ fn marker_detection() {
         );
     }
 }
+
+#[test]
+fn limits_switch_between_commands() {
+    // Before login a session allows only small literals; after it, message-sized ones.
+    let small = FrameLimits {
+        max_line: 1024,
+        max_literal: 8192,
+        max_command: 16 * 1024,
+        max_non_sync_literal: u64::MAX,
+    };
+    let mut framer = CommandFramer::new(small);
+    let refused = framer.decode(b"a1 LOGIN {31457280}\r\n").unwrap_err();
+    assert_eq!(
+        refused,
+        FrameError::LiteralTooLarge {
+            tag: Tag::new("a1"),
+            size: 31457280,
+            non_sync: false,
+            skip: 21,
+        }
+    );
+    assert_eq!(
+        framer.decode(b"a2 LOGIN {5}\r\n"),
+        Ok(Decoded::NeedsContinuation { literal_size: 5 })
+    );
+    let login = b"a2 LOGIN {5}\r\nalice pw\r\n";
+    assert_eq!(
+        framer.decode(login),
+        Ok(Decoded::Complete {
+            line_with_literals: &login[..],
+            consumed: login.len(),
+        })
+    );
+    framer.set_limits(FrameLimits::default());
+    assert_eq!(framer.limits(), &FrameLimits::default());
+    assert_eq!(
+        framer.decode(b"a3 APPEND INBOX {31457280}\r\n"),
+        Ok(Decoded::NeedsContinuation {
+            literal_size: 31457280
+        })
+    );
+    // reset() keeps the limits in force.
+    framer.reset();
+    assert_eq!(framer.limits(), &FrameLimits::default());
+}

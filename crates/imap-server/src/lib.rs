@@ -8,8 +8,10 @@
 //! in LIST, `\Noselect` in LSUB; patterns matched in linear time, `cmd/list/pattern.rs`),
 //! SELECT/EXAMINE, CLOSE, UNSELECT (RFC 3691), FETCH, STORE, EXPUNGE, UID EXPUNGE / COPYUID /
 //! APPENDUID (RFC 4315), COPY, MOVE (RFC 6851), APPEND, IDLE
-//! (RFC 2177), LITERAL+ (RFC 7888, oversized non-synchronising literals are read, dropped and
-//! answered `NO [TOOBIG]`), and live updates from other sessions (EXISTS, EXPUNGE,
+//! (RFC 2177, with a `* OK Still here` keepalive every `idle_keepalive`), LITERAL+ (RFC 7888,
+//! oversized non-synchronising literals are read, dropped and answered `NO [TOOBIG]`; before
+//! login, literals over `max_preauth_literal` are refused unread, and a non-synchronising one
+//! closes the connection), and live updates from other sessions (EXISTS, EXPUNGE,
 //! FETCH FLAGS) through the store's change events.
 //!
 //! SEARCH / UID SEARCH with every RFC 9051 §6.4.4 key, ESEARCH (RFC 4731; MIN/MAX/ALL/COUNT)
@@ -96,11 +98,19 @@ pub struct ImapConfig {
     pub max_message_size: u64,
     /// Largest whole command, lines and literals together.
     pub max_command_size: u64,
+    /// Largest literal before login (a user name or password for LOGIN): anything larger is
+    /// refused before its bytes are read, so anonymous clients cannot make the server buffer
+    /// megabytes.
+    pub max_preauth_literal: u64,
+    /// During IDLE, an untagged `* OK Still here` this often, so NAT boxes and firewalls keep
+    /// the connection (RFC 2177 §3 allows it; Dovecot's `imap_idle_notify_interval`). Zero
+    /// sends none.
+    pub idle_keepalive: Duration,
 }
 
 impl ImapConfig {
     /// Defaults: 64 KiB lines, 30-minute idle timeout, plaintext passwords only from
-    /// loopback, 50 MiB messages.
+    /// loopback, 50 MiB messages, 8 KiB literals before login, IDLE keepalive every 2 minutes.
     pub fn new(hostname: impl Into<String>) -> ImapConfig {
         ImapConfig {
             hostname: hostname.into(),
@@ -111,6 +121,8 @@ impl ImapConfig {
             },
             max_message_size: 50 * 1024 * 1024,
             max_command_size: 60 * 1024 * 1024,
+            max_preauth_literal: 8 * 1024,
+            idle_keepalive: Duration::from_secs(120),
         }
     }
 }

@@ -244,14 +244,7 @@ pub(crate) async fn run(
     info: ConnInfo,
     shutdown: Shutdown,
 ) {
-    let config = &server.config;
-    let limits = FrameLimits {
-        max_line: config.max_line_length,
-        max_literal: config.max_message_size,
-        max_command: config.max_command_size,
-        // RFC 7888 §3: LITERAL+ — non-synchronising literals up to the other limits.
-        max_non_sync_literal: u64::MAX,
-    };
+    let limits = frame_limits(&server.config, false);
     let mut s = Session {
         io: Io {
             conn: Conn::new(stream, tls),
@@ -273,7 +266,11 @@ pub(crate) async fn run(
         state: State::NotAuthenticated,
     };
     let result = s.command_loop().await;
-    let write_timeout = s.ctx.server.config.idle_timeout;
+    let write_timeout = s
+        .ctx
+        .info
+        .slot
+        .closing_timeout(s.ctx.server.config.idle_timeout);
     let _ = tokio::time::timeout(write_timeout, s.io.conn.close()).await;
     tracing::info!(
         conn = s.ctx.info.id,
@@ -301,7 +298,11 @@ impl Session {
                     let parsed = parse_command(line_with_literals);
                     self.io.inbuf.drain(..consumed);
                     let flow = match parsed {
-                        Ok(cmd) => self.command(cmd).await?,
+                        Ok(cmd) => {
+                            let flow = self.command(cmd).await?;
+                            self.switch_limits_at_login();
+                            flow
+                        }
                         Err(e) => {
                             let text = match &e {
                                 imap_proto::ParseError::MissingTag => {
@@ -314,8 +315,10 @@ impl Session {
                         }
                     };
                     if let Flow::Close = flow {
-                        self.io.flush(&mut self.ctx).await?;
-                        return Ok(());
+                        // The client may reconnect as soon as it reads the last reply: its
+                        // connection slot must be free by then.
+                        self.ctx.info.slot.release();
+                        return self.final_flush().await;
                     }
                     // Send answers in pieces while a pipelining client keeps sending.
                     if self.ctx.pending_output() > 64 * 1024 {
@@ -348,8 +351,67 @@ impl Session {
                 Err(e) => {
                     self.io.inbuf.drain(..e.skip().min(self.io.inbuf.len()));
                     self.ctx.status(frame_error_status(&e));
+                    if let (
+                        FrameError::LiteralTooLarge { non_sync: true, .. },
+                        State::NotAuthenticated,
+                    ) = (&e, &self.state)
+                    {
+                        // RFC 7888 §4: the server may reject a non-synchronising literal, but
+                        // its bytes come anyway; before login there is no reason to read
+                        // megabytes from an anonymous client, so the connection ends.
+                        self.ctx
+                            .status(Status::bye("literal too large before login"));
+                        self.ctx.info.slot.release();
+                        return self.final_flush().await;
+                    }
                 }
             }
+        }
+    }
+
+    /// Sends the last replies after the slot was given back, within
+    /// [`server_kit::CLOSING_TIMEOUT`].
+    async fn final_flush(&mut self) -> io::Result<()> {
+        match tokio::time::timeout(server_kit::CLOSING_TIMEOUT, self.io.flush(&mut self.ctx)).await
+        {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "final write timed out",
+            )),
+        }
+    }
+
+    /// Once logged in, commands may carry messages (APPEND): the framer gets the full limits.
+    fn switch_limits_at_login(&mut self) {
+        let logged_in = matches!(self.state, State::Authenticated(_) | State::Selected(..));
+        let limits = frame_limits(&self.ctx.server.config, logged_in);
+        if *self.io.framer.limits() != limits {
+            self.io.framer.set_limits(limits);
+        }
+    }
+}
+
+/// The framer's limits. Before login only what LOGIN needs: literals up to
+/// `max_preauth_literal` (user name, password), a command of two such literals and a line.
+fn frame_limits(config: &crate::ImapConfig, logged_in: bool) -> FrameLimits {
+    if logged_in {
+        FrameLimits {
+            max_line: config.max_line_length,
+            max_literal: config.max_message_size,
+            max_command: config.max_command_size,
+            // RFC 7888 §3: LITERAL+ — non-synchronising literals up to the other limits.
+            max_non_sync_literal: u64::MAX,
+        }
+    } else {
+        let literal = config.max_preauth_literal.min(config.max_message_size);
+        FrameLimits {
+            max_line: config.max_line_length,
+            max_literal: literal,
+            max_command: (config.max_line_length as u64)
+                .saturating_add(literal.saturating_mul(2))
+                .min(config.max_command_size),
+            max_non_sync_literal: u64::MAX,
         }
     }
 }

@@ -59,6 +59,7 @@ async fn connect(peer: &str, shutdown: Shutdown, idle: Duration) -> Client {
         peer: peer.parse().unwrap(),
         local: "127.0.0.1:143".parse().unwrap(),
         listener: "imap",
+        slot: Default::default(),
     };
     tokio::spawn(imap_server::serve(
         server,

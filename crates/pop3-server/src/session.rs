@@ -91,7 +91,7 @@ impl Session {
         // Release the maildrop lock (it goes with the state) before the final flush, which
         // may take as long as the write timeout with a client that stopped reading.
         self.state = State::Authorization { user: None };
-        self.wire.close().await;
+        self.wire.close(&self.info.slot).await;
         let info = &self.info;
         tracing::info!(
             conn = info.id,
@@ -198,6 +198,7 @@ impl Session {
             (_, Command::Capa) => return self.capa().await,
             (State::Authorization { .. }, Command::Quit) => {
                 // RFC 1939 §4: QUIT in AUTHORIZATION ends the session without UPDATE.
+                self.info.slot.release();
                 self.wire
                     .reply(&Reply::ok("yubin POP3 signing off"))
                     .await?;
@@ -371,6 +372,10 @@ impl Session {
                 Reply::ok("yubin POP3 signing off")
             }
         };
+        // The UPDATE state is over: release the maildrop lock and the connection slot before
+        // the reply, so a client reconnecting the moment it reads `+OK` finds neither held.
+        self.state = State::Authorization { user: None };
+        self.info.slot.release();
         self.wire.reply(&reply).await?;
         Ok(Flow::Close)
     }

@@ -38,8 +38,10 @@ impl Wire {
         self.write(&reply.to_bytes()).await
     }
 
-    /// Flushes and closes, bounded by the write timeout.
-    pub async fn close(&mut self) {
-        let _ = tokio::time::timeout(self.write_timeout, self.conn.close()).await;
+    /// Flushes and closes, bounded by the write timeout (shortened to
+    /// [`server_kit::CLOSING_TIMEOUT`] once the connection's slot was given back).
+    pub async fn close(&mut self, slot: &server_kit::ConnSlot) {
+        let timeout = slot.closing_timeout(self.write_timeout);
+        let _ = tokio::time::timeout(timeout, self.conn.close()).await;
     }
 }

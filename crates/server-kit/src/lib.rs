@@ -8,7 +8,7 @@ mod conn;
 mod info;
 
 pub use conn::{Conn, LineError};
-pub use info::{ConnInfo, PlaintextAuth};
+pub use info::{CLOSING_TIMEOUT, ConnInfo, ConnSlot, PlaintextAuth};
 pub use tokio_rustls::TlsAcceptor;
 pub use tokio_util::sync::CancellationToken as Shutdown;
 

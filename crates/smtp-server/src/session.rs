@@ -131,7 +131,13 @@ impl Session {
         if self.reply(greeting).await.is_ok() {
             self.command_loop(&shutdown).await;
         }
-        self.conn.close().await;
+        // A client that stopped reading cannot hold the session: the last replies get the
+        // command timeout, and less once the slot was given back at QUIT.
+        let timeout = self
+            .info
+            .slot
+            .closing_timeout(self.server.config.command_timeout);
+        let _ = tokio::time::timeout(timeout, self.conn.close()).await;
         tracing::info!(
             conn = self.info.id,
             peer = %self.info.peer,
@@ -226,6 +232,9 @@ impl Session {
             }
             (Command::Noop, _) => self.answer(250, "2.0.0", "Ok").await,
             (Command::Quit, _) => {
+                // Free the connection slot before the last reply (a client may reconnect as
+                // soon as it reads it).
+                self.info.slot.release();
                 self.reply(Reply::new(221, "2.0.0", "Bye")).await?;
                 Ok(Flow::Close)
             }

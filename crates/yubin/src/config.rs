@@ -112,6 +112,10 @@ pub struct Limits {
     pub smtp_data_timeout_secs: u64,
     pub pop3_idle_timeout_secs: u64,
     pub imap_idle_timeout_secs: u64,
+    /// During IMAP IDLE, an untagged `* OK Still here` this often (0: never).
+    pub imap_idle_keepalive_secs: u64,
+    /// Largest IMAP literal before login (LOGIN's user name and password).
+    pub imap_max_preauth_literal: u64,
     pub tls_handshake_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
 }
@@ -133,6 +137,9 @@ impl Default for Limits {
             pop3_idle_timeout_secs: 600,
             // RFC 9051 §5.4: the autologout timer must be at least 30 minutes.
             imap_idle_timeout_secs: 1800,
+            // RFC 2177 §3; Dovecot's imap_idle_notify_interval is 2 minutes too.
+            imap_idle_keepalive_secs: 120,
+            imap_max_preauth_literal: 8192,
             tls_handshake_timeout_secs: 30,
             shutdown_grace_secs: 10,
         }
@@ -152,6 +159,9 @@ impl Limits {
     pub fn imap_idle_timeout(&self) -> Duration {
         Duration::from_secs(self.imap_idle_timeout_secs)
     }
+    pub fn imap_idle_keepalive(&self) -> Duration {
+        Duration::from_secs(self.imap_idle_keepalive_secs)
+    }
     pub fn tls_handshake_timeout(&self) -> Duration {
         Duration::from_secs(self.tls_handshake_timeout_secs)
     }
@@ -167,13 +177,33 @@ pub struct Auth {
     pub allow_plaintext_loopback: bool,
     /// How long a failed login waits before it is answered.
     pub failure_delay_ms: u64,
+    /// How long a verified password is recognised without argon2 (like Dovecot's
+    /// `auth_cache_ttl`); 0 turns the credential cache off.
+    pub cache_ttl_secs: u64,
+    /// How many accounts the credential cache holds at most; 0 turns it off.
+    pub cache_size: usize,
 }
 
 impl Default for Auth {
     fn default() -> Self {
+        let cache = auth::CacheConfig::default();
         Auth {
             allow_plaintext_loopback: true,
             failure_delay_ms: 2000,
+            cache_ttl_secs: cache.ttl.as_secs(),
+            cache_size: cache.max_entries,
+        }
+    }
+}
+
+impl Auth {
+    pub fn failure_delay(&self) -> Duration {
+        Duration::from_millis(self.failure_delay_ms)
+    }
+    pub fn cache(&self) -> auth::CacheConfig {
+        auth::CacheConfig {
+            ttl: Duration::from_secs(self.cache_ttl_secs),
+            max_entries: self.cache_size,
         }
     }
 }
@@ -224,6 +254,10 @@ impl Config {
             if value == 0 {
                 bail!("[limits] {name} must be greater than 0");
             }
+        }
+        // LOGIN's user name and password may be literals (RFC 9051 §6.2.3): they must fit.
+        if l.imap_max_preauth_literal < 256 {
+            bail!("[limits] imap_max_preauth_literal must be at least 256");
         }
         self.queue.validate()?;
         // RFC 5321 §4.5.3.1.4: an SMTP command line of 512 octets (with CRLF) must be accepted.
@@ -290,7 +324,16 @@ mod tests {
         assert_eq!(c.limits.max_message_size, d.max_message_size);
         assert_eq!(c.limits.max_connections, d.max_connections);
         assert_eq!(c.limits.imap_idle_timeout_secs, d.imap_idle_timeout_secs);
+        assert_eq!(
+            c.limits.imap_idle_keepalive_secs,
+            d.imap_idle_keepalive_secs
+        );
+        assert_eq!(
+            c.limits.imap_max_preauth_literal,
+            d.imap_max_preauth_literal
+        );
         assert_eq!(c.auth.failure_delay_ms, Auth::default().failure_delay_ms);
+        assert_eq!(c.auth.cache(), auth::CacheConfig::default());
         let q = crate::outbound_config::Queue::default();
         assert_eq!(c.queue.remote_port, q.remote_port);
         assert_eq!(c.queue.max_age_secs, q.max_age_secs);
@@ -379,7 +422,20 @@ selector = "s1"
         assert!(Config::parse("hostname = \"bad host\"\n").is_err());
         assert!(Config::parse("[limits]\nmax_connections = 0\n").is_err());
         assert!(Config::parse("[limits]\nmax_line_length = 80\n").is_err());
+        assert!(Config::parse("[limits]\nimap_max_preauth_literal = 10\n").is_err());
         let c = Config::parse("[limits]\nmax_line_length = 2048\n").unwrap();
         assert_eq!(c.limits.max_line_length, Some(2048));
+    }
+
+    #[test]
+    fn credential_cache_can_be_tuned_and_turned_off() {
+        let c = Config::parse("[auth]\ncache_ttl_secs = 60\ncache_size = 5\n").unwrap();
+        assert_eq!(c.auth.cache().ttl, Duration::from_secs(60));
+        assert_eq!(c.auth.cache().max_entries, 5);
+        assert!(c.auth.cache().enabled());
+        let off = Config::parse("[auth]\ncache_size = 0\n").unwrap();
+        assert!(!off.auth.cache().enabled());
+        let off = Config::parse("[auth]\ncache_ttl_secs = 0\n").unwrap();
+        assert!(!off.auth.cache().enabled());
     }
 }

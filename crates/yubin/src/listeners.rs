@@ -2,8 +2,9 @@
 //! implicit-TLS handshakes, and the hand-off to the protocol crates.
 //!
 //! Invariant: every connection task is spawned on the shared [`TaskTracker`] and holds a
-//! [`ConnGuard`], so shutdown can wait for all of them and limits are released however a
-//! session ends.
+//! [`ConnGuard`](crate::limits::ConnGuard) (inside the [`ConnSlot`] of its `ConnInfo`, released when the task ends),
+//! so shutdown can wait for all of them and limits are released however a session ends. A
+//! session releases its slot earlier when it decides to close (LOGOUT/QUIT).
 
 use std::io;
 use std::net::SocketAddr;
@@ -11,13 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use server_kit::{BoxStream, ConnInfo, Shutdown};
+use server_kit::{BoxStream, ConnInfo, ConnSlot, Shutdown};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
-use crate::limits::{ConnGuard, ConnLimits, Refusal};
+use crate::limits::{ConnLimits, Refusal};
 
 /// Pending connections the kernel queues per socket (it caps this at `somaxconn`).
 const BACKLOG: i32 = 1024;
@@ -170,11 +171,13 @@ fn handle(listener: &Listener, ctx: &Arc<Context>, stream: TcpStream, peer: Sock
             return;
         }
     };
+    let slot = ConnSlot::new(guard);
     let info = ConnInfo {
         id,
         peer,
         local: stream.local_addr().unwrap_or(listener.addr),
         listener: listener.name,
+        slot: slot.clone(),
     };
     tracing::debug!(conn = id, %peer, listener = listener.name, "connection accepted");
     let service = listener.service.clone();
@@ -182,7 +185,8 @@ fn handle(listener: &Listener, ctx: &Arc<Context>, stream: TcpStream, peer: Sock
     let shutdown = ctx.shutdown.clone();
     let handshake_timeout = ctx.tls_handshake_timeout;
     ctx.tracker.spawn(async move {
-        let _guard: ConnGuard = guard;
+        // However the task ends (return, panic, cancellation), the slot is given back.
+        let _release = ReleaseOnDrop(slot);
         let (stream, tls): (BoxStream, bool) = match acceptor {
             None => (Box::new(stream), false),
             Some(acceptor) => {
@@ -207,6 +211,15 @@ fn handle(listener: &Listener, ctx: &Arc<Context>, stream: TcpStream, peer: Sock
         service.serve(stream, tls, info, shutdown).await;
         tracing::debug!(conn = id, "connection closed");
     });
+}
+
+/// Gives a connection slot back when dropped.
+struct ReleaseOnDrop(ConnSlot);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.release();
+    }
 }
 
 /// Answers an over-limit client with its protocol's one-line refusal and closes.

@@ -5,7 +5,6 @@
 //! start with a clear error instead of leaving a half-running server.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use server_kit::{PlaintextAuth, Shutdown};
@@ -106,10 +105,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let opened = open_store(&config, StoreRole::Server)?;
     let (store, directory) = (opened.store.clone(), opened.directory.clone());
     let tls = tls::load(&config.tls, &hostname, &config.data_dir)?;
-    let auth = auth::Authenticator::new(
-        directory.clone(),
-        Duration::from_millis(config.auth.failure_delay_ms),
-    );
+    let auth = auth::Authenticator::new(directory.clone(), config.auth.failure_delay())
+        .with_cache(config.auth.cache());
     let services = Services::new(
         &config,
         &hostname,
@@ -264,6 +261,8 @@ impl Services {
                     hostname: hostname.to_string(),
                     max_line_length: l.max_line_length.unwrap_or(defaults.max_line_length),
                     idle_timeout: l.imap_idle_timeout(),
+                    idle_keepalive: l.imap_idle_keepalive(),
+                    max_preauth_literal: l.imap_max_preauth_literal,
                     plaintext_auth,
                     // One message-size limit for SMTP and IMAP APPEND (RFC 7889 APPENDLIMIT).
                     max_message_size: l.max_message_size as u64,

@@ -22,6 +22,11 @@ pub(crate) async fn idle(
     }
     // RFC 9051 §5.4: the autologout timer bounds IDLE too; each IDLE re-arms it.
     let deadline = tokio::time::Instant::now() + ctx.server.config.idle_timeout;
+    // RFC 2177 §3: the server may send untagged responses at any time during IDLE; one every
+    // few minutes keeps NAT boxes from dropping a quiet connection.
+    let keepalive = ctx.server.config.idle_keepalive;
+    let mut next_keepalive =
+        (!keepalive.is_zero()).then(|| tokio::time::Instant::now() + keepalive);
     let max = ctx.server.config.max_line_length;
     loop {
         if let Some(pos) = io.inbuf.iter().position(|&b| b == b'\n') {
@@ -54,10 +59,18 @@ pub(crate) async fn idle(
             Input(Result<(), server_kit::LineError>),
             Change(Result<store::ChangeEvent, RecvError>),
             Bye(&'static str),
+            Keepalive,
         }
+        let keepalive_due = async {
+            match next_keepalive {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         let ev = tokio::select! {
             _ = shutdown.cancelled() => Ev::Bye("server shutting down"),
             _ = tokio::time::sleep_until(deadline) => Ev::Bye("autologout; idle for too long"),
+            _ = keepalive_due => Ev::Keepalive,
             r = fill(conn, inbuf) => Ev::Input(r),
             c = user.changes.recv() => Ev::Change(c),
         };
@@ -66,6 +79,10 @@ pub(crate) async fn idle(
                 ctx.status(Status::bye(text));
                 io.flush(ctx).await?;
                 return Ok(Err(Stop::Bye));
+            }
+            Ev::Keepalive => {
+                ctx.status(Status::ok(None, "Still here"));
+                next_keepalive = Some(tokio::time::Instant::now() + keepalive);
             }
             Ev::Input(Ok(())) => {}
             Ev::Input(Err(server_kit::LineError::Io(e))) => return Err(e),

@@ -90,6 +90,10 @@ struct Spec {
     groups: Vec<Group>,
     /// The account's mailboxes (name, subscribed), kept current from the change feed.
     mailboxes: HashMap<MailboxId, (String, bool)>,
+    /// The subscribed names, kept current from the change feed. Subscriptions are names
+    /// (RFC 9051 §6.3.7): they stay when their mailbox is deleted or renamed, and a mailbox
+    /// created under a subscribed name is subscribed.
+    subscriptions: std::collections::HashSet<String>,
     /// The selected mailbox and the highest UID whose MessageNew FETCH is done (or that was
     /// there when the mailbox or NOTIFY was set).
     fetched: Option<(MailboxId, Uid)>,
@@ -179,8 +183,16 @@ impl Spec {
 
     /// `* LIST` attributes of `name` as the map knows it: `\Subscribed`, children.
     fn list_item(&self, name: &str, mut attributes: Vec<MailboxAttribute>) -> ListItem {
-        if !attributes.contains(&MailboxAttribute::NonExistent) {
-            if self.mailboxes.values().any(|(n, s)| *s && n == name) {
+        if !attributes.contains(&MailboxAttribute::NonExistent)
+            && !self.mailboxes.values().any(|(n, _)| n == name)
+        {
+            // A subscription whose mailbox is gone (RFC 5258 §3.4 `\NonExistent`).
+            attributes.push(MailboxAttribute::NonExistent);
+            if self.subscriptions.contains(name) {
+                attributes.push(MailboxAttribute::Subscribed);
+            }
+        } else if !attributes.contains(&MailboxAttribute::NonExistent) {
+            if self.subscriptions.contains(name) {
                 attributes.push(MailboxAttribute::Subscribed);
             }
             let prefix = format!("{name}/");
@@ -281,8 +293,10 @@ impl NotifyState {
                 }
             }
             Change::MailboxCreated { name } => {
-                spec.mailboxes.insert(ev.mailbox, (name.clone(), false));
-                if spec.events_for(&name, false).names {
+                let subscribed = spec.subscriptions.contains(&name);
+                spec.mailboxes
+                    .insert(ev.mailbox, (name.clone(), subscribed));
+                if spec.events_for(&name, subscribed).names {
                     out.push(Pending::List(spec.list_item(&name, vec![])));
                     if let Some(p) =
                         parent(&name).filter(|p| spec.mailboxes.values().any(|(n, _)| n == p))
@@ -305,19 +319,21 @@ impl NotifyState {
                 }
             }
             Change::MailboxRenamed { old_name, new_name } => {
-                let subscribed = match spec.mailboxes.get_mut(&ev.mailbox) {
-                    Some(entry) => {
-                        entry.0 = new_name.clone();
-                        entry.1
-                    }
-                    None => false,
-                };
+                // The subscription stays with the old name; the new one is subscribed only if
+                // that name was.
+                let was = spec.subscriptions.contains(&old_name);
+                let now = spec.subscriptions.contains(&new_name);
+                if let Some(entry) = spec.mailboxes.get_mut(&ev.mailbox) {
+                    *entry = (new_name.clone(), now);
+                }
+                let subscribed = was || now;
                 // The inferiors move with it (their own events follow): rename them now so
                 // the LIST below sees the children where they are going.
                 let (old_prefix, new_prefix) = (format!("{old_name}/"), format!("{new_name}/"));
-                for (name, _) in spec.mailboxes.values_mut() {
+                for (name, sub) in spec.mailboxes.values_mut() {
                     if let Some(rest) = name.strip_prefix(&old_prefix) {
                         *name = format!("{new_prefix}{rest}");
+                        *sub = spec.subscriptions.contains(name.as_str());
                     }
                 }
                 // §5.4: "When a mailbox is renamed, its children are renamed too. No
@@ -338,7 +354,12 @@ impl NotifyState {
                 }
             }
             Change::SubscriptionChanged { name, subscribed } => {
-                if let Some(entry) = spec.mailboxes.get_mut(&ev.mailbox) {
+                if subscribed {
+                    spec.subscriptions.insert(name.clone());
+                } else {
+                    spec.subscriptions.remove(&name);
+                }
+                for entry in spec.mailboxes.values_mut().filter(|(n, _)| *n == name) {
                     entry.1 = subscribed;
                 }
                 // The filter is evaluated both before and after (SUBSCRIBED, §6.4).
@@ -475,6 +496,10 @@ pub(crate) async fn notify(
         Ok(l) => l,
         Err(e) => return crate::session::store_error(&tag, &e),
     };
+    let subscriptions = match ctx.server.store.list_subscriptions(user.account).await {
+        Ok(l) => l.into_iter().collect(),
+        Err(e) => return crate::session::store_error(&tag, &e),
+    };
     let spec = Spec {
         selected: selected.flatten(),
         groups,
@@ -482,6 +507,7 @@ pub(crate) async fn notify(
             .iter()
             .map(|m| (m.id, (m.name.clone(), m.subscribed)))
             .collect(),
+        subscriptions,
         fetched: sel.map(|s| (s.id, s.max_uid())),
         last_rename: None,
     };
@@ -735,6 +761,7 @@ mod tests {
                 .map(|i| (i, (format!("box{i}"), false)))
                 .chain([(0, ("INBOX".to_string(), true))])
                 .collect(),
+            subscriptions: ["INBOX".to_string()].into_iter().collect(),
             fetched: None,
             last_rename: None,
         })

@@ -103,6 +103,7 @@ impl Env {
             peer: "127.0.0.1:5000".parse().unwrap(),
             local: "127.0.0.1:143".parse().unwrap(),
             listener: "imap",
+            slot: Default::default(),
         };
         tokio::spawn(imap_server::serve(
             self.server.clone(),

@@ -88,6 +88,7 @@ impl Harness {
             peer: peer.parse::<SocketAddr>().unwrap(),
             local: "127.0.0.1:110".parse().unwrap(),
             listener: "pop3",
+            slot: Default::default(),
         };
         let task = tokio::spawn(pop3_server::serve(
             self.server.clone(),

@@ -127,6 +127,7 @@ impl Harness {
             peer: format!("{peer}:40000").parse::<SocketAddr>().unwrap(),
             local: "192.0.2.100:25".parse().unwrap(),
             listener: "smtp",
+            slot: Default::default(),
         };
         let task = tokio::spawn(smtp_server::serve(
             self.server.clone(),

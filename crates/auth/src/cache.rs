@@ -1,0 +1,284 @@
+//! A cache of recently verified passwords, like Dovecot's `auth_cache`: clients reconnect all
+//! day, and without it every login pays a full argon2 verification (~100 ms of a core).
+//!
+//! Invariants:
+//! - No password is kept: an entry holds HMAC-SHA256(per-process random secret, address NUL
+//!   password), so the memory of the process does not reveal passwords, and the MAC of a
+//!   guess cannot be computed without the secret.
+//! - Only successes are cached. A wrong password never matches an entry (MACs are compared in
+//!   constant time), so it still pays argon2 and the failure delay.
+//! - Each entry keeps the password hash (PHC string) it was verified against, and a hit
+//!   requires the account's current PHC (read again from the directory at every login) to be
+//!   the same: a password changed or an account deleted by another process (the admin CLI)
+//!   turns the entry into a miss at once, with no message between the processes.
+//! - Bounded: at most `max_entries` accounts (one entry each, least recently used evicted),
+//!   each valid for `ttl` from the verification that created it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use store::AccountId;
+use subtle::ConstantTimeEq;
+
+/// How long and how many verified credentials are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// How long a verified password is trusted without argon2; zero disables the cache.
+    pub ttl: Duration,
+    /// How many accounts at most; zero disables the cache.
+    pub max_entries: usize,
+}
+
+impl CacheConfig {
+    /// The cache off: every login runs argon2.
+    pub const DISABLED: CacheConfig = CacheConfig {
+        ttl: Duration::ZERO,
+        max_entries: 0,
+    };
+
+    pub fn enabled(&self) -> bool {
+        !self.ttl.is_zero() && self.max_entries > 0
+    }
+}
+
+impl Default for CacheConfig {
+    /// Five minutes, 10,000 accounts (a few MiB at most).
+    fn default() -> Self {
+        CacheConfig {
+            ttl: Duration::from_secs(300),
+            max_entries: 10_000,
+        }
+    }
+}
+
+/// The MAC of one username/password pair under the process's secret.
+pub(crate) type CredentialMac = [u8; 32];
+
+struct Entry {
+    mac: CredentialMac,
+    /// The PHC string the password was verified against.
+    phc: String,
+    expires: Instant,
+    /// Position in `Inner::lru`.
+    used: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: HashMap<AccountId, Entry>,
+    /// Last use → account, oldest first.
+    lru: BTreeMap<u64, AccountId>,
+    clock: u64,
+}
+
+impl Inner {
+    fn remove(&mut self, account: AccountId) {
+        if let Some(e) = self.entries.remove(&account) {
+            self.lru.remove(&e.used);
+        }
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+}
+
+pub(crate) struct CredentialCache {
+    config: CacheConfig,
+    secret: [u8; 32],
+    inner: Mutex<Inner>,
+}
+
+impl CredentialCache {
+    pub fn new(config: CacheConfig) -> CredentialCache {
+        let mut secret = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+        CredentialCache {
+            config,
+            secret,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.config.enabled()
+    }
+
+    /// HMAC-SHA256(secret, address NUL password). The NUL keeps `a` + `bc` apart from `ab` +
+    /// `c` (neither an address nor a SASL PLAIN password holds one).
+    pub fn mac(&self, address: &str, password: &str) -> CredentialMac {
+        let Ok(mut m) = Hmac::<Sha256>::new_from_slice(&self.secret) else {
+            // HMAC takes keys of any length; unreachable, but never a panic on a login.
+            return [0; 32];
+        };
+        m.update(address.as_bytes());
+        m.update(&[0]);
+        m.update(password.as_bytes());
+        m.finalize().into_bytes().into()
+    }
+
+    /// Whether `mac` was verified for `account` within the TTL against the PHC string the
+    /// account has now (`current_phc`). An entry that expired or belongs to another password
+    /// hash is dropped; a different MAC (a wrong password) leaves the entry in place.
+    pub fn check(&self, account: AccountId, mac: &CredentialMac, current_phc: &str) -> bool {
+        if !self.enabled() {
+            return false;
+        }
+        let now = Instant::now();
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = inner.entries.get(&account) else {
+            return false;
+        };
+        let stale =
+            entry.expires <= now || !bool::from(entry.phc.as_bytes().ct_eq(current_phc.as_bytes()));
+        let matches = bool::from(entry.mac.ct_eq(mac));
+        let old = entry.used;
+        if stale {
+            inner.remove(account);
+            return false;
+        }
+        if !matches {
+            return false;
+        }
+        let used = inner.tick();
+        inner.lru.remove(&old);
+        inner.lru.insert(used, account);
+        if let Some(e) = inner.entries.get_mut(&account) {
+            e.used = used;
+        }
+        true
+    }
+
+    /// Remembers that `mac` was just verified for `account` against `phc`.
+    pub fn insert(&self, account: AccountId, mac: CredentialMac, phc: &str) {
+        if !self.enabled() {
+            return;
+        }
+        let expires = Instant::now() + self.config.ttl;
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.remove(account);
+        while inner.entries.len() >= self.config.max_entries {
+            let Some((_, oldest)) = inner.lru.pop_first() else {
+                break;
+            };
+            inner.entries.remove(&oldest);
+        }
+        let used = inner.tick();
+        inner.lru.insert(used, account);
+        inner.entries.insert(
+            account,
+            Entry {
+                mac,
+                phc: phc.to_string(),
+                expires,
+                used,
+            },
+        );
+    }
+
+    /// How many accounts are cached.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        debug_assert_eq!(inner.entries.len(), inner.lru.len());
+        inner.entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(ttl_ms: u64, max: usize) -> CredentialCache {
+        CredentialCache::new(CacheConfig {
+            ttl: Duration::from_millis(ttl_ms),
+            max_entries: max,
+        })
+    }
+
+    #[test]
+    fn hit_needs_same_password_and_same_phc() {
+        let c = cache(60_000, 10);
+        let good = c.mac("a@d.test", "secret");
+        c.insert(1, good, "$argon2id$one");
+        assert!(c.check(1, &good, "$argon2id$one"));
+        // A wrong password misses and does not evict the entry.
+        assert!(!c.check(1, &c.mac("a@d.test", "Secret"), "$argon2id$one"));
+        assert!(c.check(1, &good, "$argon2id$one"));
+        // Another account with the same MAC misses.
+        assert!(!c.check(2, &good, "$argon2id$one"));
+        // The password hash changed (yubin user passwd in another process): miss, dropped.
+        assert!(!c.check(1, &good, "$argon2id$two"));
+        assert_eq!(c.len(), 0);
+        assert!(!c.check(1, &good, "$argon2id$one"));
+    }
+
+    #[test]
+    fn mac_depends_on_secret_user_and_password() {
+        let c = cache(60_000, 10);
+        let d = cache(60_000, 10);
+        assert_eq!(c.mac("a@d.test", "pw"), c.mac("a@d.test", "pw"));
+        assert_ne!(c.mac("a@d.test", "pw"), d.mac("a@d.test", "pw"));
+        assert_ne!(c.mac("a@d.test", "pw"), c.mac("b@d.test", "pw"));
+        assert_ne!(c.mac("a@d.tes", "tpw"), c.mac("a@d.test", "pw"));
+    }
+
+    #[test]
+    fn entries_expire() {
+        let c = cache(30, 10);
+        let m = c.mac("a@d.test", "pw");
+        c.insert(1, m, "phc");
+        assert!(c.check(1, &m, "phc"));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(!c.check(1, &m, "phc"));
+        assert_eq!(c.len(), 0);
+    }
+
+    #[test]
+    fn bounded_least_recently_used_goes_first() {
+        let c = cache(60_000, 3);
+        let macs: Vec<_> = (0..5)
+            .map(|i| c.mac(&format!("u{i}@d.test"), "pw"))
+            .collect();
+        for i in 0..3 {
+            c.insert(i, macs[i as usize], "phc");
+        }
+        // Use 0, so 1 is now the least recently used.
+        assert!(c.check(0, &macs[0], "phc"));
+        c.insert(3, macs[3], "phc");
+        assert_eq!(c.len(), 3);
+        assert!(!c.check(1, &macs[1], "phc"));
+        assert!(c.check(0, &macs[0], "phc"));
+        assert!(c.check(2, &macs[2], "phc"));
+        assert!(c.check(3, &macs[3], "phc"));
+        // Re-inserting an account replaces its entry instead of adding one.
+        c.insert(3, macs[4], "phc2");
+        assert_eq!(c.len(), 3);
+        assert!(c.check(3, &macs[4], "phc2"));
+    }
+
+    #[test]
+    fn disabled_cache_never_hits() {
+        for config in [
+            CacheConfig::DISABLED,
+            CacheConfig {
+                ttl: Duration::ZERO,
+                max_entries: 10,
+            },
+            CacheConfig {
+                ttl: Duration::from_secs(60),
+                max_entries: 0,
+            },
+        ] {
+            let c = CredentialCache::new(config);
+            let m = c.mac("a@d.test", "pw");
+            c.insert(1, m, "phc");
+            assert!(!c.check(1, &m, "phc"));
+            assert_eq!(c.len(), 0);
+        }
+    }
+}

@@ -1,0 +1,128 @@
+"""Connection slots and what an anonymous client may cost: a client that logs out and reconnects
+at once is served even at one connection per address, and a literal announced before login is
+refused before its bytes are read, without growing the server's memory."""
+
+import socket
+import time
+
+import pytest
+
+from conftest import PASSWORD, Transcript
+
+
+def rss_kib(server) -> int:
+    with open(f"/proc/{server.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.fixture
+def one_per_ip(make_server):
+    server = make_server(extra_config="[limits]\nmax_connections_per_ip = 1\n")
+    # The harness probed every port to see the server up; wait until those sessions are gone.
+    deadline = time.time() + 10
+    while True:
+        t = Transcript(server.connect("imap"))
+        ok = t.line().startswith(b"* OK ")
+        t.sock.close()
+        if ok:
+            break
+        assert time.time() < deadline, "the probes' slots were never released"
+        time.sleep(0.05)
+    time.sleep(0.2)
+    return server
+
+
+def test_imap_logout_then_reconnect_at_once(one_per_ip):
+    previous = None
+    for i in range(50):
+        t = Transcript(one_per_ip.connect("imap"))
+        greeting = t.line()
+        assert greeting.startswith(b"* OK "), (i, greeting)
+        if previous is not None:
+            previous.sock.close()
+        if i % 10 == 0:
+            t.send(b"l LOGIN alice@example.com \"%s\"\r\n" % PASSWORD.encode())
+            assert t.line().startswith(b"l OK "), i
+        t.send(b"z LOGOUT\r\n")
+        assert t.line() == b"* BYE yubin IMAP logging out\r\n"
+        assert t.line() == b"z OK LOGOUT completed\r\n"
+        # Reconnect right after the tagged OK, before this connection is even closed here.
+        previous = t
+    previous.sock.close()
+
+
+def test_pop3_and_smtp_quit_then_reconnect_at_once(one_per_ip):
+    for i in range(50):
+        t = Transcript(one_per_ip.connect("pop3"))
+        assert t.line().startswith(b"+OK"), i
+        t.send(b"QUIT\r\n")
+        assert t.line().startswith(b"+OK"), i
+        s = Transcript(one_per_ip.connect("smtp"))
+        t.sock.close()
+        assert s.smtp_reply().startswith(b"220 "), i
+        assert s.cmd(b"QUIT\r\n").startswith(b"221 "), i
+        s.sock.close()
+
+
+def test_the_limit_still_holds_while_a_session_is_open(one_per_ip):
+    t = Transcript(one_per_ip.connect("imap"))
+    assert t.line().startswith(b"* OK ")
+    refused = Transcript(one_per_ip.connect("imap"))
+    assert refused.line() == b"* BYE Too many connections\r\n"
+    t.send(b"a NOOP\r\n")
+    assert t.line() == b"a OK NOOP completed\r\n"
+
+
+def test_huge_literal_before_login_is_refused_unread(server):
+    # 20 MiB: under the message size limit (25 MiB), far over what LOGIN needs (8 KiB).
+    size = 20 * 1024 * 1024
+    before = rss_kib(server)
+    socks = []
+    for i in range(20):
+        t = Transcript(server.connect("imap"))
+        t.sock.settimeout(5)
+        assert t.line().startswith(b"* OK ")
+        # The answer comes at once, without a "+" and without the server waiting for a single
+        # byte of the literal.
+        t.send(b"a%d LOGIN {%d}\r\n" % (i, size))
+        assert t.line() == b"a%d NO [TOOBIG] literal too large\r\n" % i
+        socks.append(t)
+    # The connections stay usable.
+    for i, t in enumerate(socks):
+        t.send(b"b%d NOOP\r\n" % i)
+        assert t.line() == b"b%d OK NOOP completed\r\n" % i
+    # Non-synchronising (LITERAL+): the bytes come anyway, so the server refuses and closes
+    # rather than reading 20 MiB from an anonymous client.
+    for i in range(20):
+        t = Transcript(server.connect("imap"))
+        t.sock.settimeout(5)
+        assert t.line().startswith(b"* OK ")
+        t.send(b"c%d LOGIN {%d+}\r\n" % (i, size) + b"x" * 1000)
+        assert t.line() == b"c%d NO [TOOBIG] literal too large\r\n" % i
+        assert t.line() == b"* BYE literal too large before login\r\n"
+        with pytest.raises((EOFError, ConnectionError)):
+            t.line()
+        socks.append(t)
+    grown = rss_kib(server) - before
+    assert grown < 16 * 1024, f"RSS grew by {grown} KiB"
+    for t in socks:
+        t.sock.close()
+
+
+def test_after_login_literals_get_the_message_limit(server):
+    t = Transcript(server.connect("imap"))
+    t.sock.settimeout(10)
+    assert t.line().startswith(b"* OK ")
+    # A password in a literal is fine before login (it is small).
+    t.send(b"a LOGIN alice@example.com {%d}\r\n" % len(PASSWORD))
+    assert t.line().startswith(b"+ ")
+    t.send(PASSWORD.encode() + b"\r\n")
+    assert t.line().startswith(b"a OK ")
+    message = b"Subject: after login\r\n\r\n" + b"z" * 100_000 + b"\r\n"
+    t.send(b"b APPEND INBOX {%d}\r\n" % len(message))
+    assert t.line().startswith(b"+ ")
+    t.send(message + b"\r\n")
+    assert t.line().startswith(b"b OK [APPENDUID ")

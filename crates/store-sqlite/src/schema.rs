@@ -161,13 +161,6 @@ pub fn connect(path: &Path, reader: bool) -> StoreResult<Connection> {
          PRAGMA synchronous = FULL;",
     )
     .db()?;
-    if reader {
-        // Reads map the database file instead of copying pages with read(): in WAL mode every
-        // commit by the writer empties the readers' page caches, so under a steady write load
-        // they fetch the same pages again and again; mapped, that is a memory access, not a
-        // system call and a copy (WAL frames are still read the usual way).
-        conn.execute_batch("PRAGMA mmap_size = 268435456").db()?;
-    }
     conn.set_prepared_statement_cache_capacity(64);
     // This SQLite is built with STAT4, which marks every statement whose bound parameters could
     // change its plan as expired at each new binding: a cached statement was parsed and planned

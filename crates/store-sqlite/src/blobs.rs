@@ -14,9 +14,11 @@
 //!   references it; a row is inserted only while holding that lock and after checking that the
 //!   file exists (re-writing it if not). So a committed row always has its file.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -29,7 +31,14 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 pub struct BlobDir {
     root: PathBuf,
+    /// Hashes whose file (and its directory entry) this process made durable: storing the
+    /// same bytes again needs no fsync. Dropped at unlink; cleared when it reaches
+    /// [`DURABLE_MEMORY`] entries.
+    durable: Mutex<HashSet<String>>,
 }
+
+/// How many durable hashes [`BlobDir`] remembers.
+const DURABLE_MEMORY: usize = 65_536;
 
 /// Whether `s` looks like a blob name (64 lower-case hex digits); anything else is refused
 /// before it can reach the file system.
@@ -48,7 +57,10 @@ fn fsync_dir(dir: &Path) -> io::Result<()> {
 impl BlobDir {
     /// Creates `root` if needed.
     pub fn open(root: PathBuf) -> io::Result<BlobDir> {
-        let dir = BlobDir { root };
+        let dir = BlobDir {
+            root,
+            durable: Mutex::new(HashSet::new()),
+        };
         fs::create_dir_all(&dir.root)?;
         if let Some(parent) = dir.root.parent() {
             fsync_dir(parent)?;
@@ -89,7 +101,12 @@ impl BlobDir {
             && meta.is_file()
             && meta.len() == bytes.len() as u64
         {
-            return fsync_dir(&dir);
+            if self.known_durable(hash) {
+                return Ok(());
+            }
+            fsync_dir(&dir)?;
+            self.remember_durable(hash);
+            return Ok(());
         }
         self.create_dirs(&dir)?;
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -102,10 +119,26 @@ impl BlobDir {
             fs::rename(&tmp, &path)?;
             fsync_dir(&dir)
         })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
+        match &result {
+            Ok(()) => self.remember_durable(hash),
+            Err(_) => {
+                let _ = fs::remove_file(&tmp);
+            }
         }
         result
+    }
+
+    fn known_durable(&self, hash: &str) -> bool {
+        let set = self.durable.lock().unwrap_or_else(|e| e.into_inner());
+        set.contains(hash)
+    }
+
+    fn remember_durable(&self, hash: &str) {
+        let mut set = self.durable.lock().unwrap_or_else(|e| e.into_inner());
+        if set.len() >= DURABLE_MEMORY {
+            set.clear();
+        }
+        set.insert(hash.to_string());
     }
 
     /// `mkdir` each missing level below the root, fsync'ing the parent of each new directory so
@@ -134,6 +167,10 @@ impl BlobDir {
 
     /// Removes a blob file; a missing file is not an error.
     pub fn remove(&self, hash: &str) -> io::Result<()> {
+        self.durable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(hash);
         match fs::remove_file(self.path(hash)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),

@@ -26,6 +26,7 @@
 mod blobs;
 mod checkpoint;
 mod db;
+mod facts_cache;
 mod mailstore;
 mod names;
 mod ops_dir;
@@ -69,6 +70,8 @@ pub struct SqliteStore {
     blobs: Arc<BlobDir>,
     hub: Arc<ChangeHub>,
     maildrops: Arc<Mutex<HashSet<AccountId>>>,
+    /// The message facts most recently used, in front of the `message_facts` table.
+    facts: Arc<facts_cache::FactsCache>,
     sweep: SweepReport,
     /// Woken after each committed queue change (see `queue.rs`).
     queue_notify: Arc<tokio::sync::Notify>,
@@ -87,6 +90,8 @@ pub struct OpenOptions {
     pub sweep: bool,
     /// Reader connections kept open while idle.
     pub readers: usize,
+    /// Bytes of message facts kept in memory (0: none; the table is read every time).
+    pub facts_cache_bytes: usize,
 }
 
 impl Default for OpenOptions {
@@ -94,6 +99,7 @@ impl Default for OpenOptions {
         OpenOptions {
             sweep: true,
             readers: READERS,
+            facts_cache_bytes: facts_cache::DEFAULT_BYTES,
         }
     }
 }
@@ -130,6 +136,7 @@ pub fn open_with(data_dir: &Path, options: &OpenOptions) -> Result<Arc<SqliteSto
         blobs,
         hub,
         maildrops: Arc::new(Mutex::new(HashSet::new())),
+        facts: Arc::new(facts_cache::FactsCache::new(options.facts_cache_bytes)),
         sweep,
         queue_notify: Arc::new(tokio::sync::Notify::new()),
         _checkpointer: checkpointer,

@@ -367,8 +367,10 @@ impl MailStore for SqliteStore {
     ) -> StoreResult<Vec<MessageBody>> {
         let uids_len = uids.len();
         let uids = uids.to_vec();
-        let read =
-            move |c: &rusqlite::Connection| reads::message_bodies(c, mailbox, &uids, version);
+        let cache = Arc::clone(&self.facts);
+        let read = move |c: &rusqlite::Connection| {
+            reads::message_bodies(c, mailbox, &uids, version, &cache)
+        };
         // A FETCH batch is a few dozen rows by primary key; longer lists go to the pool.
         if uids_len <= INLINE_ROWS {
             self.readers.read_inline(read).await
@@ -380,6 +382,9 @@ impl MailStore for SqliteStore {
     async fn put_message_facts(&self, facts: Vec<(BlobId, MessageFacts)>) -> StoreResult<()> {
         if facts.is_empty() {
             return Ok(());
+        }
+        for (blob, f) in &facts {
+            self.facts.put(&blob.0, Arc::new(f.clone()));
         }
         self.writer.run(move |tx| ops_facts::put(tx, &facts)).await
     }

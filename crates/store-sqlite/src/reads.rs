@@ -1,5 +1,7 @@
 //! Read queries for mailboxes, messages and quota, run on pooled reader connections.
 
+use std::sync::Arc;
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use store::{
     AccountId, BlobId, Flags, MailboxId, MailboxInfo, MessageBody, MessageFacts, MessageMeta,
@@ -7,6 +9,7 @@ use store::{
 };
 
 use crate::db::{Db, decode_keywords, exec_cached, flags_from_columns};
+use crate::facts_cache::FactsCache;
 use crate::names;
 
 /// Mailbox columns; the counts IMAP STATUS needs are added by [`with_counts`].
@@ -321,40 +324,65 @@ fn use_range_scan(sorted: &[Uid]) -> bool {
     sorted.len() >= 32 && span <= sorted.len() as u64 * 8
 }
 
-const BODY_SELECT: &str = "SELECT uid, messages.blob_hash, size, f.version, f.header, \
-     f.envelope, f.envelope_utf8, f.body, f.body_utf8, f.bodystructure, f.bodystructure_utf8 \
-     FROM messages LEFT JOIN message_facts f ON f.blob_hash = messages.blob_hash";
-
-/// [`store::MailStore::message_bodies`]: blob, size and cached facts of `version`.
+/// [`store::MailStore::message_bodies`]: blob and size of each message, and the facts of
+/// `version` — from `cache` when it has them, else from the `message_facts` table (and then
+/// kept in `cache`).
 pub fn message_bodies(
     conn: &Connection,
     mailbox: MailboxId,
     uids: &[Uid],
     version: u32,
+    cache: &FactsCache,
 ) -> StoreResult<Vec<MessageBody>> {
-    get_rows(conn, mailbox, uids, BODY_SELECT, |r| {
-        let size: i64 = r.get(2)?;
-        let cached: Option<i64> = r.get(3)?;
-        let facts = match cached {
-            Some(v) if v == i64::from(version) => Some(MessageFacts {
-                version,
-                header: r.get(4)?,
-                envelope: r.get(5)?,
-                envelope_utf8: r.get(6)?,
-                body: r.get(7)?,
-                body_utf8: r.get(8)?,
-                bodystructure: r.get(9)?,
-                bodystructure_utf8: r.get(10)?,
-            }),
-            _ => None,
-        };
-        Ok(MessageBody {
-            uid: r.get(0)?,
-            blob: BlobId(r.get(1)?),
-            size: size.max(0) as u64,
-            facts,
-        })
-    })
+    let mut bodies = get_rows(
+        conn,
+        mailbox,
+        uids,
+        "SELECT uid, blob_hash, size FROM messages",
+        |r| {
+            let size: i64 = r.get(2)?;
+            Ok(MessageBody {
+                uid: r.get(0)?,
+                blob: BlobId(r.get(1)?),
+                size: size.max(0) as u64,
+                facts: None,
+            })
+        },
+    )?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT version, header, envelope, envelope_utf8, body, body_utf8, bodystructure,
+                    bodystructure_utf8
+             FROM message_facts WHERE blob_hash = ?1",
+        )
+        .db()?;
+    for b in &mut bodies {
+        if let Some(f) = cache.get(&b.blob.0, version) {
+            b.facts = Some(f);
+            continue;
+        }
+        let row = stmt
+            .query_row([&b.blob.0], |r| {
+                Ok(MessageFacts {
+                    version: r.get(0)?,
+                    header: r.get(1)?,
+                    envelope: r.get(2)?,
+                    envelope_utf8: r.get(3)?,
+                    body: r.get(4)?,
+                    body_utf8: r.get(5)?,
+                    bodystructure: r.get(6)?,
+                    bodystructure_utf8: r.get(7)?,
+                })
+            })
+            .optional()
+            .db()?;
+        if let Some(f) = row.filter(|f| f.version == version) {
+            let f = Arc::new(f);
+            cache.put(&b.blob.0, Arc::clone(&f));
+            b.facts = Some(f);
+        }
+    }
+    Ok(bodies)
 }
 
 pub fn get_messages(

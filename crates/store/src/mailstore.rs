@@ -188,7 +188,8 @@ pub trait MailStore: Send + Sync {
     }
     /// Caches `facts` for the blob `blob` (replacing an entry of another version). A cache,
     /// not data: backends may drop entries at any time, need not make the write durable, and
-    /// ignore a blob that no longer exists. The default caches nothing.
+    /// need not keep facts of a blob that no longer exists (facts are a function of the
+    /// bytes: keeping them is harmless too). The default caches nothing.
     async fn put_message_facts(&self, facts: Vec<(BlobId, MessageFacts)>) -> StoreResult<()> {
         let _ = facts;
         Ok(())

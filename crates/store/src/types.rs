@@ -252,5 +252,5 @@ pub struct MessageBody {
     /// Size in octets of the stored message.
     pub size: u64,
     /// The cached facts of the requested version, `None` on a miss.
-    pub facts: Option<MessageFacts>,
+    pub facts: Option<std::sync::Arc<MessageFacts>>,
 }

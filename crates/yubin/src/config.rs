@@ -116,6 +116,9 @@ pub struct Limits {
     pub imap_idle_keepalive_secs: u64,
     /// Largest IMAP literal before login (LOGIN's user name and password).
     pub imap_max_preauth_literal: u64,
+    /// MiB of parsed message facts (ENVELOPE, BODYSTRUCTURE, headers) kept in memory in front
+    /// of the store's cache table (0: none).
+    pub message_cache_mb: usize,
     pub tls_handshake_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
 }
@@ -140,6 +143,7 @@ impl Default for Limits {
             // RFC 2177 §3; Dovecot's imap_idle_notify_interval is 2 minutes too.
             imap_idle_keepalive_secs: 120,
             imap_max_preauth_literal: 8192,
+            message_cache_mb: 64,
             tls_handshake_timeout_secs: 30,
             shutdown_grace_secs: 10,
         }

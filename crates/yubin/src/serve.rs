@@ -43,6 +43,7 @@ pub fn open_store(config: &Config, role: StoreRole) -> anyhow::Result<OpenedStor
     };
     let options = store_sqlite::OpenOptions {
         sweep: role == StoreRole::Server,
+        facts_cache_bytes: config.limits.message_cache_mb.saturating_mul(1024 * 1024),
         ..Default::default()
     };
     let sqlite = store_sqlite::open_with(dir, &options)

@@ -104,7 +104,7 @@ pub(crate) async fn load_keys(
                 continue;
             };
             if let Some(f) = body.facts {
-                headers[i] = Some(Header::Cached(f.header));
+                headers[i] = Some(Header::Cached(f.header.clone()));
                 continue;
             }
             let store = ctx.server.store.clone();

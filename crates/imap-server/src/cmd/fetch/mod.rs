@@ -216,7 +216,7 @@ async fn answer(
             let (r, f) = compute_facts(r).await;
             raw = Some(r);
             computed = Some((blob.clone(), f.clone()));
-            Some(f)
+            Some(Arc::new(f))
         }
         None => None,
     };
@@ -237,7 +237,7 @@ async fn answer(
                 .min(size),
         };
         let loaded = Loaded {
-            facts: facts.as_ref(),
+            facts: facts.as_deref(),
             raw: None,
             parsed: None,
         };
@@ -280,7 +280,7 @@ async fn answer(
         .filter(|_| needs.parse)
         .map(crate::mime::Mime::parse);
     let loaded = Loaded {
-        facts: facts.as_ref(),
+        facts: facts.as_deref(),
         raw: raw.as_deref(),
         parsed: parsed.as_ref(),
     };

@@ -6,8 +6,10 @@ use std::io;
 use imap_proto::{Code, Command, CommandBody as C, Mailbox, SelectParam, Status, Tag};
 
 use crate::cmd;
-use crate::session::{Ctx, Flow, Session};
+use crate::ctx::Ctx;
+use crate::session::Session;
 use crate::state::{self, State, User};
+use crate::wire::Flow;
 
 /// Commands during which EXPUNGE responses must not be sent (RFC 9051 §7.5.1): FETCH, STORE,
 /// SEARCH — their UID forms included, to keep it simple and safe — and SORT and THREAD,
@@ -426,6 +428,8 @@ impl Session {
             ) => Status::no(Some(tag), "not implemented yet").with_code(Code::Unavailable),
             (_, _) => Status::bad(Some(tag), "command not valid in this state"),
         };
+        // LOGIN and AUTHENTICATE hand over the authenticated state only when they succeed.
+        let logged_in = next.is_some();
         if let Some(st) = next {
             self.state = st;
         }
@@ -446,11 +450,7 @@ impl Session {
             }
         }
         let mut status = status;
-        if let (State::Authenticated(_), Some(_), imap_proto::StatusKind::Ok) =
-            (&self.state, status.tag.as_ref(), status.kind)
-            && status.code.is_none()
-            && status.text == "logged in"
-        {
+        if logged_in && status.code.is_none() {
             // RFC 9051 §6.2.3: the capabilities change at login; saves a round trip.
             let caps = cmd::any::capabilities(&self.ctx, &self.io, &self.state);
             status = status.with_code(Code::Capability(caps));

@@ -73,7 +73,7 @@ pub(crate) fn split<'a>(facts: &MessageFacts, raw: &'a [u8]) -> (&'a [u8], &'a [
 
 /// Writes computed facts back to the store's cache without waiting for it: the answer does
 /// not depend on it, and a lost write only means parsing again next time.
-pub(crate) fn cache(ctx: &crate::session::Ctx, computed: Vec<(BlobId, MessageFacts)>) {
+pub(crate) fn cache(ctx: &crate::ctx::Ctx, computed: Vec<(BlobId, MessageFacts)>) {
     if computed.is_empty() {
         return;
     }

@@ -4,7 +4,7 @@
 //! the mailbox, and a client keeps that list; a keyword must be in it before any FETCH shows
 //! it. Keywords come into use at any time (this session's STORE, another session's STORE or
 //! APPEND), so the rule is kept at the one place every untagged FETCH passes through
-//! ([`crate::session::Ctx::push`]): a FETCH whose FLAGS carry a keyword the client has not
+//! ([`crate::ctx::Ctx::push`]): a FETCH whose FLAGS carry a keyword the client has not
 //! been told of is preceded by a new `* FLAGS` and `* OK [PERMANENTFLAGS]` listing it.
 //!
 //! Invariant: `known` only grows while a mailbox is selected (a keyword never leaves FLAGS

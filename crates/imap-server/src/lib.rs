@@ -61,6 +61,7 @@
 //! (RFC 3501 §2.3.2 prefers that to losing it).
 
 mod cmd;
+mod ctx;
 mod dispatch;
 mod downgrade;
 mod facts;
@@ -72,6 +73,7 @@ mod session;
 mod sort;
 mod state;
 mod view;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;

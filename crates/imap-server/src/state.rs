@@ -14,8 +14,8 @@ use store::{AccountId, Change, ChangeEvent, Flags, MailboxId, SystemFlags, Uid};
 use tokio::sync::broadcast;
 
 use crate::cmd::notify::NotifyState;
+use crate::ctx::Ctx;
 use crate::recent::RecentSet;
-use crate::session::Ctx;
 use crate::view::{Msg, View};
 
 pub(crate) enum State {

@@ -3,8 +3,9 @@
 
 use imap_proto::{Atom, Data, NamespaceDesc, Status, Tag};
 
-use crate::session::{Ctx, Io};
+use crate::ctx::Ctx;
 use crate::state::State;
+use crate::wire::Io;
 
 /// RFC 9051 §7.2.2: the capabilities for the connection's current state. Only what the
 /// session implements is listed.

@@ -15,7 +15,7 @@ use store::MailboxId;
 use crate::cmd::catenate;
 use crate::cmd::copy::target;
 use crate::cmd::imapurl::Budget;
-use crate::session::{Ctx, store_error};
+use crate::ctx::{Ctx, store_error};
 use crate::state::{User, to_store_flags};
 
 pub(crate) async fn append(

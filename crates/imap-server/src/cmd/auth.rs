@@ -5,8 +5,9 @@ use std::io;
 
 use imap_proto::{Atom, Code, Response, Secret, Status, Tag};
 
-use crate::session::{Ctx, Flow, Io, Stop};
+use crate::ctx::Ctx;
 use crate::state::{State, User};
+use crate::wire::{Flow, Io, Stop};
 
 /// RFC 9051 §6.2.1: tagged OK, then the handshake. Bytes pipelined after the command are
 /// discarded (by `Conn::start_tls` and here); the client must ask for capabilities again.

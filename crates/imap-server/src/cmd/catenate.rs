@@ -14,7 +14,7 @@ use store::MailboxId;
 
 use crate::cmd::imapurl::{self, Budget};
 use crate::cmd::urlauth;
-use crate::session::{Ctx, store_error};
+use crate::ctx::{Ctx, store_error};
 use crate::state::User;
 
 /// Builds one CATENATE message. `budget` bounds what the whole APPEND reads and builds

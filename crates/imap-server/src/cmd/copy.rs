@@ -3,7 +3,7 @@
 use imap_proto::{Code, Mailbox, SequenceSet, Status, Tag};
 
 use crate::cmd::{expunge, mailbox, seq};
-use crate::session::{Ctx, store_error};
+use crate::ctx::{Ctx, store_error};
 use crate::state::Selected;
 
 /// A missing target mailbox: `NO [TRYCREATE]` — RFC 9051 §6.4.7.

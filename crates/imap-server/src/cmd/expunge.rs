@@ -4,7 +4,7 @@ use imap_proto::{Code, SequenceSet, Status, Tag};
 use store::Uid;
 
 use crate::cmd::seq;
-use crate::session::{Ctx, store_error};
+use crate::ctx::{Ctx, store_error};
 use crate::state::Selected;
 
 /// Removes `uids` from the store and the view, sending `* n EXPUNGE` for each with the

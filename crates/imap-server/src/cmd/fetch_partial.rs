@@ -7,8 +7,9 @@ use imap_proto::{FetchAttributes, FetchModifier, PartialRange, SequenceSet, Stat
 use crate::cmd::{fetch, seq};
 use std::io;
 
-use crate::session::{Ctx, Io, store_error};
+use crate::ctx::{Ctx, store_error};
 use crate::state::Selected;
+use crate::wire::Io;
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn fetch(

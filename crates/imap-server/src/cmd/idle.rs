@@ -6,8 +6,9 @@ use std::io;
 use imap_proto::{Response, Status, Tag, parse_idle_done};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::session::{Ctx, Io, Stop, fill};
+use crate::ctx::Ctx;
 use crate::state::{Selected, User, sync, sync_with};
+use crate::wire::{Io, Stop, fill};
 
 pub(crate) async fn idle(
     io: &mut Io,

@@ -5,8 +5,8 @@
 use imap_proto::{ImapUrl, Section};
 use store::{AccountId, MailboxInfo, StoreResult};
 
+use crate::ctx::Ctx;
 use crate::mime;
-use crate::session::Ctx;
 
 /// How many octets of stored messages one command may read through URLs. A short URL can
 /// name a large message (or one octet of one: the message is read whole all the same), so a

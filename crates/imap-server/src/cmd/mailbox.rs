@@ -5,7 +5,7 @@
 use imap_proto::{Atom, Code, Data, Mailbox, Status, StatusAttribute, StatusItem, Tag};
 use store::{AccountId, MailboxInfo, SystemFlags};
 
-use crate::session::{Ctx, store_error};
+use crate::ctx::{Ctx, store_error};
 
 /// The UTF-8 name of a mailbox argument: modified UTF-7 for rev1 clients, UTF-8 once
 /// IMAP4rev2 or UTF8=ACCEPT is enabled (RFC 9051 §5.1, RFC 3501 §5.1.3, RFC 6855 §3).

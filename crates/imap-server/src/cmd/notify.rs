@@ -43,8 +43,9 @@ use imap_proto::{
 use store::{Change, ChangeEvent, MailboxId, Uid};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use crate::session::{Ctx, Io, Stop, fill};
+use crate::ctx::Ctx;
 use crate::state::{self, Selected, State, User};
+use crate::wire::{Io, Stop, fill};
 
 /// Notifications waiting to be sent before NOTIFY gives up with NOTIFICATIONOVERFLOW.
 const MAX_PENDING: usize = 1000;
@@ -494,11 +495,11 @@ pub(crate) async fn notify(
     }
     let list = match ctx.server.store.list_mailboxes(user.account).await {
         Ok(l) => l,
-        Err(e) => return crate::session::store_error(&tag, &e),
+        Err(e) => return crate::ctx::store_error(&tag, &e),
     };
     let subscriptions = match ctx.server.store.list_subscriptions(user.account).await {
         Ok(l) => l.into_iter().collect(),
-        Err(e) => return crate::session::store_error(&tag, &e),
+        Err(e) => return crate::ctx::store_error(&tag, &e),
     };
     let spec = Spec {
         selected: selected.flatten(),

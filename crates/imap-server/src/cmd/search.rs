@@ -16,9 +16,9 @@ use imap_proto::{
 };
 use store::Uid;
 
+use crate::ctx::{Ctx, store_error};
 use crate::facts;
 use crate::search::{self, Content, MsgCtx, context};
-use crate::session::{Ctx, store_error};
 use crate::state::{self, Selected};
 
 /// RFC 9051 §6.4.4: UTF-8 must be supported; US-ASCII is its subset.

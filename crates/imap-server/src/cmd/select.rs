@@ -9,9 +9,9 @@ use imap_proto::{
 use store::{MailboxInfo, SystemFlags, Uid};
 
 use crate::cmd::mailbox::name;
+use crate::ctx::{Ctx, store_error};
 use crate::keywords::KnownKeywords;
 use crate::recent::RecentSet;
-use crate::session::{Ctx, store_error};
 use crate::state::{self, Selected, User};
 use crate::view::View;
 

@@ -6,8 +6,8 @@ use imap_proto::{SearchKey, SearchReturnOption as R, SortCriterion, Status, Stat
 use store::{StoreError, Uid};
 
 use crate::cmd::search::{self as search_cmd, Kind};
+use crate::ctx::{Ctx, store_error};
 use crate::search::context;
-use crate::session::{Ctx, store_error};
 use crate::sort::order::{self, SortItem};
 use crate::sort::{MessageKeys, load_keys};
 use crate::state::Selected;

@@ -5,7 +5,7 @@ use imap_proto::{Code, Data, FetchItem, Flag, SequenceSet, Status, StoreAction, 
 use store::FlagOp;
 
 use crate::cmd::seq;
-use crate::session::{Ctx, store_error};
+use crate::ctx::{Ctx, store_error};
 use crate::state::{self, Selected, to_store_flags};
 
 #[allow(clippy::too_many_arguments)]

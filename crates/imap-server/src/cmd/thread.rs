@@ -5,7 +5,7 @@ use imap_proto::{Data, SearchKey, Status, Tag, ThreadAlgorithm};
 use store::Uid;
 
 use crate::cmd::search as search_cmd;
-use crate::session::{Ctx, store_error};
+use crate::ctx::{Ctx, store_error};
 use crate::sort::load_keys;
 use crate::sort::order::{casemap, sent_date};
 use crate::sort::thread::{ThreadMessage, ordered_subject, references};

@@ -27,8 +27,8 @@ use subtle::ConstantTimeEq;
 
 use crate::cmd::imapurl::{self, Budget};
 use crate::cmd::{mailbox, urlfetch_binary};
+use crate::ctx::{Ctx, store_error};
 use crate::downgrade;
-use crate::session::{Ctx, store_error};
 use crate::state::User;
 
 /// The token's algorithm: HMAC-SHA256, version 1.

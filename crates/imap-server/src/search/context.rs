@@ -27,8 +27,8 @@ use imap_proto::{Data, ESearchItem, SearchKey as K, SequenceSet, SortCriterion, 
 use store::{ModSeq, Uid};
 
 use crate::cmd::sort::sort_items;
+use crate::ctx::Ctx;
 use crate::search::{self, Content, MsgCtx};
-use crate::session::Ctx;
 use crate::sort::order::{self, SortItem};
 use crate::state::Selected;
 use crate::view::View;

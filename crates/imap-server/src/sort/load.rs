@@ -8,8 +8,8 @@ use tokio::io::AsyncReadExt;
 use tokio::task::JoinSet;
 
 use super::keys::MessageKeys;
+use crate::ctx::Ctx;
 use crate::facts;
-use crate::session::Ctx;
 use crate::state::Selected;
 
 /// Messages read at once; their headers are then parsed together on the blocking pool.

@@ -5,9 +5,9 @@ use imap_proto::{DateTime, FetchAttribute as A, FetchItem, Section, SectionText}
 use store::MessageFacts;
 
 use crate::cmd::fetch_binary::{self, UnknownCte};
+use crate::ctx::Ctx;
 use crate::facts;
 use crate::mime::{self, Mime};
-use crate::session::Ctx;
 use crate::state::Selected;
 use crate::view::Msg;
 

@@ -23,9 +23,10 @@ use imap_proto::{
 use store::{BlobId, FlagOp, Flags, MessageBody, MessageFacts, StoreError, SystemFlags, Uid};
 
 use crate::cmd::seq;
+use crate::ctx::{Ctx, store_error};
 use crate::facts;
-use crate::session::{Ctx, Io, store_error};
 use crate::state::{self, Selected};
+use crate::wire::Io;
 use items::Loaded;
 
 /// Messages whose bodies and facts are looked up in one store read.

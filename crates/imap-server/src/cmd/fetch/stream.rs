@@ -14,7 +14,8 @@ use imap_proto::{FetchAttribute as A, FetchItem, SectionText, write_fetch_item};
 use store::{BlobId, StoreError};
 use tokio::io::AsyncReadExt;
 
-use crate::session::{Ctx, Io};
+use crate::ctx::Ctx;
+use crate::wire::Io;
 
 /// Bodies at least this large are streamed; smaller ones are read and encoded whole.
 pub(super) const STREAM_MIN: u64 = 256 * 1024;

@@ -25,7 +25,7 @@ use imap_proto::{
 };
 use store::{AccountId, MailboxInfo, SpecialUse};
 
-use crate::session::{Ctx, store_error};
+use crate::ctx::{Ctx, store_error};
 pub(crate) use pattern::Pattern;
 
 /// The hierarchy delimiter.

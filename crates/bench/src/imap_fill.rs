@@ -123,13 +123,9 @@ pub async fn run(cfg: FillConfig) -> anyhow::Result<String> {
     ))
 }
 
-async fn fill_store(
-    cfg: &FillConfig,
-    dir: &std::path::Path,
-    msgs: &Arc<Vec<Vec<u8>>>,
-) -> anyhow::Result<u64> {
-    let dir = dir.to_path_buf();
-    let store = tokio::task::spawn_blocking(move || {
+/// Opens the data directory's store beside (before) the server, without its crash sweep.
+pub async fn open_store(dir: std::path::PathBuf) -> anyhow::Result<Arc<store_sqlite::SqliteStore>> {
+    tokio::task::spawn_blocking(move || {
         store_sqlite::open_with(
             &dir,
             &store_sqlite::OpenOptions {
@@ -139,7 +135,16 @@ async fn fill_store(
         )
     })
     .await?
-    .map_err(|e| anyhow!("opening the store: {e}"))?;
+    .map_err(|e| anyhow!("opening the store: {e}"))
+}
+
+async fn fill_store(
+    cfg: &FillConfig,
+    dir: &std::path::Path,
+    msgs: &Arc<Vec<Vec<u8>>>,
+) -> anyhow::Result<u64> {
+    let dir = dir.to_path_buf();
+    let store = crate::imap_fill::open_store(dir).await?;
     let mut mailboxes = Vec::with_capacity(cfg.users.len());
     for user in &cfg.users {
         let addr = mail_types::Address::parse(user).map_err(|e| anyhow!("{user}: {e}"))?;

@@ -25,17 +25,7 @@ pub struct UsersConfig {
 pub async fn run(cfg: UsersConfig) -> anyhow::Result<String> {
     let start = Instant::now();
     let dir = cfg.data_dir.clone();
-    let store = tokio::task::spawn_blocking(move || {
-        store_sqlite::open_with(
-            &dir,
-            &store_sqlite::OpenOptions {
-                sweep: false,
-                ..Default::default()
-            },
-        )
-    })
-    .await?
-    .map_err(|e| anyhow!("opening the store: {e}"))?;
+    let store = crate::imap_fill::open_store(dir).await?;
     let addresses = cfg
         .users
         .iter()

@@ -47,10 +47,18 @@
 //! QRESYNC sequence match data is not used (the expunge log is complete); EXPUNGE's tagged OK
 //! carries no HIGHESTMODSEQ.
 //!
+//! FLAGS lists the keywords in use at SELECT, and a new `* FLAGS` / `PERMANENTFLAGS` goes
+//! before any FETCH that shows a keyword the client was not told of (RFC 9051 §7.3.5,
+//! `keywords.rs`). FETCH (`cmd/fetch/`) costs what its items need: flags, dates and sizes from
+//! the session's view; ENVELOPE, BODY, BODYSTRUCTURE and the header from the store's cache of
+//! parsed message facts (`facts.rs`, computed once per message body); large bodies streamed
+//! from the store; responses sent as they accumulate, so memory per connection stays bounded.
+//! SEARCH answers header keys from the same cache and yields to other sessions as it scans.
+//!
 //! CATENATE (RFC 4469, `cmd/catenate.rs`) with IMAP URLs (RFC 5092, `cmd/imapurl.rs`);
 //! URLAUTH (RFC 4467: GENURLAUTH, URLFETCH, RESETKEY, INTERNAL mechanism as HMAC-SHA256 with
 //! per-mailbox access keys in the store) and URLAUTH=BINARY (RFC 5524), in `cmd/urlauth.rs`.
-//! NOTIFY (RFC 5465, `cmd/notify.rs`): STATUS of other mailboxes, the selected mailbox's
+//! NOTIFY (RFC 5465, `cmd/notify/`): STATUS of other mailboxes, the selected mailbox's
 //! updates and LIST for mailbox names and subscriptions, sent at any time — between commands
 //! and in IDLE too.
 //!

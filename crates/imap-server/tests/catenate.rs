@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{Env, env};
 use imap_server::{ImapConfig, ImapServer};
-use store::{Directory, MailStore};
+use store::MailStore;
 
 const ONE: &str = "Subject: one\r\nFrom: a@example.org\r\n\r\nbody one\r\n";
 const MULTI: &str = "Subject: multi\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
@@ -80,18 +80,7 @@ async fn bad_urls_store_nothing() {
     env.deliver(ONE).await;
     let uv = uid_validity(&env).await;
     // Another user's message, reachable only with a URLAUTH.
-    let bob = env
-        .store
-        .add_user(
-            &mail_types::Address::parse("bob@example.org").unwrap(),
-            &auth::hash_password("pw"),
-        )
-        .await
-        .unwrap();
-    env.store
-        .deliver(Arc::new(ONE.as_bytes().to_vec()), 1_700_000_000, &[bob])
-        .await
-        .unwrap();
+    env.add_user("bob@example.org", "pw", Some(ONE)).await;
     let mut c = env.login().await;
     for (url, why) in [
         ("/INBOX/;UID=9".to_string(), "no such message"),

@@ -4,30 +4,7 @@
 
 mod common;
 
-use common::{Client, env};
-
-fn message(headers: &[(&str, &str)], body: &str) -> String {
-    let mut m = String::new();
-    for (k, v) in headers {
-        m.push_str(&format!("{k}: {v}\r\n"));
-    }
-    m.push_str("\r\n");
-    m.push_str(body);
-    m
-}
-
-/// The one untagged line of a command that starts with `prefix`, and a tagged OK.
-async fn one(c: &mut Client, tag: &str, cmd: &str, prefix: &str) -> String {
-    let r = c.cmd(tag, cmd).await;
-    assert!(
-        r.last()
-            .is_some_and(|l| l.starts_with(&format!("{tag} OK"))),
-        "{cmd}: {r:?}"
-    );
-    let hits: Vec<&String> = r.iter().filter(|l| l.starts_with(prefix)).collect();
-    assert_eq!(hits.len(), 1, "{cmd}: {r:?}");
-    hits[0].clone()
-}
+use common::{env, plain};
 
 /// The untagged ESEARCH, EXISTS and EXPUNGE lines of a reply, in order (FETCH lines about
 /// flags are left out).
@@ -36,13 +13,6 @@ fn updates(r: &[String]) -> Vec<String> {
         .filter(|l| l.starts_with("* ESEARCH") || l.ends_with(" EXISTS") || l.ends_with(" EXPUNGE"))
         .cloned()
         .collect()
-}
-
-fn plain(subject: &str) -> String {
-    message(
-        &[("From", "x@example.org"), ("Subject", subject)],
-        "hello\r\n",
-    )
 }
 
 /// RFC 5267 §4.3: a SEARCH context follows the changes of another session and of its own;
@@ -61,18 +31,12 @@ async fn search_context_follows_other_sessions() {
     b.cmd("f", "STORE 2,4 +FLAGS.SILENT (\\Flagged)").await;
     a.cmd("n", "NOOP").await;
     assert_eq!(
-        one(
-            &mut a,
-            "A1",
-            "SEARCH RETURN (UPDATE ALL) FLAGGED",
-            "* ESEARCH"
-        )
-        .await,
+        a.one("A1", "SEARCH RETURN (UPDATE ALL) FLAGGED", "* ESEARCH")
+            .await,
         "* ESEARCH (TAG \"A1\") ALL 2,4"
     );
     assert_eq!(
-        one(
-            &mut a,
+        a.one(
             "A2",
             "UID SEARCH RETURN (UPDATE COUNT) UNFLAGGED",
             "* ESEARCH"
@@ -160,8 +124,7 @@ async fn sort_context_positions() {
     a.cmd("s", "SELECT INBOX").await;
     b.cmd("s", "SELECT INBOX").await;
     assert_eq!(
-        one(
-            &mut a,
+        a.one(
             "S1",
             "UID SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 UNSEEN",
             "* ESEARCH"
@@ -170,8 +133,7 @@ async fn sort_context_positions() {
         "* ESEARCH (TAG \"S1\") UID ALL 1:3"
     );
     assert_eq!(
-        one(
-            &mut a,
+        a.one(
             "S2",
             "SORT RETURN (UPDATE) (REVERSE SUBJECT) UTF-8 BODY hello",
             "* ESEARCH"

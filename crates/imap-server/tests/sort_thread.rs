@@ -3,34 +3,11 @@
 
 mod common;
 
-use common::{Client, Env, env};
+use common::{Client, Env, env, message, plain};
 
 /// Internal date of the n-th test message: 2024-01-01 00:00 UTC plus n minutes.
 fn at(n: i64) -> i64 {
     1_704_067_200 + n * 60
-}
-
-fn message(headers: &[(&str, &str)], body: &str) -> String {
-    let mut m = String::new();
-    for (k, v) in headers {
-        m.push_str(&format!("{k}: {v}\r\n"));
-    }
-    m.push_str("\r\n");
-    m.push_str(body);
-    m
-}
-
-/// The one untagged line of a command that starts with `prefix`, and a tagged OK.
-async fn one(c: &mut Client, tag: &str, cmd: &str, prefix: &str) -> String {
-    let r = c.cmd(tag, cmd).await;
-    assert!(
-        r.last()
-            .is_some_and(|l| l.starts_with(&format!("{tag} OK"))),
-        "{cmd}: {r:?}"
-    );
-    let hits: Vec<&String> = r.iter().filter(|l| l.starts_with(prefix)).collect();
-    assert_eq!(hits.len(), 1, "{cmd}: {r:?}");
-    hits[0].clone()
 }
 
 /// A body making the n-th message larger than every one before it (headers stay under
@@ -160,17 +137,17 @@ async fn sort_keys_and_reverse() {
         ("SORT (DATE) UTF-8 SUBJECT nothing", "* SORT"),
     ];
     for (cmd, want) in cases {
-        assert_eq!(one(&mut c, "a", cmd, "* SORT").await, want, "{cmd}");
+        assert_eq!(c.one("a", cmd, "* SORT").await, want, "{cmd}");
     }
     // UID SORT answers with UIDs; expunge the first so they differ from sequence numbers.
     c.cmd("d", "STORE 6 +FLAGS.SILENT (\\Deleted)").await;
     c.cmd("e", "EXPUNGE").await;
     assert_eq!(
-        one(&mut c, "u", "UID SORT (DATE) UTF-8 ALL", "* SORT").await,
+        c.one("u", "UID SORT (DATE) UTF-8 ALL", "* SORT").await,
         "* SORT 2 5 1 3 4"
     );
     assert_eq!(
-        one(&mut c, "u", "UID SORT (DATE) UTF-8 UID 3:*", "* SORT").await,
+        c.one("u", "UID SORT (DATE) UTF-8 UID 3:*", "* SORT").await,
         "* SORT 5 3 4"
     );
 }
@@ -181,8 +158,7 @@ async fn esort_partial_and_save() {
     let mut c = sort_mailbox(&env).await;
     // RFC 5267 §3.1: MIN and MAX are the first and last in the sort order; ALL keeps it.
     assert_eq!(
-        one(
-            &mut c,
+        c.one(
             "e1",
             "SORT RETURN (MIN MAX COUNT ALL) (DATE) UTF-8 ALL",
             "* ESEARCH"
@@ -191,18 +167,12 @@ async fn esort_partial_and_save() {
         "* ESEARCH (TAG \"e1\") MIN 6 MAX 4 ALL 6,2,5,1,3:4 COUNT 6"
     );
     assert_eq!(
-        one(
-            &mut c,
-            "e2",
-            "SORT RETURN () (REVERSE SIZE) UTF-8 ALL",
-            "* ESEARCH"
-        )
-        .await,
+        c.one("e2", "SORT RETURN () (REVERSE SIZE) UTF-8 ALL", "* ESEARCH")
+            .await,
         "* ESEARCH (TAG \"e2\") ALL 6,5,4,3,2,1"
     );
     assert_eq!(
-        one(
-            &mut c,
+        c.one(
             "e3",
             "UID SORT RETURN (COUNT) (DATE) UTF-8 SUBJECT zzz",
             "* ESEARCH"
@@ -254,7 +224,7 @@ async fn esort_partial_and_save() {
     for (i, (cmd, want)) in partials.iter().enumerate() {
         let tag = format!("p{i}");
         assert_eq!(
-            one(&mut c, &tag, cmd, "* ESEARCH").await,
+            c.one(&tag, cmd, "* ESEARCH").await,
             format!("* ESEARCH (TAG \"{tag}\") {want}"),
             "{cmd}"
         );
@@ -404,49 +374,34 @@ async fn thread_references_and_orderedsubject() {
     let mut c = env.login().await;
     c.cmd("s", "SELECT INBOX").await;
     assert_eq!(
-        one(&mut c, "t1", "THREAD REFERENCES UTF-8 ALL", "* THREAD").await,
+        c.one("t1", "THREAD REFERENCES UTF-8 ALL", "* THREAD").await,
         "* THREAD (7)((5)(3))(1 (6)(2 4))"
     );
     assert_eq!(
-        one(&mut c, "t2", "THREAD ORDEREDSUBJECT UTF-8 ALL", "* THREAD").await,
+        c.one("t2", "THREAD ORDEREDSUBJECT UTF-8 ALL", "* THREAD")
+            .await,
         "* THREAD (7)(5 3)(1 (6)(2)(4))"
     );
     // Only the searched messages are threaded; UIDs for UID THREAD.
     c.cmd("d", "STORE 1 +FLAGS.SILENT (\\Deleted)").await;
     c.cmd("e", "EXPUNGE").await;
     assert_eq!(
-        one(&mut c, "t3", "UID THREAD REFERENCES UTF-8 ALL", "* THREAD").await,
+        c.one("t3", "UID THREAD REFERENCES UTF-8 ALL", "* THREAD")
+            .await,
         // 1 is gone: 2 no longer hangs under it, and two replies of the same subject, 6 and
         // 2, get a dummy parent (RFC 5256 §3 step 5D).
         "* THREAD (7)((5)(3))((6)(2 4))"
     );
     assert_eq!(
-        one(
-            &mut c,
-            "t4",
-            "THREAD REFERENCES UTF-8 SUBJECT other",
-            "* THREAD"
-        )
-        .await,
+        c.one("t4", "THREAD REFERENCES UTF-8 SUBJECT other", "* THREAD")
+            .await,
         "* THREAD ((4)(2))"
     );
     assert_eq!(
-        one(
-            &mut c,
-            "t5",
-            "THREAD REFERENCES UTF-8 SUBJECT nothing",
-            "* THREAD"
-        )
-        .await,
+        c.one("t5", "THREAD REFERENCES UTF-8 SUBJECT nothing", "* THREAD")
+            .await,
         "* THREAD"
     );
-}
-
-fn plain(subject: &str) -> String {
-    message(
-        &[("From", "x@example.org"), ("Subject", subject)],
-        "hello\r\n",
-    )
 }
 
 /// One message of the generated mailbox: thread `t`, position `j` in a binary reply tree
@@ -551,21 +506,22 @@ async fn generated_mailbox() {
     let mut by_date: Vec<usize> = (0..all.len()).collect();
     by_date.sort_by_key(|&i| (sent(all[i]), i));
     assert_eq!(
-        one(&mut c, "d", "SORT (DATE) UTF-8 ALL", "* SORT").await,
+        c.one("d", "SORT (DATE) UTF-8 ALL", "* SORT").await,
         format!("* SORT{}", list(by_date.iter().map(|i| i + 1).collect()))
     );
     // SORT (REVERSE ARRIVAL): INTERNALDATE descending, ties by number ascending.
     let mut by_arrival: Vec<usize> = (0..all.len()).collect();
     by_arrival.sort_by_key(|&i| (-internal[i], i));
     assert_eq!(
-        one(&mut c, "a", "SORT (REVERSE ARRIVAL) UTF-8 ALL", "* SORT").await,
+        c.one("a", "SORT (REVERSE ARRIVAL) UTF-8 ALL", "* SORT")
+            .await,
         format!("* SORT{}", list(by_arrival.iter().map(|i| i + 1).collect()))
     );
     // SORT (SUBJECT): every message of thread t has base subject "topic t".
     let mut by_subject: Vec<usize> = (0..all.len()).collect();
     by_subject.sort_by_key(|&i| (all[i].t, i));
     assert_eq!(
-        one(&mut c, "j", "SORT (SUBJECT) UTF-8 ALL", "* SORT").await,
+        c.one("j", "SORT (SUBJECT) UTF-8 ALL", "* SORT").await,
         format!("* SORT{}", list(by_subject.iter().map(|i| i + 1).collect()))
     );
 
@@ -602,7 +558,7 @@ async fn generated_mailbox() {
         want.push_str(&format!("({})", tree(t, 0, &seq, extra)));
     }
     assert_eq!(
-        one(&mut c, "r", "THREAD REFERENCES UTF-8 ALL", "* THREAD").await,
+        c.one("r", "THREAD REFERENCES UTF-8 ALL", "* THREAD").await,
         want
     );
 
@@ -618,7 +574,8 @@ async fn generated_mailbox() {
         want.push(')');
     }
     assert_eq!(
-        one(&mut c, "o", "THREAD ORDEREDSUBJECT UTF-8 ALL", "* THREAD").await,
+        c.one("o", "THREAD ORDEREDSUBJECT UTF-8 ALL", "* THREAD")
+            .await,
         want
     );
 }

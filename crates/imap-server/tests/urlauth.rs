@@ -8,25 +8,13 @@ use std::time::Duration;
 
 use common::{Client, Env, env};
 use imap_server::{ImapConfig, ImapServer};
-use store::{Directory, MailStore};
 
 const ONE: &str = "Subject: one\r\n\r\nbody one\r\n";
 const B64: &str = "Subject: b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
 Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29y\r\nbGQ=\r\n--b--\r\n";
 
 async fn bob(env: &Env) -> Client {
-    let id = env
-        .store
-        .add_user(
-            &mail_types::Address::parse("bob@example.org").unwrap(),
-            &auth::hash_password("pw"),
-        )
-        .await
-        .unwrap();
-    env.store
-        .deliver(Arc::new(ONE.as_bytes().to_vec()), 1, &[id])
-        .await
-        .unwrap();
+    env.add_user("bob@example.org", "pw", Some(ONE)).await;
     let mut c = env.connect().await;
     let r = c.cmd("l", "LOGIN bob@example.org pw").await;
     assert!(r[0].starts_with("l OK"), "{r:?}");

@@ -57,6 +57,38 @@ impl Client {
         self.send(&format!("{tag} {rest}\r\n")).await;
         self.until(tag).await
     }
+    /// The one untagged line of a command that starts with `prefix`; the command must end
+    /// with a tagged OK.
+    pub async fn one(&mut self, tag: &str, cmd: &str, prefix: &str) -> String {
+        let r = self.cmd(tag, cmd).await;
+        assert!(
+            r.last()
+                .is_some_and(|l| l.starts_with(&format!("{tag} OK"))),
+            "{cmd}: {r:?}"
+        );
+        let hits: Vec<&String> = r.iter().filter(|l| l.starts_with(prefix)).collect();
+        assert_eq!(hits.len(), 1, "{cmd}: {r:?}");
+        hits[0].clone()
+    }
+}
+
+/// A message with the header fields `headers` and `body`.
+pub fn message(headers: &[(&str, &str)], body: &str) -> String {
+    let mut m = String::new();
+    for (k, v) in headers {
+        m.push_str(&format!("{k}: {v}\r\n"));
+    }
+    m.push_str("\r\n");
+    m.push_str(body);
+    m
+}
+
+/// A short message with just a sender and `subject`.
+pub fn plain(subject: &str) -> String {
+    message(
+        &[("From", "x@example.org"), ("Subject", subject)],
+        "hello\r\n",
+    )
 }
 
 pub struct Env {
@@ -129,6 +161,24 @@ impl Env {
     /// Delivers with internal date 2023-11-14 22:13:20 UTC.
     pub async fn deliver(&self, msg: &str) {
         self.deliver_at(msg, 1_700_000_000).await
+    }
+    /// A second account `address` with `password`, holding `msg` in its INBOX when given.
+    pub async fn add_user(&self, address: &str, password: &str, msg: Option<&str>) -> i64 {
+        let id = self
+            .store
+            .add_user(
+                &mail_types::Address::parse(address).unwrap(),
+                &auth::hash_password(password),
+            )
+            .await
+            .unwrap();
+        if let Some(m) = msg {
+            self.store
+                .deliver(Arc::new(m.as_bytes().to_vec()), 1_700_000_000, &[id])
+                .await
+                .unwrap();
+        }
+        id
     }
     pub async fn deliver_at(&self, msg: &str, date: i64) {
         self.store

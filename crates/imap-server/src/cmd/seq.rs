@@ -23,14 +23,19 @@ pub(crate) fn resolve(
             .collect());
     }
     if uid {
+        // Each range of the set is found by binary search in the view's ascending UIDs: a
+        // `UID FETCH 7` of a 100,000-message mailbox looks at a few of them, not all.
         let max = sel.max_uid();
-        return Ok(sel
-            .uids()
-            .iter()
-            .enumerate()
-            .filter(|(_, u)| set.contains(**u, max))
-            .map(|(i, u)| (i as u32 + 1, *u))
-            .collect());
+        let uids = sel.uids();
+        let mut found: Vec<(u32, Uid)> = Vec::new();
+        for r in set.resolve(max) {
+            let from = uids.partition_point(|u| u < r.start());
+            let to = uids.partition_point(|u| u <= r.end());
+            found.extend((from..to).map(|i| (i as u32 + 1, uids[i])));
+        }
+        found.sort_unstable();
+        found.dedup();
+        return Ok(found);
     }
     let exists = sel.exists();
     if set.highest_explicit().is_some_and(|h| h > exists) || (exists == 0 && set.has_last()) {

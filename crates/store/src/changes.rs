@@ -59,9 +59,16 @@ pub struct ChangeHub {
     capacity: usize,
 }
 
+/// Events kept per account for subscribers that have not read them yet. The ring is allocated
+/// whole for each account with a subscriber (about 120 bytes a slot), so this is per-account
+/// memory: 10,000 accounts idling cost 1.2 GiB at 1,024 slots. A subscriber further behind
+/// gets `Lagged` and rereads the mailbox (IMAP: `state::resync`), which a bulk change of
+/// hundreds of messages by another session costs anyway.
+pub const DEFAULT_CAPACITY: usize = 128;
+
 impl Default for ChangeHub {
     fn default() -> Self {
-        ChangeHub::new(1024)
+        ChangeHub::new(DEFAULT_CAPACITY)
     }
 }
 

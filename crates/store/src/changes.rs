@@ -64,11 +64,11 @@ pub struct ChangeHub {
 /// memory: 10,000 accounts idling cost 1.2 GiB at 1,024 slots. A subscriber further behind
 /// gets `Lagged` and rereads the mailbox (IMAP: `state::resync`), which a bulk change of
 /// hundreds of messages by another session costs anyway.
-pub const DEFAULT_CAPACITY: usize = 128;
+pub const CHANGE_FEED_CAPACITY: usize = 128;
 
 impl Default for ChangeHub {
     fn default() -> Self {
-        ChangeHub::new(DEFAULT_CAPACITY)
+        ChangeHub::new(CHANGE_FEED_CAPACITY)
     }
 }
 

@@ -23,7 +23,7 @@ mod mailstore;
 mod queue;
 mod types;
 
-pub use changes::{Change, ChangeEvent, ChangeHub};
+pub use changes::{CHANGE_FEED_CAPACITY, Change, ChangeEvent, ChangeHub};
 pub use directory::{Alias, Directory, UserRecord};
 pub use error::{StoreError, StoreResult};
 pub use mailstore::{BlobReader, ConditionalStore, MailStore, MailboxLock, OpenedMailbox};

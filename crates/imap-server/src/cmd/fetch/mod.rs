@@ -9,6 +9,7 @@
 //! Responses are flushed as they accumulate, so a FETCH of a whole mailbox holds a bounded
 //! amount of it in memory however slowly the client reads.
 
+mod changes;
 mod items;
 mod plan;
 mod stream;
@@ -51,22 +52,11 @@ pub(crate) async fn fetch(
     attributes: &FetchAttributes,
     modifiers: &[FetchModifier],
 ) -> io::Result<Status> {
-    let mut changed_since = None;
-    let mut vanished = false;
-    for m in modifiers {
-        match m {
-            FetchModifier::ChangedSince(n) => changed_since = Some(*n),
-            FetchModifier::Vanished => vanished = true,
-        }
-    }
-    // RFC 7162 §3.2.6: VANISHED only in UID FETCH, with CHANGEDSINCE, after ENABLE QRESYNC.
-    if vanished && !(uid && changed_since.is_some() && ctx.qresync) {
-        return Ok(Status::bad(
-            Some(tag),
-            "VANISHED needs ENABLE QRESYNC, UID FETCH and CHANGEDSINCE",
-        ));
-    }
-    let (attrs, needs) = plan::items(attributes, uid, changed_since.is_some());
+    let modifiers = match changes::Modifiers::parse(ctx, uid, modifiers) {
+        Ok(m) => m,
+        Err(why) => return Ok(Status::bad(Some(tag), why)),
+    };
+    let (attrs, needs) = plan::items(attributes, uid, modifiers.changed_since.is_some());
     let mut targets = match seq::resolve(sel, set, uid) {
         Ok(t) => t,
         Err(why) => return Ok(Status::bad(Some(tag), why)),
@@ -87,31 +77,8 @@ pub(crate) async fn fetch(
     {
         return Ok(store_error(&tag, &e));
     }
-    if let (true, Some(n)) = (vanished, changed_since) {
-        // RFC 7162 §3.2.6: first the UIDs of the set expunged since n. Those still in the view
-        // (expunged elsewhere, not announced yet) are left to the VANISHED that announces them.
-        let expunged = match ctx.server.store.expunged_since(sel.id, n).await {
-            Ok(e) => e,
-            Err(e) => return Ok(store_error(&tag, &e)),
-        };
-        let max = sel.max_uid();
-        let gone = expunged
-            .into_iter()
-            .filter(|u| set.contains(*u, max) && sel.view.index_of(*u).is_none());
-        if let Some(uids) = SequenceSet::from_ids(gone) {
-            ctx.data(Data::Vanished {
-                earlier: true,
-                uids,
-            });
-        }
-    }
-    if let Some(n) = changed_since {
-        // RFC 7162 §3.1.4.1: only the messages whose MODSEQ is above n.
-        targets.retain(|(seqno, _)| {
-            sel.view
-                .at(*seqno as usize - 1)
-                .is_some_and(|m| m.modseq > n)
-        });
+    if let Err(e) = modifiers.apply(ctx, sel, set, &mut targets).await {
+        return Ok(store_error(&tag, &e));
     }
     if !needs.body() {
         // FLAGS, UID, INTERNALDATE, RFC822.SIZE, MODSEQ — `FETCH 1:* (FLAGS UID)` is what

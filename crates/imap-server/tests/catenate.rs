@@ -3,11 +3,7 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use common::{Env, env};
-use imap_server::{ImapConfig, ImapServer};
 use store::MailStore;
 
 const ONE: &str = "Subject: one\r\nFrom: a@example.org\r\n\r\nbody one\r\n";
@@ -138,15 +134,7 @@ async fn bad_urls_store_nothing() {
 #[tokio::test]
 async fn result_over_the_append_limit_is_toobig() {
     let mut env = env().await;
-    let mut config = ImapConfig::new("mail.example.org");
-    config.max_message_size = 100;
-    env.server = Arc::new(ImapServer {
-        config,
-        store: env.store.clone(),
-        auth: auth::Authenticator::new(env.store.clone(), Duration::from_millis(5)),
-        tls: None,
-        recent: Default::default(),
-    });
+    env.reconfigure(|c| c.max_message_size = 100);
     env.deliver(ONE).await; // 47 octets
     let uv = uid_validity(&env).await;
     let mut c = env.login().await;

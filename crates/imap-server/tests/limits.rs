@@ -8,49 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use imap_server::{ImapConfig, ImapServer};
-use server_kit::{ConnInfo, ConnSlot, Shutdown};
-use tokio::io::{AsyncReadExt, BufReader};
+use server_kit::ConnSlot;
+use tokio::io::AsyncReadExt;
 
-use common::{Client, Env, env};
-
-/// A server over the test store with `config` changed by `tune`.
-fn server(env: &Env, tune: impl FnOnce(&mut ImapConfig)) -> Arc<ImapServer> {
-    let mut config = ImapConfig::new("mail.example.org");
-    tune(&mut config);
-    Arc::new(ImapServer {
-        config,
-        store: env.store.clone(),
-        auth: auth::Authenticator::new(env.store.clone(), Duration::from_millis(5)),
-        tls: None,
-        recent: Default::default(),
-    })
-}
-
-async fn connect(server: Arc<ImapServer>, slot: ConnSlot) -> Client {
-    let (client, server_side) = tokio::io::duplex(256 * 1024);
-    let info = ConnInfo {
-        id: 1,
-        peer: "127.0.0.1:5000".parse().unwrap(),
-        local: "127.0.0.1:143".parse().unwrap(),
-        listener: "imap",
-        slot,
-    };
-    tokio::spawn(imap_server::serve(
-        server,
-        Box::new(server_side),
-        false,
-        info,
-        Shutdown::new(),
-    ));
-    let (r, w) = tokio::io::split(client);
-    let mut c = Client {
-        r: BufReader::new(r),
-        w,
-    };
-    assert!(c.line().await.starts_with("* OK [CAPABILITY "));
-    c
-}
+use common::{connect_to, env};
 
 /// Sets its flag when dropped: stands for the listener's connection-limit guard.
 struct Guard(Arc<AtomicBool>);
@@ -63,11 +24,11 @@ impl Drop for Guard {
 #[tokio::test]
 async fn logout_releases_the_slot_before_the_tagged_ok() {
     let env = env().await;
-    let srv = server(&env, |_| {});
+    let srv = env.server_with(|_| {});
     for login in [false, true] {
         let released = Arc::new(AtomicBool::new(false));
         let slot = ConnSlot::new(Guard(released.clone()));
-        let mut c = connect(srv.clone(), slot.clone()).await;
+        let mut c = connect_to(srv.clone(), slot.clone()).await;
         if login {
             let r = c.cmd("l1", "LOGIN alice@example.org secret").await;
             assert!(r[0].starts_with("l1 OK"), "{r:?}");
@@ -89,7 +50,7 @@ async fn slot_stays_held_while_the_session_goes_on() {
     let env = env().await;
     let released = Arc::new(AtomicBool::new(false));
     let slot = ConnSlot::new(Guard(released.clone()));
-    let mut c = connect(server(&env, |_| {}), slot).await;
+    let mut c = connect_to(env.server_with(|_| {}), slot).await;
     let r = c.cmd("a", "LOGIN alice@example.org wrong").await;
     assert!(r[0].starts_with("a NO [AUTHENTICATIONFAILED]"), "{r:?}");
     assert_eq!(c.cmd("b", "NOOP").await, ["b OK NOOP completed"]);
@@ -99,7 +60,7 @@ async fn slot_stays_held_while_the_session_goes_on() {
 #[tokio::test]
 async fn large_synchronising_literal_before_login_is_refused_unread() {
     let env = env().await;
-    let mut c = connect(server(&env, |_| {}), ConnSlot::default()).await;
+    let mut c = connect_to(env.server_with(|_| {}), ConnSlot::default()).await;
     // 30 MiB announced: refused at once, no continuation request, nothing read.
     c.send("a1 LOGIN {31457280}\r\n").await;
     assert_eq!(c.line().await, "a1 NO [TOOBIG] literal too large");
@@ -117,7 +78,7 @@ async fn large_synchronising_literal_before_login_is_refused_unread() {
 #[tokio::test]
 async fn large_non_synchronising_literal_before_login_closes_the_connection() {
     let env = env().await;
-    let mut c = connect(server(&env, |_| {}), ConnSlot::default()).await;
+    let mut c = connect_to(env.server_with(|_| {}), ConnSlot::default()).await;
     c.send("a1 LOGIN {31457280+}\r\n").await;
     c.send(&"x".repeat(4096)).await;
     assert_eq!(c.line().await, "a1 NO [TOOBIG] literal too large");
@@ -129,7 +90,7 @@ async fn large_non_synchronising_literal_before_login_closes_the_connection() {
         .unwrap();
     assert!(rest.is_empty());
     // A small one is fine (RFC 7888 LITERAL+).
-    let mut c = connect(server(&env, |_| {}), ConnSlot::default()).await;
+    let mut c = connect_to(env.server_with(|_| {}), ConnSlot::default()).await;
     let r = c
         .cmd("a2", "LOGIN {17+}\r\nalice@example.org {6+}\r\nsecret")
         .await;
@@ -139,8 +100,8 @@ async fn large_non_synchronising_literal_before_login_closes_the_connection() {
 #[tokio::test]
 async fn full_limits_after_login() {
     let env = env().await;
-    let srv = server(&env, |c| c.max_preauth_literal = 1024);
-    let mut c = connect(srv, ConnSlot::default()).await;
+    let srv = env.server_with(|c| c.max_preauth_literal = 1024);
+    let mut c = connect_to(srv, ConnSlot::default()).await;
     c.send("a1 LOGIN alice@example.org {2000}\r\n").await;
     assert_eq!(c.line().await, "a1 NO [TOOBIG] literal too large");
     let r = c.cmd("a2", "LOGIN alice@example.org secret").await;
@@ -154,8 +115,8 @@ async fn full_limits_after_login() {
     let r = c.until("a3").await;
     assert!(r.last().unwrap().starts_with("a3 OK [APPENDUID"), "{r:?}");
     // Also with LITERAL+ in the same write as the LOGIN (pipelined).
-    let mut c = connect(
-        server(&env, |c| c.max_preauth_literal = 1024),
+    let mut c = connect_to(
+        env.server_with(|c| c.max_preauth_literal = 1024),
         ConnSlot::default(),
     )
     .await;
@@ -173,11 +134,11 @@ async fn full_limits_after_login() {
 #[tokio::test]
 async fn idle_keepalive_and_autologout() {
     let env = env().await;
-    let srv = server(&env, |c| {
+    let srv = env.server_with(|c| {
         c.idle_keepalive = Duration::from_millis(300);
         c.idle_timeout = Duration::from_millis(1500);
     });
-    let mut c = connect(srv.clone(), ConnSlot::default()).await;
+    let mut c = connect_to(srv.clone(), ConnSlot::default()).await;
     c.cmd("l", "LOGIN alice@example.org secret").await;
     c.cmd("s", "SELECT INBOX").await;
     c.send("i IDLE\r\n").await;
@@ -216,7 +177,7 @@ async fn idle_keepalive_and_autologout() {
     );
 
     // DONE after a keepalive ends IDLE normally.
-    let mut c = connect(srv, ConnSlot::default()).await;
+    let mut c = connect_to(srv, ConnSlot::default()).await;
     c.cmd("l", "LOGIN alice@example.org secret").await;
     c.send("i IDLE\r\n").await;
     assert_eq!(c.line().await, "+ idling");
@@ -228,11 +189,11 @@ async fn idle_keepalive_and_autologout() {
 #[tokio::test]
 async fn no_keepalive_when_turned_off() {
     let env = env().await;
-    let srv = server(&env, |c| {
+    let srv = env.server_with(|c| {
         c.idle_keepalive = Duration::ZERO;
         c.idle_timeout = Duration::from_millis(600);
     });
-    let mut c = connect(srv, ConnSlot::default()).await;
+    let mut c = connect_to(srv, ConnSlot::default()).await;
     c.cmd("l", "LOGIN alice@example.org secret").await;
     c.send("i IDLE\r\n").await;
     assert_eq!(c.line().await, "+ idling");

@@ -250,15 +250,7 @@ async fn multiappend_is_all_or_nothing() {
 #[tokio::test]
 async fn appendlimit_and_oversized_non_sync_literal() {
     let mut env = env().await;
-    let mut config = imap_server::ImapConfig::new("mail.example.org");
-    config.max_message_size = 50;
-    env.server = std::sync::Arc::new(imap_server::ImapServer {
-        config,
-        store: env.store.clone(),
-        auth: auth::Authenticator::new(env.store.clone(), std::time::Duration::from_millis(5)),
-        tls: None,
-        recent: Default::default(),
-    });
+    env.reconfigure(|c| c.max_message_size = 50);
     let mut c = env.login().await;
     let caps = c.cmd("c", "CAPABILITY").await;
     assert!(caps[0].contains(" APPENDLIMIT=50"), "{caps:?}");

@@ -3,11 +3,7 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use common::{Client, Env, env};
-use imap_server::{ImapConfig, ImapServer};
 
 const ONE: &str = "Subject: one\r\n\r\nbody one\r\n";
 const B64: &str = "Subject: b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
@@ -262,15 +258,7 @@ async fn urlfetch_binary_and_bodypartstructure() {
 #[tokio::test]
 async fn reading_is_bounded() {
     let mut env = env().await;
-    let mut config = ImapConfig::new("mail.example.org");
-    config.max_command_size = 200;
-    env.server = Arc::new(ImapServer {
-        config,
-        store: env.store.clone(),
-        auth: auth::Authenticator::new(env.store.clone(), Duration::from_millis(5)),
-        tls: None,
-        recent: Default::default(),
-    });
+    env.reconfigure(|c| c.max_command_size = 200);
     env.deliver(&format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(80)))
         .await;
     let mut c = env.login().await;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use imap_server::{ImapConfig, ImapServer};
-use server_kit::{ConnInfo, Shutdown};
+use server_kit::{ConnInfo, ConnSlot, Shutdown};
 use store::{Directory, MailStore};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
 
@@ -72,6 +72,33 @@ impl Client {
     }
 }
 
+/// A session on `server` over an in-memory pipe, its greeting read; `slot` stands for the
+/// listener's connection slot.
+pub async fn connect_to(server: Arc<ImapServer>, slot: ConnSlot) -> Client {
+    let (client, server_side) = tokio::io::duplex(256 * 1024);
+    let info = ConnInfo {
+        id: 1,
+        peer: "127.0.0.1:5000".parse().unwrap(),
+        local: "127.0.0.1:143".parse().unwrap(),
+        listener: "imap",
+        slot,
+    };
+    tokio::spawn(imap_server::serve(
+        server,
+        Box::new(server_side),
+        false,
+        info,
+        Shutdown::new(),
+    ));
+    let (r, w) = tokio::io::split(client);
+    let mut c = Client {
+        r: BufReader::new(r),
+        w,
+    };
+    assert!(c.line().await.starts_with("* OK [CAPABILITY "));
+    c
+}
+
 /// A message with the header fields `headers` and `body`.
 pub fn message(headers: &[(&str, &str)], body: &str) -> String {
     let mut m = String::new();
@@ -129,28 +156,23 @@ pub async fn env() -> Env {
 
 impl Env {
     pub async fn connect(&self) -> Client {
-        let (client, server_side) = tokio::io::duplex(256 * 1024);
-        let info = ConnInfo {
-            id: 1,
-            peer: "127.0.0.1:5000".parse().unwrap(),
-            local: "127.0.0.1:143".parse().unwrap(),
-            listener: "imap",
-            slot: Default::default(),
-        };
-        tokio::spawn(imap_server::serve(
-            self.server.clone(),
-            Box::new(server_side),
-            false,
-            info,
-            Shutdown::new(),
-        ));
-        let (r, w) = tokio::io::split(client);
-        let mut c = Client {
-            r: BufReader::new(r),
-            w,
-        };
-        assert!(c.line().await.starts_with("* OK [CAPABILITY "));
-        c
+        connect_to(self.server.clone(), ConnSlot::default()).await
+    }
+    /// A server over this test store with its configuration changed by `tune`.
+    pub fn server_with(&self, tune: impl FnOnce(&mut ImapConfig)) -> Arc<ImapServer> {
+        let mut config = ImapConfig::new("mail.example.org");
+        tune(&mut config);
+        Arc::new(ImapServer {
+            config,
+            store: self.store.clone(),
+            auth: auth::Authenticator::new(self.store.clone(), Duration::from_millis(5)),
+            tls: None,
+            recent: Default::default(),
+        })
+    }
+    /// Serves this environment's sessions from now on with the configuration changed by `tune`.
+    pub fn reconfigure(&mut self, tune: impl FnOnce(&mut ImapConfig)) {
+        self.server = self.server_with(tune);
     }
     pub async fn login(&self) -> Client {
         let mut c = self.connect().await;

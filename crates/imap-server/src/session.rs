@@ -84,7 +84,12 @@ impl Session {
                         Ok(cmd) => {
                             let flow = self.command(cmd).await?;
                             self.switch_limits_at_login();
-                            flow
+                            if matches!(flow, Flow::Continue) && self.account_gone() {
+                                self.ctx.status(Status::bye(crate::state::ACCOUNT_GONE));
+                                Flow::Close
+                            } else {
+                                flow
+                            }
                         }
                         Err(e) => {
                             let text = match &e {
@@ -149,6 +154,15 @@ impl Session {
                     }
                 }
             }
+        }
+    }
+
+    /// The logged-in account was deleted while the session ran (its change feed closed after
+    /// `store::Change::AccountDeleted`): nothing it could do would reach a mailbox any more.
+    fn account_gone(&self) -> bool {
+        match &self.state {
+            State::Authenticated(u) | State::Selected(u, _) => u.changes.is_closed(),
+            _ => false,
         }
     }
 

@@ -10,8 +10,9 @@
 use std::collections::BTreeSet;
 
 use imap_proto::{Code, Data, FetchItem, Flag, SequenceSet, Status};
-use store::{AccountId, Change, ChangeEvent, Flags, MailboxId, SystemFlags, Uid};
-use tokio::sync::broadcast;
+use store::{
+    AccountId, Change, ChangeEvent, ChangeFeed, Flags, MailboxId, SystemFlags, TryRecvError, Uid,
+};
 
 use crate::cmd::notify::NotifyState;
 use crate::ctx::Ctx;
@@ -25,11 +26,14 @@ pub(crate) enum State {
     Logout,
 }
 
+/// The BYE text of a session whose account was deleted (`yubin user del`) while it ran.
+pub(crate) const ACCOUNT_GONE: &str = "account deleted";
+
 /// The logged-in account and its change feed.
 pub(crate) struct User {
     pub account: AccountId,
     pub address: String,
-    pub changes: broadcast::Receiver<ChangeEvent>,
+    pub changes: ChangeFeed,
     /// NOTIFY (RFC 5465): what the session hears of other mailboxes, and the selected
     /// mailbox's events held back between commands.
     pub notify: NotifyState,
@@ -42,7 +46,7 @@ impl User {
         loop {
             match self.next_change() {
                 Ok(ev) => self.notify.note(ev),
-                Err(broadcast::error::TryRecvError::Lagged(_)) => self.notify.lost(),
+                Err(TryRecvError::Resync) => self.notify.lost(),
                 Err(_) => break,
             }
         }
@@ -50,7 +54,7 @@ impl User {
 
     /// The next change event for the selected mailbox's sync: first those NOTIFY held back
     /// between commands, then the feed's.
-    pub fn next_change(&mut self) -> Result<ChangeEvent, broadcast::error::TryRecvError> {
+    pub fn next_change(&mut self) -> Result<ChangeEvent, TryRecvError> {
         match self.notify.take_held() {
             Some(r) => r,
             None => self.changes.try_recv(),
@@ -301,7 +305,7 @@ pub(crate) async fn sync_with(
                 }),
             },
             Ok(ev) => user.notify.note(ev),
-            Err(broadcast::error::TryRecvError::Lagged(_)) => {
+            Err(TryRecvError::Resync) => {
                 sel.resync = true;
                 user.notify.lost();
             }
@@ -362,7 +366,7 @@ pub(crate) fn absorb(user: &mut User, sel: &mut Selected) -> bool {
                 }),
             },
             Ok(ev) => user.notify.note(ev),
-            Err(broadcast::error::TryRecvError::Lagged(_)) => {
+            Err(TryRecvError::Resync) => {
                 user.notify.lost();
                 return false;
             }

@@ -4,8 +4,8 @@
 //!
 //! Layout of a data directory:
 //! - `yubin.db` — the relational schema of `schema.rs` (domains, accounts, aliases, mailboxes,
-//!   messages, expunge log, blobs, the outbound queue, URLAUTH access keys), readable with
-//!   `sqlite3`.
+//!   messages, expunge log, blobs, the outbound queue, URLAUTH access keys, the change log),
+//!   readable with `sqlite3`.
 //! - `blobs/ab/<sha256>` — one file per distinct message body; `.<sha256>.*.tmp` beside it
 //!   while it is being written.
 //!
@@ -22,11 +22,16 @@
 //! Writes go through one writer thread with group commit (`writer.rs`); reads use a pool of
 //! connections (`readers.rs`). Another process (the admin CLI) may open the same data
 //! directory while the server runs; SQLite's locking and the busy timeout serialise writers.
+//! Every write's change events go to the change log in its transaction (`change_log.rs`);
+//! the follower (`follower.rs`) polls the log for other processes' writes and hands them to
+//! this process's subscribers.
 
 mod blobs;
+mod change_log;
 mod checkpoint;
 mod db;
 mod facts_cache;
+mod follower;
 mod mailstore;
 mod names;
 mod ops_dir;
@@ -46,6 +51,7 @@ mod writer;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use mail_types::Address;
 use store::{AccountId, ChangeHub, StoreError, StoreResult};
@@ -77,6 +83,8 @@ pub struct SqliteStore {
     queue_notify: Arc<tokio::sync::Notify>,
     /// Checkpoints the WAL off the writer thread (see `checkpoint.rs`).
     _checkpointer: Checkpointer,
+    /// Brings other processes' changes to this process's subscribers (see `follower.rs`).
+    _follower: Option<follower::Follower>,
     // Last: dropping it joins the writer thread after everything else is unused.
     writer: Writer,
 }
@@ -92,6 +100,11 @@ pub struct OpenOptions {
     pub readers: usize,
     /// Bytes of message facts kept in memory (0: none; the table is read every time).
     pub facts_cache_bytes: usize,
+    /// How long change log rows are kept: a subscriber further behind than this rereads
+    /// what it shows instead of catching up (see `change_log.rs`).
+    pub change_log_retention: Duration,
+    /// How often the log is polled for other processes' writes (see `follower.rs`).
+    pub follow_interval: Duration,
 }
 
 impl Default for OpenOptions {
@@ -100,6 +113,8 @@ impl Default for OpenOptions {
             sweep: true,
             readers: READERS,
             facts_cache_bytes: facts_cache::DEFAULT_BYTES,
+            change_log_retention: Duration::from_secs(120),
+            follow_interval: Duration::from_millis(50),
         }
     }
 }
@@ -129,10 +144,21 @@ pub fn open_with(data_dir: &Path, options: &OpenOptions) -> Result<Arc<SqliteSto
     };
     let hub = Arc::new(ChangeHub::default());
     let checkpointer = Checkpointer::start(&db_path, &conn)?;
-    let writer = Writer::start(conn, Arc::clone(&blobs), Arc::clone(&hub))?;
+    let writer = Writer::start(
+        conn,
+        Arc::clone(&blobs),
+        Arc::clone(&hub),
+        options.change_log_retention,
+    )?;
+    let readers = Arc::new(ReadPool::new(db_path, options.readers));
+    let follower = follower::start(
+        Arc::clone(&readers),
+        Arc::clone(&hub),
+        options.follow_interval,
+    );
     Ok(Arc::new(SqliteStore {
         data_dir: data_dir.to_path_buf(),
-        readers: Arc::new(ReadPool::new(db_path, options.readers)),
+        readers,
         blobs,
         hub,
         maildrops: Arc::new(Mutex::new(HashSet::new())),
@@ -140,6 +166,7 @@ pub fn open_with(data_dir: &Path, options: &OpenOptions) -> Result<Arc<SqliteSto
         sweep,
         queue_notify: Arc::new(tokio::sync::Notify::new()),
         _checkpointer: checkpointer,
+        _follower: follower,
         writer,
     }))
 }

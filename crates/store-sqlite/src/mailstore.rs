@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use mail_types::{Address, Domain};
 use store::{
-    AccountId, Alias, BlobId, BlobReader, ChangeEvent, ConditionalStore, Directory, FlagOp, Flags,
+    AccountId, Alias, BlobId, BlobReader, ChangeFeed, ConditionalStore, Directory, FlagOp, Flags,
     MailStore, MailboxId, MailboxInfo, MailboxLock, MessageBody, MessageFacts, MessageMeta,
     MessageSummary, ModSeq, OpenedMailbox, Quota, StoreError, StoreResult, Stored, Uid, UnixTime,
     UserRecord,
@@ -15,7 +15,9 @@ use store::{
 use crate::blobs::is_valid_hash;
 use crate::db::{io_err, normalize_keywords};
 use crate::ops_msg::NewBlob;
-use crate::{SqliteStore, ops_dir, ops_facts, ops_mailbox, ops_msg, ops_urlauth, reads};
+use crate::{
+    SqliteStore, change_log, ops_dir, ops_facts, ops_mailbox, ops_msg, ops_urlauth, reads,
+};
 
 /// Reads of at most this many rows by primary key run on the calling thread (`readers.rs`).
 const INLINE_ROWS: usize = 256;
@@ -500,7 +502,15 @@ impl MailStore for SqliteStore {
         Ok(Box::new(self.try_lock_maildrop(account)?))
     }
 
-    fn subscribe(&self, account: AccountId) -> tokio::sync::broadcast::Receiver<ChangeEvent> {
-        self.hub.subscribe(account)
+    async fn subscribe(&self, account: AccountId) -> StoreResult<ChangeFeed> {
+        // Subscribed before the head is read: a batch committed in between is delivered by
+        // the writer or found by the fill `start_at` asks for.
+        let feed = self.hub.subscribe(account);
+        let head = self
+            .readers
+            .read_inline(move |c| change_log::head(c, account))
+            .await?;
+        self.hub.start_at(account, head);
+        Ok(feed)
     }
 }

@@ -3,7 +3,9 @@
 
 use mail_types::{Address, Domain};
 use rusqlite::{Connection, OptionalExtension, params};
-use store::{AccountId, Alias, DEFAULT_MAILBOXES, StoreError, StoreResult, UserRecord};
+use store::{
+    AccountId, Alias, Change, ChangeEvent, DEFAULT_MAILBOXES, StoreError, StoreResult, UserRecord,
+};
 
 use crate::db::{Db, now, sql_u64};
 use crate::prim::{MailboxRow, drop_mailbox, insert_mailbox};
@@ -181,6 +183,12 @@ pub fn delete_user(tx: &mut Tx<'_>, address: &Address) -> StoreResult<()> {
     tx.conn
         .execute("DELETE FROM accounts WHERE id = ?1", [account])
         .db()?;
+    // Its sessions, in this process or another, end (see `store::Change::AccountDeleted`).
+    tx.events.push(ChangeEvent {
+        account,
+        mailbox: 0,
+        change: Change::AccountDeleted,
+    });
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use store::{StoreError, StoreResult};
 use crate::db::Db;
 
 /// The version [`migrate`] produces. Bump it and add a step when the schema changes.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Version 1: the initial schema.
 const V1: &str = "
@@ -233,6 +233,25 @@ ALTER TABLE mailboxes DROP COLUMN subscribed;
 ";
 
 /// Switches the database to WAL mode and creates or upgrades the schema.
+/// Version 9: the durable change log every process reads (see `change_log.rs`). `id` orders
+/// all rows in commit order (one writer at a time); `seq` numbers each account's batches
+/// without gaps, from the per-account counter in `change_heads`, which outlives the log's
+/// pruning and the account itself (so a deleted account's last batch keeps its number).
+const V9: &str = "
+CREATE TABLE change_log (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    account INTEGER NOT NULL,
+    seq     INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    events  TEXT NOT NULL,
+    UNIQUE (account, seq)
+);
+CREATE TABLE change_heads (
+    account INTEGER PRIMARY KEY,
+    seq     INTEGER NOT NULL
+);
+";
+
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -276,6 +295,9 @@ pub fn migrate(conn: &Connection) -> StoreResult<()> {
         }
         if version < 8 {
             conn.execute_batch(V8).db()?;
+        }
+        if version < 9 {
+            conn.execute_batch(V9).db()?;
         }
         if version < SCHEMA_VERSION {
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))

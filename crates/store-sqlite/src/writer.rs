@@ -16,13 +16,15 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension};
 use store::{ChangeEvent, ChangeHub, StoreError, StoreResult};
 use tokio::sync::oneshot;
 
 use crate::blobs::BlobDir;
-use crate::db::exec_cached;
+use crate::change_log;
+use crate::db::{exec_cached, now};
 
 /// The most requests one transaction takes; bounds the latency of the first one.
 const MAX_BATCH: usize = 512;
@@ -41,6 +43,8 @@ pub struct Tx<'a> {
 trait Job: Send {
     /// Runs inside a savepoint; `true` keeps its work, `false` rolls it back.
     fn run(&mut self, tx: &mut Tx<'_>) -> bool;
+    /// Makes the answer `err`: the job's work was rolled back after it had succeeded.
+    fn fail(&mut self, err: StoreError);
     /// Answers the caller once the batch's fate is known.
     fn finish(self: Box<Self>, commit: StoreResult<()>);
 }
@@ -62,6 +66,10 @@ where
         let ok = out.is_ok();
         self.out = Some(out);
         ok
+    }
+
+    fn fail(&mut self, err: StoreError) {
+        self.out = Some(Err(err));
     }
 
     fn finish(self: Box<Self>, commit: StoreResult<()>) {
@@ -87,11 +95,12 @@ impl Writer {
         conn: Connection,
         blobs: Arc<BlobDir>,
         hub: Arc<ChangeHub>,
+        log_retention: Duration,
     ) -> StoreResult<Writer> {
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(conn, rx, &blobs, &hub))
+            .spawn(move || writer_loop(conn, rx, &blobs, &hub, log_retention))
             .map_err(|e| StoreError::Temporary(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
             tx: Some(tx),
@@ -132,7 +141,9 @@ fn writer_loop(
     rx: mpsc::Receiver<Box<dyn Job>>,
     blobs: &BlobDir,
     hub: &ChangeHub,
+    log_retention: Duration,
 ) {
+    let mut next_prune = Instant::now();
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -142,6 +153,22 @@ fn writer_loop(
             }
         }
         run_batch(&conn, blobs, hub, batch);
+        if Instant::now() >= next_prune {
+            next_prune = Instant::now() + PRUNE_EVERY;
+            prune_log(&conn, log_retention);
+        }
+    }
+}
+
+/// How often the writer drops change log rows older than the retention.
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
+
+fn prune_log(conn: &Connection, retention: Duration) {
+    let cutoff = now() - i64::try_from(retention.as_secs()).unwrap_or(i64::MAX / 2);
+    match change_log::prune(conn, cutoff) {
+        Ok(n) if n > 0 => tracing::debug!(rows = n, "pruned the change log"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "pruning the change log failed"),
     }
 }
 
@@ -158,8 +185,9 @@ fn run_batch(conn: &Connection, blobs: &BlobDir, hub: &ChangeHub, mut batch: Vec
         }
         return;
     }
-    let mut events = Vec::new();
+    let mut batches = Vec::new();
     let mut unlink = Vec::new();
+    let at = now();
     for job in batch.iter_mut() {
         if exec_cached(conn, "SAVEPOINT job").is_err() {
             continue; // the job's `out` stays None: it is answered with an error
@@ -171,11 +199,26 @@ fn run_batch(conn: &Connection, blobs: &BlobDir, hub: &ChangeHub, mut batch: Vec
             unlink: Vec::new(),
         };
         // A bug in one request must not take the writer thread (and every later write) down.
-        let keep = catch_unwind(AssertUnwindSafe(|| job.run(&mut tx))).unwrap_or(false);
+        let mut keep = catch_unwind(AssertUnwindSafe(|| job.run(&mut tx))).unwrap_or(false);
+        // The job's events go to the change log in its own savepoint: logged if and only if
+        // its change commits.
+        let mut logged = Vec::new();
+        if keep && !tx.events.is_empty() {
+            match change_log::append(conn, std::mem::take(&mut tx.events), at) {
+                Ok(b) => logged = b,
+                Err(e) => {
+                    job.fail(temporary(e));
+                    keep = false;
+                }
+            }
+        }
         if keep && exec_cached(conn, "RELEASE job").is_ok() {
-            events.append(&mut tx.events);
+            batches.append(&mut logged);
             unlink.append(&mut tx.unlink);
         } else {
+            if keep {
+                job.fail(StoreError::Temporary("database: savepoint failed".into()));
+            }
             let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
         }
         // Some errors (disk full, I/O) make SQLite roll back the whole transaction. The jobs
@@ -198,7 +241,7 @@ fn run_batch(conn: &Connection, blobs: &BlobDir, hub: &ChangeHub, mut batch: Vec
     // Events before answers: once a write call returns, its events have been published, so a
     // subscriber that joins afterwards never receives stale events of that call.
     if commit.is_ok() {
-        hub.publish(events);
+        hub.publish(batches);
     }
     for job in batch {
         job.finish(commit.clone());
@@ -256,7 +299,13 @@ mod tests {
         let conn = schema::connect(&path, false).unwrap();
         schema::migrate(&conn).unwrap();
         let blobs = Arc::new(BlobDir::open(dir.path().join("blobs")).unwrap());
-        let writer = Writer::start(conn, blobs, Arc::new(ChangeHub::default())).unwrap();
+        let writer = Writer::start(
+            conn,
+            blobs,
+            Arc::new(ChangeHub::default()),
+            Duration::from_secs(60),
+        )
+        .unwrap();
 
         let (busy, ok1, bad, ok2) = tokio::join!(
             writer.run(|tx| {
@@ -292,7 +341,13 @@ mod tests {
         let conn = schema::connect(&dir.path().join("p.db"), false).unwrap();
         schema::migrate(&conn).unwrap();
         let blobs = Arc::new(BlobDir::open(dir.path().join("blobs")).unwrap());
-        let writer = Writer::start(conn, blobs, Arc::new(ChangeHub::default())).unwrap();
+        let writer = Writer::start(
+            conn,
+            blobs,
+            Arc::new(ChangeHub::default()),
+            Duration::from_secs(60),
+        )
+        .unwrap();
         let r: StoreResult<()> = writer.run(|_| panic!("bug")).await;
         assert!(matches!(r, Err(StoreError::Temporary(_))));
         assert_eq!(writer.run(|tx| insert(tx, "after")).await, Ok(()));

@@ -62,3 +62,20 @@ async fn queue_checks() {
     }
     assert_eq!(files, 0, "queue bodies left behind");
 }
+
+/// Two handles on one data directory, as the server and the admin CLI (or two servers) are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_handles() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = store_sqlite::open(dir.path()).expect("open a");
+    let b = store_sqlite::open_with(
+        dir.path(),
+        &store_sqlite::OpenOptions {
+            sweep: false,
+            ..Default::default()
+        },
+    )
+    .expect("open b");
+    conformance::changes_across_handles(a.as_ref(), b.as_ref()).await;
+    conformance::concurrent_appends_across_handles(a.as_ref(), b.as_ref()).await;
+}

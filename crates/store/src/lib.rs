@@ -12,7 +12,10 @@
 //!   acknowledge to clients right after it.
 //! - UIDs in a mailbox are strictly increasing and never reused while UIDVALIDITY stays the same
 //!   (RFC 9051 §2.3.1.1). MODSEQs are strictly increasing per mailbox (RFC 7162 §3.1).
-//! - Change events are published only after the change is committed.
+//! - Change events are published only after the change is committed, and are written to the
+//!   backend's durable per-account change log in the same transaction as the change (see
+//!   `changes`), so that every process — and every node sharing a database — sees every
+//!   change, whoever made it.
 
 mod changes;
 #[cfg(feature = "conformance")]
@@ -23,7 +26,10 @@ mod mailstore;
 mod queue;
 mod types;
 
-pub use changes::{CHANGE_FEED_CAPACITY, Change, ChangeEvent, ChangeHub};
+pub use changes::{
+    CHANGE_FEED_CAPACITY, Change, ChangeEvent, ChangeFeed, ChangeHub, ChangeLogReader, LoggedBatch,
+    RecvError, TryRecvError, decode_events, encode_events, fill_requested, group_by_account,
+};
 pub use directory::{Alias, Directory, UserRecord};
 pub use error::{StoreError, StoreResult};
 pub use mailstore::{BlobReader, ConditionalStore, MailStore, MailboxLock, OpenedMailbox};

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use tokio::io::AsyncRead;
 
 use crate::{
-    AccountId, BlobId, ChangeEvent, FlagOp, Flags, MailboxId, MailboxInfo, MessageBody,
+    AccountId, BlobId, ChangeFeed, FlagOp, Flags, MailboxId, MailboxInfo, MessageBody,
     MessageFacts, MessageMeta, MessageSummary, ModSeq, Quota, StoreResult, Stored, Uid, UnixTime,
 };
 
@@ -295,7 +295,10 @@ pub trait MailStore: Send + Sync {
     /// Exclusive POP3 access to the account's maildrop; `InUse` when another session holds it.
     async fn lock_maildrop(&self, account: AccountId) -> StoreResult<MailboxLock>;
 
-    /// Change events of one account, published after each commit. A lagging receiver gets
-    /// `RecvError::Lagged` and must resynchronise from the store.
-    fn subscribe(&self, account: AccountId) -> tokio::sync::broadcast::Receiver<ChangeEvent>;
+    /// The account's change events from now on, whoever commits them: this process, another
+    /// process on the same store (the admin CLI), another node. Call it before reading what
+    /// the session will show, so no change falls between the read and the feed. A subscriber
+    /// that falls behind gets [`crate::RecvError::Resync`] and must reread from the store;
+    /// [`crate::RecvError::Closed`] after [`crate::Change::AccountDeleted`].
+    async fn subscribe(&self, account: AccountId) -> StoreResult<ChangeFeed>;
 }

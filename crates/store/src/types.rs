@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 pub type AccountId = i64;
 pub type MailboxId = i64;
 /// RFC 9051 §2.3.1.1: 32-bit, strictly ascending, never reused in a mailbox.
@@ -70,7 +72,8 @@ pub const DEFAULT_MAILBOXES: &[(&str, Option<SpecialUse>)] = &[
 ];
 
 /// The IMAP system flags (RFC 9051 §2.3.2) as a bit set. `\Recent` is session state, not stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct SystemFlags(pub u8);
 
 impl SystemFlags {
@@ -110,7 +113,7 @@ impl SystemFlags {
 }
 
 /// Flags and keywords of one message.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Flags {
     pub system: SystemFlags,
     /// Keywords (RFC 9051 §2.3.2 "keyword"), e.g. `$Forwarded`, `$Junk`; kept in insertion order,
@@ -183,7 +186,7 @@ impl MessageMeta {
 /// A message without its body: what a protocol session keeps of each message it shows
 /// (IMAP's view answers FLAGS, INTERNALDATE, RFC822.SIZE and SEARCH on metadata from it) and
 /// what a new-message event carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageSummary {
     pub uid: Uid,
     /// Size in octets of the stored message (RFC822.SIZE).

@@ -35,6 +35,14 @@ pub enum Command {
     /// Manage DKIM signing keys.
     #[command(subcommand)]
     Dkim(DkimCommand),
+    /// Deliver one message from standard input to the INBOX of local recipients (a local
+    /// delivery agent, like dovecot-lda). Exit status: 0 delivered, 67 unknown recipient,
+    /// 65 message too large or empty, 75 try again later.
+    Deliver {
+        /// Local addresses (aliases are expanded).
+        #[arg(required = true)]
+        recipients: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,6 +12,7 @@
 mod admin;
 mod cli;
 mod config;
+mod deliver_cli;
 mod dkim_cli;
 mod limits;
 mod listeners;
@@ -37,14 +38,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(match cli.command {
         Command::Serve => "info",
-        Command::Admin(_) | Command::Queue(_) | Command::Dkim(_) => "warn",
+        Command::Admin(_) | Command::Queue(_) | Command::Dkim(_) | Command::Deliver { .. } => {
+            "warn"
+        }
     });
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: the whole cause chain, joined by ": ".
             eprintln!("yubin: error: {}", format!("{e:#}").replace('\n', " "));
-            ExitCode::FAILURE
+            match e.downcast_ref::<deliver_cli::DeliveryFailed>() {
+                Some(d) => ExitCode::from(d.status),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -54,7 +60,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = match cli.command {
         Command::Serve => tokio::runtime::Builder::new_multi_thread(),
         // Admin commands make a few store calls; one thread is plenty.
-        Command::Admin(_) | Command::Queue(_) | Command::Dkim(_) => {
+        Command::Admin(_) | Command::Queue(_) | Command::Dkim(_) | Command::Deliver { .. } => {
             tokio::runtime::Builder::new_current_thread()
         }
     }
@@ -86,6 +92,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 queue_cli::run(opened.queue.as_ref(), cmd, &mut std::io::stdout()).await
             }
             Command::Dkim(cmd) => dkim_cli::run(&config.data_dir, cmd, &mut std::io::stdout()),
+            Command::Deliver { recipients } => {
+                let opened = serve::open_store(&config, serve::StoreRole::Admin)?;
+                deliver_cli::run(
+                    opened.store.as_ref(),
+                    &recipients,
+                    &mut std::io::stdin().lock(),
+                    config.limits.max_message_size,
+                )
+                .await
+            }
         }
     });
     // Sessions still running after the grace period are dropped here, not waited for.

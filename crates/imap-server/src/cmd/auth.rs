@@ -69,10 +69,20 @@ async fn check(ctx: &mut Ctx, tag: Tag, username: &str, password: &str) -> (Opti
         .await
     {
         Ok(a) => {
+            let changes = match ctx.server.store.subscribe(a.account).await {
+                Ok(feed) => feed,
+                Err(e) => {
+                    tracing::warn!(conn = ctx.info.id, error = %e, "imap: cannot subscribe");
+                    return (
+                        None,
+                        Status::no(Some(tag), "try again later").with_code(Code::Unavailable),
+                    );
+                }
+            };
             let user = User {
                 account: a.account,
                 address: a.address.to_string(),
-                changes: ctx.server.store.subscribe(a.account),
+                changes,
                 notify: Default::default(),
             };
             tracing::info!(conn = ctx.info.id, user = %user.address, "imap: logged in");

@@ -4,7 +4,7 @@
 use std::io;
 
 use imap_proto::{Response, Status, Tag, parse_idle_done};
-use tokio::sync::broadcast::error::RecvError;
+use store::RecvError;
 
 use crate::ctx::Ctx;
 use crate::state::{Selected, User, sync, sync_with};
@@ -88,6 +88,12 @@ pub(crate) async fn idle(
             Ev::Input(Ok(())) => {}
             Ev::Input(Err(server_kit::LineError::Io(e))) => return Err(e),
             Ev::Input(Err(_)) => return Ok(Err(Stop::Eof)),
+            // The account was deleted: the session ends (RFC 9051 §7.1.5 BYE).
+            Ev::Change(Err(RecvError::Closed)) => {
+                ctx.status(Status::bye(crate::state::ACCOUNT_GONE));
+                io.flush(ctx).await?;
+                return Ok(Err(Stop::Bye));
+            }
             Ev::Change(c) if user.notify.active() => {
                 crate::cmd::notify::idle_event(ctx, user, sel.as_deref_mut(), c).await;
             }
@@ -97,18 +103,9 @@ pub(crate) async fn idle(
                 };
                 match c {
                     Ok(ev) => sync_with(ctx, user, sel, true, Some(ev)).await,
-                    Err(RecvError::Lagged(_)) => {
+                    Err(_) => {
                         sel.resync = true;
                         sync(ctx, user, sel, true).await;
-                    }
-                    // The store dropped the feed: nothing more will come; wait for DONE.
-                    Err(RecvError::Closed) => {
-                        tokio::select! {
-                            _ = tokio::time::sleep_until(deadline) => {}
-                            r = fill(&mut io.conn, &mut io.inbuf) => if r.is_err() {
-                                return Ok(Err(Stop::Eof));
-                            },
-                        }
                     }
                 }
             }

@@ -2,7 +2,7 @@
 
 use tokio::io::AsyncReadExt;
 
-use super::{inbox, msg, next_event, setup};
+use super::{addr, inbox, msg, next_event, setup};
 use crate::{AccountId, BlobId, Change, FlagOp, Flags, MailboxId, Store, StoreError, SystemFlags};
 
 /// Delivery to several accounts, UID monotonicity across expunges, quota, blob sharing.
@@ -309,8 +309,8 @@ pub async fn copy_and_expunge(s: &dyn Store) {
 pub async fn change_events(s: &dyn Store) {
     let ids = setup(s, "events.conformance.test", &["k", "l"]).await;
     let acc = ids[0];
-    let mut rx = s.subscribe(acc);
-    let mut other = s.subscribe(ids[1]);
+    let mut rx = s.subscribe(acc).await.unwrap();
+    let mut other = s.subscribe(ids[1]).await.unwrap();
     let ib = inbox(s, acc).await;
 
     let st = s.deliver(msg("ev"), 1, &[acc]).await.unwrap();
@@ -403,6 +403,21 @@ pub async fn change_events(s: &dyn Store) {
     );
     let heard = other.try_recv();
     assert!(heard.is_err(), "other accounts hear nothing: {heard:?}");
+
+    // Deleting the account tells its sessions, then closes their feeds.
+    s.delete_user(&addr("k@events.conformance.test"))
+        .await
+        .unwrap();
+    loop {
+        let ev = next_event(&mut rx).await;
+        if ev.change == Change::AccountDeleted {
+            assert_eq!(ev.account, acc);
+            break;
+        }
+    }
+    assert_eq!(rx.recv().await, Err(crate::RecvError::Closed));
+    assert!(rx.is_closed());
+    assert_eq!(other.try_recv(), Err(crate::TryRecvError::Empty));
 }
 
 /// RFC 1939 §8: one maildrop lock per account.

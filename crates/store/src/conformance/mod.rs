@@ -8,14 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mail_types::{Address, Domain};
-use tokio::sync::broadcast;
-
 mod deleted;
 mod directory;
 mod facts;
 mod mailboxes;
 mod messages;
 mod queue;
+mod two_handles;
 
 pub use deleted::*;
 pub use directory::*;
@@ -23,8 +22,9 @@ pub use facts::*;
 pub use mailboxes::*;
 pub use messages::*;
 pub use queue::*;
+pub use two_handles::*;
 
-use crate::{AccountId, ChangeEvent, INBOX, MailboxId, Store};
+use crate::{AccountId, ChangeEvent, ChangeFeed, INBOX, MailboxId, Store};
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
 
@@ -64,7 +64,7 @@ async fn inbox(store: &dyn Store, account: AccountId) -> MailboxId {
 }
 
 /// The next event, failing after a few seconds.
-async fn next_event(rx: &mut broadcast::Receiver<ChangeEvent>) -> ChangeEvent {
+async fn next_event(rx: &mut ChangeFeed) -> ChangeEvent {
     tokio::time::timeout(Duration::from_secs(5), rx.recv())
         .await
         .expect("event within 5 s")

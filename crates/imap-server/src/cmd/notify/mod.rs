@@ -40,7 +40,7 @@ use imap_proto::{
     StatusItem, Tag,
 };
 use store::ChangeEvent;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use store::{RecvError, TryRecvError};
 
 use crate::ctx::Ctx;
 use crate::state::{self, Selected, State, User};
@@ -303,7 +303,7 @@ pub(crate) async fn after_command(ctx: &mut Ctx, state: &mut State) {
             loop {
                 match user.changes.try_recv() {
                     Ok(ev) => user.notify.note(ev),
-                    Err(TryRecvError::Lagged(_)) => user.notify.lost(),
+                    Err(TryRecvError::Resync) => user.notify.lost(),
                     Err(_) => break,
                 }
             }
@@ -416,8 +416,12 @@ pub(crate) async fn wait(
             Ev::Input(Ok(())) => return Ok(Ok(())),
             Ev::Input(Err(server_kit::LineError::Io(e))) => return Err(e),
             Ev::Input(Err(_)) => return Ok(Err(Stop::Eof)),
-            // The store dropped the feed: nothing more will come.
-            Ev::Change(Err(RecvError::Closed)) => return io.read_more(ctx).await,
+            // The account was deleted: the session ends.
+            Ev::Change(Err(RecvError::Closed)) => {
+                ctx.status(Status::bye(crate::state::ACCOUNT_GONE));
+                io.flush(ctx).await?;
+                return Ok(Err(Stop::Bye));
+            }
             Ev::Change(c) => received(ctx, user, sel, c, false).await,
         }
     }

@@ -5,8 +5,8 @@
 use std::collections::{HashMap, VecDeque};
 
 use imap_proto::{FetchAttribute, ListExtended, ListItem, MailboxAttribute};
+use store::TryRecvError;
 use store::{Change, ChangeEvent, MailboxId, Uid};
-use tokio::sync::broadcast::error::TryRecvError;
 
 /// Notifications waiting to be sent before NOTIFY gives up with NOTIFICATIONOVERFLOW.
 pub(super) const MAX_PENDING: usize = 1000;
@@ -192,10 +192,10 @@ impl NotifyState {
     }
 
     /// The next event the selected mailbox's sync must see before the feed's: those held
-    /// back between commands. `Err(Lagged)` once if some were dropped.
+    /// back between commands. `Err(Resync)` once if some were dropped.
     pub(crate) fn take_held(&mut self) -> Option<Result<ChangeEvent, TryRecvError>> {
         if std::mem::take(&mut self.held_lost) {
-            return Some(Err(TryRecvError::Lagged(0)));
+            return Some(Err(TryRecvError::Resync));
         }
         self.held.pop_front().map(Ok)
     }
@@ -332,6 +332,8 @@ impl NotifyState {
                     out.push(Pending::List(spec.list_item(&name, vec![])));
                 }
             }
+            // The session ends (`state::ACCOUNT_GONE`); nothing to notify.
+            Change::AccountDeleted => {}
         }
         for p in out {
             self.push(p);
@@ -430,7 +432,7 @@ mod tests {
         n.hold(new_message(0));
         n.hold(new_message(0));
         // Too many: dropped, and the sync is told to reread the mailbox.
-        assert!(matches!(n.take_held(), Some(Err(TryRecvError::Lagged(_)))));
+        assert!(matches!(n.take_held(), Some(Err(TryRecvError::Resync))));
         assert!(n.take_held().is_none());
     }
 }

@@ -1,0 +1,132 @@
+//! The durable change log (schema v9): written by the writer thread in each job's savepoint,
+//! read by the follower (`follower.rs`) to catch up with other processes' writes.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use store::{AccountId, ChangeEvent, LoggedBatch, StoreResult};
+
+use crate::db::{Db, sql_u64};
+
+/// Appends a job's events, one row per account, each with the account's next `seq`. Runs in
+/// the job's savepoint: the rows commit or roll back with the change they describe.
+pub fn append(
+    conn: &Connection,
+    events: Vec<ChangeEvent>,
+    now: i64,
+) -> rusqlite::Result<Vec<LoggedBatch>> {
+    let mut batches = Vec::new();
+    for (account, events) in store::group_by_account(events) {
+        let seq: i64 = conn
+            .prepare_cached(
+                "INSERT INTO change_heads (account, seq) VALUES (?1, 1)
+                 ON CONFLICT (account) DO UPDATE SET seq = seq + 1
+                 RETURNING seq",
+            )?
+            .query_row([account], |r| r.get(0))?;
+        conn.prepare_cached(
+            "INSERT INTO change_log (account, seq, created, events) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![account, seq, now, store::encode_events(&events)])?;
+        batches.push(LoggedBatch {
+            account,
+            seq: u64::try_from(seq).unwrap_or(0),
+            events,
+        });
+    }
+    Ok(batches)
+}
+
+/// The account's last `seq` (0 before its first change).
+pub fn head(conn: &Connection, account: AccountId) -> StoreResult<u64> {
+    let seq: Option<i64> = conn
+        .prepare_cached("SELECT seq FROM change_heads WHERE account = ?1")
+        .db()?
+        .query_row([account], |r| r.get(0))
+        .optional()
+        .db()?;
+    Ok(seq.map_or(0, |s| u64::try_from(s).unwrap_or(0)))
+}
+
+/// The account's head and the batches after `after` still in the log, ascending.
+pub fn after(
+    conn: &Connection,
+    account: AccountId,
+    after: u64,
+    limit: usize,
+) -> StoreResult<(u64, Vec<LoggedBatch>)> {
+    let head = head(conn, account)?;
+    if head <= after {
+        return Ok((head, Vec::new()));
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT seq, events FROM change_log WHERE account = ?1 AND seq > ?2
+             ORDER BY seq LIMIT ?3",
+        )
+        .db()?;
+    let rows = stmt
+        .query_map(
+            params![
+                account,
+                sql_u64(after),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )
+        .db()?;
+    let mut batches = Vec::new();
+    for row in rows {
+        let (seq, text) = row.db()?;
+        batches.push(LoggedBatch {
+            account,
+            seq: u64::try_from(seq).unwrap_or(0),
+            events: store::decode_events(&text)?,
+        });
+    }
+    Ok((head, batches))
+}
+
+/// Rows committed after row `after_id` (by any process): each account's highest `seq` among
+/// them, and the last row id. What the follower polls; reads no event text.
+pub fn since(conn: &Connection, after_id: i64) -> StoreResult<(i64, Vec<(AccountId, u64)>)> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT account, max(seq), max(id) FROM change_log WHERE id > ?1 GROUP BY account",
+        )
+        .db()?;
+    let rows = stmt
+        .query_map([after_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .db()?;
+    let mut last = after_id;
+    let mut heads = Vec::new();
+    for row in rows {
+        let (account, seq, id) = row.db()?;
+        last = last.max(id);
+        heads.push((account, u64::try_from(seq).unwrap_or(0)));
+    }
+    Ok((last, heads))
+}
+
+/// The id of the newest row (0 for an empty log): where a new follower starts.
+pub fn last_id(conn: &Connection) -> StoreResult<i64> {
+    conn.prepare_cached("SELECT coalesce(max(id), 0) FROM change_log")
+        .db()?
+        .query_row([], |r| r.get(0))
+        .db()
+}
+
+/// Deletes the rows created before `cutoff`. Rows are in `id` order and `created` follows it,
+/// so this reads the old rows and one more, not the log.
+pub fn prune(conn: &Connection, cutoff: i64) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "DELETE FROM change_log WHERE id < coalesce(
+             (SELECT id FROM change_log WHERE created >= ?1 ORDER BY id LIMIT 1),
+             (SELECT max(id) + 1 FROM change_log))",
+    )?
+    .execute([cutoff])
+}

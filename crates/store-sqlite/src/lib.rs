@@ -46,6 +46,7 @@ mod readers;
 mod reads;
 mod schema;
 mod sweep;
+mod transfer;
 mod writer;
 
 use std::collections::HashSet;

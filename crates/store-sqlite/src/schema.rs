@@ -232,7 +232,6 @@ INSERT INTO subscriptions (account_id, name)
 ALTER TABLE mailboxes DROP COLUMN subscribed;
 ";
 
-/// Switches the database to WAL mode and creates or upgrades the schema.
 /// Version 9: the durable change log every process reads (see `change_log.rs`). `id` orders
 /// all rows in commit order (one writer at a time); `seq` numbers each account's batches
 /// without gaps, from the per-account counter in `change_heads`, which outlives the log's
@@ -252,6 +251,7 @@ CREATE TABLE change_heads (
 );
 ";
 
+/// Switches the database to WAL mode and creates or upgrades the schema.
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))

@@ -79,3 +79,12 @@ async fn two_handles() {
     conformance::changes_across_handles(a.as_ref(), b.as_ref()).await;
     conformance::concurrent_appends_across_handles(a.as_ref(), b.as_ref()).await;
 }
+
+/// `yubin migrate` between two embedded stores (the same code copies to and from PostgreSQL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfer_round_trip() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let from = store_sqlite::open(a.path()).expect("open source");
+    let to = store_sqlite::open(b.path()).expect("open target");
+    conformance::transfer_round_trip(from.as_ref(), to.as_ref()).await;
+}

@@ -24,6 +24,7 @@ mod directory;
 mod error;
 mod mailstore;
 mod queue;
+pub mod transfer;
 mod types;
 
 pub use changes::{

@@ -43,6 +43,23 @@ pub enum Command {
         #[arg(required = true)]
         recipients: Vec<String>,
     },
+    /// Copy the whole installation to another store (--to) or from one (--from): accounts,
+    /// password hashes, aliases, mailboxes with their UIDVALIDITY, UIDs, MODSEQs and flags,
+    /// and the queue — clients download nothing again. The target must be empty; stop the
+    /// server first. LOCATION is a data directory or a postgres:// URL.
+    Migrate {
+        /// Copy the configured store to LOCATION.
+        #[arg(
+            long,
+            value_name = "LOCATION",
+            required_unless_present = "from",
+            conflicts_with = "from"
+        )]
+        to: Option<String>,
+        /// Copy LOCATION into the configured store (which must be empty).
+        #[arg(long, value_name = "LOCATION")]
+        from: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -18,6 +18,7 @@ mod limits;
 mod listeners;
 mod logging;
 mod memory;
+mod migrate_cli;
 mod outbound_config;
 mod queue_cli;
 mod rlimit;
@@ -38,9 +39,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(match cli.command {
         Command::Serve => "info",
-        Command::Admin(_) | Command::Queue(_) | Command::Dkim(_) | Command::Deliver { .. } => {
-            "warn"
-        }
+        Command::Admin(_)
+        | Command::Queue(_)
+        | Command::Dkim(_)
+        | Command::Deliver { .. }
+        | Command::Migrate { .. } => "warn",
     });
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -60,9 +63,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = match cli.command {
         Command::Serve => tokio::runtime::Builder::new_multi_thread(),
         // Admin commands make a few store calls; one thread is plenty.
-        Command::Admin(_) | Command::Queue(_) | Command::Dkim(_) | Command::Deliver { .. } => {
-            tokio::runtime::Builder::new_current_thread()
-        }
+        Command::Admin(_)
+        | Command::Queue(_)
+        | Command::Dkim(_)
+        | Command::Deliver { .. }
+        | Command::Migrate { .. } => tokio::runtime::Builder::new_current_thread(),
     }
     .enable_all()
     .build()?;
@@ -101,6 +106,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     config.limits.max_message_size,
                 )
                 .await
+            }
+            Command::Migrate { to, from } => {
+                let direction = match (to, from) {
+                    (Some(to), _) => migrate_cli::Direction::To(to),
+                    (None, Some(from)) => migrate_cli::Direction::From(from),
+                    (None, None) => anyhow::bail!("give --to or --from"),
+                };
+                migrate_cli::run(&config, direction, &mut std::io::stdout()).await
             }
         }
     });

@@ -68,7 +68,7 @@ pub struct OpenedStore {
     _lock: Option<std::fs::File>,
 }
 
-fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+pub fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     let path = dir.join("yubin.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)

@@ -14,6 +14,7 @@ mod facts;
 mod mailboxes;
 mod messages;
 mod queue;
+mod transfer;
 mod two_handles;
 
 pub use deleted::*;
@@ -22,6 +23,7 @@ pub use facts::*;
 pub use mailboxes::*;
 pub use messages::*;
 pub use queue::*;
+pub use transfer::*;
 pub use two_handles::*;
 
 use crate::{AccountId, ChangeEvent, ChangeFeed, INBOX, MailboxId, Store};

@@ -1,0 +1,202 @@
+//! `yubin migrate`: a copy keeps every identity a client or the queue relies on.
+
+use super::{HASH, addr, dom, inbox, msg};
+use crate::transfer::{TransferStore, copy_store};
+use crate::{
+    AttemptResult, DsnNotify, FlagOp, Flags, OutboundEnvelope, OutboundRecipient, RecipientStatus,
+    StoreError, SystemFlags,
+};
+
+/// Fills `from`, copies it into the empty `to`, and compares what clients would see.
+pub async fn transfer_round_trip(from: &dyn TransferStore, to: &dyn TransferStore) {
+    // --- a small installation ---------------------------------------------------------------
+    from.add_domain(&dom("move.test")).await.unwrap();
+    let alice = from.add_user(&addr("alice@move.test"), HASH).await.unwrap();
+    let bob = from.add_user(&addr("bob@move.test"), HASH).await.unwrap();
+    from.set_scram(&addr("alice@move.test"), "SCRAM-SHA-256$4096:c2FsdA==$a:b")
+        .await
+        .unwrap();
+    from.add_alias(
+        "team@move.test",
+        &[addr("alice@move.test"), addr("bob@move.test")],
+    )
+    .await
+    .unwrap();
+    let ib = inbox(from, alice).await;
+    for i in 0..5 {
+        from.deliver(msg(&format!("m{i}")), 1_000 + i, &[alice, bob])
+            .await
+            .unwrap();
+    }
+    let seen = Flags {
+        system: SystemFlags(SystemFlags::SEEN.0 | SystemFlags::FLAGGED.0),
+        keywords: vec!["$Forwarded".into(), "Work".into()],
+    };
+    from.store_flags(ib, &[2, 4], FlagOp::Add, &seen)
+        .await
+        .unwrap();
+    from.expunge(ib, &[3]).await.unwrap();
+    let archive = from.create_mailbox(alice, "Lists/rust").await.unwrap();
+    from.copy_messages(ib, &[1, 2], archive.id).await.unwrap();
+    from.set_subscribed(alice, "Lists/rust", true)
+        .await
+        .unwrap();
+    let queued = from
+        .enqueue(
+            msg("outbound"),
+            &OutboundEnvelope {
+                sender: "alice@move.test".into(),
+                recipients: vec![
+                    OutboundRecipient {
+                        address: "x@far.test".into(),
+                        orcpt: None,
+                        notify: DsnNotify::default(),
+                    },
+                    OutboundRecipient {
+                        address: "y@far.test".into(),
+                        orcpt: Some("rfc822;y@far.test".into()),
+                        notify: DsnNotify::NEVER,
+                    },
+                ],
+                envid: Some("E1".into()),
+                ret: None,
+                account: Some(alice),
+                smtputf8: false,
+            },
+        )
+        .await
+        .unwrap();
+    let q = from.queued_message(queued).await.unwrap().unwrap();
+    from.record_attempts(&[AttemptResult {
+        recipient: q.recipients[0].id,
+        status: RecipientStatus::Pending,
+        next_attempt: 4_000_000_000,
+        error: Some("451 4.7.1 try later".into()),
+        at: 1_700_000_000,
+    }])
+    .await
+    .unwrap();
+
+    // --- copy --------------------------------------------------------------------------------
+    let report = copy_store(from, to, &mut |_, _| {}).await.unwrap();
+    assert_eq!((report.accounts, report.queued), (2, 1));
+    assert_eq!(report.messages, 5 + 4 + 2);
+
+    // --- compare -----------------------------------------------------------------------------
+    let (src, dst) = (
+        from.export_directory().await.unwrap(),
+        to.export_directory().await.unwrap(),
+    );
+    assert_eq!(dst.domains, src.domains);
+    assert_eq!(dst.aliases, src.aliases);
+    for (a, b) in src.accounts.iter().zip(&dst.accounts) {
+        assert_eq!(
+            (&a.address, &a.password_hash, &a.scram, a.quota_limit),
+            (&b.address, &b.password_hash, &b.scram, b.quota_limit)
+        );
+    }
+    assert_eq!(src.subscriptions.len(), dst.subscriptions.len());
+    for user in ["alice@move.test", "bob@move.test"] {
+        let s = from.find_user(&addr(user)).await.unwrap().unwrap();
+        let d = to.find_user(&addr(user)).await.unwrap().unwrap();
+        assert_eq!(
+            from.quota(s.id).await.unwrap(),
+            to.quota(d.id).await.unwrap()
+        );
+        let (sb, db) = (
+            from.list_mailboxes(s.id).await.unwrap(),
+            to.list_mailboxes(d.id).await.unwrap(),
+        );
+        assert_eq!(sb.len(), db.len(), "{user}");
+        for (m, n) in sb.iter().zip(&db) {
+            assert_eq!(
+                (
+                    &m.name,
+                    m.uid_validity,
+                    m.uid_next,
+                    m.highest_modseq,
+                    m.special_use,
+                    m.subscribed
+                ),
+                (
+                    &n.name,
+                    n.uid_validity,
+                    n.uid_next,
+                    n.highest_modseq,
+                    n.special_use,
+                    n.subscribed
+                ),
+                "{user}"
+            );
+            assert_eq!(m.messages, n.messages);
+            assert_eq!(
+                from.list_messages(m.id).await.unwrap(),
+                to.list_messages(n.id).await.unwrap()
+            );
+            assert_eq!(
+                from.expunged_since(m.id, 0).await.unwrap(),
+                to.expunged_since(n.id, 0).await.unwrap()
+            );
+            for meta in to.list_messages(n.id).await.unwrap() {
+                let bytes = to.read_blob(&meta.blob, meta.size).await.unwrap();
+                assert_eq!(bytes.len() as u64, meta.size);
+            }
+        }
+    }
+    // The queue keeps its recipients' state.
+    let copied = to.list_queue().await.unwrap();
+    assert_eq!(copied.len(), 1);
+    let (a, b) = (&q, &copied[0]);
+    assert_eq!(
+        (&a.sender, &a.envid, a.created),
+        (&b.sender, &b.envid, b.created)
+    );
+    let state = |m: &crate::QueuedMessage| {
+        m.recipients
+            .iter()
+            .map(|r| {
+                (
+                    r.address.clone(),
+                    r.orcpt.clone(),
+                    r.notify,
+                    r.status,
+                    r.next_attempt,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let now = from.queued_message(queued).await.unwrap().unwrap();
+    assert_eq!(state(&now), state(b));
+    assert_eq!(b.recipients[0].attempts, now.recipients[0].attempts);
+    assert_eq!(b.recipients[0].last_error, now.recipients[0].last_error);
+    assert_eq!(
+        to.queued_body(b.id).await.unwrap(),
+        from.queued_body(queued).await.unwrap()
+    );
+
+    // New mailboxes never reuse an imported UIDVALIDITY; new mail continues the UIDs.
+    let d = to
+        .find_user(&addr("alice@move.test"))
+        .await
+        .unwrap()
+        .unwrap();
+    let fresh = to.create_mailbox(d.id, "After").await.unwrap();
+    let max = to
+        .list_mailboxes(d.id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|m| m.id != fresh.id)
+        .map(|m| m.uid_validity)
+        .max()
+        .unwrap();
+    assert!(fresh.uid_validity > max);
+    let st = to.deliver(msg("after"), 9, &[d.id]).await.unwrap();
+    assert_eq!(st[0].uid, 6);
+
+    // A second copy into a store that is no longer empty is refused.
+    assert!(matches!(
+        copy_store(from, to, &mut |_, _| {}).await,
+        Err(StoreError::Invalid(_))
+    ));
+}

@@ -14,7 +14,7 @@ use store::{StoreError, StoreResult};
 use crate::db::Db;
 
 /// The version [`migrate`] produces. Bump it and add a step when the schema changes.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Version 1: the initial schema.
 const V1: &str = "
@@ -232,6 +232,27 @@ INSERT INTO subscriptions (account_id, name)
 ALTER TABLE mailboxes DROP COLUMN subscribed;
 ";
 
+/// Version 9: what several processes on one data directory must agree on, out of their
+/// memory. `leases`: exclusive things held for a time and renewed (the POP3 maildrop, RFC 1939
+/// §8), so a killed holder's lock expires. `secrets`: values created once and shared (the SCRAM
+/// decoy-salt secret). `mailboxes.recent_uid`: the highest UID some session has claimed as
+/// `\Recent` (RFC 3501 §2.3.2); 0 for existing mailboxes, so their messages are recent once
+/// more, as after a restart before.
+const V9: &str = "
+CREATE TABLE leases (
+    name        TEXT PRIMARY KEY,             -- e.g. pop3-maildrop/42
+    holder      TEXT NOT NULL,                -- host-random#n of the holding process
+    expires_at  INTEGER NOT NULL              -- Unix milliseconds; free again after it
+) WITHOUT ROWID;
+
+CREATE TABLE secrets (
+    name        TEXT PRIMARY KEY,             -- e.g. scram-decoy-salt
+    value       BLOB NOT NULL                 -- random bytes, never replaced
+) WITHOUT ROWID;
+
+ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 0;
+";
+
 /// Switches the database to WAL mode and creates or upgrades the schema.
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let mode: String = conn
@@ -276,6 +297,9 @@ pub fn migrate(conn: &Connection) -> StoreResult<()> {
         }
         if version < 8 {
             conn.execute_batch(V8).db()?;
+        }
+        if version < 9 {
+            conn.execute_batch(V9).db()?;
         }
         if version < SCHEMA_VERSION {
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))

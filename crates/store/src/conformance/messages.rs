@@ -1,4 +1,4 @@
-//! Conformance checks for messages: delivery, APPEND, flags, copy, expunge, events, locks.
+//! Conformance checks for messages: delivery, APPEND, flags, copy, expunge, events.
 
 use tokio::io::AsyncReadExt;
 
@@ -403,20 +403,6 @@ pub async fn change_events(s: &dyn Store) {
     );
     let heard = other.try_recv();
     assert!(heard.is_err(), "other accounts hear nothing: {heard:?}");
-}
-
-/// RFC 1939 §8: one maildrop lock per account.
-pub async fn maildrop_lock(s: &dyn Store) {
-    let ids = setup(s, "lock.conformance.test", &["m", "n"]).await;
-    let lock = s.lock_maildrop(ids[0]).await.unwrap();
-    assert!(matches!(
-        s.lock_maildrop(ids[0]).await,
-        Err(StoreError::InUse)
-    ));
-    let other = s.lock_maildrop(ids[1]).await.unwrap();
-    drop(lock);
-    let again = s.lock_maildrop(ids[0]).await.unwrap();
-    drop((again, other));
 }
 
 /// RFC 7162: STORE UNCHANGEDSINCE tests and changes in one step; the expunge log lists what

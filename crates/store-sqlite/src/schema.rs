@@ -383,6 +383,36 @@ mod tests {
         assert_eq!(cols, 0);
     }
 
+    /// Version 9 gives existing mailboxes a recent mark of 0 (their messages are recent once
+    /// more) and adds the lease and secret tables.
+    #[test]
+    fn migrates_to_leases_secrets_and_recent_marks() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = connect(&dir.path().join("r.db"), false).unwrap();
+        for v in [V1, V2, V3, V4, V5, V6, V7, V8] {
+            conn.execute_batch(v).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 8;
+             INSERT INTO domains (name) VALUES ('a.test');
+             INSERT INTO accounts (address, domain_id, password_hash, created_at)
+                 VALUES ('u@a.test', 1, 'x', 0);
+             INSERT INTO mailboxes (account_id, name, uid_validity, uid_next)
+                 VALUES (1, 'INBOX', 1, 10);",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let (mark, leases, secrets): (i64, i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT recent_uid FROM mailboxes), (SELECT count(*) FROM leases),
+                        (SELECT count(*) FROM secrets)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((mark, leases, secrets), (0, 0, 0));
+    }
+
     /// SELECT's view and STATUS's counts read the narrow covering index, not the table rows
     /// with their blob hashes (which would read several times the pages for 100,000 messages).
     #[test]

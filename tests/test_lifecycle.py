@@ -107,14 +107,31 @@ def test_user_can_log_in_after_restart(server):
     p.quit()
 
 
-def test_second_server_on_the_same_data_dir_is_refused(server, tmp_path):
-    """Two servers on one data directory would sweep each other's deliveries in flight."""
+def test_second_server_on_the_same_data_dir_shares_it_without_sweeping(server, tmp_path):
+    """Two servers may share a data directory, but only one that starts alone sweeps crash
+    leftovers: the second would take the first one's blobs in flight for leftovers."""
+    # A leftover the first server's start-up sweep would have removed.
+    orphan = server.data / "blobs" / "ab" / ("ab" + "0" * 62)
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"not referenced")
     other = Yubin(tmp_path)
-    other.config.write_text(server.config.read_text().replace(
-        f'"127.0.0.1:{server.ports["smtp"]}"', f'"127.0.0.1:{other.ports["smtp"]}"'))
-    res = subprocess.run([yubin_binary(), "--config", str(other.config), "serve"],
-                         capture_output=True, text=True, timeout=60)
-    assert res.returncode != 0
-    assert "another yubin server" in res.stderr
-    # The running server is unaffected.
-    assert Transcript(server.connect("smtp")).smtp_reply().startswith(b"220")
+    other.data = server.data
+    other.write_config()
+    other.start()
+    try:
+        assert "the crash sweep is left to a server that starts alone" in other.logs()
+        assert orphan.exists()
+        # Both serve the same accounts.
+        for s in (server, other):
+            assert Transcript(s.connect("smtp")).smtp_reply().startswith(b"220")
+        import poplib
+        p = poplib.POP3("127.0.0.1", other.ports["pop3"], timeout=10)
+        p.user("bob@example.com")
+        p.pass_(PASSWORD)
+        p.quit()
+    finally:
+        other.stop()
+    # Alone again after a restart: the first server sweeps.
+    server.stop()
+    server.start()
+    assert not orphan.exists()

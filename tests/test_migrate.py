@@ -87,7 +87,7 @@ def test_migration_keeps_uidvalidity_uids_modseqs_and_flags(server, tmp_path):
 def test_migration_refuses_a_running_server_and_a_non_empty_target(server, make_server, tmp_path):
     res = migrate(server, tmp_path / "elsewhere", check=False)
     assert res.returncode != 0
-    assert "already using the data directory" in res.stderr, res.stderr
+    assert "already using the data directory" in res.stderr and "stop it first" in res.stderr, res.stderr
     other = make_server()
     other.stop()
     server.stop()

@@ -23,12 +23,13 @@ pub use cache::CacheConfig;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+
 use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use mail_types::Address;
-use store::{AccountId, Directory};
+use store::{AccountId, Coordination, Directory};
 
 /// A successfully authenticated account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,14 +96,23 @@ fn dummy_hash() -> &'static str {
 /// and their memory. Waiting logins queue here instead.
 const MAX_CONCURRENT_VERIFICATIONS: usize = 4;
 
-/// A per-process secret for the salts of SCRAM exchanges with unknown users.
-fn dummy_scram_secret() -> &'static [u8] {
-    static SECRET: OnceLock<[u8; 32]> = OnceLock::new();
-    SECRET.get_or_init(|| {
-        let mut k = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut k);
-        k
-    })
+/// The name of the store-wide secret behind the salts of SCRAM exchanges with unknown users.
+pub const DECOY_SECRET: &str = "scram-decoy-salt";
+
+/// 32 random bytes.
+fn random_secret() -> Vec<u8> {
+    let mut k = vec![0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut k);
+    k
+}
+
+/// The secret from which unknown users' SCRAM salts are derived, as stored once for every
+/// process and node sharing `store` (created on first use). A salt that differed between
+/// nodes behind one load balancer would tell an attacker asking twice which users do not
+/// exist (RFC 5802 §9: the server should not reveal whether a user exists); pass it to
+/// [`Authenticator::with_decoy_secret`].
+pub async fn load_decoy_secret(store: &dyn Coordination) -> store::StoreResult<Vec<u8>> {
+    store.shared_secret(DECOY_SECRET, &random_secret()).await
 }
 
 /// The authentication service shared by SMTP, POP3 and IMAP.
@@ -114,6 +124,8 @@ pub struct Authenticator {
     cache: Arc<cache::CredentialCache>,
     /// argon2 verifications run (for tests and metrics).
     argon2_runs: Arc<AtomicU64>,
+    /// Unknown users' SCRAM salts are derived from it ([`load_decoy_secret`]).
+    decoy_secret: Arc<[u8]>,
 }
 
 impl Authenticator {
@@ -125,7 +137,16 @@ impl Authenticator {
             verifications: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_VERIFICATIONS)),
             cache: Arc::new(cache::CredentialCache::new(CacheConfig::default())),
             argon2_runs: Arc::new(AtomicU64::new(0)),
+            // Random per authenticator until the shared one is set: fine for one process.
+            decoy_secret: random_secret().into(),
         }
+    }
+
+    /// Derives unknown users' SCRAM salts from `secret` — the store-wide one of
+    /// [`load_decoy_secret`] when several processes or nodes serve the same users.
+    pub fn with_decoy_secret(mut self, secret: Vec<u8>) -> Authenticator {
+        self.decoy_secret = secret.into();
+        self
     }
 
     /// How many argon2 password verifications this authenticator (and its clones) ran.
@@ -226,8 +247,9 @@ pub struct ScramExchange {
 impl Authenticator {
     /// SCRAM-SHA-256 step 1 (RFC 5802 §5): takes the parsed client-first message and returns
     /// the exchange and the server-first message. An unknown user, or one without SCRAM
-    /// credentials, gets random credentials and fails at [`Authenticator::scram_finish`], so
-    /// the answer does not reveal which users exist.
+    /// credentials, gets made-up credentials and fails at [`Authenticator::scram_finish`], so
+    /// the answer does not reveal which users exist: their salt is derived from the decoy
+    /// secret and the name, the same at every ask and (with a shared secret) on every node.
     pub async fn scram_start(
         &self,
         first: sasl::scram::ClientFirst,
@@ -249,7 +271,7 @@ impl Authenticator {
             Some((u, creds))
         });
         let creds = known.as_ref().map(|(_, c)| c.clone()).unwrap_or_else(|| {
-            sasl::scram::ScramCredentials::dummy(&first.username, dummy_scram_secret())
+            sasl::scram::ScramCredentials::dummy(&first.username, &self.decoy_secret)
         });
         let username = first.username.clone();
         let authzid = first.authzid.clone();

@@ -2,12 +2,13 @@
 //! session, the first one to be notified of it (by SELECT or by an EXISTS update).
 //!
 //! Invariants:
-//! - [`RecentTracker`] keeps, per mailbox, the highest UID already claimed by some session.
-//!   Marks only grow; claiming is one compare-and-raise under the lock, so two sessions can
-//!   never both claim the same UID.
-//! - The tracker lives in memory, shared by every listener of the process. After a restart
-//!   every message counts as recent again once: RFC 3501 §2.3.2 says a message SHOULD be
-//!   considered recent when it cannot be determined whether a session was first to see it.
+//! - The store keeps, per mailbox, the highest UID already claimed by some session
+//!   ([`store::MailStore::claim_recent`]): one atomic compare-and-raise shared by every process
+//!   and node, so two sessions anywhere can never both claim the same UID, and a restart does
+//!   not make old messages recent again.
+//! - [`RecentTracker`] only caches lower bounds of those marks (marks only grow): a session
+//!   whose newest UID is at or below a known mark has nothing to claim and asks the store
+//!   nothing, so SELECT of a mailbox without new mail costs no write.
 //! - Only read-write rev1 sessions claim. EXAMINE must not take `\Recent` away (RFC 3501
 //!   §6.3.2), so it only peeks; IMAP4rev2 has no `\Recent` (RFC 9051 Appendix E) and neither
 //!   claims nor shows it.
@@ -15,13 +16,14 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use store::{MailboxId, Uid};
+use store::{MailStore, MailboxId, StoreResult, Uid};
 
-/// The process-wide "highest UID claimed as recent" per mailbox. Share one (in an `Arc`)
-/// between every [`ImapServer`](crate::ImapServer) of a store.
+/// Lower bounds of the store's recent marks per mailbox, for this process. Share one (in an
+/// `Arc`) between every [`ImapServer`](crate::ImapServer) of a store; separate trackers are
+/// correct too, only less often spared a store call.
 #[derive(Debug, Default)]
 pub struct RecentTracker {
-    claimed: Mutex<HashMap<MailboxId, Uid>>,
+    known: Mutex<HashMap<MailboxId, Uid>>,
 }
 
 impl RecentTracker {
@@ -29,20 +31,48 @@ impl RecentTracker {
         RecentTracker::default()
     }
 
-    /// Claims every UID up to `max`; returns the mark before, so `mark+1..=max` are recent
-    /// for the caller (an empty range when another session was first).
-    pub(crate) fn claim(&self, mailbox: MailboxId, max: Uid) -> Uid {
-        let mut map = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
-        let mark = map.entry(mailbox).or_insert(0);
-        let before = *mark;
-        *mark = before.max(max);
-        before
+    fn known(&self, mailbox: MailboxId) -> Uid {
+        let map = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&mailbox).copied().unwrap_or(0)
     }
 
-    /// The mark without claiming (EXAMINE, STATUS).
-    pub(crate) fn mark(&self, mailbox: MailboxId) -> Uid {
-        let map = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&mailbox).copied().unwrap_or(0)
+    fn learn(&self, mailbox: MailboxId, mark: Uid) {
+        let mut map = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let known = map.entry(mailbox).or_insert(0);
+        *known = (*known).max(mark);
+    }
+
+    /// Claims every UID up to `max` in the store; returns the mark before, so `mark+1..=max`
+    /// are recent for the caller (an empty range when another session was first).
+    pub(crate) async fn claim(
+        &self,
+        store: &dyn MailStore,
+        mailbox: MailboxId,
+        max: Uid,
+    ) -> StoreResult<Uid> {
+        let known = self.known(mailbox);
+        if known >= max {
+            return Ok(known);
+        }
+        let before = store.claim_recent(mailbox, max).await?;
+        self.learn(mailbox, before.max(max));
+        Ok(before)
+    }
+
+    /// The mark without claiming (EXAMINE), as far as it matters for UIDs up to `max`.
+    pub(crate) async fn peek(
+        &self,
+        store: &dyn MailStore,
+        mailbox: MailboxId,
+        max: Uid,
+    ) -> StoreResult<Uid> {
+        let known = self.known(mailbox);
+        if known >= max {
+            return Ok(known);
+        }
+        let mark = store.recent_mark(mailbox).await?;
+        self.learn(mailbox, mark);
+        Ok(mark)
     }
 }
 
@@ -85,14 +115,31 @@ impl RecentSet {
 mod tests {
     use super::*;
 
-    #[test]
-    fn claims_are_exclusive() {
-        let t = RecentTracker::new();
-        assert_eq!(t.claim(1, 5), 0);
-        assert_eq!(t.claim(1, 5), 5);
-        assert_eq!(t.claim(1, 3), 5);
-        assert_eq!(t.mark(1), 5);
-        assert_eq!(t.mark(2), 0);
+    /// Two trackers (two processes) over one store: each UID is claimed once; a tracker that
+    /// knows the mark answers without the store, one that does not asks it.
+    #[tokio::test]
+    async fn claims_are_exclusive_across_trackers() {
+        use store::{Directory, INBOX};
+        let dir = tempfile::tempdir().unwrap();
+        let s = store_sqlite::open(dir.path()).unwrap();
+        s.add_domain(&mail_types::Domain::parse("r.test").unwrap())
+            .await
+            .unwrap();
+        let acc = s
+            .add_user(&mail_types::Address::parse("u@r.test").unwrap(), "x")
+            .await
+            .unwrap();
+        let mb = s.find_mailbox(acc, INBOX).await.unwrap().unwrap().id;
+        let (a, b) = (RecentTracker::new(), RecentTracker::new());
+        assert_eq!(a.claim(s.as_ref(), mb, 5).await.unwrap(), 0);
+        assert_eq!(a.claim(s.as_ref(), mb, 5).await.unwrap(), 5);
+        assert_eq!(b.peek(s.as_ref(), mb, 5).await.unwrap(), 5);
+        assert_eq!(b.claim(s.as_ref(), mb, 3).await.unwrap(), 5);
+        assert_eq!(b.claim(s.as_ref(), mb, 7).await.unwrap(), 5);
+        assert_eq!(a.claim(s.as_ref(), mb, 7).await.unwrap(), 7);
+        assert_eq!(s.recent_mark(mb).await.unwrap(), 7);
+        // Unknown mailbox: the store's error, nothing claimed.
+        assert!(a.claim(s.as_ref(), mb + 1000, 1).await.is_err());
     }
 
     #[test]

@@ -137,19 +137,24 @@ impl Selected {
     }
 
     /// Claims (read-write) or peeks at (EXAMINE, RFC 3501 §6.3.2) the `\Recent` messages
-    /// above `after`, up to the view's highest UID. No-op for IMAP4rev2 sessions.
-    pub fn take_recent(&mut self, ctx: &Ctx, after: Uid) {
-        if ctx.rev2 {
+    /// above `after`, up to the view's highest UID, in the store (shared by every process).
+    /// No-op for IMAP4rev2 sessions. When the store fails, no message is recent for this
+    /// session: better than two sessions both showing it.
+    pub async fn take_recent(&mut self, ctx: &Ctx, after: Uid) {
+        let max = self.max_uid();
+        if ctx.rev2 || max <= after {
             return;
         }
-        let max = self.max_uid();
-        let tracker = &ctx.server.recent;
+        let (tracker, store) = (&ctx.server.recent, ctx.server.store.as_ref());
         let mark = if self.read_only {
-            tracker.mark(self.id)
+            tracker.peek(store, self.id, max).await
         } else {
-            tracker.claim(self.id, max)
+            tracker.claim(store, self.id, max).await
         };
-        self.recent.add(mark.max(after).saturating_add(1), max);
+        match mark {
+            Ok(mark) => self.recent.add(mark.max(after).saturating_add(1), max),
+            Err(e) => tracing::warn!(mailbox = self.id, error = %e, "imap: cannot claim \\Recent"),
+        }
     }
 
     /// Removes the messages `sorted` (ascending) from the view, queuing `* n EXPUNGE` for
@@ -327,7 +332,7 @@ pub(crate) async fn sync_with(
         ctx.data(Data::Exists(sel.exists()));
         if !ctx.rev2 {
             // RFC 3501 §7.3.2: RECENT goes with EXISTS for rev1 clients.
-            sel.take_recent(ctx, before_max);
+            sel.take_recent(ctx, before_max).await;
             ctx.data(Data::Recent(sel.recent.count_in(sel.view.uids())));
         }
     }

@@ -159,7 +159,7 @@ async fn result_over_the_append_limit_is_toobig() {
 
 /// RFC 3502 §6.3.11: MULTIAPPEND is all or nothing, CATENATE messages included — a bad URL
 /// in the second message stores nothing; a store failure on the second (here: the quota)
-/// takes the first back out.
+/// stores nothing either, in one transaction: not even a UID is used up.
 #[tokio::test]
 async fn multiappend_with_catenate_rolls_back() {
     let env = env().await;
@@ -198,17 +198,17 @@ async fn multiappend_with_catenate_rolls_back() {
         .await,
         ["b NO [OVERQUOTA] over quota"]
     );
-    // The first copy was stored (UID 2) and expunged again; UIDs are not reused.
+    // The batch was one transaction: no message stored, no UID used.
     assert_eq!(
         c.cmd("s", "STATUS INBOX (MESSAGES UIDNEXT)").await,
         [
-            "* STATUS \"INBOX\" (MESSAGES 1 UIDNEXT 3)",
+            "* STATUS \"INBOX\" (MESSAGES 1 UIDNEXT 2)",
             "s OK STATUS completed"
         ]
     );
     assert_eq!(
         c.cmd("c", "APPEND INBOX CATENATE (URL \"/INBOX/;UID=1\")")
             .await,
-        [format!("c OK [APPENDUID {uv} 3] APPEND completed")]
+        [format!("c OK [APPENDUID {uv} 2] APPEND completed")]
     );
 }

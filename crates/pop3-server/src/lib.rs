@@ -15,7 +15,9 @@
 //! after the store committed the expunge.
 //!
 //! Invariant: the maildrop lock is owned by the session state and released when the session
-//! ends, however it ends (QUIT, drop, timeout, shutdown, I/O error).
+//! ends, however it ends (QUIT, drop, timeout, shutdown, I/O error). It is a lease in the store
+//! (`store::LeaseGuard`), so it holds across processes and nodes, and expires when its
+//! process is killed.
 
 mod capa;
 mod errors;
@@ -44,11 +46,15 @@ pub struct Pop3Config {
     pub max_auth_failures: u32,
     /// How many octets of a message are read from the store at a time for RETR and TOP.
     pub retr_chunk_size: usize,
+    /// How long the maildrop lock (RFC 1939 §8), a lease in the store, lasts without renewal.
+    /// A live session renews it every third of this; a killed process's lock expires after
+    /// it, and until then the account gets `-ERR [IN-USE]` (RFC 2449 §8.1.2) everywhere.
+    pub maildrop_lease: Duration,
 }
 
 impl Pop3Config {
     /// Defaults: 1024-octet lines, 10-minute idle timeout, plaintext passwords only from
-    /// loopback, 3 login attempts, 16 KiB read chunks.
+    /// loopback, 3 login attempts, 16 KiB read chunks, a 60-second maildrop lease.
     pub fn new(hostname: impl Into<String>) -> Pop3Config {
         Pop3Config {
             hostname: hostname.into(),
@@ -59,6 +65,7 @@ impl Pop3Config {
             },
             max_auth_failures: 3,
             retr_chunk_size: 16 * 1024,
+            maildrop_lease: Duration::from_secs(60),
         }
     }
 }

@@ -9,7 +9,10 @@ use std::io;
 use auth::AuthError;
 use pop3_proto::{Reply, RespCode};
 use sasl::{Credentials, SaslError};
-use store::{AccountId, MailboxLock, Store};
+use std::sync::Arc;
+use std::time::Duration;
+
+use store::{AccountId, Coordination, LeaseGuard, Store};
 
 use crate::errors::store_error;
 use crate::maildrop::Maildrop;
@@ -39,14 +42,17 @@ impl Session {
             .authenticate(username, password, "pop3", peer)
             .await;
         let reply = match result {
-            Ok(user) => match open_maildrop(&*self.server.store, user.account).await {
+            Ok(user) => match open_maildrop(
+                &self.server.store,
+                user.account,
+                self.server.config.maildrop_lease,
+            )
+            .await
+            {
                 Ok((maildrop, lock)) => {
                     let (count, size) = maildrop.stat();
                     self.stats.user = Some(user.address.to_string());
-                    self.state = State::Transaction {
-                        maildrop,
-                        _lock: lock,
-                    };
+                    self.state = State::Transaction { maildrop, lock };
                     Reply::ok(format!("maildrop has {count} messages ({size} octets)"))
                 }
                 Err(reply) => {
@@ -183,16 +189,34 @@ fn sasl_failure(error: SaslError) -> Step {
     })
 }
 
+/// The name of an account's maildrop lease, the same on every node.
+pub(crate) fn maildrop_lease_name(account: AccountId) -> String {
+    format!("pop3-maildrop/{account}")
+}
+
 /// Locks the maildrop (RFC 1939 §8), then snapshots INBOX. The lock comes first so that two
-/// sessions can never work on the same snapshot.
+/// sessions can never work on the same snapshot. The lock is a lease in the store, so a
+/// session of another process on the same store (or another node) is refused too, and the
+/// lock of a killed process expires after `ttl`.
 async fn open_maildrop(
-    store: &dyn Store,
+    store: &Arc<dyn Store>,
     account: AccountId,
-) -> Result<(Maildrop, MailboxLock), Reply> {
-    let lock = store
-        .lock_maildrop(account)
+    ttl: Duration,
+) -> Result<(Maildrop, LeaseGuard), Reply> {
+    let leases: Arc<dyn Coordination> = store.clone();
+    let lock = LeaseGuard::acquire(leases, maildrop_lease_name(account), ttl)
         .await
         .map_err(|e| store_error(&e))?;
+    match snapshot(store.as_ref(), account).await {
+        Ok(maildrop) => Ok((maildrop, lock)),
+        Err(reply) => {
+            lock.release().await;
+            Err(reply)
+        }
+    }
+}
+
+async fn snapshot(store: &dyn Store, account: AccountId) -> Result<Maildrop, Reply> {
     let inbox = store
         .find_mailbox(account, store::INBOX)
         .await
@@ -202,5 +226,5 @@ async fn open_maildrop(
         .list_messages(inbox.id)
         .await
         .map_err(|e| store_error(&e))?;
-    Ok((Maildrop::new(inbox.id, inbox.uid_validity, messages), lock))
+    Ok(Maildrop::new(inbox.id, inbox.uid_validity, messages))
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use pop3_proto::{Command, Reply, RespCode};
 use server_kit::{BoxStream, Conn, ConnInfo, LineError, Shutdown};
-use store::MailboxLock;
+use store::LeaseGuard;
 
 use crate::Pop3Server;
 use crate::maildrop::Maildrop;
@@ -19,16 +19,17 @@ use crate::wire::Wire;
 pub(crate) enum State {
     /// RFC 1939 §4. `user` is the name from a USER command waiting for its PASS.
     Authorization { user: Option<String> },
-    /// RFC 1939 §5: the maildrop is locked and its snapshot taken.
+    /// RFC 1939 §5: the maildrop is locked (a lease, renewed while the session lives) and
+    /// its snapshot taken.
     Transaction {
         maildrop: Maildrop,
-        _lock: MailboxLock,
+        lock: LeaseGuard,
     },
     /// RFC 1939 §6: entered by QUIT from TRANSACTION; the lock is held until the deletions
     /// are committed.
     Update {
         maildrop: Maildrop,
-        _lock: MailboxLock,
+        lock: LeaseGuard,
     },
 }
 
@@ -90,7 +91,7 @@ impl Session {
         let result = self.command_loop().await;
         // Release the maildrop lock (it goes with the state) before the final flush, which
         // may take as long as the write timeout with a client that stopped reading.
-        self.state = State::Authorization { user: None };
+        self.release_lock().await;
         self.wire.close(&self.info.slot).await;
         let info = &self.info;
         tracing::info!(
@@ -333,21 +334,32 @@ impl Session {
         }
     }
 
+    /// Leaves the TRANSACTION/UPDATE state, releasing the maildrop lease and waiting until
+    /// the store has recorded it, so a client that reconnects at once finds it free.
+    async fn release_lock(&mut self) {
+        match std::mem::replace(&mut self.state, State::Authorization { user: None }) {
+            State::Transaction { lock, .. } | State::Update { lock, .. } => lock.release().await,
+            State::Authorization { .. } => {}
+        }
+    }
+
     /// RFC 1939 §6: QUIT from TRANSACTION enters UPDATE and removes the marked messages; `+OK`
     /// only once the store has committed the expunge (it fsyncs before returning).
     async fn update(&mut self) -> io::Result<Flow> {
         let state = std::mem::replace(&mut self.state, State::Authorization { user: None });
         self.state = match state {
-            State::Transaction { maildrop, _lock } | State::Update { maildrop, _lock } => {
-                State::Update { maildrop, _lock }
+            State::Transaction { maildrop, lock } | State::Update { maildrop, lock } => {
+                State::Update { maildrop, lock }
             }
             other => other,
         };
         let reply = match &self.state {
-            State::Update { maildrop, .. } => {
+            State::Update { maildrop, lock } => {
                 let marked = maildrop.marked();
                 if marked.is_empty() {
                     Reply::ok("yubin POP3 signing off")
+                } else if let Some(refusal) = lost_lock(lock, self.info.id).await {
+                    refusal
                 } else {
                     match self.server.store.expunge(maildrop.mailbox, &marked).await {
                         Ok(removed) => {
@@ -374,9 +386,36 @@ impl Session {
         };
         // The UPDATE state is over: release the maildrop lock and the connection slot before
         // the reply, so a client reconnecting the moment it reads `+OK` finds neither held.
-        self.state = State::Authorization { user: None };
+        self.release_lock().await;
         self.info.slot.release();
         self.wire.reply(&reply).await?;
         Ok(Flow::Close)
+    }
+}
+
+/// RFC 1939 §8: deletions need the exclusive lock. The lease is renewed right before them; if
+/// this process stalled past its expiry and another session took the maildrop, nothing is
+/// deleted ("-ERR some deleted messages not removed", RFC 1939 §6).
+async fn lost_lock(lock: &LeaseGuard, conn: u64) -> Option<Reply> {
+    match lock.confirm().await {
+        Ok(true) => None,
+        Ok(false) => {
+            tracing::warn!(
+                conn,
+                lease = lock.name(),
+                "pop3: maildrop lock lost before UPDATE"
+            );
+            Some(Reply::err_code(
+                RespCode::InUse,
+                "maildrop lock lost to another session; no messages deleted",
+            ))
+        }
+        Err(e) => {
+            tracing::warn!(conn, error = %e, "pop3: cannot renew the maildrop lock");
+            Some(Reply::err_code(
+                RespCode::SysTemp,
+                "some deleted messages not removed, try again later",
+            ))
+        }
     }
 }

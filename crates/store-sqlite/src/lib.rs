@@ -4,8 +4,8 @@
 //!
 //! Layout of a data directory:
 //! - `yubin.db` — the relational schema of `schema.rs` (domains, accounts, aliases, mailboxes,
-//!   messages, expunge log, blobs, the outbound queue, URLAUTH access keys, the change log),
-//!   readable with `sqlite3`.
+//!   messages, expunge log, blobs, the outbound queue, URLAUTH access keys, the change log,
+//!   leases, shared secrets), readable with `sqlite3`.
 //! - `blobs/ab/<sha256>` — one file per distinct message body; `.<sha256>.*.tmp` beside it
 //!   while it is being written.
 //!
@@ -13,11 +13,11 @@
 //! never reused; UIDVALIDITY), §5.1 (INBOX case-insensitive, hierarchy), §6.3.4–§6.3.6 (CREATE
 //! makes superiors, DELETE, RENAME incl. INBOX), RFC 7162 §3.1 (per-mailbox MODSEQ, STORE
 //! UNCHANGEDSINCE tested in the write transaction) and the expunge log QRESYNC (§3.2.5) reads,
-//! RFC 6154 (special-use mailboxes), RFC 1939 §8
-//! (exclusive maildrop lock, in-process only).
+//! RFC 6154 (special-use mailboxes), RFC 1939 §8 (the maildrop lock, as a lease every process
+//! on the data directory sees), RFC 3501 §2.3.2 (`\Recent` claimed once across processes),
+//! RFC 6851 §3.3 and RFC 3502 (MOVE and MULTIAPPEND in one transaction).
 //!
-//! Not implemented: ACLs, shared
-//! mailboxes, a cross-process maildrop lock, per-user subaddressing (`user+tag@`).
+//! Not implemented: ACLs, shared mailboxes, per-user subaddressing (`user+tag@`).
 //!
 //! Writes go through one writer thread with group commit (`writer.rs`); reads use a pool of
 //! connections (`readers.rs`). Another process (the admin CLI) may open the same data
@@ -34,6 +34,7 @@ mod facts_cache;
 mod follower;
 mod mailstore;
 mod names;
+mod ops_coord;
 mod ops_dir;
 mod ops_facts;
 mod ops_mailbox;
@@ -49,13 +50,12 @@ mod sweep;
 mod transfer;
 mod writer;
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mail_types::Address;
-use store::{AccountId, ChangeHub, StoreError, StoreResult};
+use store::{ChangeHub, StoreError, StoreResult};
 
 use crate::blobs::BlobDir;
 use crate::checkpoint::Checkpointer;
@@ -76,7 +76,6 @@ pub struct SqliteStore {
     readers: Arc<ReadPool>,
     blobs: Arc<BlobDir>,
     hub: Arc<ChangeHub>,
-    maildrops: Arc<Mutex<HashSet<AccountId>>>,
     /// The message facts most recently used, in front of the `message_facts` table.
     facts: Arc<facts_cache::FactsCache>,
     sweep: SweepReport,
@@ -162,7 +161,6 @@ pub fn open_with(data_dir: &Path, options: &OpenOptions) -> Result<Arc<SqliteSto
         readers,
         blobs,
         hub,
-        maildrops: Arc::new(Mutex::new(HashSet::new())),
         facts: Arc::new(facts_cache::FactsCache::new(options.facts_cache_bytes)),
         sweep,
         queue_notify: Arc::new(tokio::sync::Notify::new()),
@@ -193,34 +191,5 @@ impl SqliteStore {
         self.writer
             .run(move |tx| ops_dir::set_quota(tx.conn, &address, limit))
             .await
-    }
-}
-
-/// Held while a POP3 session owns an account's maildrop; dropping it releases the lock.
-struct MaildropGuard {
-    locks: Arc<Mutex<HashSet<AccountId>>>,
-    account: AccountId,
-}
-
-impl Drop for MaildropGuard {
-    fn drop(&mut self) {
-        self.locks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.account);
-    }
-}
-
-impl SqliteStore {
-    /// RFC 1939 §8: one session at a time gets exclusive access to a maildrop.
-    fn try_lock_maildrop(&self, account: AccountId) -> StoreResult<MaildropGuard> {
-        let mut locks = self.maildrops.lock().unwrap_or_else(|e| e.into_inner());
-        if !locks.insert(account) {
-            return Err(StoreError::InUse);
-        }
-        Ok(MaildropGuard {
-            locks: Arc::clone(&self.maildrops),
-            account,
-        })
     }
 }

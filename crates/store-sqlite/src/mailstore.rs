@@ -5,18 +5,21 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use mail_types::{Address, Domain};
+use std::time::Duration;
+
 use store::{
-    AccountId, Alias, BlobId, BlobReader, ChangeFeed, ConditionalStore, Directory, FlagOp, Flags,
-    MailStore, MailboxId, MailboxInfo, MailboxLock, MessageBody, MessageFacts, MessageMeta,
-    MessageSummary, ModSeq, OpenedMailbox, Quota, StoreError, StoreResult, Stored, Uid, UnixTime,
-    UserRecord,
+    AccountId, Alias, AppendMessage, BlobId, BlobReader, ChangeFeed, ConditionalStore,
+    Coordination, Directory, FlagOp, Flags, MailStore, MailboxId, MailboxInfo, MessageBody,
+    MessageFacts, MessageMeta, MessageSummary, ModSeq, OpenedMailbox, Quota, StoreError,
+    StoreResult, Stored, Uid, UnixTime, UserRecord,
 };
 
 use crate::blobs::is_valid_hash;
 use crate::db::{io_err, normalize_keywords};
 use crate::ops_msg::NewBlob;
 use crate::{
-    SqliteStore, change_log, ops_dir, ops_facts, ops_mailbox, ops_msg, ops_urlauth, reads,
+    SqliteStore, change_log, ops_coord, ops_dir, ops_facts, ops_mailbox, ops_msg, ops_urlauth,
+    reads,
 };
 
 /// Reads of at most this many rows by primary key run on the calling thread (`readers.rs`).
@@ -183,6 +186,54 @@ impl MailStore for SqliteStore {
                     bytes: &message,
                 };
                 ops_msg::append(tx, mailbox, &blob, &flags, internal_date)
+            })
+            .await
+    }
+
+    async fn append_many(
+        &self,
+        mailbox: MailboxId,
+        messages: Vec<AppendMessage>,
+    ) -> StoreResult<Vec<Stored>> {
+        // Bad keywords fail before any body is written.
+        let mut items = Vec::with_capacity(messages.len());
+        for m in messages {
+            let flags = Flags {
+                system: m.flags.system,
+                keywords: normalize_keywords(&m.flags.keywords)?,
+            };
+            items.push((m.bytes, flags, m.internal_date));
+        }
+        // Every body durably on disk before the one metadata transaction (one hand-off to the
+        // blocking pool for all of them).
+        let blobs = Arc::clone(&self.blobs);
+        let bodies: Vec<Arc<Vec<u8>>> = items.iter().map(|i| Arc::clone(&i.0)).collect();
+        let hashes = tokio::task::spawn_blocking(move || {
+            bodies
+                .iter()
+                .map(|b| blobs.store(b))
+                .collect::<Result<Vec<String>, _>>()
+        })
+        .await
+        .map_err(|e| StoreError::Temporary(format!("blob task failed: {e}")))?
+        .map_err(|e| io_err("writing blob", e))?;
+        self.writer
+            .run(move |tx| {
+                let batch: Vec<_> = items
+                    .iter()
+                    .zip(&hashes)
+                    .map(|((bytes, flags, date), hash)| {
+                        (
+                            NewBlob {
+                                hash,
+                                bytes: bytes.as_slice(),
+                            },
+                            flags.clone(),
+                            *date,
+                        )
+                    })
+                    .collect();
+                ops_msg::append_many(tx, mailbox, &batch)
             })
             .await
     }
@@ -446,6 +497,18 @@ impl MailStore for SqliteStore {
             .await
     }
 
+    async fn move_messages(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> StoreResult<Vec<(Uid, Uid)>> {
+        let uids = uids.to_vec();
+        self.writer
+            .run(move |tx| ops_msg::move_messages(tx, from, &uids, to))
+            .await
+    }
+
     async fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> StoreResult<Vec<Uid>> {
         let uids = uids.to_vec();
         self.writer
@@ -498,8 +561,16 @@ impl MailStore for SqliteStore {
             .await
     }
 
-    async fn lock_maildrop(&self, account: AccountId) -> StoreResult<MailboxLock> {
-        Ok(Box::new(self.try_lock_maildrop(account)?))
+    async fn claim_recent(&self, mailbox: MailboxId, up_to: Uid) -> StoreResult<Uid> {
+        self.writer
+            .run(move |tx| ops_coord::claim_recent(tx, mailbox, up_to))
+            .await
+    }
+
+    async fn recent_mark(&self, mailbox: MailboxId) -> StoreResult<Uid> {
+        self.readers
+            .read_inline(move |c| ops_coord::recent_mark(c, mailbox))
+            .await
     }
 
     async fn subscribe(&self, account: AccountId) -> StoreResult<ChangeFeed> {
@@ -512,5 +583,36 @@ impl MailStore for SqliteStore {
             .await?;
         self.hub.start_at(account, head);
         Ok(feed)
+    }
+}
+
+#[async_trait]
+impl Coordination for SqliteStore {
+    async fn acquire_lease(&self, name: &str, holder: &str, ttl: Duration) -> StoreResult<()> {
+        let (name, holder) = (name.to_string(), holder.to_string());
+        self.writer
+            .run(move |tx| ops_coord::acquire(tx, &name, &holder, ttl))
+            .await
+    }
+
+    async fn renew_lease(&self, name: &str, holder: &str, ttl: Duration) -> StoreResult<bool> {
+        let (name, holder) = (name.to_string(), holder.to_string());
+        self.writer
+            .run(move |tx| ops_coord::renew(tx, &name, &holder, ttl))
+            .await
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
+        let (name, holder) = (name.to_string(), holder.to_string());
+        self.writer
+            .run(move |tx| ops_coord::release(tx, &name, &holder))
+            .await
+    }
+
+    async fn shared_secret(&self, name: &str, fresh: &[u8]) -> StoreResult<Vec<u8>> {
+        let (name, fresh) = (name.to_string(), fresh.to_vec());
+        self.writer
+            .run(move |tx| ops_coord::secret(tx, &name, &fresh))
+            .await
     }
 }

@@ -12,7 +12,7 @@ use store::{
 use crate::db::{Db, FLAG_MASK, encode_keywords, flags_from_columns, sql_u64};
 use crate::prim::{
     MailboxRow, acquire_blob, allocate_uids, bump_modseq, charge_quota, expunge_uids,
-    insert_message, mailbox_row,
+    expunge_uids_with, insert_message, mailbox_row,
 };
 use crate::writer::Tx;
 
@@ -39,6 +39,25 @@ fn file_message(
 ) -> StoreResult<Stored> {
     let (uid, uid_validity) = allocate_uids(tx.conn, mb.id, 1)?;
     let modseq = bump_modseq(tx.conn, mb.id)?;
+    insert_new(tx, mb, uid, modseq, blob, flags, internal_date)?;
+    Ok(Stored {
+        account: mb.account,
+        mailbox: mb.id,
+        uid_validity,
+        uid,
+    })
+}
+
+/// Inserts one new message row with an allocated UID and MODSEQ and queues its event.
+fn insert_new(
+    tx: &mut Tx<'_>,
+    mb: &MailboxRow,
+    uid: Uid,
+    modseq: ModSeq,
+    blob: &NewBlob<'_>,
+    flags: &Flags,
+    internal_date: UnixTime,
+) -> StoreResult<()> {
     insert_message(
         tx.conn,
         mb.id,
@@ -61,12 +80,7 @@ fn file_message(
             modseq,
         }),
     });
-    Ok(Stored {
-        account: mb.account,
-        mailbox: mb.id,
-        uid_validity,
-        uid,
-    })
+    Ok(())
 }
 
 /// Delivers one message to the INBOX of each account (already de-duplicated). All or nothing:
@@ -128,6 +142,44 @@ pub fn append(
     charge_quota(tx.conn, mb.account, blob.size() as i64)?;
     acquire_blob(tx, blob.hash, blob.size(), 1, Some(blob.bytes))?;
     file_message(tx, &mb, blob, flags, internal_date)
+}
+
+/// RFC 3502 MULTIAPPEND: every message into one mailbox in this one transaction (keywords
+/// already validated). Consecutive UIDs in the given order and one MODSEQ for the batch
+/// (RFC 7162 §3.1: messages changed by one command may share it). Any error rolls the whole
+/// request back (the writer's savepoint): quota, UIDs and rows are then as before.
+pub fn append_many(
+    tx: &mut Tx<'_>,
+    mailbox: MailboxId,
+    messages: &[(NewBlob<'_>, Flags, UnixTime)],
+) -> StoreResult<Vec<Stored>> {
+    let mb = mailbox_row(tx.conn, mailbox)?;
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let total = messages
+        .iter()
+        .fold(0i64, |t, (b, _, _)| t.saturating_add(b.size() as i64));
+    charge_quota(tx.conn, mb.account, total)?;
+    for (blob, _, _) in messages {
+        acquire_blob(tx, blob.hash, blob.size(), 1, Some(blob.bytes))?;
+    }
+    let count = u32::try_from(messages.len())
+        .map_err(|_| StoreError::Invalid("too many messages".into()))?;
+    let (first, uid_validity) = allocate_uids(tx.conn, mb.id, count)?;
+    let modseq = bump_modseq(tx.conn, mb.id)?;
+    let mut stored = Vec::with_capacity(messages.len());
+    for (i, (blob, flags, date)) in messages.iter().enumerate() {
+        let uid = first + i as u32;
+        insert_new(tx, &mb, uid, modseq, blob, flags, *date)?;
+        stored.push(Stored {
+            account: mb.account,
+            mailbox: mb.id,
+            uid_validity,
+            uid,
+        });
+    }
+    Ok(stored)
 }
 
 /// Sorted, distinct UIDs.
@@ -271,6 +323,39 @@ pub fn copy(
     uids: &[Uid],
     to: MailboxId,
 ) -> StoreResult<Vec<(Uid, Uid)>> {
+    let (src, dst) = same_account(tx, from, to)?;
+    copy_rows(tx, &src, &dst, uids, true)
+}
+
+/// RFC 6851 §3.3 MOVE in one transaction: the copy (without charging quota: the account's
+/// usage is unchanged, so an account over quota can still move to Trash), then the expunge
+/// of the copied UIDs from the source (expunge log, MODSEQ, `Expunged` event after the
+/// destination's `NewMessage` events — COPYUID before EXPUNGE, §4.3).
+pub fn move_messages(
+    tx: &mut Tx<'_>,
+    from: MailboxId,
+    uids: &[Uid],
+    to: MailboxId,
+) -> StoreResult<Vec<(Uid, Uid)>> {
+    let (src, dst) = same_account(tx, from, to)?;
+    let pairs = copy_rows(tx, &src, &dst, uids, false)?;
+    let moved: Vec<Uid> = pairs.iter().map(|p| p.0).collect();
+    let removed = expunge_uids_with(tx, &src, &moved, false)?;
+    // The rows were read in this transaction: every copied message is removed.
+    if removed.len() != moved.len() {
+        return Err(StoreError::Temporary(
+            "MOVE: source changed meanwhile".into(),
+        ));
+    }
+    Ok(pairs)
+}
+
+/// The rows of `from` and `to`, which must belong to one account.
+fn same_account(
+    tx: &Tx<'_>,
+    from: MailboxId,
+    to: MailboxId,
+) -> StoreResult<(MailboxRow, MailboxRow)> {
     let src = mailbox_row(tx.conn, from)?;
     let dst = mailbox_row(tx.conn, to)?;
     if src.account != dst.account {
@@ -278,6 +363,18 @@ pub fn copy(
             "cannot copy between different accounts".into(),
         ));
     }
+    Ok((src, dst))
+}
+
+/// Copies the messages `uids` of `src` into `dst` (see [`copy`]); `charge`: whether the
+/// destination's account pays quota for them.
+fn copy_rows(
+    tx: &mut Tx<'_>,
+    src: &MailboxRow,
+    dst: &MailboxRow,
+    uids: &[Uid],
+    charge: bool,
+) -> StoreResult<Vec<(Uid, Uid)>> {
     struct Row {
         uid: Uid,
         hash: String,
@@ -315,8 +412,10 @@ pub fn copy(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let total: i64 = rows.iter().map(|r| r.size).sum();
-    charge_quota(tx.conn, dst.account, total)?;
+    if charge {
+        let total: i64 = rows.iter().map(|r| r.size).sum();
+        charge_quota(tx.conn, dst.account, total)?;
+    }
     let mut per_blob: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for r in &rows {
         per_blob.entry(&r.hash).or_insert((r.size as u64, 0)).1 += 1;

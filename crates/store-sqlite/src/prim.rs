@@ -251,6 +251,17 @@ pub fn insert_message(
 /// (RFC 7162 §3.2.5), quota and blob references released, an `Expunged` event. Returns the UIDs
 /// actually removed.
 pub fn expunge_uids(tx: &mut Tx<'_>, mb: &MailboxRow, uids: &[Uid]) -> StoreResult<Vec<Uid>> {
+    expunge_uids_with(tx, mb, uids, true)
+}
+
+/// [`expunge_uids`]; `release_quota` false leaves the account's usage alone (MOVE: the
+/// messages stay in the account).
+pub fn expunge_uids_with(
+    tx: &mut Tx<'_>,
+    mb: &MailboxRow,
+    uids: &[Uid],
+    release_quota: bool,
+) -> StoreResult<Vec<Uid>> {
     let mut removed = Vec::new();
     let mut freed = 0i64;
     let mut per_blob: BTreeMap<String, u64> = BTreeMap::new();
@@ -289,7 +300,9 @@ pub fn expunge_uids(tx: &mut Tx<'_>, mb: &MailboxRow, uids: &[Uid]) -> StoreResu
             log.execute(params![mb.id, uid, sql_u64(modseq)]).db()?;
         }
     }
-    charge_quota(tx.conn, mb.account, -freed)?;
+    if release_quota {
+        charge_quota(tx.conn, mb.account, -freed)?;
+    }
     for (hash, n) in per_blob {
         release_blob(tx, &hash, n)?;
     }

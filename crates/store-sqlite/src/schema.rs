@@ -14,7 +14,7 @@ use store::{StoreError, StoreResult};
 use crate::db::Db;
 
 /// The version [`migrate`] produces. Bump it and add a step when the schema changes.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// Version 1: the initial schema.
 const V1: &str = "
@@ -251,6 +251,27 @@ CREATE TABLE change_heads (
 );
 ";
 
+/// Version 10: what several processes on one data directory must agree on, out of their
+/// memory. `leases`: exclusive things held for a time and renewed (the POP3 maildrop, RFC 1939
+/// §8), so a killed holder's lock expires. `secrets`: values created once and shared (the SCRAM
+/// decoy-salt secret). `mailboxes.recent_uid`: the highest UID some session has claimed as
+/// `\Recent` (RFC 3501 §2.3.2); 0 for existing mailboxes, so their messages are recent once
+/// more, as after a restart before.
+const V10: &str = "
+CREATE TABLE leases (
+    name        TEXT PRIMARY KEY,             -- e.g. pop3-maildrop/42
+    holder      TEXT NOT NULL,                -- host-random#n of the holding process
+    expires_at  INTEGER NOT NULL              -- Unix milliseconds; free again after it
+) WITHOUT ROWID;
+
+CREATE TABLE secrets (
+    name        TEXT PRIMARY KEY,             -- e.g. scram-decoy-salt
+    value       BLOB NOT NULL                 -- random bytes, never replaced
+) WITHOUT ROWID;
+
+ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 0;
+";
+
 /// Switches the database to WAL mode and creates or upgrades the schema.
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let mode: String = conn
@@ -298,6 +319,9 @@ pub fn migrate(conn: &Connection) -> StoreResult<()> {
         }
         if version < 9 {
             conn.execute_batch(V9).db()?;
+        }
+        if version < 10 {
+            conn.execute_batch(V10).db()?;
         }
         if version < SCHEMA_VERSION {
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
@@ -379,6 +403,36 @@ mod tests {
             )
             .unwrap();
         assert_eq!(cols, 0);
+    }
+
+    /// Version 9 gives existing mailboxes a recent mark of 0 (their messages are recent once
+    /// more) and adds the lease and secret tables.
+    #[test]
+    fn migrates_to_leases_secrets_and_recent_marks() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = connect(&dir.path().join("r.db"), false).unwrap();
+        for v in [V1, V2, V3, V4, V5, V6, V7, V8] {
+            conn.execute_batch(v).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 8;
+             INSERT INTO domains (name) VALUES ('a.test');
+             INSERT INTO accounts (address, domain_id, password_hash, created_at)
+                 VALUES ('u@a.test', 1, 'x', 0);
+             INSERT INTO mailboxes (account_id, name, uid_validity, uid_next)
+                 VALUES (1, 'INBOX', 1, 10);",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let (mark, leases, secrets): (i64, i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT recent_uid FROM mailboxes), (SELECT count(*) FROM leases),
+                        (SELECT count(*) FROM secrets)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((mark, leases, secrets), (0, 0, 0));
     }
 
     /// SELECT's view and STATUS's counts read the narrow covering index, not the table rows

@@ -35,7 +35,41 @@ check!(rename_and_delete);
 check!(subscriptions);
 check!(change_events);
 check!(urlauth_keys);
-check!(maildrop_lock);
+check!(leases);
+check!(move_messages);
+check!(append_many);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_guard() {
+    let (_dir, store) = fresh();
+    conformance::lease_guard(store).await;
+}
+
+/// Two handles on one data directory: two processes' worth of state (writer threads,
+/// connections, memory), one database.
+fn two_handles() -> (tempfile::TempDir, Arc<dyn Store>, Arc<dyn Store>) {
+    let (dir, a) = fresh();
+    let b = store_sqlite::open(dir.path()).expect("second handle");
+    (dir, a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_across_handles() {
+    let (_dir, a, b) = two_handles();
+    conformance::leases_across(a.as_ref(), b.as_ref()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_secrets_across_handles() {
+    let (_dir, a, b) = two_handles();
+    conformance::shared_secrets(a.as_ref(), b.as_ref()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recent_claims_across_handles() {
+    let (_dir, a, b) = two_handles();
+    conformance::recent_claims(a.as_ref(), b.as_ref()).await;
+}
 check!(message_facts_cache);
 check!(expunge_deleted_and_counts);
 
@@ -63,20 +97,15 @@ async fn queue_checks() {
     assert_eq!(files, 0, "queue bodies left behind");
 }
 
-/// Two handles on one data directory, as the server and the admin CLI (or two servers) are.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_handles() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let a = store_sqlite::open(dir.path()).expect("open a");
-    let b = store_sqlite::open_with(
-        dir.path(),
-        &store_sqlite::OpenOptions {
-            sweep: false,
-            ..Default::default()
-        },
-    )
-    .expect("open b");
+async fn changes_across_handles() {
+    let (_dir, a, b) = two_handles();
     conformance::changes_across_handles(a.as_ref(), b.as_ref()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_across_handles() {
+    let (_dir, a, b) = two_handles();
     conformance::concurrent_appends_across_handles(a.as_ref(), b.as_ref()).await;
 }
 

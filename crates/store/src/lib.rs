@@ -16,12 +16,17 @@
 //!   backend's durable per-account change log in the same transaction as the change (see
 //!   `changes`), so that every process — and every node sharing a database — sees every
 //!   change, whoever made it.
+//! - Nothing a protocol relies on for exclusivity or agreement lives in one process's memory:
+//!   POP3 maildrop locks are leases ([`Coordination`]), `\Recent` claims are a mailbox column
+//!   ([`MailStore::claim_recent`]), secrets shared by every node are stored once.
 
 mod changes;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod coordination;
 mod directory;
 mod error;
+mod lease;
 mod mailstore;
 mod queue;
 pub mod transfer;
@@ -31,15 +36,18 @@ pub use changes::{
     CHANGE_FEED_CAPACITY, Change, ChangeEvent, ChangeFeed, ChangeHub, ChangeLogReader, LoggedBatch,
     RecvError, TryRecvError, decode_events, encode_events, fill_requested, group_by_account,
 };
+pub use coordination::Coordination;
 pub use directory::{Alias, Directory, UserRecord};
 pub use error::{StoreError, StoreResult};
-pub use mailstore::{BlobReader, ConditionalStore, MailStore, MailboxLock, OpenedMailbox};
+pub use lease::{LeaseGuard, node_id};
+pub use mailstore::{BlobReader, ConditionalStore, MailStore, OpenedMailbox};
 pub use queue::{
     AttemptResult, DsnNotify, DsnRet, OutboundEnvelope, OutboundRecipient, QueueId, QueueStore,
     QueuedMessage, QueuedRecipient, RecipientStatus,
 };
 pub use types::*;
 
-/// A backend implements both halves; the server holds one `Arc<dyn Store>`.
-pub trait Store: Directory + MailStore {}
-impl<T: Directory + MailStore> Store for T {}
+/// A backend implements all three; the server holds one `Arc<dyn Store>` (which converts to
+/// `Arc<dyn Coordination>` for a [`LeaseGuard`]).
+pub trait Store: Directory + MailStore + Coordination {}
+impl<T: Directory + MailStore + Coordination> Store for T {}

@@ -6,8 +6,9 @@ use async_trait::async_trait;
 use tokio::io::AsyncRead;
 
 use crate::{
-    AccountId, BlobId, ChangeFeed, FlagOp, Flags, MailboxId, MailboxInfo, MessageBody,
-    MessageFacts, MessageMeta, MessageSummary, ModSeq, Quota, StoreResult, Stored, Uid, UnixTime,
+    AccountId, AppendMessage, BlobId, ChangeFeed, FlagOp, Flags, MailboxId, MailboxInfo,
+    MessageBody, MessageFacts, MessageMeta, MessageSummary, ModSeq, Quota, StoreResult, Stored,
+    Uid, UnixTime,
 };
 
 /// A stream of a stored message's bytes, read from disk as the protocol sends it.
@@ -20,9 +21,6 @@ pub type OpenedMailbox = (MailboxInfo, Vec<(Uid, Flags)>);
 /// What [`MailStore::store_flags_unchanged_since`] returns: the new state of each message that
 /// changed, and the UIDs (ascending) that failed the UNCHANGEDSINCE test.
 pub type ConditionalStore = (Vec<(Uid, Flags, ModSeq)>, Vec<Uid>);
-
-/// Held while a POP3 session owns a maildrop (RFC 1939 §8); dropping it releases the lock.
-pub type MailboxLock = Box<dyn Send + Sync>;
 
 #[async_trait]
 pub trait MailStore: Send + Sync {
@@ -46,6 +44,18 @@ pub trait MailStore: Send + Sync {
         flags: &Flags,
         internal_date: UnixTime,
     ) -> StoreResult<Stored>;
+
+    /// Stores several messages in one mailbox, all or nothing, in ONE transaction (RFC 3502
+    /// MULTIAPPEND): on any failure (quota, a bad keyword, the UID space) no message is
+    /// stored and the mailbox is as before; on success the messages have consecutive,
+    /// increasing UIDs in the given order, one `Stored` each. Bodies are written before the
+    /// transaction (a crash leaves at most unreferenced blobs, swept later), so no crash can
+    /// leave part of the batch in the mailbox.
+    async fn append_many(
+        &self,
+        mailbox: MailboxId,
+        messages: Vec<AppendMessage>,
+    ) -> StoreResult<Vec<Stored>>;
 
     async fn quota(&self, account: AccountId) -> StoreResult<Quota>;
 
@@ -225,6 +235,20 @@ pub trait MailStore: Send + Sync {
         uids: &[Uid],
         to: MailboxId,
     ) -> StoreResult<Vec<(Uid, Uid)>>;
+    /// Moves messages to another mailbox of the same account in ONE transaction (RFC 6851
+    /// §3.3): copies them as [`copy_messages`](Self::copy_messages) does (new UIDs in
+    /// source-UID order, flags and dates kept, blobs shared), expunges them from `from` (with
+    /// expunge-log rows and one new MODSEQ there, as [`expunge`](Self::expunge)), and queues
+    /// the `NewMessage` events of `to` before the `Expunged` event of `from`. Returns the
+    /// (source uid, destination uid) pairs, ascending; UIDs not in `from` are skipped. A crash
+    /// leaves the messages either in `from` or in `to`, never in both. Quota is not charged:
+    /// the account's usage does not change, so a user over quota can still move to Trash.
+    async fn move_messages(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> StoreResult<Vec<(Uid, Uid)>>;
     /// Removes the messages `uids` for good (logged in the expunge log for QRESYNC); returns the
     /// UIDs that were actually removed.
     async fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> StoreResult<Vec<Uid>>;
@@ -292,8 +316,16 @@ pub trait MailStore: Send + Sync {
 
     // --- sessions --------------------------------------------------------------------------
 
-    /// Exclusive POP3 access to the account's maildrop; `InUse` when another session holds it.
-    async fn lock_maildrop(&self, account: AccountId) -> StoreResult<MailboxLock>;
+    /// RFC 3501 §2.3.2: a message is `\Recent` in exactly one session, the first to be told
+    /// of it. Raises the mailbox's recent mark (the highest UID any session has claimed) to
+    /// `up_to` if it is lower, in one atomic step shared by every process and node, and
+    /// returns the mark as it was: UIDs `mark+1..=up_to` are recent for the caller, the
+    /// others were another session's. The mark only grows (a lower `up_to` changes nothing).
+    /// `NotFound` without the mailbox.
+    async fn claim_recent(&self, mailbox: MailboxId, up_to: Uid) -> StoreResult<Uid>;
+    /// The recent mark without claiming (EXAMINE and STATUS must not take `\Recent` away,
+    /// RFC 3501 §6.3.2). `NotFound` without the mailbox.
+    async fn recent_mark(&self, mailbox: MailboxId) -> StoreResult<Uid>;
 
     /// The account's change events from now on, whoever commits them: this process, another
     /// process on the same store (the admin CLI), another node. Call it before reading what

@@ -257,3 +257,12 @@ pub struct MessageBody {
     /// The cached facts of the requested version, `None` on a miss.
     pub facts: Option<std::sync::Arc<MessageFacts>>,
 }
+
+/// One message of [`MailStore::append_many`](crate::MailStore::append_many): its bytes, its
+/// flags and its internal date.
+#[derive(Debug, Clone)]
+pub struct AppendMessage {
+    pub bytes: std::sync::Arc<Vec<u8>>,
+    pub flags: Flags,
+    pub internal_date: UnixTime,
+}

@@ -111,6 +111,10 @@ pub struct Limits {
     pub smtp_command_timeout_secs: u64,
     pub smtp_data_timeout_secs: u64,
     pub pop3_idle_timeout_secs: u64,
+    /// How long a POP3 maildrop lock (RFC 1939 §8), a lease in the store, lasts without
+    /// renewal: a session renews it every third of this; a killed server's locks expire after
+    /// it.
+    pub pop3_maildrop_lease_secs: u64,
     pub imap_idle_timeout_secs: u64,
     /// During IMAP IDLE, an untagged `* OK Still here` this often (0: never).
     pub imap_idle_keepalive_secs: u64,
@@ -138,6 +142,7 @@ impl Default for Limits {
             smtp_data_timeout_secs: 600,
             // RFC 1939 §3: the autologout timer must be at least 10 minutes.
             pop3_idle_timeout_secs: 600,
+            pop3_maildrop_lease_secs: 60,
             // RFC 9051 §5.4: the autologout timer must be at least 30 minutes.
             imap_idle_timeout_secs: 1800,
             // RFC 2177 §3; Dovecot's imap_idle_notify_interval is 2 minutes too.
@@ -159,6 +164,9 @@ impl Limits {
     }
     pub fn pop3_idle_timeout(&self) -> Duration {
         Duration::from_secs(self.pop3_idle_timeout_secs)
+    }
+    pub fn pop3_maildrop_lease(&self) -> Duration {
+        Duration::from_secs(self.pop3_maildrop_lease_secs)
     }
     pub fn imap_idle_timeout(&self) -> Duration {
         Duration::from_secs(self.imap_idle_timeout_secs)
@@ -254,6 +262,10 @@ impl Config {
             ("max_recipients", l.max_recipients),
             ("max_connections_per_ip", l.max_connections_per_ip),
             ("max_connections", l.max_connections),
+            (
+                "pop3_maildrop_lease_secs",
+                usize::try_from(l.pop3_maildrop_lease_secs).unwrap_or(usize::MAX),
+            ),
         ] {
             if value == 0 {
                 bail!("[limits] {name} must be greater than 0");
@@ -328,6 +340,10 @@ mod tests {
         assert_eq!(c.limits.max_message_size, d.max_message_size);
         assert_eq!(c.limits.max_connections, d.max_connections);
         assert_eq!(c.limits.imap_idle_timeout_secs, d.imap_idle_timeout_secs);
+        assert_eq!(
+            c.limits.pop3_maildrop_lease_secs,
+            d.pop3_maildrop_lease_secs
+        );
         assert_eq!(
             c.limits.imap_idle_keepalive_secs,
             d.imap_idle_keepalive_secs

@@ -15,7 +15,7 @@ use anyhow::Context;
 use store::transfer::{CopyReport, TransferStore, copy_store};
 
 use crate::config::Config;
-use crate::serve::lock_data_dir;
+use crate::serve::lock_data_dir_exclusive;
 
 /// Which way the copy goes, relative to the configured store.
 pub enum Direction {
@@ -32,7 +32,7 @@ struct Opened {
 fn open_embedded(dir: &Path) -> anyhow::Result<Opened> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
-    let lock = lock_data_dir(dir)?;
+    let lock = lock_data_dir_exclusive(dir)?;
     let options = store_sqlite::OpenOptions {
         sweep: true,
         ..Default::default()

@@ -28,11 +28,13 @@ pub enum StoreRole {
 
 /// Opens the store in `data_dir` (the only place yubin picks a backend).
 ///
-/// Only the server sweeps crash leftovers (blob files without a row): while it runs, a blob it
-/// has written but not yet committed looks exactly like such a leftover, so an admin command
-/// must never sweep. The server holds an exclusive lock on `data_dir/yubin.lock` for as long as
-/// it runs, so a second server on the same data directory is refused instead of sweeping the
-/// first one's deliveries in flight.
+/// Only a server that is alone on the data directory sweeps crash leftovers (blob files
+/// without a row): while another server runs, a blob it has written but not yet committed
+/// looks exactly like such a leftover, so an admin command, or a second server sharing the
+/// directory, must never sweep. Servers hold a lock on `data_dir/yubin.lock`: the first takes
+/// it exclusively for the sweep, then shares it; a server that finds it held shares it and
+/// skips the sweep. Several servers may so serve one data directory (its leases, `\Recent`
+/// marks and secrets live in the database, see the `store` crate).
 pub fn open_store(config: &Config, role: StoreRole) -> anyhow::Result<OpenedStore> {
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir)
@@ -41,13 +43,21 @@ pub fn open_store(config: &Config, role: StoreRole) -> anyhow::Result<OpenedStor
         StoreRole::Server => Some(lock_data_dir(dir)?),
         StoreRole::Admin => None,
     };
+    let alone = lock.as_ref().is_some_and(|l| l.exclusive);
+    if role == StoreRole::Server && !alone {
+        tracing::info!(data_dir = %dir.display(), "another yubin server uses this data directory; the crash sweep is left to a server that starts alone");
+    }
     let options = store_sqlite::OpenOptions {
-        sweep: role == StoreRole::Server,
+        sweep: alone,
         facts_cache_bytes: config.limits.message_cache_mb.saturating_mul(1024 * 1024),
         ..Default::default()
     };
     let sqlite = store_sqlite::open_with(dir, &options)
         .map_err(|e| anyhow::anyhow!("cannot open the store in {}: {e}", dir.display()))?;
+    let lock = match lock {
+        Some(l) => Some(l.share()?),
+        None => None,
+    };
     let store: Arc<dyn Store> = sqlite.clone();
     let queue: Arc<dyn store::QueueStore> = sqlite.clone();
     let directory: Arc<dyn Directory> = sqlite;
@@ -68,7 +78,75 @@ pub struct OpenedStore {
     _lock: Option<std::fs::File>,
 }
 
-pub fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+/// `data_dir/yubin.lock` as a server holds it.
+struct DirLock {
+    file: std::fs::File,
+    /// No other server had it: this one may sweep.
+    exclusive: bool,
+}
+
+impl DirLock {
+    /// After the sweep: from exclusive to shared, so other servers can join.
+    fn share(self) -> anyhow::Result<std::fs::File> {
+        if self.exclusive {
+            self.file
+                .lock_shared()
+                .context("cannot share the data directory lock")?;
+        }
+        Ok(self.file)
+    }
+}
+
+/// How long a starting server waits for another one to finish its sweep.
+const SWEEP_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<DirLock> {
+    let path = dir.join("yubin.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            return Ok(DirLock {
+                file,
+                exclusive: true,
+            });
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {}
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
+    // Another server runs; it holds the lock exclusively only while it sweeps at start.
+    let deadline = std::time::Instant::now() + SWEEP_WAIT;
+    loop {
+        match file.try_lock_shared() {
+            Ok(()) => {
+                return Ok(DirLock {
+                    file,
+                    exclusive: false,
+                });
+            }
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "another yubin server holds the data directory {} exclusively (an older version, or one stuck in its start-up sweep)",
+                dir.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            }
+        }
+    }
+}
+
+/// `data_dir/yubin.lock` held exclusively: no server runs on the directory, and none can start
+/// while the lock is held (what `yubin migrate` needs of its source and target).
+pub fn lock_data_dir_exclusive(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     let path = dir.join("yubin.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -79,7 +157,7 @@ pub fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-            "another yubin server is already using the data directory {} (stop it, or set a different data_dir)",
+            "a yubin server is already using the data directory {} (stop it first)",
             dir.display()
         ),
         Err(std::fs::TryLockError::Error(e)) => {
@@ -106,8 +184,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let opened = open_store(&config, StoreRole::Server)?;
     let (store, directory) = (opened.store.clone(), opened.directory.clone());
     let tls = tls::load(&config.tls, &hostname, &config.data_dir)?;
+    // One decoy secret for every process on this store (created by the first).
+    let decoy = auth::load_decoy_secret(store.as_ref())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the SCRAM decoy secret: {e}"))?;
     let auth = auth::Authenticator::new(directory.clone(), config.auth.failure_delay())
-        .with_cache(config.auth.cache());
+        .with_cache(config.auth.cache())
+        .with_decoy_secret(decoy);
     let services = Services::new(
         &config,
         &hostname,
@@ -244,6 +327,7 @@ impl Services {
                     max_line_length: l.max_line_length.unwrap_or(defaults.max_line_length),
                     idle_timeout: l.pop3_idle_timeout(),
                     plaintext_auth,
+                    maildrop_lease: l.pop3_maildrop_lease(),
                     ..defaults
                 },
                 store: Arc::clone(store),

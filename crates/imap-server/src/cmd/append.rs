@@ -2,10 +2,9 @@
 //! (RFC 4469, in `catenate.rs`).
 //!
 //! MULTIAPPEND is all-or-nothing (RFC 3502 §6.3.11): every message is checked — and every
-//! CATENATE message put together — before the first is stored; they are then stored one by
-//! one, and if the store fails part-way the messages already stored are expunged again
-//! before the NO. (Other sessions may briefly see them come and go; the store has no
-//! multi-message transaction.)
+//! CATENATE message put together — before any is stored; then all of them are stored in one
+//! store transaction (`MailStore::append_many`), so a failure or a crash stores none, and no
+//! other session ever sees part of the batch.
 
 use std::sync::Arc;
 
@@ -39,7 +38,7 @@ pub(crate) async fn append(
     // What CATENATE may read and build for this command in total: the command size limit,
     // which bounds literal data the same way.
     let mut budget = Budget::new(ctx.server.config.max_command_size);
-    let mut ready = Vec::with_capacity(messages.len());
+    let mut batch = Vec::with_capacity(messages.len());
     for m in messages {
         let data = match m.data {
             // RFC 3516 §4.4: binary content is stored base64-encoded, so FETCH BODY can send it.
@@ -55,34 +54,29 @@ pub(crate) async fn append(
         if data.is_empty() {
             return Status::no(Some(tag), "empty message").with_code(Code::Cannot);
         }
-        ready.push((m.flags, m.date_time, data));
+        batch.push(store::AppendMessage {
+            bytes: Arc::new(data),
+            flags: to_store_flags(&m.flags),
+            internal_date: m.date_time.map(|d| d.unix_timestamp()).unwrap_or(now),
+        });
     }
-    let mut uids = Vec::new();
-    let mut validity = mb.uid_validity;
-    for (flags, date_time, data) in ready {
-        let date = date_time.map(|d| d.unix_timestamp()).unwrap_or(now);
-        let flags = to_store_flags(&flags);
-        // The success reply goes out only after the store committed (and fsynced).
-        match ctx
-            .server
+    // The success reply goes out only after the store committed (and fsynced).
+    let stored = if batch.len() == 1 {
+        let m = batch.remove(0);
+        ctx.server
             .store
-            .append(mb.id, Arc::new(data), &flags, date)
+            .append(mb.id, m.bytes, &m.flags, m.internal_date)
             .await
-        {
-            Ok(stored) => {
-                validity = stored.uid_validity;
-                uids.push(stored.uid);
-            }
-            Err(e) => {
-                if !uids.is_empty()
-                    && let Err(undo) = ctx.server.store.expunge(mb.id, &uids).await
-                {
-                    tracing::warn!(error = %undo, "imap: MULTIAPPEND rollback failed");
-                }
-                return store_error(&tag, &e);
-            }
-        }
-    }
+            .map(|s| vec![s])
+    } else {
+        ctx.server.store.append_many(mb.id, batch).await
+    };
+    let stored = match stored {
+        Ok(s) => s,
+        Err(e) => return store_error(&tag, &e),
+    };
+    let validity = stored.first().map_or(mb.uid_validity, |s| s.uid_validity);
+    let uids = stored.iter().map(|s| s.uid);
     let s = Status::ok(Some(tag), "APPEND completed");
     match SequenceSet::from_ids(uids) {
         Some(set) => s.with_code(Code::AppendUid {

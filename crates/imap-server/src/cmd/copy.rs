@@ -2,7 +2,7 @@
 
 use imap_proto::{Code, Mailbox, SequenceSet, Status, Tag};
 
-use crate::cmd::{expunge, mailbox, seq};
+use crate::cmd::{mailbox, seq};
 use crate::ctx::{Ctx, store_error};
 use crate::state::Selected;
 
@@ -55,7 +55,15 @@ pub(crate) async fn copy(
     if uids.is_empty() {
         return Status::ok(Some(tag), word);
     }
-    let pairs = match ctx.server.store.copy_messages(sel.id, &uids, dest.id).await {
+    // RFC 6851 §3.3: MOVE is one store transaction (copy, expunge, expunge log), so a crash
+    // never leaves the messages in both mailboxes.
+    let store = &ctx.server.store;
+    let done = if is_move {
+        store.move_messages(sel.id, &uids, dest.id).await
+    } else {
+        store.copy_messages(sel.id, &uids, dest.id).await
+    };
+    let pairs = match done {
         Ok(p) => p,
         Err(e) => return store_error(&tag, &e),
     };
@@ -81,9 +89,10 @@ pub(crate) async fn copy(
     if let Some(c) = code {
         ctx.status(Status::ok(None, "moved").with_code(c));
     }
-    let copied: Vec<u32> = pairs.iter().map(|p| p.0).collect();
-    match expunge::expunge_uids(ctx, sel, &copied).await {
-        Ok(()) => Status::ok(Some(tag), word),
-        Err(e) => store_error(&tag, &e),
-    }
+    // The store expunged exactly the source UIDs it moved; the view follows with EXPUNGE
+    // (or VANISHED under QRESYNC) for each.
+    let mut moved: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+    moved.sort_unstable();
+    sel.expunge(ctx, &moved);
+    Status::ok(Some(tag), word)
 }

@@ -7,22 +7,6 @@ use crate::cmd::seq;
 use crate::ctx::{Ctx, store_error};
 use crate::state::Selected;
 
-/// Removes `uids` from the store and the view, sending `* n EXPUNGE` for each with the
-/// number it has at that moment (RFC 9051 §7.5.1: later numbers shift down by one).
-pub(crate) async fn expunge_uids(
-    ctx: &mut Ctx,
-    sel: &mut Selected,
-    uids: &[Uid],
-) -> Result<(), store::StoreError> {
-    if uids.is_empty() {
-        return Ok(());
-    }
-    let mut removed = ctx.server.store.expunge(sel.id, uids).await?;
-    removed.sort_unstable();
-    sel.expunge(ctx, &removed);
-    Ok(())
-}
-
 pub(crate) async fn expunge(
     ctx: &mut Ctx,
     tag: Tag,

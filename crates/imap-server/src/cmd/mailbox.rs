@@ -183,9 +183,14 @@ pub(crate) async fn status_items(
             StatusAttribute::UidValidity => StatusItem::UidValidity(mb.uid_validity),
             StatusAttribute::Unseen => StatusItem::Unseen(mb.unseen),
             StatusAttribute::Size => StatusItem::Size(mb.size),
-            // RFC 3501 §6.3.10: the messages no session has claimed as recent yet.
+            // RFC 3501 §6.3.10: the messages no session (of any process) has claimed as
+            // recent yet.
             StatusAttribute::Recent => {
-                let mark = ctx.server.recent.mark(mb.id);
+                let mark = if mb.messages == 0 {
+                    0
+                } else {
+                    ctx.server.store.recent_mark(mb.id).await?
+                };
                 let n = if mark == 0 || mb.messages == 0 {
                     mb.messages
                 } else {

@@ -77,7 +77,7 @@ pub(crate) async fn select(
     if !ctx.rev2 {
         // RFC 3501 §2.3.2 / §6.3.1: this session is the first to see the messages above the
         // mark; RECENT is required for rev1 clients.
-        sel.take_recent(ctx, 0);
+        sel.take_recent(ctx, 0).await;
         ctx.data(Data::Recent(sel.recent.count_in(sel.uids())));
         // RFC 3501 §6.3.1: the first unseen message, for rev1 clients.
         if let Some(pos) = (0..sel.view.len()).position(|i| {

@@ -82,29 +82,7 @@ impl Harness {
     }
 
     pub async fn connect_from(&self, peer: &str, shutdown: Shutdown) -> Client {
-        let (client, server_side) = tokio::io::duplex(64 * 1024);
-        let info = ConnInfo {
-            id: 1,
-            peer: peer.parse::<SocketAddr>().unwrap(),
-            local: "127.0.0.1:110".parse().unwrap(),
-            listener: "pop3",
-            slot: Default::default(),
-        };
-        let task = tokio::spawn(pop3_server::serve(
-            self.server.clone(),
-            Box::new(server_side),
-            false,
-            info,
-            shutdown,
-        ));
-        let (r, w) = tokio::io::split(client);
-        let mut c = Client {
-            r: BufReader::new(r),
-            w,
-            task,
-        };
-        assert_eq!(c.line().await, "+OK yubin POP3 ready");
-        c
+        connect_to(&self.server, peer, shutdown).await
     }
 
     /// Connects and logs in with USER/PASS.
@@ -115,6 +93,54 @@ impl Harness {
         assert!(r.starts_with("+OK maildrop has"), "{r}");
         c
     }
+
+    /// A POP3 server as another process on the same data directory would run it: its own
+    /// store handle (writer thread, connections, memory), the same configuration.
+    pub fn other_process(&self) -> Arc<Pop3Server> {
+        let store = store_sqlite::open(self.dir.path()).unwrap();
+        Arc::new(Pop3Server {
+            config: self.server.config.clone(),
+            store: store.clone(),
+            auth: auth::Authenticator::new(store, Duration::from_millis(5)),
+            tls: None,
+        })
+    }
+
+    /// Connects to `server` and logs in with USER/PASS.
+    pub async fn login_to(&self, server: &Arc<Pop3Server>) -> Client {
+        let mut c = connect_to(server, "127.0.0.1:40000", Shutdown::new()).await;
+        assert!(c.cmd(&format!("USER {USER}")).await.starts_with("+OK"));
+        let r = c.cmd(&format!("PASS {PASSWORD}")).await;
+        assert!(r.starts_with("+OK maildrop has"), "{r}");
+        c
+    }
+}
+
+/// A client of `server` connected from `peer` over a plaintext connection.
+pub async fn connect_to(server: &Arc<Pop3Server>, peer: &str, shutdown: Shutdown) -> Client {
+    let (client, server_side) = tokio::io::duplex(64 * 1024);
+    let info = ConnInfo {
+        id: 1,
+        peer: peer.parse::<SocketAddr>().unwrap(),
+        local: "127.0.0.1:110".parse().unwrap(),
+        listener: "pop3",
+        slot: Default::default(),
+    };
+    let task = tokio::spawn(pop3_server::serve(
+        server.clone(),
+        Box::new(server_side),
+        false,
+        info,
+        shutdown,
+    ));
+    let (r, w) = tokio::io::split(client);
+    let mut c = Client {
+        r: BufReader::new(r),
+        w,
+        task,
+    };
+    assert_eq!(c.line().await, "+OK yubin POP3 ready");
+    c
 }
 
 pub struct Client {

@@ -1,4 +1,4 @@
-//! Conformance checks for messages: delivery, APPEND, flags, copy, expunge, events, locks.
+//! Conformance checks for messages: delivery, APPEND, flags, copy, expunge, events.
 
 use tokio::io::AsyncReadExt;
 
@@ -418,20 +418,6 @@ pub async fn change_events(s: &dyn Store) {
     assert_eq!(rx.recv().await, Err(crate::RecvError::Closed));
     assert!(rx.is_closed());
     assert_eq!(other.try_recv(), Err(crate::TryRecvError::Empty));
-}
-
-/// RFC 1939 §8: one maildrop lock per account.
-pub async fn maildrop_lock(s: &dyn Store) {
-    let ids = setup(s, "lock.conformance.test", &["m", "n"]).await;
-    let lock = s.lock_maildrop(ids[0]).await.unwrap();
-    assert!(matches!(
-        s.lock_maildrop(ids[0]).await,
-        Err(StoreError::InUse)
-    ));
-    let other = s.lock_maildrop(ids[1]).await.unwrap();
-    drop(lock);
-    let again = s.lock_maildrop(ids[0]).await.unwrap();
-    drop((again, other));
 }
 
 /// RFC 7162: STORE UNCHANGEDSINCE tests and changes in one step; the expunge log lists what

@@ -8,6 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mail_types::{Address, Domain};
+
+mod batch;
+mod coordination;
 mod deleted;
 mod directory;
 mod facts;
@@ -17,6 +20,8 @@ mod queue;
 mod transfer;
 mod two_handles;
 
+pub use batch::*;
+pub use coordination::*;
 pub use deleted::*;
 pub use directory::*;
 pub use facts::*;
@@ -89,7 +94,12 @@ pub async fn run_all(store: Arc<dyn Store>) {
     subscriptions(s).await;
     change_events(s).await;
     urlauth_keys(s).await;
-    maildrop_lock(s).await;
+    leases(s).await;
+    lease_guard(store.clone()).await;
+    shared_secrets(s, s).await;
+    recent_claims(s, s).await;
+    move_messages(s).await;
+    append_many(s).await;
     message_facts_cache(s).await;
     expunge_deleted_and_counts(s).await;
 }

@@ -14,7 +14,7 @@ use store::{StoreError, StoreResult};
 use crate::db::Db;
 
 /// The version [`migrate`] produces. Bump it and add a step when the schema changes.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Version 1: the initial schema.
 const V1: &str = "
@@ -232,6 +232,49 @@ INSERT INTO subscriptions (account_id, name)
 ALTER TABLE mailboxes DROP COLUMN subscribed;
 ";
 
+/// Version 9: the queue shared by several processes (see `store::QueueStore`): leases (one
+/// delivery batch of one process each), the lease holding each recipient, the sending log of
+/// the per-account rate limits, and an index of destination domains with pending work so a
+/// claim round visits due domains, not every queued message.
+const V9: &str = "
+CREATE TABLE queue_leases (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: a stale holder's id stays stale
+    destination TEXT NOT NULL,   -- domain, or '' when everything goes through a smarthost
+    domain      TEXT NOT NULL,   -- the recipients' domain
+    holder      TEXT NOT NULL,   -- node id of the holding process (host/pid/random)
+    expires     INTEGER NOT NULL -- Unix seconds
+);
+CREATE INDEX queue_leases_destination ON queue_leases(destination, expires);
+CREATE INDEX queue_leases_expires ON queue_leases(expires);
+
+-- The lease that claimed the recipient; while it is live, next_attempt is its expiry.
+ALTER TABLE queue_recipients ADD COLUMN lease INTEGER;
+CREATE INDEX queue_recipients_lease ON queue_recipients(lease) WHERE lease IS NOT NULL;
+-- A domain's due recipients, oldest first (the claim's per-domain read).
+CREATE INDEX queue_recipients_domain_due
+    ON queue_recipients(domain, next_attempt) WHERE status = 'pending';
+
+-- Domains with pending recipients; next_due is never later than the earliest next_attempt of
+-- their pending recipients (it may be earlier: a claim round then finds nothing and fixes it).
+CREATE TABLE queue_domains (
+    domain      TEXT PRIMARY KEY,
+    next_due    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX queue_domains_due ON queue_domains(next_due);
+INSERT INTO queue_domains (domain, next_due)
+    SELECT domain, min(next_attempt) FROM queue_recipients WHERE status = 'pending'
+    GROUP BY domain;
+
+-- Messages accepted from authenticated accounts, for the hourly sending limits.
+CREATE TABLE sending_log (
+    id          INTEGER PRIMARY KEY,
+    account     INTEGER NOT NULL,
+    at          INTEGER NOT NULL,  -- Unix seconds
+    recipients  INTEGER NOT NULL
+);
+CREATE INDEX sending_log_account ON sending_log(account, at);
+";
+
 /// Switches the database to WAL mode and creates or upgrades the schema.
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let mode: String = conn
@@ -276,6 +319,9 @@ pub fn migrate(conn: &Connection) -> StoreResult<()> {
         }
         if version < 8 {
             conn.execute_batch(V8).db()?;
+        }
+        if version < 9 {
+            conn.execute_batch(V9).db()?;
         }
         if version < SCHEMA_VERSION {
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))

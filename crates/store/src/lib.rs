@@ -21,6 +21,7 @@ mod directory;
 mod error;
 mod mailstore;
 mod queue;
+mod sending;
 mod types;
 
 pub use changes::{CHANGE_FEED_CAPACITY, Change, ChangeEvent, ChangeHub};
@@ -28,9 +29,11 @@ pub use directory::{Alias, Directory, UserRecord};
 pub use error::{StoreError, StoreResult};
 pub use mailstore::{BlobReader, ConditionalStore, MailStore, MailboxLock, OpenedMailbox};
 pub use queue::{
-    AttemptResult, DsnNotify, DsnRet, OutboundEnvelope, OutboundRecipient, QueueId, QueueStore,
-    QueuedMessage, QueuedRecipient, RecipientStatus,
+    AttemptResult, Claim, ClaimLimits, ClaimedMessage, DsnNotify, DsnRet, Lease, LeaseId,
+    OutboundEnvelope, OutboundRecipient, QueueId, QueueStore, QueuedMessage, QueuedRecipient,
+    RecipientStatus,
 };
+pub use sending::{SendingLimits, SendingLog, SendingUsage};
 pub use types::*;
 
 /// A backend implements both halves; the server holds one `Arc<dyn Store>`.

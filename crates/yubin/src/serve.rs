@@ -50,11 +50,13 @@ pub fn open_store(config: &Config, role: StoreRole) -> anyhow::Result<OpenedStor
         .map_err(|e| anyhow::anyhow!("cannot open the store in {}: {e}", dir.display()))?;
     let store: Arc<dyn Store> = sqlite.clone();
     let queue: Arc<dyn store::QueueStore> = sqlite.clone();
+    let sending: Arc<dyn store::SendingLog> = sqlite.clone();
     let directory: Arc<dyn Directory> = sqlite;
     Ok(OpenedStore {
         store,
         directory,
         queue,
+        sending,
         _lock: lock,
     })
 }
@@ -65,6 +67,8 @@ pub struct OpenedStore {
     pub directory: Arc<dyn Directory>,
     /// The outbound queue (same backend).
     pub queue: Arc<dyn store::QueueStore>,
+    /// The per-account sending counts (same backend).
+    pub sending: Arc<dyn store::SendingLog>,
     _lock: Option<std::fs::File>,
 }
 
@@ -113,6 +117,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         &hostname,
         &store,
         &opened.queue,
+        &opened.sending,
         &auth,
         &tls.acceptor,
     );
@@ -204,6 +209,7 @@ impl Services {
         hostname: &str,
         store: &Arc<dyn Store>,
         outbound: &Arc<dyn store::QueueStore>,
+        sending: &Arc<dyn store::SendingLog>,
         auth: &auth::Authenticator,
         acceptor: &TlsAcceptor,
     ) -> Services {
@@ -233,7 +239,7 @@ impl Services {
                 auth: auth.clone(),
                 tls: starttls.then(|| acceptor.clone()),
                 outbound: Some(Arc::clone(outbound)),
-                rate: Default::default(),
+                rate: smtp_server::RateLimiter::new(Arc::clone(sending)),
             }))
         };
         let pop3 = |starttls: bool| {

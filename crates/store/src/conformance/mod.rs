@@ -16,6 +16,7 @@ mod facts;
 mod mailboxes;
 mod messages;
 mod queue;
+mod queue_lease;
 
 pub use deleted::*;
 pub use directory::*;
@@ -23,6 +24,7 @@ pub use facts::*;
 pub use mailboxes::*;
 pub use messages::*;
 pub use queue::*;
+pub use queue_lease::*;
 
 use crate::{AccountId, ChangeEvent, INBOX, MailboxId, Store};
 

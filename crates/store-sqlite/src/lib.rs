@@ -4,7 +4,8 @@
 //!
 //! Layout of a data directory:
 //! - `yubin.db` — the relational schema of `schema.rs` (domains, accounts, aliases, mailboxes,
-//!   messages, expunge log, blobs, the outbound queue, URLAUTH access keys), readable with
+//!   messages, expunge log, blobs, the outbound queue with its leases, the sending log, URLAUTH
+//!   access keys), readable with
 //!   `sqlite3`.
 //! - `blobs/ab/<sha256>` — one file per distinct message body; `.<sha256>.*.tmp` beside it
 //!   while it is being written.

@@ -6,8 +6,9 @@
 //! same instant take turns, and the second sees the first one's leases.
 //!
 //! What a claim round reads (each an index search, no scan of the queue):
-//! - `queue_domains WHERE next_due <= now ORDER BY next_due` — SEARCH `queue_domains_due`
-//!   (next_due<?): only the domains with due work, earliest first;
+//! - `queue_domains WHERE next_due <= now AND (next_due, domain) > (…) ORDER BY next_due,
+//!   domain LIMIT 64` — SEARCH COVERING INDEX `queue_domains_due`: only the domains with due
+//!   work, earliest first, a page at a time;
 //! - per domain, `count(*) FROM queue_leases WHERE destination = ? AND expires > now` —
 //!   SEARCH COVERING INDEX `queue_leases_destination`: the live leases (connections);
 //! - per domain, `queue_recipients WHERE status = 'pending' AND domain = ? AND next_attempt <=
@@ -21,7 +22,7 @@
 //!   the same transaction: a lease row that still exists has not lost any recipient to another
 //!   lease, which is what lets `renew` revive a lease that ran out unnoticed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use rusqlite::{Connection, params};
 use store::{Claim, ClaimLimits, ClaimedMessage, Lease, LeaseId, QueueId, StoreResult, UnixTime};
@@ -29,9 +30,10 @@ use store::{Claim, ClaimLimits, ClaimedMessage, Lease, LeaseId, QueueId, StoreRe
 use crate::db::{Db, sql_u64};
 use crate::ops_queue::message_in;
 
-/// The most due domains one round looks at. Far above any sane number of live leases per
-/// node: the domains skipped because they are at their connection limit fit in it many times.
-const MAX_DOMAINS_PER_ROUND: u64 = 10_000;
+/// Due domains read at a time; a round reads pages until it has made its leases, so its cost
+/// follows the leases it makes and the domains it skips (at their connection limit), not the
+/// number of domains with due mail.
+const DOMAINS_PER_PAGE: i64 = 64;
 
 /// Sets `queue_domains.next_due` of `domain` to the earliest `next_attempt` of its pending
 /// recipients (an index seek), or removes the row when it has none.
@@ -119,77 +121,113 @@ pub fn claim(
         .db()?
         .execute([now])
         .db()?;
-    let domains: Vec<String> = {
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT domain FROM queue_domains WHERE next_due <= ?1
-                 ORDER BY next_due, domain LIMIT ?2",
-            )
-            .db()?;
-        let rows = stmt
-            .query_map(params![now, MAX_DOMAINS_PER_ROUND as i64], |r| r.get(0))
-            .db()?;
-        rows.collect::<rusqlite::Result<_>>().db()?
-    };
     let mut claims = Vec::new();
-    for domain in domains {
-        if claims.len() >= limits.leases {
+    // Due domains in pages, earliest first. A domain's `next_due` changes when it is visited,
+    // which may move it further down the order: `visited` keeps it to one visit per round.
+    let mut visited: HashSet<String> = HashSet::new();
+    let mut after: (UnixTime, String) = (UnixTime::MIN, String::new());
+    'pages: while claims.len() < limits.leases {
+        let page = due_domains(conn, now, &after)?;
+        let Some(last) = page.last() else {
             break;
-        }
-        let destination = if limits.single_destination {
-            ""
-        } else {
-            domain.as_str()
         };
-        // Leases made earlier in this round are rows already, so they count too.
-        if live_leases(conn, destination, now)? >= limits.per_destination {
-            continue;
-        }
-        let due = due_in_domain(conn, &domain, now, limits.per_batch)?;
-        if due.is_empty() {
-            // The hint was early (leased or rescheduled recipients): correct it.
-            refresh_domain(conn, &domain)?;
-            continue;
-        }
-        let id: LeaseId = conn
-            .prepare_cached(
-                "INSERT INTO queue_leases (destination, domain, holder, expires)
-                 VALUES (?1, ?2, ?3, ?4) RETURNING id",
-            )
-            .db()?
-            .query_row(params![destination, domain, holder, expires], |r| r.get(0))
-            .db()?;
-        let mut take = conn
-            .prepare_cached(
-                "UPDATE queue_recipients SET lease = ?2, next_attempt = ?3 WHERE id = ?1",
-            )
-            .db()?;
-        let mut messages = Vec::with_capacity(due.len());
-        for (message, recipients) in due {
-            for &r in &recipients {
-                take.execute(params![r, id, expires]).db()?;
+        after = last.clone();
+        for (_, domain) in page {
+            if claims.len() >= limits.leases {
+                break 'pages;
             }
-            // Read after the update, so the message shows the lease on its recipients.
-            if let Some(message) = message_in(conn, message)? {
-                messages.push(ClaimedMessage {
-                    message,
-                    recipients,
-                });
+            if !visited.insert(domain.clone()) {
+                continue;
+            }
+            if let Some(claim) = claim_domain(conn, holder, domain, now, expires, limits)? {
+                claims.push(claim);
             }
         }
-        refresh_domain(conn, &domain)?;
-        claims.push(Claim {
-            lease: Lease {
-                id,
-                destination: destination.to_string(),
-                domain,
-                holder: holder.to_string(),
-                expires,
-            },
-            messages,
-        });
     }
     Ok(claims)
+}
+
+/// The next page of due domains after `after` in (next_due, domain) order.
+fn due_domains(
+    conn: &Connection,
+    now: UnixTime,
+    after: &(UnixTime, String),
+) -> StoreResult<Vec<(UnixTime, String)>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT next_due, domain FROM queue_domains
+             WHERE next_due <= ?1 AND (next_due, domain) > (?2, ?3)
+             ORDER BY next_due, domain LIMIT ?4",
+        )
+        .db()?;
+    let rows = stmt
+        .query_map(params![now, after.0, after.1, DOMAINS_PER_PAGE], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .db()?;
+    rows.collect::<rusqlite::Result<_>>().db()
+}
+
+/// A lease on `domain`'s oldest due messages, unless its destination is at its connection
+/// limit or nothing is due after all.
+fn claim_domain(
+    conn: &Connection,
+    holder: &str,
+    domain: String,
+    now: UnixTime,
+    expires: UnixTime,
+    limits: &ClaimLimits,
+) -> StoreResult<Option<Claim>> {
+    let destination = if limits.single_destination {
+        ""
+    } else {
+        domain.as_str()
+    };
+    // Leases made earlier in this round are rows already, so they count too.
+    if live_leases(conn, destination, now)? >= limits.per_destination {
+        return Ok(None);
+    }
+    let due = due_in_domain(conn, &domain, now, limits.per_batch)?;
+    if due.is_empty() {
+        // The hint was early (leased or rescheduled recipients): correct it.
+        refresh_domain(conn, &domain)?;
+        return Ok(None);
+    }
+    let id: LeaseId = conn
+        .prepare_cached(
+            "INSERT INTO queue_leases (destination, domain, holder, expires)
+             VALUES (?1, ?2, ?3, ?4) RETURNING id",
+        )
+        .db()?
+        .query_row(params![destination, domain, holder, expires], |r| r.get(0))
+        .db()?;
+    let mut take = conn
+        .prepare_cached("UPDATE queue_recipients SET lease = ?2, next_attempt = ?3 WHERE id = ?1")
+        .db()?;
+    let mut messages = Vec::with_capacity(due.len());
+    for (message, recipients) in due {
+        for &r in &recipients {
+            take.execute(params![r, id, expires]).db()?;
+        }
+        // Read after the update, so the message shows the lease on its recipients.
+        if let Some(message) = message_in(conn, message)? {
+            messages.push(ClaimedMessage {
+                message,
+                recipients,
+            });
+        }
+    }
+    refresh_domain(conn, &domain)?;
+    Ok(Some(Claim {
+        lease: Lease {
+            id,
+            destination: destination.to_string(),
+            domain,
+            holder: holder.to_string(),
+            expires,
+        },
+        messages,
+    }))
 }
 
 /// Extends `lease` and its recipients to `now + lease_secs`; `false` if it is gone.
@@ -276,9 +314,10 @@ mod tests {
         migrate(&conn).unwrap();
         for (sql, index) in [
             (
-                "SELECT domain FROM queue_domains WHERE next_due <= ?1
+                "SELECT next_due, domain FROM queue_domains
+                 WHERE next_due <= ?1 AND (next_due, domain) > (?1, ?1)
                  ORDER BY next_due, domain LIMIT ?1",
-                "COVERING INDEX queue_domains_due (next_due<?)",
+                "COVERING INDEX queue_domains_due (",
             ),
             (
                 "SELECT count(*) FROM queue_leases WHERE destination = ?1 AND expires > ?1",
@@ -318,6 +357,7 @@ mod tests {
                 .unwrap();
             let plan = plan.join("; ");
             assert!(plan.contains(index), "{sql}: {plan}");
+            assert!(plan.starts_with("SEARCH"), "{sql}: {plan}");
             assert!(!plan.contains("TEMP B-TREE"), "{sql} sorts: {plan}");
         }
     }

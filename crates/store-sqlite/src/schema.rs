@@ -405,6 +405,45 @@ mod tests {
         assert_eq!(cols, 0);
     }
 
+    /// Version 9 indexes the destination domains of a queue that was filled before it: the
+    /// earliest due time of each domain's pending recipients, no row for finished ones.
+    #[test]
+    fn migrates_the_queue_to_leases() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = connect(&dir.path().join("q.db"), false).unwrap();
+        for v in [V1, V2, V3, V4, V5, V6, V7, V8] {
+            conn.execute_batch(v).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 8;
+             INSERT INTO blobs (hash, size, refcount) VALUES ('h', 1, 1);
+             INSERT INTO queue_messages (id, blob, size, sender, created) VALUES (1, 'h', 1, '', 5);
+             INSERT INTO queue_recipients (message, address, domain, notify, status, next_attempt)
+                 VALUES (1, 'a@b.test', 'b.test', 0, 'pending', 50),
+                        (1, 'c@b.test', 'b.test', 0, 'pending', 20),
+                        (1, 'd@c.test', 'c.test', 0, 'pending', 70),
+                        (1, 'e@d.test', 'd.test', 0, 'delivered', 0);",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let rows: Vec<(String, i64)> = conn
+            .prepare("SELECT domain, next_due FROM queue_domains ORDER BY domain")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, [("b.test".into(), 20), ("c.test".into(), 70)]);
+        let unleased: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM queue_recipients WHERE lease IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(unleased, 4);
+    }
+
     /// SELECT's view and STATUS's counts read the narrow covering index, not the table rows
     /// with their blob hashes (which would read several times the pages for 100,000 messages).
     #[test]

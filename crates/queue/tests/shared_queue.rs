@@ -32,6 +32,12 @@ type Received = Arc<Mutex<Vec<String>>>;
 async fn sink(delay: Duration) -> (u16, Received) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
+    let received = serve_sink(listener, delay);
+    (port, received)
+}
+
+/// Runs the sink on `listener`.
+fn serve_sink(listener: TcpListener, delay: Duration) -> Received {
     let received: Received = Arc::default();
     let r = Arc::clone(&received);
     tokio::spawn(async move {
@@ -73,7 +79,7 @@ async fn sink(delay: Duration) -> (u16, Received) {
             });
         }
     });
-    (port, received)
+    received
 }
 
 fn start(
@@ -94,6 +100,13 @@ fn start(
     let dns = Dns::static_only(BTreeMap::from([
         ("b.test".to_string(), loopback.clone()),
         ("c.test".to_string(), loopback),
+        (
+            "slow.test".to_string(),
+            DnsOverride {
+                a: vec![IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))],
+                ..DnsOverride::default()
+            },
+        ),
     ]));
     let engine = Engine::with_dns(config, store.clone(), store.clone(), dns).expect("engine");
     let shutdown = CancellationToken::new();
@@ -256,6 +269,48 @@ async fn a_long_delivery_keeps_its_lease() {
     sb.cancel();
     ea.await.expect("engine a");
     eb.await.expect("engine b");
+}
+
+/// No head-of-line blocking: 1,000 messages queued for a slow destination (2 s per message)
+/// before one for another domain — the other one is delivered at once, not after the 1,000.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_destination_does_not_delay_the_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = store_sqlite::open(dir.path()).expect("open");
+    let (port, quick) = sink(Duration::ZERO).await;
+    // The slow domain's host: another loopback address, the same port.
+    let slow_listener = TcpListener::bind(("127.0.0.2", port))
+        .await
+        .expect("bind 127.0.0.2");
+    let slow = serve_sink(slow_listener, Duration::from_secs(2));
+    let fill = |n: usize| {
+        let a = Arc::clone(&a);
+        async move {
+            for i in 0..n {
+                enqueue(&a, "x@slow.test", &format!("slow{i}")).await;
+            }
+        }
+    };
+    // Four writers share commits.
+    tokio::join!(fill(250), fill(250), fill(250), fill(250));
+    enqueue(&a, "y@b.test", "quick").await;
+    let (e, s) = start(&a, port, Duration::from_secs(30));
+    let started = tokio::time::Instant::now();
+    wait_for(&quick, 1).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "waited {:?} behind the slow domain",
+        started.elapsed()
+    );
+    assert_eq!(*quick.lock().unwrap(), ["quick"]);
+    // Meanwhile the slow domain had its connections (2 at most, 50 messages each).
+    assert!(
+        slow.lock().unwrap().len() <= 4,
+        "{:?}",
+        slow.lock().unwrap().len()
+    );
+    s.cancel();
+    e.await.expect("engine");
 }
 
 fn chrono_now() -> i64 {

@@ -313,6 +313,33 @@ async fn a_slow_destination_does_not_delay_the_others() {
     e.await.expect("engine");
 }
 
+/// A process that stops (gracefully) while delivering releases its leases: the work is due
+/// again at once for the next start or another process, not after the lease's 30 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_releases_the_leases_in_flight() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = store_sqlite::open(dir.path()).expect("open");
+    let (port, received) = sink(Duration::from_secs(600)).await;
+    let id = enqueue(&a, "x@b.test", "cut off").await;
+    let (e, s) = start(&a, port, Duration::from_secs(30));
+    wait_for(&received, 1).await; // the engine waits for the reply to the data now
+    let t = chrono_now();
+    assert_eq!(a.leases(t).await.expect("leases").len(), 1);
+    s.cancel();
+    tokio::time::timeout(Duration::from_secs(10), e)
+        .await
+        .expect("the engine stops")
+        .expect("engine");
+    assert!(a.leases(t).await.expect("leases").is_empty());
+    let m = a.queued_message(id).await.expect("read").expect("queued");
+    let r = &m.recipients[0];
+    assert_eq!(
+        (r.status, r.lease, r.attempts),
+        (RecipientStatus::Pending, None, 0)
+    );
+    assert!(r.next_attempt <= chrono_now(), "due at once: {r:?}");
+}
+
 fn chrono_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

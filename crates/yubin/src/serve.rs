@@ -162,7 +162,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Arc::clone(&store),
     )
     .map_err(|e| anyhow::anyhow!("cannot start the outbound queue: {e}"))?;
-    let engine_task = tokio::spawn(engine.run(shutdown.clone()));
+    let mut engine_task = tokio::spawn(engine.run(shutdown.clone()));
     let ctx = Arc::new(ListenerContext {
         hostname: hostname.clone(),
         limits: ConnLimits::new(limits.max_connections, limits.max_connections_per_ip),
@@ -185,10 +185,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         limits.shutdown_grace(),
     )
     .await;
-    // Deliveries in flight are dropped; their recipients stay pending and are retried at the
-    // next start (RFC 5321 §6.1).
-    engine_task.abort();
-    let _ = engine_task.await;
+    // The queue stops with the shutdown signal: deliveries in flight are dropped, their
+    // recipients stay pending and their leases are released, so the next start retries them
+    // at once (RFC 5321 §6.1). The engine bounds its own wait; this is a backstop.
+    if tokio::time::timeout(std::time::Duration::from_secs(10), &mut engine_task)
+        .await
+        .is_err()
+    {
+        engine_task.abort();
+    }
     Ok(())
 }
 

@@ -35,6 +35,8 @@ use std::sync::Arc;
 
 use store::{QueueStore, QueuedMessage, Store, UnixTime};
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::client::Connectors;
 use crate::config::QueueConfig;
@@ -63,6 +65,10 @@ pub struct Engine {
     global: Arc<Semaphore>,
     /// The holder name of this process's leases (see [`Engine::node_id`]).
     node: String,
+    /// The delivery tasks, so that shutdown can stop them and release their leases.
+    tasks: TaskTracker,
+    /// Cancelled at shutdown: delivery tasks stop and release their leases.
+    stop: CancellationToken,
 }
 
 impl Engine {
@@ -95,6 +101,8 @@ impl Engine {
             dns,
             tls,
             signer,
+            tasks: TaskTracker::new(),
+            stop: CancellationToken::new(),
         }))
     }
 

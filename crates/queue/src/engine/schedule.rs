@@ -18,10 +18,16 @@ use super::{Engine, Work, now};
 /// Messages per lease: one connection carries them in turn.
 const MESSAGES_PER_BATCH: usize = 50;
 
+/// How long shutdown waits for the delivery tasks to release their leases.
+const RELEASE_WAIT: Duration = Duration::from_secs(5);
+
 impl Engine {
     /// Runs the scheduler until `shutdown`: wakes on enqueue and when a lease is released, and
     /// polls so that retries that came due, expired leases of other processes and changes by
-    /// the admin CLI are seen.
+    /// the admin CLI are seen. At shutdown the deliveries in flight are dropped and their
+    /// leases released, so that the next start (or another process) takes the work at once
+    /// instead of after the leases' expiry; a transaction cut off may be repeated then
+    /// (RFC 5321 §6.1).
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let notify = self.queue.queue_notifier();
         let mut last_cleanup = Instant::now();
@@ -54,6 +60,14 @@ impl Engine {
                 _ = shutdown.cancelled() => break,
             }
         }
+        self.stop.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(RELEASE_WAIT, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some leases were not released at shutdown; they expire");
+        }
         tracing::info!("outbound queue stopped");
     }
 
@@ -82,7 +96,7 @@ impl Engine {
             // Only this loop takes permits, and it asked for no more leases than were free.
             let permit = Arc::clone(&self.global).try_acquire_owned().ok();
             let engine = Arc::clone(self);
-            tokio::spawn(async move {
+            self.tasks.spawn(async move {
                 let _permit = match permit {
                     Some(p) => p,
                     None => match Arc::clone(&engine.global).acquire_owned().await {
@@ -120,6 +134,7 @@ impl Engine {
             biased;
             () = self.deliver_batch(lease.id, &lease.destination, work, &lost) => {}
             () = self.keep_lease(lease.id, &lost) => {}
+            () = self.stop.cancelled() => {}
         }
         if let Err(e) = self.queue.release(lease.id, now()).await {
             tracing::warn!(lease = lease.id, error = %e, "cannot release a lease; it expires");

@@ -68,8 +68,10 @@ def stat(b) -> int:
 
 def test_kill_9_during_delivery_loses_nothing(make_server):
     b = make_b(make_server)
+    # The killed process's leases hold its batches until they expire; the restarted process
+    # (a new node id) takes them over after lease_secs.
     a = make_server(extra_config=queue_config(
-        b.ports["smtp"], f"max_per_destination = {PER_DESTINATION}\n"))
+        b.ports["smtp"], f"max_per_destination = {PER_DESTINATION}\nlease_secs = 5\n"))
     acked: list = []
     stop = threading.Event()
     per_client = TOTAL // CLIENTS

@@ -126,11 +126,14 @@ class FakeSmtp:
     """A minimal SMTP server on loopback that answers RCPT with a fixed reply (e.g. 550 or
     451) for the first `fail_times` transactions, then accepts."""
 
-    def __init__(self, rcpt_reply: bytes, fail_times: int = 10**9):
+    def __init__(self, rcpt_reply: bytes, fail_times: int = 10**9, data_delay: float = 0):
         self.port = free_port()
         self.rcpt_reply = rcpt_reply
         self.fail_times = fail_times
+        # Seconds between the end of the data and the reply to it.
+        self.data_delay = data_delay
         self.transactions = 0
+        self.received = []
         self.accepted = []
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
@@ -170,6 +173,8 @@ class FakeSmtp:
                         if not chunk:
                             return
                         data += chunk
+                    self.received.append(data)
+                    await asyncio.sleep(self.data_delay)
                     self.accepted.append(data)
                     w.write(b"250 queued\r\n")
                 elif cmd == b"QUIT":
@@ -271,3 +276,36 @@ def test_queue_admin_commands(make_server):
     assert "deleted" in a.cli("queue", "delete", qid).stdout
     assert a.cli("queue", "delete", qid, check=False).returncode != 0
     assert "the queue is empty" in a.cli("queue", "list").stdout
+
+
+def test_queue_shows_the_sending_process_and_a_long_delivery_keeps_its_lease(make_server):
+    # The peer answers the data after 7 s; the lease is 3 s, renewed every second meanwhile.
+    fake = FakeSmtp(b"250 ok", data_delay=7)
+    try:
+        a = make_server(extra_config=queue_config(fake.port, "lease_secs = 3\n"))
+        submit(a, "slow@b.test", subject="slowly")
+        deadline = time.time() + 30
+        while not fake.received:
+            assert time.time() < deadline, a.logs()
+            time.sleep(0.1)
+        time.sleep(3.5)  # past the first lease's expiry
+        listing = a.cli("queue", "list").stdout
+        # The columns before stay as they were; the holder comes last.
+        assert re.search(
+            r"^\d+\tage \d+s\t\d+ bytes\tfrom alice@example.com\t1/1 pending\tnext now"
+            r"\tsending by \S+/\d+/[0-9a-f]{8} \(lease expires in \ds\)$",
+            listing, re.M), listing
+        shown = a.cli("queue", "show", listing.split()[0]).stdout
+        assert re.search(
+            r"^rcpt: slow@b.test pending attempts 0 next now sending by \S+/\d+/[0-9a-f]{8} ",
+            shown, re.M), shown
+        qid = listing.split()[0]
+        while "rcpt: slow@b.test delivered attempts 1" not in (shown := a.cli("queue", "show", qid).stdout):
+            assert time.time() < deadline, shown
+            time.sleep(0.5)
+        assert "sending by" not in shown, shown
+        # Sent once: the lease never ran out, so no second attempt started.
+        assert len(fake.received) == 1 and len(fake.accepted) == 1
+        assert fake.transactions == 1
+    finally:
+        fake.stop()

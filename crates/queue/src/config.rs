@@ -59,6 +59,10 @@ pub struct QueueConfig {
     pub max_per_destination: usize,
     /// How often the queue is re-read (changes by another process, retries coming due).
     pub poll_interval: Duration,
+    /// How long a claim holds its work for this process (`store::QueueStore::claim_due`);
+    /// renewed every third of it while the delivery runs. A process that dies leaves its
+    /// work to the others after this long.
+    pub lease: Duration,
     pub connect_timeout: Duration,
     /// RFC 5321 §4.5.3.2: 5 minutes per command, 10 minutes for the reply to the final dot.
     pub command_timeout: Duration,
@@ -86,6 +90,7 @@ impl QueueConfig {
             // Postfix's smtp_destination_concurrency_limit.
             max_per_destination: 20,
             poll_interval: Duration::from_secs(5),
+            lease: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(30),
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(600),
@@ -97,11 +102,17 @@ impl QueueConfig {
     /// The delay before attempt number `attempts + 1`: exponential from `retry_initial`,
     /// capped at `retry_max`.
     pub fn backoff(&self, attempts: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempts.min(20)).unwrap_or(u32::MAX);
-        self.retry_initial
-            .saturating_mul(factor)
-            .min(self.retry_max)
-            .max(Duration::from_secs(1))
+        self.policy().backoff(attempts)
+    }
+
+    /// The retry and expiry settings outcome decisions depend on.
+    pub(crate) fn policy(&self) -> crate::engine::outcome::Policy {
+        crate::engine::outcome::Policy {
+            retry_initial: self.retry_initial,
+            retry_max: self.retry_max,
+            max_age: self.max_age,
+            delay_notice: self.delay_notice,
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! Outbound delivery: the queue scheduler, MX resolution, an SMTP client, DSNs and DKIM.
+//! Outbound delivery: the queue scheduler (claims with leases, so several processes can share
+//! one queue), MX resolution, an SMTP client, DSNs and DKIM.
 //!
 //! RFCs: 5321 (§4.5.4 retry strategy, §5 address resolution and implicit MX, §6.1 reliable
 //! delivery), 7505 (null MX), 3207 (STARTTLS, opportunistic per RFC 7435), 4954 (AUTH PLAIN to
@@ -8,7 +9,8 @@
 //!
 //! Not implemented: CHUNKING (RFC 3030) on the client side, MTA-STS (RFC 8461), DANE
 //! (RFC 7672), REQUIRETLS, conversion of 8-bit messages for 7-bit servers (they are sent
-//! as they are), per-domain rate limiting of connections, IPv6/IPv4 source selection.
+//! as they are), per-domain limits on the connection *rate* (the number of concurrent
+//! connections per destination is limited, across processes), IPv6/IPv4 source selection.
 
 pub mod client;
 pub mod config;

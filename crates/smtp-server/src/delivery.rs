@@ -6,14 +6,13 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::Instant;
 
 use smtp_proto::Reply;
 use store::{DsnNotify, DsnRet, OutboundEnvelope, OutboundRecipient, StoreError};
 
 use crate::headers::submission_fixes;
 use crate::session::{Flow, Helo, Recipient, Session, State, Transaction};
-use crate::submission::check_from;
+use crate::submission::{check_from, count_message};
 use crate::trace::{TraceInfo, new_queue_id, protocol, received, trace_headers};
 
 /// The reply for a store failure (the one place SMTP maps `StoreError`).
@@ -60,6 +59,25 @@ impl Session {
                 return Ok(Flow::Continue);
             }
             body = submission_fixes(&body, &self.server.config.hostname, now);
+        }
+        // Counted before it is stored, checked in the same store transaction (see `rate.rs`).
+        let mut counted = None;
+        if let Some(user) = &self.auth {
+            let cfg = &self.server.config;
+            match count_message(cfg, &self.server.rate, user, txn.rcpts.len()).await {
+                Ok(Ok(entry)) => counted = entry,
+                Ok(Err(reply)) => {
+                    tracing::info!(conn = self.info.id, user = %user.address, "smtp: sending limit reached");
+                    self.reply(reply).await?;
+                    self.conn.flush().await?;
+                    return Ok(Flow::Continue);
+                }
+                Err(e) => {
+                    self.reply(store_error_reply(&e)).await?;
+                    self.conn.flush().await?;
+                    return Ok(Flow::Continue);
+                }
+            }
         }
         let id = new_queue_id();
         let trace = TraceInfo {
@@ -121,9 +139,8 @@ impl Session {
             Ok(()) => Reply::new(250, "2.0.0", format!("Ok: queued as {id}")),
             Err(e) => store_error_reply(e),
         };
-        if let (Ok(()), Some(user)) = (&result, &self.auth) {
-            let n = u32::try_from(txn.rcpts.len()).unwrap_or(u32::MAX);
-            self.server.rate.record(user.account, n, Instant::now());
+        if let (Err(_), Some(entry)) = (&result, counted) {
+            self.server.rate.uncount(entry).await;
         }
         tracing::info!(
             conn = self.info.id,

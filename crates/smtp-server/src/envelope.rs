@@ -55,8 +55,15 @@ impl Session {
                 .await;
         }
         if let Some(user) = self.auth.clone() {
-            if let Some(reply) = message_limit(cfg, &self.server.rate, &user) {
-                return self.reply(reply).await.map(|()| Flow::Continue);
+            match message_limit(cfg, &self.server.rate, &user).await {
+                Ok(None) => {}
+                Ok(Some(reply)) => return self.reply(reply).await.map(|()| Flow::Continue),
+                Err(e) => {
+                    return self
+                        .reply(store_error_reply(&e))
+                        .await
+                        .map(|()| Flow::Continue);
+                }
             }
             if let ReversePath::Mailbox(address) = &from {
                 let store = std::sync::Arc::clone(&self.server.store);
@@ -113,15 +120,24 @@ impl Session {
         if txn.rcpts.len() >= self.server.config.max_recipients {
             return self.answer(452, "4.5.3", "Too many recipients").await;
         }
-        if let Some(user) = &self.auth
-            && let Some(reply) = recipient_limit(
+        if let Some(user) = &self.auth {
+            let limit = recipient_limit(
                 &self.server.config,
                 &self.server.rate,
                 user,
                 txn.rcpts.len(),
             )
-        {
-            return self.reply(reply).await.map(|()| Flow::Continue);
+            .await;
+            match limit {
+                Ok(None) => {}
+                Ok(Some(reply)) => return self.reply(reply).await.map(|()| Flow::Continue),
+                Err(e) => {
+                    return self
+                        .reply(store_error_reply(&e))
+                        .await
+                        .map(|()| Flow::Continue);
+                }
+            }
         }
         let declared_size = txn.params.size.unwrap_or(0);
         let relay = match (&self.auth, &self.server.outbound) {

@@ -26,7 +26,7 @@ mod session;
 mod submission;
 mod trace;
 
-pub use rate::{RateLimiter, Usage};
+pub use rate::RateLimiter;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,7 +101,8 @@ pub struct SmtpServer {
     /// The outbound queue for authenticated mail to other domains; `None` refuses such
     /// recipients with `451 4.4.0`.
     pub outbound: Option<Arc<dyn store::QueueStore>>,
-    /// Per-account sending counts for `max_messages_per_hour` / `max_recipients_per_hour`.
+    /// Per-account sending counts for `max_messages_per_hour` / `max_recipients_per_hour`,
+    /// in the store (shared by every process on it).
     pub rate: RateLimiter,
 }
 

@@ -1,104 +1,61 @@
-//! Per-account sending limits: a sliding one-hour window of messages and recipients, in
-//! memory (a restart forgets it; a cluster would keep it in the shared store).
+//! Per-account sending limits: a sliding one-hour window of messages and recipients, kept in
+//! the store's sending log (`store::SendingLog`), so every session of every process sharing
+//! the store counts against one allowance, and a restart forgets nothing.
 //!
-//! Invariant: only mail that was accepted (`250` after DATA/BDAT) is counted, so refused or
-//! abandoned transactions do not use up the allowance.
+//! Invariants:
+//! - Only mail that was accepted (`250` after DATA/BDAT) is counted: the message is counted
+//!   just before it is stored, and the count is taken back if storing fails.
+//! - The count is check-and-record in one store transaction, so parallel sessions cannot
+//!   overshoot the allowance; MAIL and RCPT only read it, to refuse early.
+//! - Without limits configured nothing is read or written.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use store::AccountId;
+use store::{AccountId, SendingLimits, SendingLog, SendingUsage, StoreResult, UnixTime};
 
 /// The length of the window.
-const WINDOW: Duration = Duration::from_secs(3600);
+pub const WINDOW_SECS: i64 = 3600;
 
-/// What one account sent in the last hour: (when, recipients) per accepted message.
-#[derive(Debug, Default)]
-struct History {
-    sent: VecDeque<(Instant, u32)>,
+fn now() -> UnixTime {
+    chrono::Utc::now().timestamp()
 }
 
-impl History {
-    fn expire(&mut self, now: Instant) {
-        while self
-            .sent
-            .front()
-            .is_some_and(|(t, _)| now.duration_since(*t) >= WINDOW)
-        {
-            self.sent.pop_front();
-        }
-    }
-}
-
-/// Messages and recipients each account sent within the last hour.
-#[derive(Debug, Default)]
+/// The allowance per account and the log it is counted in.
 pub struct RateLimiter {
-    accounts: Mutex<HashMap<AccountId, History>>,
-}
-
-/// What an account sent within the window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Usage {
-    pub messages: u64,
-    pub recipients: u64,
+    log: Arc<dyn SendingLog>,
 }
 
 impl RateLimiter {
-    /// The account's usage within the last hour as of `now`.
-    pub fn usage(&self, account: AccountId, now: Instant) -> Usage {
-        let mut map = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(h) = map.get_mut(&account) else {
-            return Usage::default();
-        };
-        h.expire(now);
-        let usage = Usage {
-            messages: h.sent.len() as u64,
-            recipients: h.sent.iter().map(|&(_, n)| u64::from(n)).sum(),
-        };
-        if h.sent.is_empty() {
-            map.remove(&account);
+    pub fn new(log: Arc<dyn SendingLog>) -> RateLimiter {
+        RateLimiter { log }
+    }
+
+    /// The account's usage within the last hour.
+    pub async fn usage(&self, account: AccountId) -> StoreResult<SendingUsage> {
+        self.log
+            .sending_usage(account, now() - WINDOW_SECS + 1)
+            .await
+    }
+
+    /// Counts one accepted message with `recipients` recipients if the allowance has room
+    /// (`Ok(Ok(entry))`), else counts nothing (`Ok(Err(usage))`).
+    pub async fn count(
+        &self,
+        account: AccountId,
+        recipients: u32,
+        limits: SendingLimits,
+    ) -> StoreResult<Result<i64, SendingUsage>> {
+        let t = now();
+        self.log
+            .record_sending(account, recipients, t, t - WINDOW_SECS + 1, limits)
+            .await
+    }
+
+    /// Takes a count back (the message was not accepted after all).
+    pub async fn uncount(&self, entry: i64) {
+        if let Err(e) = self.log.forget_sending(entry).await {
+            // Counted once too often for an hour: the safe side.
+            tracing::warn!(error = %e, "cannot take back a sending count");
         }
-        usage
-    }
-
-    /// Counts one accepted message with `recipients` recipients.
-    pub fn record(&self, account: AccountId, recipients: u32, now: Instant) {
-        let mut map = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
-        let h = map.entry(account).or_default();
-        h.expire(now);
-        h.sent.push_back((now, recipients));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sliding_window() {
-        let r = RateLimiter::default();
-        let t0 = Instant::now();
-        assert_eq!(r.usage(1, t0), Usage::default());
-        r.record(1, 3, t0);
-        r.record(1, 2, t0 + Duration::from_secs(1800));
-        r.record(2, 9, t0);
-        assert_eq!(
-            r.usage(1, t0 + Duration::from_secs(1800)),
-            Usage {
-                messages: 2,
-                recipients: 5
-            }
-        );
-        // The first message leaves the window an hour after it was sent.
-        assert_eq!(
-            r.usage(1, t0 + Duration::from_secs(3600)),
-            Usage {
-                messages: 1,
-                recipients: 2
-            }
-        );
-        assert_eq!(r.usage(1, t0 + Duration::from_secs(5400)), Usage::default());
-        assert_eq!(r.usage(2, t0).recipients, 9);
     }
 }

@@ -144,6 +144,33 @@ async fn hourly_limits_answer_450() {
     b.cmd("MAIL FROM:<bob@example.com>", "250").await;
 }
 
+/// Two sessions of one account pass MAIL and RCPT on the same usage; the allowance is
+/// counted with its check in one store transaction after the data, so only one message is
+/// accepted and the other gets `450 4.7.1` (check-then-record would have taken both).
+#[tokio::test]
+async fn parallel_sessions_cannot_overshoot_the_hourly_limit() {
+    let h = harness(SmtpMode::Submission, |c| c.max_messages_per_hour = Some(1)).await;
+    let msg = "From: alice@example.com\r\n\r\nhi\r\n";
+    let mut c1 = login(&h, "alice@example.com").await;
+    let mut c2 = login(&h, "alice@example.com").await;
+    for c in [&mut c1, &mut c2] {
+        c.cmd("MAIL FROM:<alice@example.com>", "250").await;
+        c.cmd("RCPT TO:<bob@example.com>", "250").await;
+        c.cmd("DATA", "354").await;
+    }
+    c1.send(format!("{msg}.\r\n").as_bytes()).await;
+    c1.expect("250").await;
+    c2.send(format!("{msg}.\r\n").as_bytes()).await;
+    c2.expect("450 4.7.1").await;
+    assert_eq!(
+        h.inbox(h.bob).await.len(),
+        1,
+        "the refused message was not stored"
+    );
+    // The refusal ended the transaction; the session goes on and MAIL is refused early now.
+    c2.cmd("MAIL FROM:<alice@example.com>", "450 4.7.1").await;
+}
+
 #[tokio::test]
 async fn remote_recipient_without_queue_is_451_and_never_relayed_unauthenticated() {
     let h = harness(SmtpMode::Submission, |_| {}).await;

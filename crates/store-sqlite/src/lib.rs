@@ -4,8 +4,8 @@
 //!
 //! Layout of a data directory:
 //! - `yubin.db` — the relational schema of `schema.rs` (domains, accounts, aliases, mailboxes,
-//!   messages, expunge log, blobs, the outbound queue, URLAUTH access keys, the change log,
-//!   leases, shared secrets), readable with `sqlite3`.
+//!   messages, expunge log, blobs, the outbound queue with its leases, the sending log, URLAUTH
+//!   access keys, the change log, leases, shared secrets), readable with `sqlite3`.
 //! - `blobs/ab/<sha256>` — one file per distinct message body; `.<sha256>.*.tmp` beside it
 //!   while it is being written.
 //!
@@ -34,12 +34,14 @@ mod facts_cache;
 mod follower;
 mod mailstore;
 mod names;
+mod ops_claim;
 mod ops_coord;
 mod ops_dir;
 mod ops_facts;
 mod ops_mailbox;
 mod ops_msg;
 mod ops_queue;
+mod ops_sending;
 mod ops_urlauth;
 mod prim;
 mod queue;

@@ -1,4 +1,6 @@
-//! The outbound queue's SQL: `queue_messages` and `queue_recipients` (schema version 2).
+//! The outbound queue's SQL: `queue_messages` and `queue_recipients` (schema version 2), and
+//! the `queue_domains` index of due work (version 9) every change of a pending recipient keeps
+//! current. Claims and leases are in `ops_claim.rs`.
 //!
 //! Invariants:
 //! - A queued message holds exactly one reference on its body's blob, taken in the same
@@ -6,14 +8,20 @@
 //! - A recipient's status only moves away from `pending` (an attempt result for a recipient
 //!   that is no longer pending is ignored), so a late result cannot resurrect a deleted or
 //!   finished recipient.
+//! - `queue_domains.next_due` is never later than the earliest `next_attempt` of the domain's
+//!   pending recipients: every write that makes a recipient due earlier (enqueue, release,
+//!   retry, a recorded retry time) lowers it in the same transaction.
+
+use std::collections::BTreeSet;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use store::{
-    AttemptResult, DsnNotify, DsnRet, OutboundEnvelope, QueueId, QueuedMessage, QueuedRecipient,
-    RecipientStatus, StoreError, StoreResult, UnixTime,
+    AttemptResult, DsnNotify, DsnRet, LeaseId, OutboundEnvelope, QueueId, QueuedMessage,
+    QueuedRecipient, RecipientStatus, StoreError, StoreResult, UnixTime,
 };
 
 use crate::db::{Db, now, sql_u64};
+use crate::ops_claim::refresh_domain;
 use crate::ops_msg::NewBlob;
 use crate::prim::{acquire_blob, release_blob};
 use crate::writer::Tx;
@@ -91,16 +99,25 @@ pub fn enqueue(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .db()?;
+    let mut due = tx
+        .conn
+        .prepare_cached(
+            "INSERT INTO queue_domains (domain, next_due) VALUES (?1, ?2)
+             ON CONFLICT (domain) DO UPDATE SET next_due = min(next_due, excluded.next_due)",
+        )
+        .db()?;
     for r in &envelope.recipients {
+        let domain = domain_of(&r.address);
         ins.execute(params![
             id,
             r.address,
-            domain_of(&r.address),
+            domain,
             r.orcpt,
             notify_bits(r.notify),
             created
         ])
         .db()?;
+        due.execute(params![domain, created]).db()?;
     }
     Ok(id)
 }
@@ -108,7 +125,7 @@ pub fn enqueue(
 const MESSAGE_COLUMNS: &str =
     "id, size, sender, envid, ret, account, smtputf8, created, delay_notified";
 
-fn message_from_row(r: &Row<'_>) -> rusqlite::Result<QueuedMessage> {
+pub(crate) fn message_from_row(r: &Row<'_>) -> rusqlite::Result<QueuedMessage> {
     Ok(QueuedMessage {
         id: r.get(0)?,
         size: r.get::<_, i64>(1)?.max(0) as u64,
@@ -123,12 +140,13 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<QueuedMessage> {
     })
 }
 
-fn recipients(conn: &Connection, message: QueueId) -> StoreResult<Vec<QueuedRecipient>> {
+pub(crate) fn recipients(conn: &Connection, message: QueueId) -> StoreResult<Vec<QueuedRecipient>> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT id, address, domain, orcpt, notify, status, attempts, next_attempt,
-                    last_error, last_attempt
-             FROM queue_recipients WHERE message = ?1 ORDER BY id",
+            "SELECT r.id, r.address, r.domain, r.orcpt, r.notify, r.status, r.attempts,
+                    r.next_attempt, r.last_error, r.last_attempt, l.id
+             FROM queue_recipients r LEFT JOIN queue_leases l ON l.id = r.lease
+             WHERE r.message = ?1 ORDER BY r.id",
         )
         .db()?;
     let rows = stmt
@@ -145,6 +163,7 @@ fn recipients(conn: &Connection, message: QueueId) -> StoreResult<Vec<QueuedReci
                 next_attempt: r.get(7)?,
                 last_error: r.get(8)?,
                 last_attempt: r.get(9)?,
+                lease: r.get(10)?,
             })
         })
         .db()?;
@@ -159,32 +178,32 @@ fn load(
     args: impl rusqlite::Params,
 ) -> StoreResult<Vec<QueuedMessage>> {
     conn.execute_batch("BEGIN").db()?;
-    let out = (|| {
-        let mut msgs: Vec<QueuedMessage> = {
-            let mut stmt = conn.prepare_cached(sql).db()?;
-            let rows = stmt.query_map(args, message_from_row).db()?;
-            rows.collect::<rusqlite::Result<_>>().db()?
-        };
-        for m in &mut msgs {
-            m.recipients = recipients(conn, m.id)?;
-        }
-        Ok(msgs)
-    })();
+    let out = load_in(conn, sql, args);
     let _ = conn.execute_batch("COMMIT");
     out
 }
 
-pub fn due_messages(
+/// [`load`] inside a transaction the caller holds (the writer's).
+fn load_in(
     conn: &Connection,
-    now: UnixTime,
-    limit: usize,
+    sql: &str,
+    args: impl rusqlite::Params,
 ) -> StoreResult<Vec<QueuedMessage>> {
-    let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM queue_messages WHERE id IN
-           (SELECT message FROM queue_recipients WHERE status = 'pending' AND next_attempt <= ?1)
-         ORDER BY id LIMIT ?2"
-    );
-    load(conn, &sql, params![now, sql_u64(limit as u64)])
+    let mut msgs: Vec<QueuedMessage> = {
+        let mut stmt = conn.prepare_cached(sql).db()?;
+        let rows = stmt.query_map(args, message_from_row).db()?;
+        rows.collect::<rusqlite::Result<_>>().db()?
+    };
+    for m in &mut msgs {
+        m.recipients = recipients(conn, m.id)?;
+    }
+    Ok(msgs)
+}
+
+/// One message with its recipients, inside the caller's transaction.
+pub(crate) fn message_in(conn: &Connection, id: QueueId) -> StoreResult<Option<QueuedMessage>> {
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM queue_messages WHERE id = ?1");
+    Ok(load_in(conn, &sql, [id])?.into_iter().next())
 }
 
 pub fn next_due(conn: &Connection) -> StoreResult<Option<UnixTime>> {
@@ -214,24 +233,41 @@ pub fn body_hash(conn: &Connection, id: QueueId) -> StoreResult<String> {
         .ok_or_else(|| StoreError::NotFound(format!("queued message {id}")))
 }
 
-pub fn record_attempts(conn: &Connection, results: &[AttemptResult]) -> StoreResult<()> {
+/// Records the results of recipients `lease` still holds; ends its hold on them.
+pub fn record_attempts(
+    conn: &Connection,
+    lease: LeaseId,
+    results: &[AttemptResult],
+) -> StoreResult<()> {
     let mut stmt = conn
         .prepare_cached(
             "UPDATE queue_recipients
              SET status = ?2, next_attempt = ?3, last_error = ?4, last_attempt = ?5,
-                 attempts = attempts + 1
-             WHERE id = ?1 AND status = 'pending'",
+                 attempts = attempts + 1, lease = NULL
+             WHERE id = ?1 AND status = 'pending' AND lease = ?6
+             RETURNING domain",
         )
         .db()?;
+    let mut domains = BTreeSet::new();
     for r in results {
-        stmt.execute(params![
-            r.recipient,
-            r.status.as_str(),
-            r.next_attempt,
-            r.error,
-            r.at
-        ])
-        .db()?;
+        let domain: Option<String> = stmt
+            .query_row(
+                params![
+                    r.recipient,
+                    r.status.as_str(),
+                    r.next_attempt,
+                    r.error,
+                    r.at,
+                    lease
+                ],
+                |row| row.get(0),
+            )
+            .optional()
+            .db()?;
+        domains.extend(domain);
+    }
+    for d in &domains {
+        refresh_domain(conn, d)?;
     }
     Ok(())
 }
@@ -244,28 +280,48 @@ pub fn set_delay_notified(conn: &Connection, id: QueueId) -> StoreResult<()> {
     Ok(())
 }
 
+/// Makes pending recipients due now, except those a live lease holds (being delivered: a
+/// claimed recipient's `next_attempt` is its lease's expiry, so `lease IS NULL` tells them
+/// apart; an expired lease's recipients are due already).
 pub fn retry(conn: &Connection, id: Option<QueueId>, now: UnixTime) -> StoreResult<u64> {
     let n = match id {
         Some(id) => {
             if !message_exists(conn, id)? {
                 return Err(StoreError::NotFound(format!("queued message {id}")));
             }
-            conn.prepare_cached(
-                "UPDATE queue_recipients SET next_attempt = ?2
-                 WHERE message = ?1 AND status = 'pending'",
-            )
-            .db()?
-            .execute(params![id, now])
-            .db()?
+            let domains: Vec<String> = {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "UPDATE queue_recipients SET next_attempt = ?2
+                         WHERE message = ?1 AND status = 'pending' AND lease IS NULL
+                         RETURNING domain",
+                    )
+                    .db()?;
+                let rows = stmt.query_map(params![id, now], |r| r.get(0)).db()?;
+                rows.collect::<rusqlite::Result<_>>().db()?
+            };
+            let unique: BTreeSet<&String> = domains.iter().collect();
+            for d in unique {
+                refresh_domain(conn, d)?;
+            }
+            domains.len()
         }
-        None => conn
-            .prepare_cached(
-                "UPDATE queue_recipients SET next_attempt = ?1
-                 WHERE status = 'pending' AND next_attempt > ?1",
-            )
-            .db()?
-            .execute([now])
-            .db()?,
+        None => {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE queue_recipients SET next_attempt = ?1
+                     WHERE status = 'pending' AND next_attempt > ?1 AND lease IS NULL",
+                )
+                .db()?
+                .execute([now])
+                .db()?;
+            // Every domain with such a recipient is now due: a lower bound for all of them.
+            conn.prepare_cached("UPDATE queue_domains SET next_due = ?1 WHERE next_due > ?1")
+                .db()?
+                .execute([now])
+                .db()?;
+            n
+        }
     };
     Ok(n as u64)
 }
@@ -282,6 +338,17 @@ fn message_exists(conn: &Connection, id: QueueId) -> StoreResult<bool> {
 
 /// Deletes one message row with its recipients and releases its blob reference.
 pub fn delete(tx: &mut Tx<'_>, id: QueueId) -> StoreResult<()> {
+    let domains: Vec<String> = {
+        let mut stmt = tx
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT domain FROM queue_recipients
+                 WHERE message = ?1 AND status = 'pending'",
+            )
+            .db()?;
+        let rows = stmt.query_map([id], |r| r.get(0)).db()?;
+        rows.collect::<rusqlite::Result<_>>().db()?
+    };
     let hash: String = tx
         .conn
         .prepare_cached("DELETE FROM queue_messages WHERE id = ?1 RETURNING blob")
@@ -296,6 +363,9 @@ pub fn delete(tx: &mut Tx<'_>, id: QueueId) -> StoreResult<()> {
         .db()?
         .execute([id])
         .db()?;
+    for d in &domains {
+        refresh_domain(tx.conn, d)?;
+    }
     release_blob(tx, &hash, 1)
 }
 

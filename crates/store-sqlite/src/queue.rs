@@ -1,4 +1,5 @@
-//! [`store::QueueStore`] for the embedded store: thin async glue around `ops_queue.rs`.
+//! [`store::QueueStore`] and [`store::SendingLog`] for the embedded store: thin async glue
+//! around `ops_queue.rs`, `ops_claim.rs` and `ops_sending.rs`.
 //! Writes go through the writer thread (group commit, durable before `Ok`); the scheduler is
 //! notified after the commit. Changes made by another process (the admin CLI) are not
 //! notified here: the scheduler also polls.
@@ -7,14 +8,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use store::{
-    AttemptResult, OutboundEnvelope, QueueId, QueueStore, QueuedMessage, StoreError, StoreResult,
+    AccountId, AttemptResult, Claim, ClaimLimits, Lease, LeaseId, OutboundEnvelope, QueueId,
+    QueueStore, QueuedMessage, SendingLimits, SendingLog, SendingUsage, StoreError, StoreResult,
     UnixTime,
 };
 
 use crate::blobs::is_valid_hash;
 use crate::db::io_err;
 use crate::ops_msg::NewBlob;
-use crate::{SqliteStore, ops_queue};
+use crate::{SqliteStore, ops_claim, ops_queue, ops_sending};
 
 #[async_trait]
 impl QueueStore for SqliteStore {
@@ -43,10 +45,43 @@ impl QueueStore for SqliteStore {
         Arc::clone(&self.queue_notify)
     }
 
-    async fn due_messages(&self, now: UnixTime, limit: usize) -> StoreResult<Vec<QueuedMessage>> {
-        self.readers
-            .read(move |c| ops_queue::due_messages(c, now, limit))
+    async fn claim_due(
+        &self,
+        holder: &str,
+        now: UnixTime,
+        lease_secs: u64,
+        limits: &ClaimLimits,
+    ) -> StoreResult<Vec<Claim>> {
+        let (holder, limits) = (holder.to_string(), *limits);
+        self.writer
+            .run(move |tx| ops_claim::claim(tx.conn, &holder, now, lease_secs, &limits))
             .await
+    }
+
+    async fn renew(
+        &self,
+        lease: LeaseId,
+        holder: &str,
+        now: UnixTime,
+        lease_secs: u64,
+    ) -> StoreResult<bool> {
+        let holder = holder.to_string();
+        self.writer
+            .run(move |tx| ops_claim::renew(tx.conn, lease, &holder, now, lease_secs))
+            .await
+    }
+
+    async fn release(&self, lease: LeaseId, now: UnixTime) -> StoreResult<()> {
+        self.writer
+            .run(move |tx| ops_claim::release(tx.conn, lease, now))
+            .await?;
+        // Its recipients may be due again, and its connection slot is free.
+        self.queue_notify.notify_one();
+        Ok(())
+    }
+
+    async fn leases(&self, now: UnixTime) -> StoreResult<Vec<Lease>> {
+        self.readers.read(move |c| ops_claim::leases(c, now)).await
     }
 
     async fn next_due(&self) -> StoreResult<Option<UnixTime>> {
@@ -81,13 +116,13 @@ impl QueueStore for SqliteStore {
         }
     }
 
-    async fn record_attempts(&self, results: &[AttemptResult]) -> StoreResult<()> {
+    async fn record_attempts(&self, lease: LeaseId, results: &[AttemptResult]) -> StoreResult<()> {
         if results.is_empty() {
             return Ok(());
         }
         let results = results.to_vec();
         self.writer
-            .run(move |tx| ops_queue::record_attempts(tx.conn, &results))
+            .run(move |tx| ops_queue::record_attempts(tx.conn, lease, &results))
             .await
     }
 
@@ -112,5 +147,37 @@ impl QueueStore for SqliteStore {
 
     async fn remove_finished(&self) -> StoreResult<u64> {
         self.writer.run(ops_queue::remove_finished).await
+    }
+}
+
+#[async_trait]
+impl SendingLog for SqliteStore {
+    async fn sending_usage(
+        &self,
+        account: AccountId,
+        since: UnixTime,
+    ) -> StoreResult<SendingUsage> {
+        self.readers
+            .read(move |c| ops_sending::usage(c, account, since))
+            .await
+    }
+
+    async fn record_sending(
+        &self,
+        account: AccountId,
+        recipients: u32,
+        now: UnixTime,
+        since: UnixTime,
+        limits: SendingLimits,
+    ) -> StoreResult<Result<i64, SendingUsage>> {
+        self.writer
+            .run(move |tx| ops_sending::record(tx.conn, account, recipients, now, since, limits))
+            .await
+    }
+
+    async fn forget_sending(&self, id: i64) -> StoreResult<()> {
+        self.writer
+            .run(move |tx| ops_sending::forget(tx.conn, id))
+            .await
     }
 }

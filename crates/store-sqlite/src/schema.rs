@@ -14,7 +14,7 @@ use store::{StoreError, StoreResult};
 use crate::db::Db;
 
 /// The version [`migrate`] produces. Bump it and add a step when the schema changes.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// Version 1: the initial schema.
 const V1: &str = "
@@ -272,6 +272,49 @@ CREATE TABLE secrets (
 ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 0;
 ";
 
+/// Version 11: the queue shared by several processes (see `store::QueueStore`): leases (one
+/// delivery batch of one process each), the lease holding each recipient, the sending log of
+/// the per-account rate limits, and an index of destination domains with pending work so a
+/// claim round visits due domains, not every queued message.
+const V11: &str = "
+CREATE TABLE queue_leases (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: a stale holder's id stays stale
+    destination TEXT NOT NULL,   -- domain, or '' when everything goes through a smarthost
+    domain      TEXT NOT NULL,   -- the recipients' domain
+    holder      TEXT NOT NULL,   -- node id of the holding process (host/pid/random)
+    expires     INTEGER NOT NULL -- Unix seconds
+);
+CREATE INDEX queue_leases_destination ON queue_leases(destination, expires);
+CREATE INDEX queue_leases_expires ON queue_leases(expires);
+
+-- The lease that claimed the recipient; while it is live, next_attempt is its expiry.
+ALTER TABLE queue_recipients ADD COLUMN lease INTEGER;
+CREATE INDEX queue_recipients_lease ON queue_recipients(lease) WHERE lease IS NOT NULL;
+-- A domain's due recipients, oldest first (the claim's per-domain read).
+CREATE INDEX queue_recipients_domain_due
+    ON queue_recipients(domain, next_attempt) WHERE status = 'pending';
+
+-- Domains with pending recipients; next_due is never later than the earliest next_attempt of
+-- their pending recipients (it may be earlier: a claim round then finds nothing and fixes it).
+CREATE TABLE queue_domains (
+    domain      TEXT PRIMARY KEY,
+    next_due    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX queue_domains_due ON queue_domains(next_due);
+INSERT INTO queue_domains (domain, next_due)
+    SELECT domain, min(next_attempt) FROM queue_recipients WHERE status = 'pending'
+    GROUP BY domain;
+
+-- Messages accepted from authenticated accounts, for the hourly sending limits.
+CREATE TABLE sending_log (
+    id          INTEGER PRIMARY KEY,
+    account     INTEGER NOT NULL,
+    at          INTEGER NOT NULL,  -- Unix seconds
+    recipients  INTEGER NOT NULL
+);
+CREATE INDEX sending_log_account ON sending_log(account, at);
+";
+
 /// Switches the database to WAL mode and creates or upgrades the schema.
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let mode: String = conn
@@ -322,6 +365,9 @@ pub fn migrate(conn: &Connection) -> StoreResult<()> {
         }
         if version < 10 {
             conn.execute_batch(V10).db()?;
+        }
+        if version < 11 {
+            conn.execute_batch(V11).db()?;
         }
         if version < SCHEMA_VERSION {
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
@@ -405,7 +451,7 @@ mod tests {
         assert_eq!(cols, 0);
     }
 
-    /// Version 9 gives existing mailboxes a recent mark of 0 (their messages are recent once
+    /// Version 10 gives existing mailboxes a recent mark of 0 (their messages are recent once
     /// more) and adds the lease and secret tables.
     #[test]
     fn migrates_to_leases_secrets_and_recent_marks() {
@@ -433,6 +479,45 @@ mod tests {
             )
             .unwrap();
         assert_eq!((mark, leases, secrets), (0, 0, 0));
+    }
+
+    /// Version 11 indexes the destination domains of a queue that was filled before it: the
+    /// earliest due time of each domain's pending recipients, no row for finished ones.
+    #[test]
+    fn migrates_the_queue_to_leases() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = connect(&dir.path().join("q.db"), false).unwrap();
+        for v in [V1, V2, V3, V4, V5, V6, V7, V8] {
+            conn.execute_batch(v).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 8;
+             INSERT INTO blobs (hash, size, refcount) VALUES ('h', 1, 1);
+             INSERT INTO queue_messages (id, blob, size, sender, created) VALUES (1, 'h', 1, '', 5);
+             INSERT INTO queue_recipients (message, address, domain, notify, status, next_attempt)
+                 VALUES (1, 'a@b.test', 'b.test', 0, 'pending', 50),
+                        (1, 'c@b.test', 'b.test', 0, 'pending', 20),
+                        (1, 'd@c.test', 'c.test', 0, 'pending', 70),
+                        (1, 'e@d.test', 'd.test', 0, 'delivered', 0);",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let rows: Vec<(String, i64)> = conn
+            .prepare("SELECT domain, next_due FROM queue_domains ORDER BY domain")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, [("b.test".into(), 20), ("c.test".into(), 70)]);
+        let unleased: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM queue_recipients WHERE lease IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(unleased, 4);
     }
 
     /// SELECT's view and STATUS's counts read the narrow covering index, not the table rows

@@ -117,3 +117,49 @@ async fn transfer_round_trip() {
     let to = store_sqlite::open(b.path()).expect("open target");
     conformance::transfer_round_trip(from.as_ref(), to.as_ref()).await;
 }
+
+/// Two handles on one data directory: two processes' connections and writer threads.
+fn two_sqlite_handles() -> (
+    tempfile::TempDir,
+    Arc<store_sqlite::SqliteStore>,
+    Arc<store_sqlite::SqliteStore>,
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = store_sqlite::open(dir.path()).expect("open a");
+    let b = store_sqlite::open(dir.path()).expect("open b");
+    (dir, a, b)
+}
+
+macro_rules! shared {
+    ($name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let (_dir, a, b) = two_sqlite_handles();
+            conformance::$name(a.as_ref(), b.as_ref()).await;
+        }
+    };
+}
+
+shared!(queue_claims_are_exclusive);
+shared!(queue_lease_expiry_and_renew);
+shared!(queue_destination_limit);
+shared!(sending_log_limits);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_fair_claims() {
+    let (_dir, store) = fresh_sqlite();
+    conformance::queue_fair_claims(store.as_ref()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_shared_all_on_one_store() {
+    let (_dir, a, b) = two_sqlite_handles();
+    conformance::run_queue(a.as_ref()).await;
+    conformance::run_queue_shared(a.as_ref(), b.as_ref()).await;
+}
+
+fn fresh_sqlite() -> (tempfile::TempDir, Arc<store_sqlite::SqliteStore>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = store_sqlite::open(dir.path()).expect("open");
+    (dir, store)
+}

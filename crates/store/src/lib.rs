@@ -29,6 +29,7 @@ mod error;
 mod lease;
 mod mailstore;
 mod queue;
+mod sending;
 pub mod transfer;
 mod types;
 
@@ -42,9 +43,11 @@ pub use error::{StoreError, StoreResult};
 pub use lease::{LeaseGuard, node_id};
 pub use mailstore::{BlobReader, ConditionalStore, MailStore, OpenedMailbox};
 pub use queue::{
-    AttemptResult, DsnNotify, DsnRet, OutboundEnvelope, OutboundRecipient, QueueId, QueueStore,
-    QueuedMessage, QueuedRecipient, RecipientStatus,
+    AttemptResult, Claim, ClaimLimits, ClaimedMessage, DsnNotify, DsnRet, Lease, LeaseId,
+    OutboundEnvelope, OutboundRecipient, QueueId, QueueStore, QueuedMessage, QueuedRecipient,
+    RecipientStatus,
 };
+pub use sending::{SendingLimits, SendingLog, SendingUsage};
 pub use types::*;
 
 /// A backend implements all three; the server holds one `Arc<dyn Store>` (which converts to

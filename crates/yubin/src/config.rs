@@ -401,6 +401,7 @@ remote_port = 2525
 retry_initial_secs = 2
 retry_max_secs = 10
 max_messages_per_hour = 100
+lease_secs = 20
 [queue.smarthost]
 host = "relay.test"
 tls = "none"
@@ -432,6 +433,9 @@ selector = "s1"
         assert_eq!(e.smarthost.as_ref().unwrap().port, 587);
         assert_eq!(e.dkim_selectors["example.com"], "s1");
         assert_eq!(e.retry_initial, Duration::from_secs(2));
+        assert_eq!(e.lease, Duration::from_secs(20));
+        let default = Config::parse("").unwrap();
+        assert_eq!(default.queue.lease_secs, 60);
         assert!(Config::parse("[queue.smarthost]\nhost = \"x\"\ntls = \"bogus\"\n").is_err());
         assert!(Config::parse("[dns.override.\"x\"]\nmx = 3\n").is_err());
         assert!(Config::parse("[queue]\nmax_per_destination = 0\n").is_err());

@@ -24,6 +24,9 @@ pub struct Queue {
     pub max_per_destination: usize,
     /// How often the queue is re-read (changes by `yubin queue …`, retries coming due).
     pub poll_interval_secs: u64,
+    /// How long a node's claim on queued work lasts without renewal (renewed every third of
+    /// it while delivering): after a crash, the work waits this long for another node.
+    pub lease_secs: u64,
     pub connect_timeout_secs: u64,
     /// Per authenticated user, enforced on the submission listeners; unset = unlimited.
     pub max_messages_per_hour: Option<u32>,
@@ -45,6 +48,7 @@ impl Default for Queue {
             max_concurrent_deliveries: q.max_concurrent_deliveries,
             max_per_destination: q.max_per_destination,
             poll_interval_secs: q.poll_interval.as_secs(),
+            lease_secs: q.lease.as_secs(),
             connect_timeout_secs: q.connect_timeout.as_secs(),
             max_messages_per_hour: None,
             max_recipients_per_hour: None,
@@ -134,6 +138,7 @@ pub fn engine_config(
     c.max_concurrent_deliveries = q.max_concurrent_deliveries;
     c.max_per_destination = q.max_per_destination;
     c.poll_interval = Duration::from_secs(q.poll_interval_secs.max(1));
+    c.lease = Duration::from_secs(q.lease_secs.max(3));
     c.connect_timeout = Duration::from_secs(q.connect_timeout_secs.max(1));
     c.tls_required = q.tls_required.clone();
     c.smarthost = q.smarthost.as_ref().map(|s| queue::Smarthost {

@@ -1,11 +1,16 @@
 //! `yubin queue list|show|retry|delete|flush`: the outbound queue, through the same store as
 //! the running server. The server re-reads the queue every few seconds, so a retry or delete
 //! takes effect without signalling it.
+//!
+//! Recipients a server process is delivering right now (held by a live lease, see
+//! `store::QueueStore::claim_due`) show as due `now`, with the process's node id and the
+//! lease's expiry in an extra last column (`list`) or at the end of the line (`show`).
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use anyhow::{anyhow, bail};
-use store::{QueueStore, RecipientStatus, StoreError};
+use store::{Lease, LeaseId, QueueStore, QueuedRecipient, RecipientStatus, StoreError};
 
 use crate::cli::QueueCommand;
 
@@ -35,12 +40,46 @@ fn sender(s: &str) -> &str {
     if s.is_empty() { "<>" } else { s }
 }
 
+/// The live lease holding `r`, if any.
+fn holder<'a>(leases: &'a HashMap<LeaseId, Lease>, r: &QueuedRecipient) -> Option<&'a Lease> {
+    r.lease.and_then(|id| leases.get(&id))
+}
+
+/// When `r` is next tried: now while a process holds it (its `next_attempt` is then the
+/// lease's expiry, not a retry time).
+fn next_attempt(leases: &HashMap<LeaseId, Lease>, r: &QueuedRecipient, t: i64) -> i64 {
+    if holder(leases, r).is_some() {
+        t
+    } else {
+        r.next_attempt
+    }
+}
+
+/// ` sending by NODE (lease expires in 40s)`.
+fn sending(lease: &Lease, t: i64) -> String {
+    format!(
+        "sending by {} (lease expires in {})",
+        lease.holder,
+        human(lease.expires - t)
+    )
+}
+
 pub async fn run(
     queue: &dyn QueueStore,
     cmd: QueueCommand,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let t = now();
+    let leases: HashMap<LeaseId, Lease> = match cmd {
+        QueueCommand::List | QueueCommand::Show { .. } => queue
+            .leases(t)
+            .await
+            .map_err(|e| anyhow!("cannot read the queue: {e}"))?
+            .into_iter()
+            .map(|l| (l.id, l))
+            .collect(),
+        _ => HashMap::new(),
+    };
     match cmd {
         QueueCommand::List => {
             let list = queue
@@ -58,7 +97,7 @@ pub async fn run(
                     .collect();
                 let next = pending
                     .iter()
-                    .map(|r| r.next_attempt)
+                    .map(|r| next_attempt(&leases, r, t))
                     .min()
                     .map(|n| {
                         if n <= t {
@@ -68,16 +107,23 @@ pub async fn run(
                         }
                     })
                     .unwrap_or_else(|| "done".into());
+                // Added last, so the columns before it stay where scripts expect them.
+                let held = pending
+                    .iter()
+                    .find_map(|r| holder(&leases, r))
+                    .map(|l| format!("\t{}", sending(l, t)))
+                    .unwrap_or_default();
                 writeln!(
                     out,
-                    "{}\tage {}\t{} bytes\tfrom {}\t{}/{} pending\tnext {}",
+                    "{}\tage {}\t{} bytes\tfrom {}\t{}/{} pending\tnext {}{}",
                     m.id,
                     human(t - m.created),
                     m.size,
                     sender(&m.sender),
                     pending.len(),
                     m.recipients.len(),
-                    next
+                    next,
+                    held
                 )?;
             }
         }
@@ -95,18 +141,24 @@ pub async fn run(
                 writeln!(out, "envid: {e}")?;
             }
             for r in &m.recipients {
-                let next = if r.status == RecipientStatus::Pending {
-                    if r.next_attempt <= t {
+                let pending = r.status == RecipientStatus::Pending;
+                let next = if pending {
+                    let n = next_attempt(&leases, r, t);
+                    if n <= t {
                         " next now".to_string()
                     } else {
-                        format!(" next in {}", human(r.next_attempt - t))
+                        format!(" next in {}", human(n - t))
                     }
                 } else {
                     String::new()
                 };
+                let held = holder(&leases, r)
+                    .filter(|_| pending)
+                    .map(|l| format!(" {}", sending(l, t)))
+                    .unwrap_or_default();
                 writeln!(
                     out,
-                    "rcpt: {} {} attempts {}{}{}",
+                    "rcpt: {} {} attempts {}{}{}{}",
                     r.address,
                     r.status.as_str(),
                     r.attempts,
@@ -114,7 +166,8 @@ pub async fn run(
                     r.last_error
                         .as_deref()
                         .map(|e| format!(" last error: {e}"))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    held
                 )?;
             }
         }

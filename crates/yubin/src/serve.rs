@@ -60,11 +60,13 @@ pub fn open_store(config: &Config, role: StoreRole) -> anyhow::Result<OpenedStor
     };
     let store: Arc<dyn Store> = sqlite.clone();
     let queue: Arc<dyn store::QueueStore> = sqlite.clone();
+    let sending: Arc<dyn store::SendingLog> = sqlite.clone();
     let directory: Arc<dyn Directory> = sqlite;
     Ok(OpenedStore {
         store,
         directory,
         queue,
+        sending,
         _lock: lock,
     })
 }
@@ -75,6 +77,8 @@ pub struct OpenedStore {
     pub directory: Arc<dyn Directory>,
     /// The outbound queue (same backend).
     pub queue: Arc<dyn store::QueueStore>,
+    /// The per-account sending counts (same backend).
+    pub sending: Arc<dyn store::SendingLog>,
     _lock: Option<std::fs::File>,
 }
 
@@ -196,6 +200,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         &hostname,
         &store,
         &opened.queue,
+        &opened.sending,
         &auth,
         &tls.acceptor,
     );
@@ -240,7 +245,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Arc::clone(&store),
     )
     .map_err(|e| anyhow::anyhow!("cannot start the outbound queue: {e}"))?;
-    let engine_task = tokio::spawn(engine.run(shutdown.clone()));
+    let mut engine_task = tokio::spawn(engine.run(shutdown.clone()));
     let ctx = Arc::new(ListenerContext {
         hostname: hostname.clone(),
         limits: ConnLimits::new(limits.max_connections, limits.max_connections_per_ip),
@@ -263,10 +268,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         limits.shutdown_grace(),
     )
     .await;
-    // Deliveries in flight are dropped; their recipients stay pending and are retried at the
-    // next start (RFC 5321 §6.1).
-    engine_task.abort();
-    let _ = engine_task.await;
+    // The queue stops with the shutdown signal: deliveries in flight are dropped, their
+    // recipients stay pending and their leases are released, so the next start retries them
+    // at once (RFC 5321 §6.1). The engine bounds its own wait; this is a backstop.
+    if tokio::time::timeout(std::time::Duration::from_secs(10), &mut engine_task)
+        .await
+        .is_err()
+    {
+        engine_task.abort();
+    }
     Ok(())
 }
 
@@ -287,6 +297,7 @@ impl Services {
         hostname: &str,
         store: &Arc<dyn Store>,
         outbound: &Arc<dyn store::QueueStore>,
+        sending: &Arc<dyn store::SendingLog>,
         auth: &auth::Authenticator,
         acceptor: &TlsAcceptor,
     ) -> Services {
@@ -316,7 +327,7 @@ impl Services {
                 auth: auth.clone(),
                 tls: starttls.then(|| acceptor.clone()),
                 outbound: Some(Arc::clone(outbound)),
-                rate: Default::default(),
+                rate: smtp_server::RateLimiter::new(Arc::clone(sending)),
             }))
         };
         let pop3 = |starttls: bool| {

@@ -95,7 +95,7 @@ pub async fn harness_with(
         auth: auth::Authenticator::new(store.clone(), Duration::from_millis(5)),
         tls,
         outbound: outbound.then(|| store.clone() as Arc<dyn QueueStore>),
-        rate: Default::default(),
+        rate: smtp_server::RateLimiter::new(store.clone()),
     });
     Harness {
         store,

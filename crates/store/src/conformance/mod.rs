@@ -17,6 +17,7 @@ mod facts;
 mod mailboxes;
 mod messages;
 mod queue;
+mod queue_lease;
 mod transfer;
 mod two_handles;
 
@@ -28,6 +29,7 @@ pub use facts::*;
 pub use mailboxes::*;
 pub use messages::*;
 pub use queue::*;
+pub use queue_lease::*;
 pub use transfer::*;
 pub use two_handles::*;
 

@@ -1,16 +1,17 @@
-//! Conformance checks for [`QueueStore`]: enqueue, due work, attempt results, admin actions
-//! and cleanup. Each check works on messages it enqueued itself, so checks may share a store
-//! as long as they do not run concurrently.
+//! Conformance checks for [`QueueStore`]: enqueue, claims, attempt results, admin actions and
+//! cleanup. Each check works on messages it enqueued itself (at domains of its own) and
+//! deletes them at the end, so checks may share a store as long as they do not run
+//! concurrently. Claims with and leases of several processes: `queue_lease.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{
-    AttemptResult, DsnNotify, DsnRet, OutboundEnvelope, OutboundRecipient, QueueStore,
-    RecipientStatus, StoreError,
+    AttemptResult, Claim, ClaimLimits, DsnNotify, DsnRet, LeaseId, OutboundEnvelope,
+    OutboundRecipient, QueueId, QueueStore, RecipientStatus, StoreError,
 };
 
-fn envelope(sender: &str, rcpts: &[&str]) -> OutboundEnvelope {
+pub(super) fn envelope(sender: &str, rcpts: &[&str]) -> OutboundEnvelope {
     OutboundEnvelope {
         sender: sender.to_string(),
         recipients: rcpts
@@ -29,7 +30,35 @@ fn envelope(sender: &str, rcpts: &[&str]) -> OutboundEnvelope {
 }
 
 /// Far in the future, so every pending recipient counts as due.
-const LATER: i64 = 4_000_000_000;
+pub(super) const LATER: i64 = 4_000_000_000;
+
+/// Generous limits: every due destination gets a lease.
+pub(super) const ALL: ClaimLimits = ClaimLimits {
+    leases: 10_000,
+    per_batch: 10_000,
+    per_destination: 10_000,
+    single_destination: false,
+};
+
+/// The claims of `claims` that hold message `id`: (lease, claimed recipient ids).
+pub(super) fn held(claims: &[Claim], id: QueueId) -> Vec<(LeaseId, Vec<i64>)> {
+    claims
+        .iter()
+        .flat_map(|c| {
+            c.messages
+                .iter()
+                .filter(move |m| m.message.id == id)
+                .map(move |m| (c.lease.id, m.recipients.clone()))
+        })
+        .collect()
+}
+
+/// Releases every lease of `claims`.
+pub(super) async fn release_all(store: &dyn QueueStore, claims: &[Claim], now: i64) {
+    for c in claims {
+        store.release(c.lease.id, now).await.expect("release");
+    }
+}
 
 /// Enqueue stores the envelope and body, notifies, and shows up as due work.
 pub async fn queue_enqueue_and_read(store: &dyn QueueStore) {
@@ -67,8 +96,27 @@ pub async fn queue_enqueue_and_read(store: &dyn QueueStore) {
     );
     assert_eq!(store.queued_body(id).await.expect("body"), body);
 
-    let due = store.due_messages(LATER, 1000).await.expect("due");
-    assert!(due.iter().any(|d| d.id == id));
+    // Due: a claim takes each domain's recipient under a lease of its own.
+    let claims = store
+        .claim_due("node-1", LATER, 60, &ALL)
+        .await
+        .expect("claim");
+    let mine = held(&claims, id);
+    assert_eq!(mine.len(), 2, "one lease per domain: {claims:?}");
+    let one = claims
+        .iter()
+        .find(|c| c.lease.domain == "one.test")
+        .expect("a lease for one.test");
+    assert_eq!(one.lease.destination, "one.test");
+    assert_eq!(one.lease.holder, "node-1");
+    assert_eq!(one.lease.expires, LATER + 60);
+    assert_eq!(one.messages[0].recipients, [m.recipients[0].id]);
+    assert_eq!(one.messages[0].message.recipients.len(), 2);
+    assert_eq!(
+        one.messages[0].message.recipients[0].lease,
+        Some(one.lease.id)
+    );
+    release_all(store, &claims, LATER).await;
     assert!(
         store
             .list_queue()
@@ -101,23 +149,31 @@ pub async fn queue_attempts_and_cleanup(store: &dyn QueueStore) {
         .expect("read")
         .expect("exists");
     let (a, b) = (m.recipients[0].id, m.recipients[1].id);
+    let claims = store
+        .claim_due("node-1", LATER, 60, &ALL)
+        .await
+        .expect("claim");
+    let lease = held(&claims, id)[0].0;
     store
-        .record_attempts(&[
-            AttemptResult {
-                recipient: a,
-                status: RecipientStatus::Delivered,
-                next_attempt: 0,
-                error: None,
-                at: 100,
-            },
-            AttemptResult {
-                recipient: b,
-                status: RecipientStatus::Pending,
-                next_attempt: LATER - 10,
-                error: Some("451 4.3.0 try later".into()),
-                at: 100,
-            },
-        ])
+        .record_attempts(
+            lease,
+            &[
+                AttemptResult {
+                    recipient: a,
+                    status: RecipientStatus::Delivered,
+                    next_attempt: 0,
+                    error: None,
+                    at: 100,
+                },
+                AttemptResult {
+                    recipient: b,
+                    status: RecipientStatus::Pending,
+                    next_attempt: LATER - 10,
+                    error: Some("451 4.3.0 try later".into()),
+                    at: 100,
+                },
+            ],
+        )
         .await
         .expect("record");
     let m = store
@@ -133,33 +189,51 @@ pub async fn queue_attempts_and_cleanup(store: &dyn QueueStore) {
         Some("451 4.3.0 try later")
     );
     assert_eq!(m.recipients[1].last_attempt, Some(100));
-    assert!(
-        !store
-            .due_messages(1000, 1000)
-            .await
-            .expect("due")
-            .iter()
-            .any(|d| d.id == id)
-    );
-    assert!(
-        store
-            .due_messages(LATER, 1000)
-            .await
-            .expect("due")
-            .iter()
-            .any(|d| d.id == id)
-    );
+    // A recorded recipient is no longer held.
+    assert_eq!(m.recipients[1].lease, None);
+    release_all(store, &claims, LATER).await;
+    // Not due before its retry time; due after it.
+    let early = store
+        .claim_due("node-1", LATER - 20, 60, &ALL)
+        .await
+        .expect("claim");
+    assert!(held(&early, id).is_empty(), "{early:?}");
+    release_all(store, &early, LATER - 20).await;
+    let due = store
+        .claim_due("node-1", LATER - 10, 60, &ALL)
+        .await
+        .expect("claim");
+    assert_eq!(held(&due, id).len(), 1);
+    // Held by a live lease: `retry` leaves it to its holder.
+    assert_eq!(store.retry_queued(Some(id), 1000).await.expect("retry"), 0);
+    release_all(store, &due, LATER - 10).await;
+    store
+        .record_attempts(
+            held(&due, id)[0].0,
+            &[AttemptResult {
+                recipient: b,
+                status: RecipientStatus::Pending,
+                next_attempt: LATER - 10,
+                error: Some("late".into()),
+                at: 150,
+            }],
+        )
+        .await
+        .expect("a released lease's result is ignored, not an error");
+    let m = store
+        .queued_message(id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(m.recipients[1].attempts, 1, "late result ignored");
 
     // Retry now makes it due; a finished recipient cannot be moved back.
     assert_eq!(store.retry_queued(Some(id), 1000).await.expect("retry"), 1);
-    assert!(
-        store
-            .due_messages(1000, 1000)
-            .await
-            .expect("due")
-            .iter()
-            .any(|d| d.id == id)
-    );
+    let due = store
+        .claim_due("node-1", 1000, 60, &ALL)
+        .await
+        .expect("claim");
+    let lease = held(&due, id)[0].0;
     assert!(matches!(
         store.retry_queued(Some(i64::MAX), 1000).await,
         Err(StoreError::NotFound(_))
@@ -178,24 +252,31 @@ pub async fn queue_attempts_and_cleanup(store: &dyn QueueStore) {
     store.remove_finished().await.expect("cleanup");
     assert!(store.queued_message(id).await.expect("read").is_some());
     store
-        .record_attempts(&[AttemptResult {
-            recipient: b,
-            status: RecipientStatus::Failed,
-            next_attempt: 0,
-            error: Some("550 5.1.1 no such user".into()),
-            at: 200,
-        }])
+        .record_attempts(
+            lease,
+            &[AttemptResult {
+                recipient: b,
+                status: RecipientStatus::Failed,
+                next_attempt: 0,
+                error: Some("550 5.1.1 no such user".into()),
+                at: 200,
+            }],
+        )
         .await
         .expect("record");
+    release_all(store, &due, 1000).await;
     // A late result for a finished recipient is ignored.
     store
-        .record_attempts(&[AttemptResult {
-            recipient: a,
-            status: RecipientStatus::Pending,
-            next_attempt: 0,
-            error: None,
-            at: 300,
-        }])
+        .record_attempts(
+            lease,
+            &[AttemptResult {
+                recipient: a,
+                status: RecipientStatus::Pending,
+                next_attempt: 0,
+                error: None,
+                at: 300,
+            }],
+        )
         .await
         .expect("record");
     let m = store

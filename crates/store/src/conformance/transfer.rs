@@ -3,8 +3,8 @@
 use super::{HASH, addr, dom, inbox, msg};
 use crate::transfer::{TransferStore, copy_store};
 use crate::{
-    AttemptResult, DsnNotify, FlagOp, Flags, OutboundEnvelope, OutboundRecipient, RecipientStatus,
-    StoreError, SystemFlags,
+    AttemptResult, ClaimLimits, DsnNotify, FlagOp, Flags, OutboundEnvelope, OutboundRecipient,
+    RecipientStatus, StoreError, SystemFlags,
 };
 
 /// Fills `from`, copies it into the empty `to`, and compares what clients would see.
@@ -67,13 +67,32 @@ pub async fn transfer_round_trip(from: &dyn TransferStore, to: &dyn TransferStor
         .await
         .unwrap();
     let q = from.queued_message(queued).await.unwrap().unwrap();
-    from.record_attempts(&[AttemptResult {
-        recipient: q.recipients[0].id,
-        status: RecipientStatus::Pending,
-        next_attempt: 4_000_000_000,
-        error: Some("451 4.7.1 try later".into()),
-        at: 1_700_000_000,
-    }])
+    // One attempt on the first recipient (claimed, as the delivery engine does).
+    let claims = from
+        .claim_due(
+            "transfer-test",
+            i64::MAX / 4,
+            60,
+            &ClaimLimits {
+                leases: 10,
+                per_batch: 10,
+                per_destination: 10,
+                single_destination: false,
+            },
+        )
+        .await
+        .unwrap();
+    let lease = claims[0].lease.id;
+    from.record_attempts(
+        lease,
+        &[AttemptResult {
+            recipient: q.recipients[0].id,
+            status: RecipientStatus::Pending,
+            next_attempt: 4_000_000_000,
+            error: Some("451 4.7.1 try later".into()),
+            at: 1_700_000_000,
+        }],
+    )
     .await
     .unwrap();
 

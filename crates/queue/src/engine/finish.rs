@@ -1,0 +1,79 @@
+//! Turning one message's outcomes into recorded results and the DSNs they call for (the
+//! decisions themselves are `outcome::decide`).
+
+use store::{AttemptResult, LeaseId, RecipientStatus};
+
+use super::batch::Outcomes;
+use super::outcome;
+use super::{Engine, Work, now};
+use crate::dsn::{Action, DsnRecipient};
+
+impl Engine {
+    /// Sends the DSNs the outcomes call for, then records them under `lease` (see the
+    /// invariants: a DSN is never lost, at worst repeated).
+    pub(super) async fn finish(&self, lease: LeaseId, w: &Work, outcomes: Outcomes) {
+        if outcomes.is_empty() {
+            return;
+        }
+        let t = now();
+        let msg = &w.msg;
+        let policy = self.config.policy();
+        let mut results = Vec::new();
+        let mut report = Vec::new();
+        for r in &msg.recipients {
+            let Some(o) = outcomes.get(&r.id) else {
+                continue;
+            };
+            let d = outcome::decide(o, r.notify, r.attempts, msg.created, t, &policy);
+            if let Some(rep) = d.report {
+                report.push(DsnRecipient {
+                    address: r.address.clone(),
+                    orcpt: r.orcpt.clone(),
+                    action: rep.action,
+                    status: rep.status,
+                    diagnostic: Some(rep.diagnostic),
+                    remote_mta: rep.remote,
+                });
+            }
+            results.push(AttemptResult {
+                recipient: r.id,
+                status: d.status,
+                next_attempt: d.next_attempt,
+                error: d.error,
+                at: t,
+            });
+        }
+        if !report.is_empty() {
+            self.send_dsn(msg, &report).await;
+        }
+        // RFC 3464 §2.3.3 "delayed": once per message, for recipients still waiting.
+        if policy.delay_notice_due(msg.created, t, msg.delay_notified, msg.sender.is_empty()) {
+            let delayed: Vec<DsnRecipient> = results
+                .iter()
+                .filter(|a| a.status == RecipientStatus::Pending)
+                .filter_map(|a| msg.recipients.iter().find(|r| r.id == a.recipient))
+                .filter(|r| r.notify.delay)
+                .map(|r| DsnRecipient {
+                    address: r.address.clone(),
+                    orcpt: r.orcpt.clone(),
+                    action: Action::Delayed,
+                    status: "4.4.1".into(),
+                    diagnostic: results
+                        .iter()
+                        .find(|a| a.recipient == r.id)
+                        .and_then(|a| a.error.clone()),
+                    remote_mta: None,
+                })
+                .collect();
+            if !delayed.is_empty() {
+                self.send_dsn(msg, &delayed).await;
+                if let Err(e) = self.queue.set_delay_notified(msg.id).await {
+                    tracing::warn!(queue_id = msg.id, error = %e, "cannot record the delay notice");
+                }
+            }
+        }
+        if let Err(e) = self.queue.record_attempts(lease, &results).await {
+            tracing::warn!(queue_id = msg.id, error = %e, "cannot record delivery results");
+        }
+    }
+}

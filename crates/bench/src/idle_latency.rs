@@ -51,7 +51,7 @@ pub enum LoadTo {
 }
 
 impl LoadTo {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             LoadTo::Others => "others",
             LoadTo::Same => "same",

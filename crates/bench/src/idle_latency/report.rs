@@ -105,15 +105,22 @@ impl Report<'_> {
         let _ = writeln!(
             o,
             "IDLE notification latency: {} deliveries at {}/s via SMTP {} to {} sessions on {} \
-             (tls: {}), load: {} senders to {} accounts",
+             (tls: {}), load: {}",
             cfg.messages,
             cfg.rate,
             cfg.smtp,
             cfg.sessions,
             cfg.imap.join(","),
             cfg.tls,
-            cfg.load,
-            cfg.load_to.name()
+            if cfg.load == 0 {
+                "none".to_owned()
+            } else {
+                format!(
+                    "{} senders to the {} accounts",
+                    cfg.load,
+                    cfg.load_to.name()
+                )
+            }
         );
         let _ = writeln!(
             o,

@@ -93,8 +93,8 @@ pub fn literal_size(line: &[u8]) -> Option<u64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-/// `* N EXISTS` → N.
-fn exists_of(line: &[u8]) -> Option<u32> {
+/// `* N EXISTS` → N (RFC 9051 §7.4.1; the word is case-insensitive, §9 note 3).
+pub fn exists_of(line: &[u8]) -> Option<u32> {
     let rest = line.strip_prefix(b"* ")?;
     let sp = rest.iter().position(|&b| b == b' ')?;
     let (num, word) = rest.split_at(sp);
@@ -379,6 +379,24 @@ impl ImapClient {
         self.send(format!("{tag} IDLE\r\n").as_bytes()).await?;
         self.until_continue(&tag).await?;
         Ok(tag)
+    }
+
+    /// Sets the timeout for every later read and write. An IDLE reader lifts it while it
+    /// waits, since an idle server is silent by design (RFC 2177 §3), and puts it back for DONE.
+    pub fn set_io_timeout(&mut self, io_timeout: Duration) {
+        self.io_timeout = io_timeout;
+    }
+
+    /// Reads the next untagged response during IDLE and returns its first line (CRLF
+    /// included); [`exists`](Self::exists) follows any `* N EXISTS`. A tagged response or a
+    /// continuation request here is an error: the server ended or garbled the IDLE.
+    /// Cancelling it between lines loses nothing: unread bytes stay in the buffer.
+    pub async fn untagged(&mut self) -> anyhow::Result<Vec<u8>> {
+        match self.read_response(b"").await? {
+            (Kind::Untagged, first, _) => Ok(first),
+            (Kind::Continue, ..) => bail!("unexpected continuation request"),
+            (Kind::Tagged(s), ..) => bail!("unexpected tagged response: {s:?}"),
+        }
     }
 
     /// Ends IDLE with DONE and reads the tagged status.

@@ -8,6 +8,8 @@
 //! - `imap-users`: creates many accounts through the store, the password hashed once.
 //! - `imap-select`: LOGIN/SELECT latency and `UID FETCH 1:* (UID FLAGS)` throughput.
 //! - `imap-idle`: K (TLS) sessions in IDLE (RFC 2177); server RSS per connection.
+//! - `idle-latency`: delivery (SMTP 250) → `* N EXISTS` in an IDLE session, p50/p99, optionally
+//!   under SMTP load and across nodes sharing one store.
 //! - `imap-mix`: C clients running a realistic IMAP command mix; commands/s and latency.
 //!
 //! The SMTP client speaks only the RFC 5321 subset it needs: no PIPELINING (RFC 2920), no
@@ -17,6 +19,7 @@
 
 pub mod client;
 pub mod idle;
+pub mod idle_latency;
 pub mod imap_client;
 pub mod imap_fill;
 pub mod imap_idle;

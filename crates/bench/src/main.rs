@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use yubin_bench::client::Envelope;
 use yubin_bench::{
-    idle, imap_fill, imap_idle, imap_mix, imap_select, imap_users, load, mbox, rlimit,
+    idle, idle_latency, imap_fill, imap_idle, imap_mix, imap_select, imap_users, load, mbox, rlimit,
 };
 
 #[derive(Parser)]
@@ -154,6 +154,64 @@ enum Cmd {
         parallel: usize,
         #[arg(long, default_value_t = 120)]
         timeout: u64,
+    },
+    /// Delivery → IDLE notification latency: time from the SMTP 250 to `* N EXISTS` in an
+    /// IDLE session (on another node when --imap names one), optionally under SMTP load.
+    IdleLatency {
+        /// SMTP endpoint the messages are delivered to (no auth, plain).
+        #[arg(long, default_value = "127.0.0.1:25")]
+        smtp: String,
+        /// IMAP endpoints, comma-separated; sessions are spread over them round robin.
+        #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:143")]
+        imap: Vec<String>,
+        #[arg(long)]
+        tls: bool,
+        /// Login name; `{n}` is replaced by 1..=--users.
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value_t = 1)]
+        users: usize,
+        /// Recipient address pattern when it differs from the login name (`{n}` as --user).
+        #[arg(long)]
+        rcpt: Option<String>,
+        #[arg(long)]
+        password: String,
+        /// IDLE sessions, one per account (accounts 1..=K); default: all --users.
+        #[arg(long, short = 'k')]
+        sessions: Option<usize>,
+        /// Measured deliveries.
+        #[arg(long, short = 'n', default_value_t = 1000)]
+        messages: u64,
+        /// Measured deliveries per second.
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        /// Extra SMTP senders delivering continuously during the measurement.
+        #[arg(long, default_value_t = 0)]
+        load: usize,
+        /// Accounts the load goes to: `others` (without a session) or `same` (the measured
+        /// ones); default: others when --users exceeds --sessions, else same.
+        #[arg(long, value_parser = ["others", "same"])]
+        load_to: Option<String>,
+        /// Message size in bytes (headers + body).
+        #[arg(long, default_value_t = 4096)]
+        size: usize,
+        #[arg(long, default_value = "bench@x.test")]
+        from: String,
+        /// A delivery with no EXISTS this many milliseconds after its 250 counts as missed.
+        #[arg(long, default_value_t = 5000)]
+        miss_ms: u64,
+        /// Milliseconds of load before the first measured delivery.
+        #[arg(long, default_value_t = 1000)]
+        warmup_ms: u64,
+        /// Sessions being opened at the same time.
+        #[arg(long, default_value_t = 16)]
+        parallel: usize,
+        /// Timeout for each connect/read/write, in seconds.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// Print only the JSON line on stdout (the human report goes to stderr).
+        #[arg(long)]
+        json: bool,
     },
     /// C clients, each its own user, run the IMAP command mix for S seconds.
     ImapMix {
@@ -335,6 +393,68 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             print!("{human}");
             println!("{json}");
+        }
+        Cmd::IdleLatency {
+            smtp,
+            imap,
+            tls,
+            user,
+            users,
+            rcpt,
+            password,
+            sessions,
+            messages,
+            rate,
+            load,
+            load_to,
+            size,
+            from,
+            miss_ms,
+            warmup_ms,
+            parallel,
+            timeout,
+            json,
+        } => {
+            let logins = imap_fill::users(&user, users);
+            let rcpts = imap_fill::users(rcpt.as_deref().unwrap_or(&user), users);
+            anyhow::ensure!(
+                rcpts.len() == logins.len(),
+                "--rcpt and --user must both contain {{n}} or neither"
+            );
+            let sessions = sessions.unwrap_or(logins.len());
+            let load_to = match load_to.as_deref() {
+                Some("same") => idle_latency::LoadTo::Same,
+                Some(_) => idle_latency::LoadTo::Others,
+                None if sessions < logins.len() => idle_latency::LoadTo::Others,
+                None => idle_latency::LoadTo::Same,
+            };
+            raise_fd_limit(sessions.saturating_add(load).saturating_add(256));
+            let (human, line) = idle_latency::run(idle_latency::IdleLatencyConfig {
+                smtp,
+                imap,
+                tls,
+                logins,
+                rcpts,
+                password,
+                sessions,
+                messages,
+                rate,
+                load,
+                load_to,
+                size,
+                from,
+                miss_after: Duration::from_millis(miss_ms),
+                warmup: Duration::from_millis(warmup_ms),
+                io_timeout: Duration::from_secs(timeout),
+                open_parallel: parallel,
+            })
+            .await?;
+            if json {
+                eprint!("{human}");
+            } else {
+                print!("{human}");
+            }
+            println!("{line}");
         }
         Cmd::ImapMix {
             addr,

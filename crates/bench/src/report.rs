@@ -38,7 +38,8 @@ impl Latency {
         })
     }
 
-    fn json(&self) -> String {
+    /// `{"p50":…,"p90":…,"p99":…,"max":…}` in milliseconds.
+    pub fn json(&self) -> String {
         format!(
             "{{\"p50\":{:.3},\"p90\":{:.3},\"p99\":{:.3},\"max\":{:.3}}}",
             self.p50, self.p90, self.p99, self.max

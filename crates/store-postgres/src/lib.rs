@@ -43,7 +43,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use mail_types::Address;
-use store::{ChangeEvent, ChangeHub, StoreError, StoreResult};
+use store::{AccountId, ChangeEvent, ChangeHub, StoreError, StoreResult};
 
 use crate::lease::Leases;
 use crate::tx::write_tx;
@@ -58,7 +58,13 @@ pub struct PgStore {
     /// Woken after each queue change made through this handle.
     pub(crate) queue_notify: Arc<tokio::sync::Notify>,
     pub(crate) leases: Arc<Leases>,
+    /// Held by a committing transaction with events, per shard of accounts (`tx.rs`), so that
+    /// events of one mailbox are published in commit order.
+    pub(crate) publish_order: Vec<tokio::sync::Mutex<()>>,
 }
+
+/// Shards of [`PgStore::publish_order`].
+const PUBLISH_SHARDS: usize = 64;
 
 /// Settings for [`connect`].
 #[derive(Debug, Clone)]
@@ -132,6 +138,9 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<PgStore>
         hub: Arc::new(ChangeHub::default()),
         queue_notify: Arc::new(tokio::sync::Notify::new()),
         leases,
+        publish_order: (0..PUBLISH_SHARDS)
+            .map(|_| tokio::sync::Mutex::new(()))
+            .collect(),
     }))
 }
 
@@ -142,6 +151,11 @@ impl PgStore {
         if !events.is_empty() {
             self.hub.publish(events);
         }
+    }
+
+    /// The publishing shard of `account`.
+    pub(crate) fn publish_shard(&self, account: AccountId) -> usize {
+        account.rem_euclid(PUBLISH_SHARDS as i64) as usize
     }
 
     /// Sets (or with `None` removes) an account's quota limit in bytes. Not part of the

@@ -8,7 +8,8 @@
 //! - `Ok` is returned only after COMMIT has returned: with `synchronous_commit = on` (forced
 //!   for every connection, see `lib.rs`) the write is then durable.
 //! - The change events an operation queued in [`Tx::events`] are published after the commit,
-//!   in [`crate::PgStore::publish`] — one place, so a durable change log can replace it. The
+//!   in commit order per mailbox ([`Tx::commit`]), through [`crate::PgStore::publish`] — one
+//!   place, so a durable change log can replace it. The
 //!   transaction also sends `NOTIFY yubin_changes, '<account id>'` for each account it changed
 //!   (delivered by PostgreSQL only if it commits), the wake-up other nodes will listen for.
 
@@ -41,22 +42,39 @@ impl<'a> Tx<'a> {
         })
     }
 
-    /// Queues the wake-ups of the accounts with events and commits; returns the events to
-    /// publish.
-    pub async fn commit(self) -> PgResult<Vec<ChangeEvent>> {
+    /// Queues the wake-ups of the accounts with events, commits, and publishes the events.
+    ///
+    /// Events of one mailbox are published in commit (= MODSEQ) order, as sessions expect: the
+    /// publishing shards of the accounts concerned are held from before COMMIT until the
+    /// events are out. A later transaction on the same mailbox waited for this one's row lock,
+    /// which COMMIT releases, so it reaches its own COMMIT (and the shard) only after this
+    /// one took the shard. A shard is only ever held across a COMMIT, which waits for no
+    /// other transaction, so holding several (in index order) cannot deadlock.
+    pub async fn commit(self, store: &crate::PgStore) -> PgResult<()> {
         let mut accounts: Vec<i64> = self.events.iter().map(|e| e.account).collect();
         accounts.sort_unstable();
         accounts.dedup();
-        if !accounts.is_empty() {
-            let st = self.t.prepare_cached("SELECT pg_notify($1, $2)").await?;
-            for a in accounts {
-                self.t
-                    .execute(&st, &[&CHANGES_CHANNEL, &a.to_string()])
-                    .await?;
-            }
+        if accounts.is_empty() {
+            self.t.commit().await?;
+            return Ok(());
+        }
+        let st = self.t.prepare_cached("SELECT pg_notify($1, $2)").await?;
+        for a in &accounts {
+            self.t
+                .execute(&st, &[&CHANGES_CHANNEL, &a.to_string()])
+                .await?;
+        }
+        let mut shards: Vec<usize> = accounts.iter().map(|a| store.publish_shard(*a)).collect();
+        shards.sort_unstable();
+        shards.dedup();
+        let mut held = Vec::with_capacity(shards.len());
+        for i in shards {
+            held.push(store.publish_order[i].lock().await);
         }
         self.t.commit().await?;
-        Ok(self.events)
+        store.publish(self.events);
+        drop(held);
+        Ok(())
     }
 }
 
@@ -86,15 +104,12 @@ macro_rules! write_tx {
                     let $tx = &mut txv;
                     $body.await?
                 };
-                let events = txv.commit().await?;
-                Ok((out, events))
+                txv.commit(store).await?;
+                Ok(out)
             }
             .await;
             match result {
-                Ok((out, events)) => {
-                    store.publish(events);
-                    break Ok(out);
-                }
+                Ok(out) => break Ok(out),
                 Err(e) if e.retryable() && attempt < $crate::tx::MAX_ATTEMPTS => {
                     tracing::debug!(attempt, error = ?e, "write conflict, retrying");
                     tokio::time::sleep($crate::tx::backoff(attempt)).await;

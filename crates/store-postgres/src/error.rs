@@ -35,9 +35,10 @@ impl From<deadpool_postgres::PoolError> for Error {
 
 impl Error {
     /// Whether running the transaction again may succeed: a serialization failure or deadlock
-    /// (PostgreSQL aborted one of two conflicting transactions), or a unique violation from a
-    /// race with another node that inserted the same row between our check and our insert —
-    /// the next attempt sees that row and answers `Exists` (or reuses it) properly.
+    /// (PostgreSQL aborted one of two conflicting transactions), or a constraint violation from
+    /// a race with another node between our check and our write — a unique violation (it
+    /// inserted the same name) or a foreign-key violation (it deleted the domain or account we
+    /// refer to): the next attempt sees that and answers `Exists` or `NotFound` properly.
     pub fn retryable(&self) -> bool {
         match self {
             Error::Db(e) => matches!(
@@ -45,6 +46,7 @@ impl Error {
                 Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE
                     || *c == SqlState::T_R_DEADLOCK_DETECTED
                     || *c == SqlState::UNIQUE_VIOLATION
+                    || *c == SqlState::FOREIGN_KEY_VIOLATION
             ),
             Error::Store(_) => false,
         }

@@ -23,6 +23,7 @@
 
 mod db;
 mod error;
+mod facts_cache;
 mod lease;
 mod mailstore;
 mod names;
@@ -61,6 +62,8 @@ pub struct PgStore {
     /// Held by a committing transaction with events, per shard of accounts (`tx.rs`), so that
     /// events of one mailbox are published in commit order.
     pub(crate) publish_order: Vec<tokio::sync::Mutex<()>>,
+    /// The message facts most recently used, in front of the `message_facts` table.
+    pub(crate) facts: facts_cache::FactsCache,
 }
 
 /// Shards of [`PgStore::publish_order`].
@@ -76,6 +79,8 @@ pub struct ConnectOptions {
     /// How long a lease (POP3 maildrop lock) outlives its node when the node dies; it is
     /// renewed every third of that while held.
     pub lease_ttl: Duration,
+    /// Bytes of message facts kept in memory (0: none; the table is read every time).
+    pub facts_cache_bytes: usize,
 }
 
 impl Default for ConnectOptions {
@@ -84,6 +89,7 @@ impl Default for ConnectOptions {
             pool_size: 16,
             connect_timeout: Duration::from_secs(10),
             lease_ttl: Duration::from_secs(60),
+            facts_cache_bytes: facts_cache::DEFAULT_BYTES,
         }
     }
 }
@@ -141,6 +147,7 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<PgStore>
         publish_order: (0..PUBLISH_SHARDS)
             .map(|_| tokio::sync::Mutex::new(()))
             .collect(),
+        facts: facts_cache::FactsCache::new(options.facts_cache_bytes),
     }))
 }
 

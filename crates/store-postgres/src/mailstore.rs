@@ -251,12 +251,21 @@ impl MailStore for PgStore {
         uids: &[Uid],
         version: u32,
     ) -> StoreResult<Vec<MessageBody>> {
-        read!(self, |c| reads::message_bodies(c, mailbox, uids, version))
+        read!(self, |c| reads::message_bodies(
+            c,
+            mailbox,
+            uids,
+            version,
+            &self.facts
+        ))
     }
 
     async fn put_message_facts(&self, facts: Vec<(BlobId, MessageFacts)>) -> StoreResult<()> {
         if facts.is_empty() {
             return Ok(());
+        }
+        for (blob, f) in &facts {
+            self.facts.put(&blob.0, Arc::new(f.clone()));
         }
         // A cache: one statement per entry, no transaction; a blob gone meanwhile (foreign
         // key violation) is simply not cached.

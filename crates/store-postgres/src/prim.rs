@@ -270,6 +270,9 @@ pub async fn release_blobs(tx: &Tx<'_>, per_blob: &BTreeMap<String, u64>) -> PgR
     if per_blob.is_empty() {
         return Ok(());
     }
+    // In hash order, like the acquisitions: the planner walks the (sorted) array with the
+    // primary key, locking the rows in that order. Should it not, a deadlock between two
+    // releases is detected by PostgreSQL and the transaction retried (`tx.rs`).
     let hashes: Vec<&str> = per_blob.keys().map(String::as_str).collect();
     let counts: Vec<i64> = per_blob.values().map(|n| sql_u64(*n)).collect();
     exec(

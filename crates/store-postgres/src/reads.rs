@@ -2,6 +2,8 @@
 //! to agree runs them in one REPEATABLE READ transaction (one snapshot), see `PgStore::snapshot`;
 //! most are one statement, which is a snapshot by itself.
 
+use std::sync::Arc;
+
 use deadpool_postgres::GenericClient;
 use store::{
     AccountId, BlobId, Flags, MailboxId, MailboxInfo, MessageBody, MessageFacts, MessageMeta,
@@ -11,6 +13,7 @@ use tokio_postgres::Row;
 
 use crate::db::{col_u32, col_u64, flags_from_columns, opt, rows, sql_u64};
 use crate::error::PgResult;
+use crate::facts_cache::FactsCache;
 use crate::names;
 use crate::ops_msg::sorted_uids;
 
@@ -269,47 +272,68 @@ pub async fn blob_data<C: GenericClient>(c: &C, hash: &str) -> PgResult<Option<V
         .map(|r| r.get(0)))
 }
 
-/// [`store::MailStore::message_bodies`]: blob and size of each message, and the cached facts
-/// of `version`, in one statement.
+/// [`store::MailStore::message_bodies`]: blob and size of each message, and the facts of
+/// `version` — from `cache` when it has them, else from the `message_facts` table in one more
+/// statement for all the misses (and then kept in `cache`).
 pub async fn message_bodies<C: GenericClient>(
     c: &C,
     mailbox: MailboxId,
     uids: &[Uid],
     version: u32,
+    cache: &FactsCache,
 ) -> PgResult<Vec<MessageBody>> {
     let rs = rows(
         c,
-        "SELECT m.uid, m.blob_hash, m.size, f.version, f.header, f.envelope, f.envelope_utf8,
-                f.body, f.body_utf8, f.bodystructure, f.bodystructure_utf8
-         FROM messages m
-         LEFT JOIN message_facts f ON f.blob_hash = m.blob_hash AND f.version = $3
-         WHERE m.mailbox_id = $1 AND m.uid = ANY($2) ORDER BY m.uid",
-        &[&mailbox, &sorted_uids(uids), &i64::from(version)],
+        "SELECT uid, blob_hash, size FROM messages
+         WHERE mailbox_id = $1 AND uid = ANY($2) ORDER BY uid",
+        &[&mailbox, &sorted_uids(uids)],
     )
     .await?;
-    Ok(rs
+    let mut bodies: Vec<MessageBody> = rs
         .iter()
-        .map(|r| {
-            let facts = r.get::<_, Option<i64>>(3).map(|v| {
-                std::sync::Arc::new(MessageFacts {
-                    version: col_u32(v),
-                    header: r.get(4),
-                    envelope: r.get(5),
-                    envelope_utf8: r.get(6),
-                    body: r.get(7),
-                    body_utf8: r.get(8),
-                    bodystructure: r.get(9),
-                    bodystructure_utf8: r.get(10),
-                })
-            });
-            MessageBody {
-                uid: col_u32(r.get(0)),
-                blob: BlobId(r.get(1)),
-                size: col_u64(r.get(2)),
-                facts,
-            }
+        .map(|r| MessageBody {
+            uid: col_u32(r.get(0)),
+            blob: BlobId(r.get(1)),
+            size: col_u64(r.get(2)),
+            facts: None,
         })
-        .collect())
+        .collect();
+    let mut missing: Vec<&str> = Vec::new();
+    for b in &mut bodies {
+        b.facts = cache.get(&b.blob.0, version);
+        if b.facts.is_none() && !missing.contains(&b.blob.0.as_str()) {
+            missing.push(&b.blob.0);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(bodies);
+    }
+    let found = rows(
+        c,
+        "SELECT blob_hash, version, header, envelope, envelope_utf8, body, body_utf8,
+                bodystructure, bodystructure_utf8
+         FROM message_facts WHERE blob_hash = ANY($1) AND version = $2",
+        &[&missing, &i64::from(version)],
+    )
+    .await?;
+    for r in &found {
+        let hash: &str = r.get(0);
+        let facts = Arc::new(MessageFacts {
+            version: col_u32(r.get(1)),
+            header: r.get(2),
+            envelope: r.get(3),
+            envelope_utf8: r.get(4),
+            body: r.get(5),
+            body_utf8: r.get(6),
+            bodystructure: r.get(7),
+            bodystructure_utf8: r.get(8),
+        });
+        cache.put(hash, Arc::clone(&facts));
+        for b in bodies.iter_mut().filter(|b| b.blob.0 == hash) {
+            b.facts = Some(Arc::clone(&facts));
+        }
+    }
+    Ok(bodies)
 }
 
 pub async fn get_messages<C: GenericClient>(

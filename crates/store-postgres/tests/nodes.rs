@@ -560,3 +560,71 @@ async fn a_newer_schema_is_refused() {
     );
     db.cleanup().await;
 }
+
+/// An account added on one node while another deletes its domain: either the account exists
+/// and the domain stays (deletion refused), or the domain is gone and the account is refused
+/// with `NotFound` — never a half-made account or a temporary error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn add_user_racing_delete_domain_is_all_or_nothing() {
+    let Some((db, a, b, _)) = two_nodes("user_vs_domain", 0).await else {
+        return;
+    };
+    for round in 0..10 {
+        let domain = Domain::parse(&format!("race{round}.test")).unwrap();
+        a.add_domain(&domain).await.unwrap();
+        let user = addr(&format!("x@race{round}.test"));
+        let (added, deleted) = tokio::join!(a.add_user(&user, HASH), b.delete_domain(&domain));
+        match (&added, &deleted) {
+            (Ok(id), Err(StoreError::Invalid(_))) => {
+                assert!(b.is_local_domain(&domain).await.unwrap());
+                assert_eq!(b.find_user(&user).await.unwrap().unwrap().id, *id);
+                assert_eq!(b.lookup_mailboxes(*id).await.unwrap().len(), 6);
+            }
+            (Err(StoreError::NotFound(_)), Ok(())) => {
+                assert!(!a.is_local_domain(&domain).await.unwrap());
+                assert!(a.find_user(&user).await.unwrap().is_none());
+            }
+            other => panic!("round {round}: {other:?}"),
+        }
+    }
+    drop((a, b));
+    db.cleanup().await;
+}
+
+/// Message facts cached by one node are read from the table by the other (whose memory cache
+/// is empty); a node asking for another version gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_facts_put_on_one_node_are_read_on_the_other() {
+    let Some((db, a, b, ids)) = two_nodes("facts_nodes", 1).await else {
+        return;
+    };
+    let st = a.deliver(msg("facts"), 1, &[ids[0]]).await.unwrap();
+    a.deliver(msg("facts"), 1, &[ids[0]]).await.unwrap();
+    let bodies = a.message_bodies(st[0].mailbox, &[1, 2], 3).await.unwrap();
+    assert!(bodies.iter().all(|b| b.facts.is_none()));
+    let facts = store::MessageFacts {
+        version: 3,
+        header: b"Subject: nodes\r\n\r\n".to_vec(),
+        envelope: b"(NIL \"nodes\")".to_vec(),
+        envelope_utf8: None,
+        body: b"(\"TEXT\" \"PLAIN\")".to_vec(),
+        body_utf8: Some(b"utf8".to_vec()),
+        bodystructure: b"(\"TEXT\" \"PLAIN\" NIL)".to_vec(),
+        bodystructure_utf8: None,
+    };
+    a.put_message_facts(vec![(bodies[0].blob.clone(), facts.clone())])
+        .await
+        .unwrap();
+    let on_b = b.message_bodies(st[0].mailbox, &[2, 1], 3).await.unwrap();
+    assert_eq!(on_b.iter().map(|x| x.uid).collect::<Vec<_>>(), [1, 2]);
+    for body in &on_b {
+        assert_eq!(body.facts.as_deref(), Some(&facts), "shared by both copies");
+    }
+    assert!(
+        b.message_bodies(st[0].mailbox, &[1], 4).await.unwrap()[0]
+            .facts
+            .is_none()
+    );
+    drop((a, b));
+    db.cleanup().await;
+}

@@ -78,6 +78,7 @@ async fn open_postgres(config: &Config, role: StoreRole) -> anyhow::Result<Opene
             StoreRole::Server => config.storage.pool_size,
             StoreRole::Admin => 2,
         },
+        facts_cache_bytes: config.limits.message_cache_mb.saturating_mul(1024 * 1024),
         ..Default::default()
     };
     let pg = store_postgres::connect(url, &options)

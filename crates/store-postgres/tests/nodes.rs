@@ -260,6 +260,18 @@ async fn writes_on_one_node_are_read_on_the_other() {
         a.deliver(msg("late"), 1, &[acc]).await,
         Err(StoreError::NotFound(_))
     ));
+    // No body outlives its last message: none is left, nor any row of the account.
+    let client = db.client().await;
+    let left: i64 = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM blobs) + (SELECT count(*) FROM messages)
+                  + (SELECT count(*) FROM mailboxes) + (SELECT count(*) FROM subscriptions)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
     drop((a, b));
     db.cleanup().await;
 }

@@ -97,9 +97,10 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);
 CREATE INDEX messages_blob ON messages(blob_hash);
--- What an IMAP session keeps of every message (all but the blob), for index-only scans.
+-- What an IMAP session keeps of every message (all but the blob): SELECT, STATUS and the
+-- session's view read it with index-only scans instead of the rows.
 CREATE INDEX messages_summary ON messages(mailbox_id, uid)
-    INCLUDE (flags, size, internal_date, modseq);
+    INCLUDE (flags, size, internal_date, modseq, keywords);
 
 -- Expunged UIDs with the MODSEQ of their removal, for QRESYNC (RFC 7162 §3.2.5).
 CREATE TABLE expunged (

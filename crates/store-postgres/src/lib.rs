@@ -21,6 +21,7 @@
 //! Not implemented: TLS to the database server (connect over a private network or a local
 //! socket), reading change events of other nodes (the LISTEN side), leases on queue work.
 
+mod blob_stream;
 mod db;
 mod error;
 mod facts_cache;

@@ -13,11 +13,14 @@ use store::{
     UserRecord,
 };
 
-use crate::db::{exec, normalize_flags};
-use crate::error::PgResult;
+use crate::db::{exec, normalize_flags, opt};
+use crate::error::{Error, PgResult};
 use crate::ops_msg::NewBlob;
 use crate::tx::{read, snapshot, write_tx};
-use crate::{PgStore, ops_dir, ops_mailbox, ops_msg, reads};
+use crate::{PgStore, blob_stream, ops_dir, ops_mailbox, ops_msg, reads};
+
+/// Bodies larger than this are streamed by `open_blob` rather than read whole.
+const STREAM_ABOVE: i64 = 1 << 20;
 
 /// The content address of a message body: lower-case hex SHA-256.
 pub fn hash_of(bytes: &[u8]) -> String {
@@ -228,9 +231,30 @@ impl MailStore for PgStore {
         read!(self, |c| reads::get_messages(c, mailbox, uids))
     }
 
+    /// A body up to [`STREAM_ABOVE`] comes in the answer to its lookup; a larger one is
+    /// streamed (`blob_stream.rs`).
     async fn open_blob(&self, blob: &BlobId) -> StoreResult<BlobReader> {
-        let data = self.read_blob(blob, 0).await?;
-        Ok(Box::new(std::io::Cursor::new(data)))
+        if !is_valid_hash(&blob.0) {
+            return Err(StoreError::NotFound(format!("blob {blob}")));
+        }
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| Error::from(e).into_store())?;
+        let row = opt(
+            &client,
+            "SELECT size, CASE WHEN size <= $2 THEN data END FROM blobs WHERE hash = $1",
+            &[&blob.0, &STREAM_ABOVE],
+        )
+        .await
+        .map_err(Error::into_store)?
+        // Gone: the last message using it was expunged meanwhile.
+        .ok_or(StoreError::Expunged)?;
+        match row.get::<_, Option<Vec<u8>>>(1) {
+            Some(data) => Ok(Box::new(std::io::Cursor::new(data))),
+            None => Ok(Box::new(blob_stream::open(client, &blob.0, row.get(0))?)),
+        }
     }
 
     async fn read_blob(&self, blob: &BlobId, _size_hint: u64) -> StoreResult<Vec<u8>> {

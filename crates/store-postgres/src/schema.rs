@@ -83,6 +83,9 @@ CREATE TABLE blobs (
     refcount    bigint NOT NULL CHECK (refcount >= 0),
     data        bytea NOT NULL
 );
+-- Uncompressed out of line (like the embedded store's files): a large body is streamed in
+-- slices, and a slice of a compressed value would decompress it from the start every time.
+ALTER TABLE blobs ALTER COLUMN data SET STORAGE EXTERNAL;
 
 CREATE TABLE messages (
     mailbox_id    bigint NOT NULL REFERENCES mailboxes(id),

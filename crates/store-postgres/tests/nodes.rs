@@ -640,3 +640,51 @@ async fn message_facts_put_on_one_node_are_read_on_the_other() {
     drop((a, b));
     db.cleanup().await;
 }
+
+/// A large body is streamed out of the database (`blob_stream.rs`) byte for byte, whatever
+/// the reader's buffer size; a small one comes whole; a body gone is `Expunged`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_stream_byte_for_byte() {
+    use tokio::io::AsyncReadExt;
+    let Some((db, a, b, ids)) = two_nodes("large_bodies", 1).await else {
+        return;
+    };
+    let mut big = b"Subject: big\r\n\r\n".to_vec();
+    big.extend((0..3_000_000u32).map(|i| (i % 251) as u8));
+    let big = Arc::new(big);
+    let st = a.deliver(Arc::clone(&big), 1, &[ids[0]]).await.unwrap();
+    let small = a.deliver(msg("small"), 1, &[ids[0]]).await.unwrap();
+    let metas = b.list_messages(st[0].mailbox).await.unwrap();
+    let mut r = b.open_blob(&metas[0].blob).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4093];
+    loop {
+        let n = r.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got.len(), big.len());
+    assert!(got == *big, "streamed bytes differ");
+    drop(r);
+    let mut whole = Vec::new();
+    b.open_blob(&metas[1].blob)
+        .await
+        .unwrap()
+        .read_to_end(&mut whole)
+        .await
+        .unwrap();
+    assert_eq!(whole, *msg("small"));
+    a.expunge(st[0].mailbox, &[st[0].uid, small[0].uid])
+        .await
+        .unwrap();
+    for m in &metas {
+        assert!(matches!(
+            b.open_blob(&m.blob).await,
+            Err(StoreError::Expunged)
+        ));
+    }
+    drop((a, b));
+    db.cleanup().await;
+}

@@ -7,7 +7,8 @@
 //!   applied under an advisory lock so nodes starting together do not race.
 //! - Message bodies live in `blobs` (`bytea`), content-addressed by SHA-256 and shared by
 //!   every message and queue entry with the same bytes (a reference count; the row goes in
-//!   the transaction that drops the last reference).
+//!   the transaction that drops the last reference). Large ones are streamed out in slices
+//!   (`blob_stream.rs`); parsed facts are cached per body in `message_facts` and in memory.
 //! - Writes (`tx.rs`): one READ COMMITTED transaction each, with row locks in a fixed order
 //!   (`prim.rs`) so UIDs and MODSEQs stay strictly increasing per mailbox (RFC 9051
 //!   §2.3.1.1, RFC 7162 §3.1) under concurrent writers on different nodes; retried on

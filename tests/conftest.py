@@ -83,7 +83,24 @@ class Yubin:
         self.extra_config = extra_config
         self.auth_config = auth_config
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.pg_database = None
+        if os.environ.get("YUBIN_TEST_E2E_BACKEND") == "postgres" and "[storage]" not in extra_config:
+            self.use_postgres()
         self.write_config()
+
+    def use_postgres(self):
+        """YUBIN_TEST_E2E_BACKEND=postgres runs the suite on PostgreSQL: each server gets a
+        database of its own on the server of YUBIN_TEST_PG_URL (scripts/pg-test-cluster)."""
+        admin = os.environ["YUBIN_TEST_PG_URL"]
+        self.pg_database = "yubin_e2e_" + os.urandom(6).hex()
+        subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {self.pg_database}"], check=True)
+        url = admin.rpartition("/")[0] + "/" + self.pg_database
+        self.extra_config += f'\n[storage]\nbackend = "postgres"\nurl = "{url}"\npool_size = 4\n'
+
+    def drop_database(self):
+        if self.pg_database:
+            admin = os.environ["YUBIN_TEST_PG_URL"]
+            subprocess.run(["psql", admin, "-qc", f"DROP DATABASE IF EXISTS {self.pg_database} WITH (FORCE)"], check=False)
 
     def write_config(self):
         # A port of None disables the listener (an empty list).
@@ -198,6 +215,7 @@ def make_server():
             y.stop()
         except Exception:
             pass
+        y.drop_database()
     tmp.cleanup()
 
 

@@ -22,6 +22,8 @@ pub struct Config {
     /// machine's hostname.
     pub hostname: Option<String>,
     pub data_dir: PathBuf,
+    /// Where accounts, mailboxes and the queue live (`[storage]`).
+    pub storage: Storage,
     pub listen: Listen,
     pub tls: Tls,
     pub limits: Limits,
@@ -39,6 +41,7 @@ impl Default for Config {
         Config {
             hostname: None,
             data_dir: PathBuf::from("./yubin-data"),
+            storage: Storage::default(),
             listen: Listen::default(),
             tls: Tls::default(),
             limits: Limits::default(),
@@ -46,6 +49,39 @@ impl Default for Config {
             queue: Default::default(),
             dns: Default::default(),
             dkim: Default::default(),
+        }
+    }
+}
+
+/// Which store backend holds accounts, mailboxes, messages and the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// The embedded store in `data_dir` (SQLite and blob files): one node.
+    #[default]
+    #[serde(alias = "embedded")]
+    Sqlite,
+    /// A PostgreSQL database shared by one or more nodes.
+    Postgres,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    pub backend: Backend,
+    /// The PostgreSQL database (`postgres://user:password@host:port/dbname`), required with
+    /// `backend = "postgres"`.
+    pub url: Option<String>,
+    /// Database connections per node (PostgreSQL).
+    pub pool_size: usize,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            backend: Backend::Sqlite,
+            url: None,
+            pool_size: 16,
         }
     }
 }
@@ -276,6 +312,18 @@ impl Config {
             bail!("[limits] imap_max_preauth_literal must be at least 256");
         }
         self.queue.validate()?;
+        match (self.storage.backend, &self.storage.url) {
+            (Backend::Postgres, None) => {
+                bail!("[storage] backend = \"postgres\" needs url = \"postgres://…\"")
+            }
+            (Backend::Sqlite, Some(_)) => {
+                bail!("[storage] url is for backend = \"postgres\"")
+            }
+            _ => {}
+        }
+        if self.storage.pool_size == 0 {
+            bail!("[storage] pool_size must be greater than 0");
+        }
         // RFC 5321 §4.5.3.1.4: an SMTP command line of 512 octets (with CRLF) must be accepted.
         if l.max_line_length.is_some_and(|n| n < 512) {
             bail!("[limits] max_line_length must be at least 512 (RFC 5321 §4.5.3.1.4)");
@@ -359,6 +407,28 @@ mod tests {
         assert_eq!(c.queue.max_age_secs, q.max_age_secs);
         assert_eq!(c.queue.delay_notice_secs, q.delay_notice_secs);
         assert!(c.dns.nameservers.is_none());
+        assert_eq!(c.storage.backend, Backend::Sqlite);
+        assert_eq!(c.storage.pool_size, Storage::default().pool_size);
+    }
+
+    #[test]
+    fn storage_backends() {
+        let c = Config::parse(EMBEDDED_DEFAULT).unwrap();
+        assert_eq!((c.storage.backend, c.storage.url), (Backend::Sqlite, None));
+        let c = Config::parse(
+            "[storage]\nbackend = \"postgres\"\nurl = \"postgres://yubin@db/yubin\"\npool_size = 4\n",
+        )
+        .unwrap();
+        assert_eq!(c.storage.backend, Backend::Postgres);
+        assert_eq!(c.storage.url.as_deref(), Some("postgres://yubin@db/yubin"));
+        assert_eq!(c.storage.pool_size, 4);
+        let c = Config::parse("[storage]\nbackend = \"embedded\"\n").unwrap();
+        assert_eq!(c.storage.backend, Backend::Sqlite);
+        let e = Config::parse("[storage]\nbackend = \"postgres\"\n").unwrap_err();
+        assert!(e.to_string().contains("needs url"), "{e}");
+        let e = Config::parse("[storage]\nurl = \"postgres://db/y\"\n").unwrap_err();
+        assert!(e.to_string().contains("is for backend"), "{e}");
+        assert!(Config::parse("[storage]\nbackend = \"mysql\"\n").is_err());
     }
 
     #[test]

@@ -81,7 +81,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 serve::run(config).await
             }
             Command::Admin(cmd) => {
-                let opened = serve::open_store(&config, serve::StoreRole::Admin)?;
+                let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
                 let directory = opened.directory.clone();
                 let stdin = std::io::stdin();
                 let mut input = stdin.lock();
@@ -93,12 +93,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 admin::run(directory.as_ref(), cmd, io).await
             }
             Command::Queue(cmd) => {
-                let opened = serve::open_store(&config, serve::StoreRole::Admin)?;
+                let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
                 queue_cli::run(opened.queue.as_ref(), cmd, &mut std::io::stdout()).await
             }
             Command::Dkim(cmd) => dkim_cli::run(&config.data_dir, cmd, &mut std::io::stdout()),
             Command::Deliver { recipients } => {
-                let opened = serve::open_store(&config, serve::StoreRole::Admin)?;
+                let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
                 deliver_cli::run(
                     opened.store.as_ref(),
                     &recipients,

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::{Backend, Config};
 use crate::limits::ConnLimits;
 use crate::listeners::{self, Context as ListenerContext, Listener, Service};
 use crate::shutdown::{self, Signals};
@@ -26,19 +26,26 @@ pub enum StoreRole {
     Admin,
 }
 
-/// Opens the store in `data_dir` (the only place yubin picks a backend).
+/// Opens the store `[storage]` names (the only place yubin picks a backend): the embedded one
+/// in `data_dir`, or the PostgreSQL database at `url`.
 ///
-/// Only a server that is alone on the data directory sweeps crash leftovers (blob files
-/// without a row): while another server runs, a blob it has written but not yet committed
+/// Embedded: only a server that is alone on the data directory sweeps crash leftovers (blob
+/// files without a row): while another server runs, a blob it has written but not yet committed
 /// looks exactly like such a leftover, so an admin command, or a second server sharing the
 /// directory, must never sweep. Servers hold a lock on `data_dir/yubin.lock`: the first takes
 /// it exclusively for the sweep, then shares it; a server that finds it held shares it and
 /// skips the sweep. Several servers may so serve one data directory (its leases, `\Recent`
 /// marks and secrets live in the database, see the `store` crate).
-pub fn open_store(config: &Config, role: StoreRole) -> anyhow::Result<OpenedStore> {
+///
+/// PostgreSQL: several nodes share the database, so nothing is locked; the schema is created
+/// or upgraded by whichever node starts first (the others wait for it).
+pub async fn open_store(config: &Config, role: StoreRole) -> anyhow::Result<OpenedStore> {
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    if config.storage.backend == Backend::Postgres {
+        return open_postgres(config, role).await;
+    }
     let lock = match role {
         StoreRole::Server => Some(lock_data_dir(dir)?),
         StoreRole::Admin => None,
@@ -68,6 +75,45 @@ pub fn open_store(config: &Config, role: StoreRole) -> anyhow::Result<OpenedStor
         queue,
         sending,
         _lock: lock,
+    })
+}
+
+async fn open_postgres(config: &Config, role: StoreRole) -> anyhow::Result<OpenedStore> {
+    let url = config
+        .storage
+        .url
+        .as_deref()
+        .context("[storage] backend = \"postgres\" needs a url")?;
+    let options = store_postgres::ConnectOptions {
+        // An admin command makes a few calls, one at a time.
+        pool_size: match role {
+            StoreRole::Server => config.storage.pool_size,
+            StoreRole::Admin => 2,
+        },
+        facts_cache_bytes: config.limits.message_cache_mb.saturating_mul(1024 * 1024),
+        ..Default::default()
+    };
+    let pg = store_postgres::connect(url, &options)
+        .await
+        // The URL may hold a password: name the database without it.
+        .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL store: {e}"))?;
+    if role == StoreRole::Server {
+        tracing::info!(
+            schema = store_postgres::SCHEMA_VERSION,
+            pool_size = options.pool_size,
+            "store: PostgreSQL"
+        );
+    }
+    let store: Arc<dyn Store> = pg.clone();
+    let queue: Arc<dyn store::QueueStore> = pg.clone();
+    let sending: Arc<dyn store::SendingLog> = pg.clone();
+    let directory: Arc<dyn Directory> = pg;
+    Ok(OpenedStore {
+        store,
+        directory,
+        queue,
+        sending,
+        _lock: None,
     })
 }
 
@@ -185,7 +231,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Handle signals from now on rather than dying on one that arrives during startup.
     let mut signals = Signals::new().context("cannot install signal handlers")?;
 
-    let opened = open_store(&config, StoreRole::Server)?;
+    let opened = open_store(&config, StoreRole::Server).await?;
     let (store, directory) = (opened.store.clone(), opened.directory.clone());
     let tls = tls::load(&config.tls, &hostname, &config.data_dir)?;
     // One decoy secret for every process on this store (created by the first).

@@ -1,0 +1,110 @@
+//! [`store::QueueStore`] for the PostgreSQL store: thin async glue around `ops_queue.rs`.
+//! Writes are transactions (durable before `Ok`); the scheduler of this process is notified
+//! after the commit. Other nodes' enqueues are not notified here yet: the scheduler also polls.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use store::{
+    AttemptResult, OutboundEnvelope, QueueId, QueueStore, QueuedMessage, StoreResult, UnixTime,
+};
+
+use crate::mailstore::hash_of;
+use crate::ops_msg::NewBlob;
+use crate::tx::{read, snapshot, write_tx};
+use crate::{PgStore, ops_queue};
+
+#[async_trait]
+impl QueueStore for PgStore {
+    async fn enqueue(
+        &self,
+        message: Arc<Vec<u8>>,
+        envelope: &OutboundEnvelope,
+    ) -> StoreResult<QueueId> {
+        let hash = hash_of(&message);
+        let blob = NewBlob {
+            hash: &hash,
+            bytes: &message,
+        };
+        let id = write_tx!(self, |tx| ops_queue::enqueue(tx, &blob, envelope))?;
+        self.queue_notify.notify_one();
+        Ok(id)
+    }
+
+    fn queue_notifier(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.queue_notify)
+    }
+
+    async fn claim_due(
+        &self,
+        _holder: &str,
+        _now: UnixTime,
+        _lease_secs: u64,
+        _limits: &store::ClaimLimits,
+    ) -> StoreResult<Vec<store::Claim>> {
+        Err(crate::pending::pending("claim_due"))
+    }
+
+    async fn renew(
+        &self,
+        _lease: store::LeaseId,
+        _holder: &str,
+        _now: UnixTime,
+        _lease_secs: u64,
+    ) -> StoreResult<bool> {
+        Err(crate::pending::pending("renew"))
+    }
+
+    async fn release(&self, _lease: store::LeaseId, _now: UnixTime) -> StoreResult<()> {
+        Err(crate::pending::pending("release"))
+    }
+
+    async fn leases(&self, _now: UnixTime) -> StoreResult<Vec<store::Lease>> {
+        Err(crate::pending::pending("leases"))
+    }
+
+    async fn next_due(&self) -> StoreResult<Option<UnixTime>> {
+        read!(self, |c| ops_queue::next_due(c))
+    }
+
+    async fn queued_message(&self, id: QueueId) -> StoreResult<Option<QueuedMessage>> {
+        snapshot!(self, |t| ops_queue::queued_message(t, id))
+    }
+
+    async fn list_queue(&self) -> StoreResult<Vec<QueuedMessage>> {
+        snapshot!(self, |t| ops_queue::list_queue(t))
+    }
+
+    async fn queued_body(&self, id: QueueId) -> StoreResult<Arc<Vec<u8>>> {
+        read!(self, |c| ops_queue::body(c, id)).map(Arc::new)
+    }
+
+    async fn record_attempts(
+        &self,
+        _lease: store::LeaseId,
+        results: &[AttemptResult],
+    ) -> StoreResult<()> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        write_tx!(self, |tx| ops_queue::record_attempts(tx, results))
+    }
+
+    async fn set_delay_notified(&self, id: QueueId) -> StoreResult<()> {
+        write_tx!(self, |tx| ops_queue::set_delay_notified(tx, id))
+    }
+
+    async fn retry_queued(&self, id: Option<QueueId>, now: UnixTime) -> StoreResult<u64> {
+        let n = write_tx!(self, |tx| ops_queue::retry(tx, id, now))?;
+        self.queue_notify.notify_one();
+        Ok(n)
+    }
+
+    async fn delete_queued(&self, id: QueueId) -> StoreResult<()> {
+        write_tx!(self, |tx| ops_queue::delete(tx, id))
+    }
+
+    async fn remove_finished(&self) -> StoreResult<u64> {
+        write_tx!(self, |tx| ops_queue::remove_finished(tx))
+    }
+}

@@ -1,0 +1,233 @@
+//! The relational schema and its versioned migrations.
+//!
+//! The schema is meant to be read by an admin with `psql`: one table per noun, real columns,
+//! message bodies as `bytea` in `blobs`. `schema_migrations` lists the steps applied, one row
+//! per version. [`migrate`] applies the missing steps in order, each in its own transaction
+//! that first takes a transaction-level advisory lock: several nodes starting at once against a
+//! fresh (or older) database wait for each other, and each step runs exactly once.
+//!
+//! Types: ids are `bigint` identities (never reused, so a session holding a stale id cannot
+//! reach a newer object); UIDs, UIDVALIDITY and MODSEQs are `bigint` (a UID is 32-bit unsigned,
+//! RFC 9051 §2.3.1.1; a MODSEQ 63-bit, RFC 7162 §3.1); mailbox names use the "C" collation so
+//! that they sort and compare by bytes whatever the database's locale.
+
+use deadpool_postgres::Client;
+use store::StoreError;
+
+use crate::error::PgResult;
+
+/// The version [`migrate`] produces. Add a step to [`STEPS`] when the schema changes.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// The key of the advisory lock held while migrating (any constant unique to yubin: "yubin"
+/// in ASCII).
+const MIGRATION_LOCK: i64 = 0x0079_7562_696e;
+
+/// Version 1: the initial schema, the same nouns as the embedded store's.
+const V1: &str = r#"
+CREATE TABLE domains (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name        text NOT NULL UNIQUE                 -- canonical lower-case form
+);
+
+CREATE TABLE accounts (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    address       text NOT NULL UNIQUE,              -- canonical (lower-case) local@domain
+    domain_id     bigint NOT NULL REFERENCES domains(id),
+    password_hash text NOT NULL,                     -- PHC string (argon2id)
+    scram         text,                              -- SCRAM-SHA-256 credentials, RFC 5802 §3
+    quota_limit   bigint,                            -- bytes; NULL = unlimited
+    quota_used    bigint NOT NULL DEFAULT 0,         -- bytes; kept current by every write
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX accounts_domain ON accounts(domain_id);
+
+-- source is local@domain, or @domain for the domain's catch-all.
+CREATE TABLE aliases (
+    source      text PRIMARY KEY,
+    domain_id   bigint NOT NULL REFERENCES domains(id)
+);
+CREATE INDEX aliases_domain ON aliases(domain_id);
+
+CREATE TABLE alias_targets (
+    source      text NOT NULL REFERENCES aliases(source) ON DELETE CASCADE,
+    account_id  bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    position    integer NOT NULL,
+    PRIMARY KEY (source, account_id)
+);
+CREATE INDEX alias_targets_account ON alias_targets(account_id);
+
+CREATE TABLE mailboxes (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account_id     bigint NOT NULL REFERENCES accounts(id),
+    name           text COLLATE "C" NOT NULL,        -- full name, '/' separated, UTF-8
+    uid_validity   bigint NOT NULL CHECK (uid_validity BETWEEN 1 AND 4294967295),
+    uid_next       bigint NOT NULL DEFAULT 1,        -- RFC 9051 §2.3.1.1; only grows
+    highest_modseq bigint NOT NULL DEFAULT 1,        -- RFC 7162 §3.1; only grows
+    special_use    text CHECK (special_use IN ('sent', 'drafts', 'trash', 'junk', 'archive')),
+    UNIQUE (account_id, name)
+);
+
+-- Subscriptions are names (RFC 9051 §6.3.7): they outlive their mailbox.
+CREATE TABLE subscriptions (
+    account_id  bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    name        text COLLATE "C" NOT NULL,
+    PRIMARY KEY (account_id, name)
+);
+
+-- Message bodies, content-addressed and shared: refcount counts the messages and queue
+-- entries using the body; the row goes in the transaction that drops the last one.
+CREATE TABLE blobs (
+    hash        text PRIMARY KEY,                    -- lower-case hex SHA-256 of data
+    size        bigint NOT NULL,
+    refcount    bigint NOT NULL CHECK (refcount >= 0),
+    data        bytea NOT NULL
+);
+-- Uncompressed out of line (like the embedded store's files): a large body is streamed in
+-- slices, and a slice of a compressed value would decompress it from the start every time.
+ALTER TABLE blobs ALTER COLUMN data SET STORAGE EXTERNAL;
+
+CREATE TABLE messages (
+    mailbox_id    bigint NOT NULL REFERENCES mailboxes(id),
+    uid           bigint NOT NULL,
+    blob_hash     text NOT NULL REFERENCES blobs(hash),
+    size          bigint NOT NULL,
+    internal_date bigint NOT NULL,                   -- Unix seconds
+    flags         smallint NOT NULL DEFAULT 0,       -- 1 Seen, 2 Answered, 4 Flagged, 8 Deleted, 16 Draft
+    keywords      text[] NOT NULL DEFAULT '{}',      -- IMAP keywords, in the order set
+    modseq        bigint NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+);
+CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);
+CREATE INDEX messages_blob ON messages(blob_hash);
+-- What an IMAP session keeps of every message (all but the blob): SELECT, STATUS and the
+-- session's view read it with index-only scans instead of the rows.
+CREATE INDEX messages_summary ON messages(mailbox_id, uid)
+    INCLUDE (flags, size, internal_date, modseq, keywords);
+
+-- Expunged UIDs with the MODSEQ of their removal, for QRESYNC (RFC 7162 §3.2.5).
+CREATE TABLE expunged (
+    mailbox_id  bigint NOT NULL,
+    uid         bigint NOT NULL,
+    modseq      bigint NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+);
+CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);
+
+-- What IMAP parsed once from a body (store::MessageFacts). A cache: rows go with their blob.
+CREATE TABLE message_facts (
+    blob_hash          text PRIMARY KEY REFERENCES blobs(hash) ON DELETE CASCADE,
+    version            bigint NOT NULL,
+    header             bytea NOT NULL,
+    envelope           bytea NOT NULL,
+    envelope_utf8      bytea,
+    body               bytea NOT NULL,
+    body_utf8          bytea,
+    bodystructure      bytea NOT NULL,
+    bodystructure_utf8 bytea
+);
+
+-- URLAUTH mailbox access keys (RFC 4467 §2.2), one per mailbox.
+CREATE TABLE urlauth_keys (
+    mailbox_id  bigint PRIMARY KEY REFERENCES mailboxes(id) ON DELETE CASCADE,
+    account_id  bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    key         bytea NOT NULL
+);
+CREATE INDEX urlauth_keys_account ON urlauth_keys(account_id);
+
+-- Small store-wide counters, e.g. the last UIDVALIDITY handed out.
+CREATE TABLE meta (
+    key         text PRIMARY KEY,
+    value       bigint NOT NULL
+);
+
+-- The outbound queue (RFC 5321 §4.5.4): a message holds one reference on its body's blob.
+CREATE TABLE queue_messages (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    blob           text NOT NULL REFERENCES blobs(hash),
+    size           bigint NOT NULL,
+    sender         text NOT NULL,                    -- reverse-path; '' for <>
+    envid          text,                             -- RFC 3461 ENVID
+    ret            text CHECK (ret IN ('full', 'hdrs')), -- RFC 3461 RET
+    account        bigint,                           -- submitting account, if any
+    smtputf8       boolean NOT NULL DEFAULT false,
+    created        bigint NOT NULL,                  -- Unix seconds
+    delay_notified boolean NOT NULL DEFAULT false
+);
+CREATE INDEX queue_messages_blob ON queue_messages(blob);
+
+CREATE TABLE queue_recipients (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    message       bigint NOT NULL REFERENCES queue_messages(id) ON DELETE CASCADE,
+    address       text NOT NULL,
+    domain        text NOT NULL,                     -- lower-case domain part
+    orcpt         text,                              -- RFC 3461 ORCPT, addr-type;xtext
+    notify        smallint NOT NULL,                 -- 1 success, 2 failure, 4 delay (0 = NEVER)
+    status        text NOT NULL DEFAULT 'pending'
+                  CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts      integer NOT NULL DEFAULT 0,
+    next_attempt  bigint NOT NULL,                   -- Unix seconds
+    last_error    text,
+    last_attempt  bigint
+);
+CREATE INDEX queue_recipients_message ON queue_recipients(message);
+CREATE INDEX queue_recipients_due ON queue_recipients(next_attempt) WHERE status = 'pending';
+
+-- Exclusive claims with expiry (the POP3 maildrop lock, RFC 1939 §8): a node that dies
+-- stops renewing its leases, and they lapse at expires_at (the database's clock).
+CREATE TABLE leases (
+    name        text PRIMARY KEY,                    -- e.g. 'maildrop:42'
+    node        text NOT NULL,                       -- the holding process
+    token       bigint NOT NULL,                     -- one acquisition by that process
+    expires_at  timestamptz NOT NULL
+);
+"#;
+
+/// The steps in order: (version, description, SQL).
+const STEPS: &[(i32, &str, &str)] = &[(1, "initial schema", V1)];
+
+const CREATE_MIGRATIONS: &str = "
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     integer PRIMARY KEY,
+    description text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+)";
+
+/// Creates or upgrades the schema to [`SCHEMA_VERSION`]; a no-op when it is current. Safe to
+/// run from several nodes at once.
+pub async fn migrate(client: &mut Client) -> PgResult<()> {
+    for &(version, description, sql) in STEPS {
+        let tx = client.transaction().await?;
+        // Held until this transaction ends: a node starting meanwhile waits here, then sees
+        // the step applied.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        tx.batch_execute(CREATE_MIGRATIONS).await?;
+        let current: i32 = tx
+            .query_one(
+                "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                &[],
+            )
+            .await?
+            .get(0);
+        if current > SCHEMA_VERSION {
+            return Err(StoreError::Invalid(format!(
+                "database schema version {current} is newer than this program ({SCHEMA_VERSION})"
+            ))
+            .into());
+        }
+        if current >= version {
+            tx.commit().await?;
+            continue;
+        }
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, description) VALUES ($1, $2)",
+            &[&version, &description],
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version, description, "applied schema migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! The store conformance suite against PostgreSQL, each check on a fresh database (and once all
+//! together on one store). Skipped without `YUBIN_TEST_PG_URL`.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::TestDb;
+use store::Store;
+use store::conformance;
+
+macro_rules! check {
+    ($name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let Some(db) = TestDb::create(stringify!($name)).await else {
+                return;
+            };
+            let store = db.store().await;
+            conformance::$name(store.as_ref()).await;
+            drop(store);
+            db.cleanup().await;
+        }
+    };
+}
+
+check!(domains_and_users);
+check!(aliases_and_catch_all);
+check!(default_mailboxes);
+check!(delivery_uids_and_dedup);
+check!(append_and_blobs);
+check!(flags);
+check!(copy_and_expunge);
+check!(conditional_store_and_expunge_log);
+check!(mailbox_names);
+check!(rename_and_delete);
+check!(subscriptions);
+check!(change_events);
+check!(urlauth_keys);
+check!(message_facts_cache);
+check!(expunge_deleted_and_counts);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_on_one_store() {
+    let Some(db) = TestDb::create("all_on_one_store").await else {
+        return;
+    };
+    let store: Arc<dyn Store> = db.store().await;
+    conformance::run_all(store).await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_checks() {
+    let Some(db) = TestDb::create("queue_checks").await else {
+        return;
+    };
+    let store = db.store().await;
+    conformance::queue_enqueue_and_read(store.as_ref()).await;
+    conformance::queue_attempts_and_cleanup(store.as_ref()).await;
+    conformance::run_queue(store.as_ref()).await;
+    // Every body reference was released and the bodies deleted with the last one.
+    let client = db.client().await;
+    let blobs: i64 = client
+        .query_one("SELECT count(*) FROM blobs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(blobs, 0, "queue bodies left behind");
+    drop(store);
+    db.cleanup().await;
+}

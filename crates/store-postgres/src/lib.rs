@@ -23,6 +23,7 @@
 //! socket), reading change events of other nodes (the LISTEN side), leases on queue work.
 
 mod blob_stream;
+mod change_log;
 mod db;
 mod error;
 mod facts_cache;
@@ -67,6 +68,8 @@ pub struct PgStore {
     pub(crate) publish_order: Vec<tokio::sync::Mutex<()>>,
     /// The message facts most recently used, in front of the `message_facts` table.
     pub(crate) facts: facts_cache::FactsCache,
+    /// Brings other nodes' changes to this node's subscribers (see `change_log.rs`).
+    _follower: Option<change_log::Follower>,
 }
 
 /// Shards of [`PgStore::publish_order`].
@@ -84,6 +87,11 @@ pub struct ConnectOptions {
     pub lease_ttl: Duration,
     /// Bytes of message facts kept in memory (0: none; the table is read every time).
     pub facts_cache_bytes: usize,
+    /// How long change log rows are kept: a session further behind rereads what it shows.
+    pub change_log_retention: Duration,
+    /// Follow other nodes' changes (LISTEN on a connection of its own). Off for short-lived
+    /// admin commands, which subscribe to nothing.
+    pub follow: bool,
 }
 
 impl Default for ConnectOptions {
@@ -93,6 +101,8 @@ impl Default for ConnectOptions {
             connect_timeout: Duration::from_secs(10),
             lease_ttl: Duration::from_secs(60),
             facts_cache_bytes: facts_cache::DEFAULT_BYTES,
+            change_log_retention: Duration::from_secs(120),
+            follow: true,
         }
     }
 }
@@ -115,6 +125,7 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<PgStore>
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(options.connect_timeout);
     }
+    let listen_config = config.clone();
     let manager = Manager::from_config(
         config,
         tokio_postgres::NoTls,
@@ -142,9 +153,19 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<PgStore>
         lease::node_name(),
         options.lease_ttl,
     ));
+    let hub = Arc::new(ChangeHub::default());
+    let follower = options.follow.then(|| {
+        change_log::start(
+            listen_config,
+            pool.clone(),
+            Arc::clone(&hub),
+            options.change_log_retention,
+        )
+    });
     Ok(Arc::new(PgStore {
         pool,
-        hub: Arc::new(ChangeHub::default()),
+        hub,
+        _follower: follower,
         queue_notify: Arc::new(tokio::sync::Notify::new()),
         leases,
         publish_order: (0..PUBLISH_SHARDS)
@@ -157,17 +178,8 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<PgStore>
 impl PgStore {
     /// Publishes the events of a committed transaction. The one place events leave the store
     /// (see `tx.rs`).
-    pub(crate) fn publish(&self, events: Vec<ChangeEvent>) {
-        if !events.is_empty() {
-            // Interim: one batch per account, numbered by this process only (the durable
-            // change log replaces this).
-            let batches = store::group_by_account(events)
-                .into_iter()
-                .map(|(account, events)| store::LoggedBatch {
-                    account,
-                    seq: self.hub.last_seq(account).unwrap_or(0) + 1,
-                    events,
-                });
+    pub(crate) fn publish(&self, batches: Vec<store::LoggedBatch>) {
+        if !batches.is_empty() {
             self.hub.publish(batches);
         }
     }

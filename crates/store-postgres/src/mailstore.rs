@@ -445,6 +445,11 @@ impl MailStore for PgStore {
     }
 
     async fn subscribe(&self, account: AccountId) -> StoreResult<store::ChangeFeed> {
-        Ok(self.hub.subscribe(account))
+        // Subscribed before the head is read: a batch committed in between is delivered by
+        // this node's publish or found by the fill a wake-up asks for.
+        let feed = self.hub.subscribe(account);
+        let head = read!(self, |c| crate::change_log::head(c, account))?;
+        self.hub.start_at(account, head);
+        Ok(feed)
     }
 }

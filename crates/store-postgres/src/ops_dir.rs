@@ -184,6 +184,12 @@ pub async fn delete_user(tx: &mut Tx<'_>, address: &Address) -> PgResult<()> {
     .await?;
     // Subscriptions and URLAUTH keys go by ON DELETE CASCADE.
     exec(&tx.t, "DELETE FROM accounts WHERE id = $1", &[&account]).await?;
+    // Its sessions, on this node or another, end (see `store::Change::AccountDeleted`).
+    tx.events.push(store::ChangeEvent {
+        account,
+        mailbox: 0,
+        change: store::Change::AccountDeleted,
+    });
     Ok(())
 }
 

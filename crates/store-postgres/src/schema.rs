@@ -17,7 +17,7 @@ use store::StoreError;
 use crate::error::PgResult;
 
 /// The version [`migrate`] produces. Add a step to [`STEPS`] when the schema changes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The key of the advisory lock held while migrating (any constant unique to yubin: "yubin"
 /// in ASCII).
@@ -183,8 +183,26 @@ CREATE TABLE leases (
 );
 "#;
 
+/// Step 2: the durable change log every node reads (`change_log.rs`). `seq` numbers each
+/// account's batches without gaps, from the per-account counter in `change_heads` (which
+/// outlives the log's pruning and the account itself).
+const V2: &str = r#"
+CREATE TABLE change_heads (
+    account     bigint PRIMARY KEY,
+    seq         bigint NOT NULL
+);
+CREATE TABLE change_log (
+    account     bigint NOT NULL,
+    seq         bigint NOT NULL,
+    created     timestamptz NOT NULL DEFAULT now(),
+    events      text NOT NULL,                       -- JSON array of store::ChangeEvent
+    PRIMARY KEY (account, seq)
+);
+CREATE INDEX change_log_created ON change_log (created);
+"#;
+
 /// The steps in order: (version, description, SQL).
-const STEPS: &[(i32, &str, &str)] = &[(1, "initial schema", V1)];
+const STEPS: &[(i32, &str, &str)] = &[(1, "initial schema", V1), (2, "change log", V2)];
 
 const CREATE_MIGRATIONS: &str = "
 CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -24,9 +24,6 @@ use crate::error::PgResult;
 /// temporary failure.
 pub const MAX_ATTEMPTS: u32 = 8;
 
-/// The channel of the change wake-ups; the payload is the account id.
-pub const CHANGES_CHANNEL: &str = "yubin_changes";
-
 /// An open write transaction and the after-commit effects of the operation running in it.
 pub struct Tx<'a> {
     pub t: Transaction<'a>,
@@ -58,12 +55,8 @@ impl<'a> Tx<'a> {
             self.t.commit().await?;
             return Ok(());
         }
-        let st = self.t.prepare_cached("SELECT pg_notify($1, $2)").await?;
-        for a in &accounts {
-            self.t
-                .execute(&st, &[&CHANGES_CHANNEL, &a.to_string()])
-                .await?;
-        }
+        // The log rows and wake-ups commit (or roll back) with the change they describe.
+        let batches = crate::change_log::append(&self.t, self.events).await?;
         let mut shards: Vec<usize> = accounts.iter().map(|a| store.publish_shard(*a)).collect();
         shards.sort_unstable();
         shards.dedup();
@@ -72,7 +65,7 @@ impl<'a> Tx<'a> {
             held.push(store.publish_order[i].lock().await);
         }
         self.t.commit().await?;
-        store.publish(self.events);
+        store.publish(batches);
         drop(held);
         Ok(())
     }

@@ -70,3 +70,23 @@ async fn queue_checks() {
     drop(store);
     db.cleanup().await;
 }
+
+/// Two nodes on one database: one's writes reach the other's subscribers through the change
+/// log and LISTEN/NOTIFY; concurrent writers never share a UID.
+macro_rules! two_nodes {
+    ($name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let Some(db) = TestDb::create(stringify!($name)).await else {
+                return;
+            };
+            let (a, b) = (db.store().await, db.store().await);
+            conformance::$name(a.as_ref(), b.as_ref()).await;
+            drop((a, b));
+            db.cleanup().await;
+        }
+    };
+}
+
+two_nodes!(changes_across_handles);
+two_nodes!(concurrent_appends_across_handles);

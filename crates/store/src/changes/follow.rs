@@ -26,15 +26,25 @@ const FILL_LIMIT: usize = 1_000;
 pub async fn fill_requested(hub: &ChangeHub, log: &dyn ChangeLogReader) {
     for (account, last) in hub.take_fill_requests() {
         match log.changes_after(account, last, FILL_LIMIT).await {
-            Ok((head, batches)) => {
-                let complete = batches.first().is_none_or(|b| b.seq == last + 1)
-                    && (head <= last || batches.last().is_some_and(|b| b.seq == head));
-                if complete {
+            Ok((head, batches)) => match batches.first() {
+                // Seqs have no gaps and the log is pruned from its oldest end: what follows
+                // `last` is complete when it starts right after it. (`head` may have been read
+                // before or after the rows, so it is not compared with their end.)
+                Some(first) if first.seq == last + 1 => {
+                    let full = batches.len() >= FILL_LIMIT;
                     hub.publish(batches);
-                } else if head > last {
-                    hub.resync(account, head);
+                    if full {
+                        hub.wake(account, u64::MAX);
+                    }
                 }
-            }
+                // Pruned before this process read it: the subscribers reread the store.
+                Some(_) => {
+                    let end = batches.last().map_or(head, |b| b.seq.max(head));
+                    hub.resync(account, end);
+                }
+                None if head > last => hub.resync(account, head),
+                None => {}
+            },
             Err(e) => {
                 // Asked again, so the follower's next round retries.
                 tracing::warn!(account, error = %e, "reading the change log failed");

@@ -447,7 +447,10 @@ impl MailStore for PgStore {
     async fn subscribe(&self, account: AccountId) -> StoreResult<store::ChangeFeed> {
         // Subscribed before the head is read: a batch committed in between is delivered by
         // this node's publish or found by the fill a wake-up asks for.
-        let feed = self.hub.subscribe(account);
+        let (feed, started) = self.hub.join(account);
+        if started {
+            return Ok(feed);
+        }
         let head = read!(self, |c| crate::change_log::head(c, account))?;
         self.hub.start_at(account, head);
         Ok(feed)

@@ -1,7 +1,7 @@
 //! The durable change log (schema v9): written by the writer thread in each job's savepoint,
 //! read by the follower (`follower.rs`) to catch up with other processes' writes.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use store::{AccountId, ChangeEvent, LoggedBatch, StoreResult};
 
 use crate::db::{Db, sql_u64};
@@ -15,11 +15,10 @@ pub fn append(
 ) -> rusqlite::Result<Vec<LoggedBatch>> {
     let mut batches = Vec::new();
     for (account, events) in store::group_by_account(events) {
+        // The writer is the only one writing (SQLite's write lock): read, then insert.
         let seq: i64 = conn
             .prepare_cached(
-                "INSERT INTO change_heads (account, seq) VALUES (?1, 1)
-                 ON CONFLICT (account) DO UPDATE SET seq = seq + 1
-                 RETURNING seq",
+                "SELECT coalesce(max(seq), 0) + 1 FROM change_log WHERE account = ?1",
             )?
             .query_row([account], |r| r.get(0))?;
         conn.prepare_cached(
@@ -37,13 +36,12 @@ pub fn append(
 
 /// The account's last `seq` (0 before its first change).
 pub fn head(conn: &Connection, account: AccountId) -> StoreResult<u64> {
-    let seq: Option<i64> = conn
-        .prepare_cached("SELECT seq FROM change_heads WHERE account = ?1")
+    let seq: i64 = conn
+        .prepare_cached("SELECT coalesce(max(seq), 0) FROM change_log WHERE account = ?1")
         .db()?
         .query_row([account], |r| r.get(0))
-        .optional()
         .db()?;
-    Ok(seq.map_or(0, |s| u64::try_from(s).unwrap_or(0)))
+    Ok(u64::try_from(seq).unwrap_or(0))
 }
 
 /// The account's head and the batches after `after` still in the log, ascending.
@@ -120,13 +118,52 @@ pub fn last_id(conn: &Connection) -> StoreResult<i64> {
         .db()
 }
 
-/// Deletes the rows created before `cutoff`. Rows are in `id` order and `created` follows it,
-/// so this reads the old rows and one more, not the log.
+/// Deletes the rows created before `cutoff`, but never an account's newest row (it carries
+/// the account's `seq`, and the newest row of all keeps ids from being reused). Rows are in
+/// `id` order and `created` follows it.
 pub fn prune(conn: &Connection, cutoff: i64) -> rusqlite::Result<usize> {
     conn.prepare_cached(
         "DELETE FROM change_log WHERE id < coalesce(
              (SELECT id FROM change_log WHERE created >= ?1 ORDER BY id LIMIT 1),
-             (SELECT max(id) + 1 FROM change_log))",
+             (SELECT max(id) + 1 FROM change_log))
+           AND id NOT IN (SELECT max(id) FROM change_log GROUP BY account)",
     )?
     .execute([cutoff])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema;
+    use store::Change;
+
+    fn ev(account: AccountId) -> ChangeEvent {
+        ChangeEvent {
+            account,
+            mailbox: 1,
+            change: Change::MailboxCreated { name: "x".into() },
+        }
+    }
+
+    /// Pruning keeps each account's newest row: seqs go on without reuse, and so do ids.
+    #[test]
+    fn prune_keeps_the_newest_row_of_each_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = schema::connect(&dir.path().join("c.db"), false).unwrap();
+        schema::migrate(&conn).unwrap();
+        for _ in 0..3 {
+            append(&conn, vec![ev(1)], 100).unwrap();
+        }
+        append(&conn, vec![ev(2)], 100).unwrap();
+        let last = last_id(&conn).unwrap();
+        assert_eq!(prune(&conn, 1_000).unwrap(), 2);
+        assert_eq!((head(&conn, 1).unwrap(), head(&conn, 2).unwrap()), (3, 1));
+        let b = append(&conn, vec![ev(1), ev(2)], 2_000).unwrap();
+        assert_eq!((b[0].seq, b[1].seq), (4, 2));
+        assert!(last_id(&conn).unwrap() > last);
+        // Account 1's log after seq 1 no longer holds 2: a reader after 1 must resync.
+        let (h, batches) = after(&conn, 1, 1, 10).unwrap();
+        assert_eq!(h, 4);
+        assert_eq!(batches.iter().map(|b| b.seq).collect::<Vec<_>>(), [3, 4]);
+    }
 }

@@ -563,7 +563,7 @@ impl MailStore for SqliteStore {
 
     async fn claim_recent(&self, mailbox: MailboxId, up_to: Uid) -> StoreResult<Uid> {
         self.writer
-            .run(move |tx| ops_coord::claim_recent(tx, mailbox, up_to))
+            .run_lazy(move |tx| ops_coord::claim_recent(tx, mailbox, up_to))
             .await
     }
 
@@ -576,7 +576,10 @@ impl MailStore for SqliteStore {
     async fn subscribe(&self, account: AccountId) -> StoreResult<ChangeFeed> {
         // Subscribed before the head is read: a batch committed in between is delivered by
         // the writer or found by the fill `start_at` asks for.
-        let feed = self.hub.subscribe(account);
+        let (feed, started) = self.hub.join(account);
+        if started {
+            return Ok(feed);
+        }
         let head = self
             .readers
             .read_inline(move |c| change_log::head(c, account))

@@ -233,21 +233,19 @@ ALTER TABLE mailboxes DROP COLUMN subscribed;
 ";
 
 /// Version 9: the durable change log every process reads (see `change_log.rs`). `id` orders
-/// all rows in commit order (one writer at a time); `seq` numbers each account's batches
-/// without gaps, from the per-account counter in `change_heads`, which outlives the log's
-/// pruning and the account itself (so a deleted account's last batch keeps its number).
+/// all rows in commit order (one writer at a time; the newest row is never pruned, so ids are
+/// never reused); `seq` numbers each account's batches without gaps (the next is the
+/// account's highest + 1; pruning keeps each account's newest row, so a deleted account's
+/// last batch keeps its number too). Three pages a commit at most: the table's last leaf and
+/// one index leaf per account.
 const V9: &str = "
 CREATE TABLE change_log (
-    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    id      INTEGER PRIMARY KEY,
     account INTEGER NOT NULL,
     seq     INTEGER NOT NULL,
     created INTEGER NOT NULL,
     events  TEXT NOT NULL,
     UNIQUE (account, seq)
-);
-CREATE TABLE change_heads (
-    account INTEGER PRIMARY KEY,
-    seq     INTEGER NOT NULL
 );
 ";
 

@@ -45,12 +45,15 @@ trait Job: Send {
     fn run(&mut self, tx: &mut Tx<'_>) -> bool;
     /// Makes the answer `err`: the job's work was rolled back after it had succeeded.
     fn fail(&mut self, err: StoreError);
+    /// Whether the caller needs the write on disk before the answer (see [`Writer::run_lazy`]).
+    fn durable(&self) -> bool;
     /// Answers the caller once the batch's fate is known.
     fn finish(self: Box<Self>, commit: StoreResult<()>);
 }
 
 struct TypedJob<T, F> {
     f: Option<F>,
+    durable: bool,
     out: Option<StoreResult<T>>,
     reply: oneshot::Sender<StoreResult<T>>,
 }
@@ -70,6 +73,10 @@ where
 
     fn fail(&mut self, err: StoreError) {
         self.out = Some(Err(err));
+    }
+
+    fn durable(&self) -> bool {
+        self.durable
     }
 
     fn finish(self: Box<Self>, commit: StoreResult<()>) {
@@ -114,9 +121,30 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> StoreResult<T> + Send + 'static,
     {
+        self.submit(f, true).await
+    }
+
+    /// [`run`](Self::run) for writes that may be lost in a power failure (never half-done:
+    /// SQLite's WAL keeps transactions whole either way), such as `\Recent` marks. A batch of
+    /// only such jobs commits without waiting for fsync (`synchronous = NORMAL`); the next
+    /// durable commit makes it durable too, as the WAL is written in order.
+    pub async fn run_lazy<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        self.submit(f, false).await
+    }
+
+    async fn submit<T, F>(&self, f: F, durable: bool) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> StoreResult<T> + Send + 'static,
+    {
         let (reply, rx) = oneshot::channel();
         let job = Box::new(TypedJob {
             f: Some(f),
+            durable,
             out: None,
             reply,
         });
@@ -178,16 +206,31 @@ fn temporary(e: rusqlite::Error) -> StoreError {
 }
 
 fn run_batch(conn: &Connection, blobs: &BlobDir, hub: &ChangeHub, mut batch: Vec<Box<dyn Job>>) {
+    let lazy = batch.iter().all(|j| !j.durable());
+    if lazy {
+        let _ = exec_cached(conn, "PRAGMA synchronous = NORMAL");
+    }
+    run_transaction(conn, blobs, hub, &mut batch);
+    if lazy {
+        let _ = exec_cached(conn, "PRAGMA synchronous = FULL");
+    }
+}
+
+fn run_transaction(
+    conn: &Connection,
+    blobs: &BlobDir,
+    hub: &ChangeHub,
+    batch: &mut Vec<Box<dyn Job>>,
+) {
     if let Err(e) = exec_cached(conn, "BEGIN IMMEDIATE") {
         let err = temporary(e);
-        for job in batch {
+        for job in batch.drain(..) {
             job.finish(Err(err.clone()));
         }
         return;
     }
-    let mut batches = Vec::new();
+    let mut events = Vec::new();
     let mut unlink = Vec::new();
-    let at = now();
     for job in batch.iter_mut() {
         if exec_cached(conn, "SAVEPOINT job").is_err() {
             continue; // the job's `out` stays None: it is answered with an error
@@ -199,21 +242,9 @@ fn run_batch(conn: &Connection, blobs: &BlobDir, hub: &ChangeHub, mut batch: Vec
             unlink: Vec::new(),
         };
         // A bug in one request must not take the writer thread (and every later write) down.
-        let mut keep = catch_unwind(AssertUnwindSafe(|| job.run(&mut tx))).unwrap_or(false);
-        // The job's events go to the change log in its own savepoint: logged if and only if
-        // its change commits.
-        let mut logged = Vec::new();
-        if keep && !tx.events.is_empty() {
-            match change_log::append(conn, std::mem::take(&mut tx.events), at) {
-                Ok(b) => logged = b,
-                Err(e) => {
-                    job.fail(temporary(e));
-                    keep = false;
-                }
-            }
-        }
+        let keep = catch_unwind(AssertUnwindSafe(|| job.run(&mut tx))).unwrap_or(false);
         if keep && exec_cached(conn, "RELEASE job").is_ok() {
-            batches.append(&mut logged);
+            events.append(&mut tx.events);
             unlink.append(&mut tx.unlink);
         } else {
             if keep {
@@ -228,12 +259,21 @@ fn run_batch(conn: &Connection, blobs: &BlobDir, hub: &ChangeHub, mut batch: Vec
             break;
         }
     }
+    // The batch's events go to the change log in its transaction, one row per account: logged
+    // if and only if the changes commit. (A failure here fails the whole batch.)
+    let mut batches = Vec::new();
     let commit = if conn.is_autocommit() {
         Err(StoreError::Temporary(
             "database: transaction rolled back".into(),
         ))
     } else {
-        exec_cached(conn, "COMMIT").map_err(temporary)
+        match change_log::append(conn, events, now()) {
+            Ok(b) => {
+                batches = b;
+                exec_cached(conn, "COMMIT").map_err(temporary)
+            }
+            Err(e) => Err(temporary(e)),
+        }
     };
     if commit.is_err() && !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
@@ -243,7 +283,7 @@ fn run_batch(conn: &Connection, blobs: &BlobDir, hub: &ChangeHub, mut batch: Vec
     if commit.is_ok() {
         hub.publish(batches);
     }
-    for job in batch {
+    for job in batch.drain(..) {
         job.finish(commit.clone());
     }
     if commit.is_ok() && !unlink.is_empty() {

@@ -64,13 +64,20 @@ impl ChangeHub {
     /// A feed of the account's events published from now on. Backends then call
     /// [`start_at`](Self::start_at) with the account's log head, read after this call.
     pub fn subscribe(&self, account: AccountId) -> ChangeFeed {
+        self.join(account).0
+    }
+
+    /// [`subscribe`](Self::subscribe), and whether the account's channel already knows where
+    /// it stands (another subscriber started it): then the backend need not read the head —
+    /// the new subscriber gets every batch from now on, like the others.
+    pub fn join(&self, account: AccountId) -> (ChangeFeed, bool) {
         let mut map = self.channels();
         let ch = map.entry(account).or_insert_with(|| AccountChannel {
             tx: broadcast::channel(self.capacity).0,
             last: None,
             woken_early: false,
         });
-        ChangeFeed::new(ch.tx.subscribe())
+        (ChangeFeed::new(ch.tx.subscribe()), ch.last.is_some())
     }
 
     /// The account's log head was `head` when a subscriber joined (read after

@@ -1,8 +1,7 @@
 //! Two `PgStore` handles on one database — two yubin nodes, as far as the store can tell (each
 //! has its own connection pool, change hub and lease holder name). What one writes, the other
-//! reads; concurrent writers on both never hand out a UID or MODSEQ twice; leases hold across
-//! nodes and lapse when their holder stops renewing them. Skipped without
-//! `YUBIN_TEST_PG_URL`.
+//! reads; concurrent writers on both never hand out a UID or MODSEQ twice (leases across
+//! nodes: `coord.rs`). Skipped without `YUBIN_TEST_PG_URL`.
 
 mod common;
 
@@ -307,79 +306,6 @@ async fn racing_creates_give_one_mailbox_and_exists() {
     );
     drop((a, b));
     db.cleanup().await;
-}
-
-/// RFC 1939 §8 across nodes: a maildrop locked on A is `InUse` on B until A releases it;
-/// a held lease is renewed; a lease left by a dead node lapses at its expiry.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn maildrop_lease_holds_across_nodes_and_lapses() {
-    let Some(db) = TestDb::create("maildrop_lease").await else {
-        return;
-    };
-    let short = ConnectOptions {
-        pool_size: 2,
-        lease_ttl: Duration::from_millis(900),
-        ..Default::default()
-    };
-    let a = store_postgres::connect(&db.url, &short).await.unwrap();
-    let b = store_postgres::connect(&db.url, &short).await.unwrap();
-    a.add_domain(&Domain::parse("nodes.test").unwrap())
-        .await
-        .unwrap();
-    let acc = a.add_user(&addr("pop@nodes.test"), HASH).await.unwrap();
-
-    let lock = a.lock_maildrop(acc).await.unwrap();
-    assert!(matches!(b.lock_maildrop(acc).await, Err(StoreError::InUse)));
-    // Held past several lifetimes: renewed, still refused on B.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(matches!(b.lock_maildrop(acc).await, Err(StoreError::InUse)));
-    drop(lock);
-    // Released in the background: B gets it shortly.
-    let got = wait_for_lock(&b, acc).await;
-    assert!(matches!(a.lock_maildrop(acc).await, Err(StoreError::InUse)));
-    drop(got);
-    wait_for_lock(&a, acc).await;
-
-    // A node that died holding a lease: its row stays until it expires.
-    let other = acc + 1000;
-    let client = db.client().await;
-    client
-        .execute(
-            "INSERT INTO leases (name, node, token, expires_at)
-             VALUES ($1, 'dead-node', 1, now() + interval '1 second')",
-            &[&format!("maildrop:{other}")],
-        )
-        .await
-        .unwrap();
-    assert!(matches!(
-        b.lock_maildrop(other).await,
-        Err(StoreError::InUse)
-    ));
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let taken = b.lock_maildrop(other).await.expect("expired lease taken");
-    let holder: String = client
-        .query_one(
-            "SELECT node FROM leases WHERE name = $1",
-            &[&format!("maildrop:{other}")],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_ne!(holder, "dead-node");
-    drop(taken);
-    drop((a, b));
-    db.cleanup().await;
-}
-
-async fn wait_for_lock(s: &PgStore, account: i64) -> store::MailboxLock {
-    for _ in 0..100 {
-        match s.lock_maildrop(account).await {
-            Ok(l) => return l,
-            Err(StoreError::InUse) => tokio::time::sleep(Duration::from_millis(20)).await,
-            Err(e) => panic!("{e:?}"),
-        }
-    }
-    panic!("the lock was not released");
 }
 
 /// Several nodes starting at once on an empty database: every one migrates or waits, none

@@ -153,7 +153,10 @@ mod tests {
             redact("postgres://yubin:s3cr@t@db:5432/mail?sslmode=disable"),
             "postgres://yubin:***@db:5432/mail?sslmode=disable"
         );
-        assert_eq!(redact("postgresql://yubin@db/mail"), "postgresql://yubin@db/mail");
+        assert_eq!(
+            redact("postgresql://yubin@db/mail"),
+            "postgresql://yubin@db/mail"
+        );
         assert_eq!(redact("postgres://db/mail"), "postgres://db/mail");
         assert_eq!(redact("/var/lib/yubin"), "/var/lib/yubin");
     }

@@ -106,3 +106,34 @@ async fn transfer_postgres_to_sqlite() {
     drop(pg);
     db.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_on_one_store() {
+    let Some(db) = TestDb::create("all_on_one_store").await else {
+        return;
+    };
+    let store: Arc<dyn Store> = db.store().await;
+    conformance::run_all(store).await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_checks() {
+    let Some(db) = TestDb::create("queue_checks").await else {
+        return;
+    };
+    let store = db.store().await;
+    conformance::queue_enqueue_and_read(store.as_ref()).await;
+    conformance::queue_attempts_and_cleanup(store.as_ref()).await;
+    conformance::run_queue(store.as_ref()).await;
+    // Every body reference was released and the bodies deleted with the last one.
+    let client = db.client().await;
+    let blobs: i64 = client
+        .query_one("SELECT count(*) FROM blobs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(blobs, 0, "queue bodies left behind");
+    drop(store);
+    db.cleanup().await;
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::TestDb;
-use store::{Coordination, LeaseGuard, StoreError};
+use store::{Coordination, Directory, LeaseGuard, MailStore, StoreError};
 
 /// Tries `acquire_lease` until it succeeds (a dropped guard releases in the background).
 async fn acquire_soon(s: &dyn Coordination, name: &str, holder: &str) {
@@ -131,5 +131,57 @@ async fn racing_nodes_get_one_lease_and_one_secret() {
     assert_eq!(winners, 1);
     assert_eq!(secrets.len(), 1, "{secrets:?}");
     drop(nodes);
+    db.cleanup().await;
+}
+
+/// A version-1 database (the old maildrop-lock `leases` table, no secrets, no recent marks)
+/// is upgraded in place: its mailboxes get a recent mark of 0 (their messages are recent once
+/// more), the old lease rows go, and the new tables work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_database_is_upgraded() {
+    let Some(db) = TestDb::create("upgrade_v1").await else {
+        return;
+    };
+    let s = db.store().await;
+    s.add_domain(&mail_types::Domain::parse("up.test").unwrap())
+        .await
+        .unwrap();
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
+    let acc = s
+        .add_user(&mail_types::Address::parse("u@up.test").unwrap(), hash)
+        .await
+        .unwrap();
+    drop(s);
+    // Back to what version 1 left.
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "DELETE FROM schema_migrations WHERE version >= 2;
+             DROP TABLE leases; DROP TABLE secrets;
+             ALTER TABLE mailboxes DROP COLUMN recent_uid;
+             CREATE TABLE leases (name text PRIMARY KEY, node text NOT NULL,
+                                  token bigint NOT NULL, expires_at timestamptz NOT NULL);
+             INSERT INTO leases VALUES ('maildrop:1', 'old-node', 7, now() + interval '1 hour');",
+        )
+        .await
+        .unwrap();
+    let s = db.store().await;
+    assert_eq!(
+        s.schema_version().await.unwrap(),
+        store_postgres::SCHEMA_VERSION
+    );
+    let inbox = s.lookup_mailbox(acc, store::INBOX).await.unwrap().unwrap();
+    assert_eq!(s.recent_mark(inbox.id).await.unwrap(), 0);
+    let leases: i64 = client
+        .query_one("SELECT count(*) FROM leases", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(leases, 0, "the old lock rows are gone");
+    s.acquire_lease("pop3-maildrop/1", "n#1", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(s.shared_secret("k", b"v").await.unwrap(), b"v");
+    drop(s);
     db.cleanup().await;
 }

@@ -1,15 +1,25 @@
 """`yubin migrate`: an installation copied to another store keeps every identity clients cache
 (UIDVALIDITY, UIDs, MODSEQs, flags), so a client synced before the move downloads nothing after
-it (issue 8). Here embedded -> embedded; the same code copies to and from PostgreSQL."""
+it (issue 8). Embedded -> embedded, and embedded -> PostgreSQL -> embedded when
+YUBIN_TEST_PG_URL names a server (scripts/pg-test-cluster); each such test has a database of its
+own."""
 
 import imaplib
+import os
 import re
 import shutil
+import uuid
 
 import pytest
 
 from conftest import PASSWORD, Yubin, client_tls
 from test_imap_clients import Mbsync, needs_mbsync
+from test_multinode import psql
+
+PG_URL = os.environ.get("YUBIN_TEST_PG_URL")
+needs_pg = pytest.mark.skipif(
+    not PG_URL, reason="no PostgreSQL: eval \"$(scripts/pg-test-cluster)\" sets YUBIN_TEST_PG_URL"
+)
 
 USER = "alice@example.com"
 
@@ -57,13 +67,29 @@ def populate(server):
     m.logout()
 
 
-def moved(server, tmp_path) -> Yubin:
-    """Stops `server`, migrates its store into a new server's data directory, starts that."""
+def moved(server, tmp_path, pg_url=None) -> Yubin:
+    """Stops `server`, migrates its store into a new server's data directory (or the empty
+    PostgreSQL database `pg_url`), starts a server on it."""
     server.stop()
-    target = Yubin(tmp_path / "moved")
-    res = migrate(server, target.data)
+    if pg_url:
+        target = Yubin(tmp_path / "moved", f'[storage]\nbackend = "postgres"\nurl = "{pg_url}"\n')
+        res = migrate(server, pg_url)
+    else:
+        target = Yubin(tmp_path / "moved")
+        res = migrate(server, target.data)
     assert "migrated to" in res.stdout and "2 accounts" in res.stdout, res.stdout
     return target.start()
+
+
+@pytest.fixture
+def pg_database():
+    """The URL of a fresh, empty database (with a password the server does not check, so the
+    output can be searched for it), dropped afterwards."""
+    name = f"yubin_mig_{uuid.uuid4().hex[:12]}"
+    psql(PG_URL, f"CREATE DATABASE {name}")
+    base = PG_URL.rsplit("/", 1)[0].replace("://postgres@", "://postgres:migr4te-secret@", 1)
+    yield f"{base}/{name}"
+    psql(PG_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def test_migration_keeps_uidvalidity_uids_modseqs_and_flags(server, tmp_path):
@@ -95,15 +121,16 @@ def test_migration_refuses_a_running_server_and_a_non_empty_target(server, make_
     assert res.returncode != 0 and "not empty" in res.stderr, res.stderr
 
 
-@needs_mbsync
-def test_an_mbsync_state_from_before_syncs_nothing_new_after(server, tmp_path):
+def mbsync_syncs_nothing_after_a_move(server, tmp_path, pg_url=None):
+    """A client synced before the move, pointed at the moved server, fetches and uploads
+    nothing."""
     populate(server)
     sync = Mbsync(server)
     sync.sync()
     files_before = sync.snapshot()
     assert len(files_before) >= 5 + 2
 
-    after_server = moved(server, tmp_path)
+    after_server = moved(server, tmp_path, pg_url)
     try:
         # The client is pointed at the new server: same address, new port and certificate.
         text = sync.config.read_text()
@@ -119,3 +146,53 @@ def test_an_mbsync_state_from_before_syncs_nothing_new_after(server, tmp_path):
         assert sync.snapshot() == files_before
     finally:
         after_server.stop()
+
+
+@needs_mbsync
+def test_an_mbsync_state_from_before_syncs_nothing_new_after(server, tmp_path):
+    mbsync_syncs_nothing_after_a_move(server, tmp_path)
+
+
+@needs_pg
+@needs_mbsync
+def test_an_mbsync_state_from_before_syncs_nothing_new_on_postgres(server, tmp_path, pg_database):
+    mbsync_syncs_nothing_after_a_move(server, tmp_path, pg_database)
+
+
+@needs_pg
+def test_migration_to_postgres_and_back_keeps_what_clients_see(server, tmp_path, pg_database):
+    populate(server)
+    before = state(server)
+    on_pg = moved(server, tmp_path, pg_database)
+    try:
+        assert state(on_pg) == before
+        # The node on PostgreSQL takes new mail after the copied UIDs.
+        on_pg.cli("deliver", USER, stdin="Subject: on pg\n\nx\n")
+        m = login(on_pg)
+        m.select("INBOX")
+        typ, data = m.uid("SEARCH", "ALL")
+        assert data[0].split()[-1] == b"7", data
+        m.logout()
+        with_new = state(on_pg)
+    finally:
+        on_pg.stop()
+    # And back into an empty data directory.
+    back = Yubin(tmp_path / "back")
+    res = back.cli("migrate", "--from", pg_database)
+    assert "migrated from" in res.stdout and "2 accounts" in res.stdout, res.stdout
+    assert "migr4te-secret" not in res.stdout + res.stderr, "the password is never printed"
+    assert "postgres:***@" in res.stdout, res.stdout
+    back.start()
+    try:
+        assert state(back) == with_new
+    finally:
+        back.stop()
+
+
+@needs_pg
+def test_migration_into_a_non_empty_database_is_refused(server, tmp_path, pg_database):
+    server.stop()
+    migrate(server, pg_database)
+    res = migrate(server, pg_database, check=False)
+    assert res.returncode != 0 and "not empty" in res.stderr, res.stderr
+    assert "migr4te-secret" not in res.stdout + res.stderr

@@ -76,14 +76,3 @@ impl Error {
         }
     }
 }
-
-/// `Result<T, Error>` → `StoreResult<T>`.
-pub trait IntoStore<T> {
-    fn st(self) -> store::StoreResult<T>;
-}
-
-impl<T> IntoStore<T> for PgResult<T> {
-    fn st(self) -> store::StoreResult<T> {
-        self.map_err(Error::into_store)
-    }
-}

@@ -16,18 +16,22 @@
 //!   forced for every connection).
 //! - Change events are published in this process after the commit, and each transaction
 //!   that changed an account sends `NOTIFY yubin_changes, '<account id>'` for other nodes.
-//! - The POP3 maildrop lock (RFC 1939 §8) is a lease with expiry in the `leases` table
-//!   (`lease.rs`), held across nodes and lapsing when its node dies.
+//! - What nodes agree on (`coord.rs`, `store::Coordination`): leases with expiry by the
+//!   database's clock in `leases` (the POP3 maildrop lock, RFC 1939 §8, held across nodes and
+//!   lapsing when its holder dies), store-wide secrets in `secrets`, and each mailbox's
+//!   `\Recent` mark (RFC 3501 §2.3.2) in `mailboxes.recent_uid`.
+//! - `yubin migrate` to and from PostgreSQL (`transfer.rs`, `store::transfer::Transfer`).
 //!
 //! Not implemented: TLS to the database server (connect over a private network or a local
 //! socket), reading change events of other nodes (the LISTEN side), leases on queue work.
 
+mod batch;
 mod blob_stream;
 mod change_log;
+mod coord;
 mod db;
 mod error;
 mod facts_cache;
-mod lease;
 mod mailstore;
 mod names;
 mod ops_dir;
@@ -40,6 +44,7 @@ mod prim;
 mod queue;
 mod reads;
 mod schema;
+mod transfer;
 mod tx;
 
 use std::str::FromStr;
@@ -48,9 +53,8 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use mail_types::Address;
-use store::{AccountId, ChangeEvent, ChangeHub, StoreError, StoreResult};
+use store::{AccountId, ChangeHub, StoreError, StoreResult};
 
-use crate::lease::Leases;
 use crate::tx::write_tx;
 
 pub use crate::schema::SCHEMA_VERSION;
@@ -62,7 +66,6 @@ pub struct PgStore {
     hub: Arc<ChangeHub>,
     /// Woken after each queue change made through this handle.
     pub(crate) queue_notify: Arc<tokio::sync::Notify>,
-    pub(crate) leases: Arc<Leases>,
     /// Held by a committing transaction with events, per shard of accounts (`tx.rs`), so that
     /// events of one mailbox are published in commit order.
     pub(crate) publish_order: Vec<tokio::sync::Mutex<()>>,
@@ -82,9 +85,6 @@ pub struct ConnectOptions {
     pub pool_size: usize,
     /// How long to wait for a new connection, and for a free one from the pool.
     pub connect_timeout: Duration,
-    /// How long a lease (POP3 maildrop lock) outlives its node when the node dies; it is
-    /// renewed every third of that while held.
-    pub lease_ttl: Duration,
     /// Bytes of message facts kept in memory (0: none; the table is read every time).
     pub facts_cache_bytes: usize,
     /// How long change log rows are kept: a session further behind rereads what it shows.
@@ -99,7 +99,6 @@ impl Default for ConnectOptions {
         ConnectOptions {
             pool_size: 16,
             connect_timeout: Duration::from_secs(10),
-            lease_ttl: Duration::from_secs(60),
             facts_cache_bytes: facts_cache::DEFAULT_BYTES,
             change_log_retention: Duration::from_secs(120),
             follow: true,
@@ -148,11 +147,6 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<PgStore>
         .await
         .map_err(error::Error::into_store)?;
     drop(client);
-    let leases = Arc::new(Leases::new(
-        pool.clone(),
-        lease::node_name(),
-        options.lease_ttl,
-    ));
     let hub = Arc::new(ChangeHub::default());
     let follower = options.follow.then(|| {
         change_log::start(
@@ -167,7 +161,6 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<PgStore>
         hub,
         _follower: follower,
         queue_notify: Arc::new(tokio::sync::Notify::new()),
-        leases,
         publish_order: (0..PUBLISH_SHARDS)
             .map(|_| tokio::sync::Mutex::new(()))
             .collect(),

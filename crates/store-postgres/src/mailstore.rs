@@ -7,16 +7,17 @@ use async_trait::async_trait;
 use mail_types::{Address, Domain};
 use sha2::{Digest, Sha256};
 use store::{
-    AccountId, Alias, BlobId, BlobReader, ChangeEvent, ConditionalStore, Directory, FlagOp, Flags,
-    MailStore, MailboxId, MailboxInfo, MessageBody, MessageFacts, MessageMeta, MessageSummary,
-    ModSeq, OpenedMailbox, Quota, StoreError, StoreResult, Stored, Uid, UnixTime, UserRecord,
+    AccountId, Alias, BlobId, BlobReader, ConditionalStore, Directory, FlagOp, Flags, MailStore,
+    MailboxId, MailboxInfo, MessageBody, MessageFacts, MessageMeta, MessageSummary, ModSeq,
+    OpenedMailbox, Quota, StoreError, StoreResult, Stored, Uid, UnixTime, UserRecord,
 };
 
+use crate::batch::BatchItem;
 use crate::db::{exec, normalize_flags, opt};
 use crate::error::{Error, PgResult};
 use crate::ops_msg::NewBlob;
 use crate::tx::{read, snapshot, write_tx};
-use crate::{PgStore, blob_stream, ops_dir, ops_mailbox, ops_msg, reads};
+use crate::{PgStore, batch, blob_stream, coord, ops_dir, ops_mailbox, ops_msg, reads};
 
 /// Bodies larger than this are streamed by `open_blob` rather than read whole.
 const STREAM_ABOVE: i64 = 1 << 20;
@@ -421,27 +422,44 @@ impl MailStore for PgStore {
 
     async fn append_many(
         &self,
-        _mailbox: MailboxId,
-        _messages: Vec<store::AppendMessage>,
+        mailbox: MailboxId,
+        messages: Vec<store::AppendMessage>,
     ) -> StoreResult<Vec<Stored>> {
-        Err(crate::pending::pending("append_many"))
+        // Bad keywords fail before anything is written.
+        let mut prepared = Vec::with_capacity(messages.len());
+        for m in &messages {
+            prepared.push((hash_of(&m.bytes), normalize_flags(&m.flags)?));
+        }
+        let items: Vec<BatchItem<'_>> = messages
+            .iter()
+            .zip(&prepared)
+            .map(|(m, (hash, flags))| BatchItem {
+                blob: NewBlob {
+                    hash,
+                    bytes: &m.bytes,
+                },
+                flags,
+                internal_date: m.internal_date,
+            })
+            .collect();
+        write_tx!(self, |tx| batch::append_many(tx, mailbox, &items))
     }
 
     async fn move_messages(
         &self,
-        _from: MailboxId,
-        _uids: &[Uid],
-        _to: MailboxId,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
     ) -> StoreResult<Vec<(Uid, Uid)>> {
-        Err(crate::pending::pending("move_messages"))
+        write_tx!(self, |tx| batch::move_messages(tx, from, uids, to))
     }
 
-    async fn claim_recent(&self, _mailbox: MailboxId, _up_to: Uid) -> StoreResult<Uid> {
-        Err(crate::pending::pending("claim_recent"))
+    async fn claim_recent(&self, mailbox: MailboxId, up_to: Uid) -> StoreResult<Uid> {
+        write_tx!(self, |tx| coord::claim_recent(tx, mailbox, up_to))
     }
 
-    async fn recent_mark(&self, _mailbox: MailboxId) -> StoreResult<Uid> {
-        Err(crate::pending::pending("recent_mark"))
+    async fn recent_mark(&self, mailbox: MailboxId) -> StoreResult<Uid> {
+        read!(self, |c| coord::recent_mark(c, mailbox))
     }
 
     async fn subscribe(&self, account: AccountId) -> StoreResult<store::ChangeFeed> {

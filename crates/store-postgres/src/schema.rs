@@ -17,7 +17,7 @@ use store::StoreError;
 use crate::error::PgResult;
 
 /// The version [`migrate`] produces. Add a step to [`STEPS`] when the schema changes.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// The key of the advisory lock held while migrating (any constant unique to yubin: "yubin"
 /// in ASCII).
@@ -183,10 +183,10 @@ CREATE TABLE leases (
 );
 "#;
 
-/// Step 2: the durable change log every node reads (`change_log.rs`). `seq` numbers each
+/// Version 3: the durable change log every node reads (`change_log.rs`). `seq` numbers each
 /// account's batches without gaps, from the per-account counter in `change_heads` (which
 /// outlives the log's pruning and the account itself).
-const V2: &str = r#"
+const V3: &str = r#"
 CREATE TABLE change_heads (
     account     bigint PRIMARY KEY,
     seq         bigint NOT NULL
@@ -201,8 +201,39 @@ CREATE TABLE change_log (
 CREATE INDEX change_log_created ON change_log (created);
 "#;
 
+/// Version 2: what nodes agree on through the database (`store::Coordination`, the same nouns
+/// as the embedded store's version 10). `leases` is keyed by holder name (the caller's, e.g.
+/// `mx1-3f9a0c12#7`) instead of node and token: the version-1 rows were the old maildrop locks
+/// of running nodes, which lapse within a minute anyway, so the table is simply re-created.
+/// `secrets`: values created once and shared (the SCRAM decoy-salt secret).
+/// `mailboxes.recent_uid`: the highest UID some session has claimed as `\Recent` (RFC 3501
+/// §2.3.2); 0 for existing mailboxes, so their messages are recent once more.
+const V2: &str = r#"
+DROP TABLE leases;
+
+-- Exclusive claims with expiry (the POP3 maildrop lock, RFC 1939 §8): a holder that dies stops
+-- renewing, and its lease is free again after expires_at — the database's clock, so nodes
+-- with skewed clocks agree.
+CREATE TABLE leases (
+    name        text PRIMARY KEY,                    -- e.g. 'pop3-maildrop/42'
+    holder      text NOT NULL,                       -- host-random#n of the holding process
+    expires_at  timestamptz NOT NULL
+);
+
+CREATE TABLE secrets (
+    name        text PRIMARY KEY,                    -- e.g. 'scram-decoy-salt'
+    value       bytea NOT NULL                       -- random bytes, never replaced
+);
+
+ALTER TABLE mailboxes ADD COLUMN recent_uid bigint NOT NULL DEFAULT 0;
+"#;
+
 /// The steps in order: (version, description, SQL).
-const STEPS: &[(i32, &str, &str)] = &[(1, "initial schema", V1), (2, "change log", V2)];
+const STEPS: &[(i32, &str, &str)] = &[
+    (1, "initial schema", V1),
+    (2, "leases by holder, shared secrets, recent marks", V2),
+    (3, "change log", V3),
+];
 
 const CREATE_MIGRATIONS: &str = "
 CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -1,8 +1,7 @@
 //! Two `PgStore` handles on one database — two yubin nodes, as far as the store can tell (each
 //! has its own connection pool, change hub and lease holder name). What one writes, the other
-//! reads; concurrent writers on both never hand out a UID or MODSEQ twice; leases hold across
-//! nodes and lapse when their holder stops renewing them. Skipped without
-//! `YUBIN_TEST_PG_URL`.
+//! reads; concurrent writers on both never hand out a UID or MODSEQ twice (leases across
+//! nodes: `coord.rs`). Skipped without `YUBIN_TEST_PG_URL`.
 
 mod common;
 
@@ -309,79 +308,6 @@ async fn racing_creates_give_one_mailbox_and_exists() {
     db.cleanup().await;
 }
 
-/// RFC 1939 §8 across nodes: a maildrop locked on A is `InUse` on B until A releases it;
-/// a held lease is renewed; a lease left by a dead node lapses at its expiry.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn maildrop_lease_holds_across_nodes_and_lapses() {
-    let Some(db) = TestDb::create("maildrop_lease").await else {
-        return;
-    };
-    let short = ConnectOptions {
-        pool_size: 2,
-        lease_ttl: Duration::from_millis(900),
-        ..Default::default()
-    };
-    let a = store_postgres::connect(&db.url, &short).await.unwrap();
-    let b = store_postgres::connect(&db.url, &short).await.unwrap();
-    a.add_domain(&Domain::parse("nodes.test").unwrap())
-        .await
-        .unwrap();
-    let acc = a.add_user(&addr("pop@nodes.test"), HASH).await.unwrap();
-
-    let lock = a.lock_maildrop(acc).await.unwrap();
-    assert!(matches!(b.lock_maildrop(acc).await, Err(StoreError::InUse)));
-    // Held past several lifetimes: renewed, still refused on B.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(matches!(b.lock_maildrop(acc).await, Err(StoreError::InUse)));
-    drop(lock);
-    // Released in the background: B gets it shortly.
-    let got = wait_for_lock(&b, acc).await;
-    assert!(matches!(a.lock_maildrop(acc).await, Err(StoreError::InUse)));
-    drop(got);
-    wait_for_lock(&a, acc).await;
-
-    // A node that died holding a lease: its row stays until it expires.
-    let other = acc + 1000;
-    let client = db.client().await;
-    client
-        .execute(
-            "INSERT INTO leases (name, node, token, expires_at)
-             VALUES ($1, 'dead-node', 1, now() + interval '1 second')",
-            &[&format!("maildrop:{other}")],
-        )
-        .await
-        .unwrap();
-    assert!(matches!(
-        b.lock_maildrop(other).await,
-        Err(StoreError::InUse)
-    ));
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let taken = b.lock_maildrop(other).await.expect("expired lease taken");
-    let holder: String = client
-        .query_one(
-            "SELECT node FROM leases WHERE name = $1",
-            &[&format!("maildrop:{other}")],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_ne!(holder, "dead-node");
-    drop(taken);
-    drop((a, b));
-    db.cleanup().await;
-}
-
-async fn wait_for_lock(s: &PgStore, account: i64) -> store::MailboxLock {
-    for _ in 0..100 {
-        match s.lock_maildrop(account).await {
-            Ok(l) => return l,
-            Err(StoreError::InUse) => tokio::time::sleep(Duration::from_millis(20)).await,
-            Err(e) => panic!("{e:?}"),
-        }
-    }
-    panic!("the lock was not released");
-}
-
 /// Several nodes starting at once on an empty database: every one migrates or waits, none
 /// fails, and each step is applied once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -474,7 +400,7 @@ async fn events_of_concurrent_writers_arrive_in_commit_order() {
         return;
     };
     let mailbox = inbox(&a, ids[0]).await;
-    let mut rx = a.subscribe(ids[0]);
+    let mut rx = a.subscribe(ids[0]).await.unwrap();
     let mut tasks = Vec::new();
     for t in 0..8 {
         let a = Arc::clone(&a);
@@ -500,52 +426,6 @@ async fn events_of_concurrent_writers_arrive_in_commit_order() {
         seen.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1),
         "events out of order: {seen:?}"
     );
-    db.cleanup().await;
-}
-
-/// Due queue work is taken with SKIP LOCKED: a message another node is taking (its row
-/// locked) is skipped, not waited for, and comes back once that node is done with it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn due_messages_skip_what_another_node_is_taking() {
-    use store::{DsnNotify, OutboundEnvelope, OutboundRecipient, QueueStore};
-    let Some((db, a, b, _)) = two_nodes("skip_locked", 0).await else {
-        return;
-    };
-    let envelope = OutboundEnvelope {
-        sender: "a@nodes.test".into(),
-        recipients: vec![OutboundRecipient {
-            address: "x@remote.test".into(),
-            orcpt: None,
-            notify: DsnNotify::default(),
-        }],
-        envid: None,
-        ret: None,
-        account: None,
-        smtputf8: false,
-    };
-    let first = a.enqueue(msg("q1"), &envelope).await.unwrap();
-    let second = a.enqueue(msg("q2"), &envelope).await.unwrap();
-    let mut other = db.client().await;
-    let taking = other.transaction().await.unwrap();
-    taking
-        .execute(
-            "SELECT 1 FROM queue_messages WHERE id = $1 FOR UPDATE",
-            &[&first],
-        )
-        .await
-        .unwrap();
-    let due = tokio::time::timeout(Duration::from_secs(5), b.due_messages(i64::MAX, 10))
-        .await
-        .expect("not blocked by the locked row")
-        .unwrap();
-    assert_eq!(due.iter().map(|m| m.id).collect::<Vec<_>>(), vec![second]);
-    taking.rollback().await.unwrap();
-    let due = b.due_messages(i64::MAX, 10).await.unwrap();
-    assert_eq!(
-        due.iter().map(|m| m.id).collect::<Vec<_>>(),
-        vec![first, second]
-    );
-    drop((a, b));
     db.cleanup().await;
 }
 

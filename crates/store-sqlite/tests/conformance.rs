@@ -116,6 +116,10 @@ async fn transfer_round_trip() {
     let from = store_sqlite::open(a.path()).expect("open source");
     let to = store_sqlite::open(b.path()).expect("open target");
     conformance::transfer_round_trip(from.as_ref(), to.as_ref()).await;
+    // And the copy, copied again, without claiming anything in it.
+    let c = tempfile::tempdir().unwrap();
+    let last = store_sqlite::open(c.path()).expect("open second target");
+    conformance::transfer_copy_again(to.as_ref(), last.as_ref()).await;
 }
 
 /// Two handles on one data directory: two processes' connections and writer threads.

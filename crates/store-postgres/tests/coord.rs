@@ -158,6 +158,7 @@ async fn a_version_1_database_is_upgraded() {
         .batch_execute(
             "DELETE FROM schema_migrations WHERE version >= 2;
              DROP TABLE leases; DROP TABLE secrets;
+             DROP TABLE change_log; DROP TABLE change_heads;
              ALTER TABLE mailboxes DROP COLUMN recent_uid;
              CREATE TABLE leases (name text PRIMARY KEY, node text NOT NULL,
                                   token bigint NOT NULL, expires_at timestamptz NOT NULL);

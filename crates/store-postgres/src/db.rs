@@ -12,6 +12,8 @@ use tokio_postgres::types::ToSql;
 
 use crate::error::PgResult;
 
+pub use store::backend::keywords::normalize_keywords;
+
 /// Statement parameters.
 pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -78,32 +80,6 @@ pub fn flags_from_columns(bits: i16, keywords: Vec<String>) -> Flags {
     }
 }
 
-/// RFC 9051 §9: `flag-keyword = "$MDNSent" / "$Forwarded" / "$Junk" / "$NotJunk" / "$Phishing"
-/// / atom`; `atom = 1*ATOM-CHAR`, which excludes `(){ SP CTL % * " \ ]`.
-pub fn check_keyword(k: &str) -> StoreResult<()> {
-    let bad = |c: char| {
-        c.is_control()
-            || c.is_whitespace()
-            || matches!(c, '(' | ')' | '{' | '%' | '*' | '"' | '\\' | ']')
-    };
-    if k.is_empty() || k.len() > 255 || k.chars().any(bad) {
-        return Err(StoreError::Invalid("invalid keyword".into()));
-    }
-    Ok(())
-}
-
-/// Keywords de-duplicated case-insensitively, in first-seen order, after validation.
-pub fn normalize_keywords(keywords: &[String]) -> StoreResult<Vec<String>> {
-    let mut out: Vec<String> = Vec::with_capacity(keywords.len());
-    for k in keywords {
-        check_keyword(k)?;
-        if !out.iter().any(|o| o.eq_ignore_ascii_case(k)) {
-            out.push(k.clone());
-        }
-    }
-    Ok(out)
-}
-
 /// `flags` with validated, de-duplicated keywords and only the stored system flags.
 pub fn normalize_flags(flags: &Flags) -> StoreResult<Flags> {
     Ok(Flags {
@@ -124,13 +100,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keywords_dedup_and_refusals() {
-        let kw =
-            normalize_keywords(&["$Forwarded".into(), "$forwarded".into(), "x".into()]).unwrap();
-        assert_eq!(kw, vec!["$Forwarded".to_string(), "x".to_string()]);
-        for k in ["", "a b", "\\Seen", "a]", "a\r\n", "(x"] {
-            assert!(check_keyword(k).is_err(), "{k:?}");
-        }
+    fn column_conversions() {
         assert_eq!(flag_bits(SystemFlags(0xff)), 0x1f);
         assert_eq!(col_u32(1 << 40), u32::MAX);
     }

@@ -31,9 +31,7 @@ mod change_log;
 mod coord;
 mod db;
 mod error;
-mod facts_cache;
 mod mailstore;
-mod names;
 mod ops_dir;
 mod ops_mailbox;
 mod ops_msg;
@@ -56,6 +54,7 @@ use mail_types::Address;
 use store::{AccountId, ChangeHub, StoreError, StoreResult};
 
 use crate::tx::write_tx;
+use store::backend::facts_cache;
 
 pub use crate::schema::SCHEMA_VERSION;
 

@@ -5,12 +5,12 @@ use store::{AccountId, Change, ChangeEvent, INBOX, MailboxId, StoreError};
 
 use crate::db::{exec, opt, rows};
 use crate::error::PgResult;
-use crate::names;
 use crate::ops_msg::copy_rows;
 use crate::prim::{
     MailboxRow, check, drop_mailbox, expunge_uids, insert_mailbox, lock_mailbox, lock_namespace,
 };
 use crate::tx::Tx;
+use store::backend::names;
 
 async fn find_id(tx: &Tx<'_>, account: AccountId, name: &str) -> PgResult<Option<MailboxId>> {
     Ok(opt(

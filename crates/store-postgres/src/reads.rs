@@ -13,9 +13,9 @@ use tokio_postgres::Row;
 
 use crate::db::{col_u32, col_u64, flags_from_columns, opt, rows, sql_u64};
 use crate::error::PgResult;
-use crate::facts_cache::FactsCache;
-use crate::names;
 use crate::ops_msg::sorted_uids;
+use store::backend::facts_cache::FactsCache;
+use store::backend::names;
 
 /// Mailbox columns with their counts (IMAP STATUS MESSAGES, UNSEEN, SIZE — RFC 9051 §6.3.11,
 /// RFC 8438), counted in one pass over the mailbox's messages.

@@ -17,9 +17,7 @@ pub fn append(
     for (account, events) in store::group_by_account(events) {
         // The writer is the only one writing (SQLite's write lock): read, then insert.
         let seq: i64 = conn
-            .prepare_cached(
-                "SELECT coalesce(max(seq), 0) + 1 FROM change_log WHERE account = ?1",
-            )?
+            .prepare_cached("SELECT coalesce(max(seq), 0) + 1 FROM change_log WHERE account = ?1")?
             .query_row([account], |r| r.get(0))?;
         conn.prepare_cached(
             "INSERT INTO change_log (account, seq, created, events) VALUES (?1, ?2, ?3, ?4)",

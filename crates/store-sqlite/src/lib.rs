@@ -30,10 +30,8 @@ mod blobs;
 mod change_log;
 mod checkpoint;
 mod db;
-mod facts_cache;
 mod follower;
 mod mailstore;
-mod names;
 mod ops_claim;
 mod ops_coord;
 mod ops_dir;
@@ -64,6 +62,7 @@ use crate::checkpoint::Checkpointer;
 use crate::db::io_err;
 use crate::readers::ReadPool;
 use crate::writer::Writer;
+use store::backend::facts_cache;
 
 pub use crate::schema::SCHEMA_VERSION;
 pub use crate::sweep::SweepReport;

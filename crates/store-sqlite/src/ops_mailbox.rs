@@ -4,12 +4,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 use store::{AccountId, Change, ChangeEvent, INBOX, MailboxId, StoreError, StoreResult};
 
 use crate::db::{Db, FLAG_MASK};
-use crate::names;
 use crate::prim::{
     MailboxRow, acquire_blob, allocate_uids, bump_modseq, drop_mailbox, expunge_uids,
     insert_mailbox, insert_message, mailbox_row,
 };
 use crate::writer::Tx;
+use store::backend::names;
 
 fn find_id(conn: &Connection, account: AccountId, name: &str) -> StoreResult<Option<MailboxId>> {
     conn.prepare_cached("SELECT id FROM mailboxes WHERE account_id = ?1 AND name = ?2")

@@ -9,8 +9,8 @@ use store::{
 };
 
 use crate::db::{Db, decode_keywords, exec_cached, flags_from_columns};
-use crate::facts_cache::FactsCache;
-use crate::names;
+use store::backend::facts_cache::FactsCache;
+use store::backend::names;
 
 /// Mailbox columns; the counts IMAP STATUS needs are added by [`with_counts`].
 const MAILBOX_SELECT: &str = "SELECT m.id, m.account_id, m.name, m.uid_validity, m.uid_next,

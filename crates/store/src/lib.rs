@@ -20,6 +20,7 @@
 //!   POP3 maildrop locks are leases ([`Coordination`]), `\Recent` claims are a mailbox column
 //!   ([`MailStore::claim_recent`]), secrets shared by every node are stored once.
 
+pub mod backend;
 mod changes;
 #[cfg(feature = "conformance")]
 pub mod conformance;

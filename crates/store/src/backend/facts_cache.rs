@@ -1,6 +1,6 @@
 //! The message facts most recently used, in memory, in front of the `message_facts` table: a
 //! FETCH of ENVELOPE or headers of messages read a moment ago (the same mailbox listed on a
-//! second device, the next page of a list) then reads no facts from SQLite at all.
+//! second device, the next page of a list) then reads no facts from the database at all.
 //!
 //! Two generations approximate least-recently-used at no per-access cost: entries live in the
 //! current map; once it holds half the byte budget it becomes the previous one (the old
@@ -9,12 +9,12 @@
 //!
 //! Nothing is ever invalidated: facts are a function of a blob's bytes, and a blob's bytes
 //! never change (content addressing), even if its last message goes and the same bytes come
-//! back later.
+//! back later — so a cache per process (per node) is right whatever the others do.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use store::MessageFacts;
+use crate::MessageFacts;
 
 /// The default budget: facts of the order of 20,000 messages.
 pub const DEFAULT_BYTES: usize = 64 * 1024 * 1024;

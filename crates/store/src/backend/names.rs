@@ -4,7 +4,7 @@
 //! (RFC 9051 §5.1); a leading `inbox` component is stored as `INBOX`, so `inbox/x` and `INBOX/x`
 //! are the same mailbox.
 
-use store::{INBOX, StoreError, StoreResult};
+use crate::{INBOX, StoreError, StoreResult};
 
 /// The longest name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 1024;

@@ -1,0 +1,6 @@
+//! Pieces every backend needs the same way: mailbox name rules, keyword rules, the in-memory
+//! cache of message facts. Protocol crates do not use them.
+
+pub mod facts_cache;
+pub mod keywords;
+pub mod names;

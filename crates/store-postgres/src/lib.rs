@@ -18,11 +18,15 @@
 //!   that changed an account sends `NOTIFY yubin_changes, '<account id>'` for other nodes.
 //! - The POP3 maildrop lock (RFC 1939 §8) is a lease with expiry in the `leases` table
 //!   (`lease.rs`), held across nodes and lapsing when its node dies.
+//! - The outbound queue is shared by the nodes: work is claimed under leases per (message,
+//!   destination domain), with per-destination connection limits counted across nodes
+//!   (`claims.rs`); the per-account sending limits count in one `sending_log` (`sending.rs`).
 //!
 //! Not implemented: TLS to the database server (connect over a private network or a local
-//! socket), reading change events of other nodes (the LISTEN side), leases on queue work.
+//! socket), reading change events of other nodes (the LISTEN side).
 
 mod blob_stream;
+mod claims;
 mod db;
 mod error;
 mod facts_cache;
@@ -39,6 +43,7 @@ mod prim;
 mod queue;
 mod reads;
 mod schema;
+mod sending;
 mod tx;
 
 use std::str::FromStr;

@@ -5,10 +5,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use store::{
-    AccountId, Coordination, SendingLimits, SendingLog, SendingUsage, StoreError, StoreResult,
-    UnixTime,
-};
+use store::{Coordination, StoreError, StoreResult};
 
 use crate::PgStore;
 
@@ -29,29 +26,5 @@ impl Coordination for PgStore {
     }
     async fn shared_secret(&self, _name: &str, _fresh: &[u8]) -> StoreResult<Vec<u8>> {
         Err(pending("shared_secret"))
-    }
-}
-
-#[async_trait]
-impl SendingLog for PgStore {
-    async fn sending_usage(
-        &self,
-        _account: AccountId,
-        _since: UnixTime,
-    ) -> StoreResult<SendingUsage> {
-        Err(pending("sending_usage"))
-    }
-    async fn record_sending(
-        &self,
-        _account: AccountId,
-        _recipients: u32,
-        _now: UnixTime,
-        _since: UnixTime,
-        _limits: SendingLimits,
-    ) -> StoreResult<Result<i64, SendingUsage>> {
-        Err(pending("record_sending"))
-    }
-    async fn forget_sending(&self, _id: i64) -> StoreResult<()> {
-        Err(pending("forget_sending"))
     }
 }

@@ -70,3 +70,40 @@ async fn queue_checks() {
     drop(store);
     db.cleanup().await;
 }
+
+/// Runs `$body` with two stores (two "nodes": separate pools and memory) on one fresh
+/// database.
+macro_rules! two_nodes {
+    ($name:ident, |$a:ident, $b:ident| $body:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let Some(db) = TestDb::create(stringify!($name)).await else {
+                return;
+            };
+            let ($a, $b) = (db.store().await, db.store().await);
+            $body.await;
+            drop(($a, $b));
+            db.cleanup().await;
+        }
+    };
+}
+
+two_nodes!(queue_claims_are_exclusive, |a, b| {
+    conformance::queue_claims_are_exclusive(a.as_ref(), b.as_ref())
+});
+two_nodes!(queue_lease_expiry_and_renew, |a, b| {
+    conformance::queue_lease_expiry_and_renew(a.as_ref(), b.as_ref())
+});
+two_nodes!(queue_destination_limit, |a, b| {
+    conformance::queue_destination_limit(a.as_ref(), b.as_ref())
+});
+two_nodes!(sending_log_limits, |a, b| {
+    conformance::sending_log_limits(a.as_ref(), b.as_ref())
+});
+two_nodes!(queue_fair_claims, |a, _b| {
+    conformance::queue_fair_claims(a.as_ref())
+});
+two_nodes!(queue_shared_all_on_one_store, |a, b| async {
+    conformance::run_queue(a.as_ref()).await;
+    conformance::run_queue_shared(a.as_ref(), b.as_ref()).await;
+});

@@ -503,52 +503,6 @@ async fn events_of_concurrent_writers_arrive_in_commit_order() {
     db.cleanup().await;
 }
 
-/// Due queue work is taken with SKIP LOCKED: a message another node is taking (its row
-/// locked) is skipped, not waited for, and comes back once that node is done with it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn due_messages_skip_what_another_node_is_taking() {
-    use store::{DsnNotify, OutboundEnvelope, OutboundRecipient, QueueStore};
-    let Some((db, a, b, _)) = two_nodes("skip_locked", 0).await else {
-        return;
-    };
-    let envelope = OutboundEnvelope {
-        sender: "a@nodes.test".into(),
-        recipients: vec![OutboundRecipient {
-            address: "x@remote.test".into(),
-            orcpt: None,
-            notify: DsnNotify::default(),
-        }],
-        envid: None,
-        ret: None,
-        account: None,
-        smtputf8: false,
-    };
-    let first = a.enqueue(msg("q1"), &envelope).await.unwrap();
-    let second = a.enqueue(msg("q2"), &envelope).await.unwrap();
-    let mut other = db.client().await;
-    let taking = other.transaction().await.unwrap();
-    taking
-        .execute(
-            "SELECT 1 FROM queue_messages WHERE id = $1 FOR UPDATE",
-            &[&first],
-        )
-        .await
-        .unwrap();
-    let due = tokio::time::timeout(Duration::from_secs(5), b.due_messages(i64::MAX, 10))
-        .await
-        .expect("not blocked by the locked row")
-        .unwrap();
-    assert_eq!(due.iter().map(|m| m.id).collect::<Vec<_>>(), vec![second]);
-    taking.rollback().await.unwrap();
-    let due = b.due_messages(i64::MAX, 10).await.unwrap();
-    assert_eq!(
-        due.iter().map(|m| m.id).collect::<Vec<_>>(),
-        vec![first, second]
-    );
-    drop((a, b));
-    db.cleanup().await;
-}
-
 /// A database migrated by a newer yubin is refused rather than used with an older schema.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_schema_is_refused() {

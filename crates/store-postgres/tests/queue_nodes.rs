@@ -260,3 +260,78 @@ async fn claim_reads_search_their_indexes() {
     drop(store);
     db.cleanup().await;
 }
+
+/// Schema version 2 on a version-1 database with queued mail: every pending recipient's domain
+/// gets its `queue_domains` row (its earliest due time), no recipient is held, and the mail is
+/// claimable at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_migrates_to_leases() {
+    let Some(db) = TestDb::create("queue_migration").await else {
+        return;
+    };
+    let store = db.store().await;
+    let ids = [
+        enqueue(&store, "x@one.test", 2).await,
+        enqueue(&store, "y@two.test", 1).await,
+    ]
+    .concat();
+    drop(store);
+    // Back to version 1, the queue rows kept.
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "DROP TABLE queue_leases, queue_domains, sending_log;
+             DROP INDEX queue_recipients_domain_due;
+             ALTER TABLE queue_recipients DROP COLUMN lease;
+             UPDATE queue_recipients SET next_attempt = 100 + id;
+             DELETE FROM schema_migrations WHERE version = 2;",
+        )
+        .await
+        .unwrap();
+    let store = db.store().await;
+    assert_eq!(store.schema_version().await.unwrap(), 2);
+    let due: Vec<(String, i64)> = client
+        .query(
+            "SELECT domain, next_due FROM queue_domains ORDER BY domain",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let first: i64 = client
+        .query_one(
+            "SELECT min(id) FROM queue_recipients WHERE domain = 'one.test'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let two: i64 = client
+        .query_one(
+            "SELECT id FROM queue_recipients WHERE domain = 'two.test'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        due,
+        vec![
+            ("one.test".to_string(), 100 + first),
+            ("two.test".to_string(), 100 + two)
+        ]
+    );
+    let m = store.queued_message(ids[0]).await.unwrap().unwrap();
+    assert_eq!(m.recipients[0].lease, None);
+    let claims = store
+        .claim_due("node-a", LATER, 60, &ONE_BY_ONE)
+        .await
+        .unwrap();
+    let mut got = claimed(&claims);
+    got.sort_unstable();
+    assert_eq!(got, ids);
+    drop(store);
+    db.cleanup().await;
+}

@@ -1,7 +1,9 @@
 //! The queue shared by two processes: two engines, each with its own handle on one SQLite data
 //! directory (separate connections and writer threads, as two `yubin` processes would have),
 //! deliver to an SMTP sink on loopback. Every message arrives exactly once; work claimed by a
-//! process that died is taken over when its lease expires, not before.
+//! process that died is taken over when its lease expires, not before. The same with two
+//! nodes on one PostgreSQL database (the `*_on_postgres` tests, skipped without
+//! `YUBIN_TEST_PG_URL`; see `scripts/pg-test-cluster`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
@@ -12,9 +14,8 @@ use queue::dns::Dns;
 use queue::{DnsOverride, Engine, QueueConfig};
 use store::{
     ClaimLimits, DsnNotify, OutboundEnvelope, OutboundRecipient, QueueId, QueueStore,
-    RecipientStatus,
+    RecipientStatus, Store,
 };
-use store_sqlite::SqliteStore;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -82,8 +83,8 @@ fn serve_sink(listener: TcpListener, delay: Duration) -> Received {
     received
 }
 
-fn start(
-    store: &Arc<SqliteStore>,
+fn start<S: QueueStore + Store + 'static>(
+    store: &Arc<S>,
     port: u16,
     lease: Duration,
 ) -> (JoinHandle<()>, CancellationToken) {
@@ -113,7 +114,7 @@ fn start(
     (tokio::spawn(engine.run(shutdown.clone())), shutdown)
 }
 
-async fn enqueue(store: &SqliteStore, to: &str, subject: &str) -> QueueId {
+async fn enqueue<S: QueueStore>(store: &Arc<S>, to: &str, subject: &str) -> QueueId {
     let body = format!("From: <alice@a.test>\r\nTo: <{to}>\r\nSubject: {subject}\r\n\r\nHi.\r\n");
     let env = OutboundEnvelope {
         sender: "alice@a.test".into(),
@@ -154,6 +155,21 @@ async fn two_processes_deliver_each_message_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let a = store_sqlite::open(dir.path()).expect("open a");
     let b = store_sqlite::open(dir.path()).expect("open b");
+    deliver_each_message_once(a, b).await;
+}
+
+/// The same with two nodes on one PostgreSQL database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_deliver_each_message_once_on_postgres() {
+    let Some(db) = pg::TestDb::create("engines_once").await else {
+        return;
+    };
+    let (a, b) = (db.store().await, db.store().await);
+    deliver_each_message_once(a, b).await;
+    db.cleanup().await;
+}
+
+async fn deliver_each_message_once<S: QueueStore + Store + 'static>(a: Arc<S>, b: Arc<S>) {
     // A little time per message, so the engines' work overlaps.
     let (port, received) = sink(Duration::from_millis(5)).await;
     let (ea, sa) = start(&a, port, Duration::from_secs(30));
@@ -208,6 +224,21 @@ async fn a_dead_holders_work_is_taken_over_after_its_lease() {
     let dir = tempfile::tempdir().expect("tempdir");
     let a = store_sqlite::open(dir.path()).expect("open a");
     let b = store_sqlite::open(dir.path()).expect("open b");
+    dead_holders_work_is_taken_over(a, b).await;
+}
+
+/// The same with two nodes on one PostgreSQL database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_work_is_taken_over_after_its_lease_on_postgres() {
+    let Some(db) = pg::TestDb::create("engines_dead").await else {
+        return;
+    };
+    let (a, b) = (db.store().await, db.store().await);
+    dead_holders_work_is_taken_over(a, b).await;
+    db.cleanup().await;
+}
+
+async fn dead_holders_work_is_taken_over<S: QueueStore + Store + 'static>(a: Arc<S>, b: Arc<S>) {
     let (port, received) = sink(Duration::ZERO).await;
     let id = enqueue(&a, "x@b.test", "orphan").await;
     let now = chrono_now();
@@ -246,6 +277,21 @@ async fn a_long_delivery_keeps_its_lease() {
     let dir = tempfile::tempdir().expect("tempdir");
     let a = store_sqlite::open(dir.path()).expect("open a");
     let b = store_sqlite::open(dir.path()).expect("open b");
+    long_delivery_keeps_its_lease(a, b).await;
+}
+
+/// The same with two nodes on one PostgreSQL database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_delivery_keeps_its_lease_on_postgres() {
+    let Some(db) = pg::TestDb::create("engines_renew").await else {
+        return;
+    };
+    let (a, b) = (db.store().await, db.store().await);
+    long_delivery_keeps_its_lease(a, b).await;
+    db.cleanup().await;
+}
+
+async fn long_delivery_keeps_its_lease<S: QueueStore + Store + 'static>(a: Arc<S>, b: Arc<S>) {
     let (port, received) = sink(Duration::from_secs(7)).await;
     let id = enqueue(&a, "x@b.test", "slow").await;
     let (ea, sa) = start(&a, port, Duration::from_secs(3));
@@ -338,6 +384,82 @@ async fn shutdown_releases_the_leases_in_flight() {
         (RecipientStatus::Pending, None, 0)
     );
     assert!(r.next_attempt <= chrono_now(), "due at once: {r:?}");
+}
+
+mod pg {
+    //! A database of its own for one test on the server `YUBIN_TEST_PG_URL` names.
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use store_postgres::{ConnectOptions, PgStore};
+
+    pub struct TestDb {
+        admin_url: String,
+        name: String,
+        url: String,
+    }
+
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+    async fn client(url: &str) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+        tokio::spawn(conn);
+        client
+    }
+
+    impl TestDb {
+        /// A fresh database, or `None` (after saying why) without a server.
+        pub async fn create(test: &str) -> Option<TestDb> {
+            let Ok(admin_url) = std::env::var("YUBIN_TEST_PG_URL") else {
+                eprintln!("skipped: set YUBIN_TEST_PG_URL (scripts/pg-test-cluster)");
+                return None;
+            };
+            let name = format!(
+                "yubin_q_{test}_{}_{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            );
+            client(&admin_url)
+                .await
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create test database");
+            // The URL's database name is its last path segment.
+            let (base, query) = admin_url
+                .split_once('?')
+                .map_or((admin_url.as_str(), None), |(b, q)| (b, Some(q)));
+            let server = base.rsplit_once('/').map_or(base, |(s, _)| s);
+            let url = match query {
+                Some(q) => format!("{server}/{name}?{q}"),
+                None => format!("{server}/{name}"),
+            };
+            Some(TestDb {
+                admin_url,
+                name,
+                url,
+            })
+        }
+
+        /// A node on this database.
+        pub async fn store(&self) -> Arc<PgStore> {
+            store_postgres::connect(&self.url, &ConnectOptions::default())
+                .await
+                .expect("connect")
+        }
+
+        pub async fn cleanup(self) {
+            let _ = client(&self.admin_url)
+                .await
+                .batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ))
+                .await;
+        }
+    }
 }
 
 fn chrono_now() -> i64 {

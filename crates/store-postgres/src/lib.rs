@@ -21,13 +21,17 @@
 //!   lapsing when its holder dies), store-wide secrets in `secrets`, and each mailbox's
 //!   `\Recent` mark (RFC 3501 §2.3.2) in `mailboxes.recent_uid`.
 //! - `yubin migrate` to and from PostgreSQL (`transfer.rs`, `store::transfer::Transfer`).
+//! - The outbound queue is shared by the nodes: work is claimed under leases per (message,
+//!   destination domain), with per-destination connection limits counted across nodes
+//!   (`claims.rs`); the per-account sending limits count in one `sending_log` (`sending.rs`).
 //!
 //! Not implemented: TLS to the database server (connect over a private network or a local
-//! socket), reading change events of other nodes (the LISTEN side), leases on queue work.
+//! socket), reading change events of other nodes (the LISTEN side).
 
 mod batch;
 mod blob_stream;
 mod change_log;
+mod claims;
 mod coord;
 mod db;
 mod error;
@@ -37,11 +41,11 @@ mod ops_mailbox;
 mod ops_msg;
 mod ops_queue;
 mod ops_urlauth;
-mod pending;
 mod prim;
 mod queue;
 mod reads;
 mod schema;
+mod sending;
 mod transfer;
 mod tx;
 

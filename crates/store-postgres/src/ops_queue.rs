@@ -1,5 +1,6 @@
 //! The outbound queue's SQL: `queue_messages` and `queue_recipients`, the same semantics as the
-//! embedded store's.
+//! embedded store's. Claims and leases, and the `queue_domains` index of due work that every
+//! change of a pending recipient here keeps current, are in `claims.rs`.
 //!
 //! Invariants:
 //! - A queued message holds exactly one reference on its body's blob, taken in the same
@@ -7,20 +8,22 @@
 //! - A recipient's status only moves away from `pending` (an attempt result for a recipient
 //!   that is no longer pending is ignored), so a late result cannot resurrect a deleted or
 //!   finished recipient.
-//! - Work is taken with `FOR UPDATE SKIP LOCKED` ([`due_messages`]): a node never waits for,
-//!   and never takes, messages another node is taking at that moment. Leases that keep a
-//!   claim beyond the transaction come with the queue's claim API.
+//! - An attempt result counts only from the lease holding the recipient: a holder that lost
+//!   its lease cannot overwrite the new holder's work.
+//! - `queue_domains` rows are taken last in each transaction, after the recipient rows (see
+//!   `claims.rs`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use deadpool_postgres::{GenericClient, Transaction};
+use deadpool_postgres::GenericClient;
 use store::{
-    AttemptResult, DsnNotify, DsnRet, OutboundEnvelope, QueueId, QueuedMessage, QueuedRecipient,
-    RecipientStatus, StoreError, UnixTime,
+    AttemptResult, DsnNotify, DsnRet, LeaseId, OutboundEnvelope, QueueId, QueuedMessage,
+    QueuedRecipient, RecipientStatus, StoreError, UnixTime,
 };
 use tokio_postgres::Row;
 
-use crate::db::{col_u32, col_u64, exec, now, opt, rows, sql_u64};
+use crate::claims::{lower_domains, refresh_domains};
+use crate::db::{col_u32, col_u64, exec, now, opt, rows};
 use crate::error::PgResult;
 use crate::ops_msg::NewBlob;
 use crate::prim::{acquire_blob, release_blobs};
@@ -116,6 +119,7 @@ pub async fn enqueue(
         &[&id, &addresses, &domains, &orcpts, &notifies, &created],
     )
     .await?;
+    lower_domains(&tx.t, &domains.into_iter().collect(), created).await?;
     Ok(id)
 }
 
@@ -140,7 +144,7 @@ fn message_from_row(r: &Row) -> QueuedMessage {
 fn recipient_from_row(r: &Row) -> QueuedRecipient {
     let status: &str = r.get(6);
     QueuedRecipient {
-        lease: None,
+        lease: r.get(11),
         id: r.get(1),
         address: r.get(2),
         domain: r.get(3),
@@ -165,9 +169,10 @@ async fn with_recipients<C: GenericClient>(
     let ids: Vec<i64> = msgs.iter().map(|m| m.id).collect();
     let rs = rows(
         c,
-        "SELECT message, id, address, domain, orcpt, notify, status, attempts, next_attempt,
-                last_error, last_attempt
-         FROM queue_recipients WHERE message = ANY($1) ORDER BY message, id",
+        "SELECT r.message, r.id, r.address, r.domain, r.orcpt, r.notify, r.status, r.attempts,
+                r.next_attempt, r.last_error, r.last_attempt, l.id
+         FROM queue_recipients r LEFT JOIN queue_leases l ON l.id = r.lease
+         WHERE r.message = ANY($1) ORDER BY r.message, r.id",
         &[&ids],
     )
     .await?;
@@ -184,24 +189,20 @@ async fn with_recipients<C: GenericClient>(
     Ok(msgs)
 }
 
-/// Messages with a pending recipient due at `now`, oldest first, at most `limit`, each with all
-/// its recipients. Taken with `FOR UPDATE SKIP LOCKED` inside `t`: rows another node is taking
-/// right now are skipped rather than waited for (the claim of the queue's lease API goes in the
-/// same transaction).
-pub async fn due_messages(
-    t: &Transaction<'_>,
-    now: UnixTime,
-    limit: usize,
-) -> PgResult<Vec<QueuedMessage>> {
-    let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM queue_messages m
-         WHERE EXISTS (SELECT 1 FROM queue_recipients r
-                       WHERE r.message = m.id AND r.status = 'pending' AND r.next_attempt <= $1)
-         ORDER BY m.id LIMIT $2
-         FOR UPDATE OF m SKIP LOCKED"
-    );
-    let rs = rows(t, &sql, &[&now, &sql_u64(limit as u64)]).await?;
-    with_recipients(t, rs.iter().map(message_from_row).collect()).await
+/// The messages `ids` that exist, with their recipients (inside the caller's transaction).
+pub async fn messages_by_id<C: GenericClient>(
+    c: &C,
+    ids: &[QueueId],
+) -> PgResult<BTreeMap<QueueId, QueuedMessage>> {
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM queue_messages m WHERE m.id = ANY($1)");
+    let rs = rows(c, &sql, &[&ids]).await?;
+    Ok(
+        with_recipients(c, rs.iter().map(message_from_row).collect())
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect(),
+    )
 }
 
 pub async fn next_due<C: GenericClient>(c: &C) -> PgResult<Option<UnixTime>> {
@@ -247,25 +248,38 @@ pub async fn body<C: GenericClient>(c: &C, id: QueueId) -> PgResult<Vec<u8>> {
     .get(0))
 }
 
-pub async fn record_attempts(tx: &mut Tx<'_>, results: &[AttemptResult]) -> PgResult<()> {
-    for r in results {
-        exec(
-            &tx.t,
-            "UPDATE queue_recipients
-             SET status = $2, next_attempt = $3, last_error = $4, last_attempt = $5,
-                 attempts = attempts + 1
-             WHERE id = $1 AND status = 'pending'",
-            &[
-                &r.recipient,
-                &r.status.as_str(),
-                &r.next_attempt,
-                &r.error,
-                &r.at,
-            ],
-        )
-        .await?;
-    }
-    Ok(())
+/// Records the results of recipients `lease` still holds; ends its hold on them. One statement
+/// for all results; of several results for one recipient the first counts (as recorded one
+/// after the other, the first ends the hold).
+pub async fn record_attempts(
+    tx: &mut Tx<'_>,
+    lease: LeaseId,
+    results: &[AttemptResult],
+) -> PgResult<()> {
+    let mut seen = BTreeSet::new();
+    let results: Vec<&AttemptResult> = results
+        .iter()
+        .filter(|r| seen.insert(r.recipient))
+        .collect();
+    let ids: Vec<i64> = results.iter().map(|r| r.recipient).collect();
+    let statuses: Vec<&str> = results.iter().map(|r| r.status.as_str()).collect();
+    let next: Vec<UnixTime> = results.iter().map(|r| r.next_attempt).collect();
+    let errors: Vec<Option<&str>> = results.iter().map(|r| r.error.as_deref()).collect();
+    let at: Vec<UnixTime> = results.iter().map(|r| r.at).collect();
+    let changed = rows(
+        &tx.t,
+        "UPDATE queue_recipients r
+         SET status = x.status, next_attempt = x.next_attempt, last_error = x.error,
+             last_attempt = x.at, attempts = r.attempts + 1, lease = NULL
+         FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[])
+              AS x(id, status, next_attempt, error, at)
+         WHERE r.id = x.id AND r.status = 'pending' AND r.lease = $6
+         RETURNING r.domain",
+        &[&ids, &statuses, &next, &errors, &at, &lease],
+    )
+    .await?;
+    let domains: BTreeSet<String> = changed.iter().map(|r| r.get(0)).collect();
+    refresh_domains(&tx.t, &domains).await
 }
 
 pub async fn set_delay_notified(tx: &mut Tx<'_>, id: QueueId) -> PgResult<()> {
@@ -278,6 +292,9 @@ pub async fn set_delay_notified(tx: &mut Tx<'_>, id: QueueId) -> PgResult<()> {
     Ok(())
 }
 
+/// Makes pending recipients due now, except those a lease holds (being delivered: a claimed
+/// recipient's `next_attempt` is its lease's expiry, so `lease IS NULL` tells them apart; an
+/// expired lease's recipients are due already).
 pub async fn retry(tx: &mut Tx<'_>, id: Option<QueueId>, now: UnixTime) -> PgResult<u64> {
     match id {
         Some(id) => {
@@ -287,28 +304,54 @@ pub async fn retry(tx: &mut Tx<'_>, id: Option<QueueId>, now: UnixTime) -> PgRes
             {
                 return Err(StoreError::NotFound(format!("queued message {id}")).into());
             }
-            exec(
+            let changed = rows(
                 &tx.t,
                 "UPDATE queue_recipients SET next_attempt = $2
-                 WHERE message = $1 AND status = 'pending'",
+                 WHERE message = $1 AND status = 'pending' AND lease IS NULL
+                 RETURNING domain",
                 &[&id, &now],
             )
-            .await
+            .await?;
+            let domains: BTreeSet<String> = changed.iter().map(|r| r.get(0)).collect();
+            lower_domains(&tx.t, &domains, now).await?;
+            Ok(changed.len() as u64)
         }
         None => {
-            exec(
+            let n = exec(
                 &tx.t,
                 "UPDATE queue_recipients SET next_attempt = $1
-                 WHERE status = 'pending' AND next_attempt > $1",
+                 WHERE status = 'pending' AND next_attempt > $1 AND lease IS NULL",
                 &[&now],
             )
-            .await
+            .await?;
+            // Every domain with such a recipient is now due: a lower bound for all of them,
+            // the rows taken in name order like everywhere else.
+            exec(
+                &tx.t,
+                "UPDATE queue_domains SET next_due = $1 WHERE domain IN
+                   (SELECT domain FROM queue_domains WHERE next_due > $1
+                    ORDER BY domain FOR UPDATE)",
+                &[&now],
+            )
+            .await?;
+            Ok(n)
         }
     }
 }
 
 /// Deletes one message row with its recipients and releases its blob reference.
 pub async fn delete(tx: &mut Tx<'_>, id: QueueId) -> PgResult<()> {
+    // Statuses only move away from pending, so these are all the domains the delete may
+    // leave without pending recipients.
+    let domains: BTreeSet<String> = rows(
+        &tx.t,
+        "SELECT DISTINCT domain FROM queue_recipients WHERE message = $1 AND status = 'pending'",
+        &[&id],
+    )
+    .await?
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
     let hash: String = opt(
         &tx.t,
         "DELETE FROM queue_messages WHERE id = $1 RETURNING blob",
@@ -318,7 +361,8 @@ pub async fn delete(tx: &mut Tx<'_>, id: QueueId) -> PgResult<()> {
     .ok_or_else(|| StoreError::NotFound(format!("queued message {id}")))?
     .get(0);
     // Recipients go by ON DELETE CASCADE.
-    release_blobs(tx, &BTreeMap::from([(hash, 1)])).await
+    release_blobs(tx, &BTreeMap::from([(hash, 1)])).await?;
+    refresh_domains(&tx.t, &domains).await
 }
 
 pub async fn remove_finished(tx: &mut Tx<'_>) -> PgResult<u64> {

@@ -1,18 +1,20 @@
-//! [`store::QueueStore`] for the PostgreSQL store: thin async glue around `ops_queue.rs`.
-//! Writes are transactions (durable before `Ok`); the scheduler of this process is notified
-//! after the commit. Other nodes' enqueues are not notified here yet: the scheduler also polls.
+//! [`store::QueueStore`] for the PostgreSQL store: thin async glue around `ops_queue.rs` and
+//! `claims.rs`. Writes are transactions (durable before `Ok`); the scheduler of this process
+//! is notified after the commit. Other nodes' enqueues and releases are not notified here yet:
+//! the scheduler also polls.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use store::{
-    AttemptResult, OutboundEnvelope, QueueId, QueueStore, QueuedMessage, StoreResult, UnixTime,
+    AttemptResult, Claim, ClaimLimits, Lease, LeaseId, OutboundEnvelope, QueueId, QueueStore,
+    QueuedMessage, StoreResult, UnixTime,
 };
 
 use crate::mailstore::hash_of;
 use crate::ops_msg::NewBlob;
 use crate::tx::{read, snapshot, write_tx};
-use crate::{PgStore, ops_queue};
+use crate::{PgStore, claims, ops_queue};
 
 #[async_trait]
 impl QueueStore for PgStore {
@@ -37,30 +39,37 @@ impl QueueStore for PgStore {
 
     async fn claim_due(
         &self,
-        _holder: &str,
-        _now: UnixTime,
-        _lease_secs: u64,
-        _limits: &store::ClaimLimits,
-    ) -> StoreResult<Vec<store::Claim>> {
-        Err(crate::pending::pending("claim_due"))
+        holder: &str,
+        now: UnixTime,
+        lease_secs: u64,
+        limits: &ClaimLimits,
+    ) -> StoreResult<Vec<Claim>> {
+        write_tx!(self, |tx| claims::claim(
+            &tx.t, holder, now, lease_secs, limits
+        ))
     }
 
     async fn renew(
         &self,
-        _lease: store::LeaseId,
-        _holder: &str,
-        _now: UnixTime,
-        _lease_secs: u64,
+        lease: LeaseId,
+        holder: &str,
+        now: UnixTime,
+        lease_secs: u64,
     ) -> StoreResult<bool> {
-        Err(crate::pending::pending("renew"))
+        write_tx!(self, |tx| claims::renew(
+            &tx.t, lease, holder, now, lease_secs
+        ))
     }
 
-    async fn release(&self, _lease: store::LeaseId, _now: UnixTime) -> StoreResult<()> {
-        Err(crate::pending::pending("release"))
+    async fn release(&self, lease: LeaseId, now: UnixTime) -> StoreResult<()> {
+        write_tx!(self, |tx| claims::release(&tx.t, lease, now))?;
+        // Its recipients may be due again, and its connection slot is free.
+        self.queue_notify.notify_one();
+        Ok(())
     }
 
-    async fn leases(&self, _now: UnixTime) -> StoreResult<Vec<store::Lease>> {
-        Err(crate::pending::pending("leases"))
+    async fn leases(&self, now: UnixTime) -> StoreResult<Vec<Lease>> {
+        read!(self, |c| claims::leases(c, now))
     }
 
     async fn next_due(&self) -> StoreResult<Option<UnixTime>> {
@@ -79,15 +88,11 @@ impl QueueStore for PgStore {
         read!(self, |c| ops_queue::body(c, id)).map(Arc::new)
     }
 
-    async fn record_attempts(
-        &self,
-        _lease: store::LeaseId,
-        results: &[AttemptResult],
-    ) -> StoreResult<()> {
+    async fn record_attempts(&self, lease: LeaseId, results: &[AttemptResult]) -> StoreResult<()> {
         if results.is_empty() {
             return Ok(());
         }
-        write_tx!(self, |tx| ops_queue::record_attempts(tx, results))
+        write_tx!(self, |tx| ops_queue::record_attempts(tx, lease, results))
     }
 
     async fn set_delay_notified(&self, id: QueueId) -> StoreResult<()> {

@@ -17,7 +17,7 @@ use store::StoreError;
 use crate::error::PgResult;
 
 /// The version [`migrate`] produces. Add a step to [`STEPS`] when the schema changes.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// The key of the advisory lock held while migrating (any constant unique to yubin: "yubin"
 /// in ASCII).
@@ -228,11 +228,57 @@ CREATE TABLE secrets (
 ALTER TABLE mailboxes ADD COLUMN recent_uid bigint NOT NULL DEFAULT 0;
 "#;
 
+/// Version 4: the queue shared by several nodes (see `store::QueueStore` and `claims.rs`):
+/// leases (one delivery batch of one node each), the lease holding each recipient, the index of
+/// destination domains with due work, and the sending log of the per-account hourly limits.
+const V4: &str = r#"
+CREATE TABLE queue_leases (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, -- never reused
+    destination text NOT NULL,                   -- domain, or '' when a smarthost takes all
+    domain      text NOT NULL,                   -- the recipients' domain
+    holder      text NOT NULL,                   -- node id of the holding process
+    expires     bigint NOT NULL                  -- Unix seconds (the nodes' clock)
+);
+CREATE INDEX queue_leases_destination ON queue_leases(destination, expires);
+CREATE INDEX queue_leases_expires ON queue_leases(expires);
+
+-- The lease that claimed the recipient; while it is live, next_attempt is its expiry. No
+-- foreign key: an expired lease's row goes while its id stays here, so that a late result of
+-- its holder still matches until another lease claims the recipient (as in the embedded store).
+ALTER TABLE queue_recipients ADD COLUMN lease bigint;
+CREATE INDEX queue_recipients_lease ON queue_recipients(lease) WHERE lease IS NOT NULL;
+-- A domain's due recipients in claim order (the claim's per-domain read, no sort).
+CREATE INDEX queue_recipients_domain_due
+    ON queue_recipients(domain, next_attempt, id) WHERE status = 'pending';
+
+-- Domains with pending recipients; next_due is never later than the earliest next_attempt of
+-- their pending recipients (it may be earlier: a claim then finds nothing and corrects it).
+CREATE TABLE queue_domains (
+    domain      text PRIMARY KEY,
+    next_due    bigint NOT NULL                  -- Unix seconds
+);
+CREATE INDEX queue_domains_due ON queue_domains(next_due, domain);
+INSERT INTO queue_domains (domain, next_due)
+    SELECT domain, min(next_attempt) FROM queue_recipients WHERE status = 'pending'
+    GROUP BY domain;
+
+-- Messages accepted from authenticated accounts, for the hourly sending limits. No foreign
+-- key to accounts (as in the embedded store): rows age out of the window either way.
+CREATE TABLE sending_log (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account     bigint NOT NULL,
+    at          bigint NOT NULL,                 -- Unix seconds
+    recipients  bigint NOT NULL
+);
+CREATE INDEX sending_log_account ON sending_log(account, at);
+"#;
+
 /// The steps in order: (version, description, SQL).
 const STEPS: &[(i32, &str, &str)] = &[
     (1, "initial schema", V1),
     (2, "leases by holder, shared secrets, recent marks", V2),
     (3, "change log", V3),
+    (4, "shared queue: leases, due domains, sending log", V4),
 ];
 
 const CREATE_MIGRATIONS: &str = "

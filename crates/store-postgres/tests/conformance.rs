@@ -138,22 +138,45 @@ async fn queue_checks() {
     db.cleanup().await;
 }
 
-/// Two nodes on one database: one's writes reach the other's subscribers through the change
-/// log and LISTEN/NOTIFY; concurrent writers never share a UID.
+/// Runs `$body` with two stores (two "nodes": separate pools and memory) on one fresh
+/// database.
 macro_rules! two_nodes {
-    ($name:ident) => {
+    ($name:ident, |$a:ident, $b:ident| $body:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
             let Some(db) = TestDb::create(stringify!($name)).await else {
                 return;
             };
-            let (a, b) = (db.store().await, db.store().await);
-            conformance::$name(a.as_ref(), b.as_ref()).await;
-            drop((a, b));
+            let ($a, $b) = (db.store().await, db.store().await);
+            $body.await;
+            drop(($a, $b));
             db.cleanup().await;
         }
     };
 }
 
-two_nodes!(changes_across_handles);
-two_nodes!(concurrent_appends_across_handles);
+two_nodes!(changes_across_handles, |a, b| {
+    conformance::changes_across_handles(a.as_ref(), b.as_ref())
+});
+two_nodes!(concurrent_appends_across_handles, |a, b| {
+    conformance::concurrent_appends_across_handles(a.as_ref(), b.as_ref())
+});
+two_nodes!(queue_claims_are_exclusive, |a, b| {
+    conformance::queue_claims_are_exclusive(a.as_ref(), b.as_ref())
+});
+two_nodes!(queue_lease_expiry_and_renew, |a, b| {
+    conformance::queue_lease_expiry_and_renew(a.as_ref(), b.as_ref())
+});
+two_nodes!(queue_destination_limit, |a, b| {
+    conformance::queue_destination_limit(a.as_ref(), b.as_ref())
+});
+two_nodes!(sending_log_limits, |a, b| {
+    conformance::sending_log_limits(a.as_ref(), b.as_ref())
+});
+two_nodes!(queue_fair_claims, |a, _b| {
+    conformance::queue_fair_claims(a.as_ref())
+});
+two_nodes!(queue_shared_all_on_one_store, |a, b| async {
+    conformance::run_queue(a.as_ref()).await;
+    conformance::run_queue_shared(a.as_ref(), b.as_ref()).await;
+});

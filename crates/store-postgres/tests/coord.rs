@@ -159,6 +159,9 @@ async fn a_version_1_database_is_upgraded() {
             "DELETE FROM schema_migrations WHERE version >= 2;
              DROP TABLE leases; DROP TABLE secrets;
              DROP TABLE change_log; DROP TABLE change_heads;
+             DROP TABLE queue_leases, queue_domains, sending_log;
+             DROP INDEX queue_recipients_domain_due;
+             ALTER TABLE queue_recipients DROP COLUMN lease;
              ALTER TABLE mailboxes DROP COLUMN recent_uid;
              CREATE TABLE leases (name text PRIMARY KEY, node text NOT NULL,
                                   token bigint NOT NULL, expires_at timestamptz NOT NULL);

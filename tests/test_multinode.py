@@ -203,7 +203,8 @@ def test_a_node_killed_while_delivering_the_queue_leaves_it_to_the_others(cluste
         s.login("alice@example.com", PASSWORD)
         for n in range(total):
             s.sendmail("alice@example.com", ["carol@b.test"],
-                       f"Subject: q-{n}\r\nMessage-ID: <q-{n}@example.com>\r\n\r\n{n}\r\n".encode())
+                       f"From: <alice@example.com>\r\nTo: <carol@b.test>\r\nSubject: q-{n}\r\n"
+                       f"Message-ID: <q-{n}@example.com>\r\n\r\n{n}\r\n".encode())
     time.sleep(0.5)
     a.proc.send_signal(signal.SIGKILL)
     a.proc.wait()

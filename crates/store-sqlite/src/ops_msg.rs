@@ -15,6 +15,7 @@ use crate::prim::{
     expunge_uids_with, insert_message, mailbox_row,
 };
 use crate::writer::Tx;
+use store::backend::flags::{apply, same_flags};
 
 /// A message body already written to the blob directory.
 pub struct NewBlob<'a> {
@@ -188,39 +189,6 @@ pub fn sorted_uids(uids: &[Uid]) -> Vec<Uid> {
     v.sort_unstable();
     v.dedup();
     v
-}
-
-/// Applies `op` to `current`; keywords compare case-insensitively (RFC 9051 §2.3.2).
-fn apply(op: FlagOp, current: &Flags, change: &Flags) -> Flags {
-    match op {
-        FlagOp::Replace => change.clone(),
-        FlagOp::Add => {
-            let mut out = current.clone();
-            out.system.insert(change.system);
-            for k in &change.keywords {
-                if !out.keywords.iter().any(|o| o.eq_ignore_ascii_case(k)) {
-                    out.keywords.push(k.clone());
-                }
-            }
-            out
-        }
-        FlagOp::Remove => {
-            let mut out = current.clone();
-            out.system.remove(change.system);
-            out.keywords
-                .retain(|o| !change.keywords.iter().any(|k| k.eq_ignore_ascii_case(o)));
-            out
-        }
-    }
-}
-
-/// Whether two flag sets are the same (keywords as case-insensitive sets).
-fn same_flags(a: &Flags, b: &Flags) -> bool {
-    a.system == b.system
-        && a.keywords.len() == b.keywords.len()
-        && a.keywords
-            .iter()
-            .all(|k| b.keywords.iter().any(|o| o.eq_ignore_ascii_case(k)))
 }
 
 /// RFC 9051 §6.4.6 STORE. Only messages whose flags actually change get the new MODSEQ
@@ -506,29 +474,4 @@ pub fn expunge_deleted(
         }
     };
     expunge_uids(tx, &mb, &candidates)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn f(bits: u8, kw: &[&str]) -> Flags {
-        Flags {
-            system: SystemFlags(bits),
-            keywords: kw.iter().map(|s| s.to_string()).collect(),
-        }
-    }
-
-    #[test]
-    fn flag_ops() {
-        let cur = f(1, &["$Junk"]);
-        assert_eq!(
-            apply(FlagOp::Add, &cur, &f(4, &["$junk", "x"])),
-            f(5, &["$Junk", "x"])
-        );
-        assert_eq!(apply(FlagOp::Remove, &cur, &f(1, &["$JUNK"])), f(0, &[]));
-        assert_eq!(apply(FlagOp::Replace, &cur, &f(8, &[])), f(8, &[]));
-        assert!(same_flags(&f(1, &["a", "B"]), &f(1, &["b", "A"])));
-        assert!(!same_flags(&f(1, &["a"]), &f(1, &["a", "b"])));
-    }
 }

@@ -2,5 +2,6 @@
 //! cache of message facts. Protocol crates do not use them.
 
 pub mod facts_cache;
+pub mod flags;
 pub mod keywords;
 pub mod names;

@@ -30,30 +30,19 @@ use crate::prim::{acquire_blob, release_blobs};
 use crate::tx::Tx;
 
 fn notify_bits(n: DsnNotify) -> i16 {
-    i16::from(n.success) | (i16::from(n.failure) << 1) | (i16::from(n.delay) << 2)
+    i16::from(n.bits())
 }
 
 fn notify_from_bits(b: i16) -> DsnNotify {
-    DsnNotify {
-        success: b & 1 != 0,
-        failure: b & 2 != 0,
-        delay: b & 4 != 0,
-    }
+    DsnNotify::from_bits(u8::try_from(b).unwrap_or(0))
 }
 
 fn ret_str(r: Option<DsnRet>) -> Option<&'static str> {
-    r.map(|r| match r {
-        DsnRet::Full => "full",
-        DsnRet::Headers => "hdrs",
-    })
+    r.map(DsnRet::as_str)
 }
 
-fn ret_from(s: Option<&str>) -> Option<DsnRet> {
-    match s {
-        Some("full") => Some(DsnRet::Full),
-        Some("hdrs") => Some(DsnRet::Headers),
-        _ => None,
-    }
+fn ret_from(s: Option<String>) -> Option<DsnRet> {
+    s.as_deref().and_then(DsnRet::parse)
 }
 
 /// The lower-case domain of an address (after the last `@`); empty when there is none.

@@ -13,8 +13,7 @@ use store::transfer::{
     AccountRecord, DirectoryRecords, ExpungedRecord, MailboxRecord, MessageRecord, Transfer,
 };
 use store::{
-    AccountId, BlobId, MailboxId, OutboundEnvelope, OutboundRecipient, QueuedMessage, SpecialUse,
-    StoreError, StoreResult, Uid,
+    AccountId, BlobId, MailboxId, QueuedMessage, SpecialUse, StoreError, StoreResult, Uid,
 };
 
 use crate::db::{
@@ -312,22 +311,7 @@ async fn import_queued(
     message: &QueuedMessage,
     blob: &NewBlob<'_>,
 ) -> PgResult<()> {
-    let envelope = OutboundEnvelope {
-        sender: message.sender.clone(),
-        recipients: message
-            .recipients
-            .iter()
-            .map(|r| OutboundRecipient {
-                address: r.address.clone(),
-                orcpt: r.orcpt.clone(),
-                notify: r.notify,
-            })
-            .collect(),
-        envid: message.envid.clone(),
-        ret: message.ret,
-        account: message.account,
-        smtputf8: message.smtputf8,
-    };
+    let envelope = message.envelope();
     let id = ops_queue::enqueue(tx, blob, &envelope).await?;
     exec(
         &tx.t,

@@ -27,30 +27,19 @@ use crate::prim::{acquire_blob, release_blob};
 use crate::writer::Tx;
 
 fn notify_bits(n: DsnNotify) -> i64 {
-    i64::from(n.success) | (i64::from(n.failure) << 1) | (i64::from(n.delay) << 2)
+    i64::from(n.bits())
 }
 
 fn notify_from_bits(b: i64) -> DsnNotify {
-    DsnNotify {
-        success: b & 1 != 0,
-        failure: b & 2 != 0,
-        delay: b & 4 != 0,
-    }
+    DsnNotify::from_bits(u8::try_from(b).unwrap_or(0))
 }
 
 fn ret_str(r: Option<DsnRet>) -> Option<&'static str> {
-    r.map(|r| match r {
-        DsnRet::Full => "full",
-        DsnRet::Headers => "hdrs",
-    })
+    r.map(DsnRet::as_str)
 }
 
 fn ret_from(s: Option<String>) -> Option<DsnRet> {
-    match s.as_deref() {
-        Some("full") => Some(DsnRet::Full),
-        Some("hdrs") => Some(DsnRet::Headers),
-        _ => None,
-    }
+    s.as_deref().and_then(DsnRet::parse)
 }
 
 /// The lower-case domain of an address (after the last `@`); empty when there is none.

@@ -10,8 +10,8 @@ use store::transfer::{
     AccountRecord, DirectoryRecords, ExpungedRecord, MailboxRecord, MessageRecord, Transfer,
 };
 use store::{
-    AccountId, BlobId, MailboxId, OutboundEnvelope, OutboundRecipient, QueuedMessage, SpecialUse,
-    StoreError, StoreResult, SystemFlags, Uid,
+    AccountId, BlobId, MailboxId, QueuedMessage, SpecialUse, StoreError, StoreResult, SystemFlags,
+    Uid,
 };
 
 use crate::db::{Db, encode_keywords, flags_from_columns, sql_u64};
@@ -358,22 +358,7 @@ impl Transfer for SqliteStore {
         let message = message.clone();
         self.writer
             .run(move |tx| {
-                let envelope = OutboundEnvelope {
-                    sender: message.sender.clone(),
-                    recipients: message
-                        .recipients
-                        .iter()
-                        .map(|r| OutboundRecipient {
-                            address: r.address.clone(),
-                            orcpt: r.orcpt.clone(),
-                            notify: r.notify,
-                        })
-                        .collect(),
-                    envid: message.envid.clone(),
-                    ret: message.ret,
-                    account: message.account,
-                    smtputf8: message.smtputf8,
-                };
+                let envelope = message.envelope();
                 let blob = NewBlob {
                     hash: &hash,
                     bytes: &body,

@@ -75,6 +75,19 @@ impl Default for DsnNotify {
 }
 
 impl DsnNotify {
+    /// The stored form: bit 1 SUCCESS, 2 FAILURE, 4 DELAY (0 = NEVER).
+    pub fn bits(self) -> u8 {
+        u8::from(self.success) | (u8::from(self.failure) << 1) | (u8::from(self.delay) << 2)
+    }
+
+    pub fn from_bits(b: u8) -> DsnNotify {
+        DsnNotify {
+            success: b & 1 != 0,
+            failure: b & 2 != 0,
+            delay: b & 4 != 0,
+        }
+    }
+
     /// NOTIFY=NEVER.
     pub const NEVER: DsnNotify = DsnNotify {
         success: false,
@@ -88,6 +101,24 @@ impl DsnNotify {
 pub enum DsnRet {
     Full,
     Headers,
+}
+
+impl DsnRet {
+    /// The stored spelling: `full` or `hdrs`, as in the RET parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DsnRet::Full => "full",
+            DsnRet::Headers => "hdrs",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DsnRet> {
+        match s {
+            "full" => Some(DsnRet::Full),
+            "hdrs" => Some(DsnRet::Headers),
+            _ => None,
+        }
+    }
 }
 
 /// One recipient of an outbound message.
@@ -182,6 +213,28 @@ pub struct QueuedMessage {
     /// A delay notice (RFC 3464 `Action: delayed`) was already sent for this message.
     pub delay_notified: bool,
     pub recipients: Vec<QueuedRecipient>,
+}
+
+impl QueuedMessage {
+    /// The envelope it was queued with (recipients in order, whatever their status).
+    pub fn envelope(&self) -> OutboundEnvelope {
+        OutboundEnvelope {
+            sender: self.sender.clone(),
+            recipients: self
+                .recipients
+                .iter()
+                .map(|r| OutboundRecipient {
+                    address: r.address.clone(),
+                    orcpt: r.orcpt.clone(),
+                    notify: r.notify,
+                })
+                .collect(),
+            envid: self.envid.clone(),
+            ret: self.ret,
+            account: self.account,
+            smtputf8: self.smtputf8,
+        }
+    }
 }
 
 /// What happened to one recipient in one delivery attempt.

@@ -147,6 +147,20 @@ async fn wait_for(received: &Received, n: usize) {
     }
 }
 
+/// Waits until the queue no longer records `id`'s first recipient as pending: the sink
+/// records a message before it replies, so the engine's outcome lands a moment later.
+async fn settled<S: QueueStore>(store: &S, id: QueueId) -> Option<store::QueuedMessage> {
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let m = store.queued_message(id).await.expect("read")?;
+        if m.recipients.iter().all(|r| r.status != RecipientStatus::Pending) {
+            return Some(m);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never settled: {m:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Two engines on two handles of one store deliver 200 messages (to two domains, enqueued
 /// through both handles while both run): each arrives exactly once, and the queue records
 /// every recipient as delivered.
@@ -202,7 +216,7 @@ async fn deliver_each_message_once<S: QueueStore + Store + 'static>(a: Arc<S>, b
         );
     }
     for id in ids {
-        if let Some(m) = a.queued_message(id).await.expect("read") {
+        if let Some(m) = settled(&*a, id).await {
             assert!(
                 m.recipients
                     .iter()
@@ -264,7 +278,7 @@ async fn dead_holders_work_is_taken_over<S: QueueStore + Store + 'static>(a: Arc
     assert_eq!(held.recipients[0].lease, Some(claims[0].lease.id));
     wait_for(&received, 1).await;
     assert_eq!(*received.lock().unwrap(), ["orphan"]);
-    let m = b.queued_message(id).await.expect("read").expect("queued");
+    let m = settled(&*b, id).await.expect("queued");
     assert_eq!(m.recipients[0].status, RecipientStatus::Delivered);
     sb.cancel();
     eb.await.expect("engine b");
@@ -299,15 +313,7 @@ async fn long_delivery_keeps_its_lease<S: QueueStore + Store + 'static>(a: Arc<S
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (eb, sb) = start(&b, port, Duration::from_secs(3));
     // The peer answers after 7 s; the lease (3 s) was renewed twice meanwhile.
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    let m = loop {
-        let m = b.queued_message(id).await.expect("read").expect("queued");
-        if m.recipients[0].status != RecipientStatus::Pending {
-            break m;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never delivered");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let m = settled(&*b, id).await.expect("queued");
     assert_eq!(m.recipients[0].status, RecipientStatus::Delivered);
     assert_eq!(m.recipients[0].attempts, 1);
     assert_eq!(*received.lock().unwrap(), ["slow"], "sent once");

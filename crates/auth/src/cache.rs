@@ -204,17 +204,17 @@ mod tests {
     fn hit_needs_same_password_and_same_phc() {
         let c = cache(60_000, 10);
         let good = c.mac("a@d.test", "secret");
-        c.insert(1, good, "$argon2id$one");
-        assert!(c.check(1, &good, "$argon2id$one"));
+        c.insert(AccountId(1), good, "$argon2id$one");
+        assert!(c.check(AccountId(1), &good, "$argon2id$one"));
         // A wrong password misses and does not evict the entry.
-        assert!(!c.check(1, &c.mac("a@d.test", "Secret"), "$argon2id$one"));
-        assert!(c.check(1, &good, "$argon2id$one"));
+        assert!(!c.check(AccountId(1), &c.mac("a@d.test", "Secret"), "$argon2id$one"));
+        assert!(c.check(AccountId(1), &good, "$argon2id$one"));
         // Another account with the same MAC misses.
-        assert!(!c.check(2, &good, "$argon2id$one"));
+        assert!(!c.check(AccountId(2), &good, "$argon2id$one"));
         // The password hash changed (yubin user passwd in another process): miss, dropped.
-        assert!(!c.check(1, &good, "$argon2id$two"));
+        assert!(!c.check(AccountId(1), &good, "$argon2id$two"));
         assert_eq!(c.len(), 0);
-        assert!(!c.check(1, &good, "$argon2id$one"));
+        assert!(!c.check(AccountId(1), &good, "$argon2id$one"));
     }
 
     #[test]
@@ -231,10 +231,10 @@ mod tests {
     fn entries_expire() {
         let c = cache(30, 10);
         let m = c.mac("a@d.test", "pw");
-        c.insert(1, m, "phc");
-        assert!(c.check(1, &m, "phc"));
+        c.insert(AccountId(1), m, "phc");
+        assert!(c.check(AccountId(1), &m, "phc"));
         std::thread::sleep(Duration::from_millis(60));
-        assert!(!c.check(1, &m, "phc"));
+        assert!(!c.check(AccountId(1), &m, "phc"));
         assert_eq!(c.len(), 0);
     }
 
@@ -245,20 +245,20 @@ mod tests {
             .map(|i| c.mac(&format!("u{i}@d.test"), "pw"))
             .collect();
         for i in 0..3 {
-            c.insert(i, macs[i as usize], "phc");
+            c.insert(AccountId(i), macs[i as usize], "phc");
         }
         // Use 0, so 1 is now the least recently used.
-        assert!(c.check(0, &macs[0], "phc"));
-        c.insert(3, macs[3], "phc");
+        assert!(c.check(AccountId(0), &macs[0], "phc"));
+        c.insert(AccountId(3), macs[3], "phc");
         assert_eq!(c.len(), 3);
-        assert!(!c.check(1, &macs[1], "phc"));
-        assert!(c.check(0, &macs[0], "phc"));
-        assert!(c.check(2, &macs[2], "phc"));
-        assert!(c.check(3, &macs[3], "phc"));
+        assert!(!c.check(AccountId(1), &macs[1], "phc"));
+        assert!(c.check(AccountId(0), &macs[0], "phc"));
+        assert!(c.check(AccountId(2), &macs[2], "phc"));
+        assert!(c.check(AccountId(3), &macs[3], "phc"));
         // Re-inserting an account replaces its entry instead of adding one.
-        c.insert(3, macs[4], "phc2");
+        c.insert(AccountId(3), macs[4], "phc2");
         assert_eq!(c.len(), 3);
-        assert!(c.check(3, &macs[4], "phc2"));
+        assert!(c.check(AccountId(3), &macs[4], "phc2"));
     }
 
     #[test]
@@ -276,8 +276,8 @@ mod tests {
         ] {
             let c = CredentialCache::new(config);
             let m = c.mac("a@d.test", "pw");
-            c.insert(1, m, "phc");
-            assert!(!c.check(1, &m, "phc"));
+            c.insert(AccountId(1), m, "phc");
+            assert!(!c.check(AccountId(1), &m, "phc"));
             assert_eq!(c.len(), 0);
         }
     }

@@ -38,7 +38,7 @@ fn peer() -> IpAddr {
     "127.0.0.1".parse().unwrap()
 }
 
-async fn login(a: &Authenticator, user: &str, pass: &str) -> Result<i64, AuthError> {
+async fn login(a: &Authenticator, user: &str, pass: &str) -> Result<store::AccountId, AuthError> {
     a.authenticate(user, pass, "test", peer())
         .await
         .map(|ok| ok.account)

@@ -139,7 +139,15 @@ mod tests {
         assert_eq!(a.claim(s.as_ref(), mb, 7).await.unwrap(), 7);
         assert_eq!(s.recent_mark(mb).await.unwrap(), 7);
         // Unknown mailbox: the store's error, nothing claimed.
-        assert!(a.claim(s.as_ref(), mb + 1000, 1).await.is_err());
+        assert!(
+            a.claim(
+                s.as_ref(),
+                store::MailboxId::new(mb.account, mb.number + 1000),
+                1
+            )
+            .await
+            .is_err()
+        );
     }
 
     #[test]

@@ -153,7 +153,7 @@ impl Selected {
         };
         match mark {
             Ok(mark) => self.recent.add(mark.max(after).saturating_add(1), max),
-            Err(e) => tracing::warn!(mailbox = self.id, error = %e, "imap: cannot claim \\Recent"),
+            Err(e) => tracing::warn!(mailbox = %self.id, error = %e, "imap: cannot claim \\Recent"),
         }
     }
 
@@ -304,7 +304,6 @@ pub(crate) async fn sync_with(
                     }
                 }
                 other => user.notify.note(ChangeEvent {
-                    account: user.account,
                     mailbox: sel.id,
                     change: other,
                 }),
@@ -365,7 +364,6 @@ pub(crate) fn absorb(user: &mut User, sel: &mut Selected) -> bool {
                 }
                 Change::Expunged { uids, .. } => gone.extend(uids),
                 other => user.notify.note(ChangeEvent {
-                    account: user.account,
                     mailbox: sel.id,
                     change: other,
                 }),

@@ -119,7 +119,11 @@ mod tests {
 
     #[test]
     fn numbering_deletion_and_reset() {
-        let mut d = Maildrop::new(1, 0x1234, vec![meta(3, 100), meta(7, 50), meta(9, 1)]);
+        let mut d = Maildrop::new(
+            store::MailboxId::new(store::AccountId(1), 1),
+            0x1234,
+            vec![meta(3, 100), meta(7, 50), meta(9, 1)],
+        );
         assert_eq!(d.stat(), (3, 151));
         assert!(d.get(0).is_err());
         assert!(d.get(4).is_err());

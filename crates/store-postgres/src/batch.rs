@@ -70,7 +70,6 @@ pub async fn append_many(
         )
         .await?;
         tx.events.push(ChangeEvent {
-            account: mb.account,
             mailbox: mb.id,
             change: Change::NewMessage(MessageSummary {
                 uid,
@@ -81,7 +80,6 @@ pub async fn append_many(
             }),
         });
         stored.push(Stored {
-            account: mb.account,
             mailbox: mb.id,
             uid_validity: alloc.uid_validity,
             uid,

@@ -228,7 +228,7 @@ async fn listen(
 
 fn parse(payload: &str) -> Option<(AccountId, u64)> {
     let (account, seq) = payload.split_once(':')?;
-    Some((account.parse().ok()?, seq.parse().ok()?))
+    Some((AccountId(account.parse().ok()?), seq.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -237,7 +237,7 @@ mod tests {
 
     #[test]
     fn payloads() {
-        assert_eq!(parse("42:7"), Some((42, 7)));
+        assert_eq!(parse("42:7"), Some((store::AccountId(42), 7)));
         assert_eq!(parse("42"), None);
         assert_eq!(parse("x:1"), None);
     }

@@ -74,6 +74,8 @@ pub struct PgStore {
     pub(crate) publish_order: Vec<tokio::sync::Mutex<()>>,
     /// The message facts most recently used, in front of the `message_facts` table.
     pub(crate) facts: facts_cache::FactsCache,
+    /// Which account each mailbox belongs to (see `store::backend::owners`).
+    pub(crate) owners: store::backend::owners::Owners,
     /// Brings other nodes' changes to this node's subscribers (see `change_log.rs`).
     _follower: Option<change_log::Follower>,
 }
@@ -168,6 +170,7 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<PgStore>
             .map(|_| tokio::sync::Mutex::new(()))
             .collect(),
         facts: facts_cache::FactsCache::new(options.facts_cache_bytes),
+        owners: Default::default(),
     }))
 }
 
@@ -182,7 +185,7 @@ impl PgStore {
 
     /// The publishing shard of `account`.
     pub(crate) fn publish_shard(&self, account: AccountId) -> usize {
-        account.rem_euclid(PUBLISH_SHARDS as i64) as usize
+        account.0.rem_euclid(PUBLISH_SHARDS as i64) as usize
     }
 
     /// Sets (or with `None` removes) an account's quota limit in bytes. Not part of the

@@ -32,6 +32,27 @@ fn is_valid_hash(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+impl PgStore {
+    /// `NotFound` unless `mailbox` is its account's (see `store::MailStore`): from the owner
+    /// cache, else one read by primary key.
+    async fn own(&self, mailbox: MailboxId) -> StoreResult<()> {
+        if let Some(verdict) = self.owners.check(mailbox) {
+            return verdict.map(drop);
+        }
+        let owner = read!(self, |c| reads::mailbox_owner(c, mailbox.number))?;
+        self.owners.settle(mailbox, owner).map(drop)
+    }
+
+    /// [`own`](Self::own) for both mailboxes of a COPY or MOVE, which must be one account's.
+    async fn own_both(&self, from: MailboxId, to: MailboxId) -> StoreResult<()> {
+        if from.account != to.account {
+            return Err(StoreError::NotFound(format!("mailbox {}", to.number)));
+        }
+        self.own(from).await?;
+        self.own(to).await
+    }
+}
+
 #[async_trait]
 impl Directory for PgStore {
     async fn add_domain(&self, domain: &Domain) -> StoreResult<()> {
@@ -132,6 +153,7 @@ impl MailStore for PgStore {
         flags: &Flags,
         internal_date: UnixTime,
     ) -> StoreResult<Stored> {
+        self.own(mailbox).await?;
         let flags = normalize_flags(flags)?;
         let hash = hash_of(&message);
         let blob = NewBlob {
@@ -172,7 +194,11 @@ impl MailStore for PgStore {
         account: AccountId,
         name: &str,
     ) -> StoreResult<Option<MailboxInfo>> {
-        read!(self, |c| reads::find_mailbox(c, account, name, false))
+        let found = read!(self, |c| reads::find_mailbox(c, account, name, false))?;
+        if let Some(m) = &found {
+            self.owners.learn(m.id);
+        }
+        Ok(found)
     }
 
     async fn open_mailbox(
@@ -180,23 +206,31 @@ impl MailStore for PgStore {
         account: AccountId,
         name: &str,
     ) -> StoreResult<Option<OpenedMailbox>> {
-        snapshot!(self, |t| reads::open_mailbox(t, account, name))
+        let opened = snapshot!(self, |t| reads::open_mailbox(t, account, name))?;
+        if let Some(o) = &opened {
+            self.owners.learn(o.info.id);
+        }
+        Ok(opened)
     }
 
     async fn mailbox(&self, mailbox: MailboxId) -> StoreResult<MailboxInfo> {
+        self.own(mailbox).await?;
         read!(self, |c| reads::mailbox(c, mailbox))
     }
 
     async fn create_mailbox(&self, account: AccountId, name: &str) -> StoreResult<MailboxInfo> {
         let id = write_tx!(self, |tx| ops_mailbox::create(tx, account, name))?;
+        self.owners.learn(id);
         self.mailbox(id).await
     }
 
     async fn delete_mailbox(&self, mailbox: MailboxId) -> StoreResult<()> {
+        self.own(mailbox).await?;
         write_tx!(self, |tx| ops_mailbox::delete(tx, mailbox))
     }
 
     async fn rename_mailbox(&self, mailbox: MailboxId, new_name: &str) -> StoreResult<()> {
+        self.own(mailbox).await?;
         write_tx!(self, |tx| ops_mailbox::rename(tx, mailbox, new_name))
     }
 
@@ -216,10 +250,12 @@ impl MailStore for PgStore {
     }
 
     async fn list_messages(&self, mailbox: MailboxId) -> StoreResult<Vec<MessageMeta>> {
+        self.own(mailbox).await?;
         read!(self, |c| reads::list_messages(c, mailbox))
     }
 
     async fn list_summaries(&self, mailbox: MailboxId) -> StoreResult<Vec<MessageSummary>> {
+        self.own(mailbox).await?;
         read!(self, |c| reads::list_summaries(c, mailbox))
     }
 
@@ -228,6 +264,7 @@ impl MailStore for PgStore {
         mailbox: MailboxId,
         uids: &[Uid],
     ) -> StoreResult<Vec<MessageMeta>> {
+        self.own(mailbox).await?;
         read!(self, |c| reads::get_messages(c, mailbox, uids))
     }
 
@@ -266,6 +303,7 @@ impl MailStore for PgStore {
     }
 
     async fn read_message(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Option<Vec<u8>>> {
+        self.own(mailbox).await?;
         read!(self, |c| reads::read_message(c, mailbox, uid))
     }
 
@@ -275,6 +313,7 @@ impl MailStore for PgStore {
         uids: &[Uid],
         version: u32,
     ) -> StoreResult<Vec<MessageBody>> {
+        self.own(mailbox).await?;
         read!(self, |c| reads::message_bodies(
             c,
             mailbox,
@@ -342,11 +381,12 @@ impl MailStore for PgStore {
         op: FlagOp,
         flags: &Flags,
     ) -> StoreResult<Vec<(Uid, Flags, ModSeq)>> {
+        self.own(mailbox).await?;
         let flags = normalize_flags(flags)?;
-        let (changed, _) = write_tx!(self, |tx| ops_msg::store_flags_if(
+        let c = write_tx!(self, |tx| ops_msg::store_flags_if(
             tx, mailbox, uids, op, &flags, None
         ))?;
-        Ok(changed)
+        Ok(c.changed)
     }
 
     async fn store_flags_unchanged_since(
@@ -357,6 +397,7 @@ impl MailStore for PgStore {
         flags: &Flags,
         unchanged_since: ModSeq,
     ) -> StoreResult<ConditionalStore> {
+        self.own(mailbox).await?;
         let flags = normalize_flags(flags)?;
         write_tx!(self, |tx| ops_msg::store_flags_if(
             tx,
@@ -369,6 +410,7 @@ impl MailStore for PgStore {
     }
 
     async fn expunged_since(&self, mailbox: MailboxId, modseq: ModSeq) -> StoreResult<Vec<Uid>> {
+        self.own(mailbox).await?;
         read!(self, |c| reads::expunged_since(c, mailbox, modseq))
     }
 
@@ -378,10 +420,12 @@ impl MailStore for PgStore {
         uids: &[Uid],
         to: MailboxId,
     ) -> StoreResult<Vec<(Uid, Uid)>> {
+        self.own_both(from, to).await?;
         write_tx!(self, |tx| ops_msg::copy(tx, from, uids, to))
     }
 
     async fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> StoreResult<Vec<Uid>> {
+        self.own(mailbox).await?;
         write_tx!(self, |tx| ops_msg::expunge(tx, mailbox, uids))
     }
 
@@ -390,6 +434,7 @@ impl MailStore for PgStore {
         mailbox: MailboxId,
         uids: Option<&[Uid]>,
     ) -> StoreResult<Vec<Uid>> {
+        self.own(mailbox).await?;
         write_tx!(self, |tx| ops_msg::expunge_deleted(tx, mailbox, uids))
     }
 
@@ -399,16 +444,19 @@ impl MailStore for PgStore {
         above: Uid,
         flag: Option<store::SystemFlags>,
     ) -> StoreResult<u32> {
+        self.own(mailbox).await?;
         read!(self, |c| reads::count_messages(c, mailbox, above, flag))
     }
 
     async fn urlauth_key(&self, mailbox: MailboxId, fresh: &[u8]) -> StoreResult<Vec<u8>> {
+        self.own(mailbox).await?;
         write_tx!(self, |tx| crate::ops_urlauth::key_or_insert(
             tx, mailbox, fresh
         ))
     }
 
     async fn find_urlauth_key(&self, mailbox: MailboxId) -> StoreResult<Option<Vec<u8>>> {
+        self.own(mailbox).await?;
         read!(self, |c| reads::urlauth_key(c, mailbox))
     }
 
@@ -425,6 +473,7 @@ impl MailStore for PgStore {
         mailbox: MailboxId,
         messages: Vec<store::AppendMessage>,
     ) -> StoreResult<Vec<Stored>> {
+        self.own(mailbox).await?;
         // Bad keywords fail before anything is written.
         let mut prepared = Vec::with_capacity(messages.len());
         for m in &messages {
@@ -451,14 +500,17 @@ impl MailStore for PgStore {
         uids: &[Uid],
         to: MailboxId,
     ) -> StoreResult<Vec<(Uid, Uid)>> {
+        self.own_both(from, to).await?;
         write_tx!(self, |tx| batch::move_messages(tx, from, uids, to))
     }
 
     async fn claim_recent(&self, mailbox: MailboxId, up_to: Uid) -> StoreResult<Uid> {
+        self.own(mailbox).await?;
         write_tx!(self, |tx| coord::claim_recent(tx, mailbox, up_to))
     }
 
     async fn recent_mark(&self, mailbox: MailboxId) -> StoreResult<Uid> {
+        self.own(mailbox).await?;
         read!(self, |c| coord::recent_mark(c, mailbox))
     }
 

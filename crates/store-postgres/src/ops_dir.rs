@@ -3,7 +3,7 @@
 
 use deadpool_postgres::GenericClient;
 use mail_types::{Address, Domain};
-use store::{AccountId, Alias, DEFAULT_MAILBOXES, StoreError, UserRecord};
+use store::{AccountId, Alias, DEFAULT_MAILBOXES, MailboxId, StoreError, UserRecord};
 use tokio_postgres::Row;
 
 use crate::db::{corrupt, exec, opt, rows, sql_u64};
@@ -166,7 +166,7 @@ pub async fn delete_user(tx: &mut Tx<'_>, address: &Address) -> PgResult<()> {
     )
     .await?;
     for r in &ids {
-        let mb: MailboxRow = lock_mailbox(tx, r.get(0)).await?;
+        let mb: MailboxRow = lock_mailbox(tx, MailboxId::new(account, r.get(0))).await?;
         drop_mailbox(tx, &mb).await?;
     }
     exec(
@@ -186,8 +186,7 @@ pub async fn delete_user(tx: &mut Tx<'_>, address: &Address) -> PgResult<()> {
     exec(&tx.t, "DELETE FROM accounts WHERE id = $1", &[&account]).await?;
     // Its sessions, on this node or another, end (see `store::Change::AccountDeleted`).
     tx.events.push(store::ChangeEvent {
-        account,
-        mailbox: 0,
+        mailbox: MailboxId::new(account, 0),
         change: store::Change::AccountDeleted,
     });
     Ok(())

@@ -19,7 +19,7 @@ async fn find_id(tx: &Tx<'_>, account: AccountId, name: &str) -> PgResult<Option
         &[&account, &name],
     )
     .await?
-    .map(|r| r.get(0)))
+    .map(|r| MailboxId::new(account, r.get(0))))
 }
 
 /// Creates the missing superiors of `name` (RFC 9051 §6.3.4: "the server SHOULD create any
@@ -105,7 +105,7 @@ pub async fn rename(tx: &mut Tx<'_>, mailbox: MailboxId, new_name: &str) -> PgRe
     )
     .await?;
     for r in &inferiors {
-        let (id, old): (MailboxId, String) = (r.get(0), r.get(1));
+        let (id, old): (MailboxId, String) = (MailboxId::new(mb.account, r.get(0)), r.get(1));
         let suffix = old.get(mb.name.len()..).unwrap_or_default().to_string();
         moves.push((id, old, format!("{new_name}{suffix}")));
     }
@@ -126,7 +126,6 @@ pub async fn rename(tx: &mut Tx<'_>, mailbox: MailboxId, new_name: &str) -> PgRe
         )
         .await?;
         tx.events.push(ChangeEvent {
-            account: mb.account,
             mailbox: id,
             change: Change::MailboxRenamed { old_name, new_name },
         });
@@ -183,8 +182,7 @@ pub async fn set_subscribed(
     // NOTIFY SubscriptionChange (RFC 5465 §5.5). A subscription outlives its mailbox: the
     // event of one whose mailbox is gone carries mailbox id 0 (ids start at 1).
     tx.events.push(ChangeEvent {
-        account,
-        mailbox: id.unwrap_or(0),
+        mailbox: id.unwrap_or(MailboxId::new(account, 0)),
         change: Change::SubscriptionChanged { name, subscribed },
     });
     Ok(())

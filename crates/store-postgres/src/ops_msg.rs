@@ -54,7 +54,6 @@ async fn file_message(
     )
     .await?;
     tx.events.push(ChangeEvent {
-        account: mb.account,
         mailbox: mb.id,
         change: Change::NewMessage(MessageSummary {
             uid: alloc.first_uid,
@@ -65,7 +64,6 @@ async fn file_message(
         }),
     });
     Ok(Stored {
-        account: mb.account,
         mailbox: mb.id,
         uid_validity: alloc.uid_validity,
         uid: alloc.first_uid,
@@ -93,8 +91,8 @@ pub async fn deliver(
     for &account in accounts {
         let id: MailboxId = found
             .iter()
-            .find(|r| r.get::<_, i64>(1) == account)
-            .map(|r| r.get(0))
+            .find(|r| r.get::<_, AccountId>(1) == account)
+            .map(|r| MailboxId::new(account, r.get(0)))
             .ok_or_else(|| StoreError::NotFound(format!("INBOX of account {account}")))?;
         inboxes.push(MailboxRow {
             id,
@@ -174,7 +172,10 @@ pub async fn store_flags_if(
         }
     }
     if updates.is_empty() {
-        return Ok((Vec::new(), modified));
+        return Ok(ConditionalStore {
+            changed: Vec::new(),
+            failed: modified,
+        });
     }
     let modseq = bump_modseq(tx, mb.id).await?;
     // One UPDATE per distinct resulting flag set: `STORE 1:* +FLAGS (\Seen)` over thousands
@@ -198,7 +199,6 @@ pub async fn store_flags_if(
     let mut out = Vec::with_capacity(updates.len());
     for (uid, flags) in updates {
         tx.events.push(ChangeEvent {
-            account: mb.account,
             mailbox: mb.id,
             change: Change::FlagsChanged {
                 uid,
@@ -208,7 +208,10 @@ pub async fn store_flags_if(
         });
         out.push((uid, flags, modseq));
     }
-    Ok((out, modified))
+    Ok(ConditionalStore {
+        changed: out,
+        failed: modified,
+    })
 }
 
 /// Copies the messages `uids` (all when `None`) of the locked mailbox `src` into the locked
@@ -290,7 +293,6 @@ pub async fn copy_rows(
     for (i, r) in sel.iter().enumerate() {
         let uid = alloc.first_uid + i as u32;
         tx.events.push(ChangeEvent {
-            account: dst.account,
             mailbox: dst.id,
             change: Change::NewMessage(MessageSummary {
                 uid,

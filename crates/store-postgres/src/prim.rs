@@ -40,15 +40,16 @@ fn mailbox_not_found(id: MailboxId) -> StoreError {
 pub async fn lock_mailbox(tx: &Tx<'_>, id: MailboxId) -> PgResult<MailboxRow> {
     let row = opt(
         &tx.t,
-        "SELECT id, account_id, name FROM mailboxes WHERE id = $1 FOR NO KEY UPDATE",
-        &[&id],
+        // Scoped to the account the id names (see `store::MailStore`).
+        "SELECT name FROM mailboxes WHERE id = $1 AND account_id = $2 FOR NO KEY UPDATE",
+        &[&id, &id.account],
     )
     .await?
     .ok_or_else(|| mailbox_not_found(id))?;
     Ok(MailboxRow {
-        id: row.get(0),
-        account: row.get(1),
-        name: row.get(2),
+        id,
+        account: id.account,
+        name: row.get(0),
     })
 }
 
@@ -80,7 +81,7 @@ pub async fn lock_namespace(tx: &Tx<'_>, account: AccountId) -> PgResult<()> {
     exec(
         &tx.t,
         "SELECT pg_advisory_xact_lock($1)",
-        &[&(NAMESPACE_LOCK ^ account)],
+        &[&(NAMESPACE_LOCK ^ account.0)],
     )
     .await?;
     Ok(())
@@ -116,7 +117,7 @@ pub async fn insert_mailbox(
     subscribed: bool,
 ) -> PgResult<MailboxId> {
     let uid_validity = i64::from(next_uid_validity(tx).await?);
-    let id: MailboxId = one(
+    let id: i64 = one(
         &tx.t,
         "INSERT INTO mailboxes (account_id, name, uid_validity, special_use)
          VALUES ($1, $2, $3, $4) RETURNING id",
@@ -129,6 +130,7 @@ pub async fn insert_mailbox(
     )
     .await?
     .get(0);
+    let id = MailboxId::new(account, id);
     if subscribed {
         exec(
             &tx.t,
@@ -139,7 +141,6 @@ pub async fn insert_mailbox(
         .await?;
     }
     tx.events.push(ChangeEvent {
-        account,
         mailbox: id,
         change: Change::MailboxCreated {
             name: name.to_string(),
@@ -365,7 +366,6 @@ pub async fn expunge_uids(tx: &mut Tx<'_>, mb: &MailboxRow, uids: &[Uid]) -> PgR
     charge_quota(tx, mb.account, -freed).await?;
     release_blobs(tx, &per_blob).await?;
     tx.events.push(ChangeEvent {
-        account: mb.account,
         mailbox: mb.id,
         change: Change::Expunged {
             uids: removed.clone(),
@@ -400,7 +400,6 @@ pub async fn drop_mailbox(tx: &mut Tx<'_>, mb: &MailboxRow) -> PgResult<()> {
     .await?;
     exec(&tx.t, "DELETE FROM mailboxes WHERE id = $1", &[&mb.id]).await?;
     tx.events.push(ChangeEvent {
-        account: mb.account,
         mailbox: mb.id,
         change: Change::MailboxDeleted {
             name: mb.name.clone(),

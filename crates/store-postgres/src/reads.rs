@@ -39,8 +39,7 @@ const MAILBOX_PLAIN: &str = "SELECT m.id, m.account_id, m.name, m.uid_validity, 
 fn mailbox_info(r: &Row) -> MailboxInfo {
     let special: Option<&str> = r.get(6);
     MailboxInfo {
-        id: r.get(0),
-        account: r.get(1),
+        id: MailboxId::new(r.get(1), r.get(0)),
         name: r.get(2),
         uid_validity: col_u32(r.get(3)),
         // After the last possible UID was used, uid_next is 2^32; show the maximum instead.
@@ -92,6 +91,17 @@ pub async fn list_subscriptions<C: GenericClient>(
     )
     .await?;
     Ok(rs.iter().map(|r| r.get(0)).collect())
+}
+
+/// The account a mailbox belongs to, `None` when there is no such mailbox.
+pub async fn mailbox_owner<C: GenericClient>(c: &C, number: i64) -> PgResult<Option<AccountId>> {
+    Ok(opt(
+        c,
+        "SELECT account_id FROM mailboxes WHERE id = $1",
+        &[&number],
+    )
+    .await?
+    .map(|r| r.get(0)))
 }
 
 pub async fn mailbox<C: GenericClient>(c: &C, id: MailboxId) -> PgResult<MailboxInfo> {
@@ -210,7 +220,7 @@ pub async fn open_mailbox<C: GenericClient>(
         .iter()
         .map(|r| (col_u32(r.get(0)), flags_from_columns(r.get(1), r.get(2))))
         .collect();
-    Ok(Some((info, messages)))
+    Ok(Some(OpenedMailbox { info, messages }))
 }
 
 /// The UIDs expunged from `mailbox` with a MODSEQ above `modseq`, ascending — RFC 7162

@@ -27,7 +27,7 @@ const SENDING_LOCK: i32 = 0x7973_6e64;
 /// The second key for `account`: its bits folded into 32 (two accounts sharing a key only wait
 /// for each other).
 fn lock_key(account: AccountId) -> i32 {
-    let bits = account as u64;
+    let bits = account.0 as u64;
     (bits ^ (bits >> 32)) as u32 as i32
 }
 
@@ -125,8 +125,11 @@ mod tests {
 
     #[test]
     fn lock_keys_fold_all_bits() {
-        assert_eq!(lock_key(1), 1);
-        assert_ne!(lock_key(1), lock_key(1 + (1 << 32)));
-        assert_eq!(lock_key(-1), 0);
+        assert_eq!(lock_key(store::AccountId(1)), 1);
+        assert_ne!(
+            lock_key(store::AccountId(1)),
+            lock_key(store::AccountId(1 + (1 << 32)))
+        );
+        assert_eq!(lock_key(store::AccountId(-1)), 0);
     }
 }

@@ -74,7 +74,7 @@ async fn export_mailboxes<C: GenericClient>(
     Ok(rs
         .iter()
         .map(|r| MailboxRecord {
-            id: r.get(0),
+            id: MailboxId::new(account, r.get(0)),
             name: r.get(1),
             uid_validity: col_u32(r.get(2)),
             uid_next: col_u32(r.get(3)),
@@ -198,7 +198,7 @@ async fn import_mailbox(
     account: AccountId,
     m: &MailboxRecord,
 ) -> PgResult<MailboxId> {
-    let id: MailboxId = one(
+    let id: i64 = one(
         &tx.t,
         "INSERT INTO mailboxes (account_id, name, uid_validity, uid_next, highest_modseq,
                                 special_use)
@@ -224,7 +224,7 @@ async fn import_mailbox(
         &[&i64::from(m.uid_validity)],
     )
     .await?;
-    Ok(id)
+    Ok(MailboxId::new(account, id))
 }
 
 /// Files the messages with their identities; the account's usage grows by their sizes (not

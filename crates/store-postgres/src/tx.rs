@@ -48,7 +48,7 @@ impl<'a> Tx<'a> {
     /// one took the shard. A shard is only ever held across a COMMIT, which waits for no
     /// other transaction, so holding several (in index order) cannot deadlock.
     pub async fn commit(self, store: &crate::PgStore) -> PgResult<()> {
-        let mut accounts: Vec<i64> = self.events.iter().map(|e| e.account).collect();
+        let mut accounts: Vec<store::AccountId> = self.events.iter().map(|e| e.account()).collect();
         accounts.sort_unstable();
         accounts.dedup();
         if accounts.is_empty() {

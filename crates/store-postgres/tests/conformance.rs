@@ -39,6 +39,7 @@ check!(change_events);
 check!(urlauth_keys);
 check!(message_facts_cache);
 check!(expunge_deleted_and_counts);
+check!(calls_are_scoped_to_the_account);
 check!(leases);
 check!(move_messages);
 check!(append_many);

@@ -29,7 +29,7 @@ fn msg(body: &str) -> Arc<Vec<u8>> {
 async fn two_nodes(
     test: &str,
     users: usize,
-) -> Option<(TestDb, Arc<PgStore>, Arc<PgStore>, Vec<i64>)> {
+) -> Option<(TestDb, Arc<PgStore>, Arc<PgStore>, Vec<store::AccountId>)> {
     let db = TestDb::create(test).await?;
     let a = db.store().await;
     let b = db.store().await;
@@ -47,7 +47,7 @@ async fn two_nodes(
     Some((db, a, b, ids))
 }
 
-async fn inbox(s: &PgStore, account: i64) -> i64 {
+async fn inbox(s: &PgStore, account: store::AccountId) -> store::MailboxId {
     s.lookup_mailbox(account, INBOX).await.unwrap().unwrap().id
 }
 
@@ -124,7 +124,7 @@ async fn crossed_deliveries_on_two_nodes_all_succeed() {
     };
     let (x, y) = (ids[0], ids[1]);
     const EACH: usize = 30;
-    let run = |node: Arc<PgStore>, order: [i64; 2], tag: &'static str| {
+    let run = |node: Arc<PgStore>, order: [store::AccountId; 2], tag: &'static str| {
         tokio::spawn(async move {
             for i in 0..EACH {
                 // The same bytes on both nodes now and then: one shared body.

@@ -147,7 +147,7 @@ async fn racing_senders_share_one_allowance() {
         for i in 0..16 {
             let s = Arc::clone(if i % 2 == 0 { &a } else { &b });
             tasks.push(tokio::spawn(async move {
-                s.record_sending(account, 1, 1_000, 0, limits)
+                s.record_sending(store::AccountId(account), 1, 1_000, 0, limits)
                     .await
                     .unwrap()
             }));

@@ -102,6 +102,7 @@ pub fn since(conn: &Connection, after_id: i64) -> StoreResult<(i64, Vec<(Account
     let mut heads = Vec::new();
     for row in rows {
         let (account, seq, id) = row.db()?;
+        let account = AccountId(account);
         last = last.max(id);
         heads.push((account, u64::try_from(seq).unwrap_or(0)));
     }
@@ -135,10 +136,9 @@ mod tests {
     use crate::schema;
     use store::Change;
 
-    fn ev(account: AccountId) -> ChangeEvent {
+    fn ev(account: i64) -> ChangeEvent {
         ChangeEvent {
-            account,
-            mailbox: 1,
+            mailbox: store::MailboxId::new(AccountId(account), 1),
             change: Change::MailboxCreated { name: "x".into() },
         }
     }
@@ -155,12 +155,18 @@ mod tests {
         append(&conn, vec![ev(2)], 100).unwrap();
         let last = last_id(&conn).unwrap();
         assert_eq!(prune(&conn, 1_000).unwrap(), 2);
-        assert_eq!((head(&conn, 1).unwrap(), head(&conn, 2).unwrap()), (3, 1));
+        assert_eq!(
+            (
+                head(&conn, AccountId(1)).unwrap(),
+                head(&conn, AccountId(2)).unwrap()
+            ),
+            (3, 1)
+        );
         let b = append(&conn, vec![ev(1), ev(2)], 2_000).unwrap();
         assert_eq!((b[0].seq, b[1].seq), (4, 2));
         assert!(last_id(&conn).unwrap() > last);
         // Account 1's log after seq 1 no longer holds 2: a reader after 1 must resync.
-        let (h, batches) = after(&conn, 1, 1, 10).unwrap();
+        let (h, batches) = after(&conn, AccountId(1), 1, 10).unwrap();
         assert_eq!(h, 4);
         assert_eq!(batches.iter().map(|b| b.seq).collect::<Vec<_>>(), [3, 4]);
     }

@@ -79,6 +79,8 @@ pub struct SqliteStore {
     hub: Arc<ChangeHub>,
     /// The message facts most recently used, in front of the `message_facts` table.
     facts: Arc<facts_cache::FactsCache>,
+    /// Which account each mailbox belongs to (see `store::backend::owners`).
+    owners: store::backend::owners::Owners,
     sweep: SweepReport,
     /// Woken after each committed queue change (see `queue.rs`).
     queue_notify: Arc<tokio::sync::Notify>,
@@ -163,6 +165,7 @@ pub fn open_with(data_dir: &Path, options: &OpenOptions) -> Result<Arc<SqliteSto
         blobs,
         hub,
         facts: Arc::new(facts_cache::FactsCache::new(options.facts_cache_bytes)),
+        owners: Default::default(),
         sweep,
         queue_notify: Arc::new(tokio::sync::Notify::new()),
         _checkpointer: checkpointer,

@@ -42,6 +42,30 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// `NotFound` unless `mailbox` is its account's (see `store::MailStore`): from the owner
+    /// cache, else one read by primary key.
+    async fn own(&self, mailbox: MailboxId) -> StoreResult<()> {
+        if let Some(verdict) = self.owners.check(mailbox) {
+            return verdict.map(drop);
+        }
+        let owner = self
+            .readers
+            .read_inline(move |c| reads::mailbox_owner(c, mailbox.number))
+            .await?;
+        self.owners.settle(mailbox, owner).map(drop)
+    }
+
+    /// [`own`](Self::own) for both mailboxes of a COPY or MOVE, which must be one account's.
+    async fn own_both(&self, from: MailboxId, to: MailboxId) -> StoreResult<()> {
+        if from.account != to.account {
+            return Err(StoreError::NotFound(format!("mailbox {}", to.number)));
+        }
+        self.own(from).await?;
+        self.own(to).await
+    }
+}
+
 #[async_trait]
 impl Directory for SqliteStore {
     async fn add_domain(&self, domain: &Domain) -> StoreResult<()> {
@@ -174,6 +198,7 @@ impl MailStore for SqliteStore {
         flags: &Flags,
         internal_date: UnixTime,
     ) -> StoreResult<Stored> {
+        self.own(mailbox).await?;
         let flags = Flags {
             system: flags.system,
             keywords: normalize_keywords(&flags.keywords)?,
@@ -195,6 +220,7 @@ impl MailStore for SqliteStore {
         mailbox: MailboxId,
         messages: Vec<AppendMessage>,
     ) -> StoreResult<Vec<Stored>> {
+        self.own(mailbox).await?;
         // Bad keywords fail before any body is written.
         let mut items = Vec::with_capacity(messages.len());
         for m in messages {
@@ -273,12 +299,18 @@ impl MailStore for SqliteStore {
         name: &str,
     ) -> StoreResult<Option<MailboxInfo>> {
         let name = name.to_string();
-        self.readers
+        let found = self
+            .readers
             .read_inline(move |c| reads::find_mailbox(c, account, &name, false))
-            .await
+            .await?;
+        if let Some(m) = &found {
+            self.owners.learn(m.id);
+        }
+        Ok(found)
     }
 
     async fn mailbox(&self, mailbox: MailboxId) -> StoreResult<MailboxInfo> {
+        self.own(mailbox).await?;
         self.readers.read(move |c| reads::mailbox(c, mailbox)).await
     }
 
@@ -288,16 +320,19 @@ impl MailStore for SqliteStore {
             .writer
             .run(move |tx| ops_mailbox::create(tx, account, &name))
             .await?;
+        self.owners.learn(id);
         self.mailbox(id).await
     }
 
     async fn delete_mailbox(&self, mailbox: MailboxId) -> StoreResult<()> {
+        self.own(mailbox).await?;
         self.writer
             .run(move |tx| ops_mailbox::delete(tx, mailbox))
             .await
     }
 
     async fn rename_mailbox(&self, mailbox: MailboxId, new_name: &str) -> StoreResult<()> {
+        self.own(mailbox).await?;
         let new_name = new_name.to_string();
         self.writer
             .run(move |tx| ops_mailbox::rename(tx, mailbox, &new_name))
@@ -323,6 +358,7 @@ impl MailStore for SqliteStore {
     }
 
     async fn list_messages(&self, mailbox: MailboxId) -> StoreResult<Vec<MessageMeta>> {
+        self.own(mailbox).await?;
         self.readers
             .read(move |c| reads::list_messages(c, mailbox))
             .await
@@ -334,12 +370,18 @@ impl MailStore for SqliteStore {
         name: &str,
     ) -> StoreResult<Option<OpenedMailbox>> {
         let name = name.to_string();
-        self.readers
+        let opened = self
+            .readers
             .read(move |c| reads::open_mailbox(c, account, &name))
-            .await
+            .await?;
+        if let Some(o) = &opened {
+            self.owners.learn(o.info.id);
+        }
+        Ok(opened)
     }
 
     async fn list_summaries(&self, mailbox: MailboxId) -> StoreResult<Vec<MessageSummary>> {
+        self.own(mailbox).await?;
         self.readers
             .read(move |c| reads::list_summaries(c, mailbox))
             .await
@@ -350,6 +392,7 @@ impl MailStore for SqliteStore {
         mailbox: MailboxId,
         uids: &[Uid],
     ) -> StoreResult<Vec<MessageMeta>> {
+        self.own(mailbox).await?;
         let uids = uids.to_vec();
         self.readers
             .read(move |c| reads::get_messages(c, mailbox, &uids))
@@ -395,6 +438,7 @@ impl MailStore for SqliteStore {
     }
 
     async fn read_message(&self, mailbox: MailboxId, uid: Uid) -> StoreResult<Option<Vec<u8>>> {
+        self.own(mailbox).await?;
         // Lookup and file read in one hand-off to the blocking pool.
         let blobs = Arc::clone(&self.blobs);
         self.readers
@@ -418,6 +462,7 @@ impl MailStore for SqliteStore {
         uids: &[Uid],
         version: u32,
     ) -> StoreResult<Vec<MessageBody>> {
+        self.own(mailbox).await?;
         let uids_len = uids.len();
         let uids = uids.to_vec();
         let cache = Arc::clone(&self.facts);
@@ -449,6 +494,7 @@ impl MailStore for SqliteStore {
         op: FlagOp,
         flags: &Flags,
     ) -> StoreResult<Vec<(Uid, Flags, ModSeq)>> {
+        self.own(mailbox).await?;
         let flags = Flags {
             system: flags.system,
             keywords: normalize_keywords(&flags.keywords)?,
@@ -467,6 +513,7 @@ impl MailStore for SqliteStore {
         flags: &Flags,
         unchanged_since: ModSeq,
     ) -> StoreResult<ConditionalStore> {
+        self.own(mailbox).await?;
         let flags = Flags {
             system: flags.system,
             keywords: normalize_keywords(&flags.keywords)?,
@@ -480,6 +527,7 @@ impl MailStore for SqliteStore {
     }
 
     async fn expunged_since(&self, mailbox: MailboxId, modseq: ModSeq) -> StoreResult<Vec<Uid>> {
+        self.own(mailbox).await?;
         self.readers
             .read(move |c| reads::expunged_since(c, mailbox, modseq))
             .await
@@ -491,6 +539,7 @@ impl MailStore for SqliteStore {
         uids: &[Uid],
         to: MailboxId,
     ) -> StoreResult<Vec<(Uid, Uid)>> {
+        self.own_both(from, to).await?;
         let uids = uids.to_vec();
         self.writer
             .run(move |tx| ops_msg::copy(tx, from, &uids, to))
@@ -503,6 +552,7 @@ impl MailStore for SqliteStore {
         uids: &[Uid],
         to: MailboxId,
     ) -> StoreResult<Vec<(Uid, Uid)>> {
+        self.own_both(from, to).await?;
         let uids = uids.to_vec();
         self.writer
             .run(move |tx| ops_msg::move_messages(tx, from, &uids, to))
@@ -510,6 +560,7 @@ impl MailStore for SqliteStore {
     }
 
     async fn expunge(&self, mailbox: MailboxId, uids: &[Uid]) -> StoreResult<Vec<Uid>> {
+        self.own(mailbox).await?;
         let uids = uids.to_vec();
         self.writer
             .run(move |tx| ops_msg::expunge(tx, mailbox, &uids))
@@ -521,6 +572,7 @@ impl MailStore for SqliteStore {
         mailbox: MailboxId,
         uids: Option<&[Uid]>,
     ) -> StoreResult<Vec<Uid>> {
+        self.own(mailbox).await?;
         let uids = uids.map(<[Uid]>::to_vec);
         self.writer
             .run(move |tx| ops_msg::expunge_deleted(tx, mailbox, uids.as_deref()))
@@ -533,12 +585,14 @@ impl MailStore for SqliteStore {
         above: Uid,
         flag: Option<store::SystemFlags>,
     ) -> StoreResult<u32> {
+        self.own(mailbox).await?;
         self.readers
             .read(move |c| reads::count_messages(c, mailbox, above, flag))
             .await
     }
 
     async fn urlauth_key(&self, mailbox: MailboxId, fresh: &[u8]) -> StoreResult<Vec<u8>> {
+        self.own(mailbox).await?;
         let fresh = fresh.to_vec();
         self.writer
             .run(move |tx| ops_urlauth::key_or_insert(tx, mailbox, &fresh))
@@ -546,6 +600,7 @@ impl MailStore for SqliteStore {
     }
 
     async fn find_urlauth_key(&self, mailbox: MailboxId) -> StoreResult<Option<Vec<u8>>> {
+        self.own(mailbox).await?;
         self.readers
             .read(move |c| ops_urlauth::find(c, mailbox))
             .await
@@ -556,18 +611,22 @@ impl MailStore for SqliteStore {
         account: AccountId,
         mailbox: Option<MailboxId>,
     ) -> StoreResult<()> {
+        // Scoped by `account` in the statement itself: another account's mailbox is left
+        // alone (nothing of this account's to forget).
         self.writer
             .run(move |tx| ops_urlauth::reset(tx, account, mailbox))
             .await
     }
 
     async fn claim_recent(&self, mailbox: MailboxId, up_to: Uid) -> StoreResult<Uid> {
+        self.own(mailbox).await?;
         self.writer
             .run_lazy(move |tx| ops_coord::claim_recent(tx, mailbox, up_to))
             .await
     }
 
     async fn recent_mark(&self, mailbox: MailboxId) -> StoreResult<Uid> {
+        self.own(mailbox).await?;
         self.readers
             .read_inline(move |c| ops_coord::recent_mark(c, mailbox))
             .await

@@ -4,7 +4,8 @@
 use mail_types::{Address, Domain};
 use rusqlite::{Connection, OptionalExtension, params};
 use store::{
-    AccountId, Alias, Change, ChangeEvent, DEFAULT_MAILBOXES, StoreError, StoreResult, UserRecord,
+    AccountId, Alias, Change, ChangeEvent, DEFAULT_MAILBOXES, MailboxId, StoreError, StoreResult,
+    UserRecord,
 };
 
 use crate::db::{Db, now, sql_u64};
@@ -102,7 +103,7 @@ pub fn add_user(tx: &mut Tx<'_>, address: &Address, password_hash: &str) -> Stor
         .db()?
         .execute(params![address.to_string(), domain, password_hash, now()])
         .db()?;
-    let account = tx.conn.last_insert_rowid();
+    let account = AccountId(tx.conn.last_insert_rowid());
     for (name, special_use) in DEFAULT_MAILBOXES {
         insert_mailbox(tx, account, name, *special_use, true)?;
     }
@@ -157,7 +158,7 @@ pub fn delete_user(tx: &mut Tx<'_>, address: &Address) -> StoreResult<()> {
         let rows = stmt
             .query_map([account], |r| {
                 Ok(MailboxRow {
-                    id: r.get(0)?,
+                    id: MailboxId::new(account, r.get(0)?),
                     account,
                     name: r.get(1)?,
                 })
@@ -185,8 +186,7 @@ pub fn delete_user(tx: &mut Tx<'_>, address: &Address) -> StoreResult<()> {
         .db()?;
     // Its sessions, in this process or another, end (see `store::Change::AccountDeleted`).
     tx.events.push(ChangeEvent {
-        account,
-        mailbox: 0,
+        mailbox: MailboxId::new(account, 0),
         change: Change::AccountDeleted,
     });
     Ok(())

@@ -17,6 +17,7 @@ fn find_id(conn: &Connection, account: AccountId, name: &str) -> StoreResult<Opt
         .query_row(params![account, name], |r| r.get(0))
         .optional()
         .db()
+        .map(|n| n.map(|n| MailboxId::new(account, n)))
 }
 
 fn account_exists(conn: &Connection, account: AccountId) -> StoreResult<()> {
@@ -90,7 +91,10 @@ pub fn rename(tx: &mut Tx<'_>, mailbox: MailboxId, new_name: &str) -> StoreResul
             .db()?;
         let rows = stmt
             .query_map(params![mb.account, mb.name], |r| {
-                Ok((r.get::<_, MailboxId>(0)?, r.get::<_, String>(1)?))
+                Ok((
+                    MailboxId::new(mb.account, r.get(0)?),
+                    r.get::<_, String>(1)?,
+                ))
             })
             .db()?;
         for row in rows {
@@ -115,7 +119,6 @@ pub fn rename(tx: &mut Tx<'_>, mailbox: MailboxId, new_name: &str) -> StoreResul
     for (id, old_name, new_name) in moves {
         set.execute(params![id, new_name]).db()?;
         tx.events.push(ChangeEvent {
-            account: mb.account,
             mailbox: id,
             change: Change::MailboxRenamed { old_name, new_name },
         });
@@ -222,8 +225,7 @@ pub fn set_subscribed(
     // NOTIFY SubscriptionChange (RFC 5465 §5.5). A subscription outlives its mailbox: the
     // event of one whose mailbox is gone carries mailbox id 0 (ids start at 1).
     tx.events.push(ChangeEvent {
-        account,
-        mailbox: id.unwrap_or(0),
+        mailbox: id.unwrap_or(MailboxId::new(account, 0)),
         change: Change::SubscriptionChanged { name, subscribed },
     });
     Ok(())

@@ -42,7 +42,6 @@ fn file_message(
     let modseq = bump_modseq(tx.conn, mb.id)?;
     insert_new(tx, mb, uid, modseq, blob, flags, internal_date)?;
     Ok(Stored {
-        account: mb.account,
         mailbox: mb.id,
         uid_validity,
         uid,
@@ -71,7 +70,6 @@ fn insert_new(
         modseq,
     )?;
     tx.events.push(ChangeEvent {
-        account: mb.account,
         mailbox: mb.id,
         change: Change::NewMessage(MessageSummary {
             uid,
@@ -102,6 +100,7 @@ pub fn deliver(
             .query_row(params![account, INBOX], |r| r.get(0))
             .optional()
             .db()?
+            .map(|n| MailboxId::new(account, n))
             .ok_or_else(|| StoreError::NotFound(format!("INBOX of account {account}")))?;
         charge_quota(tx.conn, account, blob.size() as i64)?;
         inboxes.push(MailboxRow {
@@ -174,7 +173,6 @@ pub fn append_many(
         let uid = first + i as u32;
         insert_new(tx, &mb, uid, modseq, blob, flags, *date)?;
         stored.push(Stored {
-            account: mb.account,
             mailbox: mb.id,
             uid_validity,
             uid,
@@ -200,7 +198,7 @@ pub fn store_flags(
     op: FlagOp,
     change: &Flags,
 ) -> StoreResult<Vec<(Uid, Flags, ModSeq)>> {
-    store_flags_if(tx, mailbox, uids, op, change, None).map(|(changed, _)| changed)
+    store_flags_if(tx, mailbox, uids, op, change, None).map(|c| c.changed)
 }
 
 /// [`store_flags`], and with `unchanged_since` only for the messages whose MODSEQ is at most
@@ -249,7 +247,10 @@ pub fn store_flags_if(
         }
     }
     if updates.is_empty() {
-        return Ok((Vec::new(), modified));
+        return Ok(ConditionalStore {
+            changed: Vec::new(),
+            failed: modified,
+        });
     }
     let modseq = bump_modseq(tx.conn, mb.id)?;
     let mut set = tx
@@ -270,7 +271,6 @@ pub fn store_flags_if(
         ])
         .db()?;
         tx.events.push(ChangeEvent {
-            account: mb.account,
             mailbox: mb.id,
             change: Change::FlagsChanged {
                 uid,
@@ -280,7 +280,10 @@ pub fn store_flags_if(
         });
         out.push((uid, flags, modseq));
     }
-    Ok((out, modified))
+    Ok(ConditionalStore {
+        changed: out,
+        failed: modified,
+    })
 }
 
 /// RFC 9051 §6.4.7 COPY: flags and internal date are preserved, blobs shared, new UIDs in the
@@ -410,7 +413,6 @@ fn copy_rows(
             modseq,
         )?;
         tx.events.push(ChangeEvent {
-            account: dst.account,
             mailbox: dst.id,
             change: Change::NewMessage(MessageSummary {
                 uid,

@@ -20,13 +20,14 @@ pub struct MailboxRow {
 }
 
 pub fn mailbox_row(conn: &Connection, id: MailboxId) -> StoreResult<MailboxRow> {
-    conn.prepare_cached("SELECT id, account_id, name FROM mailboxes WHERE id = ?1")
+    // Scoped to the account the id names (see `store::MailStore`).
+    conn.prepare_cached("SELECT name FROM mailboxes WHERE id = ?1 AND account_id = ?2")
         .db()?
-        .query_row([id], |r| {
+        .query_row(params![id, id.account], |r| {
             Ok(MailboxRow {
-                id: r.get(0)?,
-                account: r.get(1)?,
-                name: r.get(2)?,
+                id,
+                account: id.account,
+                name: r.get(0)?,
             })
         })
         .optional()
@@ -81,7 +82,7 @@ pub fn insert_mailbox(
             special_use.map(SpecialUse::as_str)
         ])
         .db()?;
-    let id = tx.conn.last_insert_rowid();
+    let id = MailboxId::new(account, tx.conn.last_insert_rowid());
     if subscribed {
         tx.conn
             .prepare_cached(
@@ -92,7 +93,6 @@ pub fn insert_mailbox(
             .db()?;
     }
     tx.events.push(ChangeEvent {
-        account,
         mailbox: id,
         change: Change::MailboxCreated {
             name: name.to_string(),
@@ -307,7 +307,6 @@ pub fn expunge_uids_with(
         release_blob(tx, &hash, n)?;
     }
     tx.events.push(ChangeEvent {
-        account: mb.account,
         mailbox: mb.id,
         change: Change::Expunged {
             uids: removed.clone(),
@@ -353,7 +352,6 @@ pub fn drop_mailbox(tx: &mut Tx<'_>, mb: &MailboxRow) -> StoreResult<()> {
         .execute([mb.id])
         .db()?;
     tx.events.push(ChangeEvent {
-        account: mb.account,
         mailbox: mb.id,
         change: Change::MailboxDeleted {
             name: mb.name.clone(),

@@ -28,8 +28,7 @@ fn mailbox_info(r: &Row<'_>) -> rusqlite::Result<MailboxInfo> {
     let uid_next: i64 = r.get(4)?;
     let modseq: i64 = r.get(5)?;
     Ok(MailboxInfo {
-        id: r.get(0)?,
-        account: r.get(1)?,
+        id: MailboxId::new(r.get(1)?, r.get(0)?),
         name: r.get(2)?,
         uid_validity: r.get(3)?,
         // After the last possible UID was used, uid_next is 2^32; show the maximum instead.
@@ -93,6 +92,15 @@ pub fn list_subscriptions(conn: &Connection, account: AccountId) -> StoreResult<
         .db()?;
     let rows = stmt.query_map([account], |r| r.get(0)).db()?;
     rows.collect::<Result<_, _>>().db()
+}
+
+/// The account a mailbox belongs to, `None` when there is no such mailbox.
+pub fn mailbox_owner(conn: &Connection, number: i64) -> StoreResult<Option<AccountId>> {
+    conn.prepare_cached("SELECT account_id FROM mailboxes WHERE id = ?1")
+        .db()?
+        .query_row([number], |r| r.get(0))
+        .optional()
+        .db()
 }
 
 pub fn mailbox(conn: &Connection, id: MailboxId) -> StoreResult<MailboxInfo> {
@@ -233,7 +241,7 @@ pub fn open_mailbox(
                 messages[i].1.keywords = decode_keywords(keywords);
             }
         }
-        Ok(Some((info, messages)))
+        Ok(Some(OpenedMailbox { info, messages }))
     })
 }
 

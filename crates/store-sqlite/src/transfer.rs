@@ -46,7 +46,7 @@ fn export_accounts(c: &Connection) -> StoreResult<Vec<AccountRecord>> {
     for row in rows {
         let (id, address, password_hash, scram, limit, created_at) = row.db()?;
         out.push(AccountRecord {
-            id,
+            id: AccountId(id),
             address: Address::parse(&address).map_err(|_| corrupt("address"))?,
             password_hash,
             scram,
@@ -75,7 +75,7 @@ fn export_mailboxes(c: &Connection, account: AccountId) -> StoreResult<Vec<Mailb
     let rows = stmt
         .query_map([account], |r| {
             Ok(MailboxRecord {
-                id: r.get(0)?,
+                id: MailboxId::new(account, r.get(0)?),
                 name: r.get(1)?,
                 uid_validity: r.get(2)?,
                 uid_next: r.get(3)?,
@@ -158,7 +158,7 @@ fn import_directory(
             a.created_at
         ])
         .db()?;
-        ids.push((a.id, c.last_insert_rowid()));
+        ids.push((a.id, AccountId(c.last_insert_rowid())));
     }
     for alias in &records.aliases {
         ops_dir::add_alias(c, &alias.source, &alias.targets)?;
@@ -191,7 +191,7 @@ fn import_mailbox(c: &Connection, account: AccountId, m: &MailboxRecord) -> Stor
         m.special_use.map(SpecialUse::as_str)
     ])
     .db()?;
-    let id = c.last_insert_rowid();
+    let id = MailboxId::new(account, c.last_insert_rowid());
     // RFC 9051 §2.3.1.1: a mailbox created later (even under a name deleted after the
     // migration) must not get a UIDVALIDITY an imported mailbox had.
     c.prepare_cached(

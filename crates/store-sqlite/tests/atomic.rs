@@ -14,7 +14,10 @@ fn addr(s: &str) -> Address {
     Address::parse(s).unwrap()
 }
 
-async fn user(store: &store_sqlite::SqliteStore, address: &str) -> (i64, i64) {
+async fn user(
+    store: &store_sqlite::SqliteStore,
+    address: &str,
+) -> (store::AccountId, store::MailboxId) {
     let a = addr(address);
     let _ = store.add_domain(a.domain()).await;
     let id = store.add_user(&a, HASH).await.unwrap();

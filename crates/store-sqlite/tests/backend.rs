@@ -55,7 +55,7 @@ async fn wait_for_files(dir: &Path, expected: usize) {
     }
 }
 
-async fn users(store: &SqliteStore, domain: &str, n: usize) -> Vec<i64> {
+async fn users(store: &SqliteStore, domain: &str, n: usize) -> Vec<store::AccountId> {
     store
         .add_domain(&Domain::parse(domain).unwrap())
         .await
@@ -72,7 +72,7 @@ async fn users(store: &SqliteStore, domain: &str, n: usize) -> Vec<i64> {
     ids
 }
 
-async fn inbox(store: &SqliteStore, account: i64) -> i64 {
+async fn inbox(store: &SqliteStore, account: store::AccountId) -> store::MailboxId {
     store
         .find_mailbox(account, INBOX)
         .await

@@ -72,6 +72,7 @@ async fn recent_claims_across_handles() {
 }
 check!(message_facts_cache);
 check!(expunge_deleted_and_counts);
+check!(calls_are_scoped_to_the_account);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_on_one_store() {

@@ -4,8 +4,8 @@
 //! messages and blobs per account; [`ChangeEvent`]s published after each commit.
 //!
 //! Protocol crates depend on these traits only, never on a backend. The embedded backend is
-//! `store-sqlite` (SQLite metadata + content-addressed blob files); a PostgreSQL backend shared
-//! by several nodes implements the same traits later.
+//! `store-sqlite` (SQLite metadata + content-addressed blob files); `store-postgres` is shared
+//! by several nodes. Both pass the conformance suite (`conformance`, feature `conformance`).
 //!
 //! Invariants every backend keeps:
 //! - A call that returns `Ok` after writing has made the write durable (fsync'd): protocols
@@ -16,6 +16,8 @@
 //!   backend's durable per-account change log in the same transaction as the change (see
 //!   `changes`), so that every process — and every node sharing a database — sees every
 //!   change, whoever made it.
+//! - Every mailbox and message call is scoped to an account: a [`MailboxId`] names its
+//!   account, and a mailbox that is not that account's is `NotFound` (`backend::owners`).
 //! - Nothing a protocol relies on for exclusivity or agreement lives in one process's memory:
 //!   POP3 maildrop locks are leases ([`Coordination`]), `\Recent` claims are a mailbox column
 //!   ([`MailStore::claim_recent`]), secrets shared by every node are stored once.
@@ -27,10 +29,13 @@ pub mod conformance;
 mod coordination;
 mod directory;
 mod error;
+mod ids;
 mod lease;
 mod mailstore;
 mod queue;
 mod sending;
+#[cfg(any(feature = "rusqlite", feature = "postgres"))]
+mod sql_ids;
 pub mod transfer;
 mod types;
 

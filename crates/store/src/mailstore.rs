@@ -14,14 +14,27 @@ use crate::{
 /// A stream of a stored message's bytes, read from disk as the protocol sends it.
 pub type BlobReader = Box<dyn AsyncRead + Send + Unpin>;
 
-/// A mailbox as IMAP SELECT opens it: its row and the UID and flags of every message, in UID
-/// order, from one snapshot (see [`MailStore::open_mailbox`]).
-pub type OpenedMailbox = (MailboxInfo, Vec<(Uid, Flags)>);
+/// A mailbox as IMAP SELECT opens it, from one snapshot (see [`MailStore::open_mailbox`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedMailbox {
+    pub info: MailboxInfo,
+    /// The UID and flags of every message, in UID order.
+    pub messages: Vec<(Uid, Flags)>,
+}
 
-/// What [`MailStore::store_flags_unchanged_since`] returns: the new state of each message that
-/// changed, and the UIDs (ascending) that failed the UNCHANGEDSINCE test.
-pub type ConditionalStore = (Vec<(Uid, Flags, ModSeq)>, Vec<Uid>);
+/// What [`MailStore::store_flags_unchanged_since`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConditionalStore {
+    /// The new state of each message that changed.
+    pub changed: Vec<(Uid, Flags, ModSeq)>,
+    /// The UIDs (ascending) that failed the UNCHANGEDSINCE test and were left alone.
+    pub failed: Vec<Uid>,
+}
 
+/// Every call on a mailbox or its messages is scoped to an account: the [`MailboxId`] names
+/// it, and a backend answers `NotFound` (and changes nothing) when the mailbox is not that
+/// account's — also for the destination of COPY and MOVE, which must be the source's
+/// account's.
 #[async_trait]
 pub trait MailStore: Send + Sync {
     // --- delivery --------------------------------------------------------------------------
@@ -104,10 +117,10 @@ pub trait MailStore: Send + Sync {
                 .fold(info.highest_modseq, u64::max),
             ..info
         };
-        Ok(Some((
+        Ok(Some(OpenedMailbox {
             info,
-            messages.into_iter().map(|m| (m.uid, m.flags)).collect(),
-        )))
+            messages: messages.into_iter().map(|m| (m.uid, m.flags)).collect(),
+        }))
     }
     async fn mailbox(&self, mailbox: MailboxId) -> StoreResult<MailboxInfo>;
     async fn create_mailbox(&self, account: AccountId, name: &str) -> StoreResult<MailboxInfo>;

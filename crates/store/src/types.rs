@@ -4,8 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub type AccountId = i64;
-pub type MailboxId = i64;
+pub use crate::ids::{AccountId, MailboxId};
 /// RFC 9051 §2.3.1.1: 32-bit, strictly ascending, never reused in a mailbox.
 pub type Uid = u32;
 /// RFC 7162 §3.1: 63-bit unsigned, strictly increasing per mailbox.
@@ -142,8 +141,8 @@ impl fmt::Display for BlobId {
 /// A mailbox and its IMAP state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxInfo {
+    /// The mailbox and its account.
     pub id: MailboxId,
-    pub account: AccountId,
     /// Full hierarchical name with `/` as separator, UTF-8.
     pub name: String,
     pub uid_validity: u32,
@@ -214,7 +213,7 @@ impl Quota {
 /// The result of storing one message in one mailbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stored {
-    pub account: AccountId,
+    /// The mailbox (and so the account) the message was filed in.
     pub mailbox: MailboxId,
     pub uid_validity: u32,
     pub uid: Uid,

@@ -189,8 +189,8 @@ async fn open(
         .await
         .map_err(|e| store_error(tag, &e))?;
     match opened {
-        Some((info, msgs)) => {
-            let view = View::with_flags(msgs, info.highest_modseq);
+        Some(store::OpenedMailbox { info, messages }) => {
+            let view = View::with_flags(messages, info.highest_modseq);
             Ok((info, view))
         }
         None => Err(no_such_mailbox(tag)),

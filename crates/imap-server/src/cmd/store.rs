@@ -53,7 +53,10 @@ pub(crate) async fn store(
                 .store
                 .store_flags(sel.id, &uids, op, &store_flags)
                 .await
-                .map(|c| (c, Vec::new())),
+                .map(|changed| store::ConditionalStore {
+                    changed,
+                    failed: Vec::new(),
+                }),
             // RFC 7162 §3.1.3: tested and applied by the store in one transaction.
             Some(n) => {
                 ctx.server
@@ -63,7 +66,7 @@ pub(crate) async fn store(
             }
         };
         match r {
-            Ok(c) => c,
+            Ok(c) => (c.changed, c.failed),
             Err(e) => return store_error(&tag, &e),
         }
     };

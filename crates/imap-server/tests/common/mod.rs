@@ -121,7 +121,7 @@ pub fn plain(subject: &str) -> String {
 pub struct Env {
     pub store: Arc<store_sqlite::SqliteStore>,
     pub server: Arc<ImapServer>,
-    pub account: i64,
+    pub account: store::AccountId,
     _dir: tempfile::TempDir,
 }
 
@@ -185,7 +185,12 @@ impl Env {
         self.deliver_at(msg, 1_700_000_000).await
     }
     /// A second account `address` with `password`, holding `msg` in its INBOX when given.
-    pub async fn add_user(&self, address: &str, password: &str, msg: Option<&str>) -> i64 {
+    pub async fn add_user(
+        &self,
+        address: &str,
+        password: &str,
+        msg: Option<&str>,
+    ) -> store::AccountId {
         let id = self
             .store
             .add_user(

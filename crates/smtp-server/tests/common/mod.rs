@@ -30,8 +30,8 @@ fn scram_credentials() -> &'static str {
 pub struct Harness {
     pub store: Arc<store_sqlite::SqliteStore>,
     pub server: Arc<SmtpServer>,
-    pub alice: i64,
-    pub bob: i64,
+    pub alice: store::AccountId,
+    pub bob: store::AccountId,
     _dir: tempfile::TempDir,
 }
 
@@ -140,7 +140,7 @@ impl Harness {
     }
 
     /// The bodies of all messages in an account's INBOX, in UID order.
-    pub async fn inbox(&self, account: i64) -> Vec<Vec<u8>> {
+    pub async fn inbox(&self, account: store::AccountId) -> Vec<Vec<u8>> {
         let mb = self
             .store
             .find_mailbox(account, "INBOX")

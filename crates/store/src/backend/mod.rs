@@ -1,7 +1,8 @@
 //! Pieces every backend needs the same way: mailbox name rules, keyword rules, the in-memory
-//! cache of message facts. Protocol crates do not use them.
+//! cache of message facts, the mailbox-owner check. Protocol crates do not use them.
 
 pub mod facts_cache;
 pub mod flags;
 pub mod keywords;
 pub mod names;
+pub mod owners;

@@ -47,7 +47,7 @@ pub async fn fill_requested(hub: &ChangeHub, log: &dyn ChangeLogReader) {
             },
             Err(e) => {
                 // Asked again, so the follower's next round retries.
-                tracing::warn!(account, error = %e, "reading the change log failed");
+                tracing::warn!(%account, error = %e, "reading the change log failed");
                 hub.wake(account, u64::MAX);
             }
         }
@@ -57,7 +57,9 @@ pub async fn fill_requested(hub: &ChangeHub, log: &dyn ChangeLogReader) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Change, ChangeEvent, TryRecvError};
+    use crate::{Change, ChangeEvent, MailboxId, TryRecvError};
+
+    const A: AccountId = AccountId(1);
 
     /// A log that kept the batches from `oldest` to `head`.
     struct Log {
@@ -79,8 +81,7 @@ mod tests {
                     account,
                     seq,
                     events: vec![ChangeEvent {
-                        account,
-                        mailbox: seq as i64,
+                        mailbox: MailboxId::new(account, seq as i64),
                         change: Change::MailboxCreated { name: "x".into() },
                     }],
                 })
@@ -92,25 +93,25 @@ mod tests {
     #[tokio::test]
     async fn fills_from_the_log_in_order() {
         let hub = ChangeHub::default();
-        let mut feed = hub.subscribe(1);
-        hub.start_at(1, 2);
-        hub.wake(1, 4);
+        let mut feed = hub.subscribe(A);
+        hub.start_at(A, 2);
+        hub.wake(A, 4);
         fill_requested(&hub, &Log { oldest: 1, head: 4 }).await;
-        assert_eq!(feed.try_recv().unwrap().mailbox, 3);
-        assert_eq!(feed.try_recv().unwrap().mailbox, 4);
+        assert_eq!(feed.try_recv().unwrap().mailbox.number, 3);
+        assert_eq!(feed.try_recv().unwrap().mailbox.number, 4);
         assert_eq!(feed.try_recv(), Err(TryRecvError::Empty));
-        assert_eq!(hub.last_seq(1), Some(4));
+        assert_eq!(hub.last_seq(A), Some(4));
     }
 
     #[tokio::test]
     async fn a_pruned_log_makes_subscribers_resync() {
         let hub = ChangeHub::default();
-        let mut feed = hub.subscribe(1);
-        hub.start_at(1, 2);
-        hub.wake(1, 9);
+        let mut feed = hub.subscribe(A);
+        hub.start_at(A, 2);
+        hub.wake(A, 9);
         fill_requested(&hub, &Log { oldest: 6, head: 9 }).await;
         assert_eq!(feed.try_recv(), Err(TryRecvError::Resync));
         assert_eq!(feed.try_recv(), Err(TryRecvError::Empty));
-        assert_eq!(hub.last_seq(1), Some(9));
+        assert_eq!(hub.last_seq(A), Some(9));
     }
 }

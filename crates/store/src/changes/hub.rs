@@ -218,15 +218,17 @@ impl ChangeHub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ChangeEvent, MessageSummary, RecvError, TryRecvError};
+    use crate::{ChangeEvent, MailboxId, MessageSummary, RecvError, TryRecvError};
+
+    const A: AccountId = AccountId(1);
+    const B: AccountId = AccountId(2);
 
     fn batch(account: AccountId, seq: u64, uid: u32) -> LoggedBatch {
         LoggedBatch {
             account,
             seq,
             events: vec![ChangeEvent {
-                account,
-                mailbox: 7,
+                mailbox: MailboxId::new(account, 7),
                 change: Change::NewMessage(MessageSummary {
                     uid,
                     size: 10,
@@ -248,51 +250,50 @@ mod tests {
     #[tokio::test]
     async fn delivers_only_to_the_account() {
         let hub = ChangeHub::default();
-        let mut a = hub.subscribe(1);
-        let mut b = hub.subscribe(2);
-        hub.publish([batch(1, 1, 3)]);
-        assert_eq!(a.recv().await.unwrap().mailbox, 7);
+        let mut a = hub.subscribe(A);
+        let mut b = hub.subscribe(B);
+        hub.publish([batch(A, 1, 3)]);
+        assert_eq!(a.recv().await.unwrap().mailbox.number, 7);
         assert_eq!(b.try_recv(), Err(TryRecvError::Empty));
     }
 
     #[tokio::test]
     async fn delivers_in_order_once_and_asks_to_fill_gaps() {
         let hub = ChangeHub::default();
-        let mut feed = hub.subscribe(1);
-        hub.wake(1, 5); // before the subscriber said where it starts
-        hub.start_at(1, 4);
-        assert_eq!(hub.take_fill_requests(), vec![(1, 4)]);
-        hub.publish([batch(1, 3, 3)]); // already in the subscriber's snapshot
-        hub.publish([batch(1, 5, 5)]);
-        hub.publish([batch(1, 5, 5)]); // twice: once only
-        hub.publish([batch(1, 7, 7)]); // skips 6: left to the fill
+        let mut feed = hub.subscribe(A);
+        hub.wake(A, 5); // before the subscriber said where it starts
+        hub.start_at(A, 4);
+        assert_eq!(hub.take_fill_requests(), vec![(A, 4)]);
+        hub.publish([batch(A, 3, 3)]); // already in the subscriber's snapshot
+        hub.publish([batch(A, 5, 5)]);
+        hub.publish([batch(A, 5, 5)]); // twice: once only
+        hub.publish([batch(A, 7, 7)]); // skips 6: left to the fill
         assert_eq!(uid_of(feed.try_recv().unwrap()), 5);
         assert_eq!(feed.try_recv(), Err(TryRecvError::Empty));
-        assert_eq!(hub.take_fill_requests(), vec![(1, 5)]);
-        hub.publish([batch(1, 6, 6), batch(1, 7, 7)]);
+        assert_eq!(hub.take_fill_requests(), vec![(A, 5)]);
+        hub.publish([batch(A, 6, 6), batch(A, 7, 7)]);
         assert_eq!(uid_of(feed.try_recv().unwrap()), 6);
         assert_eq!(uid_of(feed.try_recv().unwrap()), 7);
         // A wake-up for what was delivered asks for nothing; one beyond asks for a fill.
-        hub.wake(1, 7);
+        hub.wake(A, 7);
         assert!(hub.take_fill_requests().is_empty());
-        hub.wake(1, 8);
-        assert_eq!(hub.take_fill_requests(), vec![(1, 7)]);
+        hub.wake(A, 8);
+        assert_eq!(hub.take_fill_requests(), vec![(A, 7)]);
     }
 
     #[tokio::test]
     async fn resync_and_account_deletion_reach_subscribers() {
         let hub = ChangeHub::default();
-        let mut feed = hub.subscribe(1);
-        hub.start_at(1, 0);
-        hub.resync(1, 10);
+        let mut feed = hub.subscribe(A);
+        hub.start_at(A, 0);
+        hub.resync(A, 10);
         assert_eq!(feed.recv().await, Err(RecvError::Resync));
-        assert_eq!(hub.last_seq(1), Some(10));
+        assert_eq!(hub.last_seq(A), Some(10));
         hub.publish([LoggedBatch {
-            account: 1,
+            account: A,
             seq: 11,
             events: vec![ChangeEvent {
-                account: 1,
-                mailbox: 0,
+                mailbox: MailboxId::new(A, 0),
                 change: Change::AccountDeleted,
             }],
         }]);
@@ -305,9 +306,9 @@ mod tests {
     #[tokio::test]
     async fn a_subscriber_behind_the_ring_is_told_to_resync() {
         let hub = ChangeHub::new(4);
-        let mut feed = hub.subscribe(1);
-        hub.start_at(1, 0);
-        hub.publish((1..=10).map(|s| batch(1, s, s as u32)));
+        let mut feed = hub.subscribe(A);
+        hub.start_at(A, 0);
+        hub.publish((1..=10).map(|s| batch(A, s, s as u32)));
         assert_eq!(feed.try_recv(), Err(TryRecvError::Resync));
         assert_eq!(uid_of(feed.try_recv().unwrap()), 7);
     }

@@ -17,9 +17,9 @@ pub struct LoggedBatch {
 pub fn group_by_account(events: Vec<ChangeEvent>) -> Vec<(AccountId, Vec<ChangeEvent>)> {
     let mut groups: Vec<(AccountId, Vec<ChangeEvent>)> = Vec::new();
     for ev in events {
-        match groups.iter_mut().find(|(a, _)| *a == ev.account) {
+        match groups.iter_mut().find(|(a, _)| *a == ev.account()) {
             Some((_, list)) => list.push(ev),
-            None => groups.push((ev.account, vec![ev])),
+            None => groups.push((ev.account(), vec![ev])),
         }
     }
     groups
@@ -39,14 +39,13 @@ pub fn decode_events(text: &str) -> StoreResult<Vec<ChangeEvent>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Change, Flags, MessageSummary, SystemFlags};
+    use crate::{AccountId, Change, Flags, MailboxId, MessageSummary, SystemFlags};
 
     #[test]
     fn events_round_trip() {
         let events = vec![
             ChangeEvent {
-                account: 3,
-                mailbox: 9,
+                mailbox: MailboxId::new(AccountId(3), 9),
                 change: Change::NewMessage(MessageSummary {
                     uid: 7,
                     size: 1234,
@@ -59,16 +58,14 @@ mod tests {
                 }),
             },
             ChangeEvent {
-                account: 3,
-                mailbox: 9,
+                mailbox: MailboxId::new(AccountId(3), 9),
                 change: Change::Expunged {
                     uids: vec![1, 2, 5],
                     modseq: 43,
                 },
             },
             ChangeEvent {
-                account: 3,
-                mailbox: 0,
+                mailbox: MailboxId::new(AccountId(3), 0),
                 change: Change::AccountDeleted,
             },
         ];
@@ -80,17 +77,20 @@ mod tests {
     #[test]
     fn groups_keep_order_per_account() {
         let ev = |account, mailbox| ChangeEvent {
-            account,
-            mailbox,
+            mailbox: MailboxId::new(AccountId(account), mailbox),
             change: Change::MailboxCreated { name: "x".into() },
         };
         let groups = group_by_account(vec![ev(1, 1), ev(2, 5), ev(1, 2)]);
         assert_eq!(groups.len(), 2);
-        assert_eq!(groups[0].0, 1);
+        assert_eq!(groups[0].0, AccountId(1));
         assert_eq!(
-            groups[0].1.iter().map(|e| e.mailbox).collect::<Vec<_>>(),
+            groups[0]
+                .1
+                .iter()
+                .map(|e| e.mailbox.number)
+                .collect::<Vec<_>>(),
             [1, 2]
         );
-        assert_eq!(groups[1].1[0].mailbox, 5);
+        assert_eq!(groups[1].1[0].mailbox.number, 5);
     }
 }

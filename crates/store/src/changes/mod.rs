@@ -66,9 +66,44 @@ pub enum Change {
     AccountDeleted,
 }
 
+/// One change of one mailbox (`mailbox.number` is 0 for [`Change::AccountDeleted`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "EventRecord", into = "EventRecord")]
 pub struct ChangeEvent {
-    pub account: AccountId,
     pub mailbox: MailboxId,
     pub change: Change,
+}
+
+impl ChangeEvent {
+    pub fn account(&self) -> AccountId {
+        self.mailbox.account
+    }
+}
+
+/// How an event is written in the change log: the mailbox's account once, beside its number
+/// (the format the log had when ids were plain numbers, so logs written before read alike).
+#[derive(Serialize, Deserialize)]
+struct EventRecord {
+    account: AccountId,
+    mailbox: i64,
+    change: Change,
+}
+
+impl From<EventRecord> for ChangeEvent {
+    fn from(r: EventRecord) -> ChangeEvent {
+        ChangeEvent {
+            mailbox: MailboxId::new(r.account, r.mailbox),
+            change: r.change,
+        }
+    }
+}
+
+impl From<ChangeEvent> for EventRecord {
+    fn from(e: ChangeEvent) -> EventRecord {
+        EventRecord {
+            account: e.mailbox.account,
+            mailbox: e.mailbox.number,
+            change: e.change,
+        }
+    }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{inbox, msg, next_event, setup};
-use crate::{AppendMessage, Change, FlagOp, Flags, Store, StoreError, SystemFlags};
+use crate::{AppendMessage, Change, FlagOp, Flags, MailboxId, Store, StoreError, SystemFlags};
 
 fn item(body: &str, flags: Flags, date: i64) -> AppendMessage {
     AppendMessage {
@@ -195,8 +195,11 @@ pub async fn append_many(s: &dyn Store) {
     assert_eq!(next.uid, 5);
     assert!(s.append_many(mb.id, Vec::new()).await.unwrap().is_empty());
     assert!(matches!(
-        s.append_many(i64::MAX - 1, vec![item("q", Flags::default(), 1)])
-            .await,
+        s.append_many(
+            MailboxId::new(mb.id.account, i64::MAX - 1),
+            vec![item("q", Flags::default(), 1)]
+        )
+        .await,
         Err(StoreError::NotFound(_))
     ));
 }

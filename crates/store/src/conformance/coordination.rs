@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{inbox, msg, setup};
-use crate::{Coordination, LeaseGuard, Store, StoreError};
+use crate::{Coordination, LeaseGuard, MailboxId, Store, StoreError};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -185,11 +185,13 @@ pub async fn recent_claims(a: &dyn Store, b: &dyn Store) {
     got.sort_unstable();
     assert_eq!(got, [4, 5]);
     assert!(matches!(
-        a.claim_recent(i64::MAX - 1, 1).await,
+        a.claim_recent(MailboxId::new(ib.account, i64::MAX - 1), 1)
+            .await,
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        a.recent_mark(i64::MAX - 1).await,
+        a.recent_mark(MailboxId::new(ib.account, i64::MAX - 1))
+            .await,
         Err(StoreError::NotFound(_))
     ));
 }

@@ -14,7 +14,7 @@ pub async fn default_mailboxes(s: &dyn Store) {
             .find(|m| m.name == *name)
             .unwrap_or_else(|| panic!("{name} missing"));
         assert_eq!(m.special_use, *special, "{name}");
-        assert_eq!(m.account, ids[0]);
+        assert_eq!(m.id.account, ids[0]);
         assert_ne!(m.uid_validity, 0);
         assert_eq!(m.uid_next, 1);
         assert_eq!((m.messages, m.unseen, m.size), (0, 0, 0));

@@ -15,8 +15,8 @@ pub async fn delivery_uids_and_dedup(s: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(stored.len(), 2, "duplicate recipients ignored");
-    assert_eq!(stored[0].account, e1);
-    assert_eq!(stored[1].account, e2);
+    assert_eq!(stored[0].mailbox.account, e1);
+    assert_eq!(stored[1].mailbox.account, e2);
     assert!(stored.iter().all(|st| st.uid == 1));
     let in1 = inbox(s, e1).await;
     assert_eq!(stored[0].mailbox, in1);
@@ -77,7 +77,11 @@ pub async fn delivery_uids_and_dedup(s: &dyn Store) {
     assert_eq!(after.size, sum);
 
     assert!(s.deliver(msg("x"), 1, &[]).await.unwrap().is_empty());
-    assert!(s.deliver(msg("x"), 1, &[AccountId::MAX]).await.is_err());
+    assert!(
+        s.deliver(msg("x"), 1, &[AccountId(i64::MAX)])
+            .await
+            .is_err()
+    );
     assert_eq!(
         s.get_messages(in1, &[4, 1, 99])
             .await
@@ -113,8 +117,13 @@ pub async fn append_and_blobs(s: &dyn Store) {
         Err(StoreError::Invalid(_))
     ));
     assert!(matches!(
-        s.append(MailboxId::MAX, msg("x"), &Flags::default(), 1)
-            .await,
+        s.append(
+            MailboxId::new(sent.id.account, i64::MAX),
+            msg("x"),
+            &Flags::default(),
+            1
+        )
+        .await,
         Err(StoreError::NotFound(_))
     ));
     let unknown = BlobId("0".repeat(64));
@@ -145,11 +154,16 @@ pub async fn append_and_blobs(s: &dyn Store) {
     );
     assert_eq!(s.read_message(sent.id, 99).await.unwrap(), None);
     assert!(
-        s.list_summaries(MailboxId::MAX).await.is_err(),
+        s.list_summaries(MailboxId::new(sent.id.account, i64::MAX))
+            .await
+            .is_err(),
         "an unknown mailbox is an error, not an empty list"
     );
     // SELECT's read: the mailbox and its summaries together.
-    let (info, opened) = s.open_mailbox(ids[0], "Sent").await.unwrap().unwrap();
+    let crate::OpenedMailbox {
+        info,
+        messages: opened,
+    } = s.open_mailbox(ids[0], "Sent").await.unwrap().unwrap();
     assert_eq!((info.id, info.uid_next), (sent.id, second.uid + 1));
     let flags: Vec<_> = summaries.iter().map(|m| (m.uid, m.flags.clone())).collect();
     assert_eq!(opened, flags);
@@ -315,7 +329,7 @@ pub async fn change_events(s: &dyn Store) {
 
     let st = s.deliver(msg("ev"), 1, &[acc]).await.unwrap();
     let ev = next_event(&mut rx).await;
-    assert_eq!((ev.account, ev.mailbox), (acc, ib));
+    assert_eq!((ev.account(), ev.mailbox), (acc, ib));
     let Change::NewMessage(new) = ev.change else {
         panic!("expected NewMessage, got {ev:?}")
     };
@@ -411,7 +425,7 @@ pub async fn change_events(s: &dyn Store) {
     loop {
         let ev = next_event(&mut rx).await;
         if ev.change == Change::AccountDeleted {
-            assert_eq!(ev.account, acc);
+            assert_eq!(ev.account(), acc);
             break;
         }
     }
@@ -441,7 +455,10 @@ pub async fn conditional_store_and_expunge_log(s: &dyn Store) {
     let m2 = r[0].2;
     assert!(m2 > base);
     // 2 changed after `base`: it fails the test; 1 and 3 pass; 99 does not exist.
-    let (changed, modified) = s
+    let crate::ConditionalStore {
+        changed,
+        failed: modified,
+    } = s
         .store_flags_unchanged_since(ib, &[3, 2, 1, 99], FlagOp::Add, &flagged, base)
         .await
         .unwrap();
@@ -452,7 +469,10 @@ pub async fn conditional_store_and_expunge_log(s: &dyn Store) {
     assert_eq!(metas[1].flags.system, SystemFlags::SEEN, "2 left alone");
     assert_eq!(metas[1].modseq, m2);
     // With the current MODSEQ the test passes.
-    let (changed, modified) = s
+    let crate::ConditionalStore {
+        changed,
+        failed: modified,
+    } = s
         .store_flags_unchanged_since(ib, &[2], FlagOp::Add, &flagged, m2)
         .await
         .unwrap();

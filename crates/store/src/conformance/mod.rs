@@ -14,6 +14,7 @@ mod coordination;
 mod deleted;
 mod directory;
 mod facts;
+mod isolation;
 mod mailboxes;
 mod messages;
 mod queue;
@@ -26,6 +27,7 @@ pub use coordination::*;
 pub use deleted::*;
 pub use directory::*;
 pub use facts::*;
+pub use isolation::*;
 pub use mailboxes::*;
 pub use messages::*;
 pub use queue::*;
@@ -104,4 +106,5 @@ pub async fn run_all(store: Arc<dyn Store>) {
     append_many(s).await;
     message_facts_cache(s).await;
     expunge_deleted_and_counts(s).await;
+    calls_are_scoped_to_the_account(s).await;
 }

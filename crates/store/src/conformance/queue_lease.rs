@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use super::queue::{ALL, LATER, envelope, held, release_all};
 use crate::{
-    AttemptResult, Claim, ClaimLimits, QueueId, QueueStore, RecipientStatus, SendingLimits,
-    SendingLog, SendingUsage,
+    AccountId, AttemptResult, Claim, ClaimLimits, QueueId, QueueStore, RecipientStatus,
+    SendingLimits, SendingLog, SendingUsage,
 };
 
 async fn enqueue_n(store: &dyn QueueStore, n: usize, rcpts: &[&str]) -> Vec<QueueId> {
@@ -347,7 +347,7 @@ pub async fn queue_destination_limit(a: &dyn QueueStore, b: &dyn QueueStore) {
 
 /// Six check-and-counts of one message with two recipients, one after the other; the ids of
 /// those counted.
-async fn burst(s: &dyn SendingLog, account: i64, t: i64, limits: SendingLimits) -> Vec<i64> {
+async fn burst(s: &dyn SendingLog, account: AccountId, t: i64, limits: SendingLimits) -> Vec<i64> {
     let mut ok = Vec::new();
     for _ in 0..6 {
         if let Ok(id) = s
@@ -364,7 +364,7 @@ async fn burst(s: &dyn SendingLog, account: i64, t: i64, limits: SendingLimits) 
 /// The sending log: parallel check-and-count through two handles never exceeds the allowance;
 /// entries leave the window; a forgotten entry no longer counts.
 pub async fn sending_log_limits(a: &dyn SendingLog, b: &dyn SendingLog) {
-    let account = 9_000_001;
+    let account = AccountId(9_000_001);
     let limits = SendingLimits {
         max_messages: Some(5),
         max_recipients: Some(100),

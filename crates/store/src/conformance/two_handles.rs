@@ -18,7 +18,7 @@ pub async fn changes_across_handles(a: &dyn Store, b: &dyn Store) {
 
     let st = a.deliver(msg("across"), 5, &[acc]).await.unwrap();
     let ev = next_event(&mut on_b).await;
-    assert_eq!((ev.account, ev.mailbox), (acc, ib));
+    assert_eq!((ev.account(), ev.mailbox), (acc, ib));
     let Change::NewMessage(m) = ev.change else {
         panic!("expected NewMessage, got {ev:?}")
     };

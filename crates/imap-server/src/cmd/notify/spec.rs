@@ -350,8 +350,8 @@ mod tests {
             selected: None,
             groups,
             mailboxes: (1..=MAX_PENDING as i64 + 1)
-                .map(|i| (i, (format!("box{i}"), false)))
-                .chain([(0, ("INBOX".to_string(), true))])
+                .map(|i| (mb(i), (format!("box{i}"), false)))
+                .chain([(mb(0), ("INBOX".to_string(), true))])
                 .collect(),
             subscriptions: ["INBOX".to_string()].into_iter().collect(),
             fetched: None,
@@ -359,10 +359,13 @@ mod tests {
         })
     }
 
-    fn new_message(mailbox: MailboxId) -> ChangeEvent {
+    fn mb(number: i64) -> MailboxId {
+        MailboxId::new(store::AccountId(1), number)
+    }
+
+    fn new_message(number: i64) -> ChangeEvent {
         ChangeEvent {
-            account: 1,
-            mailbox,
+            mailbox: mb(number),
             change: Change::NewMessage(store::MessageSummary {
                 uid: 1,
                 size: 1,

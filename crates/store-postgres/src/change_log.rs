@@ -10,12 +10,15 @@
 //!   Notifications may be lost with the connection: after every (re)connect every watched
 //!   account is filled from the log. A subscriber the log cannot serve (pruned) resyncs.
 //! - Pruning: every node deletes rows older than the retention now and then.
+//! - The same connection LISTENs for queue wake-ups (`yubin_queue`): a node that enqueued,
+//!   released a lease or retried wakes the other nodes' schedulers at once instead of at their
+//!   next poll.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{GenericClient, Pool};
+use deadpool_postgres::{GenericClient, Pool, Transaction};
 use store::{AccountId, ChangeEvent, ChangeHub, ChangeLogReader, LoggedBatch, StoreResult};
 use tokio_postgres::AsyncMessage;
 
@@ -125,6 +128,26 @@ impl ChangeLogReader for LogReader {
     }
 }
 
+/// The channel of the queue wake-ups: queued work became due on another node (enqueue,
+/// release, retry). The payload names the sending handle, which ignores its own.
+const QUEUE_CHANNEL: &str = "yubin_queue";
+
+/// Where the follower delivers queue wake-ups.
+pub struct QueueWake {
+    /// The scheduler's notifier (`store::QueueStore::queue_notifier`).
+    pub notify: Arc<tokio::sync::Notify>,
+    /// This handle's name in the payload.
+    pub instance: String,
+}
+
+/// Wakes every node's scheduler when the transaction commits (PostgreSQL delivers NOTIFY at
+/// COMMIT, and folds identical ones of a transaction into one).
+pub async fn wake_queues(t: &Transaction<'_>, instance: &str) -> Result<(), tokio_postgres::Error> {
+    t.execute("SELECT pg_notify($1, $2)", &[&QUEUE_CHANNEL, &instance])
+        .await?;
+    Ok(())
+}
+
 /// The follower task; dropping it stops the task (and closes its connection).
 pub struct Follower {
     task: tokio::task::JoinHandle<()>,
@@ -141,13 +164,14 @@ pub fn start(
     config: tokio_postgres::Config,
     pool: Pool,
     hub: Arc<ChangeHub>,
+    queue: QueueWake,
     retention: Duration,
 ) -> Follower {
     let task = tokio::spawn(async move {
         let log = LogReader { pool };
         let mut backoff = Duration::from_millis(100);
         loop {
-            match listen(&config, &log, &hub, retention).await {
+            match listen(&config, &log, &hub, &queue, retention).await {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(e) => {
                     tracing::warn!(error = %e, "change notifications: connection lost; reconnecting");
@@ -165,14 +189,22 @@ async fn listen(
     config: &tokio_postgres::Config,
     log: &LogReader,
     hub: &ChangeHub,
+    queue: &QueueWake,
     retention: Duration,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let queue_notify = Arc::clone(&queue.notify);
+    let instance = queue.instance.clone();
     // The connection delivers notifications only while it is polled.
     let driver = tokio::spawn(async move {
         loop {
             match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(n))) if n.channel() == QUEUE_CHANNEL => {
+                    if n.payload() != instance {
+                        queue_notify.notify_one();
+                    }
+                }
                 Some(Ok(AsyncMessage::Notification(n))) => {
                     if tx.send(n.payload().to_string()).is_err() {
                         break;
@@ -187,9 +219,13 @@ async fn listen(
             }
         }
     });
-    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-    // Whatever was committed while nobody listened: every watched account reads the log.
+    client
+        .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {QUEUE_CHANNEL}"))
+        .await?;
+    // Whatever was committed while nobody listened: every watched account reads the log, and
+    // the scheduler looks for due work.
     hub.wake_all();
+    queue.notify.notify_one();
     let mut prune = tokio::time::interval(PRUNE_EVERY);
     prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -69,6 +69,8 @@ pub struct PgStore {
     hub: Arc<ChangeHub>,
     /// Woken after each queue change made through this handle.
     pub(crate) queue_notify: Arc<tokio::sync::Notify>,
+    /// This handle's name in queue wake-ups, so that its follower ignores its own.
+    pub(crate) instance: String,
     /// Held by a committing transaction with events, per shard of accounts (`tx.rs`), so that
     /// events of one mailbox are published in commit order.
     pub(crate) publish_order: Vec<tokio::sync::Mutex<()>>,
@@ -153,11 +155,17 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<PgStore>
         .map_err(error::Error::into_store)?;
     drop(client);
     let hub = Arc::new(ChangeHub::default());
+    let queue_notify = Arc::new(tokio::sync::Notify::new());
+    let instance = format!("{:016x}", rand::random::<u64>());
     let follower = options.follow.then(|| {
         change_log::start(
             listen_config,
             pool.clone(),
             Arc::clone(&hub),
+            change_log::QueueWake {
+                notify: Arc::clone(&queue_notify),
+                instance: instance.clone(),
+            },
             options.change_log_retention,
         )
     });
@@ -165,7 +173,8 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<PgStore>
         pool,
         hub,
         _follower: follower,
-        queue_notify: Arc::new(tokio::sync::Notify::new()),
+        queue_notify,
+        instance,
         publish_order: (0..PUBLISH_SHARDS)
             .map(|_| tokio::sync::Mutex::new(()))
             .collect(),

@@ -61,6 +61,7 @@ pub async fn enqueue(
     if envelope.recipients.is_empty() {
         return Err(StoreError::Invalid("a queued message needs recipients".into()).into());
     }
+    tx.queue_wake = true;
     acquire_blob(tx, blob.hash, 1, Some(blob.bytes)).await?;
     let created = now();
     let id: QueueId = opt(
@@ -285,6 +286,7 @@ pub async fn set_delay_notified(tx: &mut Tx<'_>, id: QueueId) -> PgResult<()> {
 /// recipient's `next_attempt` is its lease's expiry, so `lease IS NULL` tells them apart; an
 /// expired lease's recipients are due already).
 pub async fn retry(tx: &mut Tx<'_>, id: Option<QueueId>, now: UnixTime) -> PgResult<u64> {
+    tx.queue_wake = true;
     match id {
         Some(id) => {
             if opt(&tx.t, "SELECT 1 FROM queue_messages WHERE id = $1", &[&id])

@@ -1,7 +1,8 @@
 //! [`store::QueueStore`] for the PostgreSQL store: thin async glue around `ops_queue.rs` and
 //! `claims.rs`. Writes are transactions (durable before `Ok`); the scheduler of this process
-//! is notified after the commit. Other nodes' enqueues and releases are not notified here yet:
-//! the scheduler also polls.
+//! is notified after the commit, and those of the other nodes by `NOTIFY yubin_queue` sent
+//! with it (see `change_log.rs`). Retries coming due and expired leases are found by the
+//! scheduler's poll.
 
 use std::sync::Arc;
 
@@ -11,10 +12,20 @@ use store::{
     QueuedMessage, StoreResult, UnixTime,
 };
 
+use crate::error::PgResult;
 use crate::mailstore::hash_of;
 use crate::ops_msg::NewBlob;
+use crate::tx::Tx;
 use crate::tx::{read, snapshot, write_tx};
 use crate::{PgStore, claims, ops_queue};
+
+/// Releases a lease and wakes every node's scheduler: its recipients may be due again and a
+/// connection slot of its destination is free.
+async fn release_waking(tx: &mut Tx<'_>, lease: LeaseId, now: UnixTime) -> PgResult<()> {
+    claims::release(&tx.t, lease, now).await?;
+    tx.queue_wake = true;
+    Ok(())
+}
 
 #[async_trait]
 impl QueueStore for PgStore {
@@ -62,7 +73,7 @@ impl QueueStore for PgStore {
     }
 
     async fn release(&self, lease: LeaseId, now: UnixTime) -> StoreResult<()> {
-        write_tx!(self, |tx| claims::release(&tx.t, lease, now))?;
+        write_tx!(self, |tx| release_waking(tx, lease, now))?;
         // Its recipients may be due again, and its connection slot is free.
         self.queue_notify.notify_one();
         Ok(())

@@ -29,6 +29,9 @@ pub struct Tx<'a> {
     pub t: Transaction<'a>,
     /// Published after the commit.
     pub events: Vec<ChangeEvent>,
+    /// Queued work became due (enqueue, release, retry): other nodes' schedulers are woken
+    /// with `NOTIFY yubin_queue` when the transaction commits (`change_log.rs`).
+    pub queue_wake: bool,
 }
 
 impl<'a> Tx<'a> {
@@ -36,6 +39,7 @@ impl<'a> Tx<'a> {
         Ok(Tx {
             t: client.transaction().await?,
             events: Vec::new(),
+            queue_wake: false,
         })
     }
 
@@ -48,6 +52,9 @@ impl<'a> Tx<'a> {
     /// one took the shard. A shard is only ever held across a COMMIT, which waits for no
     /// other transaction, so holding several (in index order) cannot deadlock.
     pub async fn commit(self, store: &crate::PgStore) -> PgResult<()> {
+        if self.queue_wake {
+            crate::change_log::wake_queues(&self.t, &store.instance).await?;
+        }
         let mut accounts: Vec<store::AccountId> = self.events.iter().map(|e| e.account()).collect();
         accounts.sort_unstable();
         accounts.dedup();

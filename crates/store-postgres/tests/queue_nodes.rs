@@ -338,3 +338,54 @@ async fn the_queue_migrates_to_leases() {
     drop(store);
     db.cleanup().await;
 }
+
+/// Work that becomes due on one node wakes the other node's scheduler at once (NOTIFY
+/// `yubin_queue`), not at its next poll: an enqueue, a lease released, a retry. A node is
+/// not woken by its own wake-ups through the database (its scheduler was notified directly).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn due_work_wakes_the_other_nodes_scheduler() {
+    let Some(db) = TestDb::create("queue_wake").await else {
+        return;
+    };
+    let (a, b) = (db.store().await, db.store().await);
+    let (on_a, on_b) = (a.queue_notifier(), b.queue_notifier());
+    // Each follower wakes its own scheduler once when it (re)connects: let those pass.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for n in [&on_a, &on_b] {
+        let _ = tokio::time::timeout(Duration::from_millis(100), n.notified()).await;
+    }
+    let woken = |n: Arc<tokio::sync::Notify>| async move {
+        tokio::time::timeout(Duration::from_secs(3), n.notified())
+            .await
+            .is_ok()
+    };
+
+    let b_waits = tokio::spawn(woken(Arc::clone(&on_b)));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let ids = enqueue(&a, "x@wake.test", 1).await;
+    assert!(b_waits.await.unwrap(), "an enqueue on a wakes b");
+
+    let claims = b.claim_due("b", LATER, 30, &ONE_BY_ONE).await.unwrap();
+    assert_eq!(claimed(&claims), ids);
+    let a_waits = tokio::spawn(woken(Arc::clone(&on_a)));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    b.release(claims[0].lease.id, LATER).await.unwrap();
+    assert!(a_waits.await.unwrap(), "a release on b wakes a");
+
+    let b_waits = tokio::spawn(woken(Arc::clone(&on_b)));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    a.retry_queued(None, 1).await.unwrap();
+    assert!(b_waits.await.unwrap(), "a retry on a wakes b");
+
+    // a's own enqueue notified a directly (a permit is stored), and nothing more arrives
+    // through the database for a.
+    enqueue(&a, "y@wake.test", 1).await;
+    on_a.notified().await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), on_a.notified())
+            .await
+            .is_err(),
+        "a is not woken again by its own NOTIFY"
+    );
+    db.cleanup().await;
+}

@@ -195,3 +195,39 @@ def test_idle_timeout(make_server):
     t.smtp_reply()
     time.sleep(2.5)
     assert t.smtp_reply().startswith(b"421")
+
+
+def test_starttls_handshake_timeout(make_server):
+    """A client that asks for STARTTLS and then stalls in the handshake is dropped after
+    tls_handshake_timeout_secs, not the (5-minute) command timeout."""
+    server = make_server("[limits]\ntls_handshake_timeout_secs = 1\n")
+    t = session(server)
+    assert t.cmd(b"STARTTLS\r\n").startswith(b"220 ")
+    started = time.monotonic()
+    t.sock.settimeout(10)
+    assert t.sock.recv(4096) == b"", "the server closes the connection"
+    assert time.monotonic() - started < 5
+
+
+def test_write_timeout_drops_a_client_that_stops_reading(make_server):
+    """A client that pipelines commands but never reads the replies fills the server's
+    socket buffers; after smtp_write_timeout_secs the server drops the session."""
+    server = make_server("[limits]\nsmtp_write_timeout_secs = 1\n")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.ports["smtp"]))
+    sock.settimeout(1)
+    burst = b"NOOP\r\n" * 4096
+    started = time.monotonic()
+    dropped = False
+    while time.monotonic() - started < 30:
+        try:
+            sock.sendall(burst)
+        except socket.timeout:
+            continue  # the server stopped reading: it is stuck writing, or gone
+        except OSError:
+            dropped = True
+            break
+    assert dropped, "the session was not dropped while the client did not read"
+    assert time.monotonic() - started < 20
+    sock.close()

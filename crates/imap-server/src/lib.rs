@@ -116,6 +116,9 @@ pub struct ImapConfig {
     /// the connection (RFC 2177 §3 allows it; Dovecot's `imap_idle_notify_interval`). Zero
     /// sends none.
     pub idle_keepalive: Duration,
+    /// How long the TLS handshake after STARTTLS may take (a client that stalls in it holds a
+    /// connection slot until then).
+    pub tls_handshake_timeout: Duration,
 }
 
 impl ImapConfig {
@@ -133,6 +136,7 @@ impl ImapConfig {
             max_command_size: 60 * 1024 * 1024,
             max_preauth_literal: 8 * 1024,
             idle_keepalive: Duration::from_secs(120),
+            tls_handshake_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -50,6 +50,9 @@ pub struct Pop3Config {
     /// A live session renews it every third of this; a killed process's lock expires after
     /// it, and until then the account gets `-ERR [IN-USE]` (RFC 2449 §8.1.2) everywhere.
     pub maildrop_lease: Duration,
+    /// How long the TLS handshake after STLS may take (a client that stalls in it holds a
+    /// connection slot until then).
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Pop3Config {
@@ -66,6 +69,7 @@ impl Pop3Config {
             max_auth_failures: 3,
             retr_chunk_size: 16 * 1024,
             maildrop_lease: Duration::from_secs(60),
+            tls_handshake_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -314,7 +314,7 @@ impl Session {
         self.wire.reply(&Reply::ok("Begin TLS negotiation")).await?;
         self.wire.flush().await?;
         let handshake = self.wire.conn.start_tls(&acceptor);
-        match tokio::time::timeout(self.server.config.idle_timeout, handshake).await {
+        match tokio::time::timeout(self.server.config.tls_handshake_timeout, handshake).await {
             Ok(Ok(discarded)) => {
                 if discarded > 0 {
                     tracing::info!(

@@ -5,7 +5,9 @@
 //! pipelined after STARTTLS in plain text is ever taken as a command inside TLS (RFC 3207 §4.2,
 //! RFC 2595 §3.1; CVE-2011-0411).
 
+use std::future::Future;
 use std::io;
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -36,6 +38,25 @@ pub struct Conn {
     out: Vec<u8>,
     buf: BytesMut,
     tls: bool,
+    /// How long one write to the stream may stall (a client that stops reading).
+    write_timeout: Option<Duration>,
+}
+
+/// Bounds `op` by `limit` (if any); running out is a `TimedOut` error.
+async fn bounded<T>(
+    limit: Option<Duration>,
+    what: &str,
+    op: impl Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    match limit {
+        None => op.await,
+        Some(d) => tokio::time::timeout(d, op).await.unwrap_or_else(|_| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{what} timed out"),
+            ))
+        }),
+    }
 }
 
 impl Conn {
@@ -45,7 +66,14 @@ impl Conn {
             out: Vec::new(),
             buf: BytesMut::new(),
             tls,
+            write_timeout: None,
         }
+    }
+
+    /// Every write and flush from now on fails with `TimedOut` when the client has not taken
+    /// the bytes within `limit`, so a client that stops reading cannot hold the session.
+    pub fn set_write_timeout(&mut self, limit: Duration) {
+        self.write_timeout = Some(limit);
     }
 
     /// Whether the connection is encrypted (implicit TLS or after STARTTLS).
@@ -153,7 +181,7 @@ impl Conn {
             self.send_queued().await?;
         }
         if data.len() >= WRITE_BUFFER {
-            return self.stream.write_all(data).await;
+            return bounded(self.write_timeout, "write", self.stream.write_all(data)).await;
         }
         self.out.extend_from_slice(data);
         Ok(())
@@ -161,7 +189,12 @@ impl Conn {
 
     async fn send_queued(&mut self) -> io::Result<()> {
         if !self.out.is_empty() {
-            self.stream.write_all(&self.out).await?;
+            bounded(
+                self.write_timeout,
+                "write",
+                self.stream.write_all(&self.out),
+            )
+            .await?;
             self.out.clear();
         }
         Ok(())
@@ -169,7 +202,7 @@ impl Conn {
 
     pub async fn flush(&mut self) -> io::Result<()> {
         self.send_queued().await?;
-        self.stream.flush().await
+        bounded(self.write_timeout, "flush", self.stream.flush()).await
     }
 
     /// Writes and flushes.

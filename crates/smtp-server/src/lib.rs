@@ -57,6 +57,11 @@ pub struct SmtpConfig {
     pub command_timeout: Duration,
     /// How long to wait for each piece of message data. RFC 5321 §4.5.3.2.5: 3 minutes+.
     pub data_timeout: Duration,
+    /// How long one write of replies may stall before the session is dropped (a client that
+    /// stops reading must not hold its connection slot).
+    pub write_timeout: Duration,
+    /// How long the TLS handshake after STARTTLS may take.
+    pub tls_handshake_timeout: Duration,
     pub plaintext_auth: PlaintextAuth,
     /// After this many 5xx replies the session is closed with `421 4.7.0`.
     pub max_errors: usize,
@@ -70,7 +75,8 @@ pub struct SmtpConfig {
 
 impl SmtpConfig {
     /// A configuration with the defaults (25 MiB, 4096-octet lines, 100 recipients,
-    /// 5-minute command and 3-minute data timeouts, plaintext AUTH only from loopback,
+    /// 5-minute command, 3-minute data, 2-minute write and 30-second STARTTLS handshake
+    /// timeouts, plaintext AUTH only from loopback,
     /// 20 errors, 3 failed AUTHs, no sending rate limits).
     pub fn new(hostname: impl Into<String>, mode: SmtpMode) -> SmtpConfig {
         SmtpConfig {
@@ -81,6 +87,8 @@ impl SmtpConfig {
             max_recipients: 100,
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(180),
+            write_timeout: Duration::from_secs(120),
+            tls_handshake_timeout: Duration::from_secs(30),
             plaintext_auth: PlaintextAuth {
                 allow_loopback: true,
             },

@@ -86,9 +86,11 @@ pub(crate) fn io_error(e: LineError) -> io::Error {
 
 impl Session {
     pub fn new(server: Arc<SmtpServer>, stream: BoxStream, tls: bool, info: ConnInfo) -> Session {
+        let mut conn = Conn::new(stream, tls);
+        conn.set_write_timeout(server.config.write_timeout);
         Session {
             server,
-            conn: Conn::new(stream, tls),
+            conn,
             info,
             state: State::Connected,
             auth: None,
@@ -318,7 +320,16 @@ impl Session {
         };
         self.reply(Reply::new(220, "2.0.0", "Ready to start TLS"))
             .await?;
-        match self.conn.start_tls(&acceptor).await {
+        let handshake = self.conn.start_tls(&acceptor);
+        let result = tokio::time::timeout(self.server.config.tls_handshake_timeout, handshake)
+            .await
+            .unwrap_or_else(|_| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "TLS handshake timed out",
+                ))
+            });
+        match result {
             Ok(discarded) => {
                 if discarded > 0 {
                     tracing::warn!(

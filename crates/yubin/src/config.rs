@@ -146,6 +146,8 @@ pub struct Limits {
     pub max_connections: usize,
     pub smtp_command_timeout_secs: u64,
     pub smtp_data_timeout_secs: u64,
+    /// How long one write of SMTP replies may stall before the session is dropped.
+    pub smtp_write_timeout_secs: u64,
     pub pop3_idle_timeout_secs: u64,
     /// How long a POP3 maildrop lock (RFC 1939 §8), a lease in the store, lasts without
     /// renewal: a session renews it every third of this; a killed server's locks expire after
@@ -176,6 +178,7 @@ impl Default for Limits {
             smtp_command_timeout_secs: 300,
             // RFC 5321 §4.5.3.2.6: clients wait 10 minutes for the reply to the final ".".
             smtp_data_timeout_secs: 600,
+            smtp_write_timeout_secs: 120,
             // RFC 1939 §3: the autologout timer must be at least 10 minutes.
             pop3_idle_timeout_secs: 600,
             pop3_maildrop_lease_secs: 60,
@@ -197,6 +200,9 @@ impl Limits {
     }
     pub fn smtp_data_timeout(&self) -> Duration {
         Duration::from_secs(self.smtp_data_timeout_secs)
+    }
+    pub fn smtp_write_timeout(&self) -> Duration {
+        Duration::from_secs(self.smtp_write_timeout_secs)
     }
     pub fn pop3_idle_timeout(&self) -> Duration {
         Duration::from_secs(self.pop3_idle_timeout_secs)

@@ -363,6 +363,8 @@ impl Services {
                     max_recipients: l.max_recipients,
                     command_timeout: l.smtp_command_timeout(),
                     data_timeout: l.smtp_data_timeout(),
+                    write_timeout: l.smtp_write_timeout(),
+                    tls_handshake_timeout: l.tls_handshake_timeout(),
                     plaintext_auth,
                     // [queue] sending limits per authenticated user.
                     max_messages_per_hour: config.queue.max_messages_per_hour,
@@ -385,6 +387,7 @@ impl Services {
                     idle_timeout: l.pop3_idle_timeout(),
                     plaintext_auth,
                     maildrop_lease: l.pop3_maildrop_lease(),
+                    tls_handshake_timeout: l.tls_handshake_timeout(),
                     ..defaults
                 },
                 store: Arc::clone(store),
@@ -404,6 +407,7 @@ impl Services {
                     max_line_length: l.max_line_length.unwrap_or(defaults.max_line_length),
                     idle_timeout: l.imap_idle_timeout(),
                     idle_keepalive: l.imap_idle_keepalive(),
+                    tls_handshake_timeout: l.tls_handshake_timeout(),
                     max_preauth_literal: l.imap_max_preauth_literal,
                     plaintext_auth,
                     // One message-size limit for SMTP and IMAP APPEND (RFC 7889 APPENDLIMIT).

@@ -28,7 +28,7 @@ pub(crate) async fn starttls(io: &mut Io, ctx: &mut Ctx, tag: Tag) -> io::Result
     let discarded = io.inbuf.len();
     io.inbuf = Vec::new();
     io.framer.reset();
-    let timeout = ctx.server.config.idle_timeout;
+    let timeout = ctx.server.config.tls_handshake_timeout;
     match tokio::time::timeout(timeout, io.conn.start_tls(&acceptor)).await {
         Ok(Ok(n)) => {
             if discarded + n > 0 {

@@ -153,10 +153,16 @@ async fn settled<S: QueueStore>(store: &S, id: QueueId) -> Option<store::QueuedM
     let deadline = tokio::time::Instant::now() + LIMIT;
     loop {
         let m = store.queued_message(id).await.expect("read")?;
-        if m.recipients.iter().all(|r| r.status != RecipientStatus::Pending) {
+        if m.recipients
+            .iter()
+            .all(|r| r.status != RecipientStatus::Pending)
+        {
             return Some(m);
         }
-        assert!(tokio::time::Instant::now() < deadline, "never settled: {m:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never settled: {m:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -13,6 +13,7 @@ mod batch;
 mod coordination;
 mod deleted;
 mod directory;
+mod dkim;
 mod facts;
 mod mailboxes;
 mod messages;
@@ -25,6 +26,7 @@ pub use batch::*;
 pub use coordination::*;
 pub use deleted::*;
 pub use directory::*;
+pub use dkim::*;
 pub use facts::*;
 pub use mailboxes::*;
 pub use messages::*;
@@ -104,4 +106,5 @@ pub async fn run_all(store: Arc<dyn Store>) {
     append_many(s).await;
     message_facts_cache(s).await;
     expunge_deleted_and_counts(s).await;
+    dkim_keys(s).await;
 }

@@ -182,8 +182,10 @@ pub async fn copy_store(
             "the target store is not empty (it has domains, accounts or queued mail)".into(),
         ));
     }
-    let mut report = CopyReport::default();
-    report.dkim_keys = copy_dkim_keys(from, to).await?;
+    let mut report = CopyReport {
+        dkim_keys: copy_dkim_keys(from, to).await?,
+        ..CopyReport::default()
+    };
     let dir = from.export_directory().await?;
     let ids: HashMap<AccountId, AccountId> = to.import_directory(&dir).await?.into_iter().collect();
     report.domains = dir.domains.len();

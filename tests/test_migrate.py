@@ -13,6 +13,7 @@ import uuid
 import pytest
 
 from conftest import PASSWORD, Yubin, client_tls
+from test_dkim_store import openssl_key
 from test_imap_clients import Mbsync, needs_mbsync
 from test_multinode import psql
 
@@ -78,6 +79,7 @@ def moved(server, tmp_path, pg_url=None) -> Yubin:
         target = Yubin(tmp_path / "moved")
         res = migrate(server, target.data)
     assert "migrated to" in res.stdout and "2 accounts" in res.stdout, res.stdout
+    target.migrate_output = res.stdout
     return target.start()
 
 
@@ -92,13 +94,32 @@ def pg_database():
     psql(PG_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def dkim_keys(server) -> list:
+    """`yubin dkim list`: per key its line and its DNS record."""
+    out = server.cli("dkim", "list").stdout
+    assert "imported" not in out, out
+    return out.splitlines()
+
+
 def test_migration_keeps_uidvalidity_uids_modseqs_and_flags(server, tmp_path):
     populate(server)
+    generated = server.cli("dkim", "generate", "example.com", "--selector", "mig1").stdout
+    # A key file of an older version the running server has not imported (it imports at start).
+    legacy = server.data / "dkim" / "example.com" / "legacy.pem"
+    openssl_key(legacy, "ed25519")
     before = state(server)
     assert before["INBOX"][1], before
     after_server = moved(server, tmp_path)
     try:
         assert state(after_server) == before
+        # The DKIM keys came along: the generated one and the file, imported on the way.
+        assert f"imported the key file {legacy}" in after_server.migrate_output
+        assert "2 DKIM keys" in after_server.migrate_output, after_server.migrate_output
+        keys = dkim_keys(after_server)
+        record = [line for line in generated.splitlines() if "._domainkey." in line]
+        assert ["  " + record[0]] == [k for k in keys if k.startswith("  mig1._domainkey.")], keys
+        assert any(k.startswith("example.com selector legacy ed25519 created ") for k in keys), keys
+        assert keys == dkim_keys(server), "the same keys, times and records as the source"
         # New mail continues the UIDs; logins use the copied password hashes.
         after_server.cli("deliver", USER, stdin="Subject: after\n\nx\n")
         m = login(after_server)
@@ -162,10 +183,14 @@ def test_an_mbsync_state_from_before_syncs_nothing_new_on_postgres(server, tmp_p
 @needs_pg
 def test_migration_to_postgres_and_back_keeps_what_clients_see(server, tmp_path, pg_database):
     populate(server)
+    server.cli("dkim", "generate", "example.com", "--selector", "pg1", "--algorithm", "rsa")
+    keys = dkim_keys(server)
+    assert len(keys) == 2, keys
     before = state(server)
     on_pg = moved(server, tmp_path, pg_database)
     try:
         assert state(on_pg) == before
+        assert dkim_keys(on_pg) == keys
         # The node on PostgreSQL takes new mail after the copied UIDs.
         on_pg.cli("deliver", USER, stdin="Subject: on pg\n\nx\n")
         m = login(on_pg)
@@ -182,9 +207,11 @@ def test_migration_to_postgres_and_back_keeps_what_clients_see(server, tmp_path,
     assert "migrated from" in res.stdout and "2 accounts" in res.stdout, res.stdout
     assert "migr4te-secret" not in res.stdout + res.stderr, "the password is never printed"
     assert "postgres:***@" in res.stdout, res.stdout
+    assert "1 DKIM keys" in res.stdout, res.stdout
     back.start()
     try:
         assert state(back) == with_new
+        assert dkim_keys(back) == keys
     finally:
         back.stop()
 

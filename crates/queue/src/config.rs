@@ -69,8 +69,9 @@ pub struct QueueConfig {
     pub data_timeout: Duration,
     /// Per signing domain (lower-case) the selector to use; default: the newest key.
     pub dkim_selectors: BTreeMap<String, String>,
-    /// `data_dir/dkim`: keys at `<domain>/<selector>.pem`.
-    pub dkim_dir: Option<std::path::PathBuf>,
+    /// How often the signing keys are read again from the store (keys added meanwhile, by the
+    /// admin CLI or another node, sign from then on).
+    pub dkim_refresh: Duration,
 }
 
 impl QueueConfig {
@@ -95,7 +96,7 @@ impl QueueConfig {
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(600),
             dkim_selectors: BTreeMap::new(),
-            dkim_dir: None,
+            dkim_refresh: Duration::from_secs(60),
         }
     }
 

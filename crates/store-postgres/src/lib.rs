@@ -20,6 +20,8 @@
 //!   database's clock in `leases` (the POP3 maildrop lock, RFC 1939 §8, held across nodes and
 //!   lapsing when its holder dies), store-wide secrets in `secrets`, and each mailbox's
 //!   `\Recent` mark (RFC 3501 §2.3.2) in `mailboxes.recent_uid`.
+//! - DKIM signing keys in `dkim_keys` (`dkim.rs`, `store::DkimKeyStore`): every node signs
+//!   with the same keys.
 //! - `yubin migrate` to and from PostgreSQL (`transfer.rs`, `store::transfer::Transfer`).
 //! - The outbound queue is shared by the nodes: work is claimed under leases per (message,
 //!   destination domain), with per-destination connection limits counted across nodes
@@ -34,6 +36,7 @@ mod change_log;
 mod claims;
 mod coord;
 mod db;
+mod dkim;
 mod error;
 mod mailstore;
 mod ops_dir;

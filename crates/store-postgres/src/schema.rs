@@ -17,7 +17,7 @@ use store::StoreError;
 use crate::error::PgResult;
 
 /// The version [`migrate`] produces. Add a step to [`STEPS`] when the schema changes.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// The key of the advisory lock held while migrating (any constant unique to yubin: "yubin"
 /// in ASCII).
@@ -273,12 +273,31 @@ CREATE TABLE sending_log (
 CREATE INDEX sending_log_account ON sending_log(account, at);
 "#;
 
+/// Version 5: DKIM signing keys (`store::DkimKeyStore`, the embedded store's version 12): one
+/// set for every node, so mail signed on any node carries the same key and a key generated on
+/// one node signs on all. Domain and selector are lower case (DNS names, RFC 4343 §3); the
+/// newest key of a domain signs unless a selector is configured, `id` ordering keys made in
+/// the same second.
+const V5: &str = r#"
+CREATE TABLE dkim_keys (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    domain      text NOT NULL,                   -- signing domain (d=), lower case
+    selector    text NOT NULL,                   -- s=, one DNS label, lower case
+    algorithm   text NOT NULL CHECK (algorithm IN ('ed25519', 'rsa')),
+    private_key text NOT NULL,                   -- PEM; a secret
+    created_at  bigint NOT NULL,                 -- Unix seconds
+    UNIQUE (domain, selector)
+);
+CREATE INDEX dkim_keys_newest ON dkim_keys (domain, created_at, id);
+"#;
+
 /// The steps in order: (version, description, SQL).
 const STEPS: &[(i32, &str, &str)] = &[
     (1, "initial schema", V1),
     (2, "leases by holder, shared secrets, recent marks", V2),
     (3, "change log", V3),
     (4, "shared queue: leases, due domains, sending log", V4),
+    (5, "DKIM signing keys", V5),
 ];
 
 const CREATE_MIGRATIONS: &str = "

@@ -43,6 +43,7 @@ check!(calls_are_scoped_to_the_account);
 check!(leases);
 check!(move_messages);
 check!(append_many);
+check!(dkim_keys);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lease_guard() {
@@ -74,6 +75,7 @@ macro_rules! across {
 across!(leases_across_nodes, leases_across);
 across!(shared_secrets_across_nodes, shared_secrets);
 across!(recent_claims_across_nodes, recent_claims);
+across!(dkim_keys_across_nodes, dkim_keys_across);
 
 /// `yubin migrate` from the embedded store to PostgreSQL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -162,6 +162,7 @@ async fn a_version_1_database_is_upgraded() {
              DROP TABLE queue_leases, queue_domains, sending_log;
              DROP INDEX queue_recipients_domain_due;
              ALTER TABLE queue_recipients DROP COLUMN lease;
+             DROP TABLE dkim_keys;
              ALTER TABLE mailboxes DROP COLUMN recent_uid;
              CREATE TABLE leases (name text PRIMARY KEY, node text NOT NULL,
                                   token bigint NOT NULL, expires_at timestamptz NOT NULL);

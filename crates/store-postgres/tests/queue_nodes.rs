@@ -284,7 +284,8 @@ async fn the_queue_migrates_to_leases() {
              DROP INDEX queue_recipients_domain_due;
              ALTER TABLE queue_recipients DROP COLUMN lease;
              UPDATE queue_recipients SET next_attempt = 100 + id;
-             DELETE FROM schema_migrations WHERE version = 4;",
+             DROP TABLE dkim_keys;
+             DELETE FROM schema_migrations WHERE version >= 4;",
         )
         .await
         .unwrap();

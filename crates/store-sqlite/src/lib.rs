@@ -1,11 +1,12 @@
 //! yubin's embedded store: metadata in SQLite (WAL mode, `synchronous=FULL`), message bodies
 //! in a content-addressed blob directory, implementing [`store::Directory`],
-//! [`store::MailStore`] and [`store::QueueStore`].
+//! [`store::MailStore`], [`store::QueueStore`] and the other traits of `store`.
 //!
 //! Layout of a data directory:
 //! - `yubin.db` — the relational schema of `schema.rs` (domains, accounts, aliases, mailboxes,
 //!   messages, expunge log, blobs, the outbound queue with its leases, the sending log, URLAUTH
-//!   access keys, the change log, leases, shared secrets), readable with `sqlite3`.
+//!   access keys, the change log, leases, shared secrets, DKIM signing keys), readable with
+//!   `sqlite3`.
 //! - `blobs/ab/<sha256>` — one file per distinct message body; `.<sha256>.*.tmp` beside it
 //!   while it is being written.
 //!
@@ -35,6 +36,7 @@ mod mailstore;
 mod ops_claim;
 mod ops_coord;
 mod ops_dir;
+mod ops_dkim;
 mod ops_facts;
 mod ops_mailbox;
 mod ops_msg;

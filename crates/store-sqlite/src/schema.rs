@@ -14,7 +14,7 @@ use store::{StoreError, StoreResult};
 use crate::db::Db;
 
 /// The version [`migrate`] produces. Bump it and add a step when the schema changes.
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 /// Version 1: the initial schema.
 const V1: &str = "
@@ -313,6 +313,24 @@ CREATE TABLE sending_log (
 CREATE INDEX sending_log_account ON sending_log(account, at);
 ";
 
+/// Version 12: DKIM signing keys (`store::DkimKeyStore`), in the database rather than in
+/// `data_dir/dkim/<domain>/<selector>.pem`, so every process signs with the same keys and
+/// `yubin migrate` copies them (key files of older versions are imported by `yubin serve`).
+/// Domain and selector are lower case (DNS names, RFC 4343 §3); the newest key of a domain
+/// signs unless a selector is configured: `id` orders keys made in the same second.
+const V12: &str = "
+CREATE TABLE dkim_keys (
+    id          INTEGER PRIMARY KEY,
+    domain      TEXT NOT NULL,                -- signing domain (d=), lower case
+    selector    TEXT NOT NULL,                -- s=, one DNS label, lower case
+    algorithm   TEXT NOT NULL CHECK (algorithm IN ('ed25519', 'rsa')),
+    private_key TEXT NOT NULL,                -- PEM; a secret
+    created_at  INTEGER NOT NULL,             -- Unix seconds
+    UNIQUE (domain, selector)
+);
+CREATE INDEX dkim_keys_newest ON dkim_keys(domain, created_at, id);
+";
+
 /// Switches the database to WAL mode and creates or upgrades the schema.
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let mode: String = conn
@@ -366,6 +384,9 @@ pub fn migrate(conn: &Connection) -> StoreResult<()> {
         }
         if version < 11 {
             conn.execute_batch(V11).db()?;
+        }
+        if version < 12 {
+            conn.execute_batch(V12).db()?;
         }
         if version < SCHEMA_VERSION {
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))

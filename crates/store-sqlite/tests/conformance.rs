@@ -73,6 +73,13 @@ async fn recent_claims_across_handles() {
 check!(message_facts_cache);
 check!(expunge_deleted_and_counts);
 check!(calls_are_scoped_to_the_account);
+check!(dkim_keys);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dkim_keys_across_handles() {
+    let (_dir, a, b) = two_handles();
+    conformance::dkim_keys_across(a.as_ref(), b.as_ref()).await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_on_one_store() {

@@ -20,7 +20,8 @@
 //!   account, and a mailbox that is not that account's is `NotFound` (`backend::owners`).
 //! - Nothing a protocol relies on for exclusivity or agreement lives in one process's memory:
 //!   POP3 maildrop locks are leases ([`Coordination`]), `\Recent` claims are a mailbox column
-//!   ([`MailStore::claim_recent`]), secrets shared by every node are stored once.
+//!   ([`MailStore::claim_recent`]), secrets shared by every node are stored once, and so are
+//!   the DKIM signing keys ([`DkimKeyStore`]).
 
 pub mod backend;
 mod changes;
@@ -28,6 +29,7 @@ mod changes;
 pub mod conformance;
 mod coordination;
 mod directory;
+mod dkim;
 mod error;
 mod ids;
 mod lease;
@@ -45,6 +47,7 @@ pub use changes::{
 };
 pub use coordination::Coordination;
 pub use directory::{Alias, Directory, UserRecord};
+pub use dkim::{DkimAlgorithm, DkimKey, DkimKeyStore};
 pub use error::{StoreError, StoreResult};
 pub use lease::{LeaseGuard, node_id};
 pub use mailstore::{BlobReader, ConditionalStore, MailStore, OpenedMailbox};
@@ -56,7 +59,7 @@ pub use queue::{
 pub use sending::{SendingLimits, SendingLog, SendingUsage};
 pub use types::*;
 
-/// A backend implements all three; the server holds one `Arc<dyn Store>` (which converts to
-/// `Arc<dyn Coordination>` for a [`LeaseGuard`]).
-pub trait Store: Directory + MailStore + Coordination {}
-impl<T: Directory + MailStore + Coordination> Store for T {}
+/// A backend implements all four; the server holds one `Arc<dyn Store>` (which converts to
+/// `Arc<dyn Coordination>` for a [`LeaseGuard`], or `Arc<dyn DkimKeyStore>` for the signer).
+pub trait Store: Directory + MailStore + Coordination + DkimKeyStore {}
+impl<T: Directory + MailStore + Coordination + DkimKeyStore> Store for T {}

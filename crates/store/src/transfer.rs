@@ -1,8 +1,8 @@
 //! Moving an installation between backends (`yubin migrate`): everything a client or the
 //! queue depends on is copied as it is — UIDVALIDITY, UIDs, MODSEQs, flags, internal dates,
 //! the expunge log (so QRESYNC clients resync incrementally), password hashes, SCRAM
-//! credentials, subscriptions, queued messages with their retry state — so clients download
-//! nothing again (RFC 9051 §2.3.1.1: a mailbox whose UIDVALIDITY and UIDs stay the same is the
+//! credentials, subscriptions, queued messages with their retry state, DKIM signing keys with
+//! their creation times (so the same key keeps signing) — so clients download nothing again (RFC 9051 §2.3.1.1: a mailbox whose UIDVALIDITY and UIDs stay the same is the
 //! same mailbox to a client's cache).
 //!
 //! Each backend implements [`Transfer`] (export from a store, import into an empty one); the
@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use mail_types::{Address, Domain};
 
 use crate::{
-    AccountId, Alias, BlobId, Flags, MailboxId, ModSeq, QueueStore, QueuedMessage, SpecialUse,
-    Store, StoreError, StoreResult, Uid, UnixTime,
+    AccountId, Alias, BlobId, DkimKey, Flags, MailboxId, ModSeq, QueueStore, QueuedMessage,
+    SpecialUse, Store, StoreError, StoreResult, Uid, UnixTime,
 };
 
 /// An account with its credentials, as stored (hashes are copied, never re-derived).
@@ -132,6 +132,39 @@ pub struct CopyReport {
     pub messages: usize,
     pub bytes: u64,
     pub queued: usize,
+    pub dkim_keys: usize,
+}
+
+/// Copies every DKIM key, oldest first (so keys of one second keep their order, and with it
+/// which one signs). The target may hold keys already (`yubin dkim generate` run against it
+/// before the migration, or key files imported into it): a key it has with the same private
+/// key is skipped; a different key under the same domain and selector stops the copy before
+/// anything is written, as either key's DNS record may be the one published.
+async fn copy_dkim_keys(from: &dyn TransferStore, to: &dyn TransferStore) -> StoreResult<usize> {
+    let keys = from.dkim_keys(None).await?;
+    let present: HashMap<(String, String), DkimKey> = to
+        .dkim_keys(None)
+        .await?
+        .into_iter()
+        .map(|k| ((k.domain.clone(), k.selector.clone()), k))
+        .collect();
+    let mut missing = Vec::new();
+    for key in keys {
+        match present.get(&(key.domain.clone(), key.selector.clone())) {
+            Some(there) if there.private_key_pem == key.private_key_pem => {}
+            Some(_) => {
+                return Err(StoreError::Invalid(format!(
+                    "the target store has a different DKIM key for {} selector {}",
+                    key.domain, key.selector
+                )));
+            }
+            None => missing.push(key),
+        }
+    }
+    for key in &missing {
+        to.add_dkim_key(key).await?;
+    }
+    Ok(missing.len())
 }
 
 /// Messages read and written per transaction.
@@ -149,7 +182,10 @@ pub async fn copy_store(
             "the target store is not empty (it has domains, accounts or queued mail)".into(),
         ));
     }
-    let mut report = CopyReport::default();
+    let mut report = CopyReport {
+        dkim_keys: copy_dkim_keys(from, to).await?,
+        ..CopyReport::default()
+    };
     let dir = from.export_directory().await?;
     let ids: HashMap<AccountId, AccountId> = to.import_directory(&dir).await?.into_iter().collect();
     report.domains = dir.domains.len();

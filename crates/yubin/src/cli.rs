@@ -45,7 +45,7 @@ pub enum Command {
     },
     /// Copy the whole installation to another store (--to) or from one (--from): accounts,
     /// password hashes, aliases, mailboxes with their UIDVALIDITY, UIDs, MODSEQs and flags,
-    /// and the queue — clients download nothing again. The target must be empty; stop the
+    /// the queue and the DKIM keys — clients download nothing again. The target must be empty; stop the
     /// server first. LOCATION is a data directory or a postgres:// URL.
     Migrate {
         /// Copy the configured store to LOCATION.
@@ -89,8 +89,8 @@ pub enum DkimAlgorithm {
 
 #[derive(Debug, Subcommand)]
 pub enum DkimCommand {
-    /// Create a signing key for DOMAIN under data_dir/dkim and print the DNS TXT record to
-    /// publish.
+    /// Create a signing key for DOMAIN in the store (every node sharing it signs with it) and
+    /// print the DNS TXT record to publish.
     Generate {
         domain: String,
         /// The selector (DNS label); default: `y` followed by the number of days since 1970-01-01,
@@ -100,6 +100,12 @@ pub enum DkimCommand {
         #[arg(long, value_enum, default_value = "ed25519")]
         algorithm: DkimAlgorithm,
     },
+    /// List the signing keys (of DOMAIN, or all): domain, selector, algorithm, creation time,
+    /// and the DNS TXT record of each.
+    List { domain: Option<String> },
+    /// Delete the key of DOMAIN with SELECTOR (remove its DNS record only after mail signed
+    /// with it has been delivered and read).
+    Remove { domain: String, selector: String },
 }
 
 /// The administration commands; they work while the server runs.

@@ -498,13 +498,7 @@ selector = "s1"
         assert_eq!(c.queue.max_messages_per_hour, Some(100));
         assert_eq!(c.queue.max_age_secs, 5 * 24 * 3600);
         assert_eq!(c.dns.overrides["b.test"].mx, vec!["mx.b.test"]);
-        let e = crate::outbound_config::engine_config(
-            "h.test",
-            Path::new("/d"),
-            &c.queue,
-            &c.dns,
-            &c.dkim,
-        );
+        let e = crate::outbound_config::engine_config("h.test", &c.queue, &c.dns, &c.dkim);
         assert_eq!(e.dns_override["mx.b.test"].a.len(), 2);
         assert_eq!(e.smarthost.as_ref().unwrap().port, 587);
         assert_eq!(e.dkim_selectors["example.com"], "s1");

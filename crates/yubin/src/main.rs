@@ -4,7 +4,7 @@
 //! command line, TLS, listeners, connection limits, graceful shutdown and logs.
 //!
 //! Outbound delivery is the `queue` crate, started by `serve`; `yubin queue …` and
-//! `yubin dkim generate` manage it.
+//! `yubin dkim …` manage it.
 //!
 //! Not implemented here: hot reload of the configuration or
 //! certificate (restart to apply), PROXY protocol, and privilege dropping after binding.
@@ -96,7 +96,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
                 queue_cli::run(opened.queue.as_ref(), cmd, &mut std::io::stdout()).await
             }
-            Command::Dkim(cmd) => dkim_cli::run(&config.data_dir, cmd, &mut std::io::stdout()),
+            Command::Dkim(cmd) => {
+                let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
+                dkim_cli::run(
+                    &config.data_dir,
+                    opened.store.as_ref(),
+                    cmd,
+                    &mut std::io::stdout(),
+                )
+                .await
+            }
             Command::Deliver { recipients } => {
                 let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
                 deliver_cli::run(

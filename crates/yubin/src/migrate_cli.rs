@@ -1,7 +1,9 @@
 //! `yubin migrate --to LOCATION` / `--from LOCATION`: copies a whole installation between
 //! stores with `store::transfer::copy_store` — accounts with their password hashes, aliases,
-//! mailboxes with UIDVALIDITY, UIDs, MODSEQs and flags, the expunge log, subscriptions and the
-//! outbound queue — so clients download nothing again. The configured store (`[storage]`) is
+//! mailboxes with UIDVALIDITY, UIDs, MODSEQs and flags, the expunge log, subscriptions, the
+//! outbound queue and the DKIM signing keys — so clients download nothing again and mail is
+//! signed with the same keys. With `--to`, key files an older version left in `data_dir/dkim/`
+//! are first imported into the configured store, so they are copied too. The configured store (`[storage]`) is
 //! the source (`--to`) or the target (`--from`); the target must be empty. The servers must be
 //! stopped: the embedded data directories are locked as the server locks them; a PostgreSQL
 //! database cannot be, so stop every node on it first.
@@ -120,6 +122,20 @@ pub async fn run(config: &Config, direction: Direction, out: &mut dyn Write) -> 
         ),
     };
     let mut lines = Vec::new();
+    if let Direction::To(_) = direction {
+        // Key files an older version kept beside the configured store belong to the copy.
+        for f in queue::dkim::import_key_files(&config.data_dir.join("dkim"), from.store.as_ref())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot import the DKIM key files: {e}"))?
+        {
+            lines.push(format!(
+                "imported the key file {} ({} selector {})",
+                f.path.display(),
+                f.domain,
+                f.selector
+            ));
+        }
+    }
     let report = copy_store(from.store.as_ref(), to.store.as_ref(), &mut |account, r| {
         lines.push(format!("copied {account} ({} messages so far)", r.messages));
     })
@@ -138,8 +154,8 @@ fn summary(r: &CopyReport, direction: &Direction, location: &str) -> String {
         Direction::From(_) => format!("from {location}"),
     };
     format!(
-        "migrated {way}: {} domains, {} accounts, {} aliases, {} mailboxes, {} messages ({} bytes), {} queued messages",
-        r.domains, r.accounts, r.aliases, r.mailboxes, r.messages, r.bytes, r.queued
+        "migrated {way}: {} domains, {} accounts, {} aliases, {} mailboxes, {} messages ({} bytes), {} queued messages, {} DKIM keys",
+        r.domains, r.accounts, r.aliases, r.mailboxes, r.messages, r.bytes, r.queued, r.dkim_keys
     )
 }
 

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -124,7 +123,6 @@ impl Queue {
 /// The engine's configuration from the file's tables.
 pub fn engine_config(
     hostname: &str,
-    data_dir: &Path,
     q: &Queue,
     dns: &Dns,
     dkim: &BTreeMap<String, DkimDomain>,
@@ -173,6 +171,5 @@ pub fn engine_config(
         .iter()
         .map(|(d, s)| (d.clone(), s.selector.clone()))
         .collect();
-    c.dkim_dir = Some(data_dir.join("dkim"));
     c
 }

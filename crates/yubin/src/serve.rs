@@ -238,6 +238,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let decoy = auth::load_decoy_secret(store.as_ref())
         .await
         .map_err(|e| anyhow::anyhow!("cannot read the SCRAM decoy secret: {e}"))?;
+    // Key files of versions that kept DKIM keys in data_dir/dkim/ go into the store once (each
+    // import is logged), before anything is served; the queue signs with the store's keys only.
+    if let Err(e) =
+        queue::dkim::import_key_files(&config.data_dir.join("dkim"), store.as_ref()).await
+    {
+        tracing::warn!(error = %e, "cannot import the DKIM key files");
+    }
     let auth = auth::Authenticator::new(directory.clone(), config.auth.failure_delay())
         .with_cache(config.auth.cache())
         .with_decoy_secret(decoy);
@@ -280,13 +287,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
     // The outbound queue: delivers what the submission listeners enqueue, until shutdown.
     let engine = queue::Engine::new(
-        crate::outbound_config::engine_config(
-            &hostname,
-            &config.data_dir,
-            &config.queue,
-            &config.dns,
-            &config.dkim,
-        ),
+        crate::outbound_config::engine_config(&hostname, &config.queue, &config.dns, &config.dkim),
         Arc::clone(&opened.queue),
         Arc::clone(&store),
     )

@@ -59,7 +59,7 @@ pub struct Engine {
     store: Arc<dyn Store>,
     dns: Dns,
     tls: Connectors,
-    signer: Option<Signer>,
+    signer: Signer,
     /// This process's delivery slots (`max_concurrent_deliveries`); a claim round asks for
     /// at most as many leases as are free.
     global: Arc<Semaphore>,
@@ -88,10 +88,11 @@ impl Engine {
         dns: Dns,
     ) -> Result<Arc<Engine>, String> {
         let tls = Connectors::new().map_err(|e| format!("TLS client setup: {e}"))?;
-        let signer = config
-            .dkim_dir
-            .clone()
-            .map(|d| Signer::new(d, config.dkim_selectors.clone()));
+        let signer = Signer::new(
+            store.clone(),
+            config.dkim_selectors.clone(),
+            config.dkim_refresh,
+        );
         Ok(Arc::new(Engine {
             global: Arc::new(Semaphore::new(config.max_concurrent_deliveries.max(1))),
             node: node_id(&config.hostname),

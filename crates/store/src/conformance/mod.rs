@@ -13,6 +13,7 @@ mod batch;
 mod coordination;
 mod deleted;
 mod directory;
+mod dkim;
 mod facts;
 mod isolation;
 mod mailboxes;
@@ -26,6 +27,7 @@ pub use batch::*;
 pub use coordination::*;
 pub use deleted::*;
 pub use directory::*;
+pub use dkim::*;
 pub use facts::*;
 pub use isolation::*;
 pub use mailboxes::*;
@@ -107,4 +109,5 @@ pub async fn run_all(store: Arc<dyn Store>) {
     message_facts_cache(s).await;
     expunge_deleted_and_counts(s).await;
     calls_are_scoped_to_the_account(s).await;
+    dkim_keys(s).await;
 }

@@ -3,8 +3,8 @@
 use super::{HASH, addr, dom, inbox, msg};
 use crate::transfer::{TransferStore, copy_store};
 use crate::{
-    AttemptResult, ClaimLimits, DsnNotify, FlagOp, Flags, OutboundEnvelope, OutboundRecipient,
-    RecipientStatus, StoreError, SystemFlags,
+    AttemptResult, ClaimLimits, DkimAlgorithm, DkimKey, DsnNotify, FlagOp, Flags, OutboundEnvelope,
+    OutboundRecipient, RecipientStatus, StoreError, SystemFlags,
 };
 
 /// Fills `from`, copies it into the empty `to`, and compares what clients would see.
@@ -96,9 +96,48 @@ pub async fn transfer_round_trip(from: &dyn TransferStore, to: &dyn TransferStor
     .await
     .unwrap();
 
+    // DKIM keys: two of one second (the later one signs) and one of another domain.
+    let dkim = |domain: &str, selector: &str, created_at| DkimKey {
+        domain: domain.into(),
+        selector: selector.into(),
+        algorithm: DkimAlgorithm::Ed25519,
+        private_key_pem: format!(
+            "-----BEGIN PRIVATE KEY-----\n{selector}\n-----END PRIVATE KEY-----\n"
+        ),
+        created_at,
+    };
+    for (domain, selector) in [("move.test", "b"), ("move.test", "a"), ("far.test", "f")] {
+        from.add_dkim_key(&dkim(domain, selector, 1_600_000_000))
+            .await
+            .unwrap();
+    }
+    // A target holding a different key under a copied name is refused before anything is
+    // written; one holding the same key is fine (that key is not copied twice).
+    let mut other = dkim("far.test", "f", 1);
+    other.private_key_pem.push('x');
+    to.add_dkim_key(&other).await.unwrap();
+    match copy_store(from, to, &mut |_, _| {}).await {
+        Err(StoreError::Invalid(e)) => assert!(e.contains("far.test selector f"), "{e}"),
+        other => panic!("a conflicting DKIM key must stop the copy, got {other:?}"),
+    }
+    assert!(to.is_empty().await.unwrap(), "nothing copied");
+    to.remove_dkim_key("far.test", "f").await.unwrap();
+    to.add_dkim_key(&dkim("far.test", "f", 1_600_000_000))
+        .await
+        .unwrap();
+
     // --- copy --------------------------------------------------------------------------------
     let report = copy_store(from, to, &mut |_, _| {}).await.unwrap();
     assert_eq!((report.accounts, report.queued), (2, 1));
+    assert_eq!(report.dkim_keys, 2);
+    assert_eq!(
+        to.dkim_signing_key("move.test", None)
+            .await
+            .unwrap()
+            .map(|k| k.selector),
+        Some("a".to_string()),
+        "the key that signed before signs after"
+    );
     assert_eq!(report.messages, 5 + 4 + 2);
 
     // --- compare -----------------------------------------------------------------------------
@@ -211,6 +250,10 @@ async fn assert_same_contents(from: &dyn TransferStore, to: &dyn TransferStore) 
         to.export_directory().await.unwrap(),
     );
     assert_eq!(dst.domains, src.domains);
+    assert_eq!(
+        to.dkim_keys(None).await.unwrap(),
+        from.dkim_keys(None).await.unwrap()
+    );
     assert_eq!(dst.aliases, src.aliases);
     assert_eq!(src.accounts.len(), dst.accounts.len());
     for (a, b) in src.accounts.iter().zip(&dst.accounts) {

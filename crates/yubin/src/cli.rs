@@ -35,6 +35,13 @@ pub enum Command {
     /// Manage DKIM signing keys.
     #[command(subcommand)]
     Dkim(DkimCommand),
+    /// Print the DNS records to publish for DOMAIN (one of this server's domains) as a
+    /// zone-file snippet: MX, SPF, DKIM (every key in the store), DMARC, TLS reporting,
+    /// MTA-STS (commented), client SRV records (RFC 6186/8314) and autoconfiguration names.
+    DnsRecords {
+        /// The mail domain, e.g. example.com.
+        domain: String,
+    },
     /// Deliver one message from standard input to the INBOX of local recipients (a local
     /// delivery agent, like dovecot-lda). Exit status: 0 delivered, 67 unknown recipient,
     /// 65 message too large or empty, 75 try again later.

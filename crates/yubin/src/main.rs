@@ -14,6 +14,8 @@ mod cli;
 mod config;
 mod deliver_cli;
 mod dkim_cli;
+mod dns_records;
+mod dns_records_cli;
 mod limits;
 mod listeners;
 mod logging;
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Admin(_)
         | Command::Queue(_)
         | Command::Dkim(_)
+        | Command::DnsRecords { .. }
         | Command::Deliver { .. }
         | Command::Migrate { .. } => "warn",
     });
@@ -66,6 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(_)
         | Command::Queue(_)
         | Command::Dkim(_)
+        | Command::DnsRecords { .. }
         | Command::Deliver { .. }
         | Command::Migrate { .. } => tokio::runtime::Builder::new_current_thread(),
     }
@@ -102,6 +106,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     &config.data_dir,
                     opened.store.as_ref(),
                     cmd,
+                    &mut std::io::stdout(),
+                )
+                .await
+            }
+            Command::DnsRecords { domain } => {
+                let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
+                dns_records_cli::run(
+                    &config,
+                    opened.store.as_ref(),
+                    &domain,
                     &mut std::io::stdout(),
                 )
                 .await

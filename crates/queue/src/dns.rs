@@ -23,6 +23,40 @@ pub enum DnsError {
     Permanent(String),
 }
 
+/// A resolver using `nameservers` (UDP + TCP), or the system configuration with `None`; `None`
+/// (logged) when it cannot be built. Shared by outbound delivery and `yubin check-dns`.
+pub fn build_resolver(nameservers: Option<&[SocketAddr]>) -> Option<TokioResolver> {
+    match nameservers {
+        Some(list) => {
+            let servers = list
+                .iter()
+                .map(|sa| {
+                    let mut udp = ConnectionConfig::udp();
+                    udp.port = sa.port();
+                    let mut tcp = ConnectionConfig::tcp();
+                    tcp.port = sa.port();
+                    NameServerConfig::new(sa.ip(), true, vec![udp, tcp])
+                })
+                .collect();
+            let config = ResolverConfig::from_parts(None, Vec::new(), servers);
+            TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+                .build()
+                .map_err(|e| tracing::warn!(error = %e, "cannot build the DNS resolver"))
+                .ok()
+        }
+        None => match TokioResolver::builder_tokio() {
+            Ok(b) => b
+                .build()
+                .map_err(|e| tracing::warn!(error = %e, "cannot build the DNS resolver"))
+                .ok(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the system DNS configuration");
+                None
+            }
+        },
+    }
+}
+
 pub struct Dns {
     overrides: BTreeMap<String, DnsOverride>,
     resolver: Option<TokioResolver>,
@@ -40,35 +74,7 @@ impl Dns {
         overrides: BTreeMap<String, DnsOverride>,
     ) -> Dns {
         let overrides = overrides.into_iter().map(|(k, v)| (key(&k), v)).collect();
-        let resolver = match nameservers {
-            Some(list) => {
-                let servers = list
-                    .iter()
-                    .map(|sa| {
-                        let mut udp = ConnectionConfig::udp();
-                        udp.port = sa.port();
-                        let mut tcp = ConnectionConfig::tcp();
-                        tcp.port = sa.port();
-                        NameServerConfig::new(sa.ip(), true, vec![udp, tcp])
-                    })
-                    .collect();
-                let config = ResolverConfig::from_parts(None, Vec::new(), servers);
-                TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-                    .build()
-                    .map_err(|e| tracing::warn!(error = %e, "cannot build the DNS resolver"))
-                    .ok()
-            }
-            None => match TokioResolver::builder_tokio() {
-                Ok(b) => b
-                    .build()
-                    .map_err(|e| tracing::warn!(error = %e, "cannot build the DNS resolver"))
-                    .ok(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the system DNS configuration");
-                    None
-                }
-            },
-        };
+        let resolver = build_resolver(nameservers);
         Dns {
             overrides,
             resolver,

@@ -42,6 +42,13 @@ pub enum Command {
         /// The mail domain, e.g. example.com.
         domain: String,
     },
+    /// Look up every record `dns-records` prints for DOMAIN, and the mail host's addresses
+    /// and their PTR records, and say what is missing or wrong (exit status 1 if anything).
+    /// Uses [dns] nameservers, else the system's resolvers.
+    CheckDns {
+        /// The mail domain, e.g. example.com.
+        domain: String,
+    },
     /// Deliver one message from standard input to the INBOX of local recipients (a local
     /// delivery agent, like dovecot-lda). Exit status: 0 delivered, 67 unknown recipient,
     /// 65 message too large or empty, 75 try again later.

@@ -10,10 +10,12 @@
 //! certificate (restart to apply), PROXY protocol, and privilege dropping after binding.
 
 mod admin;
+mod check_dns_cli;
 mod cli;
 mod config;
 mod deliver_cli;
 mod dkim_cli;
+mod dns_check;
 mod dns_records;
 mod dns_records_cli;
 mod limits;
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         | Command::Queue(_)
         | Command::Dkim(_)
         | Command::DnsRecords { .. }
+        | Command::CheckDns { .. }
         | Command::Deliver { .. }
         | Command::Migrate { .. } => "warn",
     });
@@ -70,6 +73,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::Queue(_)
         | Command::Dkim(_)
         | Command::DnsRecords { .. }
+        | Command::CheckDns { .. }
         | Command::Deliver { .. }
         | Command::Migrate { .. } => tokio::runtime::Builder::new_current_thread(),
     }
@@ -113,6 +117,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::DnsRecords { domain } => {
                 let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
                 dns_records_cli::run(
+                    &config,
+                    opened.store.as_ref(),
+                    &domain,
+                    &mut std::io::stdout(),
+                )
+                .await
+            }
+            Command::CheckDns { domain } => {
+                let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
+                check_dns_cli::run(
                     &config,
                     opened.store.as_ref(),
                     &domain,

@@ -226,7 +226,7 @@ impl Authenticator {
                 })
             }
             _ => {
-                tracing::warn!(protocol, %peer, user = %sanitize(username), "authentication failed");
+                tracing::warn!(event = %"auth_failure", protocol, %peer, user = %sanitize(username), "authentication failed");
                 tokio::time::sleep(self.failure_delay).await;
                 Err(AuthError::Invalid)
             }
@@ -305,7 +305,7 @@ impl Authenticator {
                 Ok((user, server_final))
             }
             _ => {
-                tracing::warn!(protocol, %peer, user = %sanitize(&exchange.username), mechanism = "SCRAM-SHA-256", "authentication failed");
+                tracing::warn!(event = %"auth_failure", protocol, %peer, user = %sanitize(&exchange.username), mechanism = "SCRAM-SHA-256", "authentication failed");
                 tokio::time::sleep(self.failure_delay).await;
                 Err(AuthError::Invalid)
             }

@@ -145,6 +145,10 @@ impl Session {
             (Some(_), None) => Relay::Unavailable,
             (Some(_), Some(_)) => Relay::Queue,
         };
+        let to_text = match &to {
+            ForwardPath::Postmaster => "postmaster".to_string(),
+            ForwardPath::Mailbox(a) => a.to_string(),
+        };
         // Only Send data crosses the awaits below (the session's stream is not Sync).
         let store = self.server.store.as_ref();
         let resolved = match to {
@@ -153,7 +157,19 @@ impl Session {
         };
         let (address, accounts) = match resolved {
             Ok(Ok(found)) => found,
-            Ok(Err((code, status, text))) => return self.answer(code, status, text).await,
+            Ok(Err((code, status, text))) => {
+                if relay == Relay::Denied && status == "5.7.1" {
+                    // The audit trail: someone tried to use us as a relay.
+                    tracing::warn!(
+                        event = %"relay_refused",
+                        conn = self.info.id,
+                        ip = %self.info.peer.ip(),
+                        recipient = %to_text,
+                        "smtp: relay access denied"
+                    );
+                }
+                return self.answer(code, status, text).await;
+            }
             Err(e) => {
                 return self
                     .reply(store_error_reply(&e))

@@ -34,6 +34,26 @@ pub struct Config {
     pub dns: crate::outbound_config::Dns,
     /// Per-domain DKIM selector (`[dkim."example.com"] selector = "s1"`).
     pub dkim: std::collections::BTreeMap<String, crate::outbound_config::DkimDomain>,
+    /// How logs are written (`[log]`).
+    pub log: Log,
+}
+
+/// The `[log]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    pub format: LogFormat,
+}
+
+/// One line per event either way; audit events carry an `event` field (see README, "Logs").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// `timestamp LEVEL target: message key=value …`, for people and grep.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
 }
 
 impl Default for Config {
@@ -49,6 +69,7 @@ impl Default for Config {
             queue: Default::default(),
             dns: Default::default(),
             dkim: Default::default(),
+            log: Log::default(),
         }
     }
 }

@@ -41,16 +41,6 @@ use config::Config;
 fn main() -> ExitCode {
     memory::pin_mmap_threshold();
     let cli = Cli::parse();
-    logging::init(match cli.command {
-        Command::Serve => "info",
-        Command::Admin(_)
-        | Command::Queue(_)
-        | Command::Dkim(_)
-        | Command::DnsRecords { .. }
-        | Command::CheckDns { .. }
-        | Command::Deliver { .. }
-        | Command::Migrate { .. } => "warn",
-    });
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -66,6 +56,14 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let (config, path) = Config::load(cli.config.as_deref())?;
+    // After the configuration ([log] format); a configuration error is printed by `main`.
+    logging::init(
+        match cli.command {
+            Command::Serve => "info",
+            _ => "warn",
+        },
+        config.log.format,
+    );
     let runtime = match cli.command {
         Command::Serve => tokio::runtime::Builder::new_multi_thread(),
         // Admin commands make a few store calls; one thread is plenty.

@@ -25,6 +25,20 @@ impl Engine {
                 continue;
             };
             let d = outcome::decide(o, r.notify, r.attempts, msg.created, t, &policy);
+            // The audit trail: one line per recipient and attempt.
+            let event = match d.status {
+                RecipientStatus::Delivered => "delivered",
+                RecipientStatus::Failed => "bounced",
+                RecipientStatus::Pending => "deferred",
+            };
+            tracing::info!(
+                event = %event,
+                queue_id = msg.id,
+                recipient = %r.address,
+                attempt = r.attempts + 1,
+                reply = d.error.as_deref().unwrap_or(""),
+                "delivery result"
+            );
             if let Some(rep) = d.report {
                 report.push(DsnRecipient {
                     address: r.address.clone(),

@@ -5,7 +5,7 @@
 //! Layout of a data directory:
 //! - `yubin.db` — the relational schema of `schema.rs` (domains, accounts, aliases, mailboxes,
 //!   messages, expunge log, blobs, the outbound queue with its leases, the sending log, URLAUTH
-//!   access keys, the change log, leases, shared secrets), readable with `sqlite3`.
+//!   access keys, the change log, leases, shared secrets, failed-login counters and bans), readable with `sqlite3`.
 //! - `blobs/ab/<sha256>` — one file per distinct message body; `.<sha256>.*.tmp` beside it
 //!   while it is being written.
 //!
@@ -35,8 +35,10 @@ mod mailstore;
 mod ops_claim;
 mod ops_coord;
 mod ops_dir;
+mod login_guard;
 mod ops_facts;
 mod ops_mailbox;
+mod ops_login_guard;
 mod ops_msg;
 mod ops_queue;
 mod ops_sending;

@@ -31,6 +31,7 @@ mod directory;
 mod error;
 mod ids;
 mod lease;
+mod login_guard;
 mod mailstore;
 mod queue;
 mod sending;
@@ -47,6 +48,7 @@ pub use coordination::Coordination;
 pub use directory::{Alias, Directory, UserRecord};
 pub use error::{StoreError, StoreResult};
 pub use lease::{LeaseGuard, node_id};
+pub use login_guard::{Ban, FailureCount, FailureWindows, GuardScope, LoginGuardStore};
 pub use mailstore::{BlobReader, ConditionalStore, MailStore, OpenedMailbox};
 pub use queue::{
     AttemptResult, Claim, ClaimLimits, ClaimedMessage, DsnNotify, DsnRet, Lease, LeaseId,

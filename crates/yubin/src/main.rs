@@ -10,6 +10,7 @@
 //! certificate (restart to apply), PROXY protocol, and privilege dropping after binding.
 
 mod admin;
+mod ban_cli;
 mod cli;
 mod config;
 mod deliver_cli;
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         Command::Serve => "info",
         Command::Admin(_)
         | Command::Queue(_)
+        | Command::Ban(_)
         | Command::Dkim(_)
         | Command::Deliver { .. }
         | Command::Migrate { .. } => "warn",
@@ -65,6 +67,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         // Admin commands make a few store calls; one thread is plenty.
         Command::Admin(_)
         | Command::Queue(_)
+        | Command::Ban(_)
         | Command::Dkim(_)
         | Command::Deliver { .. }
         | Command::Migrate { .. } => tokio::runtime::Builder::new_current_thread(),
@@ -95,6 +98,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Queue(cmd) => {
                 let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
                 queue_cli::run(opened.queue.as_ref(), cmd, &mut std::io::stdout()).await
+            }
+            Command::Ban(cmd) => {
+                let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
+                let trusted = config.limits.trusted_networks()?;
+                ban_cli::run(
+                    opened.login_guard.as_ref(),
+                    &trusted,
+                    cmd,
+                    &mut std::io::stdout(),
+                )
+                .await
             }
             Command::Dkim(cmd) => dkim_cli::run(&config.data_dir, cmd, &mut std::io::stdout()),
             Command::Deliver { recipients } => {

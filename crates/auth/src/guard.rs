@@ -110,7 +110,11 @@ impl LoginGuard {
         self.refresh_if_due().await;
         let now = (self.clock)();
         let key = subject(ip);
-        self.view().bans.get(&key).filter(|b| b.until > now).cloned()
+        self.view()
+            .bans
+            .get(&key)
+            .filter(|b| b.until > now)
+            .cloned()
     }
 
     async fn refresh_if_due(&self) {
@@ -207,10 +211,10 @@ impl LoginGuard {
                 .await
             {
                 Ok(c) => {
-                    let known = self
-                        .view()
-                        .known
-                        .is_known(account, &key, now, self.policy.known_ip_ttl);
+                    let known =
+                        self.view()
+                            .known
+                            .is_known(account, &key, now, self.policy.known_ip_ttl);
                     if !known {
                         failures = failures.max(c.long);
                     }
@@ -260,8 +264,7 @@ impl LoginGuard {
                 .remember(account, &key, now, self.policy.known_ip_ttl);
             view.failed.remove(&key).is_some()
         };
-        if had_failures
-            && let Err(e) = self.store.clear_login_failures(GuardScope::Ip, &key).await
+        if had_failures && let Err(e) = self.store.clear_login_failures(GuardScope::Ip, &key).await
         {
             tracing::warn!(error = %e, "login guard: cannot clear a counter");
         }

@@ -81,7 +81,10 @@ async fn delays_grow_then_a_burst_bans_until_it_expires() {
     // The fifth failure within the burst window bans for burst_ban.
     assert_eq!(ms(g.failed(attacker, None, "test").await), 400);
     let ban = g.banned(attacker).await.expect("banned");
-    assert_eq!((ban.reason.as_str(), ban.until), ("burst", ban.created + 120));
+    assert_eq!(
+        (ban.reason.as_str(), ban.until),
+        ("burst", ban.created + 120)
+    );
     // Durable and shared: a second guard on the same store (another process) sees it.
     let other = f.guard(policy());
     assert_eq!(other.banned(attacker).await, Some(ban.clone()));
@@ -135,7 +138,11 @@ async fn a_success_on_another_node_clears_failures_counted_here() {
     f.advance(5);
     assert!(b.banned(client).await.is_none());
     b.succeeded(client, "alice@example.test").await;
-    assert_eq!(ms(a.failed(client, None, "test").await), 100, "counter was cleared");
+    assert_eq!(
+        ms(a.failed(client, None, "test").await),
+        100,
+        "counter was cleared"
+    );
 }
 
 #[tokio::test]
@@ -148,7 +155,9 @@ async fn trusted_networks_are_neither_counted_nor_banned() {
     }
     assert!(g.banned(inside).await.is_none());
     // Even a ban made by hand does not apply.
-    g.ban(inside, Duration::from_secs(60), "manual").await.unwrap();
+    g.ban(inside, Duration::from_secs(60), "manual")
+        .await
+        .unwrap();
     assert!(g.banned(inside).await.is_none());
     assert_eq!(f.store.active_bans(0).await.unwrap().len(), 1);
     // Off entirely: nothing is counted.
@@ -189,7 +198,10 @@ async fn an_account_under_attack_is_slowed_except_from_its_owners_addresses() {
     assert!(g.banned(owner).await.is_none());
     // Another account is not slowed.
     assert_eq!(
-        ms(g.failed(ip("192.0.2.251"), Some("bob@example.test"), "test").await),
+        ms(
+            g.failed(ip("192.0.2.251"), Some("bob@example.test"), "test")
+                .await
+        ),
         100
     );
 }

@@ -48,7 +48,9 @@ impl LoginGuardStore for SqliteStore {
 
     async fn remove_ban(&self, ip: &str) -> StoreResult<bool> {
         let ip = ip.to_string();
-        self.writer.run(move |tx| ops::remove_ban(tx.conn, &ip)).await
+        self.writer
+            .run(move |tx| ops::remove_ban(tx.conn, &ip))
+            .await
     }
 
     async fn active_bans(&self, now: UnixTime) -> StoreResult<Vec<Ban>> {

@@ -129,4 +129,3 @@ pub fn purge(conn: &Connection, now: UnixTime, stale_before: UnixTime) -> StoreR
         .db()?;
     Ok((bans + counters) as u64)
 }
-

@@ -479,6 +479,11 @@ mod tests {
         );
         assert_eq!(c.auth.failure_delay_ms, Auth::default().failure_delay_ms);
         assert_eq!(c.auth.cache(), auth::CacheConfig::default());
+        assert_eq!(
+            c.auth.guard(c.limits.trusted_networks().unwrap()),
+            auth::GuardPolicy::default()
+        );
+        assert_eq!(c.limits.trusted_networks, d.trusted_networks);
         let q = crate::outbound_config::Queue::default();
         assert_eq!(c.queue.remote_port, q.remote_port);
         assert_eq!(c.queue.max_age_secs, q.max_age_secs);
@@ -486,6 +491,29 @@ mod tests {
         assert!(c.dns.nameservers.is_none());
         assert_eq!(c.storage.backend, Backend::Sqlite);
         assert_eq!(c.storage.pool_size, Storage::default().pool_size);
+    }
+
+    #[test]
+    fn trusted_networks_and_guard_keys() {
+        let c = Config::parse(EMBEDDED_DEFAULT).unwrap();
+        assert_eq!(
+            c.auth.guard(c.limits.trusted_networks().unwrap()),
+            auth::GuardPolicy::default()
+        );
+        let c = Config::parse(
+            "[limits]\ntrusted_networks = [\"192.0.2.0/24\", \"2001:db8::1\"]\n[auth]\nban_after_burst = 0\n",
+        )
+        .unwrap();
+        let nets = c.limits.trusted_networks().unwrap();
+        assert_eq!(nets[0].to_string(), "192.0.2.0/24");
+        assert_eq!(nets[1].to_string(), "2001:db8::1/128");
+        assert_eq!(c.auth.guard(nets).burst_failures, 0);
+        let c = Config::parse("[limits]\ntrusted_networks = []\n").unwrap();
+        assert!(c.limits.trusted_networks().unwrap().is_empty());
+        let e = Config::parse("[limits]\ntrusted_networks = [\"localhost\"]\n").unwrap_err();
+        assert!(e.to_string().contains("not a network"), "{e}");
+        let e = Config::parse("[auth]\nban_refresh_secs = 0\n").unwrap_err();
+        assert!(e.to_string().contains("ban_refresh_secs"), "{e}");
     }
 
     #[test]

@@ -17,14 +17,20 @@ pub async fn login_guard_counters_and_bans(a: &dyn LoginGuardStore, b: &dyn Logi
         async {
             let mut last = FailureCount::default();
             for _ in 0..10 {
-                last = a.record_login_failure(ip, "192.0.2.1", t, WINDOWS).await.expect("count");
+                last = a
+                    .record_login_failure(ip, "192.0.2.1", t, WINDOWS)
+                    .await
+                    .expect("count");
             }
             last
         },
         async {
             let mut last = FailureCount::default();
             for _ in 0..10 {
-                last = b.record_login_failure(ip, "192.0.2.1", t, WINDOWS).await.expect("count");
+                last = b
+                    .record_login_failure(ip, "192.0.2.1", t, WINDOWS)
+                    .await
+                    .expect("count");
             }
             last
         }
@@ -34,7 +40,13 @@ pub async fn login_guard_counters_and_bans(a: &dyn LoginGuardStore, b: &dyn Logi
         .record_login_failure(ip, "192.0.2.1", t + 10, WINDOWS)
         .await
         .expect("count");
-    assert_eq!(c, FailureCount { long: 21, short: 21 });
+    assert_eq!(
+        c,
+        FailureCount {
+            long: 21,
+            short: 21
+        }
+    );
     // The short window ends: it restarts with this failure; the long one goes on.
     let c = b
         .record_login_failure(ip, "192.0.2.1", t + 300, WINDOWS)
@@ -68,7 +80,9 @@ pub async fn login_guard_counters_and_bans(a: &dyn LoginGuardStore, b: &dyn Logi
         Vec::<String>::new()
     );
     // Clearing one subject leaves the others.
-    b.clear_login_failures(ip, "192.0.2.1").await.expect("clear");
+    b.clear_login_failures(ip, "192.0.2.1")
+        .await
+        .expect("clear");
     let c = a
         .record_login_failure(ip, "192.0.2.1", t + 86_401, WINDOWS)
         .await
@@ -87,11 +101,15 @@ pub async fn login_guard_counters_and_bans(a: &dyn LoginGuardStore, b: &dyn Logi
         created: t,
         reason: reason.to_string(),
     };
-    a.add_ban(&ban("192.0.2.1", t + 60, "burst")).await.expect("ban");
+    a.add_ban(&ban("192.0.2.1", t + 60, "burst"))
+        .await
+        .expect("ban");
     a.add_ban(&ban("198.51.100.7", t + 3600, "failures"))
         .await
         .expect("ban");
-    b.add_ban(&ban("192.0.2.1", t + 120, "manual")).await.expect("ban");
+    b.add_ban(&ban("192.0.2.1", t + 120, "manual"))
+        .await
+        .expect("ban");
     assert_eq!(
         a.active_bans(t).await.expect("bans"),
         vec![

@@ -6,6 +6,7 @@ affected; `yubin ban add/list/del` acts on a running server without a restart.
 Loopback is trusted by default, so these servers set `[limits] trusted_networks = []`. The
 second client address is 127.0.0.2 (the client socket is bound to it)."""
 
+import base64
 import re
 import socket
 import time
@@ -131,6 +132,12 @@ def test_guessing_is_delayed_then_banned_until_expiry_across_a_restart(make_serv
 
 def test_ban_cli_acts_on_a_running_server(make_server):
     server = make_server(extra_config=UNTRUSTED, auth_config="ban_refresh_secs = 1")
+    # Sessions opened before the ban: their logins are refused once it is in force.
+    smtp = connect(server, "submission", "127.0.0.2")
+    assert smtp.smtp_reply().startswith(b"220 ")
+    assert smtp.cmd(b"EHLO client.example\r\n").startswith(b"250")
+    pop = connect(server, "pop3", "127.0.0.2")
+    assert pop.line().startswith(b"+OK")
     out = server.cli("ban", "add", "127.0.0.2", "--for", "1h").stdout
     assert re.match(r"banned 127\.0\.0\.2 until \S+Z$", out.strip()), out
     # The server rereads the bans within ban_refresh_secs: no restart, no signal.
@@ -141,6 +148,17 @@ def test_ban_cli_acts_on_a_running_server(make_server):
     assert greeting(server, "pop3s", "127.0.0.2").startswith(b"-ERR [SYS/TEMP]")
     # Other addresses are served.
     assert greeting(server, "imap", "127.0.0.1").startswith(b"* OK")
+    # RFC 4954 §6: 454 4.7.0, a temporary refusal; the password is not checked.
+    plain = base64.b64encode(f"\0{USER}\0{PASSWORD}".encode())
+    r = smtp.cmd(b"AUTH PLAIN " + plain + b"\r\n")
+    assert r.startswith(b"454 4.7.0 Too many failed authentications from your address"), r
+    pop.send(f"USER {USER}\r\n".encode())
+    assert pop.line().startswith(b"+OK")
+    pop.send(f"PASS {PASSWORD}\r\n".encode())
+    r = pop.line()
+    assert r.startswith(b"-ERR [SYS/TEMP] too many failed logins from your address"), r
+    smtp.sock.close()
+    pop.sock.close()
     listed = server.cli("ban", "list").stdout
     assert re.search(r"^127\.0\.0\.2\tuntil \S+Z \((59m|1h00m) left\)\tmanual\t", listed, re.M), listed
     assert "refused" in server.logs() and "ip=127.0.0.2" in server.logs()

@@ -41,6 +41,27 @@ pub fn system_clock() -> Clock {
 /// How often stale counters and ended bans are removed from the store.
 const PURGE_EVERY: i64 = 3_600;
 
+/// Addresses with failures tracked in memory at most (a wide attack must not grow the process
+/// without bound). Beyond it the oldest are forgotten: a success from one of them then leaves
+/// its counter in the store, where it ends with its window.
+const MAX_TRACKED_FAILED: usize = 100_000;
+
+/// Keeps `failed` within [`MAX_TRACKED_FAILED`]: drops entries older than an hour, then, if
+/// still too many, the older half.
+fn bound_failed(failed: &mut HashMap<String, UnixTime>, now: UnixTime) {
+    if failed.len() <= MAX_TRACKED_FAILED {
+        return;
+    }
+    failed.retain(|_, t| now.saturating_sub(*t) < 3_600);
+    if failed.len() > MAX_TRACKED_FAILED {
+        let mut times: Vec<UnixTime> = failed.values().copied().collect();
+        let mid = times.len() / 2;
+        let (_, median, _) = times.select_nth_unstable(mid);
+        let median = *median;
+        failed.retain(|_, t| *t > median);
+    }
+}
+
 /// `2026-12-05T23:10:00Z` for log lines and replies.
 pub fn format_time(t: UnixTime) -> String {
     chrono::DateTime::from_timestamp(t, 0)
@@ -161,6 +182,7 @@ impl LoginGuard {
                 }
             }
             view.failed.retain(|_, t| now.saturating_sub(*t) < window);
+            bound_failed(&mut view.failed, now);
             view.refreshed = Some(now);
             let purge = now.saturating_sub(view.last_purge) >= PURGE_EVERY;
             if purge {
@@ -202,7 +224,11 @@ impl LoginGuard {
                 return self.policy.base_delay;
             }
         };
-        self.view().failed.insert(key.clone(), now);
+        {
+            let mut view = self.view();
+            view.failed.insert(key.clone(), now);
+            bound_failed(&mut view.failed, now);
+        }
         let mut failures = ip_count.long;
         if let Some(account) = account {
             match self
@@ -287,5 +313,29 @@ impl LoginGuard {
         self.store.add_ban(&ban).await?;
         self.view().bans.insert(ban.ip.clone(), ban.clone());
         Ok(ban)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracked_failures_are_bounded() {
+        let mut failed = HashMap::new();
+        // Old entries go first.
+        for i in 0..=MAX_TRACKED_FAILED {
+            failed.insert(format!("a{i}"), if i == 0 { 0 } else { 10_000 });
+        }
+        bound_failed(&mut failed, 10_000);
+        assert_eq!(failed.len(), MAX_TRACKED_FAILED);
+        assert!(!failed.contains_key("a0"));
+        // All recent: the older half goes.
+        for i in 0..=MAX_TRACKED_FAILED {
+            failed.insert(format!("b{i}"), 10_000 + i as i64);
+        }
+        bound_failed(&mut failed, 20_000);
+        assert!(failed.len() <= MAX_TRACKED_FAILED);
+        assert!(failed.contains_key(&format!("b{MAX_TRACKED_FAILED}")));
     }
 }

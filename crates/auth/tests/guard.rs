@@ -205,3 +205,92 @@ async fn an_account_under_attack_is_slowed_except_from_its_owners_addresses() {
         100
     );
 }
+
+/// Through `Authenticator`: failures are counted per address and per existing account, a
+/// banned address is refused before any password work (PLAIN and SCRAM), and success clears.
+#[tokio::test]
+async fn the_authenticator_refuses_banned_addresses_before_checking_passwords() {
+    use auth::{AuthError, Authenticator, CacheConfig};
+    use mail_types::{Address, Domain};
+    use store::Directory;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_sqlite::open(dir.path()).unwrap();
+    store
+        .add_domain(&Domain::parse("d.test").unwrap())
+        .await
+        .unwrap();
+    store
+        .add_user(
+            &Address::parse("a@d.test").unwrap(),
+            &auth::hash_password("pass"),
+        )
+        .await
+        .unwrap();
+    let guard = Arc::new(LoginGuard::new(
+        store.clone(),
+        GuardPolicy {
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(8),
+            burst_failures: 3,
+            trusted: vec![],
+            ..GuardPolicy::default()
+        },
+    ));
+    let auth = Authenticator::new(store.clone(), Duration::from_secs(60))
+        .with_cache(CacheConfig::DISABLED)
+        .with_guard(guard);
+    let (attacker, friend) = (ip("127.0.0.1"), ip("127.0.0.2"));
+    // The guard's delay (1 ms), not the authenticator's fixed 60 s, answers failures.
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        auth.authenticate("a@d.test", "nope", "test", attacker),
+    )
+    .await
+    .expect("the guard's delay");
+    assert_eq!(r, Err(AuthError::Invalid));
+    assert_eq!(
+        auth.authenticate("nobody@d.test", "x", "test", attacker)
+            .await,
+        Err(AuthError::Invalid)
+    );
+    // The account's own counter only counts existing accounts.
+    assert_eq!(
+        store
+            .record_login_failure(
+                store::GuardScope::Account,
+                "nobody@d.test",
+                0,
+                GuardPolicy::default().windows()
+            )
+            .await
+            .unwrap()
+            .long,
+        1
+    );
+    assert_eq!(
+        auth.authenticate("a@d.test", "nope", "test", attacker)
+            .await,
+        Err(AuthError::Invalid)
+    );
+    let runs = auth.argon2_runs();
+    let banned = auth
+        .authenticate("a@d.test", "pass", "test", attacker)
+        .await;
+    assert!(
+        matches!(banned, Err(AuthError::Banned { .. })),
+        "{banned:?}"
+    );
+    assert_eq!(auth.argon2_runs(), runs, "no password check while banned");
+    let first = sasl::scram::client_first(b"n,,n=a@d.test,r=abcdefgh").unwrap();
+    assert!(matches!(
+        auth.scram_start(first, "test", attacker).await,
+        Err(AuthError::Banned { .. })
+    ));
+    // Another address logs in.
+    assert!(
+        auth.authenticate("a@d.test", "pass", "test", friend)
+            .await
+            .is_ok()
+    );
+}

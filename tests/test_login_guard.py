@@ -7,9 +7,12 @@ Loopback is trusted by default, so these servers set `[limits] trusted_networks 
 second client address is 127.0.0.2 (the client socket is bound to it)."""
 
 import base64
+import os
 import re
 import socket
+import subprocess
 import time
+import uuid
 
 import pytest
 
@@ -196,3 +199,45 @@ def test_loopback_is_trusted_by_default(make_server):
     out = server.cli("ban", "add", "127.0.0.1").stdout
     assert "trusted_networks" in out
     assert greeting(server, "imap").startswith(b"* OK")
+
+
+PG_URL = os.environ.get("YUBIN_TEST_PG_URL")
+
+
+@pytest.mark.skipif(not PG_URL, reason="set YUBIN_TEST_PG_URL (scripts/pg-test-cluster)")
+def test_two_nodes_on_one_database_count_and_ban_together(make_server):
+    name = "yubin_e2e_" + uuid.uuid4().hex[:12]
+    base, _, _ = PG_URL.rpartition("/")
+    subprocess.run(["psql", PG_URL, "-qc", f"CREATE DATABASE {name}"], check=True)
+    nodes = []
+    try:
+        storage = f'[storage]\nbackend = "postgres"\nurl = "{base}/{name}"\npool_size = 4\n'
+        guard = "ban_after_burst = 3\nburst_ban_secs = 600\nban_refresh_secs = 1"
+        a = make_server(extra_config=UNTRUSTED + storage, auth_config=guard)
+        nodes.append(a)
+        b = make_server(extra_config=UNTRUSTED + storage, auth_config=guard, users=False)
+        nodes.append(b)
+        # Two failures on node A and one on node B: three from the address, one ban.
+        t = connect(a, "imap")
+        t.line()
+        for i in range(2):
+            assert b"NO [AUTHENTICATIONFAILED]" in imap_login(t, f"a{i}", "wrong")
+        t.sock.close()
+        t = connect(b, "imap")
+        t.line()
+        assert b"NO [AUTHENTICATIONFAILED]" in imap_login(t, "b1", "wrong")
+        assert b"NO [UNAVAILABLE]" in imap_login(t, "b2", PASSWORD)
+        t.sock.close()
+        assert "event=ban ip=127.0.0.1" in b.logs()
+        # Node A learns of node B's ban within ban_refresh_secs.
+        assert wait_for_greeting(a, "imap", "127.0.0.1", b"* BYE").startswith(b"* BYE [UNAVAILABLE]")
+        assert greeting(a, "imap", "127.0.0.2").startswith(b"* OK")
+        # Lifted through node A's CLI: both nodes let the address in again.
+        a.cli("ban", "del", "127.0.0.1")
+        for node in (a, b):
+            assert wait_for_greeting(node, "imap", "127.0.0.1", b"* OK").startswith(b"* OK")
+    finally:
+        # The servers hold connections to the database: stop them before it is dropped.
+        for node in nodes:
+            node.stop()
+        subprocess.run(["psql", PG_URL, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=False)

@@ -200,7 +200,7 @@ impl LoginGuard {
 
     /// Counts a failed login from `ip` (against `account`, the canonical address of an existing
     /// account) and returns how long its answer waits. Bans the address when it reaches a
-    /// threshold. `base` is the delay without the guard (trusted addresses, store errors).
+    /// threshold. Trusted addresses, and failures the store cannot count, wait the base delay.
     pub async fn failed(
         &self,
         ip: IpAddr,

@@ -209,14 +209,13 @@ fn handle(listener: &Listener, ctx: &Arc<Context>, stream: TcpStream, peer: Sock
     let acceptor = listener.implicit_tls.clone();
     let shutdown = ctx.shutdown.clone();
     let handshake_timeout = ctx.tls_handshake_timeout;
-    let guard = ctx.guard.clone();
-    let hostname = ctx.hostname.clone();
+    let shared = Arc::clone(ctx);
     ctx.tracker.spawn(async move {
         // However the task ends (return, panic, cancellation), the slot is given back.
         let _release = ReleaseOnDrop(slot);
         // Checked before the TLS handshake; the refusal is sent after it, so that it can be
         // read on an implicit-TLS port too.
-        let ban = match &guard {
+        let ban = match &shared.guard {
             Some(g) => g.banned(peer.ip()).await,
             None => None,
         };
@@ -244,7 +243,7 @@ fn handle(listener: &Listener, ctx: &Arc<Context>, stream: TcpStream, peer: Sock
         if let Some(ban) = ban {
             let until = auth::format_time(ban.until);
             tracing::info!(event = %"refused", conn = id, ip = %ban.ip, listener = info.listener, until = %until, reason = %ban.reason, "connection refused: address banned");
-            let line = service.banned(&hostname, &until);
+            let line = service.banned(&shared.hostname, &until);
             let mut stream = stream;
             let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
                 stream.write_all(&line).await?;

@@ -173,7 +173,18 @@ impl LoginGuard {
         let purge = {
             let mut view = self.view();
             match bans {
-                Ok(bans) => view.bans = bans.into_iter().map(|b| (b.ip.clone(), b)).collect(),
+                Ok(bans) => {
+                    let mut fresh: HashMap<String, Ban> =
+                        bans.into_iter().map(|b| (b.ip.clone(), b)).collect();
+                    // A ban this process made while the read was under way may be missing
+                    // from it: keep it (it is in the store, the next read has it).
+                    for (ip, ban) in view.bans.drain() {
+                        if ban.created >= now && !fresh.contains_key(&ip) {
+                            fresh.insert(ip, ban);
+                        }
+                    }
+                    view.bans = fresh;
+                }
                 Err(e) => tracing::warn!(error = %e, "login guard: cannot read bans"),
             }
             if let Ok(failed) = failed {

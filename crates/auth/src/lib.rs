@@ -15,10 +15,18 @@
 //!   an HMAC of username and password under a per-process secret, tied to the account's
 //!   current password hash, so `yubin user passwd` / `user del` (another process) take effect
 //!   at the next login. Wrong passwords always pay argon2 and the failure delay.
+//! - Password guessing ([`LoginGuard`], `guard.rs`): failures are counted per client address
+//!   and per account in the store; the failure delay grows with them, and an address past a
+//!   threshold is banned for a while (refused before any password check, and at connect by the
+//!   listeners). Set with [`Authenticator::with_guard`].
 
 mod cache;
+mod guard;
+mod guard_policy;
 
 pub use cache::CacheConfig;
+pub use guard::{Clock, LoginGuard, format_time, system_clock};
+pub use guard_policy::{BanReason, GRACE_FAILURES, GuardPolicy, default_trusted_networks, subject};
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +52,9 @@ pub enum AuthError {
     Invalid,
     /// The directory could not be read; the client may retry.
     Temporary,
+    /// The client's address is banned for too many failed logins until this time (Unix
+    /// seconds); no password was checked.
+    Banned { until: store::UnixTime },
 }
 
 /// The argon2id parameters: OWASP's recommended m=19 MiB, t=2, p=1.
@@ -126,6 +137,8 @@ pub struct Authenticator {
     argon2_runs: Arc<AtomicU64>,
     /// Unknown users' SCRAM salts are derived from it ([`load_decoy_secret`]).
     decoy_secret: Arc<[u8]>,
+    /// The password-guessing defence, when enabled ([`Authenticator::with_guard`]).
+    guard: Option<Arc<LoginGuard>>,
 }
 
 impl Authenticator {
@@ -139,6 +152,51 @@ impl Authenticator {
             argon2_runs: Arc::new(AtomicU64::new(0)),
             // Random per authenticator until the shared one is set: fine for one process.
             decoy_secret: random_secret().into(),
+            guard: None,
+        }
+    }
+
+    /// Counts failures and bans addresses with `guard`; its delays replace the fixed
+    /// failure delay.
+    pub fn with_guard(mut self, guard: Arc<LoginGuard>) -> Authenticator {
+        self.guard = Some(guard);
+        self
+    }
+
+    /// The password-guessing defence, if any (the listeners refuse banned clients with it).
+    pub fn guard(&self) -> Option<&Arc<LoginGuard>> {
+        self.guard.as_ref()
+    }
+
+    /// `Err(Banned)` when `peer` is banned: checked before any password work.
+    async fn check_ban(&self, protocol: &'static str, peer: IpAddr) -> Result<(), AuthError> {
+        let Some(guard) = &self.guard else {
+            return Ok(());
+        };
+        match guard.banned(peer).await {
+            None => Ok(()),
+            Some(ban) => {
+                tracing::info!(event = %"refused", protocol, ip = %ban.ip, until = %format_time(ban.until), "authentication refused: address banned");
+                Err(AuthError::Banned { until: ban.until })
+            }
+        }
+    }
+
+    /// After a failed check: counts it and waits before the answer.
+    async fn failure_wait(&self, peer: IpAddr, account: Option<&Address>, protocol: &'static str) {
+        let delay = match &self.guard {
+            Some(g) => {
+                let account = account.map(|a| a.to_string());
+                g.failed(peer, account.as_deref(), protocol).await
+            }
+            None => self.failure_delay,
+        };
+        tokio::time::sleep(delay).await;
+    }
+
+    async fn success(&self, peer: IpAddr, account: &Address) {
+        if let Some(g) = &self.guard {
+            g.succeeded(peer, &account.to_string()).await;
         }
     }
 
@@ -179,6 +237,7 @@ impl Authenticator {
         protocol: &'static str,
         peer: IpAddr,
     ) -> Result<Authenticated, AuthError> {
+        self.check_ban(protocol, peer).await?;
         let user = match Address::parse(username) {
             Ok(address) => match self.directory.find_user(&address).await {
                 Ok(user) => user,
@@ -201,6 +260,7 @@ impl Authenticator {
             && self.cache.check(u.id, mac, &u.password_hash)
         {
             tracing::info!(protocol, %peer, user = %u.address, cached = true, "authentication succeeded");
+            self.success(peer, &u.address).await;
             return Ok(Authenticated {
                 account: u.id,
                 address: u.address.clone(),
@@ -220,14 +280,16 @@ impl Authenticator {
                     self.cache.insert(user.id, mac, &user.password_hash);
                 }
                 tracing::info!(protocol, %peer, user = %user.address, "authentication succeeded");
+                self.success(peer, &user.address).await;
                 Ok(Authenticated {
                     account: user.id,
                     address: user.address,
                 })
             }
-            _ => {
+            (_, user) => {
                 tracing::warn!(event = %"auth_failure", protocol, %peer, user = %sanitize(username), "authentication failed");
-                tokio::time::sleep(self.failure_delay).await;
+                self.failure_wait(peer, user.as_ref().map(|u| &u.address), protocol)
+                    .await;
                 Err(AuthError::Invalid)
             }
         }
@@ -256,6 +318,7 @@ impl Authenticator {
         protocol: &'static str,
         peer: IpAddr,
     ) -> Result<(ScramExchange, Vec<u8>), AuthError> {
+        self.check_ban(protocol, peer).await?;
         let user = match Address::parse(&first.username) {
             Ok(address) => match self.directory.find_user(&address).await {
                 Ok(user) => user,
@@ -298,15 +361,19 @@ impl Authenticator {
         protocol: &'static str,
         peer: IpAddr,
     ) -> Result<(Authenticated, Vec<u8>), AuthError> {
+        // The ban may have come while the client computed its proof.
+        self.check_ban(protocol, peer).await?;
         let result = exchange.state.client_final(client_final);
         match (result, exchange.user) {
             (Ok(server_final), Some(user)) => {
                 tracing::info!(protocol, %peer, user = %user.address, mechanism = "SCRAM-SHA-256", "authentication succeeded");
+                self.success(peer, &user.address).await;
                 Ok((user, server_final))
             }
-            _ => {
+            (_, user) => {
                 tracing::warn!(event = %"auth_failure", protocol, %peer, user = %sanitize(&exchange.username), mechanism = "SCRAM-SHA-256", "authentication failed");
-                tokio::time::sleep(self.failure_delay).await;
+                self.failure_wait(peer, user.as_ref().map(|u| &u.address), protocol)
+                    .await;
                 Err(AuthError::Invalid)
             }
         }

@@ -60,6 +60,15 @@ impl Session {
                     reply
                 }
             },
+            // RFC 3206 §4: [SYS/TEMP], a temporary refusal the client may retry later (not
+            // [AUTH]: the credentials were not even checked).
+            Err(AuthError::Banned { until }) => Reply::err_code(
+                RespCode::SysTemp,
+                format!(
+                    "too many failed logins from your address; try again after {}",
+                    auth::format_time(until)
+                ),
+            ),
             Err(AuthError::Temporary) => Reply::err_code(
                 RespCode::SysTemp,
                 "authentication temporarily unavailable, try again later",

@@ -75,8 +75,22 @@ impl Session {
                 self.answer(235, "2.7.0", "Authentication successful").await
             }
             Ok(_) | Err(AuthError::Invalid) => self.auth_failed().await,
-            // RFC 4954 §6: 454 for a temporary failure.
-            Err(AuthError::Temporary) => {
+            Err(e) => self.auth_unavailable(e).await,
+        }
+    }
+
+    /// RFC 4954 §6: `454 4.7.0` for a temporary failure — the directory, or a ban of the
+    /// client's address for too many failed logins (no password was checked).
+    async fn auth_unavailable(&mut self, e: AuthError) -> io::Result<Flow> {
+        match e {
+            AuthError::Banned { until } => {
+                let text = format!(
+                    "Too many failed authentications from your address, try again after {}",
+                    auth::format_time(until)
+                );
+                self.answer(454, "4.7.0", &text).await
+            }
+            _ => {
                 self.answer(454, "4.7.0", "Temporary authentication failure")
                     .await
             }
@@ -125,11 +139,7 @@ impl Session {
         let (peer, auth) = (self.info.peer.ip(), self.server.auth.clone());
         let (exchange, server_first) = match auth.scram_start(first, "smtp", peer).await {
             Ok(x) => x,
-            Err(_) => {
-                return self
-                    .answer(454, "4.7.0", "Temporary authentication failure")
-                    .await;
-            }
+            Err(e) => return self.auth_unavailable(e).await,
         };
         let last = match self.challenge(&sasl::encode(&server_first)).await? {
             Ok(m) => m,
@@ -147,11 +157,7 @@ impl Session {
                 (user, v)
             }
             Ok(_) | Err(AuthError::Invalid) => return self.auth_failed().await,
-            Err(AuthError::Temporary) => {
-                return self
-                    .answer(454, "4.7.0", "Temporary authentication failure")
-                    .await;
-            }
+            Err(e) => return self.auth_unavailable(e).await,
         };
         match self.challenge(&sasl::encode(&server_final)).await? {
             Ok(_) => {

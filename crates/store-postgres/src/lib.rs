@@ -26,6 +26,8 @@
 //! - The outbound queue is shared by the nodes: work is claimed under leases per (message,
 //!   destination domain), with per-destination connection limits counted across nodes
 //!   (`claims.rs`); the per-account sending limits count in one `sending_log` (`sending.rs`).
+//! - The password-guessing defence's failed-login counters and IP bans (`login_guard.rs`,
+//!   `store::LoginGuardStore`) are shared by the nodes too.
 //!
 //! Not implemented: TLS to the database server (connect over a private network or a local
 //! socket), reading change events of other nodes (the LISTEN side).
@@ -38,6 +40,7 @@ mod coord;
 mod db;
 mod dkim;
 mod error;
+mod login_guard;
 mod mailstore;
 mod ops_dir;
 mod ops_mailbox;

@@ -17,7 +17,7 @@ use store::StoreError;
 use crate::error::PgResult;
 
 /// The version [`migrate`] produces. Add a step to [`STEPS`] when the schema changes.
-pub const SCHEMA_VERSION: i32 = 5;
+pub const SCHEMA_VERSION: i32 = 6;
 
 /// The key of the advisory lock held while migrating (any constant unique to yubin: "yubin"
 /// in ASCII).
@@ -291,6 +291,33 @@ CREATE TABLE dkim_keys (
 CREATE INDEX dkim_keys_newest ON dkim_keys (domain, created_at, id);
 "#;
 
+/// Version 6: the password-guessing defence (`store::LoginGuardStore`): failed-login counters
+/// per client address and per account, and IP bans, shared by every node.
+const V6: &str = r#"
+-- One row per counted subject: failures in the current long window (a day by default) and
+-- short window (bursts). A window restarts at the first failure after it ended.
+CREATE TABLE login_failures (
+    scope           text NOT NULL,               -- 'ip' or 'account'
+    subject         text NOT NULL,               -- canonical IP (IPv6: its /64) or address
+    window_start    bigint NOT NULL,             -- Unix seconds
+    failures        integer NOT NULL,
+    burst_start     bigint NOT NULL,             -- Unix seconds
+    burst_failures  integer NOT NULL,
+    last_failure    bigint NOT NULL,             -- Unix seconds
+    PRIMARY KEY (scope, subject)
+);
+CREATE INDEX login_failures_last ON login_failures(scope, last_failure);
+
+-- Client addresses refused by every listener until `until` (yubin ban list/add/del).
+CREATE TABLE login_bans (
+    ip          text PRIMARY KEY,                -- canonical IP (IPv6: its /64)
+    until       bigint NOT NULL,                 -- Unix seconds
+    created     bigint NOT NULL,                 -- Unix seconds
+    reason      text NOT NULL                    -- failures, burst, manual, ...
+);
+CREATE INDEX login_bans_until ON login_bans(until);
+"#;
+
 /// The steps in order: (version, description, SQL).
 const STEPS: &[(i32, &str, &str)] = &[
     (1, "initial schema", V1),
@@ -298,6 +325,7 @@ const STEPS: &[(i32, &str, &str)] = &[
     (3, "change log", V3),
     (4, "shared queue: leases, due domains, sending log", V4),
     (5, "DKIM signing keys", V5),
+    (6, "login guard: failed-login counters and bans", V6),
 ];
 
 const CREATE_MIGRATIONS: &str = "

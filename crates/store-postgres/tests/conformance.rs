@@ -176,6 +176,9 @@ two_nodes!(queue_destination_limit, |a, b| {
 two_nodes!(sending_log_limits, |a, b| {
     conformance::sending_log_limits(a.as_ref(), b.as_ref())
 });
+two_nodes!(login_guard_counters_and_bans, |a, b| {
+    conformance::login_guard_counters_and_bans(a.as_ref(), b.as_ref())
+});
 two_nodes!(queue_fair_claims, |a, _b| {
     conformance::queue_fair_claims(a.as_ref())
 });

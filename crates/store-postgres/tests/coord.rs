@@ -163,6 +163,7 @@ async fn a_version_1_database_is_upgraded() {
              DROP INDEX queue_recipients_domain_due;
              ALTER TABLE queue_recipients DROP COLUMN lease;
              DROP TABLE dkim_keys;
+             DROP TABLE login_failures, login_bans;
              ALTER TABLE mailboxes DROP COLUMN recent_uid;
              CREATE TABLE leases (name text PRIMARY KEY, node text NOT NULL,
                                   token bigint NOT NULL, expires_at timestamptz NOT NULL);

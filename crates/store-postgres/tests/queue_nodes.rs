@@ -285,6 +285,7 @@ async fn the_queue_migrates_to_leases() {
              ALTER TABLE queue_recipients DROP COLUMN lease;
              UPDATE queue_recipients SET next_attempt = 100 + id;
              DROP TABLE dkim_keys;
+             DROP TABLE login_failures, login_bans;
              DELETE FROM schema_migrations WHERE version >= 4;",
         )
         .await

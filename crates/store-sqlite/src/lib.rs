@@ -5,8 +5,8 @@
 //! Layout of a data directory:
 //! - `yubin.db` — the relational schema of `schema.rs` (domains, accounts, aliases, mailboxes,
 //!   messages, expunge log, blobs, the outbound queue with its leases, the sending log, URLAUTH
-//!   access keys, the change log, leases, shared secrets, DKIM signing keys), readable with
-//!   `sqlite3`.
+//!   access keys, the change log, leases, shared secrets, DKIM signing keys, failed-login
+//!   counters and bans), readable with `sqlite3`.
 //! - `blobs/ab/<sha256>` — one file per distinct message body; `.<sha256>.*.tmp` beside it
 //!   while it is being written.
 //!
@@ -32,12 +32,14 @@ mod change_log;
 mod checkpoint;
 mod db;
 mod follower;
+mod login_guard;
 mod mailstore;
 mod ops_claim;
 mod ops_coord;
 mod ops_dir;
 mod ops_dkim;
 mod ops_facts;
+mod ops_login_guard;
 mod ops_mailbox;
 mod ops_msg;
 mod ops_queue;

@@ -14,7 +14,7 @@ use store::{StoreError, StoreResult};
 use crate::db::Db;
 
 /// The version [`migrate`] produces. Bump it and add a step when the schema changes.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 /// Version 1: the initial schema.
 const V1: &str = "
@@ -331,6 +331,34 @@ CREATE TABLE dkim_keys (
 CREATE INDEX dkim_keys_newest ON dkim_keys(domain, created_at, id);
 ";
 
+/// Version 13: the password-guessing defence (`store::LoginGuardStore`): failed-login counters
+/// per client address and per account, and IP bans, shared by every process on the data
+/// directory and kept across restarts.
+const V13: &str = "
+-- One row per counted subject: failures in the current long window (a day by default) and
+-- short window (bursts). A window restarts at the first failure after it ended.
+CREATE TABLE login_failures (
+    scope           TEXT NOT NULL,     -- 'ip' or 'account'
+    subject         TEXT NOT NULL,     -- canonical IP (IPv6: its /64) or account address
+    window_start    INTEGER NOT NULL,  -- Unix seconds
+    failures        INTEGER NOT NULL,
+    burst_start     INTEGER NOT NULL,  -- Unix seconds
+    burst_failures  INTEGER NOT NULL,
+    last_failure    INTEGER NOT NULL,  -- Unix seconds
+    PRIMARY KEY (scope, subject)
+) WITHOUT ROWID;
+CREATE INDEX login_failures_last ON login_failures(scope, last_failure);
+
+-- Client addresses refused by every listener until `until` (yubin ban list/add/del).
+CREATE TABLE login_bans (
+    ip          TEXT PRIMARY KEY,      -- canonical IP (IPv6: its /64)
+    until       INTEGER NOT NULL,      -- Unix seconds
+    created     INTEGER NOT NULL,      -- Unix seconds
+    reason      TEXT NOT NULL          -- failures, burst, manual, ...
+) WITHOUT ROWID;
+CREATE INDEX login_bans_until ON login_bans(until);
+";
+
 /// Switches the database to WAL mode and creates or upgrades the schema.
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let mode: String = conn
@@ -387,6 +415,9 @@ pub fn migrate(conn: &Connection) -> StoreResult<()> {
         }
         if version < 12 {
             conn.execute_batch(V12).db()?;
+        }
+        if version < 13 {
+            conn.execute_batch(V13).db()?;
         }
         if version < SCHEMA_VERSION {
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))

@@ -33,6 +33,7 @@ mod dkim;
 mod error;
 mod ids;
 mod lease;
+mod login_guard;
 mod mailstore;
 mod queue;
 mod sending;
@@ -50,6 +51,7 @@ pub use directory::{Alias, Directory, UserRecord};
 pub use dkim::{DkimAlgorithm, DkimKey, DkimKeyStore};
 pub use error::{StoreError, StoreResult};
 pub use lease::{LeaseGuard, node_id};
+pub use login_guard::{Ban, FailureCount, FailureWindows, GuardScope, LoginGuardStore};
 pub use mailstore::{BlobReader, ConditionalStore, MailStore, OpenedMailbox};
 pub use queue::{
     AttemptResult, Claim, ClaimLimits, ClaimedMessage, DsnNotify, DsnRet, Lease, LeaseId,

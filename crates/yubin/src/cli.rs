@@ -49,6 +49,10 @@ pub enum Command {
         /// The mail domain, e.g. example.com.
         domain: String,
     },
+    /// Manage bans of client addresses (made by the password-guessing defence or by hand).
+    /// Running servers see changes within [auth] ban_refresh_secs.
+    #[command(subcommand)]
+    Ban(BanCommand),
     /// Deliver one message from standard input to the INBOX of local recipients (a local
     /// delivery agent, like dovecot-lda). Exit status: 0 delivered, 67 unknown recipient,
     /// 65 message too large or empty, 75 try again later.
@@ -93,6 +97,21 @@ pub enum QueueCommand {
     Delete { id: i64 },
     /// Make every pending recipient due now (same as `retry --all`).
     Flush,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BanCommand {
+    /// List the bans in force: address, end, time left, reason, start.
+    List,
+    /// Ban an address from every listener (an IPv6 address bans its /64).
+    Add {
+        ip: String,
+        /// How long: 90s, 30m, 1h, 2d, 1w.
+        #[arg(long = "for", value_name = "DURATION", default_value = "1d")]
+        duration: String,
+    },
+    /// Lift the ban of an address.
+    Del { ip: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -237,6 +256,21 @@ mod tests {
             })
         ));
         assert!(Cli::try_parse_from(["yubin", "queue", "retry"]).is_err());
+        match Cli::try_parse_from(["yubin", "ban", "add", "192.0.2.1", "--for", "2h"])
+            .unwrap()
+            .command
+        {
+            Command::Ban(BanCommand::Add { ip, duration }) => {
+                assert_eq!((ip.as_str(), duration.as_str()), ("192.0.2.1", "2h"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            Cli::try_parse_from(["yubin", "ban", "add", "192.0.2.1"])
+                .unwrap()
+                .command,
+            Command::Ban(BanCommand::Add { duration, .. }) if duration == "1d"
+        ));
         assert!(Cli::try_parse_from(["yubin", "queue", "retry", "3", "--all"]).is_err());
         assert!(matches!(
             Cli::try_parse_from(["yubin", "dkim", "generate", "a.test", "--algorithm", "rsa"])

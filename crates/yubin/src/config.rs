@@ -184,6 +184,9 @@ pub struct Limits {
     pub message_cache_mb: usize,
     pub tls_handshake_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
+    /// Networks (CIDR) exempt from the abuse defences — bans and failed-login counters — as
+    /// Postfix exempts `mynetworks`. `[]` makes every defence apply to loopback too (tests).
+    pub trusted_networks: Vec<String>,
 }
 
 impl Default for Limits {
@@ -211,6 +214,7 @@ impl Default for Limits {
             message_cache_mb: 64,
             tls_handshake_timeout_secs: 30,
             shutdown_grace_secs: 10,
+            trusted_networks: vec!["127.0.0.0/8".into(), "::1/128".into()],
         }
     }
 }
@@ -243,6 +247,20 @@ impl Limits {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
     }
+    /// `trusted_networks` parsed (checked by `Config::validate`; a bare address is its /32 or
+    /// /128).
+    pub fn trusted_networks(&self) -> anyhow::Result<Vec<ipnet::IpNet>> {
+        self.trusted_networks
+            .iter()
+            .map(|n| {
+                n.parse::<ipnet::IpNet>()
+                    .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        anyhow::anyhow!("[limits] trusted_networks: {n:?} is not a network (CIDR)")
+                    })
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -257,16 +275,47 @@ pub struct Auth {
     pub cache_ttl_secs: u64,
     /// How many accounts the credential cache holds at most; 0 turns it off.
     pub cache_size: usize,
+    /// The password-guessing defence: failure counters, growing delays and bans (README,
+    /// "Password guessing").
+    pub login_guard: bool,
+    /// The longest a failed login waits (the delay doubles after the third failure).
+    pub max_failure_delay_ms: u64,
+    /// An address with this many failed logins within `failure_window_secs` is banned for
+    /// `ban_secs` (0: never).
+    pub ban_after_failures: u32,
+    pub failure_window_secs: u64,
+    pub ban_secs: u64,
+    /// A fast burst: this many failures within `burst_window_secs` ban for `burst_ban_secs`
+    /// (0: never).
+    pub ban_after_burst: u32,
+    pub burst_window_secs: u64,
+    pub burst_ban_secs: u64,
+    /// How long an address an account logged in from stays exempt from that account's
+    /// attack slow-down.
+    pub known_ip_secs: u64,
+    /// How often a server rereads the bans from the store (`yubin ban add/del`, other nodes).
+    pub ban_refresh_secs: u64,
 }
 
 impl Default for Auth {
     fn default() -> Self {
         let cache = auth::CacheConfig::default();
+        let guard = auth::GuardPolicy::default();
         Auth {
             allow_plaintext_loopback: true,
             failure_delay_ms: 2000,
             cache_ttl_secs: cache.ttl.as_secs(),
             cache_size: cache.max_entries,
+            login_guard: guard.enabled,
+            max_failure_delay_ms: guard.max_delay.as_millis() as u64,
+            ban_after_failures: guard.max_failures,
+            failure_window_secs: guard.window.as_secs(),
+            ban_secs: guard.ban.as_secs(),
+            ban_after_burst: guard.burst_failures,
+            burst_window_secs: guard.burst_window.as_secs(),
+            burst_ban_secs: guard.burst_ban.as_secs(),
+            known_ip_secs: guard.known_ip_ttl.as_secs(),
+            ban_refresh_secs: guard.refresh.as_secs(),
         }
     }
 }
@@ -274,6 +323,23 @@ impl Default for Auth {
 impl Auth {
     pub fn failure_delay(&self) -> Duration {
         Duration::from_millis(self.failure_delay_ms)
+    }
+    /// The password-guessing defence's policy, with the trusted networks of `[limits]`.
+    pub fn guard(&self, trusted: Vec<ipnet::IpNet>) -> auth::GuardPolicy {
+        auth::GuardPolicy {
+            enabled: self.login_guard,
+            base_delay: self.failure_delay(),
+            max_delay: Duration::from_millis(self.max_failure_delay_ms),
+            max_failures: self.ban_after_failures,
+            window: Duration::from_secs(self.failure_window_secs),
+            ban: Duration::from_secs(self.ban_secs),
+            burst_failures: self.ban_after_burst,
+            burst_window: Duration::from_secs(self.burst_window_secs),
+            burst_ban: Duration::from_secs(self.burst_ban_secs),
+            known_ip_ttl: Duration::from_secs(self.known_ip_secs),
+            refresh: Duration::from_secs(self.ban_refresh_secs),
+            trusted,
+        }
     }
     pub fn cache(&self) -> auth::CacheConfig {
         auth::CacheConfig {
@@ -332,6 +398,17 @@ impl Config {
         ] {
             if value == 0 {
                 bail!("[limits] {name} must be greater than 0");
+            }
+        }
+        l.trusted_networks()?;
+        let a = &self.auth;
+        for (name, value) in [
+            ("failure_window_secs", a.failure_window_secs),
+            ("burst_window_secs", a.burst_window_secs),
+            ("ban_refresh_secs", a.ban_refresh_secs),
+        ] {
+            if value == 0 {
+                bail!("[auth] {name} must be greater than 0");
             }
         }
         // LOGIN's user name and password may be literals (RFC 9051 §6.2.3): they must fit.
@@ -429,6 +506,11 @@ mod tests {
         );
         assert_eq!(c.auth.failure_delay_ms, Auth::default().failure_delay_ms);
         assert_eq!(c.auth.cache(), auth::CacheConfig::default());
+        assert_eq!(
+            c.auth.guard(c.limits.trusted_networks().unwrap()),
+            auth::GuardPolicy::default()
+        );
+        assert_eq!(c.limits.trusted_networks, d.trusted_networks);
         let q = crate::outbound_config::Queue::default();
         assert_eq!(c.queue.remote_port, q.remote_port);
         assert_eq!(c.queue.max_age_secs, q.max_age_secs);
@@ -436,6 +518,29 @@ mod tests {
         assert!(c.dns.nameservers.is_none());
         assert_eq!(c.storage.backend, Backend::Sqlite);
         assert_eq!(c.storage.pool_size, Storage::default().pool_size);
+    }
+
+    #[test]
+    fn trusted_networks_and_guard_keys() {
+        let c = Config::parse(EMBEDDED_DEFAULT).unwrap();
+        assert_eq!(
+            c.auth.guard(c.limits.trusted_networks().unwrap()),
+            auth::GuardPolicy::default()
+        );
+        let c = Config::parse(
+            "[limits]\ntrusted_networks = [\"192.0.2.0/24\", \"2001:db8::1\"]\n[auth]\nban_after_burst = 0\n",
+        )
+        .unwrap();
+        let nets = c.limits.trusted_networks().unwrap();
+        assert_eq!(nets[0].to_string(), "192.0.2.0/24");
+        assert_eq!(nets[1].to_string(), "2001:db8::1/128");
+        assert_eq!(c.auth.guard(nets).burst_failures, 0);
+        let c = Config::parse("[limits]\ntrusted_networks = []\n").unwrap();
+        assert!(c.limits.trusted_networks().unwrap().is_empty());
+        let e = Config::parse("[limits]\ntrusted_networks = [\"localhost\"]\n").unwrap_err();
+        assert!(e.to_string().contains("not a network"), "{e}");
+        let e = Config::parse("[auth]\nban_refresh_secs = 0\n").unwrap_err();
+        assert!(e.to_string().contains("ban_refresh_secs"), "{e}");
     }
 
     #[test]

@@ -56,6 +56,29 @@ impl Service {
         }
     }
 
+    /// The one line sent to a client whose address is banned (too many failed logins), before
+    /// closing. Every listener refuses it, MX included, as Stalwart does: the address was
+    /// caught guessing passwords, and an admin lifts a mistaken ban with `yubin ban del`.
+    fn banned(&self, hostname: &str, until: &str) -> Vec<u8> {
+        match self {
+            // RFC 5321 §3.1 (421 as the greeting), RFC 3463 §3.8 (4.7.0 security/policy).
+            Service::Smtp(_) => format!(
+                "421 4.7.0 {hostname} Too many failed logins from your address, try again after {until}\r\n"
+            )
+            .into_bytes(),
+            // RFC 2449 §8 / RFC 3206 §4: [SYS/TEMP], a temporary refusal.
+            Service::Pop3(_) => format!(
+                "-ERR [SYS/TEMP] Too many failed logins from your address, try again after {until}\r\n"
+            )
+            .into_bytes(),
+            // RFC 9051 §7.1.5: BYE as the greeting; RFC 5530 §3: UNAVAILABLE, temporary.
+            Service::Imap(_) => format!(
+                "* BYE [UNAVAILABLE] Too many failed logins from your address, try again after {until}\r\n"
+            )
+            .into_bytes(),
+        }
+    }
+
     async fn serve(self, stream: BoxStream, tls: bool, info: ConnInfo, shutdown: Shutdown) {
         match self {
             Service::Smtp(s) => smtp_server::serve(s, stream, tls, info, shutdown).await,
@@ -83,6 +106,8 @@ pub struct Context {
     pub tracker: TaskTracker,
     pub shutdown: Shutdown,
     pub tls_handshake_timeout: Duration,
+    /// Refuses banned addresses at connect (`None`: the password-guessing defence is off).
+    pub guard: Option<Arc<auth::LoginGuard>>,
 }
 
 /// Binds `addr` for the listener `name`, with an error message that says how to fix it.
@@ -184,9 +209,16 @@ fn handle(listener: &Listener, ctx: &Arc<Context>, stream: TcpStream, peer: Sock
     let acceptor = listener.implicit_tls.clone();
     let shutdown = ctx.shutdown.clone();
     let handshake_timeout = ctx.tls_handshake_timeout;
+    let shared = Arc::clone(ctx);
     ctx.tracker.spawn(async move {
         // However the task ends (return, panic, cancellation), the slot is given back.
         let _release = ReleaseOnDrop(slot);
+        // Checked before the TLS handshake; the refusal is sent after it, so that it can be
+        // read on an implicit-TLS port too.
+        let ban = match &shared.guard {
+            Some(g) => g.banned(peer.ip()).await,
+            None => None,
+        };
         let (stream, tls): (BoxStream, bool) = match acceptor {
             None => (Box::new(stream), false),
             Some(acceptor) => {
@@ -208,6 +240,18 @@ fn handle(listener: &Listener, ctx: &Arc<Context>, stream: TcpStream, peer: Sock
                 }
             }
         };
+        if let Some(ban) = ban {
+            let until = auth::format_time(ban.until);
+            tracing::info!(event = %"refused", conn = id, ip = %ban.ip, listener = info.listener, until = %until, reason = %ban.reason, "connection refused: address banned");
+            let line = service.banned(&shared.hostname, &until);
+            let mut stream = stream;
+            let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
+                stream.write_all(&line).await?;
+                stream.shutdown().await
+            })
+            .await;
+            return;
+        }
         service.serve(stream, tls, info, shutdown).await;
         tracing::debug!(conn = id, "connection closed");
     });

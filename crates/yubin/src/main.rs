@@ -11,6 +11,7 @@
 
 mod admin;
 mod check_dns_cli;
+mod ban_cli;
 mod cli;
 mod config;
 mod deliver_cli;
@@ -69,6 +70,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         // Admin commands make a few store calls; one thread is plenty.
         Command::Admin(_)
         | Command::Queue(_)
+        | Command::Ban(_)
         | Command::Dkim(_)
         | Command::DnsRecords { .. }
         | Command::CheckDns { .. }
@@ -101,6 +103,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Queue(cmd) => {
                 let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
                 queue_cli::run(opened.queue.as_ref(), cmd, &mut std::io::stdout()).await
+            }
+            Command::Ban(cmd) => {
+                let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
+                let trusted = config.limits.trusted_networks()?;
+                ban_cli::run(
+                    opened.login_guard.as_ref(),
+                    &trusted,
+                    cmd,
+                    &mut std::io::stdout(),
+                )
+                .await
             }
             Command::Dkim(cmd) => {
                 let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;

@@ -68,12 +68,14 @@ pub async fn open_store(config: &Config, role: StoreRole) -> anyhow::Result<Open
     let store: Arc<dyn Store> = sqlite.clone();
     let queue: Arc<dyn store::QueueStore> = sqlite.clone();
     let sending: Arc<dyn store::SendingLog> = sqlite.clone();
+    let login_guard: Arc<dyn store::LoginGuardStore> = sqlite.clone();
     let directory: Arc<dyn Directory> = sqlite;
     Ok(OpenedStore {
         store,
         directory,
         queue,
         sending,
+        login_guard,
         _lock: lock,
     })
 }
@@ -107,12 +109,14 @@ async fn open_postgres(config: &Config, role: StoreRole) -> anyhow::Result<Opene
     let store: Arc<dyn Store> = pg.clone();
     let queue: Arc<dyn store::QueueStore> = pg.clone();
     let sending: Arc<dyn store::SendingLog> = pg.clone();
+    let login_guard: Arc<dyn store::LoginGuardStore> = pg.clone();
     let directory: Arc<dyn Directory> = pg;
     Ok(OpenedStore {
         store,
         directory,
         queue,
         sending,
+        login_guard,
         _lock: None,
     })
 }
@@ -125,6 +129,8 @@ pub struct OpenedStore {
     pub queue: Arc<dyn store::QueueStore>,
     /// The per-account sending counts (same backend).
     pub sending: Arc<dyn store::SendingLog>,
+    /// Failed-login counters and bans (same backend).
+    pub login_guard: Arc<dyn store::LoginGuardStore>,
     _lock: Option<std::fs::File>,
 }
 
@@ -245,9 +251,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     {
         tracing::warn!(error = %e, "cannot import the DKIM key files");
     }
-    let auth = auth::Authenticator::new(directory.clone(), config.auth.failure_delay())
+    let guard = Arc::new(auth::LoginGuard::new(
+        Arc::clone(&opened.login_guard),
+        config.auth.guard(config.limits.trusted_networks()?),
+    ));
+    let mut auth = auth::Authenticator::new(directory.clone(), config.auth.failure_delay())
         .with_cache(config.auth.cache())
         .with_decoy_secret(decoy);
+    if config.auth.login_guard {
+        auth = auth.with_guard(Arc::clone(&guard));
+    }
     let services = Services::new(
         &config,
         &hostname,
@@ -299,6 +312,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracker: TaskTracker::new(),
         shutdown: shutdown.clone(),
         tls_handshake_timeout: limits.tls_handshake_timeout(),
+        guard: auth.guard().cloned(),
     });
     let mut accept_loops = JoinSet::new();
     for listener in bound {

@@ -202,3 +202,48 @@ fn config_errors_are_reported() {
     let err = bad.fails(&["domain", "list"], "");
     assert!(err.contains("max_conections"), "{err}");
 }
+
+#[test]
+fn bans_add_list_del() {
+    let env = Env::new("");
+    assert_eq!(env.ok(&["ban", "list"]), "no bans\n");
+    let out = env.ok(&["ban", "add", "192.0.2.7", "--for", "2h"]);
+    assert!(out.starts_with("banned 192.0.2.7 until 20"), "{out}");
+    // An IPv6 address is banned by its /64; the default is one day.
+    let out = env.ok(&["ban", "add", "2001:db8:1:2::99"]);
+    assert!(out.starts_with("banned 2001:db8:1:2:: until "), "{out}");
+    let list = env.ok(&["ban", "list"]);
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 2, "{list}");
+    assert!(lines[0].starts_with("192.0.2.7\tuntil "), "{list}");
+    assert!(
+        lines[0].contains("(1h59m left)\tmanual\tsince ") || lines[0].contains("(2h00m left)"),
+        "{list}"
+    );
+    assert!(lines[1].starts_with("2001:db8:1:2::\tuntil "), "{list}");
+    assert!(
+        lines[1].contains("(23h59m left)") || lines[1].contains("(1d00h left)"),
+        "{list}"
+    );
+    // A ban of a trusted address is stored, with a warning that it has no effect.
+    let out = env.ok(&["ban", "add", "127.0.0.1"]);
+    assert!(
+        out.contains("warning: 127.0.0.1 is in [limits] trusted_networks"),
+        "{out}"
+    );
+    assert_eq!(
+        env.ok(&["ban", "del", "127.0.0.1"]),
+        "lifted the ban of 127.0.0.1\n"
+    );
+    assert_eq!(
+        env.ok(&["ban", "del", "2001:db8:1:2::1"]),
+        "lifted the ban of 2001:db8:1:2::\n"
+    );
+    let err = env.fails(&["ban", "del", "2001:db8:1:2::1"], "");
+    assert!(err.contains("2001:db8:1:2:: is not banned"), "{err}");
+    let err = env.fails(&["ban", "add", "192.0.2.8", "--for", "3y"], "");
+    assert!(err.contains("invalid duration"), "{err}");
+    let err = env.fails(&["ban", "add", "not-an-ip"], "");
+    assert!(err.contains("is not an IP address"), "{err}");
+    assert!(env.ok(&["ban", "list"]).starts_with("192.0.2.7\t"));
+}

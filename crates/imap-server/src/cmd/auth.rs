@@ -95,6 +95,18 @@ async fn check(ctx: &mut Ctx, tag: Tag, username: &str, password: &str) -> (Opti
             None,
             Status::no(Some(tag), "invalid credentials").with_code(Code::AuthenticationFailed),
         ),
+        // RFC 5530 §3: UNAVAILABLE, a temporary refusal; the credentials were not checked.
+        Err(auth::AuthError::Banned { until }) => (
+            None,
+            Status::no(
+                Some(tag),
+                format!(
+                    "too many failed logins from your address; try again after {}",
+                    auth::format_time(until)
+                ),
+            )
+            .with_code(Code::Unavailable),
+        ),
         Err(auth::AuthError::Temporary) => (
             None,
             Status::no(Some(tag), "try again later").with_code(Code::Unavailable),

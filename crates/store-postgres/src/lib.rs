@@ -38,6 +38,7 @@ mod coord;
 mod db;
 mod dkim;
 mod error;
+mod greylist;
 mod mailstore;
 mod ops_dir;
 mod ops_mailbox;

@@ -176,6 +176,9 @@ two_nodes!(queue_destination_limit, |a, b| {
 two_nodes!(sending_log_limits, |a, b| {
     conformance::sending_log_limits(a.as_ref(), b.as_ref())
 });
+two_nodes!(greylist_triples, |a, b| {
+    conformance::greylist_triples(a.as_ref(), b.as_ref())
+});
 two_nodes!(queue_fair_claims, |a, _b| {
     conformance::queue_fair_claims(a.as_ref())
 });

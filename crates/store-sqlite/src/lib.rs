@@ -38,6 +38,7 @@ mod ops_coord;
 mod ops_dir;
 mod ops_dkim;
 mod ops_facts;
+mod ops_greylist;
 mod ops_mailbox;
 mod ops_msg;
 mod ops_queue;

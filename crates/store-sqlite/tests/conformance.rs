@@ -156,6 +156,7 @@ shared!(queue_claims_are_exclusive);
 shared!(queue_lease_expiry_and_renew);
 shared!(queue_destination_limit);
 shared!(sending_log_limits);
+shared!(greylist_triples);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_fair_claims() {

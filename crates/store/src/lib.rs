@@ -31,6 +31,7 @@ mod coordination;
 mod directory;
 mod dkim;
 mod error;
+mod greylist;
 mod ids;
 mod lease;
 mod mailstore;
@@ -49,6 +50,7 @@ pub use coordination::Coordination;
 pub use directory::{Alias, Directory, UserRecord};
 pub use dkim::{DkimAlgorithm, DkimKey, DkimKeyStore};
 pub use error::{StoreError, StoreResult};
+pub use greylist::{Greylist, GreylistEntry, GreylistPolicy, GreylistTriple};
 pub use lease::{LeaseGuard, node_id};
 pub use mailstore::{BlobReader, ConditionalStore, MailStore, OpenedMailbox};
 pub use queue::{

@@ -34,6 +34,8 @@ pub struct Config {
     pub dns: crate::outbound_config::Dns,
     /// Per-domain DKIM selector (`[dkim."example.com"] selector = "s1"`).
     pub dkim: std::collections::BTreeMap<String, crate::outbound_config::DkimDomain>,
+    /// The MX defences (`[antispam]`): blocklists, greylisting, early talkers, HELO sanity.
+    pub antispam: crate::antispam_config::Antispam,
 }
 
 impl Default for Config {
@@ -49,6 +51,7 @@ impl Default for Config {
             queue: Default::default(),
             dns: Default::default(),
             dkim: Default::default(),
+            antispam: Default::default(),
         }
     }
 }
@@ -144,6 +147,13 @@ pub struct Limits {
     pub max_recipients: usize,
     pub max_connections_per_ip: usize,
     pub max_connections: usize,
+    /// Client networks exempt from connection and rate limits, bans, greylisting, blocklists
+    /// and early-talker checks (as Postfix's `mynetworks`); `[]` exempts nobody.
+    pub trusted_networks: Vec<String>,
+    /// New connections per minute from one address, on all listeners together (0: no limit).
+    pub connection_rate_per_ip: u32,
+    /// Messages (MAIL commands) per minute from one address on port 25 (0: no limit).
+    pub smtp_message_rate_per_ip: u32,
     pub smtp_command_timeout_secs: u64,
     pub smtp_data_timeout_secs: u64,
     /// How long one write of SMTP replies may stall before the session is dropped.
@@ -174,6 +184,11 @@ impl Default for Limits {
             max_recipients: 100,
             max_connections_per_ip: 50,
             max_connections: 20000,
+            trusted_networks: server_kit::DEFAULT_TRUSTED_NETWORKS
+                .map(String::from)
+                .into(),
+            connection_rate_per_ip: 120,
+            smtp_message_rate_per_ip: antispam::AntispamConfig::default().message_rate_per_ip,
             // RFC 5321 §4.5.3.2.7: the server timeout should be at least 5 minutes.
             smtp_command_timeout_secs: 300,
             // RFC 5321 §4.5.3.2.6: clients wait 10 minutes for the reply to the final ".".
@@ -195,6 +210,11 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// `trusted_networks`, parsed (checked by [`Config::parse`]).
+    pub fn trusted_networks(&self) -> server_kit::TrustedNetworks {
+        server_kit::TrustedNetworks::parse(&self.trusted_networks)
+            .unwrap_or_else(|_| server_kit::TrustedNetworks::none())
+    }
     pub fn smtp_command_timeout(&self) -> Duration {
         Duration::from_secs(self.smtp_command_timeout_secs)
     }
@@ -318,6 +338,10 @@ impl Config {
             bail!("[limits] imap_max_preauth_literal must be at least 256");
         }
         self.queue.validate()?;
+        self.antispam.validate()?;
+        if let Err(e) = server_kit::TrustedNetworks::parse(&l.trusted_networks) {
+            bail!("[limits] trusted_networks: {e}");
+        }
         match (self.storage.backend, &self.storage.url) {
             (Backend::Postgres, None) => {
                 bail!("[storage] backend = \"postgres\" needs url = \"postgres://…\"")
@@ -413,6 +437,26 @@ mod tests {
         assert_eq!(c.queue.max_age_secs, q.max_age_secs);
         assert_eq!(c.queue.delay_notice_secs, q.delay_notice_secs);
         assert!(c.dns.nameservers.is_none());
+        assert_eq!(c.limits.trusted_networks, d.trusted_networks);
+        assert_eq!(c.limits.connection_rate_per_ip, d.connection_rate_per_ip);
+        assert_eq!(
+            c.limits.smtp_message_rate_per_ip,
+            d.smtp_message_rate_per_ip
+        );
+        let a = crate::antispam_config::Antispam::default();
+        assert_eq!(c.antispam.dnsbl_zones, a.dnsbl_zones);
+        assert_eq!(c.antispam.greylisting, a.greylisting);
+        assert_eq!(c.antispam.greylist_delay_secs, a.greylist_delay_secs);
+        assert_eq!(
+            c.antispam.greylist_retry_window_secs,
+            a.greylist_retry_window_secs
+        );
+        assert_eq!(c.antispam.greylist_expire_days, a.greylist_expire_days);
+        assert_eq!(c.antispam.pregreet_delay_ms, a.pregreet_delay_ms);
+        assert_eq!(c.antispam.reject_early_talkers, a.reject_early_talkers);
+        assert_eq!(c.antispam.reject_invalid_helo, a.reject_invalid_helo);
+        assert_eq!(c.antispam.reject_helo_as_us, a.reject_helo_as_us);
+        assert_eq!(c.antispam.dnsbl_timeout_ms, a.dnsbl_timeout_ms);
         assert_eq!(c.storage.backend, Backend::Sqlite);
         assert_eq!(c.storage.pool_size, Storage::default().pool_size);
     }
@@ -519,6 +563,41 @@ selector = "s1"
         assert!(Config::parse("[limits]\nimap_max_preauth_literal = 10\n").is_err());
         let c = Config::parse("[limits]\nmax_line_length = 2048\n").unwrap();
         assert_eq!(c.limits.max_line_length, Some(2048));
+    }
+
+    #[test]
+    fn trusted_networks_and_antispam() {
+        let c = Config::parse(EMBEDDED_DEFAULT).unwrap();
+        let t = c.limits.trusted_networks();
+        assert!(t.contains("127.0.0.1".parse().unwrap()));
+        assert!(t.contains("::1".parse().unwrap()));
+        let c = Config::parse("[limits]\ntrusted_networks = []\n").unwrap();
+        assert!(
+            !c.limits
+                .trusted_networks()
+                .contains("127.0.0.1".parse().unwrap())
+        );
+        let c = Config::parse("[limits]\ntrusted_networks = [\"192.0.2.0/24\"]\n").unwrap();
+        assert!(
+            c.limits
+                .trusted_networks()
+                .contains("192.0.2.9".parse().unwrap())
+        );
+        let e = Config::parse("[limits]\ntrusted_networks = [\"192.0.2.0/40\"]\n").unwrap_err();
+        assert!(e.to_string().contains("trusted_networks"), "{e}");
+        let c = Config::parse(
+            "[antispam]\ndnsbl_zones = [\"bl.test.\"]\ngreylisting = true\ngreylist_delay_secs = 1\n",
+        )
+        .unwrap();
+        let s = c.antispam.settings(server_kit::TrustedNetworks::none(), 7);
+        assert_eq!(s.dnsbl_zones, vec!["bl.test"]);
+        assert!(s.greylisting);
+        assert_eq!(s.greylist.delay, 1);
+        assert_eq!(s.greylist.pass_ttl, 35 * 86400);
+        assert_eq!(s.message_rate_per_ip, 7);
+        assert!(Config::parse("[antispam]\ndnsbl_zones = [\"not a zone\"]\n").is_err());
+        assert!(Config::parse("[antispam]\ngreylist_delay_secs = 999999999\n").is_err());
+        assert!(Config::parse("[antispam]\ngreylistng = true\n").is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! certificate (restart to apply), PROXY protocol, and privilege dropping after binding.
 
 mod admin;
+mod antispam_config;
 mod cli;
 mod config;
 mod deliver_cli;

@@ -68,12 +68,14 @@ pub async fn open_store(config: &Config, role: StoreRole) -> anyhow::Result<Open
     let store: Arc<dyn Store> = sqlite.clone();
     let queue: Arc<dyn store::QueueStore> = sqlite.clone();
     let sending: Arc<dyn store::SendingLog> = sqlite.clone();
+    let greylist: Arc<dyn store::Greylist> = sqlite.clone();
     let directory: Arc<dyn Directory> = sqlite;
     Ok(OpenedStore {
         store,
         directory,
         queue,
         sending,
+        greylist,
         _lock: lock,
     })
 }
@@ -107,12 +109,14 @@ async fn open_postgres(config: &Config, role: StoreRole) -> anyhow::Result<Opene
     let store: Arc<dyn Store> = pg.clone();
     let queue: Arc<dyn store::QueueStore> = pg.clone();
     let sending: Arc<dyn store::SendingLog> = pg.clone();
+    let greylist: Arc<dyn store::Greylist> = pg.clone();
     let directory: Arc<dyn Directory> = pg;
     Ok(OpenedStore {
         store,
         directory,
         queue,
         sending,
+        greylist,
         _lock: None,
     })
 }
@@ -125,6 +129,8 @@ pub struct OpenedStore {
     pub queue: Arc<dyn store::QueueStore>,
     /// The per-account sending counts (same backend).
     pub sending: Arc<dyn store::SendingLog>,
+    /// The greylisting triples (same backend).
+    pub greylist: Arc<dyn store::Greylist>,
     _lock: Option<std::fs::File>,
 }
 
@@ -256,6 +262,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         &opened.sending,
         &auth,
         &tls.acceptor,
+        crate::antispam_config::build(&config, &hostname, Arc::clone(&opened.greylist)),
     );
     let bound = bind_all(&config, &services, &tls.acceptor)?;
 
@@ -295,7 +302,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut engine_task = tokio::spawn(engine.run(shutdown.clone()));
     let ctx = Arc::new(ListenerContext {
         hostname: hostname.clone(),
-        limits: ConnLimits::new(limits.max_connections, limits.max_connections_per_ip),
+        limits: ConnLimits::with(
+            limits.max_connections,
+            limits.max_connections_per_ip,
+            limits.trusted_networks(),
+            limits.connection_rate_per_ip,
+        ),
         tracker: TaskTracker::new(),
         shutdown: shutdown.clone(),
         tls_handshake_timeout: limits.tls_handshake_timeout(),
@@ -347,6 +359,7 @@ impl Services {
         sending: &Arc<dyn store::SendingLog>,
         auth: &auth::Authenticator,
         acceptor: &TlsAcceptor,
+        antispam: Arc<antispam::Antispam>,
     ) -> Services {
         let l = &config.limits;
         let plaintext_auth = PlaintextAuth {
@@ -377,6 +390,8 @@ impl Services {
                 tls: starttls.then(|| acceptor.clone()),
                 outbound: Some(Arc::clone(outbound)),
                 rate: smtp_server::RateLimiter::new(Arc::clone(sending)),
+                // Used on port 25 only (the session checks its mode).
+                antispam: (mode == SmtpMode::Mx).then(|| Arc::clone(&antispam)),
             }))
         };
         let pop3 = |starttls: bool| {

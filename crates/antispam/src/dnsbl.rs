@@ -165,10 +165,10 @@ mod tests {
         assert_eq!(reply_safe("  "), None);
     }
 
-    struct Table(
-        HashMap<String, (Result<Vec<Ipv4Addr>, String>, Vec<String>)>,
-        Duration,
-    );
+    /// Per name: the A answer and the TXT strings.
+    type Answers = HashMap<String, (Result<Vec<Ipv4Addr>, String>, Vec<String>)>;
+
+    struct Table(Answers, Duration);
 
     #[async_trait]
     impl DnsLookup for Table {

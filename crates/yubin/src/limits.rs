@@ -21,7 +21,7 @@ pub enum Refusal {
     TooManyTotal,
     TooManyFromIp,
     /// More new connections per minute than `connection_rate_per_ip`.
-    TooFastFromIp,
+    ConnectionRate,
 }
 
 /// The counters. Cheap to share: one per process.
@@ -99,7 +99,7 @@ impl ConnLimits {
             }
             // Counted only when admitted: a client that waits gets back in.
             if !self.rate.hit(ip) {
-                return Err(Refusal::TooFastFromIp);
+                return Err(Refusal::ConnectionRate);
             }
             *counts.per_ip.entry(key).or_insert(0) += 1;
         }
@@ -193,7 +193,7 @@ mod tests {
         // The rate (1 a minute) is used up by the first untrusted connection.
         assert_eq!(
             l.try_acquire(ip("198.51.100.1")).err(),
-            Some(Refusal::TooFastFromIp)
+            Some(Refusal::ConnectionRate)
         );
         assert!(l.try_acquire(ip("192.0.2.1")).is_ok());
     }

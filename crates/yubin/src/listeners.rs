@@ -44,7 +44,7 @@ impl Service {
     fn refusal(&self, hostname: &str, why: Refusal) -> Vec<u8> {
         let what = match why {
             Refusal::TooManyTotal | Refusal::TooManyFromIp => "Too many connections",
-            Refusal::TooFastFromIp => "Too many connections from your address in a minute",
+            Refusal::ConnectionRate => "Too many connections from your address in a minute",
         };
         match self {
             // RFC 5321 §3.1: a server may refuse a connection with 421 as its greeting;
@@ -238,7 +238,7 @@ fn refuse(
     let (event, reason) = match why {
         Refusal::TooManyTotal => ("conn_limit", "too many connections in total"),
         Refusal::TooManyFromIp => ("conn_limit", "too many connections from this address"),
-        Refusal::TooFastFromIp => ("conn_rate", "too many new connections from this address"),
+        Refusal::ConnectionRate => ("conn_rate", "too many new connections from this address"),
     };
     tracing::info!(target: "audit", event = %event, ip = %peer.ip(), conn = id, %peer, listener = listener.name, reason, "connection refused");
     if listener.implicit_tls.is_some() {

@@ -254,16 +254,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let auth = auth::Authenticator::new(directory.clone(), config.auth.failure_delay())
         .with_cache(config.auth.cache())
         .with_decoy_secret(decoy);
-    let services = Services::new(
-        &config,
-        &hostname,
-        &store,
-        &opened.queue,
-        &opened.sending,
-        &auth,
-        &tls.acceptor,
-        crate::antispam_config::build(&config, &hostname, Arc::clone(&opened.greylist)),
-    );
+    let services = Services::new(&config, &hostname, &opened, &auth, &tls.acceptor);
     let bound = bind_all(&config, &services, &tls.acceptor)?;
 
     tracing::info!(hostname, data_dir = %config.data_dir.display(), version = env!("CARGO_PKG_VERSION"), "yubin starting");
@@ -354,13 +345,13 @@ impl Services {
     fn new(
         config: &Config,
         hostname: &str,
-        store: &Arc<dyn Store>,
-        outbound: &Arc<dyn store::QueueStore>,
-        sending: &Arc<dyn store::SendingLog>,
+        opened: &OpenedStore,
         auth: &auth::Authenticator,
         acceptor: &TlsAcceptor,
-        antispam: Arc<antispam::Antispam>,
     ) -> Services {
+        let (store, outbound, sending) = (&opened.store, &opened.queue, &opened.sending);
+        let antispam =
+            crate::antispam_config::build(config, hostname, Arc::clone(&opened.greylist));
         let l = &config.limits;
         let plaintext_auth = PlaintextAuth {
             allow_loopback: config.auth.allow_plaintext_loopback,

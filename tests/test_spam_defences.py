@@ -5,8 +5,11 @@ limit with each protocol's busy reply, slowloris clients on every protocol, and 
 SMTP clients that reconnect at once at a per-address limit of 50."""
 
 import smtplib
+import poplib
 import selectors
+import shutil
 import socket
+import subprocess
 import threading
 import time
 
@@ -423,3 +426,28 @@ def test_slowloris_on_every_protocol(make_server):
         held = closed[s] - opened[s]
         assert 2.5 < held < 12, (listener, trickle, held)
         s.close()
+
+
+@pytest.mark.skipif(not shutil.which("smtp-source"), reason="Postfix's smtp-source is not installed")
+def test_postfix_smtp_source_at_c50_with_a_limit_of_50_per_address(make_server):
+    """The issue's report: smtp-source at C=50 from loopback got `421 Too many connections`
+    because slots of sessions that had sent QUIT were still counted. With loopback untrusted
+    and max_connections_per_ip = 50, 500 messages on new connections all go through."""
+    server = make_server(extra_config=(
+        "[limits]\ntrusted_networks = []\nmax_connections_per_ip = 50\n"
+        "connection_rate_per_ip = 0\nsmtp_message_rate_per_ip = 0\n"
+    ))
+    time.sleep(0.5)  # the harness's probe connections end
+    res = subprocess.run(
+        ["smtp-source", "-s", "50", "-m", "500", "-l", "1024", "-f", "a@sender.test",
+         "-t", "alice@example.com", f"127.0.0.1:{server.ports['smtp']}"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "421" not in res.stdout + res.stderr
+    assert not audit_lines(server, "conn_limit")
+    p = poplib.POP3("127.0.0.1", server.ports["pop3"], timeout=10)
+    p.user("alice@example.com")
+    p.pass_(PASSWORD)
+    assert p.stat()[0] == 500
+    p.quit()

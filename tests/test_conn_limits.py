@@ -20,7 +20,11 @@ def rss_kib(server) -> int:
 
 @pytest.fixture
 def one_per_ip(make_server):
-    server = make_server(extra_config="[limits]\nmax_connections_per_ip = 1\n")
+    # Loopback is trusted (exempt from per-address limits) by default: trust nobody here.
+    server = make_server(extra_config=(
+        "[limits]\nmax_connections_per_ip = 1\ntrusted_networks = []\nconnection_rate_per_ip = 0\n"
+        "[antispam]\npregreet_delay_ms = 0\n"
+    ))
     # The harness probed every port to see the server up; wait until those sessions are gone.
     deadline = time.time() + 10
     while True:

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
-use ipnet::IpNet;
 use store::{FailureCount, FailureWindows, UnixTime};
 
 /// Failures answered after just the base delay; from the next one on the delay doubles with
@@ -39,7 +38,7 @@ pub struct GuardPolicy {
     /// another node take effect within this).
     pub refresh: Duration,
     /// Exempt from counters and bans (`[limits] trusted_networks`).
-    pub trusted: Vec<IpNet>,
+    pub trusted: server_kit::TrustedNetworks,
 }
 
 impl Default for GuardPolicy {
@@ -59,17 +58,9 @@ impl Default for GuardPolicy {
             burst_ban: Duration::from_secs(3_600),
             known_ip_ttl: Duration::from_secs(30 * 86_400),
             refresh: Duration::from_secs(10),
-            trusted: default_trusted_networks(),
+            trusted: server_kit::TrustedNetworks::default(),
         }
     }
-}
-
-/// `127.0.0.0/8` and `::1/128`: the machine itself.
-pub fn default_trusted_networks() -> Vec<IpNet> {
-    ["127.0.0.0/8", "::1/128"]
-        .iter()
-        .filter_map(|n| n.parse().ok())
-        .collect()
 }
 
 /// Why an address was banned.
@@ -105,8 +96,7 @@ impl GuardPolicy {
 
     /// Whether `ip` is exempt from counters and bans.
     pub fn is_trusted(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        self.trusted.iter().any(|n| n.contains(&ip))
+        self.trusted.contains(ip)
     }
 
     /// How long the answer to a failed login waits, after `failures` failures (this one
@@ -255,7 +245,7 @@ mod tests {
         assert!(p.is_trusted(ip("::ffff:127.0.0.1")));
         assert!(!p.is_trusted(ip("192.0.2.1")));
         let none = GuardPolicy {
-            trusted: vec![],
+            trusted: server_kit::TrustedNetworks::none(),
             ..p
         };
         assert!(!none.is_trusted(ip("127.0.0.1")));

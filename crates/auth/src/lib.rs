@@ -26,7 +26,7 @@ mod guard_policy;
 
 pub use cache::CacheConfig;
 pub use guard::{Clock, LoginGuard, format_time, system_clock};
-pub use guard_policy::{BanReason, GRACE_FAILURES, GuardPolicy, default_trusted_networks, subject};
+pub use guard_policy::{BanReason, GRACE_FAILURES, GuardPolicy, subject};
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

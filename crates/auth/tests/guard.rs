@@ -26,7 +26,7 @@ fn policy() -> GuardPolicy {
         burst_window: Duration::from_secs(60),
         burst_ban: Duration::from_secs(120),
         refresh: Duration::from_secs(5),
-        trusted: vec!["10.0.0.0/8".parse().unwrap()],
+        trusted: server_kit::TrustedNetworks::parse(&["10.0.0.0/8"]).unwrap(),
         ..GuardPolicy::default()
     }
 }
@@ -233,7 +233,7 @@ async fn the_authenticator_refuses_banned_addresses_before_checking_passwords() 
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(8),
             burst_failures: 3,
-            trusted: vec![],
+            trusted: server_kit::TrustedNetworks::none(),
             ..GuardPolicy::default()
         },
     ));

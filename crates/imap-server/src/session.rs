@@ -44,6 +44,8 @@ pub(crate) async fn run(
             inbuf: Vec::new(),
             framer: CommandFramer::new(limits),
             shutdown,
+            preauth: true,
+            command_deadline: None,
         },
         ctx: Ctx::new(Arc::clone(&server), info),
         state: State::NotAuthenticated,
@@ -80,6 +82,7 @@ impl Session {
                 }) => {
                     let parsed = parse_command(line_with_literals);
                     self.io.inbuf.drain(..consumed);
+                    self.io.command_deadline = None;
                     let flow = match parsed {
                         Ok(cmd) => {
                             let flow = self.command(cmd).await?;
@@ -182,6 +185,7 @@ impl Session {
     /// Once logged in, commands may carry messages (APPEND): the framer gets the full limits.
     fn switch_limits_at_login(&mut self) {
         let logged_in = matches!(self.state, State::Authenticated(_) | State::Selected(..));
+        self.io.preauth = !logged_in;
         let limits = frame_limits(&self.ctx.server.config, logged_in);
         if *self.io.framer.limits() != limits {
             self.io.framer.set_limits(limits);

@@ -21,6 +21,13 @@ pub(crate) struct Io {
     pub inbuf: Vec<u8>,
     pub framer: CommandFramer,
     pub shutdown: Shutdown,
+    /// Before login: a command (or AUTHENTICATE response) must arrive whole within the idle
+    /// timeout of its first bytes, so a client that trickles a byte now and then (slowloris)
+    /// cannot hold its connection. After login only the wait for each piece is bounded (a
+    /// large APPEND over a slow link is legitimate).
+    pub preauth: bool,
+    /// When the partial command in `inbuf` must be complete (`preauth` only).
+    pub command_deadline: Option<tokio::time::Instant>,
 }
 
 /// Why waiting for input ended without input.
@@ -65,7 +72,15 @@ impl Io {
             self.conn.shrink();
             ctx.release_buffers();
         }
-        let timeout = ctx.server.config.idle_timeout;
+        let mut timeout = ctx.server.config.idle_timeout;
+        if !self.preauth || self.inbuf.is_empty() {
+            self.command_deadline = None;
+        } else {
+            let deadline = *self
+                .command_deadline
+                .get_or_insert_with(|| tokio::time::Instant::now() + timeout);
+            timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+        }
         let Io {
             conn,
             inbuf,
@@ -111,6 +126,7 @@ impl Io {
             {
                 let end = scanned + pos + 1;
                 let line: Vec<u8> = self.inbuf.drain(..end).collect();
+                self.command_deadline = None;
                 return Ok(Ok((line.len() <= max).then_some(line)));
             }
             scanned = self.inbuf.len();

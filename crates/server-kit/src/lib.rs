@@ -6,11 +6,13 @@
 
 mod conn;
 mod info;
+mod trusted;
 
 pub use conn::{Conn, LineError};
 pub use info::{CLOSING_TIMEOUT, ConnInfo, ConnSlot, PlaintextAuth};
 pub use tokio_rustls::TlsAcceptor;
 pub use tokio_util::sync::CancellationToken as Shutdown;
+pub use trusted::{DEFAULT_TRUSTED_NETWORKS, Network, NetworkError, TrustedNetworks};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 

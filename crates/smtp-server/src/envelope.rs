@@ -31,11 +31,14 @@ const NON_ASCII: &str = "Non-ASCII address needs the SMTPUTF8 parameter";
 impl Session {
     /// RFC 5321 §4.1.1.2. The caller checked that the session is greeted and idle.
     pub(crate) async fn mail(&mut self, from: ReversePath, params: MailParams) -> io::Result<Flow> {
-        let cfg = &self.server.config;
-        if cfg.mode == SmtpMode::Submission && self.auth.is_none() {
+        if self.server.config.mode == SmtpMode::Submission && self.auth.is_none() {
             // RFC 4954 §6: 530 when the server requires authentication first.
             return self.answer(530, "5.7.0", "Authentication required").await;
         }
+        if let Some(refused) = self.check_message_rate().await? {
+            return Ok(refused);
+        }
+        let cfg = &self.server.config;
         // RFC 6531 §3.4: a non-ASCII address needs the SMTPUTF8 parameter on MAIL (§3.5:
         // 553 with X.6.7 otherwise).
         if let ReversePath::Mailbox(address) = &from
@@ -190,6 +193,15 @@ impl Session {
                         .await
                         .map(|()| Flow::Continue);
                 }
+            }
+        }
+        if self.guard.is_some() {
+            let from = match &self.state {
+                State::Mail(_, txn) => txn.from.clone(),
+                _ => ReversePath::Null,
+            };
+            if let Some(refused) = self.check_greylist(&from, &address.to_string()).await? {
+                return Ok(refused);
             }
         }
         if let State::Mail(_, txn) = &mut self.state {

@@ -20,6 +20,7 @@ mod auth_cmd;
 mod data;
 mod delivery;
 mod envelope;
+mod guard;
 mod headers;
 mod rate;
 mod session;
@@ -112,6 +113,9 @@ pub struct SmtpServer {
     /// Per-account sending counts for `max_messages_per_hour` / `max_recipients_per_hour`,
     /// in the store (shared by every process on it).
     pub rate: RateLimiter,
+    /// The MX defences (blocklists, greylisting, early talkers, HELO sanity, message rate);
+    /// `None` turns them off. Used on port 25 only (`SmtpMode::Mx`).
+    pub antispam: Option<Arc<antispam::Antispam>>,
 }
 
 /// Runs one SMTP session to its end. `tls` tells whether `stream` is already TLS (port 465).

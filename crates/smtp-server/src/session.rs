@@ -73,6 +73,8 @@ pub(crate) struct Session {
     pub auth: Option<Authenticated>,
     errors: usize,
     pub auth_failures: usize,
+    /// The MX defences, when they apply to this client (see `guard`).
+    pub guard: Option<Arc<antispam::Antispam>>,
 }
 
 /// Turns a read error into the I/O error that ends the session.
@@ -88,7 +90,9 @@ impl Session {
     pub fn new(server: Arc<SmtpServer>, stream: BoxStream, tls: bool, info: ConnInfo) -> Session {
         let mut conn = Conn::new(stream, tls);
         conn.set_write_timeout(server.config.write_timeout);
+        let guard = crate::guard::guard_for(&server, info.peer.ip());
         Session {
+            guard,
             server,
             conn,
             info,
@@ -129,9 +133,16 @@ impl Session {
     /// Runs the session to its end and logs one line about it.
     pub async fn run(mut self, shutdown: Shutdown) {
         let started = Instant::now();
-        let greeting = Reply::plain(220, format!("{} ESMTP yubin", self.server.config.hostname));
-        if self.reply(greeting).await.is_ok() {
-            self.command_loop(&shutdown).await;
+        match self.opening().await {
+            crate::guard::Opening::Serve => {
+                let host = &self.server.config.hostname;
+                let greeting = Reply::plain(220, format!("{host} ESMTP yubin"));
+                if self.reply(greeting).await.is_ok() {
+                    self.command_loop(&shutdown).await;
+                }
+            }
+            crate::guard::Opening::Refuse(reply) => self.refused(reply).await,
+            crate::guard::Opening::Gone => {}
         }
         // A client that stopped reading cannot hold the session: the last replies get the
         // command timeout, and less once the slot was given back at QUIT.
@@ -178,7 +189,10 @@ impl Session {
                 Ok(Err(LineError::TooLong)) => self.answer(500, "5.5.2", "Line too long").await,
                 Ok(Err(LineError::Eof | LineError::Io(_))) => return,
                 Ok(Ok(line)) => match parse_command(&line) {
-                    Ok(command) => self.dispatch(command).await,
+                    Ok(command) => match self.improper_pipelining(&command).await {
+                        Ok(false) => self.dispatch(command).await,
+                        Ok(true) | Err(_) => return,
+                    },
                     Err(e) => self.reply(e.reply()).await.map(|()| Flow::Continue),
                 },
             };
@@ -281,6 +295,9 @@ impl Session {
 
     /// RFC 5321 §4.1.1.1; EHLO/HELO also reset any transaction (§4.1.4).
     async fn helo(&mut self, name: String, extended: bool) -> io::Result<Flow> {
+        if let Some(refused) = self.check_helo(&name).await? {
+            return Ok(refused);
+        }
         let host = self.server.config.hostname.clone();
         let reply = if extended {
             let mut lines = vec![

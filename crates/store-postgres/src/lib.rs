@@ -40,6 +40,7 @@ mod coord;
 mod db;
 mod dkim;
 mod error;
+mod greylist;
 mod login_guard;
 mod mailstore;
 mod ops_dir;

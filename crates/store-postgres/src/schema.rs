@@ -17,7 +17,7 @@ use store::StoreError;
 use crate::error::PgResult;
 
 /// The version [`migrate`] produces. Add a step to [`STEPS`] when the schema changes.
-pub const SCHEMA_VERSION: i32 = 6;
+pub const SCHEMA_VERSION: i32 = 7;
 
 /// The key of the advisory lock held while migrating (any constant unique to yubin: "yubin"
 /// in ASCII).
@@ -318,6 +318,22 @@ CREATE TABLE login_bans (
 CREATE INDEX login_bans_until ON login_bans(until);
 "#;
 
+/// Version 7: greylisting state (`store::Greylist`, the embedded store's version 13): one row
+/// per (client network, envelope sender, recipient) triple, shared by every node. `passed` is
+/// NULL while the triple waits for its retry.
+const V7: &str = r#"
+CREATE TABLE greylist (
+    network     text NOT NULL,                   -- IPv4 /24 or IPv6 /64, e.g. 192.0.2.0/24
+    sender      text NOT NULL,                   -- envelope sender, lower case; '' for <>
+    recipient   text NOT NULL,                   -- envelope recipient, lower case
+    first_seen  bigint NOT NULL,                 -- Unix seconds
+    last_seen   bigint NOT NULL,                 -- Unix seconds
+    passed      bigint,                          -- Unix seconds of the accepted retry
+    PRIMARY KEY (network, sender, recipient)
+);
+CREATE INDEX greylist_last_seen ON greylist (last_seen);
+"#;
+
 /// The steps in order: (version, description, SQL).
 const STEPS: &[(i32, &str, &str)] = &[
     (1, "initial schema", V1),
@@ -326,6 +342,7 @@ const STEPS: &[(i32, &str, &str)] = &[
     (4, "shared queue: leases, due domains, sending log", V4),
     (5, "DKIM signing keys", V5),
     (6, "login guard: failed-login counters and bans", V6),
+    (7, "greylisting", V7),
 ];
 
 const CREATE_MIGRATIONS: &str = "

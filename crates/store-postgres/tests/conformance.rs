@@ -179,6 +179,9 @@ two_nodes!(sending_log_limits, |a, b| {
 two_nodes!(login_guard_counters_and_bans, |a, b| {
     conformance::login_guard_counters_and_bans(a.as_ref(), b.as_ref())
 });
+two_nodes!(greylist_triples, |a, b| {
+    conformance::greylist_triples(a.as_ref(), b.as_ref())
+});
 two_nodes!(queue_fair_claims, |a, _b| {
     conformance::queue_fair_claims(a.as_ref())
 });

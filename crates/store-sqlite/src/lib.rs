@@ -39,6 +39,7 @@ mod ops_coord;
 mod ops_dir;
 mod ops_dkim;
 mod ops_facts;
+mod ops_greylist;
 mod ops_login_guard;
 mod ops_mailbox;
 mod ops_msg;

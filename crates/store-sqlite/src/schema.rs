@@ -14,7 +14,7 @@ use store::{StoreError, StoreResult};
 use crate::db::Db;
 
 /// The version [`migrate`] produces. Bump it and add a step when the schema changes.
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 
 /// Version 1: the initial schema.
 const V1: &str = "
@@ -359,6 +359,22 @@ CREATE TABLE login_bans (
 CREATE INDEX login_bans_until ON login_bans(until);
 ";
 
+/// Version 14: greylisting state (`store::Greylist`): one row per (client network, envelope
+/// sender, recipient) triple, shared by every process on the data directory and kept across
+/// restarts. `passed` is NULL while the triple waits for its retry.
+const V14: &str = "
+CREATE TABLE greylist (
+    network     TEXT NOT NULL,     -- client network: IPv4 /24 or IPv6 /64, e.g. 192.0.2.0/24
+    sender      TEXT NOT NULL,     -- envelope sender, lower case; '' for <>
+    recipient   TEXT NOT NULL,     -- envelope recipient, lower case
+    first_seen  INTEGER NOT NULL,  -- Unix seconds
+    last_seen   INTEGER NOT NULL,  -- Unix seconds
+    passed      INTEGER,           -- Unix seconds of the accepted retry
+    PRIMARY KEY (network, sender, recipient)
+) WITHOUT ROWID;
+CREATE INDEX greylist_last_seen ON greylist(last_seen);
+";
+
 /// Switches the database to WAL mode and creates or upgrades the schema.
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let mode: String = conn
@@ -418,6 +434,9 @@ pub fn migrate(conn: &Connection) -> StoreResult<()> {
         }
         if version < 13 {
             conn.execute_batch(V13).db()?;
+        }
+        if version < 14 {
+            conn.execute_batch(V14).db()?;
         }
         if version < SCHEMA_VERSION {
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))

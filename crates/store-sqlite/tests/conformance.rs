@@ -157,6 +157,7 @@ shared!(queue_lease_expiry_and_renew);
 shared!(queue_destination_limit);
 shared!(sending_log_limits);
 shared!(login_guard_counters_and_bans);
+shared!(greylist_triples);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_fair_claims() {

@@ -64,7 +64,7 @@ fn remaining(secs: i64) -> String {
 
 pub async fn run(
     store: &dyn LoginGuardStore,
-    trusted: &[ipnet::IpNet],
+    trusted: &server_kit::TrustedNetworks,
     cmd: BanCommand,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
@@ -100,7 +100,7 @@ pub async fn run(
                 })
                 .await?;
             writeln!(out, "banned {key} until {}", auth::format_time(until))?;
-            if trusted.iter().any(|n| n.contains(&parsed.to_canonical())) {
+            if trusted.contains(parsed) {
                 writeln!(
                     out,
                     "warning: {ip} is in [limits] trusted_networks, which bans do not apply to"

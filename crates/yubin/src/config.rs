@@ -36,6 +36,8 @@ pub struct Config {
     pub dkim: std::collections::BTreeMap<String, crate::outbound_config::DkimDomain>,
     /// How logs are written (`[log]`).
     pub log: Log,
+    /// The MX defences (`[antispam]`): blocklists, greylisting, early talkers, HELO sanity.
+    pub antispam: crate::antispam_config::Antispam,
 }
 
 /// The `[log]` table.
@@ -70,6 +72,7 @@ impl Default for Config {
             dns: Default::default(),
             dkim: Default::default(),
             log: Log::default(),
+            antispam: Default::default(),
         }
     }
 }
@@ -165,6 +168,13 @@ pub struct Limits {
     pub max_recipients: usize,
     pub max_connections_per_ip: usize,
     pub max_connections: usize,
+    /// Client networks exempt from connection and rate limits, bans, greylisting, blocklists
+    /// and early-talker checks (as Postfix's `mynetworks`); `[]` exempts nobody.
+    pub trusted_networks: Vec<String>,
+    /// New connections per minute from one address, on all listeners together (0: no limit).
+    pub connection_rate_per_ip: u32,
+    /// Messages (MAIL commands) per minute from one address on port 25 (0: no limit).
+    pub smtp_message_rate_per_ip: u32,
     pub smtp_command_timeout_secs: u64,
     pub smtp_data_timeout_secs: u64,
     /// How long one write of SMTP replies may stall before the session is dropped.
@@ -184,9 +194,6 @@ pub struct Limits {
     pub message_cache_mb: usize,
     pub tls_handshake_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
-    /// Networks (CIDR) exempt from the abuse defences — bans and failed-login counters — as
-    /// Postfix exempts `mynetworks`. `[]` makes every defence apply to loopback too (tests).
-    pub trusted_networks: Vec<String>,
 }
 
 impl Default for Limits {
@@ -198,6 +205,11 @@ impl Default for Limits {
             max_recipients: 100,
             max_connections_per_ip: 50,
             max_connections: 20000,
+            trusted_networks: server_kit::DEFAULT_TRUSTED_NETWORKS
+                .map(String::from)
+                .into(),
+            connection_rate_per_ip: 120,
+            smtp_message_rate_per_ip: antispam::AntispamConfig::default().message_rate_per_ip,
             // RFC 5321 §4.5.3.2.7: the server timeout should be at least 5 minutes.
             smtp_command_timeout_secs: 300,
             // RFC 5321 §4.5.3.2.6: clients wait 10 minutes for the reply to the final ".".
@@ -214,12 +226,16 @@ impl Default for Limits {
             message_cache_mb: 64,
             tls_handshake_timeout_secs: 30,
             shutdown_grace_secs: 10,
-            trusted_networks: vec!["127.0.0.0/8".into(), "::1/128".into()],
         }
     }
 }
 
 impl Limits {
+    /// `trusted_networks`, parsed (checked by [`Config::parse`]).
+    pub fn trusted_networks(&self) -> server_kit::TrustedNetworks {
+        server_kit::TrustedNetworks::parse(&self.trusted_networks)
+            .unwrap_or_else(|_| server_kit::TrustedNetworks::none())
+    }
     pub fn smtp_command_timeout(&self) -> Duration {
         Duration::from_secs(self.smtp_command_timeout_secs)
     }
@@ -246,20 +262,6 @@ impl Limits {
     }
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
-    }
-    /// `trusted_networks` parsed (checked by `Config::validate`; a bare address is its /32 or
-    /// /128).
-    pub fn trusted_networks(&self) -> anyhow::Result<Vec<ipnet::IpNet>> {
-        self.trusted_networks
-            .iter()
-            .map(|n| {
-                n.parse::<ipnet::IpNet>()
-                    .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| {
-                        anyhow::anyhow!("[limits] trusted_networks: {n:?} is not a network (CIDR)")
-                    })
-            })
-            .collect()
     }
 }
 
@@ -325,7 +327,7 @@ impl Auth {
         Duration::from_millis(self.failure_delay_ms)
     }
     /// The password-guessing defence's policy, with the trusted networks of `[limits]`.
-    pub fn guard(&self, trusted: Vec<ipnet::IpNet>) -> auth::GuardPolicy {
+    pub fn guard(&self, trusted: server_kit::TrustedNetworks) -> auth::GuardPolicy {
         auth::GuardPolicy {
             enabled: self.login_guard,
             base_delay: self.failure_delay(),
@@ -400,7 +402,6 @@ impl Config {
                 bail!("[limits] {name} must be greater than 0");
             }
         }
-        l.trusted_networks()?;
         let a = &self.auth;
         for (name, value) in [
             ("failure_window_secs", a.failure_window_secs),
@@ -416,6 +417,10 @@ impl Config {
             bail!("[limits] imap_max_preauth_literal must be at least 256");
         }
         self.queue.validate()?;
+        self.antispam.validate()?;
+        if let Err(e) = server_kit::TrustedNetworks::parse(&l.trusted_networks) {
+            bail!("[limits] trusted_networks: {e}");
+        }
         match (self.storage.backend, &self.storage.url) {
             (Backend::Postgres, None) => {
                 bail!("[storage] backend = \"postgres\" needs url = \"postgres://…\"")
@@ -507,7 +512,7 @@ mod tests {
         assert_eq!(c.auth.failure_delay_ms, Auth::default().failure_delay_ms);
         assert_eq!(c.auth.cache(), auth::CacheConfig::default());
         assert_eq!(
-            c.auth.guard(c.limits.trusted_networks().unwrap()),
+            c.auth.guard(c.limits.trusted_networks()),
             auth::GuardPolicy::default()
         );
         assert_eq!(c.limits.trusted_networks, d.trusted_networks);
@@ -516,6 +521,26 @@ mod tests {
         assert_eq!(c.queue.max_age_secs, q.max_age_secs);
         assert_eq!(c.queue.delay_notice_secs, q.delay_notice_secs);
         assert!(c.dns.nameservers.is_none());
+        assert_eq!(c.limits.trusted_networks, d.trusted_networks);
+        assert_eq!(c.limits.connection_rate_per_ip, d.connection_rate_per_ip);
+        assert_eq!(
+            c.limits.smtp_message_rate_per_ip,
+            d.smtp_message_rate_per_ip
+        );
+        let a = crate::antispam_config::Antispam::default();
+        assert_eq!(c.antispam.dnsbl_zones, a.dnsbl_zones);
+        assert_eq!(c.antispam.greylisting, a.greylisting);
+        assert_eq!(c.antispam.greylist_delay_secs, a.greylist_delay_secs);
+        assert_eq!(
+            c.antispam.greylist_retry_window_secs,
+            a.greylist_retry_window_secs
+        );
+        assert_eq!(c.antispam.greylist_expire_days, a.greylist_expire_days);
+        assert_eq!(c.antispam.pregreet_delay_ms, a.pregreet_delay_ms);
+        assert_eq!(c.antispam.reject_early_talkers, a.reject_early_talkers);
+        assert_eq!(c.antispam.reject_invalid_helo, a.reject_invalid_helo);
+        assert_eq!(c.antispam.reject_helo_as_us, a.reject_helo_as_us);
+        assert_eq!(c.antispam.dnsbl_timeout_ms, a.dnsbl_timeout_ms);
         assert_eq!(c.storage.backend, Backend::Sqlite);
         assert_eq!(c.storage.pool_size, Storage::default().pool_size);
     }
@@ -524,21 +549,21 @@ mod tests {
     fn trusted_networks_and_guard_keys() {
         let c = Config::parse(EMBEDDED_DEFAULT).unwrap();
         assert_eq!(
-            c.auth.guard(c.limits.trusted_networks().unwrap()),
+            c.auth.guard(c.limits.trusted_networks()),
             auth::GuardPolicy::default()
         );
         let c = Config::parse(
             "[limits]\ntrusted_networks = [\"192.0.2.0/24\", \"2001:db8::1\"]\n[auth]\nban_after_burst = 0\n",
         )
         .unwrap();
-        let nets = c.limits.trusted_networks().unwrap();
-        assert_eq!(nets[0].to_string(), "192.0.2.0/24");
-        assert_eq!(nets[1].to_string(), "2001:db8::1/128");
+        let nets = c.limits.trusted_networks();
+        assert_eq!(nets.networks()[0].to_string(), "192.0.2.0/24");
+        assert_eq!(nets.networks()[1].to_string(), "2001:db8::1/128");
         assert_eq!(c.auth.guard(nets).burst_failures, 0);
         let c = Config::parse("[limits]\ntrusted_networks = []\n").unwrap();
-        assert!(c.limits.trusted_networks().unwrap().is_empty());
+        assert!(c.limits.trusted_networks().networks().is_empty());
         let e = Config::parse("[limits]\ntrusted_networks = [\"localhost\"]\n").unwrap_err();
-        assert!(e.to_string().contains("not a network"), "{e}");
+        assert!(e.to_string().contains("invalid network"), "{e}");
         let e = Config::parse("[auth]\nban_refresh_secs = 0\n").unwrap_err();
         assert!(e.to_string().contains("ban_refresh_secs"), "{e}");
     }
@@ -645,6 +670,41 @@ selector = "s1"
         assert!(Config::parse("[limits]\nimap_max_preauth_literal = 10\n").is_err());
         let c = Config::parse("[limits]\nmax_line_length = 2048\n").unwrap();
         assert_eq!(c.limits.max_line_length, Some(2048));
+    }
+
+    #[test]
+    fn trusted_networks_and_antispam() {
+        let c = Config::parse(EMBEDDED_DEFAULT).unwrap();
+        let t = c.limits.trusted_networks();
+        assert!(t.contains("127.0.0.1".parse().unwrap()));
+        assert!(t.contains("::1".parse().unwrap()));
+        let c = Config::parse("[limits]\ntrusted_networks = []\n").unwrap();
+        assert!(
+            !c.limits
+                .trusted_networks()
+                .contains("127.0.0.1".parse().unwrap())
+        );
+        let c = Config::parse("[limits]\ntrusted_networks = [\"192.0.2.0/24\"]\n").unwrap();
+        assert!(
+            c.limits
+                .trusted_networks()
+                .contains("192.0.2.9".parse().unwrap())
+        );
+        let e = Config::parse("[limits]\ntrusted_networks = [\"192.0.2.0/40\"]\n").unwrap_err();
+        assert!(e.to_string().contains("trusted_networks"), "{e}");
+        let c = Config::parse(
+            "[antispam]\ndnsbl_zones = [\"bl.test.\"]\ngreylisting = true\ngreylist_delay_secs = 1\n",
+        )
+        .unwrap();
+        let s = c.antispam.settings(server_kit::TrustedNetworks::none(), 7);
+        assert_eq!(s.dnsbl_zones, vec!["bl.test"]);
+        assert!(s.greylisting);
+        assert_eq!(s.greylist.delay, 1);
+        assert_eq!(s.greylist.pass_ttl, 35 * 86400);
+        assert_eq!(s.message_rate_per_ip, 7);
+        assert!(Config::parse("[antispam]\ndnsbl_zones = [\"not a zone\"]\n").is_err());
+        assert!(Config::parse("[antispam]\ngreylist_delay_secs = 999999999\n").is_err());
+        assert!(Config::parse("[antispam]\ngreylistng = true\n").is_err());
     }
 
     #[test]

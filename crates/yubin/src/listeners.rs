@@ -41,18 +41,21 @@ pub enum Service {
 
 impl Service {
     /// The one line sent to a client refused for too many connections, before closing.
-    fn refusal(&self, hostname: &str) -> Vec<u8> {
+    fn refusal(&self, hostname: &str, why: Refusal) -> Vec<u8> {
+        let what = match why {
+            Refusal::TooManyTotal | Refusal::TooManyFromIp => "Too many connections",
+            Refusal::ConnectionRate => "Too many connections from your address in a minute",
+        };
         match self {
             // RFC 5321 §3.1: a server may refuse a connection with 421 as its greeting;
             // RFC 3463 §3.8: 4.7.0 = temporary security/policy refusal.
             Service::Smtp(_) => {
-                format!("421 4.7.0 {hostname} Too many connections, try again later\r\n")
-                    .into_bytes()
+                format!("421 4.7.0 {hostname} {what}, try again later\r\n").into_bytes()
             }
             // RFC 2449 §8 / RFC 3206 §4: [SYS/TEMP] marks a transient system problem.
-            Service::Pop3(_) => b"-ERR [SYS/TEMP] Too many connections\r\n".to_vec(),
+            Service::Pop3(_) => format!("-ERR [SYS/TEMP] {what}\r\n").into_bytes(),
             // RFC 9051 §7.1.5: BYE as the greeting means the server will not serve this client.
-            Service::Imap(_) => b"* BYE Too many connections\r\n".to_vec(),
+            Service::Imap(_) => format!("* BYE {what}\r\n").into_bytes(),
         }
     }
 
@@ -276,15 +279,16 @@ fn refuse(
     id: u64,
     why: Refusal,
 ) {
-    let reason = match why {
-        Refusal::TooManyTotal => "too many connections in total",
-        Refusal::TooManyFromIp => "too many connections from this address",
+    let (event, reason) = match why {
+        Refusal::TooManyTotal => ("conn_limit", "too many connections in total"),
+        Refusal::TooManyFromIp => ("conn_limit", "too many connections from this address"),
+        Refusal::ConnectionRate => ("conn_rate", "too many new connections from this address"),
     };
-    tracing::info!(conn = id, %peer, listener = listener.name, reason, "connection refused");
+    tracing::info!(target: "audit", event = %event, ip = %peer.ip(), conn = id, %peer, listener = listener.name, reason, "connection refused");
     if listener.implicit_tls.is_some() {
         return;
     }
-    let line = listener.service.refusal(&ctx.hostname);
+    let line = listener.service.refusal(&ctx.hostname, why);
     ctx.tracker.spawn(async move {
         let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
             stream.write_all(&line).await?;

@@ -10,8 +10,9 @@
 //! certificate (restart to apply), PROXY protocol, and privilege dropping after binding.
 
 mod admin;
-mod check_dns_cli;
+mod antispam_config;
 mod ban_cli;
+mod check_dns_cli;
 mod cli;
 mod config;
 mod deliver_cli;
@@ -106,7 +107,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Command::Ban(cmd) => {
                 let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
-                let trusted = config.limits.trusted_networks()?;
+                let trusted = config.limits.trusted_networks();
                 ban_cli::run(
                     opened.login_guard.as_ref(),
                     &trusted,

@@ -69,6 +69,7 @@ pub async fn open_store(config: &Config, role: StoreRole) -> anyhow::Result<Open
     let queue: Arc<dyn store::QueueStore> = sqlite.clone();
     let sending: Arc<dyn store::SendingLog> = sqlite.clone();
     let login_guard: Arc<dyn store::LoginGuardStore> = sqlite.clone();
+    let greylist: Arc<dyn store::Greylist> = sqlite.clone();
     let directory: Arc<dyn Directory> = sqlite;
     Ok(OpenedStore {
         store,
@@ -76,6 +77,7 @@ pub async fn open_store(config: &Config, role: StoreRole) -> anyhow::Result<Open
         queue,
         sending,
         login_guard,
+        greylist,
         _lock: lock,
     })
 }
@@ -110,6 +112,7 @@ async fn open_postgres(config: &Config, role: StoreRole) -> anyhow::Result<Opene
     let queue: Arc<dyn store::QueueStore> = pg.clone();
     let sending: Arc<dyn store::SendingLog> = pg.clone();
     let login_guard: Arc<dyn store::LoginGuardStore> = pg.clone();
+    let greylist: Arc<dyn store::Greylist> = pg.clone();
     let directory: Arc<dyn Directory> = pg;
     Ok(OpenedStore {
         store,
@@ -117,6 +120,7 @@ async fn open_postgres(config: &Config, role: StoreRole) -> anyhow::Result<Opene
         queue,
         sending,
         login_guard,
+        greylist,
         _lock: None,
     })
 }
@@ -131,6 +135,8 @@ pub struct OpenedStore {
     pub sending: Arc<dyn store::SendingLog>,
     /// Failed-login counters and bans (same backend).
     pub login_guard: Arc<dyn store::LoginGuardStore>,
+    /// The greylisting triples (same backend).
+    pub greylist: Arc<dyn store::Greylist>,
     _lock: Option<std::fs::File>,
 }
 
@@ -253,7 +259,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let guard = Arc::new(auth::LoginGuard::new(
         Arc::clone(&opened.login_guard),
-        config.auth.guard(config.limits.trusted_networks()?),
+        config.auth.guard(config.limits.trusted_networks()),
     ));
     let mut auth = auth::Authenticator::new(directory.clone(), config.auth.failure_delay())
         .with_cache(config.auth.cache())
@@ -261,15 +267,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if config.auth.login_guard {
         auth = auth.with_guard(Arc::clone(&guard));
     }
-    let services = Services::new(
-        &config,
-        &hostname,
-        &store,
-        &opened.queue,
-        &opened.sending,
-        &auth,
-        &tls.acceptor,
-    );
+    let services = Services::new(&config, &hostname, &opened, &auth, &tls.acceptor);
     let bound = bind_all(&config, &services, &tls.acceptor)?;
 
     tracing::info!(hostname, data_dir = %config.data_dir.display(), version = env!("CARGO_PKG_VERSION"), "yubin starting");
@@ -308,7 +306,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut engine_task = tokio::spawn(engine.run(shutdown.clone()));
     let ctx = Arc::new(ListenerContext {
         hostname: hostname.clone(),
-        limits: ConnLimits::new(limits.max_connections, limits.max_connections_per_ip),
+        limits: ConnLimits::with(
+            limits.max_connections,
+            limits.max_connections_per_ip,
+            limits.trusted_networks(),
+            limits.connection_rate_per_ip,
+        ),
         tracker: TaskTracker::new(),
         shutdown: shutdown.clone(),
         tls_handshake_timeout: limits.tls_handshake_timeout(),
@@ -356,12 +359,13 @@ impl Services {
     fn new(
         config: &Config,
         hostname: &str,
-        store: &Arc<dyn Store>,
-        outbound: &Arc<dyn store::QueueStore>,
-        sending: &Arc<dyn store::SendingLog>,
+        opened: &OpenedStore,
         auth: &auth::Authenticator,
         acceptor: &TlsAcceptor,
     ) -> Services {
+        let (store, outbound, sending) = (&opened.store, &opened.queue, &opened.sending);
+        let antispam =
+            crate::antispam_config::build(config, hostname, Arc::clone(&opened.greylist));
         let l = &config.limits;
         let plaintext_auth = PlaintextAuth {
             allow_loopback: config.auth.allow_plaintext_loopback,
@@ -391,6 +395,8 @@ impl Services {
                 tls: starttls.then(|| acceptor.clone()),
                 outbound: Some(Arc::clone(outbound)),
                 rate: smtp_server::RateLimiter::new(Arc::clone(sending)),
+                // Used on port 25 only (the session checks its mode).
+                antispam: (mode == SmtpMode::Mx).then(|| Arc::clone(&antispam)),
             }))
         };
         let pop3 = |starttls: bool| {

@@ -155,7 +155,11 @@ fn busy_port_is_a_one_line_error() {
 #[test]
 fn over_the_per_ip_limit_clients_get_a_protocol_refusal() {
     let (addrs, listen) = listen_section();
-    let env = Env::new(&format!("{listen}[limits]\nmax_connections_per_ip = 1\n"));
+    // Loopback is trusted (exempt from per-address limits) by default: trust nobody here.
+    let env = Env::new(&format!(
+        "{listen}[limits]\nmax_connections_per_ip = 1\ntrusted_networks = []\n\
+         [antispam]\npregreet_delay_ms = 0\n"
+    ));
     let mut server = env.serve();
     let smtp = addrs[0].1;
     let pop3 = addrs[3].1;

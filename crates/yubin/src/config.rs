@@ -34,6 +34,8 @@ pub struct Config {
     pub dns: crate::outbound_config::Dns,
     /// Per-domain DKIM selector (`[dkim."example.com"] selector = "s1"`).
     pub dkim: std::collections::BTreeMap<String, crate::outbound_config::DkimDomain>,
+    /// Checks of arriving mail (`[inbound_auth]`): SPF, DKIM, DMARC, ARC, iprev.
+    pub inbound_auth: crate::inbound_auth_config::InboundAuth,
 }
 
 impl Default for Config {
@@ -49,6 +51,7 @@ impl Default for Config {
             queue: Default::default(),
             dns: Default::default(),
             dkim: Default::default(),
+            inbound_auth: Default::default(),
         }
     }
 }
@@ -312,6 +315,7 @@ impl Config {
             bail!("[limits] imap_max_preauth_literal must be at least 256");
         }
         self.queue.validate()?;
+        self.inbound_auth.config()?;
         match (self.storage.backend, &self.storage.url) {
             (Backend::Postgres, None) => {
                 bail!("[storage] backend = \"postgres\" needs url = \"postgres://…\"")

@@ -14,6 +14,7 @@ mod cli;
 mod config;
 mod deliver_cli;
 mod dkim_cli;
+mod inbound_auth_config;
 mod limits;
 mod listeners;
 mod logging;

@@ -241,6 +241,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let auth = auth::Authenticator::new(directory.clone(), config.auth.failure_delay())
         .with_cache(config.auth.cache())
         .with_decoy_secret(decoy);
+    let checker =
+        crate::inbound_auth_config::checker(&hostname, &config.inbound_auth, &config.dns)?;
     let services = Services::new(
         &config,
         &hostname,
@@ -249,6 +251,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         &opened.sending,
         &auth,
         &tls.acceptor,
+        checker,
     );
     let bound = bind_all(&config, &services, &tls.acceptor)?;
 
@@ -338,6 +341,7 @@ struct Services {
 }
 
 impl Services {
+    #[allow(clippy::too_many_arguments)]
     fn new(
         config: &Config,
         hostname: &str,
@@ -346,6 +350,7 @@ impl Services {
         sending: &Arc<dyn store::SendingLog>,
         auth: &auth::Authenticator,
         acceptor: &TlsAcceptor,
+        checker: Option<inbound_auth::Checker>,
     ) -> Services {
         let l = &config.limits;
         let plaintext_auth = PlaintextAuth {
@@ -374,6 +379,10 @@ impl Services {
                 tls: starttls.then(|| acceptor.clone()),
                 outbound: Some(Arc::clone(outbound)),
                 rate: smtp_server::RateLimiter::new(Arc::clone(sending)),
+                // Only the MX port checks arriving mail; submissions are authenticated.
+                inbound_auth: (mode == smtp_server::SmtpMode::Mx)
+                    .then(|| checker.clone())
+                    .flatten(),
             }))
         };
         let pop3 = |starttls: bool| {

@@ -96,6 +96,7 @@ pub async fn harness_with(
         tls,
         outbound: outbound.then(|| store.clone() as Arc<dyn QueueStore>),
         rate: smtp_server::RateLimiter::new(store.clone()),
+        inbound_auth: None,
     });
     Harness {
         store,

@@ -62,6 +62,11 @@ class DnsServer:
         rdtype = dns.rdatatype.to_text(q.rdtype)
         self.queries.append((name, rdtype))
         known = self.records.get(name)
+        if known is None or not any(t == rdtype for t, _ in known):
+            # RFC 2308 §3: an SOA in the authority section lets resolvers cache the negative
+            # answer (for its MINIMUM, here TTL seconds).
+            soa = dns.rrset.from_text(".", TTL, "IN", "SOA", f"ns.test. admin.test. 1 3600 600 86400 {TTL}")
+            response.authority.append(soa)
         if known is None:
             response.set_rcode(dns.rcode.NXDOMAIN)
         else:

@@ -110,9 +110,16 @@ fn fqdn(name: &str) -> String {
     n
 }
 
-/// Whether a HELO name can be SPF-checked: a domain, not an address literal (RFC 7208 §2.3).
-fn helo_is_domain(helo: &str) -> bool {
-    !helo.starts_with('[') && helo.parse::<IpAddr>().is_err() && helo.contains('.')
+/// Whether a name can be SPF-checked: a multi-label domain, not an address literal
+/// (RFC 7208 §2.3, §4.3).
+fn helo_is_domain(name: &str) -> bool {
+    !name.starts_with('[')
+        && name.parse::<IpAddr>().is_err()
+        && name.trim_end_matches('.').contains('.')
+        && name
+            .trim_end_matches('.')
+            .split('.')
+            .all(|l| !l.is_empty() && l.len() <= 63)
 }
 
 /// A TXT record parsed as what its name says it holds.
@@ -218,6 +225,26 @@ impl Checker {
                 v6.insert(name.into_boxed_str(), record_set(aaaa.into()));
             }
         }
+        // The DMARC tree walk (mail-auth follows DMARCbis) asks `_dmarc.` at every parent of a
+        // From: domain up to the top-level domain: above a policy in the table, the table says
+        // "no record", so a table-only setup (tests, benchmarks) is not a DNS failure.
+        let parents: Vec<String> = txt
+            .keys()
+            .filter_map(|k| k.strip_prefix("_dmarc."))
+            .flat_map(|domain| {
+                let labels: Vec<&str> = domain.split('.').filter(|l| !l.is_empty()).collect();
+                (1..labels.len())
+                    .map(|i| format!("_dmarc.{}.", labels[i..].join(".")))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for name in parents {
+            txt.entry(name.into_boxed_str()).or_insert_with(|| {
+                Txt::Error(mail_auth::Error::Dns(
+                    mail_auth::DnsError::InvalidRecordType,
+                ))
+            });
+        }
         let n = config.cache_entries;
         Ok(Checker {
             inner: Arc::new(Inner {
@@ -312,6 +339,11 @@ impl Inner {
         };
         let domain = sender.rsplit_once('@').map_or(helo, |(_, d)| d);
         let mailfrom_check = async {
+            // RFC 7208 §4.3: a malformed or single-label domain gives "none" at once (the
+            // null sender's stand-in after an address-literal HELO, for one).
+            if !helo_is_domain(domain) {
+                return SpfOutput::new(domain.to_string()).with_result(SpfResult::None);
+            }
             let params = SpfParameters::verify_mail_from(ip, helo, host, sender);
             self.bounded(self.resolver.verify_spf(cached!(c, params)), || {
                 temp_spf(domain)

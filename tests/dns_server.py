@@ -143,16 +143,16 @@ def reverse_name(ip: str) -> str:
     return ".".join(reversed(ip.split("."))) + ".in-addr.arpa"
 
 
-if __name__ == "__main__":  # a quick manual check: python3 tests/dns_server.py
-    s = DnsServer({"a.test": [("TXT", "x" * 600), ("A", "127.0.0.1")]}).start()
-    import dns.resolver
+if __name__ == "__main__":
+    # Standalone, for benchmarks: python3 tests/dns_server.py PORT RECORDS.json, where the JSON
+    # is {"name": [["TXT", "text"], ...]}; serves until killed.
+    import json
+    import signal
+    import sys
 
-    r = dns.resolver.Resolver(configure=False)
-    r.nameservers = ["127.0.0.1"]
-    r.port = s.port
-    print(r.resolve("a.test", "TXT")[0].strings[0][:10], r.resolve("a.test", "A")[0])
-    try:
-        r.resolve("nope.test", "A")
-    except dns.resolver.NXDOMAIN:
-        print("nxdomain ok")
-    s.stop()
+    server = DnsServer(json.load(open(sys.argv[2])))
+    server.port = int(sys.argv[1])
+    server.start()
+    print(f"dns server on 127.0.0.1:{server.port}", flush=True)
+    signal.sigwait([signal.SIGTERM, signal.SIGINT])
+    server.stop()

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORD
+from conftest import PASSWORD, Transcript
 from dns_server import DnsServer, reverse_name
 from test_outbound import inbox, make_b, published_txt, queue_config, submit, wait_for
 
@@ -165,6 +165,17 @@ def test_dmarc_reject_is_refused_with_550(make_server, dns):
         send(server, "x@reject.test", message("x@reject.test", "forged"))
     assert e.value.smtp_code == 550
     assert e.value.smtp_error.startswith(b"5.7.1 ") and b"reject.test" in e.value.smtp_error
+    # The same over BDAT (RFC 3030), in a raw transcript: the checks run on the last chunk.
+    t = Transcript(server.connect("smtp"))
+    assert t.smtp_reply().startswith(b"220")
+    assert t.cmd(b"EHLO client.test\r\n").startswith(b"250")
+    assert t.cmd(b"MAIL FROM:<x@reject.test>\r\n").startswith(b"250")
+    assert t.cmd(b"RCPT TO:<alice@example.com>\r\n").startswith(b"250")
+    content = message("x@reject.test", "forged-bdat")
+    assert t.cmd(b"BDAT %d LAST\r\n" % len(content) + content) == (
+        b"550 5.7.1 Rejected by the DMARC policy of reject.test\r\n"
+    )
+    assert t.cmd(b"QUIT\r\n").startswith(b"221")
     assert inbox(server, "alice@example.com") == []
     # Configurable: with the action "none" the same message is delivered, and says why.
     server2 = checked(make_server, dns, 'dmarc_reject = "none"\n')
@@ -232,6 +243,10 @@ def test_forged_authentication_results_are_removed(make_server, dns):
 def test_arc_sealed_message_validates(make_server, dns):
     # p=none: the message broken in transit below fails DMARC (the list's MAIL FROM is not
     # aligned), which p=reject would refuse before we could look at its ARC result.
+    try:
+        import authres  # noqa: F401  (dkimpy ARC-seals only with it)
+    except ImportError:
+        raise AssertionError("pip install authres (see .ci/run)")
     key = publish_domain(dns, "sender.test", dmarc="none")
     arc_key, arc_record = rsa_key()
     dns.add("arc._domainkey.list.test", "TXT", arc_record)

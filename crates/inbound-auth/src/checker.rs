@@ -112,7 +112,7 @@ fn fqdn(name: &str) -> String {
 
 /// Whether a name can be SPF-checked: a multi-label domain, not an address literal
 /// (RFC 7208 §2.3, §4.3).
-fn helo_is_domain(name: &str) -> bool {
+fn is_domain(name: &str) -> bool {
     !name.starts_with('[')
         && name.parse::<IpAddr>().is_err()
         && name.trim_end_matches('.').contains('.')
@@ -326,7 +326,7 @@ impl Inner {
         let temp_spf =
             |domain: &str| SpfOutput::new(domain.to_string()).with_result(SpfResult::TempError);
         let helo_check = async {
-            if !helo_is_domain(helo) {
+            if !is_domain(helo) {
                 return None;
             }
             let params = SpfParameters::verify_ehlo(ip, helo, host);
@@ -341,7 +341,7 @@ impl Inner {
         let mailfrom_check = async {
             // RFC 7208 §4.3: a malformed or single-label domain gives "none" at once (the
             // null sender's stand-in after an address-literal HELO, for one).
-            if !helo_is_domain(domain) {
+            if !is_domain(domain) {
                 return SpfOutput::new(domain.to_string()).with_result(SpfResult::None);
             }
             let params = SpfParameters::verify_mail_from(ip, helo, host, sender);

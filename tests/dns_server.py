@@ -40,6 +40,7 @@ class DnsServer:
                 self.add(name, *rr)
         self.port = free_port()
         self.queries: list[tuple[str, str]] = []
+        self.log_queries = False
         self._udp = None
         self._tcp = None
 
@@ -61,6 +62,8 @@ class DnsServer:
         name = q.name.to_text().lower().rstrip(".")
         rdtype = dns.rdatatype.to_text(q.rdtype)
         self.queries.append((name, rdtype))
+        if self.log_queries:
+            print(f"query {name} {rdtype}", flush=True)
         known = self.records.get(name)
         if known is None or not any(t == rdtype for t, _ in known):
             # RFC 2308 §3: an SOA in the authority section lets resolvers cache the negative
@@ -152,6 +155,7 @@ if __name__ == "__main__":
 
     server = DnsServer(json.load(open(sys.argv[2])))
     server.port = int(sys.argv[1])
+    server.log_queries = True
     server.start()
     print(f"dns server on 127.0.0.1:{server.port}", flush=True)
     signal.sigwait([signal.SIGTERM, signal.SIGINT])

@@ -65,6 +65,7 @@ impl Session {
         // RFC 8601 §5 header); see `inbound`.
         let mut auth_results = String::new();
         let mut junk = false;
+        let mut auth_summary = String::new();
         if let Some(pending) = txn.checks.take() {
             let host = self.server.config.hostname.clone();
             match check(pending, body, &host, self.info.id).await {
@@ -77,10 +78,12 @@ impl Session {
                     body: checked,
                     header,
                     junk: j,
+                    summary,
                 } => {
                     body = checked;
                     auth_results = header;
                     junk = j;
+                    auth_summary = summary;
                 }
             }
         }
@@ -183,6 +186,7 @@ impl Session {
             recipients = txn.rcpts.len(),
             accounts = accounts.len(),
             junk,
+            auth = %auth_summary,
             remote = remote.len(),
             result = match &result {
                 Ok(()) => "delivered".to_string(),

@@ -22,6 +22,8 @@ pub(crate) enum Checked {
         body: Vec<u8>,
         header: String,
         junk: bool,
+        /// `method=result …` for the delivery log line.
+        summary: String,
     },
     Refuse(Reply),
 }
@@ -59,20 +61,19 @@ pub(crate) async fn check(
     conn: u64,
 ) -> Checked {
     let verdict = (*pending).finish(&body).await;
-    let summary: Vec<String> = verdict
-        .results
-        .all()
-        .iter()
-        .map(|r| format!("{}={}", r.method, r.result.as_str()))
-        .collect();
-    tracing::info!(
-        conn,
-        results = %summary.join(" "),
-        disposition = ?verdict.disposition,
-        "smtp: inbound authentication"
-    );
+    let mut summary = String::new();
+    for r in verdict.results.all() {
+        if !summary.is_empty() {
+            summary.push(' ');
+        }
+        summary.push_str(r.method);
+        summary.push('=');
+        summary.push_str(r.result.as_str());
+    }
     match verdict.disposition {
         Disposition::Refuse { code, status, text } => {
+            // Accepted messages log their results on the delivery line.
+            tracing::info!(conn, results = %summary, code, status, %text, "smtp: refused by inbound authentication");
             Checked::Refuse(Reply::new(code, status, text))
         }
         d => {
@@ -85,6 +86,7 @@ pub(crate) async fn check(
                 body,
                 header: verdict.header,
                 junk: matches!(d, Disposition::Junk { .. }),
+                summary,
             }
         }
     }

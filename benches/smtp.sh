@@ -169,12 +169,21 @@ fi
 
 now() { date +%s.%N; }
 
+# The server's CPU time so far (user + system), in clock ticks (proc(5) fields 14 and 15).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
+
 run_yubin() { # C N
   server_alive
   log "yubin: C=$1 N=$2"
+  local t0 t1
+  t0=$(cpu_ticks)
   "$BENCH" smtp --addr "127.0.0.1:$PORT" --messages "$2" --concurrency "$1" --size "$SIZE" \
     --to "$TO" --from "$FROM" --pid "$SERVER_PID" "${DKIM_ARGS[@]}" | tee "$WORK/last.out" >&2
-  grep '^{' "$WORK/last.out" | tail -1 | jq -c '. + {server:"yubin"}' >>"$RESULTS"
+  t1=$(cpu_ticks)
+  # Server CPU per message: unlike msg/s, it hardly depends on what else the machine runs.
+  grep '^{' "$WORK/last.out" | tail -1 |
+    jq -c --argjson ticks "$((t1 - t0))" --argjson hz "$(getconf CLK_TCK)" \
+      '. + {server:"yubin", cpu_us_per_msg:($ticks / $hz * 1000000 / .messages | round)}' >>"$RESULTS"
 }
 
 count_new() { find "$PF_NEW" -maxdepth 1 -type f 2>/dev/null | wc -l; }
@@ -231,15 +240,17 @@ echo
 echo "SMTP benchmark: ${SIZE}-byte messages, new connection per message, loopback, $(nproc) cores"
 echo "checks of arriving mail: $([ "$CHECKS" = 1 ] && echo "on (SPF, DKIM, DMARC, ARC, iprev; DKIM-signed messages)" || echo off)"
 echo "msg/s = 250 replies per wall-clock second (yubin: stored and fsync'd; postfix: until every"
-echo "message is a Maildir file). Latency = final '.' -> 250 (yubin-bench only). RSS = max sampled."
+echo "message is a Maildir file). Latency = final '.' -> 250 (yubin-bench only). RSS = max sampled.
+CPU us/msg = the yubin server's user+system CPU time per message."
 {
-  printf 'server\tC\tN\tok\tfail\tmsg/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tRSS MiB\n'
+  printf 'server\tC\tN\tok\tfail\tmsg/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tRSS MiB\tCPU us/msg\n'
   jq -r 'def f1: . * 10 | round / 10; def f2: . * 100 | round / 100;
     select(.mode=="smtp" or .mode=="smtp-source")
     | [.server, .concurrency, .messages, .ok, .failed, (.msgs_per_s | f1)]
       + (if .data_end_ms then [.data_end_ms.p50, .data_end_ms.p90, .data_end_ms.p99,
            .data_end_ms.max | f2] else ["-", "-", "-", "-"] end)
       + [if .rss_max_kib then (.rss_max_kib / 1024 | f1) else "-" end]
+      + [.cpu_us_per_msg // "-"]
     | @tsv' "$RESULTS"
 } | column -t -s $'\t'
 jq -r 'select(.server=="postfix") | "postfix C=\(.concurrency): smtp-source finished (all queued) at "

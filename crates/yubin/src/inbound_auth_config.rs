@@ -119,6 +119,9 @@ pub fn checker(hostname: &str, ia: &InboundAuth, dns: &Dns) -> anyhow::Result<Op
         .collect();
     match Checker::new(config, hostname, dns.nameservers.as_deref(), &statics) {
         Ok(c) => Ok(Some(c)),
-        Err(e) => bail!("[inbound_auth]: {e}"),
+        Err(e) => bail!(
+            "[inbound_auth]: {e} (set [dns] nameservers, or [inbound_auth] enabled = false to \
+             receive mail unchecked)"
+        ),
     }
 }

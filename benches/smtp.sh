@@ -17,6 +17,11 @@
 #   SIZE [10240]  IDLE [1000] (0 skips the idle test)  ROUNDS [1]  PORT [25250]
 #   SKIP_BUILD [0]  KEEP [0] (keep the temp dir)  YUBIN_LOG [info] (RUST_LOG for the server)
 #   PEERS [/work/shared/peers]
+#   CHECKS [0]: 1 turns on the checks of arriving mail ([inbound_auth]: SPF, DKIM, DMARC, ARC,
+#               iprev) and DKIM-signs every message (Ed25519, a key made by `yubin dkim
+#               generate`); DNS comes from a loopback server (tests/dns_server.py, dnspython)
+#               publishing the sender's SPF, DMARC (p=reject) and DKIM records and the
+#               client's PTR. 0 turns the checks off.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +35,7 @@ SKIP_BUILD=${SKIP_BUILD:-0}
 KEEP=${KEEP:-0}
 YUBIN_LOG=${YUBIN_LOG:-info}
 PEERS=${PEERS:-/work/shared/peers}
+CHECKS=${CHECKS:-0}
 POSTFIX=0
 PF_ADDR=127.0.0.1:10025
 PF_NEW=/var/tmp/peer-postfix/maildir/bench.test/user1/new
@@ -39,7 +45,7 @@ FROM=a@x.test
 for arg in "$@"; do
   case "$arg" in
     --postfix) POSTFIX=1 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -72,6 +78,7 @@ cleanup() {
   if [ "$POSTFIX" = 1 ] && command -v postfix >/dev/null; then
     postfix stop >/dev/null 2>&1 || true
   fi
+  if [ -n "${DNS_PID:-}" ]; then kill -TERM "$DNS_PID" 2>/dev/null || true; fi
   if [ "$KEEP" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -95,6 +102,27 @@ imaps = []
 max_connections_per_ip = 100000
 max_connections = 100000
 EOF
+
+DKIM_ARGS=()
+if [ "$CHECKS" = 1 ]; then
+  DNS_PORT=$((PORT + 1))
+  printf '[dns]\nnameservers = ["127.0.0.1:%s"]\n[inbound_auth]\nenabled = true\n' "$DNS_PORT" >>"$CFG"
+  DOMAIN=${FROM#*@}
+  KEYOUT=$("$YUBIN" --config "$CFG" dkim generate "$DOMAIN" --selector s1 --algorithm ed25519)
+  DKIM_TXT=$(grep "^s1._domainkey.$DOMAIN. TXT " <<<"$KEYOUT" | sed 's/^[^"]*"//; s/"$//')
+  jq -n --arg d "$DOMAIN" --arg k "$DKIM_TXT" '{
+    ($d): [["TXT", "v=spf1 ip4:127.0.0.1 -all"]],
+    ("_dmarc." + $d): [["TXT", "v=DMARC1; p=reject"]],
+    ("s1._domainkey." + $d): [["TXT", $k]],
+    "1.0.0.127.in-addr.arpa": [["PTR", "bench.yubin.test."]],
+    "bench.yubin.test": [["A", "127.0.0.1"], ["TXT", "v=spf1 ip4:127.0.0.1 -all"]]
+  }' >"$WORK/dns.json"
+  python3 "$ROOT/tests/dns_server.py" "$DNS_PORT" "$WORK/dns.json" >>"$WORK/dns.log" 2>&1 &
+  DNS_PID=$!
+  DKIM_ARGS=(--dkim-key "$WORK/data/dkim/$DOMAIN/s1.pem" --dkim-selector s1)
+else
+  printf '[inbound_auth]\nenabled = false\n' >>"$CFG"
+fi
 
 # wait_port and server_alive
 source "$ROOT/benches/lib.sh"
@@ -141,12 +169,21 @@ fi
 
 now() { date +%s.%N; }
 
+# The server's CPU time so far (user + system), in clock ticks (proc(5) fields 14 and 15).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
+
 run_yubin() { # C N
   server_alive
   log "yubin: C=$1 N=$2"
+  local t0 t1
+  t0=$(cpu_ticks)
   "$BENCH" smtp --addr "127.0.0.1:$PORT" --messages "$2" --concurrency "$1" --size "$SIZE" \
-    --to "$TO" --from "$FROM" --pid "$SERVER_PID" | tee "$WORK/last.out" >&2
-  grep '^{' "$WORK/last.out" | tail -1 | jq -c '. + {server:"yubin"}' >>"$RESULTS"
+    --to "$TO" --from "$FROM" --pid "$SERVER_PID" "${DKIM_ARGS[@]}" | tee "$WORK/last.out" >&2
+  t1=$(cpu_ticks)
+  # Server CPU per message: unlike msg/s, it hardly depends on what else the machine runs.
+  grep '^{' "$WORK/last.out" | tail -1 |
+    jq -c --argjson ticks "$((t1 - t0))" --argjson hz "$(getconf CLK_TCK)" \
+      '. + {server:"yubin", cpu_us_per_msg:($ticks / $hz * 1000000 / .messages | round)}' >>"$RESULTS"
 }
 
 count_new() { find "$PF_NEW" -maxdepth 1 -type f 2>/dev/null | wc -l; }
@@ -201,16 +238,19 @@ stop_server
 
 echo
 echo "SMTP benchmark: ${SIZE}-byte messages, new connection per message, loopback, $(nproc) cores"
+echo "checks of arriving mail: $([ "$CHECKS" = 1 ] && echo "on (SPF, DKIM, DMARC, ARC, iprev; DKIM-signed messages)" || echo off)"
 echo "msg/s = 250 replies per wall-clock second (yubin: stored and fsync'd; postfix: until every"
-echo "message is a Maildir file). Latency = final '.' -> 250 (yubin-bench only). RSS = max sampled."
+echo "message is a Maildir file). Latency = final '.' -> 250 (yubin-bench only). RSS = max sampled.
+CPU us/msg = the yubin server's user+system CPU time per message."
 {
-  printf 'server\tC\tN\tok\tfail\tmsg/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tRSS MiB\n'
+  printf 'server\tC\tN\tok\tfail\tmsg/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tRSS MiB\tCPU us/msg\n'
   jq -r 'def f1: . * 10 | round / 10; def f2: . * 100 | round / 100;
     select(.mode=="smtp" or .mode=="smtp-source")
     | [.server, .concurrency, .messages, .ok, .failed, (.msgs_per_s | f1)]
       + (if .data_end_ms then [.data_end_ms.p50, .data_end_ms.p90, .data_end_ms.p99,
            .data_end_ms.max | f2] else ["-", "-", "-", "-"] end)
       + [if .rss_max_kib then (.rss_max_kib / 1024 | f1) else "-" end]
+      + [.cpu_us_per_msg // "-"]
     | @tsv' "$RESULTS"
 } | column -t -s $'\t'
 jq -r 'select(.server=="postfix") | "postfix C=\(.concurrency): smtp-source finished (all queued) at "

@@ -105,11 +105,15 @@ class Yubin:
     def write_config(self):
         # A port of None disables the listener (an empty list).
         listen = "\n".join(f'{n} = ["127.0.0.1:{p}"]' if p else f"{n} = []" for n, p in self.ports.items())
+        # The checks of arriving mail need DNS, which a test must bring (tests/dns_server.py):
+        # they are off unless the test configures them.
+        inbound = "" if "[inbound_auth]" in self.extra_config else "[inbound_auth]\nenabled = false\n"
         self.config.write_text(
             f'hostname = "mail.example.com"\n'
             f'data_dir = "{self.data}"\n'
             f"[listen]\n{listen}\n"
             f"{self.extra_config}\n"
+            f"{inbound}"
             f"[auth]\nfailure_delay_ms = 100\n{self.auth_config}\n"
         )
 

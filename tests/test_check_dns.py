@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from dnsserver import DnsServer
+from dns_server import DnsServer
 
 HOST_RECORDS = """
 mail.example.com.      3600 IN A   192.0.2.25
@@ -21,13 +21,13 @@ def published(server) -> str:
 
 
 def check(server, zone_text: str):
-    dns = DnsServer(zone_text)
+    dns = DnsServer.from_zone(zone_text).start()
     try:
         server.extra_config += f'\n[dns]\nnameservers = ["127.0.0.1:{dns.port}"]\n'
         server.write_config()
         res = server.cli("check-dns", "example.com", check=False)
     finally:
-        dns.close()
+        dns.stop()
     problems = {}
     for line in res.stdout.splitlines():
         m = re.match(r"^(MISSING|WRONG|FAILED)\s+(\S+ \S+)", line)

@@ -13,65 +13,13 @@ import subprocess
 import threading
 import time
 
-import dns.message
-import dns.rcode
-import dns.rdatatype
-import dns.rrset
 import pytest
 
 from conftest import PASSWORD, Transcript
+from dns_server import DnsServer
 
 MSG = b"From: a@sender.test\r\nTo: alice@example.com\r\nSubject: hi\r\n\r\nhello\r\n"
 UNTRUSTED = '[limits]\ntrusted_networks = []\n'
-
-
-class LoopbackDns:
-    """A tiny authoritative DNS server on 127.0.0.1 (UDP): A and TXT from a table, NXDOMAIN
-    for every other name; or, with `answer=False`, a server that never answers."""
-
-    def __init__(self, records=None, answer=True):
-        self.records = {k.lower(): v for k, v in (records or {}).items()}
-        self.answer = answer
-        self.queries = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.running = True
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        while self.running:
-            try:
-                data, peer = self.sock.recvfrom(4096)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            q = dns.message.from_wire(data)
-            name = q.question[0].name
-            rdtype = q.question[0].rdtype
-            key = name.to_text().rstrip(".").lower()
-            self.queries.append((key, dns.rdatatype.to_text(rdtype)))
-            if not self.answer:
-                continue
-            r = dns.message.make_response(q)
-            if key not in self.records:
-                r.set_rcode(dns.rcode.NXDOMAIN)
-            else:
-                entry = self.records[key]
-                if rdtype == dns.rdatatype.A and entry.get("A"):
-                    r.answer.append(dns.rrset.from_text(name, 60, "IN", "A", *entry["A"]))
-                if rdtype == dns.rdatatype.TXT and entry.get("TXT"):
-                    texts = ['"%s"' % t for t in entry["TXT"]]
-                    r.answer.append(dns.rrset.from_text(name, 60, "IN", "TXT", *texts))
-            self.sock.sendto(r.to_wire(), peer)
-
-    def close(self):
-        self.running = False
-        self.thread.join(2)
-        self.sock.close()
 
 
 def connect_from(server, listener, source, timeout=10):
@@ -99,14 +47,14 @@ def wait_for_log(server, event, timeout=5):
 
 @pytest.fixture
 def blocklist():
-    d = LoopbackDns({
-        "1.0.0.127.bl.test": {"A": ["127.0.0.2"], "TXT": ["Listed for spam, see https://bl.test/127.0.0.1"]},
-        "3.0.0.127.bl.test": {"A": ["127.0.0.2"]},
+    d = DnsServer({
+        "1.0.0.127.bl.test": [("A", "127.0.0.2"), ("TXT", "Listed for spam, see https://bl.test/127.0.0.1")],
+        "3.0.0.127.bl.test": [("A", "127.0.0.2")],
         # An error answer (RFC 5782 style codes of large lists) is not a listing.
-        "4.0.0.127.bl.test": {"A": ["127.255.255.254"]},
-    })
+        "4.0.0.127.bl.test": [("A", "127.255.255.254")],
+    }).start()
     yield d
-    d.close()
+    d.stop()
 
 
 def test_a_listed_address_is_refused_with_the_zones_text(make_server, blocklist):
@@ -157,7 +105,7 @@ def test_a_listed_ipv4_is_asked_by_reversed_octets(make_server, blocklist):
 
 
 def test_a_dns_failure_lets_the_client_through(make_server):
-    silent = LoopbackDns(answer=False)
+    silent = DnsServer(silent=True).start()
     try:
         server = make_server(extra_config=(
             UNTRUSTED
@@ -172,7 +120,7 @@ def test_a_dns_failure_lets_the_client_through(make_server):
         errors = wait_for_log(server, "dnsbl_error")
         assert "zone=bl.test" in errors[0]
     finally:
-        silent.close()
+        silent.stop()
 
 
 # --- Greylisting ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@
 //! SASL, no response parsing beyond status words and EXISTS.
 
 pub mod client;
+pub mod dkim_sign;
 pub mod idle;
 pub mod idle_latency;
 pub mod imap_client;

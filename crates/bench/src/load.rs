@@ -25,6 +25,8 @@ pub struct LoadConfig {
     pub io_timeout: Duration,
     pub pid: Option<u32>,
     pub sample_every: Duration,
+    /// Sign every message: (Ed25519 key file, selector); the domain is the From: address's.
+    pub dkim: Option<(std::path::PathBuf, String)>,
 }
 
 /// What one worker measured.
@@ -39,13 +41,20 @@ struct WorkerResult {
 /// Delivers one message over a fresh connection; returns (DATA-end→250, connect→250).
 async fn one(
     cfg: &LoadConfig,
+    signature: &[u8],
     body: &[u8],
     seq: u64,
     run_id: u64,
 ) -> Result<(Duration, Duration), Failure> {
     let start = Instant::now();
     let mut client = Client::connect(&cfg.addr, cfg.io_timeout).await?;
-    let headers = message::headers(seq, run_id, &cfg.envelope.from, &cfg.envelope.to);
+    let mut headers = signature.to_vec();
+    headers.extend(message::headers(
+        seq,
+        run_id,
+        &cfg.envelope.from,
+        &cfg.envelope.to,
+    ));
     let data_end = client.deliver(&cfg.envelope, &headers, body).await?;
     let session = start.elapsed();
     // The message is stored; a failed QUIT does not change that, so it is not a failure.
@@ -55,6 +64,7 @@ async fn one(
 
 async fn worker(
     cfg: Arc<LoadConfig>,
+    signature: Arc<Vec<u8>>,
     body: Arc<Vec<u8>>,
     next: Arc<AtomicU64>,
     run_id: u64,
@@ -65,7 +75,7 @@ async fn worker(
         if seq >= cfg.messages {
             return r;
         }
-        match one(&cfg, &body, seq, run_id).await {
+        match one(&cfg, &signature, &body, seq, run_id).await {
             Ok((data_end, session)) => {
                 r.ok += 1;
                 r.data_end.push(data_end);
@@ -85,6 +95,13 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<SmtpReport> {
         .unwrap_or(0);
     let probe = message::headers(cfg.messages, run_id, &cfg.envelope.from, &cfg.envelope.to);
     let body = Arc::new(message::body(message::body_len_for(cfg.size, probe.len())));
+    let signature = Arc::new(match &cfg.dkim {
+        Some((key, selector)) => {
+            let domain = cfg.envelope.from.rsplit_once('@').map_or("", |(_, d)| d);
+            crate::dkim_sign::signature(key, selector, domain, &probe, &body)?
+        }
+        None => Vec::new(),
+    });
 
     let rss_start = match cfg.pid {
         Some(pid) => Some(procfs::read_mem(pid)?.rss_kib),
@@ -102,6 +119,7 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<SmtpReport> {
     for _ in 0..workers {
         set.spawn(worker(
             Arc::clone(&cfg),
+            Arc::clone(&signature),
             Arc::clone(&body),
             Arc::clone(&next),
             run_id,

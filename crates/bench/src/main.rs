@@ -46,6 +46,12 @@ enum Cmd {
         /// RSS sampling interval in milliseconds.
         #[arg(long, default_value_t = 50)]
         sample_ms: u64,
+        /// DKIM-sign every message with this Ed25519 key (PEM, as `yubin dkim generate`
+        /// writes it) for the --from domain.
+        #[arg(long)]
+        dkim_key: Option<std::path::PathBuf>,
+        #[arg(long, default_value = "s1")]
+        dkim_selector: String,
     },
     /// Open K connections that read the banner and stay idle; report server RSS per connection.
     Idle {
@@ -256,6 +262,8 @@ async fn main() -> anyhow::Result<()> {
             pid,
             timeout,
             sample_ms,
+            dkim_key,
+            dkim_selector,
         } => {
             raise_fd_limit(concurrency.saturating_add(64));
             let report = load::run(load::LoadConfig {
@@ -267,6 +275,7 @@ async fn main() -> anyhow::Result<()> {
                 io_timeout: Duration::from_secs(timeout),
                 pid,
                 sample_every: Duration::from_millis(sample_ms.max(1)),
+                dkim: dkim_key.map(|k| (k, dkim_selector)),
             })
             .await?;
             print!("{}", report.human());

@@ -124,6 +124,7 @@ fn config(addr: &str, messages: u64, concurrency: usize) -> load::LoadConfig {
         io_timeout: Duration::from_secs(10),
         pid: Some(std::process::id()),
         sample_every: Duration::from_millis(5),
+        dkim: None,
     }
 }
 

@@ -11,6 +11,7 @@ use smtp_proto::Reply;
 use store::{DsnNotify, DsnRet, OutboundEnvelope, OutboundRecipient, StoreError};
 
 use crate::headers::submission_fixes;
+use crate::inbound::{Checked, check, deliver_junk};
 use crate::session::{Flow, Helo, Recipient, Session, State, Transaction};
 use crate::submission::{check_from, count_message};
 use crate::trace::{TraceInfo, new_queue_id, protocol, received, trace_headers};
@@ -37,7 +38,7 @@ impl Session {
     pub(crate) async fn deliver(
         &mut self,
         helo: Helo,
-        txn: Transaction,
+        mut txn: Transaction,
         mut body: Vec<u8>,
     ) -> io::Result<Flow> {
         self.state = State::Ready(helo.clone());
@@ -59,6 +60,32 @@ impl Session {
                 return Ok(Flow::Continue);
             }
             body = submission_fixes(&body, &self.server.config.hostname, now);
+        }
+        // The checks of arriving mail decide before anything is stored (RFC 7489 §6.6.3 policy,
+        // RFC 8601 §5 header); see `inbound`.
+        let mut auth_results = String::new();
+        let mut junk = false;
+        let mut auth_summary = String::new();
+        if let Some(pending) = txn.checks.take() {
+            let host = self.server.config.hostname.clone();
+            match check(pending, body, &host, self.info.id).await {
+                Checked::Refuse(reply) => {
+                    self.reply(reply).await?;
+                    self.conn.flush().await?;
+                    return Ok(Flow::Continue);
+                }
+                Checked::Accept {
+                    body: checked,
+                    header,
+                    junk: j,
+                    summary,
+                } => {
+                    body = checked;
+                    auth_results = header;
+                    junk = j;
+                    auth_summary = summary;
+                }
+            }
         }
         // Counted before it is stored, checked in the same store transaction (see `rate.rs`).
         let mut counted = None;
@@ -110,20 +137,30 @@ impl Session {
 
         let mut result = Ok(());
         if !accounts.is_empty() {
+            // Return-Path, then our results above our Received: (RFC 8601 §5 prepends them,
+            // as trace fields are, RFC 5322 §3.6.7).
             let headers = trace_headers(&trace);
-            let mut message = Vec::with_capacity(headers.len() + body.len());
-            message.extend_from_slice(headers.as_bytes());
+            let (return_path, received) = headers.split_at(headers.find('\n').map_or(0, |i| i + 1));
+            let mut message = Vec::with_capacity(headers.len() + auth_results.len() + body.len());
+            message.extend_from_slice(return_path.as_bytes());
+            message.extend_from_slice(auth_results.as_bytes());
+            message.extend_from_slice(received.as_bytes());
             message.extend_from_slice(&body);
-            result = self
-                .server
-                .store
-                .deliver(Arc::new(message), now.timestamp(), &accounts)
-                .await
-                .map(drop);
+            let message = Arc::new(message);
+            let store = self.server.store.as_ref();
+            result = if junk {
+                deliver_junk(store, message, now.timestamp(), &accounts).await
+            } else {
+                store
+                    .deliver(message, now.timestamp(), &accounts)
+                    .await
+                    .map(drop)
+            };
         }
         if result.is_ok() && !remote.is_empty() {
             let headers = received(&trace);
-            let mut message = Vec::with_capacity(headers.len() + body.len());
+            let mut message = Vec::with_capacity(headers.len() + auth_results.len() + body.len());
+            message.extend_from_slice(auth_results.as_bytes());
             message.extend_from_slice(headers.as_bytes());
             message.extend_from_slice(&body);
             let envelope = outbound_envelope(&txn, &remote, self.auth.as_ref().map(|a| a.account));
@@ -148,6 +185,8 @@ impl Session {
             size,
             recipients = txn.rcpts.len(),
             accounts = accounts.len(),
+            junk,
+            auth = %auth_summary,
             remote = remote.len(),
             result = match &result {
                 Ok(()) => "delivered".to_string(),

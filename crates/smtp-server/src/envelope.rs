@@ -101,6 +101,7 @@ impl Session {
                 params,
                 rcpts: Vec::new(),
                 bdat: None,
+                checks: None,
             },
         );
         self.answer(250, "2.1.0", "Ok").await
@@ -204,12 +205,16 @@ impl Session {
                 return Ok(refused);
             }
         }
+        let checks = self.start_checks();
         if let State::Mail(_, txn) = &mut self.state {
             txn.rcpts.push(Recipient {
                 address,
                 accounts,
                 params,
             });
+            if txn.checks.is_none() {
+                txn.checks = checks;
+            }
         }
         self.answer(250, "2.1.5", "Ok").await
     }

@@ -8,8 +8,11 @@
 //! Message-ID added, Bcc removed, see `submission` and `headers`), 3461 (DSN parameters,
 //! passed to the outbound queue).
 //!
-//! Not implemented: SPF/DKIM/DMARC checks, reverse DNS lookups (the `Received:` field says
-//! `unknown`), DSN reports for local delivery (a local delivery is final; SUCCESS notifications
+//! Arriving mail on the MX port without AUTH is checked by the `inbound-auth` crate (SPF, DKIM,
+//! DMARC, ARC, iprev; see `inbound`): its `Authentication-Results:` field is prepended, and a
+//! DMARC `p=reject` failure is refused, `p=quarantine` filed into Junk, by default.
+//!
+//! Not implemented: the reverse DNS name in the `Received:` field (it says `unknown`), DSN reports for local delivery (a local delivery is final; SUCCESS notifications
 //! are optional and not sent), SCRAM channel binding (`-PLUS`). Authenticated mail to other
 //! domains gets `451 4.4.0` when the server has no outbound queue.
 //!
@@ -22,6 +25,7 @@ mod delivery;
 mod envelope;
 mod guard;
 mod headers;
+mod inbound;
 mod rate;
 mod session;
 mod submission;
@@ -116,6 +120,8 @@ pub struct SmtpServer {
     /// The MX defences (blocklists, greylisting, early talkers, HELO sanity, message rate);
     /// `None` turns them off. Used on port 25 only (`SmtpMode::Mx`).
     pub antispam: Option<Arc<antispam::Antispam>>,
+    /// The checks of arriving mail (MX mode, unauthenticated sessions); `None` checks nothing.
+    pub inbound_auth: Option<inbound_auth::Checker>,
 }
 
 /// Runs one SMTP session to its end. `tls` tells whether `stream` is already TLS (port 465).

@@ -45,6 +45,9 @@ pub(crate) struct Transaction {
     pub rcpts: Vec<Recipient>,
     /// The chunks received so far once BDAT has begun (RFC 3030); then DATA is refused.
     pub bdat: Option<Vec<u8>>,
+    /// SPF and iprev, started at the first accepted recipient of an unauthenticated MX
+    /// transaction, running while the message arrives (see `inbound`).
+    pub checks: Option<Box<inbound_auth::Pending>>,
 }
 
 /// Where the session is (RFC 5321 §4.1.4 command ordering).

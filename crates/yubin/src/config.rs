@@ -38,6 +38,8 @@ pub struct Config {
     pub log: Log,
     /// The MX defences (`[antispam]`): blocklists, greylisting, early talkers, HELO sanity.
     pub antispam: crate::antispam_config::Antispam,
+    /// Checks of arriving mail (`[inbound_auth]`): SPF, DKIM, DMARC, ARC, iprev.
+    pub inbound_auth: crate::inbound_auth_config::InboundAuth,
 }
 
 /// The `[log]` table.
@@ -73,6 +75,7 @@ impl Default for Config {
             dkim: Default::default(),
             log: Log::default(),
             antispam: Default::default(),
+            inbound_auth: Default::default(),
         }
     }
 }
@@ -421,6 +424,7 @@ impl Config {
         if let Err(e) = server_kit::TrustedNetworks::parse(&l.trusted_networks) {
             bail!("[limits] trusted_networks: {e}");
         }
+        self.inbound_auth.config()?;
         match (self.storage.backend, &self.storage.url) {
             (Backend::Postgres, None) => {
                 bail!("[storage] backend = \"postgres\" needs url = \"postgres://…\"")

@@ -267,7 +267,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if config.auth.login_guard {
         auth = auth.with_guard(Arc::clone(&guard));
     }
-    let services = Services::new(&config, &hostname, &opened, &auth, &tls.acceptor);
+    let checker =
+        crate::inbound_auth_config::checker(&hostname, &config.inbound_auth, &config.dns)?;
+    let services = Services::new(&config, &hostname, &opened, &auth, &tls.acceptor, checker);
     let bound = bind_all(&config, &services, &tls.acceptor)?;
 
     tracing::info!(hostname, data_dir = %config.data_dir.display(), version = env!("CARGO_PKG_VERSION"), "yubin starting");
@@ -362,6 +364,7 @@ impl Services {
         opened: &OpenedStore,
         auth: &auth::Authenticator,
         acceptor: &TlsAcceptor,
+        checker: Option<inbound_auth::Checker>,
     ) -> Services {
         let (store, outbound, sending) = (&opened.store, &opened.queue, &opened.sending);
         let antispam =
@@ -395,8 +398,10 @@ impl Services {
                 tls: starttls.then(|| acceptor.clone()),
                 outbound: Some(Arc::clone(outbound)),
                 rate: smtp_server::RateLimiter::new(Arc::clone(sending)),
-                // Used on port 25 only (the session checks its mode).
+                // Port 25 only: the MX defences (the session checks its mode), and the checks
+                // of arriving mail (submissions are authenticated).
                 antispam: (mode == SmtpMode::Mx).then(|| Arc::clone(&antispam)),
+                inbound_auth: (mode == SmtpMode::Mx).then(|| checker.clone()).flatten(),
             }))
         };
         let pop3 = |starttls: bool| {

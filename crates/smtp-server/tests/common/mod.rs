@@ -97,6 +97,7 @@ pub async fn harness_with(
         outbound: outbound.then(|| store.clone() as Arc<dyn QueueStore>),
         rate: smtp_server::RateLimiter::new(store.clone()),
         antispam: None,
+        inbound_auth: None,
     });
     Harness {
         store,

@@ -109,6 +109,38 @@ def test_recent_is_claimed_once_across_processes(pair):
     ib.logout()
 
 
+def test_append_to_the_selected_mailbox_is_recent_for_the_appender_only(pair):
+    """The appending session claims \\Recent with its APPEND (one store write); a session of
+    the other process, selected on the same mailbox, is told of the message without it."""
+    a, b = pair
+    ia = imaplib.IMAP4("127.0.0.1", a.ports["imap"])
+    ia.login("alice@example.com", PASSWORD)
+    ia.select("INBOX")
+    ib = imaplib.IMAP4("127.0.0.1", b.ports["imap"])
+    ib.login("alice@example.com", PASSWORD)
+    ib.select("INBOX")
+    for c in (ia, ib):  # SELECT's answers, cleared
+        c.response("EXISTS")
+        c.response("RECENT")
+    typ, data = ia.append("INBOX", None, None, b"Subject: mine\r\n\r\nbody\r\n")
+    assert typ == "OK", data
+    assert ia.response("EXISTS") == ("EXISTS", [b"1"])
+    assert ia.response("RECENT") == ("RECENT", [b"1"])
+    typ, data = ia.fetch("1", "(FLAGS)")
+    assert data == [b"1 (FLAGS (\\Recent))"], data
+    # B hears of it within the change log's poll.
+    deadline = time.monotonic() + 5
+    while ib.response("EXISTS") != ("EXISTS", [b"1"]):
+        assert time.monotonic() < deadline, "B was never told"
+        time.sleep(0.05)
+        ib.noop()
+    assert ib.response("RECENT") == ("RECENT", [b"0"])
+    typ, data = ib.fetch("1", "(FLAGS)")
+    assert data == [b"1 (FLAGS ())"], data
+    ia.logout()
+    ib.logout()
+
+
 def scram_salt(server, user: str) -> bytes:
     """The salt of the server-first message for `user` (RFC 5802 §5.1) on submissions."""
     t = Transcript(server.connect("submissions"))

@@ -236,7 +236,7 @@ impl Session {
                 cmd::append::append(ctx, tag, u, None, &mailbox, messages).await
             }
             (State::Selected(u, sel), C::Append { mailbox, messages }) => {
-                cmd::append::append(ctx, tag, u, Some(sel.id), &mailbox, messages).await
+                cmd::append::append(ctx, tag, u, Some(&mut **sel), &mailbox, messages).await
             }
             (
                 State::Selected(_, sel),

@@ -36,7 +36,9 @@ impl RecentTracker {
         map.get(&mailbox).copied().unwrap_or(0)
     }
 
-    fn learn(&self, mailbox: MailboxId, mark: Uid) {
+    /// The store's mark of `mailbox` is at least `mark` (a claim made elsewhere, such as
+    /// with an APPEND).
+    pub(crate) fn learn(&self, mailbox: MailboxId, mark: Uid) {
         let mut map = self.known.lock().unwrap_or_else(|e| e.into_inner());
         let known = map.entry(mailbox).or_insert(0);
         *known = (*known).max(mark);

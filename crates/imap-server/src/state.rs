@@ -157,6 +157,17 @@ impl Selected {
         }
     }
 
+    /// This session's APPEND claimed `\Recent` for `before+1..=uid` in the store
+    /// ([`store::MailStore::append_claiming_recent`]): they are recent here once the view
+    /// has them (the sync after the command), and the process's tracker knows the new mark,
+    /// so that sync and other sessions ask the store nothing for them.
+    pub fn claimed_with_append(&mut self, ctx: &Ctx, before: Uid, uid: Uid) {
+        // Ascending: every range this session added before came from a claim, so lies at or
+        // below the mark the store just returned.
+        self.recent.add(before.saturating_add(1), uid);
+        ctx.server.recent.learn(self.id, uid);
+    }
+
     /// Removes the messages `sorted` (ascending) from the view, queuing `* n EXPUNGE` for
     /// each with the number it has at that moment (RFC 9051 §7.5.1), highest first — or, once
     /// QRESYNC is enabled, one `* VANISHED uids` (RFC 7162 §3.2.10). Updating searches hear

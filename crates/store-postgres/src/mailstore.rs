@@ -169,6 +169,29 @@ impl MailStore for PgStore {
         ))
     }
 
+    async fn append_claiming_recent(
+        &self,
+        mailbox: MailboxId,
+        message: Arc<Vec<u8>>,
+        flags: &Flags,
+        internal_date: UnixTime,
+    ) -> StoreResult<(Stored, Uid)> {
+        self.own(mailbox).await?;
+        let flags = normalize_flags(flags)?;
+        let hash = hash_of(&message);
+        let blob = NewBlob {
+            hash: &hash,
+            bytes: &message,
+        };
+        write_tx!(self, |tx| ops_msg::append_claiming_recent(
+            tx,
+            mailbox,
+            &blob,
+            &flags,
+            internal_date
+        ))
+    }
+
     async fn quota(&self, account: AccountId) -> StoreResult<Quota> {
         read!(self, |c| reads::quota(c, account))
     }

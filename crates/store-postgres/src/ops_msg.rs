@@ -128,6 +128,21 @@ pub async fn append(
     file_message(tx, &mb, blob, flags, internal_date).await
 }
 
+/// [`append`] and the appending session's `\Recent` claim up to the new UID (RFC 3501
+/// §2.3.2, `MailStore::append_claiming_recent`) in the one transaction; returns the mark
+/// before the claim.
+pub async fn append_claiming_recent(
+    tx: &mut Tx<'_>,
+    mailbox: MailboxId,
+    blob: &NewBlob<'_>,
+    flags: &Flags,
+    internal_date: UnixTime,
+) -> PgResult<(Stored, Uid)> {
+    let stored = append(tx, mailbox, blob, flags, internal_date).await?;
+    let before = crate::coord::claim_recent(tx, mailbox, stored.uid).await?;
+    Ok((stored, before))
+}
+
 /// Sorted, distinct UIDs as column values.
 pub fn sorted_uids(uids: &[Uid]) -> Vec<i64> {
     let mut v: Vec<i64> = uids.iter().map(|u| i64::from(*u)).collect();

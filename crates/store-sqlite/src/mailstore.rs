@@ -215,6 +215,34 @@ impl MailStore for SqliteStore {
             .await
     }
 
+    async fn append_claiming_recent(
+        &self,
+        mailbox: MailboxId,
+        message: Arc<Vec<u8>>,
+        flags: &Flags,
+        internal_date: UnixTime,
+    ) -> StoreResult<(Stored, Uid)> {
+        self.own(mailbox).await?;
+        let flags = Flags {
+            system: flags.system,
+            keywords: normalize_keywords(&flags.keywords)?,
+        };
+        let hash = self.write_blob(&message).await?;
+        // One job: the claim commits with the message (and is as durable), instead of a
+        // second trip through the writer once the session sees its own message.
+        self.writer
+            .run(move |tx| {
+                let blob = NewBlob {
+                    hash: &hash,
+                    bytes: &message,
+                };
+                let stored = ops_msg::append(tx, mailbox, &blob, &flags, internal_date)?;
+                let before = ops_coord::claim_recent(tx, mailbox, stored.uid)?;
+                Ok((stored, before))
+            })
+            .await
+    }
+
     async fn append_many(
         &self,
         mailbox: MailboxId,

@@ -58,6 +58,25 @@ pub trait MailStore: Send + Sync {
         internal_date: UnixTime,
     ) -> StoreResult<Stored>;
 
+    /// [`append`](Self::append) for a session that has `mailbox` selected and claims
+    /// `\Recent` (RFC 3501 §2.3.2): it will tell its client of the new message at the end of
+    /// the command, so it is the first session notified. Also raises the mailbox's recent mark
+    /// to the new UID as [`claim_recent`](Self::claim_recent) does, and returns the mark as it
+    /// was: UIDs `mark+1..=uid` are recent for the caller. Backends do both in the append's
+    /// transaction (one write per APPEND instead of two); this default makes two calls, which
+    /// is correct too, since only the claim decides who gets `\Recent`.
+    async fn append_claiming_recent(
+        &self,
+        mailbox: MailboxId,
+        message: Arc<Vec<u8>>,
+        flags: &Flags,
+        internal_date: UnixTime,
+    ) -> StoreResult<(Stored, Uid)> {
+        let stored = self.append(mailbox, message, flags, internal_date).await?;
+        let before = self.claim_recent(mailbox, stored.uid).await?;
+        Ok((stored, before))
+    }
+
     /// Stores several messages in one mailbox, all or nothing, in ONE transaction (RFC 3502
     /// MULTIAPPEND): on any failure (quota, a bad keyword, the UID space) no message is
     /// stored and the mailbox is as before; on success the messages have consecutive,

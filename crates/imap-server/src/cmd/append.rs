@@ -15,16 +15,17 @@ use crate::cmd::catenate;
 use crate::cmd::copy::target;
 use crate::cmd::imapurl::Budget;
 use crate::ctx::{Ctx, store_error};
-use crate::state::{User, to_store_flags};
+use crate::state::{Selected, User, to_store_flags};
 
 pub(crate) async fn append(
     ctx: &mut Ctx,
     tag: Tag,
     user: &User,
-    selected: Option<MailboxId>,
+    sel: Option<&mut Selected>,
     mailbox: &Mailbox,
     messages: Vec<AppendMessage>,
 ) -> Status {
+    let selected: Option<MailboxId> = sel.as_ref().map(|s| s.id);
     // RFC 4469 §4 (and the order imaptest's catenate group expects): a missing mailbox is
     // TRYCREATE before any URL is looked at.
     let mb = match target(ctx, &tag, user.account, mailbox).await {
@@ -63,11 +64,26 @@ pub(crate) async fn append(
     // The success reply goes out only after the store committed (and fsynced).
     let stored = if batch.len() == 1 {
         let m = batch.remove(0);
-        ctx.server
-            .store
-            .append(mb.id, m.bytes, &m.flags, m.internal_date)
-            .await
-            .map(|s| vec![s])
+        // RFC 3501 §2.3.2: a read-write rev1 session appending to its selected mailbox tells
+        // its client of the message at the end of this command, so it is the first session
+        // notified: it claims `\Recent` with the append, in the same store write.
+        match sel.filter(|s| s.id == mb.id && !s.read_only && !ctx.rev2) {
+            Some(s) => ctx
+                .server
+                .store
+                .append_claiming_recent(mb.id, m.bytes, &m.flags, m.internal_date)
+                .await
+                .map(|(stored, before)| {
+                    s.claimed_with_append(ctx, before, stored.uid);
+                    vec![stored]
+                }),
+            None => ctx
+                .server
+                .store
+                .append(mb.id, m.bytes, &m.flags, m.internal_date)
+                .await
+                .map(|s| vec![s]),
+        }
     } else {
         ctx.server.store.append_many(mb.id, batch).await
     };

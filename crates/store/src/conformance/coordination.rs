@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{inbox, msg, setup};
-use crate::{Coordination, LeaseGuard, MailboxId, Store, StoreError};
+use crate::{Coordination, Flags, LeaseGuard, MailboxId, Store, StoreError, SystemFlags};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -191,6 +191,37 @@ pub async fn recent_claims(a: &dyn Store, b: &dyn Store) {
     ));
     assert!(matches!(
         a.recent_mark(MailboxId::new(ib.account, i64::MAX - 1))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // APPEND by a session that has the mailbox selected claims in the same step: the new
+    // message and those nobody claimed before it are the appender's, on every handle.
+    a.deliver(msg("r5"), 1, &ids).await.unwrap();
+    let seen = Flags {
+        system: SystemFlags::SEEN,
+        keywords: vec!["$Junk".into()],
+    };
+    let (stored, before) = b
+        .append_claiming_recent(ib, msg("r6"), &seen, 7)
+        .await
+        .unwrap();
+    assert_eq!(
+        (stored.mailbox, stored.uid, before),
+        (ib, 7, 5),
+        "6..=7 are b's"
+    );
+    assert_eq!(a.recent_mark(ib).await.unwrap(), 7);
+    assert_eq!(a.claim_recent(ib, 7).await.unwrap(), 7, "none left for a");
+    let m = a.get_messages(ib, &[7]).await.unwrap();
+    assert_eq!(
+        (m.len(), &m[0].flags, m[0].internal_date),
+        (1, &seen, 7),
+        "stored as APPEND stores it"
+    );
+    // An unknown mailbox: NotFound.
+    assert!(matches!(
+        a.append_claiming_recent(MailboxId::new(ib.account, i64::MAX - 1), msg("x"), &seen, 1)
             .await,
         Err(StoreError::NotFound(_))
     ));

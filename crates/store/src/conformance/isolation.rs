@@ -80,6 +80,11 @@ pub async fn calls_are_scoped_to_the_account(s: &dyn Store) {
     refused("urlauth_key", s.urlauth_key(forged, b"fresh").await);
     refused("find_urlauth_key", s.find_urlauth_key(forged).await);
     refused("claim_recent", s.claim_recent(forged, 3).await);
+    refused(
+        "append_claiming_recent",
+        s.append_claiming_recent(forged, msg("intruder"), &Flags::default(), 1)
+            .await,
+    );
     refused("recent_mark", s.recent_mark(forged).await);
     refused("rename_mailbox", s.rename_mailbox(forged, "Stolen").await);
     refused("delete_mailbox", s.delete_mailbox(forged).await);

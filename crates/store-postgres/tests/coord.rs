@@ -164,6 +164,7 @@ async fn a_version_1_database_is_upgraded() {
              ALTER TABLE queue_recipients DROP COLUMN lease;
              DROP TABLE dkim_keys;
              DROP TABLE login_failures, login_bans;
+             DROP TABLE greylist;
              ALTER TABLE mailboxes DROP COLUMN recent_uid;
              CREATE TABLE leases (name text PRIMARY KEY, node text NOT NULL,
                                   token bigint NOT NULL, expires_at timestamptz NOT NULL);

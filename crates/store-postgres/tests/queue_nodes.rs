@@ -286,6 +286,7 @@ async fn the_queue_migrates_to_leases() {
              UPDATE queue_recipients SET next_attempt = 100 + id;
              DROP TABLE dkim_keys;
              DROP TABLE login_failures, login_bans;
+             DROP TABLE greylist;
              DELETE FROM schema_migrations WHERE version >= 4;",
         )
         .await

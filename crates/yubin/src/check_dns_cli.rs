@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::net::IpAddr;
 
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 use hickory_resolver::TokioResolver;
 use hickory_resolver::proto::rr::{RData, RecordType};
 
@@ -72,22 +72,11 @@ pub async fn run(
     domain: &str,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let d = mail_types::Domain::parse(domain)
-        .map_err(|e| anyhow!("{domain:?} is not a valid domain: {e}"))?;
-    if !store.is_local_domain(&d).await? {
-        bail!("{domain} is not a domain of this server (add it with `yubin domain add {domain}`)");
-    }
-    let domain = d.as_str().to_ascii_lowercase();
-    let mut dkim = Vec::new();
-    for key in store.dkim_keys(Some(&domain)).await? {
-        if let Some(p) = queue::dkim::public_record(&key.private_key_pem)
-            .ok()
-            .as_deref()
-            .and_then(crate::dns_check::dkim_public_key)
-        {
-            dkim.push((key.selector, p));
-        }
-    }
+    let (domain, keys) = crate::dns_records_cli::local_domain_keys(store, domain).await?;
+    let dkim = keys
+        .into_iter()
+        .filter_map(|(key, txt)| Some((key.selector, crate::dns_check::dkim_public_key(&txt)?)))
+        .collect();
     let listen = &config.listen;
     let tls_services = [
         ("_submissions._tcp", listen.submissions.first()),

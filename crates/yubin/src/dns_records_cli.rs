@@ -13,6 +13,19 @@ pub async fn run(
     domain: &str,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
+    let (domain, keys) = local_domain_keys(store, domain).await?;
+    let text = crate::dns_records::zone_snippet(&domain, &config.hostname(), &config.listen, &keys);
+    out.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// `domain` lower-cased, refused unless it is one of this server's domains, with its DKIM keys
+/// and each key's public TXT record (unreadable keys are skipped, logged). What both
+/// `dns-records` and `check-dns` start from.
+pub async fn local_domain_keys(
+    store: &dyn store::Store,
+    domain: &str,
+) -> anyhow::Result<(String, Vec<(store::DkimKey, String)>)> {
     let d = mail_types::Domain::parse(domain)
         .map_err(|e| anyhow!("{domain:?} is not a valid domain: {e}"))?;
     if !store.is_local_domain(&d).await? {
@@ -28,7 +41,5 @@ pub async fn run(
             }
         }
     }
-    let text = crate::dns_records::zone_snippet(&domain, &config.hostname(), &config.listen, &keys);
-    out.write_all(text.as_bytes())?;
-    Ok(())
+    Ok((domain, keys))
 }

@@ -46,21 +46,17 @@ impl SqliteStore {
     /// `NotFound` unless `mailbox` is its account's (see `store::MailStore`): from the owner
     /// cache, else one read by primary key.
     async fn own(&self, mailbox: MailboxId) -> StoreResult<()> {
-        if let Some(verdict) = self.owners.check(mailbox) {
-            return verdict.map(drop);
-        }
-        let owner = self
-            .readers
-            .read_inline(move |c| reads::mailbox_owner(c, mailbox.number))
-            .await?;
-        self.owners.settle(mailbox, owner).map(drop)
+        self.owners
+            .verify(mailbox, |n| {
+                self.readers
+                    .read_inline(move |c| reads::mailbox_owner(c, n))
+            })
+            .await
     }
 
     /// [`own`](Self::own) for both mailboxes of a COPY or MOVE, which must be one account's.
     async fn own_both(&self, from: MailboxId, to: MailboxId) -> StoreResult<()> {
-        if from.account != to.account {
-            return Err(StoreError::NotFound(format!("mailbox {}", to.number)));
-        }
+        store::backend::owners::Owners::same_account(from, to)?;
         self.own(from).await?;
         self.own(to).await
     }

@@ -7,6 +7,7 @@
 //! a miss costs the backend one read by primary key.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Mutex;
 
 use crate::{AccountId, MailboxId, StoreError, StoreResult};
@@ -43,6 +44,29 @@ impl Owners {
             map.clear();
         }
         map.insert(mailbox.number, mailbox.account);
+    }
+
+    /// `NotFound` unless `mailbox` is its account's: from the cache, else by `read` (the
+    /// backend's lookup of a mailbox number's owner, `None` without the mailbox).
+    pub async fn verify<F, Fut>(&self, mailbox: MailboxId, read: F) -> StoreResult<()>
+    where
+        F: FnOnce(i64) -> Fut,
+        Fut: Future<Output = StoreResult<Option<AccountId>>>,
+    {
+        if let Some(verdict) = self.check(mailbox) {
+            return verdict.map(drop);
+        }
+        let owner = read(mailbox.number).await?;
+        self.settle(mailbox, owner).map(drop)
+    }
+
+    /// The precondition of COPY and MOVE: both mailboxes one account's (checked by [`verify`]
+    /// after this).
+    pub fn same_account(from: MailboxId, to: MailboxId) -> StoreResult<()> {
+        if from.account != to.account {
+            return Err(StoreError::NotFound(format!("mailbox {}", to.number)));
+        }
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, AccountId>> {

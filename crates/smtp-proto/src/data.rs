@@ -61,11 +61,26 @@ impl DataScanner {
     /// Scans `input`, appending the unstuffed message bytes to `out`, and stops right after
     /// the end-of-data marker.
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> DataProgress {
-        for (i, &b) in input.iter().enumerate() {
+        out.reserve(input.len());
+        let mut i = 0;
+        while i < input.len() {
+            if self.state == State::Middle {
+                // Fast path: inside a line only a CR can change the state, so everything up
+                // to the next CR is content, copied at once.
+                let rest = &input[i..];
+                let n = memchr::memchr(b'\r', rest).unwrap_or(rest.len());
+                out.extend_from_slice(&rest[..n]);
+                i += n;
+                if i == input.len() {
+                    break;
+                }
+            }
+            let b = input[i];
+            i += 1;
             self.state = match self.state {
                 State::Done => {
                     return DataProgress {
-                        consumed: i,
+                        consumed: i - 1,
                         done: true,
                     };
                 }

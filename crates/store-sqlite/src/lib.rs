@@ -1,14 +1,14 @@
-//! yubin's embedded store: metadata in SQLite (WAL mode, `synchronous=FULL`), message bodies
-//! in a content-addressed blob directory, implementing [`store::Directory`],
+//! yubin's embedded store: metadata in SQLite (WAL mode, `synchronous=FULL`), small message
+//! bodies in the database and larger ones in a content-addressed blob directory, implementing [`store::Directory`],
 //! [`store::MailStore`], [`store::QueueStore`] and the other traits of `store`.
 //!
 //! Layout of a data directory:
 //! - `yubin.db` — the relational schema of `schema.rs` (domains, accounts, aliases, mailboxes,
 //!   messages, expunge log, blobs, the outbound queue with its leases, the sending log, URLAUTH
 //!   access keys, the change log, leases, shared secrets, DKIM signing keys, failed-login
-//!   counters and bans), readable with `sqlite3`.
-//! - `blobs/ab/<sha256>` — one file per distinct message body; `.<sha256>.*.tmp` beside it
-//!   while it is being written.
+//!   counters and bans, bodies of at most 32 KiB — `bodies.rs`), readable with `sqlite3`.
+//! - `blobs/ab/<sha256>` — one file per distinct larger message body; `.<sha256>.*.tmp`
+//!   beside it while it is being written.
 //!
 //! RFCs whose storage-level rules are kept here: RFC 9051 §2.3.1.1 (UIDs strictly ascending,
 //! never reused; UIDVALIDITY), §5.1 (INBOX case-insensitive, hierarchy), §6.3.4–§6.3.6 (CREATE
@@ -28,6 +28,7 @@
 //! this process's subscribers.
 
 mod blobs;
+mod bodies;
 mod change_log;
 mod checkpoint;
 mod db;
@@ -69,6 +70,7 @@ use crate::readers::ReadPool;
 use crate::writer::Writer;
 use store::backend::facts_cache;
 
+pub use crate::bodies::INLINE_MAX as INLINE_BODY_MAX;
 pub use crate::schema::SCHEMA_VERSION;
 pub use crate::sweep::SweepReport;
 

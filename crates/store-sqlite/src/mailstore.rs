@@ -14,7 +14,8 @@ use store::{
     StoreResult, Stored, Uid, UnixTime, UserRecord,
 };
 
-use crate::blobs::is_valid_hash;
+use crate::blobs::{hash_of, is_valid_hash};
+use crate::bodies;
 use crate::db::{io_err, normalize_keywords};
 use crate::ops_msg::NewBlob;
 use crate::{
@@ -29,10 +30,14 @@ const INLINE_ROWS: usize = 256;
 const INLINE_BLOB: u64 = 128 * 1024;
 
 impl SqliteStore {
-    /// Writes the body durably to the blob directory (in parallel with other writers, outside
-    /// the writer thread); returns its hash. Blob before metadata: a crash after this leaves only
-    /// an orphan file, swept at the next open.
+    /// Writes a large body durably to the blob directory (in parallel with other writers,
+    /// outside the writer thread); returns its hash. Blob before metadata: a crash after this
+    /// leaves only an orphan file, swept at the next open.
     pub(crate) async fn write_blob(&self, message: &Arc<Vec<u8>>) -> StoreResult<String> {
+        // A small body goes into the metadata transaction (`bodies.rs`): only its hash here.
+        if bodies::is_inline(message.len() as u64) {
+            return Ok(hash_of(message));
+        }
         let blobs = Arc::clone(&self.blobs);
         let bytes = Arc::clone(message);
         tokio::task::spawn_blocking(move || blobs.store(&bytes))
@@ -261,7 +266,7 @@ impl MailStore for SqliteStore {
         let hashes = tokio::task::spawn_blocking(move || {
             bodies
                 .iter()
-                .map(|b| blobs.store(b))
+                .map(|b| bodies::prepare(&blobs, b))
                 .collect::<Result<Vec<String>, _>>()
         })
         .await
@@ -430,8 +435,19 @@ impl MailStore for SqliteStore {
         }
         match tokio::fs::File::open(self.blobs.path(&blob.0)).await {
             Ok(f) => Ok(Box::new(f)),
-            // The last message using it was expunged (and the file unlinked) meanwhile.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::Expunged),
+            // A small body in the database, or the last message using it was expunged (and
+            // the file unlinked) meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let hash = blob.0.clone();
+                match self
+                    .readers
+                    .read_inline(move |c| bodies::get(c, &hash))
+                    .await?
+                {
+                    Some(body) => Ok(Box::new(std::io::Cursor::new(body))),
+                    None => Err(StoreError::Expunged),
+                }
+            }
             Err(e) => Err(io_err("opening blob", e)),
         }
     }
@@ -440,6 +456,17 @@ impl MailStore for SqliteStore {
         // Checked before touching the file system: a blob id is never a path.
         if !is_valid_hash(&blob.0) {
             return Err(StoreError::NotFound(format!("blob {blob}")));
+        }
+        // A small body is normally in the database (`bodies.rs`); older stores have files.
+        if bodies::is_inline(size_hint) {
+            let hash = blob.0.clone();
+            if let Some(body) = self
+                .readers
+                .read_inline(move |c| bodies::get(c, &hash))
+                .await?
+            {
+                return Ok(body);
+            }
         }
         let path = self.blobs.path(&blob.0);
         // A small file is read on the calling thread (see `readers.rs` on short reads); a
@@ -455,8 +482,18 @@ impl MailStore for SqliteStore {
         };
         match read {
             Ok(data) => Ok(data),
-            // The last message using it was expunged (and the file unlinked) meanwhile.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::Expunged),
+            // The last message using it was expunged (and the file unlinked) meanwhile, or a
+            // size hint that did not say "small" for a body in the database.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if bodies::is_inline(size_hint) {
+                    return Err(StoreError::Expunged);
+                }
+                let hash = blob.0.clone();
+                self.readers
+                    .read_inline(move |c| bodies::get(c, &hash))
+                    .await?
+                    .ok_or(StoreError::Expunged)
+            }
             Err(e) => Err(io_err("reading blob", e)),
         }
     }
@@ -470,6 +507,9 @@ impl MailStore for SqliteStore {
                 let Some(hash) = reads::blob_of(c, mailbox, uid)? else {
                     return Ok(None);
                 };
+                if let Some(body) = bodies::get(c, &hash)? {
+                    return Ok(Some(body));
+                }
                 match std::fs::read(blobs.path(&hash)) {
                     Ok(data) => Ok(Some(data)),
                     // Expunged (and its blob unlinked) since the lookup.

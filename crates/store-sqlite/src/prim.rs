@@ -8,6 +8,7 @@ use store::{
     AccountId, Change, ChangeEvent, MailboxId, ModSeq, SpecialUse, StoreError, StoreResult, Uid,
 };
 
+use crate::bodies;
 use crate::db::{Db, io_err, now, sql_u64};
 use crate::writer::Tx;
 
@@ -159,9 +160,10 @@ pub fn charge_quota(conn: &Connection, account: AccountId, delta: i64) -> StoreR
     Ok(())
 }
 
-/// Takes `n` references on blob `hash`. When the row is new, the file must exist: it normally
-/// does (written before the request), but it may have been unlinked meanwhile because its
-/// previous last reference went away — then it is re-written from `bytes`.
+/// Takes `n` references on blob `hash`. When the row is new, a small body (`bodies.rs`) is
+/// stored from `bytes` in this transaction; a large one's file must exist: it normally does
+/// (written before the request), but it may have been unlinked meanwhile because its previous
+/// last reference went away — then it is re-written from `bytes`.
 pub fn acquire_blob(
     tx: &Tx<'_>,
     hash: &str,
@@ -179,7 +181,19 @@ pub fn acquire_blob(
         .db()?
         .query_row(params![hash, sql_u64(size), sql_u64(n)], |r| r.get(0))
         .db()?;
-    if rc == sql_u64(n) && !tx.blobs.exists(hash) {
+    if rc != sql_u64(n) {
+        return Ok(());
+    }
+    // A new row: its body goes into the database (small) or must be a file (large).
+    if bodies::is_inline(size) {
+        match bytes {
+            Some(b) => bodies::put(tx.conn, hash, b)?,
+            // A copy of a body whose last reference went away meanwhile, unless it is an
+            // older store's file.
+            None if tx.blobs.exists(hash) => {}
+            None => return Err(StoreError::Temporary("blob body missing".into())),
+        }
+    } else if !tx.blobs.exists(hash) {
         match bytes {
             Some(b) => tx
                 .blobs
@@ -191,8 +205,8 @@ pub fn acquire_blob(
     Ok(())
 }
 
-/// Drops `n` references on blob `hash`; at zero the row goes and the file is unlinked after the
-/// commit.
+/// Drops `n` references on blob `hash`; at zero the row goes with its body, or its file is
+/// unlinked after the commit.
 pub fn release_blob(tx: &mut Tx<'_>, hash: &str, n: u64) -> StoreResult<()> {
     let rc: Option<i64> = tx
         .conn
@@ -209,7 +223,9 @@ pub fn release_blob(tx: &mut Tx<'_>, hash: &str, n: u64) -> StoreResult<()> {
             .db()?
             .execute([hash])
             .db()?;
-        tx.unlink.push(hash.to_string());
+        if !bodies::delete(tx.conn, hash)? {
+            tx.unlink.push(hash.to_string());
+        }
     }
     Ok(())
 }
@@ -378,7 +394,10 @@ mod tests {
     fn acquire_rewrites_a_missing_file_and_release_queues_unlink() {
         let dir = tempfile::tempdir().unwrap();
         let (conn, blobs) = tx_env(dir.path());
-        let bytes = b"body".as_slice();
+        // Larger than a body kept in the database.
+        let large = vec![b'x'; crate::bodies::INLINE_MAX as usize + 1];
+        let bytes = large.as_slice();
+        let size = bytes.len() as u64;
         let hash = hash_of(bytes);
         let mut tx = Tx {
             conn: &conn,
@@ -388,11 +407,11 @@ mod tests {
         };
         assert!(!blobs.exists(&hash));
         assert!(matches!(
-            acquire_blob(&tx, &hash, 4, 1, None),
+            acquire_blob(&tx, &hash, size, 1, None),
             Err(StoreError::Temporary(_))
         ));
         conn.execute("DELETE FROM blobs", []).unwrap();
-        acquire_blob(&tx, &hash, 4, 2, Some(bytes)).unwrap();
+        acquire_blob(&tx, &hash, size, 2, Some(bytes)).unwrap();
         assert_eq!(std::fs::read(blobs.path(&hash)).unwrap(), bytes);
         release_blob(&mut tx, &hash, 1).unwrap();
         assert!(tx.unlink.is_empty());
@@ -402,6 +421,38 @@ mod tests {
             .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
             .unwrap();
         assert_eq!(rows, 0);
+    }
+
+    /// A small body is stored in the database with its new row, no file is written, and the
+    /// last release deletes the body in the same transaction instead of queueing an unlink.
+    #[test]
+    fn a_small_body_lives_and_dies_with_its_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, blobs) = tx_env(dir.path());
+        let bytes = b"Subject: hi\r\n\r\nbody\r\n".as_slice();
+        let size = bytes.len() as u64;
+        let hash = hash_of(bytes);
+        let mut tx = Tx {
+            conn: &conn,
+            blobs: &blobs,
+            events: Vec::new(),
+            unlink: Vec::new(),
+        };
+        acquire_blob(&tx, &hash, size, 1, Some(bytes)).unwrap();
+        // A second reference (a COPY) needs no bytes.
+        acquire_blob(&tx, &hash, size, 1, None).unwrap();
+        assert!(!blobs.exists(&hash));
+        assert_eq!(crate::bodies::get(&conn, &hash).unwrap().unwrap(), bytes);
+        release_blob(&mut tx, &hash, 1).unwrap();
+        assert!(crate::bodies::get(&conn, &hash).unwrap().is_some());
+        release_blob(&mut tx, &hash, 1).unwrap();
+        assert!(crate::bodies::get(&conn, &hash).unwrap().is_none());
+        assert!(tx.unlink.is_empty());
+        // Its last reference gone, a copy without the bytes is refused, not left bodiless.
+        assert!(matches!(
+            acquire_blob(&tx, &hash, size, 1, None),
+            Err(StoreError::Temporary(_))
+        ));
     }
 
     #[test]

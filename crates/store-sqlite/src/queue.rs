@@ -14,6 +14,7 @@ use store::{
 };
 
 use crate::blobs::is_valid_hash;
+use crate::bodies;
 use crate::db::io_err;
 use crate::ops_msg::NewBlob;
 use crate::{SqliteStore, ops_claim, ops_queue, ops_sending};
@@ -105,6 +106,15 @@ impl QueueStore for SqliteStore {
             .await?;
         if !is_valid_hash(&hash) {
             return Err(StoreError::NotFound(format!("queued message {id}")));
+        }
+        let inline = {
+            let hash = hash.clone();
+            self.readers
+                .read_inline(move |c| bodies::get(c, &hash))
+                .await?
+        };
+        if let Some(bytes) = inline {
+            return Ok(Arc::new(bytes));
         }
         match tokio::fs::read(self.blobs.path(&hash)).await {
             Ok(bytes) => Ok(Arc::new(bytes)),

@@ -14,7 +14,7 @@ use store::{StoreError, StoreResult};
 use crate::db::Db;
 
 /// The version [`migrate`] produces. Bump it and add a step when the schema changes.
-pub const SCHEMA_VERSION: i64 = 14;
+pub const SCHEMA_VERSION: i64 = 15;
 
 /// Version 1: the initial schema.
 const V1: &str = "
@@ -375,6 +375,16 @@ CREATE TABLE greylist (
 CREATE INDEX greylist_last_seen ON greylist(last_seen);
 ";
 
+/// Version 15: small message bodies inside the database (`bodies.rs`), so that one fsync (the
+/// commit's) makes a small message durable. A rowid table: the bodies are KiBs, too large for
+/// the rows of a WITHOUT ROWID table.
+const V15: &str = "
+CREATE TABLE blob_bodies (
+    hash  TEXT PRIMARY KEY,   -- the blobs row's hash
+    body  BLOB NOT NULL
+);
+";
+
 /// Switches the database to WAL mode and creates or upgrades the schema.
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let mode: String = conn
@@ -437,6 +447,9 @@ pub fn migrate(conn: &Connection) -> StoreResult<()> {
         }
         if version < 14 {
             conn.execute_batch(V14).db()?;
+        }
+        if version < 15 {
+            conn.execute_batch(V15).db()?;
         }
         if version < SCHEMA_VERSION {
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))

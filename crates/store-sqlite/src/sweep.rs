@@ -29,6 +29,18 @@ pub fn sweep(conn: &Connection, blobs: &BlobDir) -> StoreResult<SweepReport> {
         let rows = stmt.query_map([], |r| r.get(0))?;
         rows.collect()
     })();
+    // Their bodies go in the same transaction (a file body is unlinked below).
+    let zero = zero.and_then(|hashes| {
+        let mut files = Vec::with_capacity(hashes.len());
+        let rows = hashes.len();
+        let mut stmt = conn.prepare("DELETE FROM blob_bodies WHERE hash = ?1")?;
+        for hash in hashes {
+            if stmt.execute([&hash])? == 0 {
+                files.push(hash);
+            }
+        }
+        Ok((rows, files))
+    });
     let zero = match zero {
         Ok(z) => {
             conn.execute_batch("COMMIT").db()?;
@@ -39,7 +51,8 @@ pub fn sweep(conn: &Connection, blobs: &BlobDir) -> StoreResult<SweepReport> {
             return Err(e).db();
         }
     };
-    report.zero_rows = zero.len();
+    let (zero_rows, zero) = zero;
+    report.zero_rows = zero_rows;
 
     // Files without a row. Listed without the lock (the directory may be large); each candidate
     // is checked again under the write lock before it is unlinked, because another process may

@@ -42,6 +42,25 @@ fn blob_files(dir: &Path) -> Vec<String> {
     out
 }
 
+/// A body larger than those kept in the database (`INLINE_BODY_MAX`), so it is a blob file.
+fn large(text: &[u8]) -> Vec<u8> {
+    let mut body = text.to_vec();
+    body.resize(store_sqlite::INLINE_BODY_MAX as usize + 1, b'x');
+    body
+}
+
+/// Hashes of the bodies kept in the database.
+fn db_bodies(dir: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(dir.join("yubin.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT hash FROM blob_bodies ORDER BY hash")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 /// Blob files are unlinked right after the commit, asynchronously to the caller.
 async fn wait_for_files(dir: &Path, expected: usize) {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -86,7 +105,7 @@ async fn one_blob_for_ten_recipients_removed_after_last_reference() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_sqlite::open(dir.path()).unwrap();
     let ids = users(&store, "ten.test", 10).await;
-    let body = Arc::new(b"Subject: hi\r\n\r\nten\r\n".to_vec());
+    let body = Arc::new(large(b"Subject: hi\r\n\r\nten\r\n"));
     let stored = store.deliver(body.clone(), 1, &ids).await.unwrap();
     assert_eq!(stored.len(), 10);
     let files = blob_files(dir.path());
@@ -135,17 +154,66 @@ async fn one_blob_for_ten_recipients_removed_after_last_reference() {
     ));
 }
 
+/// A small body is stored once in the database (no file), shared by its recipients and their
+/// copies, read back through every read path, and deleted with its last reference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_bodies_live_in_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_sqlite::open(dir.path()).unwrap();
+    let ids = users(&store, "small.test", 2).await;
+    let body = Arc::new(b"Subject: small\r\n\r\nkept in the database\r\n".to_vec());
+    store.deliver(body.clone(), 1, &ids).await.unwrap();
+    assert!(blob_files(dir.path()).is_empty());
+    assert_eq!(db_bodies(dir.path()).len(), 1);
+
+    let ib0 = inbox(&store, ids[0]).await;
+    let meta = store.list_messages(ib0).await.unwrap();
+    let blob = meta[0].blob.clone();
+    let mut read = Vec::new();
+    store
+        .open_blob(&blob)
+        .await
+        .unwrap()
+        .read_to_end(&mut read)
+        .await
+        .unwrap();
+    assert_eq!(read, *body);
+    assert_eq!(
+        store.read_blob(&blob, body.len() as u64).await.unwrap(),
+        *body
+    );
+    // A wrong size hint still finds it.
+    assert_eq!(store.read_blob(&blob, 1 << 30).await.unwrap(), *body);
+    assert_eq!(store.read_message(ib0, 1).await.unwrap().unwrap(), *body);
+
+    store.expunge(ib0, &[1]).await.unwrap();
+    assert_eq!(db_bodies(dir.path()).len(), 1, "still referenced by u1");
+    store
+        .expunge(inbox(&store, ids[1]).await, &[1])
+        .await
+        .unwrap();
+    assert!(db_bodies(dir.path()).is_empty());
+    assert!(matches!(
+        store.read_blob(&blob, body.len() as u64).await,
+        Err(StoreError::Expunged)
+    ));
+    assert!(matches!(
+        store.open_blob(&blob).await,
+        Err(StoreError::Expunged)
+    ));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_user_and_mailbox_release_blobs() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_sqlite::open(dir.path()).unwrap();
     let ids = users(&store, "del.test", 2).await;
     store
-        .deliver(Arc::new(b"shared".to_vec()), 1, &ids)
+        .deliver(Arc::new(large(b"shared")), 1, &ids)
         .await
         .unwrap();
     store
-        .deliver(Arc::new(b"only u0".to_vec()), 1, &ids[..1])
+        .deliver(Arc::new(large(b"only u0")), 1, &ids[..1])
         .await
         .unwrap();
     let trash = store.find_mailbox(ids[1], "Trash").await.unwrap().unwrap();
@@ -213,18 +281,16 @@ async fn reopen_keeps_everything_and_sweeps_orphans() {
     drop(f);
     let fresh = orphan_dir.join(format!(".{orphan}.1.2.tmp"));
     std::fs::write(&fresh, b"in flight").unwrap();
-    assert_eq!(blob_files(dir.path()).len(), 2);
-    assert_eq!(all_files(dir.path()).len(), 4);
+    // "persist me" is small: its body is in the database, not a file.
+    assert_eq!(blob_files(dir.path()), vec![orphan.clone()]);
+    assert_eq!(all_files(dir.path()).len(), 3);
 
     let store = store_sqlite::open(dir.path()).unwrap();
     let report = store.sweep_report();
     assert_eq!((report.orphan_files, report.tmp_files), (1, 1));
-    assert_eq!(blob_files(dir.path()).len(), 1);
-    assert_eq!(
-        all_files(dir.path()).len(),
-        2,
-        "the blob and the fresh temp file"
-    );
+    assert!(blob_files(dir.path()).is_empty());
+    assert_eq!(all_files(dir.path()).len(), 1, "the fresh temp file");
+    assert_eq!(db_bodies(dir.path()).len(), 1, "persist me");
     assert!(!stale.exists());
     assert!(fresh.exists());
 
@@ -310,7 +376,9 @@ async fn fifty_concurrent_deliveries_get_unique_uids() {
         // Every delivery bumped HIGHESTMODSEQ once (it starts at 1).
         assert_eq!(ib.highest_modseq, 201);
     }
-    assert_eq!(blob_files(dir.path()).len(), 200);
+    // Small bodies: all in the database, none a file.
+    assert_eq!(db_bodies(dir.path()).len(), 200);
+    assert!(blob_files(dir.path()).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -416,7 +484,7 @@ async fn missing_blob_file_is_an_error_not_a_panic() {
     let store = store_sqlite::open(dir.path()).unwrap();
     let ids = users(&store, "lost.test", 1).await;
     store
-        .deliver(Arc::new(b"gone".to_vec()), 1, &ids)
+        .deliver(Arc::new(large(b"gone")), 1, &ids)
         .await
         .unwrap();
     for f in blob_files(dir.path()) {
@@ -433,7 +501,7 @@ async fn missing_blob_file_is_an_error_not_a_panic() {
     ));
     // Delivering the same content again re-creates the file the existing row points to.
     store
-        .deliver(Arc::new(b"gone".to_vec()), 1, &ids)
+        .deliver(Arc::new(large(b"gone")), 1, &ids)
         .await
         .unwrap();
     let mut body = Vec::new();
@@ -444,7 +512,7 @@ async fn missing_blob_file_is_an_error_not_a_panic() {
         .read_to_end(&mut body)
         .await
         .unwrap();
-    assert_eq!(body, b"gone");
+    assert_eq!(body, large(b"gone"));
 }
 
 /// The SELECT listing and the many-UID `get_messages` path (one range scan) agree with

@@ -9,13 +9,16 @@
 #
 # Usage: benches/smtp.sh [--postfix]
 #   --postfix   also set up Debian's Postfix (/work/shared/peers/postfix-setup.sh) on
-#               127.0.0.1:10025 and load it with its own smtp-source, alternating with yubin
-#               (A B A B ...); Postfix throughput is end to end: until every message is a
-#               file in the Maildir.
+#               127.0.0.1:10025 and load both servers with Postfix's smtp-source, alternating
+#               (yubin, Postfix, yubin, Postfix ...); yubin is loaded with yubin-bench as well
+#               (latency percentiles). Postfix throughput is end to end: until every message
+#               is a file in the Maildir.
 # Environment (defaults in brackets):
 #   CONCURRENCY ["1 10 50"]  MESSAGES ["2000 5000 10000"] (paired with CONCURRENCY)
 #   SIZE [10240]  IDLE [1000] (0 skips the idle test)  ROUNDS [1]  PORT [25250]
 #   SKIP_BUILD [0]  KEEP [0] (keep the temp dir)  YUBIN_LOG [info] (RUST_LOG for the server)
+#   FSYNCS [0]: 1 counts fsync/fdatasync calls per message with strace at C=1 (yubin, and
+#               Postfix with --postfix: every Postfix process, forks followed)
 #   PEERS [/work/shared/peers]
 #   CHECKS [0]: 1 turns on the checks of arriving mail ([inbound_auth]: SPF, DKIM, DMARC, ARC,
 #               iprev) and DKIM-signs every message (Ed25519, a key made by `openssl
@@ -36,6 +39,7 @@ KEEP=${KEEP:-0}
 YUBIN_LOG=${YUBIN_LOG:-info}
 PEERS=${PEERS:-/work/shared/peers}
 CHECKS=${CHECKS:-0}
+FSYNCS=${FSYNCS:-0}
 POSTFIX=0
 PF_ADDR=127.0.0.1:10025
 PF_NEW=/var/tmp/peer-postfix/maildir/bench.test/user1/new
@@ -45,7 +49,7 @@ FROM=a@x.test
 for arg in "$@"; do
   case "$arg" in
     --postfix) POSTFIX=1 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -188,6 +192,41 @@ run_yubin() { # C N
       '. + {server:"yubin", cpu_us_per_msg:($ticks / $hz * 1000000 / .messages | round)}' >>"$RESULTS"
 }
 
+# Runs "$@" with strace counting fsync and fdatasync calls of the processes $PIDS (forks
+# followed); appends {"server", "fsyncs", "messages"} to the results.
+count_fsyncs() { # SERVER N PIDS... -- command...
+  local server=$1 n=$2; shift 2
+  local pids=()
+  while [ "$1" != "--" ]; do pids+=(-p "$1"); shift; done
+  shift
+  strace -f -qq -c -e trace=fsync,fdatasync "${pids[@]}" -o "$WORK/strace.$server" &
+  local spid=$!
+  sleep 1
+  "$@" >/dev/null
+  sleep 0.5
+  kill -INT "$spid"; wait "$spid" 2>/dev/null || true
+  local calls
+  calls=$(awk '$NF=="fsync" || $NF=="fdatasync" {s += $4} END {print s+0}' "$WORK/strace.$server")
+  jq -nc --arg s "$server" --argjson f "$calls" --argjson n "$n" \
+    '{mode:"fsyncs", server:$s, fsyncs:$f, messages:$n, per_msg:($f/$n)}' | tee -a "$RESULTS" >&2
+}
+
+# yubin loaded with Postfix's smtp-source, as Postfix is (250 after DATA = stored and fsync'd,
+# so the time smtp-source takes is the time to store every message).
+run_yubin_ss() { # C N
+  server_alive
+  log "yubin (smtp-source): C=$1 N=$2"
+  local t0 t1 c0 c1
+  c0=$(cpu_ticks); t0=$(now)
+  smtp-source -m "$2" -s "$1" -l "$SIZE" -f "$FROM" -t "$TO" "127.0.0.1:$PORT"
+  t1=$(now); c1=$(cpu_ticks)
+  jq -nc --argjson c "$1" --argjson n "$2" --argjson size "$SIZE" --argjson t0 "$t0" \
+    --argjson t1 "$t1" --argjson ticks "$((c1 - c0))" --argjson hz "$(getconf CLK_TCK)" \
+    '{server:"yubin", mode:"smtp-source", concurrency:$c, messages:$n, size:$size, ok:$n,
+      failed:0, elapsed_s:($t1-$t0), msgs_per_s:($n/($t1-$t0)),
+      cpu_us_per_msg:($ticks / $hz * 1000000 / $n | round)}' | tee -a "$RESULTS" >&2
+}
+
 count_new() { find "$PF_NEW" -maxdepth 1 -type f 2>/dev/null | wc -l; }
 
 run_postfix() { # C N
@@ -230,9 +269,27 @@ for round in $(seq 1 "$ROUNDS"); do
   for i in "${!CS[@]}"; do
     if [ "$ROUNDS" -gt 1 ]; then log "round $round"; fi
     run_yubin "${CS[$i]}" "${NS[$i]}"
-    if [ "$POSTFIX" = 1 ]; then run_postfix "${CS[$i]}" "${NS[$i]}"; fi
+    if [ "$POSTFIX" = 1 ]; then
+      run_yubin_ss "${CS[$i]}" "${NS[$i]}"
+      run_postfix "${CS[$i]}" "${NS[$i]}"
+    fi
   done
 done
+
+if [ "$FSYNCS" = 1 ]; then
+  log "counting fsyncs per message at C=1 (strace)"
+  count_fsyncs yubin 200 "$SERVER_PID" -- \
+    smtp-source -m 200 -s 1 -l "$SIZE" -f "$FROM" -t "$TO" "127.0.0.1:$PORT"
+  if [ "$POSTFIX" = 1 ]; then
+    mkdir -p "$PF_NEW"; find "$PF_NEW" -maxdepth 1 -type f -delete
+    # The master and its children now; strace -f follows the processes it forks later.
+    pf_master=$(awk '{print $1}' /var/spool/postfix/pid/master.pid)
+    # shellcheck disable=SC2046
+    count_fsyncs postfix 200 "$pf_master" $(pgrep -d ' ' -P "$pf_master") -- \
+      bash -c "smtp-source -m 200 -s 1 -l $SIZE -f $FROM -t $TO $PF_ADDR &&
+        while [ \$(find $PF_NEW -maxdepth 1 -type f | wc -l) -lt 200 ]; do sleep 0.05; done"
+  fi
+fi
 
 if [ "$IDLE" -gt 0 ]; then run_idle "after the load runs"; fi
 
@@ -248,16 +305,18 @@ CPU us/msg = the yubin server's user+system CPU time per message."
   printf 'server\tC\tN\tok\tfail\tmsg/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tRSS MiB\tCPU us/msg\n'
   jq -r 'def f1: . * 10 | round / 10; def f2: . * 100 | round / 100;
     select(.mode=="smtp" or .mode=="smtp-source")
-    | [.server, .concurrency, .messages, .ok, .failed, (.msgs_per_s | f1)]
+    | [.server + " (" + (if .mode == "smtp" then "yubin-bench" else "smtp-source" end) + ")",
+       .concurrency, .messages, .ok, .failed, (.msgs_per_s | f1)]
       + (if .data_end_ms then [.data_end_ms.p50, .data_end_ms.p90, .data_end_ms.p99,
            .data_end_ms.max | f2] else ["-", "-", "-", "-"] end)
       + [if .rss_max_kib then (.rss_max_kib / 1024 | f1) else "-" end]
       + [.cpu_us_per_msg // "-"]
     | @tsv' "$RESULTS"
 } | column -t -s $'\t'
-jq -r 'select(.server=="postfix") | "postfix C=\(.concurrency): smtp-source finished (all queued) at "
+jq -r 'select(.server=="postfix" and .mode=="smtp-source") | "postfix C=\(.concurrency): smtp-source finished (all queued) at "
   + "\(.accept_msgs_per_s * 10 | round / 10) msg/s; all in Maildir after \(.elapsed_s * 100 | round / 100) s"' \
   "$RESULTS"
+jq -r 'select(.mode=="fsyncs") | "\(.server): \(.per_msg) fsync calls per message at C=1 (\(.fsyncs) for \(.messages))"' "$RESULTS"
 jq -r 'select(.mode=="smtp" and .server=="yubin") | .vm_hwm_kib' "$RESULTS" | tail -1 |
   xargs -r -I{} echo "yubin VmHWM (lifetime peak RSS): {} KiB"
 jq -r 'select(.mode=="idle") | "idle (\(.when)): \(.open) connections open (\(.still_open) still open after settling), "

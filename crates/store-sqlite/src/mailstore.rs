@@ -259,10 +259,8 @@ impl MailStore for SqliteStore {
         let blobs = Arc::clone(&self.blobs);
         let bodies: Vec<Arc<Vec<u8>>> = items.iter().map(|i| Arc::clone(&i.0)).collect();
         let hashes = tokio::task::spawn_blocking(move || {
-            bodies
-                .iter()
-                .map(|b| blobs.store(b))
-                .collect::<Result<Vec<String>, _>>()
+            let refs: Vec<&[u8]> = bodies.iter().map(|b| b.as_slice()).collect();
+            blobs.store_many(&refs)
         })
         .await
         .map_err(|e| StoreError::Temporary(format!("blob task failed: {e}")))?

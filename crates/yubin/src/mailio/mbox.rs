@@ -199,11 +199,7 @@ pub fn take_state_headers(msg: &[u8]) -> (Vec<u8>, Flags) {
 fn apply_state(name: &str, value: &[u8], flags: &mut Flags) {
     let value = String::from_utf8_lossy(value);
     match name {
-        "status" => {
-            if value.contains('R') {
-                flags.system.insert(SystemFlags::SEEN);
-            }
-        }
+        "status" if value.contains('R') => flags.system.insert(SystemFlags::SEEN),
         "x-status" => {
             for (c, f) in [
                 ('A', SystemFlags::ANSWERED),

@@ -128,6 +128,71 @@ impl BlobDir {
         result
     }
 
+    /// [`store`](Self::store) for many bodies with one flush for all of them instead of two
+    /// fsyncs each (a bulk import of 100,000 messages cannot pay 10 ms per message): every new
+    /// body is written to its temporary file, the file system is flushed (`syncfs(2)`), the
+    /// files are renamed into place, and it is flushed again — so, as with [`ensure`](Self::ensure),
+    /// a file has its final name only once its bytes are durable, and returns only once the
+    /// name is. Batches of fewer than [`BATCH_SYNC_MIN`] new bodies, and systems without
+    /// `syncfs`, take the per-file path (a flush of the whole file system costs more than a
+    /// few fsyncs when other programs have much unwritten data). Returns the hashes in order.
+    pub fn store_many(&self, bodies: &[&[u8]]) -> io::Result<Vec<String>> {
+        let hashes: Vec<String> = bodies.iter().map(|b| hash_of(b)).collect();
+        let mut fresh: Vec<(usize, &str)> = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, hash) in hashes.iter().enumerate() {
+            if !seen.insert(hash.as_str()) {
+                continue;
+            }
+            let exists = fs::metadata(self.path(hash))
+                .is_ok_and(|m| m.is_file() && m.len() == bodies[i].len() as u64);
+            if !(exists && self.known_durable(hash)) {
+                fresh.push((i, hash.as_str()));
+            }
+        }
+        if fresh.len() < BATCH_SYNC_MIN || !cfg!(target_os = "linux") {
+            for (i, hash) in fresh {
+                self.ensure(hash, bodies[i])?;
+            }
+            return Ok(hashes);
+        }
+        let mut renames = Vec::with_capacity(fresh.len());
+        let result = (|| {
+            for &(i, hash) in &fresh {
+                let path = self.path(hash);
+                if fs::metadata(&path)
+                    .is_ok_and(|m| m.is_file() && m.len() == bodies[i].len() as u64)
+                {
+                    // Renamed into place by a writer that fsync'd it first; only its
+                    // directory entry needs the flush below.
+                    continue;
+                }
+                let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+                self.create_dirs(&dir)?;
+                let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+                let tmp = dir.join(format!(".{hash}.{}.{n}.tmp", std::process::id()));
+                let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+                renames.push((tmp, path));
+                f.write_all(bodies[i])?;
+            }
+            syncfs(&self.root)?;
+            for (tmp, path) in &renames {
+                fs::rename(tmp, path)?;
+            }
+            syncfs(&self.root)
+        })();
+        if let Err(e) = result {
+            for (tmp, _) in &renames {
+                let _ = fs::remove_file(tmp);
+            }
+            return Err(e);
+        }
+        for (_, hash) in fresh {
+            self.remember_durable(hash);
+        }
+        Ok(hashes)
+    }
+
     fn known_durable(&self, hash: &str) -> bool {
         let set = self.durable.lock().unwrap_or_else(|e| e.into_inner());
         set.contains(hash)
@@ -208,6 +273,30 @@ impl BlobDir {
     }
 }
 
+/// Below this many new bodies [`BlobDir::store_many`] fsyncs each file instead of flushing
+/// the whole file system.
+pub const BATCH_SYNC_MIN: usize = 16;
+
+/// Flushes every file and directory entry of the file system holding `dir` (`syncfs(2)`,
+/// which reports write-back errors since Linux 5.8).
+#[cfg(target_os = "linux")]
+pub(crate) fn syncfs(dir: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let d = File::open(dir)?;
+    // SAFETY: `d` is an open descriptor for the duration of the call.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::syncfs(d.as_raw_fd()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn syncfs(dir: &Path) -> io::Result<()> {
+    fsync_dir(dir)
+}
+
 /// What [`BlobDir::walk`] found.
 pub struct Walk {
     /// Hashes of the blob files.
@@ -249,6 +338,28 @@ mod tests {
         blobs.remove(&h).unwrap();
         blobs.remove(&h).unwrap();
         assert!(!blobs.exists(&h));
+    }
+
+    #[test]
+    fn store_many_writes_every_body_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobDir::open(dir.path().join("blobs")).unwrap();
+        let bodies: Vec<Vec<u8>> = (0..40)
+            .map(|i| format!("body {}", i % 30).into_bytes())
+            .collect();
+        let refs: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+        let hashes = blobs.store_many(&refs).unwrap();
+        assert_eq!(hashes.len(), 40);
+        for (h, b) in hashes.iter().zip(&bodies) {
+            assert_eq!(h, &hash_of(b));
+            assert_eq!(&fs::read(blobs.path(h)).unwrap(), b);
+        }
+        assert_eq!(hashes[3], hashes[33]);
+        let walk = blobs.walk().unwrap();
+        assert_eq!(walk.blobs.len(), 30);
+        assert!(walk.temps.is_empty());
+        // Again: nothing new to write.
+        assert_eq!(blobs.store_many(&refs).unwrap(), hashes);
     }
 
     #[test]

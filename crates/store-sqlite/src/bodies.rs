@@ -27,15 +27,27 @@ pub fn is_inline(size: u64) -> bool {
     size <= INLINE_MAX
 }
 
-/// Prepares a body for the metadata transaction and returns its hash: a large body is written
-/// durably to the blob directory first ("blob before metadata"); a small one is only hashed,
-/// its bytes going into the transaction itself ([`put`]).
-pub fn prepare(blobs: &BlobDir, bytes: &[u8]) -> std::io::Result<String> {
-    if is_inline(bytes.len() as u64) {
-        Ok(hash_of(bytes))
-    } else {
-        blobs.store(bytes)
+/// Prepares bodies for one metadata transaction and returns their hashes, in order: large
+/// bodies are written durably to the blob directory first ("blob before metadata"), together
+/// ([`BlobDir::store_many`], one flush for the whole batch); small ones are only hashed, their
+/// bytes going into the transaction itself ([`put`]).
+pub fn prepare_many(blobs: &BlobDir, bytes: &[impl AsRef<[u8]>]) -> std::io::Result<Vec<String>> {
+    let mut hashes: Vec<Option<String>> = Vec::with_capacity(bytes.len());
+    let mut large: Vec<&[u8]> = Vec::new();
+    for b in bytes {
+        let b = b.as_ref();
+        if is_inline(b.len() as u64) {
+            hashes.push(Some(hash_of(b)));
+        } else {
+            hashes.push(None);
+            large.push(b);
+        }
     }
+    let mut stored = blobs.store_many(&large)?.into_iter();
+    Ok(hashes
+        .into_iter()
+        .map(|h| h.or_else(|| stored.next()).unwrap_or_default())
+        .collect())
 }
 
 /// Stores the body of `hash` (inside the caller's transaction).

@@ -27,6 +27,7 @@
 //! the follower (`follower.rs`) polls the log for other processes' writes and hands them to
 //! this process's subscribers.
 
+pub mod backup;
 mod blobs;
 mod bodies;
 mod change_log;

@@ -262,12 +262,10 @@ impl MailStore for SqliteStore {
         // Every body durably on disk before the one metadata transaction (one hand-off to the
         // blocking pool for all of them).
         let blobs = Arc::clone(&self.blobs);
-        let bodies: Vec<Arc<Vec<u8>>> = items.iter().map(|i| Arc::clone(&i.0)).collect();
+        let texts: Vec<Arc<Vec<u8>>> = items.iter().map(|i| Arc::clone(&i.0)).collect();
         let hashes = tokio::task::spawn_blocking(move || {
-            bodies
-                .iter()
-                .map(|b| bodies::prepare(&blobs, b))
-                .collect::<Result<Vec<String>, _>>()
+            let refs: Vec<&[u8]> = texts.iter().map(|b| b.as_slice()).collect();
+            bodies::prepare_many(&blobs, &refs)
         })
         .await
         .map_err(|e| StoreError::Temporary(format!("blob task failed: {e}")))?

@@ -78,6 +78,20 @@ pub enum Command {
         #[arg(long, value_name = "LOCATION")]
         from: Option<String>,
     },
+    /// Import mail into an account (works while the server runs; a second run adds only
+    /// what is missing). See README, "Import, export and backup".
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Export an account's mail with its flags, keywords and dates (a second run into the
+    /// same PATH writes only what is new).
+    #[command(subcommand)]
+    Export(ExportCommand),
+    /// Copy a consistent snapshot of the running server's store (database and message bodies)
+    /// into PATH, a new or empty directory. For PostgreSQL, says how to use pg_dump instead.
+    Backup { path: PathBuf },
+    /// Restore a backup made by `yubin backup` into the configured data_dir, which must be
+    /// empty or missing (start the server afterwards). UIDVALIDITY and UIDs are kept.
+    Restore { path: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +111,36 @@ pub enum QueueCommand {
     Delete { id: i64 },
     /// Make every pending recipient due now (same as `retry --all`).
     Flush,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import a Maildir++ tree (Dovecot's, Courier's): INBOX from cur/ and new/, folders
+    /// from .Name directories, flags from the `:2,` suffix, keywords via dovecot-keywords,
+    /// internal dates from the files' modification times.
+    Maildir { path: PathBuf, address: String },
+    /// Import an mbox file into one mailbox (INBOX unless --mailbox), with the `From ` line
+    /// dates and the Status/X-Status/X-Keywords flags. A directory (as `yubin export mbox`
+    /// writes) is imported file by file: NAME.mbox into mailbox NAME.
+    Mbox {
+        file: PathBuf,
+        address: String,
+        /// The mailbox to import into (created if missing).
+        #[arg(long)]
+        mailbox: Option<String>,
+        /// How `>From ` lines are unquoted: mboxrd removes one `>` from any `>…>From `
+        /// line, mboxo only from `>From `.
+        #[arg(long, value_enum, default_value = "mboxrd")]
+        variant: crate::mailio::mbox::Variant,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Write every mailbox of ADDRESS as a Maildir++ tree under PATH (Dovecot's layout).
+    Maildir { address: String, path: PathBuf },
+    /// Write every mailbox of ADDRESS as an mboxrd file PATH/NAME.mbox.
+    Mbox { address: String, path: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]

@@ -103,7 +103,7 @@ pub async fn run(
 
 /// Messages are stored with CRLF line ends (RFC 5322 §2.1; IMAP sends them as stored): a file
 /// written on Unix has bare LFs.
-fn crlf(raw: &[u8]) -> Vec<u8> {
+pub(crate) fn crlf(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() + raw.len() / 40);
     let mut prev = 0u8;
     for &b in raw {

@@ -11,6 +11,7 @@
 
 mod admin;
 mod antispam_config;
+mod backup_cli;
 mod ban_cli;
 mod check_dns_cli;
 mod cli;
@@ -24,6 +25,7 @@ mod inbound_auth_config;
 mod limits;
 mod listeners;
 mod logging;
+mod mailio;
 mod memory;
 mod migrate_cli;
 mod outbound_config;
@@ -38,7 +40,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, ExportCommand, ImportCommand};
 use config::Config;
 
 fn main() -> ExitCode {
@@ -77,7 +79,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::DnsRecords { .. }
         | Command::CheckDns { .. }
         | Command::Deliver { .. }
-        | Command::Migrate { .. } => tokio::runtime::Builder::new_current_thread(),
+        | Command::Migrate { .. }
+        | Command::Backup { .. }
+        | Command::Restore { .. } => tokio::runtime::Builder::new_current_thread(),
+        // Reading the source overlaps storing it.
+        Command::Import(_) | Command::Export(_) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(2);
+            b
+        }
     }
     .enable_all()
     .build()?;
@@ -156,6 +166,51 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     config.limits.max_message_size,
                 )
                 .await
+            }
+            Command::Import(cmd) => {
+                let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
+                let out = &mut std::io::stdout();
+                match cmd {
+                    ImportCommand::Maildir { path, address } => {
+                        mailio::import_maildir(opened.store.clone(), &path, &address, out).await
+                    }
+                    ImportCommand::Mbox {
+                        file,
+                        address,
+                        mailbox,
+                        variant,
+                    } => {
+                        mailio::import_mbox(
+                            opened.store.clone(),
+                            &file,
+                            &address,
+                            mailbox,
+                            variant,
+                            out,
+                        )
+                        .await
+                    }
+                }
+            }
+            Command::Export(cmd) => {
+                let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
+                let out = &mut std::io::stdout();
+                match cmd {
+                    ExportCommand::Maildir { address, path } => {
+                        mailio::export::export_maildir(opened.store.as_ref(), &address, &path, out)
+                            .await
+                    }
+                    ExportCommand::Mbox { address, path } => {
+                        mailio::export::export_mbox(opened.store.as_ref(), &address, &path, out)
+                            .await
+                    }
+                }
+            }
+            Command::Backup { path: dest } => {
+                backup_cli::backup(&config, path.as_deref(), &dest, &mut std::io::stdout())
+            }
+            Command::Restore { path: src } => {
+                backup_cli::restore(&config, path.as_deref(), &src, &mut std::io::stdout())
             }
             Command::Migrate { to, from } => {
                 let direction = match (to, from) {

@@ -7,11 +7,11 @@
 //! (RFC 8601 §2.7), never a pass.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::config::{ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::common::verify::DomainKey;
@@ -146,34 +146,16 @@ fn parse_txt(name: &str, records: &[String]) -> Txt {
 }
 
 impl Checker {
-    /// A checker asking `nameservers` (UDP, then TCP), or the system's resolvers with `None`;
-    /// `statics` answer first.
+    /// A checker asking the resolvers of `resolver` (yubin builds it from `[dns] nameservers`
+    /// with `queue::dns::resolver_config`), with this checker's timeouts and cache size set
+    /// on its options; `statics` answer first.
     pub fn new(
         config: InboundAuthConfig,
         hostname: &str,
-        nameservers: Option<&[SocketAddr]>,
+        resolver: (ResolverConfig, ResolverOpts),
         statics: &[StaticName],
     ) -> Result<Checker, String> {
-        let (resolver_config, mut opts) = match nameservers {
-            Some(list) => {
-                let servers = list
-                    .iter()
-                    .map(|sa| {
-                        let mut udp = ConnectionConfig::udp();
-                        udp.port = sa.port();
-                        let mut tcp = ConnectionConfig::tcp();
-                        tcp.port = sa.port();
-                        NameServerConfig::new(sa.ip(), true, vec![udp, tcp])
-                    })
-                    .collect();
-                (
-                    ResolverConfig::from_parts(None, Vec::new(), servers),
-                    ResolverOpts::default(),
-                )
-            }
-            None => hickory_resolver::system_conf::read_system_conf()
-                .map_err(|e| format!("cannot read the system DNS configuration: {e}"))?,
-        };
+        let (resolver_config, mut opts) = resolver;
         opts.timeout = config.dns_timeout;
         opts.attempts = 2;
         // The resolver's own cache keeps raw answers (and negative ones) for their TTL.

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use base64::Engine;
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
 use inbound_auth::{Checker, Disposition, InboundAuthConfig, Res, StaticName};
 use mail_auth::common::crypto::Ed25519Key;
 use mail_auth::common::headers::HeaderWriter;
@@ -35,7 +36,15 @@ fn checker(statics: &[StaticName]) -> Checker {
         check_timeout: Duration::from_secs(2),
         ..InboundAuthConfig::default()
     };
-    Checker::new(config, "mx.example.com", Some(&[dead]), statics).unwrap()
+    // A resolver that only knows a dead server: every answer must come from `statics`.
+    let mut udp = ConnectionConfig::udp();
+    udp.port = dead.port();
+    let servers = vec![NameServerConfig::new(dead.ip(), true, vec![udp])];
+    let resolver = (
+        ResolverConfig::from_parts(None, Vec::new(), servers),
+        ResolverOpts::default(),
+    );
+    Checker::new(config, "mx.example.com", resolver, statics).unwrap()
 }
 
 fn signed(key: Ed25519Key, domain: &str, body: &str) -> Vec<u8> {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
 
@@ -23,9 +23,13 @@ pub enum DnsError {
     Permanent(String),
 }
 
-/// A resolver using `nameservers` (UDP + TCP), or the system configuration with `None`; `None`
-/// (logged) when it cannot be built. Shared by outbound delivery and `yubin check-dns`.
-pub fn build_resolver(nameservers: Option<&[SocketAddr]>) -> Option<TokioResolver> {
+/// The resolver configuration for `nameservers` (each asked over UDP, then TCP), or the
+/// system's (`/etc/resolv.conf`) with `None`. The one place yubin turns its `[dns]
+/// nameservers` into a resolver: outbound delivery, `yubin check-dns` and the checks of
+/// arriving mail (`inbound-auth`, which sets its own timeouts on the options) all use it.
+pub fn resolver_config(
+    nameservers: Option<&[SocketAddr]>,
+) -> Result<(ResolverConfig, ResolverOpts), String> {
     match nameservers {
         Some(list) => {
             let servers = list
@@ -38,23 +42,27 @@ pub fn build_resolver(nameservers: Option<&[SocketAddr]>) -> Option<TokioResolve
                     NameServerConfig::new(sa.ip(), true, vec![udp, tcp])
                 })
                 .collect();
-            let config = ResolverConfig::from_parts(None, Vec::new(), servers);
-            TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-                .build()
-                .map_err(|e| tracing::warn!(error = %e, "cannot build the DNS resolver"))
-                .ok()
+            Ok((
+                ResolverConfig::from_parts(None, Vec::new(), servers),
+                ResolverOpts::default(),
+            ))
         }
-        None => match TokioResolver::builder_tokio() {
-            Ok(b) => b
-                .build()
-                .map_err(|e| tracing::warn!(error = %e, "cannot build the DNS resolver"))
-                .ok(),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the system DNS configuration");
-                None
-            }
-        },
+        None => hickory_resolver::system_conf::read_system_conf()
+            .map_err(|e| format!("cannot read the system DNS configuration: {e}")),
     }
+}
+
+/// A resolver using [`resolver_config`]; `None` (logged) when it cannot be built. Shared by
+/// outbound delivery and `yubin check-dns`.
+pub fn build_resolver(nameservers: Option<&[SocketAddr]>) -> Option<TokioResolver> {
+    let (config, opts) = resolver_config(nameservers)
+        .map_err(|e| tracing::warn!(error = %e, "cannot configure the DNS resolver"))
+        .ok()?;
+    TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+        .with_options(opts)
+        .build()
+        .map_err(|e| tracing::warn!(error = %e, "cannot build the DNS resolver"))
+        .ok()
 }
 
 pub struct Dns {

@@ -117,7 +117,13 @@ pub fn checker(hostname: &str, ia: &InboundAuth, dns: &Dns) -> anyhow::Result<Op
             }
         })
         .collect();
-    match Checker::new(config, hostname, dns.nameservers.as_deref(), &statics) {
+    let resolver = queue::dns::resolver_config(dns.nameservers.as_deref()).map_err(|e| {
+        anyhow::anyhow!(
+            "[inbound_auth]: {e} (set [dns] nameservers, or [inbound_auth] enabled = false to \
+             receive mail unchecked)"
+        )
+    })?;
+    match Checker::new(config, hostname, resolver, &statics) {
         Ok(c) => Ok(Some(c)),
         Err(e) => bail!(
             "[inbound_auth]: {e} (set [dns] nameservers, or [inbound_auth] enabled = false to \

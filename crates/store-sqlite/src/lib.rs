@@ -30,6 +30,7 @@
 mod blobs;
 mod change_log;
 mod checkpoint;
+mod dates;
 mod db;
 mod follower;
 mod login_guard;

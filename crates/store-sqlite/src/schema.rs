@@ -14,7 +14,7 @@ use store::{StoreError, StoreResult};
 use crate::db::Db;
 
 /// The version [`migrate`] produces. Bump it and add a step when the schema changes.
-pub const SCHEMA_VERSION: i64 = 14;
+pub const SCHEMA_VERSION: i64 = 15;
 
 /// Version 1: the initial schema.
 const V1: &str = "
@@ -375,6 +375,19 @@ CREATE TABLE greylist (
 CREATE INDEX greylist_last_seen ON greylist(last_seen);
 ";
 
+/// Version 15: the dates retention goes by (`store::MessageDates`). `save_date`: when the
+/// message entered its mailbox (RFC 8514), NULL for messages stored before (retention then
+/// uses the internal date). `retrieved_at`: the first POP3 RETR, for "leave a copy for N
+/// days" (RFC 2449 §6.7 EXPIRE). Indexed per mailbox, so a retention batch reads only what it
+/// removes.
+const V15: &str = "
+ALTER TABLE messages ADD COLUMN save_date INTEGER;      -- Unix seconds
+ALTER TABLE messages ADD COLUMN retrieved_at INTEGER;   -- Unix seconds
+CREATE INDEX messages_save_date ON messages(mailbox_id, save_date);
+CREATE INDEX messages_retrieved ON messages(mailbox_id, retrieved_at)
+    WHERE retrieved_at IS NOT NULL;
+";
+
 /// Switches the database to WAL mode and creates or upgrades the schema.
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let mode: String = conn
@@ -437,6 +450,9 @@ pub fn migrate(conn: &Connection) -> StoreResult<()> {
         }
         if version < 14 {
             conn.execute_batch(V14).db()?;
+        }
+        if version < 15 {
+            conn.execute_batch(V15).db()?;
         }
         if version < SCHEMA_VERSION {
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))

@@ -38,8 +38,12 @@ pub trait MessageDates: Send + Sync {
 
     /// Records `at` as the first-retrieval time of the messages `uids` that have none yet
     /// (POP3 RETR); missing UIDs are skipped. Returns how many got one now.
-    async fn mark_retrieved(&self, mailbox: MailboxId, uids: &[Uid], at: UnixTime)
-    -> StoreResult<u64>;
+    async fn mark_retrieved(
+        &self,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        at: UnixTime,
+    ) -> StoreResult<u64>;
 
     /// The first-retrieval times of the messages `uids`, in UID order (missing UIDs skipped).
     async fn retrieved_dates(

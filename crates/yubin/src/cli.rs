@@ -35,6 +35,9 @@ pub enum Command {
     /// Manage DKIM signing keys.
     #[command(subcommand)]
     Dkim(DkimCommand),
+    /// Apply the retention policies ([retention]) now, or show what they would remove.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
     /// Print the DNS records to publish for DOMAIN (one of this server's domains) as a
     /// zone-file snippet: MX, SPF, DKIM (every key in the store), DMARC, TLS reporting,
     /// MTA-STS (commented), client SRV records (RFC 6186/8314) and autoconfiguration names.
@@ -77,6 +80,20 @@ pub enum Command {
         /// Copy LOCATION into the configured store (which must be empty).
         #[arg(long, value_name = "LOCATION")]
         from: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// One pass: expunge old Trash and Junk, POP3-retrieved mail past its period, and move
+    /// old INBOX mail to Archive (as configured); prints one line per mailbox touched. Works
+    /// while the server runs (it waits for no one: if the server's pass is running, it fails).
+    Run {
+        /// Print what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only this account.
+        address: Option<String>,
     },
 }
 

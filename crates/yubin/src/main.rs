@@ -28,6 +28,7 @@ mod memory;
 mod migrate_cli;
 mod outbound_config;
 mod queue_cli;
+mod retention;
 mod rlimit;
 mod serve;
 mod shutdown;
@@ -77,7 +78,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::DnsRecords { .. }
         | Command::CheckDns { .. }
         | Command::Deliver { .. }
-        | Command::Migrate { .. } => tokio::runtime::Builder::new_current_thread(),
+        | Command::Migrate { .. }
+        | Command::Retention(_) => tokio::runtime::Builder::new_current_thread(),
     }
     .enable_all()
     .build()?;
@@ -154,6 +156,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     &recipients,
                     &mut std::io::stdin().lock(),
                     config.limits.max_message_size,
+                )
+                .await
+            }
+            Command::Retention(cli::RetentionCommand::Run { dry_run, address }) => {
+                let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
+                retention::cli::run(
+                    opened.store.clone(),
+                    &config.retention,
+                    dry_run,
+                    address.as_deref(),
+                    &mut std::io::stdout(),
                 )
                 .await
             }

@@ -65,7 +65,10 @@ pub async fn retrievals_and_aged_messages(store: &dyn Store) {
     let a = ids[0];
     let ib = inbox(store, a).await;
     for i in 0..5 {
-        store.deliver(msg(&format!("m{i}")), 1_000, &[a]).await.unwrap();
+        store
+            .deliver(msg(&format!("m{i}")), 1_000, &[a])
+            .await
+            .unwrap();
     }
     assert_eq!(store.mark_retrieved(ib, &[2, 3, 9], 100).await.unwrap(), 2);
     assert_eq!(store.mark_retrieved(ib, &[3, 4], 500).await.unwrap(), 1);
@@ -74,7 +77,10 @@ pub async fn retrievals_and_aged_messages(store: &dyn Store) {
         [(1, None), (2, Some(100)), (3, Some(100)), (4, Some(500))]
     );
     let aged = |basis, before, limit| store.aged_messages(ib, basis, before, limit);
-    assert_eq!(aged(AgeBasis::Retrieved, 100, 10).await.unwrap(), [] as [u32; 0]);
+    assert_eq!(
+        aged(AgeBasis::Retrieved, 100, 10).await.unwrap(),
+        [] as [u32; 0]
+    );
     assert_eq!(aged(AgeBasis::Retrieved, 101, 10).await.unwrap(), [2, 3]);
     assert_eq!(aged(AgeBasis::Retrieved, 501, 10).await.unwrap(), [2, 3, 4]);
     assert_eq!(aged(AgeBasis::Retrieved, 501, 2).await.unwrap(), [2, 3]);

@@ -605,6 +605,51 @@ mod tests {
         assert_eq!(unleased, 4);
     }
 
+    /// Version 15: existing messages have no save date (retention goes by their internal
+    /// date), and the batches of aged messages are range reads of the new indexes.
+    #[test]
+    fn migrates_to_save_dates() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = connect(&dir.path().join("d.db"), false).unwrap();
+        for v in [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14] {
+            conn.execute_batch(v).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 14;
+             INSERT INTO domains (name) VALUES ('a.test');
+             INSERT INTO accounts (address, domain_id, password_hash, created_at)
+                 VALUES ('u@a.test', 1, 'x', 0);
+             INSERT INTO mailboxes (account_id, name, uid_validity) VALUES (1, 'Trash', 1);
+             INSERT INTO blobs (hash, size, refcount) VALUES ('h', 1, 1);
+             INSERT INTO messages (mailbox_id, uid, blob_hash, size, internal_date, modseq)
+                 VALUES (1, 1, 'h', 1, 5, 1);",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let (saved, retrieved): (Option<i64>, Option<i64>) = conn
+            .query_row("SELECT save_date, retrieved_at FROM messages", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((saved, retrieved), (None, None));
+        for (sql, index) in [
+            (
+                "SELECT uid FROM messages WHERE mailbox_id = ?1 AND save_date < ?1",
+                "messages_save_date",
+            ),
+            (
+                "SELECT uid FROM messages
+                 WHERE mailbox_id = ?1 AND retrieved_at IS NOT NULL AND retrieved_at < ?1",
+                "messages_retrieved",
+            ),
+        ] {
+            let plan: String = conn
+                .query_row(&format!("EXPLAIN QUERY PLAN {sql}"), [1], |r| r.get(3))
+                .unwrap();
+            assert!(plan.contains(index), "{sql}: {plan}");
+        }
+    }
+
     /// SELECT's view and STATUS's counts read the narrow covering index, not the table rows
     /// with their blob hashes (which would read several times the pages for 100,000 messages).
     #[test]

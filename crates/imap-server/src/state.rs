@@ -116,9 +116,9 @@ impl Selected {
         Ok(())
     }
 
-    /// The save date of `m` (RFC 8514 §3). A message stored before save dates were recorded
-    /// has its internal date: the mailbox supports save dates, so NIL is never answered, and
-    /// retention goes by the same date. Also the internal date for a message not read by
+    /// The save date of `m` (RFC 8514 §3). A message without one in the store has its internal
+    /// date: the mailbox supports save dates, so NIL is never answered, and retention goes by
+    /// the same date. Also the internal date for a message not read by
     /// [`ensure_save_dates`](Self::ensure_save_dates) (a new message an updating search
     /// looks at).
     pub fn save_date_of(&self, m: &Msg<'_>) -> store::UnixTime {

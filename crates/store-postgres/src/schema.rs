@@ -335,13 +335,14 @@ CREATE INDEX greylist_last_seen ON greylist (last_seen);
 "#;
 
 /// Version 8: the dates retention goes by (`store::MessageDates`, the embedded store's version
-/// 15). `save_date`: when the message entered its mailbox (RFC 8514), NULL for rows stored
-/// before (retention then uses the internal date); new rows get the database's clock by
-/// default, so every insert path (delivery, APPEND, COPY, MOVE) sets it. `retrieved_at`: the
-/// first POP3 RETR (RFC 2449 §6.7 EXPIRE). Indexed per mailbox for retention's batches.
+/// 15). `save_date`: when the message entered its mailbox (RFC 8514); new rows get the
+/// database's clock by default, so every insert path (delivery, APPEND, COPY, MOVE) sets it,
+/// and rows stored before count as saved at the upgrade (the default's value when the column
+/// is added: no table rewrite) — an upgrade never makes old Trash due at once. `retrieved_at`:
+/// the first POP3 RETR (RFC 2449 §6.7 EXPIRE). Indexed per mailbox for retention's batches.
 const V8: &str = r#"
-ALTER TABLE messages ADD COLUMN save_date bigint;      -- Unix seconds
-ALTER TABLE messages ALTER COLUMN save_date SET DEFAULT extract(epoch FROM now())::bigint;
+ALTER TABLE messages
+    ADD COLUMN save_date bigint DEFAULT extract(epoch FROM now())::bigint;  -- Unix seconds
 ALTER TABLE messages ADD COLUMN retrieved_at bigint;   -- Unix seconds
 CREATE INDEX messages_save_date ON messages(mailbox_id, save_date);
 CREATE INDEX messages_retrieved ON messages(mailbox_id, retrieved_at)

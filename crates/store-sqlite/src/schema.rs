@@ -376,12 +376,14 @@ CREATE INDEX greylist_last_seen ON greylist(last_seen);
 ";
 
 /// Version 15: the dates retention goes by (`store::MessageDates`). `save_date`: when the
-/// message entered its mailbox (RFC 8514), NULL for messages stored before (retention then
-/// uses the internal date). `retrieved_at`: the first POP3 RETR, for "leave a copy for N
+/// message entered its mailbox (RFC 8514); messages stored before count as saved at the
+/// upgrade — the safe side: an upgrade never makes old Trash due at once (their internal
+/// dates may be years old). `retrieved_at`: the first POP3 RETR, for "leave a copy for N
 /// days" (RFC 2449 §6.7 EXPIRE). Indexed per mailbox, so a retention batch reads only what it
 /// removes.
 const V15: &str = "
 ALTER TABLE messages ADD COLUMN save_date INTEGER;      -- Unix seconds
+UPDATE messages SET save_date = CAST(strftime('%s', 'now') AS INTEGER);
 ALTER TABLE messages ADD COLUMN retrieved_at INTEGER;   -- Unix seconds
 CREATE INDEX messages_save_date ON messages(mailbox_id, save_date);
 CREATE INDEX messages_retrieved ON messages(mailbox_id, retrieved_at)
@@ -605,8 +607,9 @@ mod tests {
         assert_eq!(unleased, 4);
     }
 
-    /// Version 15: existing messages have no save date (retention goes by their internal
-    /// date), and the batches of aged messages are range reads of the new indexes.
+    /// Version 15: existing messages count as saved at the upgrade (not by their internal
+    /// date: an upgrade must not make old Trash due at once), and the batches of aged messages
+    /// are range reads of the new indexes.
     #[test]
     fn migrates_to_save_dates() {
         let dir = tempfile::tempdir().unwrap();
@@ -631,7 +634,15 @@ mod tests {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .unwrap();
-        assert_eq!((saved, retrieved), (None, None));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert!(
+            saved.is_some_and(|s| (now - 5..=now + 5).contains(&s)),
+            "{saved:?}"
+        );
+        assert_eq!(retrieved, None);
         for (sql, index) in [
             (
                 "SELECT uid FROM messages WHERE mailbox_id = ?1 AND save_date < ?1",

@@ -3,8 +3,8 @@
 //! - The save date (RFC 8514 §1): when the message entered its current mailbox — set by the
 //!   backend to its clock at delivery, APPEND, COPY and MOVE (a copy or a moved message is
 //!   saved anew), kept by `yubin migrate`. Messages stored before save dates were recorded
-//!   have none (FETCH SAVEDATE answers NIL, RFC 8514 §3); retention then goes by their
-//!   internal date.
+//!   count as saved when the schema was upgraded (both backends' migration step); a row
+//!   without one (`None`) goes by its internal date.
 //! - The first-retrieval time: when a POP3 client first RETRieved the message (the server
 //!   side of "leave a copy on the server for N days", RFC 2449 §6.7 EXPIRE). Set once, never
 //!   moved by later RETRs; not an IMAP-visible change (no MODSEQ, no event).

@@ -251,3 +251,24 @@ def test_fetch_savedate_and_search_saved(server):
     except imaplib.IMAP4.error as e:
         assert "BAD" in str(e) or "expected" in str(e).lower() or "date" in str(e).lower(), e
     m.logout()
+
+
+def test_archive_moves_old_inbox_mail(make_server):
+    server = make_server(
+        "[retention]\nenabled = false\narchive_days = 10\n"
+        '[retention.domains."example.com"]\ntrash_days = "never"\n'
+    )
+    deliver(server, 2)
+    m = login_imaps(server)
+    append(m, "Trash", "kept: never for this domain")
+    out = run(server, offset_days=9).stdout
+    assert "removed 0 messages in total" in out, out
+    out = run(server, offset_days=11).stdout
+    assert "alice@example.com\tINBOX\tarchive\tremoved 2 (move to Archive)" in out, out
+    assert (count(m, "INBOX"), count(m, "Archive"), count(m, "Trash")) == (0, 2, 1)
+    # Moved: saved anew in Archive, so not due again there (and Archive has no expiry).
+    m.select("Archive")
+    day = datetime.now(timezone.utc).strftime("%d-%b-%Y")
+    typ, data = m.search(None, f"SAVEDON {day}")
+    assert data[0].split() == [b"1", b"2"], data
+    m.logout()

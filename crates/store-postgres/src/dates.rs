@@ -22,8 +22,9 @@ async fn dates<C: GenericClient>(
     Ok(rs.iter().map(|r| (col_u32(r.get(0)), r.get(1))).collect())
 }
 
-/// See [`MessageDates::aged_messages`]: messages without a save date go by their internal
-/// date; both halves are range reads of `messages_save_date`.
+/// See [`MessageDates::aged_messages`]: index range reads in date order that stop at
+/// `limit` (never a sort of every due message); a row without a save date goes by its
+/// internal date.
 async fn aged<C: GenericClient>(
     c: &C,
     mailbox: MailboxId,
@@ -31,24 +32,29 @@ async fn aged<C: GenericClient>(
     before: UnixTime,
     limit: usize,
 ) -> PgResult<Vec<Uid>> {
-    let sql = match basis {
-        AgeBasis::Saved => {
-            "SELECT uid FROM (
-                 SELECT uid FROM messages WHERE mailbox_id = $1 AND save_date < $2
-                 UNION ALL
-                 SELECT uid FROM messages
-                 WHERE mailbox_id = $1 AND save_date IS NULL AND internal_date < $2) a
-             ORDER BY uid LIMIT $3"
-        }
-        AgeBasis::Retrieved => {
+    let queries: &[&str] = match basis {
+        AgeBasis::Saved => &[
             "SELECT uid FROM messages
+             WHERE mailbox_id = $1 AND save_date IS NULL AND internal_date < $2 LIMIT $3",
+            "SELECT uid FROM messages WHERE mailbox_id = $1 AND save_date < $2
+             ORDER BY save_date LIMIT $3",
+        ],
+        AgeBasis::Retrieved => &["SELECT uid FROM messages
              WHERE mailbox_id = $1 AND retrieved_at IS NOT NULL AND retrieved_at < $2
-             ORDER BY uid LIMIT $3"
-        }
+             ORDER BY retrieved_at LIMIT $3"],
     };
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rs = rows(c, sql, &[&mailbox, &before, &limit]).await?;
-    Ok(rs.iter().map(|r| col_u32(r.get(0))).collect())
+    let mut out: Vec<Uid> = Vec::new();
+    for sql in queries {
+        let left = limit.saturating_sub(out.len());
+        if left == 0 {
+            break;
+        }
+        let left = i64::try_from(left).unwrap_or(i64::MAX);
+        let rs = rows(c, sql, &[&mailbox, &before, &left]).await?;
+        out.extend(rs.iter().map(|r| col_u32(r.get(0))));
+    }
+    out.sort_unstable();
+    Ok(out)
 }
 
 #[async_trait]

@@ -52,9 +52,10 @@ pub trait MessageDates: Send + Sync {
         uids: &[Uid],
     ) -> StoreResult<Vec<(Uid, Option<UnixTime>)>>;
 
-    /// Up to `limit` UIDs (ascending) of `mailbox` whose `basis` date is before `before`:
-    /// one batch of what a retention rule removes. Backends answer from an index, so a
-    /// batch costs the same in a mailbox of a million messages.
+    /// Up to `limit` UIDs of `mailbox` whose `basis` date is before `before`, the oldest
+    /// first (ties in any order), returned ascending: one batch of what a retention rule
+    /// removes. Backends answer from an index range read that stops at `limit` (no sort of
+    /// every due message), so a batch costs the same in a mailbox of a million messages.
     async fn aged_messages(
         &self,
         mailbox: MailboxId,

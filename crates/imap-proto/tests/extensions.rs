@@ -367,3 +367,55 @@ fn urlauth_responses() {
         "* URLFETCH u (BINARY NIL BODY {1}\r\nx)\r\n"
     );
 }
+
+/// RFC 8514 §3–4 SAVEDATE: the FETCH attribute and the search keys parse (the RFC's example
+/// `UID FETCH 1:* SAVEDATE` and `SEARCH SAVEDBEFORE ...`), a missing date is refused, and
+/// the response item is written with a date-time or NIL.
+#[test]
+fn rfc8514_savedate() {
+    let CommandBody::Fetch {
+        attributes: FetchAttributes::List(a),
+        ..
+    } = parse(b"t UID FETCH 1:* (UID SAVEDATE)\r\n")
+    else {
+        panic!()
+    };
+    assert_eq!(a, [FetchAttribute::Uid, FetchAttribute::SaveDate]);
+    let CommandBody::Search { criteria, .. } =
+        parse(b"t SEARCH SAVEDBEFORE 1-Jan-2019 OR SAVEDON 2-Jan-2019 SAVEDSINCE 3-Jan-2019 SAVEDATESUPPORTED\r\n")
+    else {
+        panic!()
+    };
+    let d = |day| Date::new(2019, 1, day).unwrap();
+    assert_eq!(
+        criteria,
+        SearchKey::And(vec![
+            SearchKey::SavedBefore(d(1)),
+            SearchKey::Or(
+                Box::new(SearchKey::SavedOn(d(2))),
+                Box::new(SearchKey::SavedSince(d(3)))
+            ),
+            SearchKey::SaveDateSupported,
+        ])
+    );
+    bad(b"t SEARCH SAVEDSINCE\r\n");
+    bad(b"t SEARCH SAVEDON yesterday\r\n");
+    let date = DateTime::new(d(4), 10, 0, 0, 60).unwrap();
+    let mut out = Vec::new();
+    Response::Data(Data::Fetch {
+        seq: 1,
+        items: vec![FetchItem::SaveDate(Some(date)), FetchItem::Uid(9)],
+    })
+    .encode(&mut out, EncodeOptions::default());
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "* 1 FETCH (SAVEDATE \" 4-Jan-2019 10:00:00 +0100\" UID 9)\r\n"
+    );
+    let mut out = Vec::new();
+    Response::Data(Data::Fetch {
+        seq: 2,
+        items: vec![FetchItem::SaveDate(None)],
+    })
+    .encode(&mut out, EncodeOptions::default());
+    assert_eq!(out, b"* 2 FETCH (SAVEDATE NIL)\r\n");
+}

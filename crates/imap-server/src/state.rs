@@ -7,7 +7,7 @@
 //! client is told: by this session's own FETCH/STORE replies or by the untagged FETCH that
 //! [`sync`] sends for other sessions' changes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use imap_proto::{Code, Data, FetchItem, Flag, SequenceSet, Status};
 use store::{
@@ -78,6 +78,9 @@ pub(crate) struct Selected {
     pub saved: Vec<Uid>,
     /// Searches and sorts kept current with ADDTO/REMOVEFROM (RFC 5267 §4.3).
     pub contexts: crate::search::context::Contexts,
+    /// Save dates read so far (RFC 8514), `None` where the store has none. A message's save
+    /// date never changes while its UID lives in the mailbox, so entries stay valid.
+    pub save_dates: HashMap<Uid, Option<store::UnixTime>>,
 }
 
 impl Selected {
@@ -91,6 +94,39 @@ impl Selected {
 
     pub fn max_uid(&self) -> Uid {
         self.view.max_uid()
+    }
+
+    /// Reads the save dates of `uids` not read yet (FETCH SAVEDATE, SEARCH SAVED*).
+    pub async fn ensure_save_dates(
+        &mut self,
+        ctx: &Ctx,
+        uids: &[Uid],
+    ) -> Result<(), store::StoreError> {
+        let missing: Vec<Uid> = uids
+            .iter()
+            .copied()
+            .filter(|u| !self.save_dates.contains_key(u))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        for (uid, date) in ctx.server.store.save_dates(self.id, &missing).await? {
+            self.save_dates.insert(uid, date);
+        }
+        Ok(())
+    }
+
+    /// The save date of `m` (RFC 8514 §3). A message without one in the store has its internal
+    /// date: the mailbox supports save dates, so NIL is never answered, and retention goes by
+    /// the same date. Also the internal date for a message not read by
+    /// [`ensure_save_dates`](Self::ensure_save_dates) (a new message an updating search
+    /// looks at).
+    pub fn save_date_of(&self, m: &Msg<'_>) -> store::UnixTime {
+        self.save_dates
+            .get(&m.uid)
+            .copied()
+            .flatten()
+            .unwrap_or(m.internal_date)
     }
 
     /// Reads the internal dates and sizes of the view's messages if they are not known yet

@@ -1,4 +1,5 @@
-//! CAPA — RFC 2449 §5: the capabilities available now; they change after STLS and login.
+//! CAPA — RFC 2449 §5: the capabilities available now; they change after STLS and login
+//! (STLS goes, EXPIRE becomes the user's).
 
 use std::io;
 
@@ -17,16 +18,25 @@ impl Session {
             "AUTH-RESP-CODE",
             "PIPELINING",
         ];
-        if authorization {
-            // RFC 2595 §4, RFC 8314 §3: no password mechanisms where passwords are refused.
-            if self.refuse_plaintext().is_none() {
-                caps.push("USER");
-                caps.push("SASL PLAIN LOGIN");
-            }
-            if self.server.tls.is_some() && !self.wire.conn.is_tls() {
-                caps.push("STLS");
-            }
+        // RFC 2449 §5: the capabilities of the AUTHORIZATION state are announced in both
+        // states (a client may ask after login to learn what it could have used).
+        // RFC 2595 §4, RFC 8314 §3: no password mechanisms where passwords are refused.
+        if self.refuse_plaintext().is_none() {
+            caps.push("USER");
+            caps.push("SASL PLAIN LOGIN");
         }
+        // STLS is not: it is a command of the AUTHORIZATION state only (RFC 2595 §4).
+        if authorization && self.server.tls.is_some() && !self.wire.conn.is_tls() {
+            caps.push("STLS");
+        }
+        // RFC 2449 §6.7: the user's own period once logged in.
+        let user = if authorization {
+            None
+        } else {
+            self.stats.user.as_deref()
+        };
+        let expire = crate::expire::capability(self.server.config.expire.as_ref(), user);
+        caps.push(&expire);
         caps.push("IMPLEMENTATION yubin");
         let mut out = Reply::ok("Capability list follows").to_bytes();
         for cap in caps {

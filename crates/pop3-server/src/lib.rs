@@ -5,8 +5,12 @@
 //! RFC 2595 §4 (STLS), RFC 5034 (SASL AUTH with PLAIN and LOGIN, initial responses, `*` to
 //! cancel) and RFC 3206 (`[AUTH]`, `[SYS/TEMP]`, `[SYS/PERM]` response codes).
 //!
+//! RFC 2449 §6.7 EXPIRE is announced from the server's policy ([`ExpirePolicy`]); the first
+//! RETR of each message is recorded in the store (`store::MessageDates::mark_retrieved`), from
+//! which the server's retention task expunges retrieved messages after the period.
+//!
 //! Not implemented: APOP (RFC 1939 §7; it needs plaintext-equivalent passwords), LOGIN-DELAY
-//! and EXPIRE (RFC 2449 §6.5, §6.7), SCRAM mechanisms, and AUTH with an authorization identity
+//! (RFC 2449 §6.5), SCRAM mechanisms, and AUTH with an authorization identity
 //! other than the authenticated user (proxy authorization).
 //!
 //! The maildrop is the account's INBOX: after login the session takes the POP3 maildrop lock
@@ -21,6 +25,7 @@
 
 mod capa;
 mod errors;
+mod expire;
 mod login;
 mod maildrop;
 mod session;
@@ -31,6 +36,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use server_kit::{BoxStream, ConnInfo, PlaintextAuth, Shutdown, TlsAcceptor};
+
+pub use expire::{Expire, ExpirePolicy, NeverExpire};
 
 #[derive(Debug, Clone)]
 pub struct Pop3Config {
@@ -53,6 +60,9 @@ pub struct Pop3Config {
     /// How long the TLS handshake after STLS may take (a client that stalls in it holds a
     /// connection slot until then).
     pub tls_handshake_timeout: Duration,
+    /// The retention policy CAPA announces as EXPIRE (RFC 2449 §6.7); the server applies it
+    /// elsewhere (yubin's retention task) from the first-RETR times this crate records.
+    pub expire: Arc<dyn ExpirePolicy>,
 }
 
 impl Pop3Config {
@@ -70,6 +80,7 @@ impl Pop3Config {
             retr_chunk_size: 16 * 1024,
             maildrop_lease: Duration::from_secs(60),
             tls_handshake_timeout: Duration::from_secs(30),
+            expire: Arc::new(NeverExpire),
         }
     }
 }

@@ -151,6 +151,17 @@ pub(crate) async fn retrieve(
     wire.write(&out).await?;
     if top.is_none() {
         stats.retrieved += 1;
+        // RFC 2449 §6.7: a retention period runs from the message's (first) retrieval. The
+        // client has the message already: a failure to record it only keeps it longer.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if let Err(e) = store
+            .mark_retrieved(maildrop.mailbox, &[entry.uid], now)
+            .await
+        {
+            tracing::warn!(error = %e, "pop3: cannot record the retrieval");
+        }
     }
     Ok(Flow::Continue)
 }

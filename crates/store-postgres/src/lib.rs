@@ -37,6 +37,7 @@ mod blob_stream;
 mod change_log;
 mod claims;
 mod coord;
+mod dates;
 mod db;
 mod dkim;
 mod error;

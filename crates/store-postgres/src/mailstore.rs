@@ -35,7 +35,7 @@ fn is_valid_hash(s: &str) -> bool {
 impl PgStore {
     /// `NotFound` unless `mailbox` is its account's (see `store::MailStore`): from the owner
     /// cache, else one read by primary key.
-    async fn own(&self, mailbox: MailboxId) -> StoreResult<()> {
+    pub(crate) async fn own(&self, mailbox: MailboxId) -> StoreResult<()> {
         self.owners
             .verify(mailbox, |n| async move {
                 read!(self, |c| reads::mailbox_owner(c, n))

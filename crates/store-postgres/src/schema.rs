@@ -17,7 +17,7 @@ use store::StoreError;
 use crate::error::PgResult;
 
 /// The version [`migrate`] produces. Add a step to [`STEPS`] when the schema changes.
-pub const SCHEMA_VERSION: i32 = 7;
+pub const SCHEMA_VERSION: i32 = 8;
 
 /// The key of the advisory lock held while migrating (any constant unique to yubin: "yubin"
 /// in ASCII).
@@ -334,6 +334,21 @@ CREATE TABLE greylist (
 CREATE INDEX greylist_last_seen ON greylist (last_seen);
 "#;
 
+/// Version 8: the dates retention goes by (`store::MessageDates`, the embedded store's version
+/// 15). `save_date`: when the message entered its mailbox (RFC 8514); new rows get the
+/// database's clock by default, so every insert path (delivery, APPEND, COPY, MOVE) sets it,
+/// and rows stored before count as saved at the upgrade (the default's value when the column
+/// is added: no table rewrite) — an upgrade never makes old Trash due at once. `retrieved_at`:
+/// the first POP3 RETR (RFC 2449 §6.7 EXPIRE). Indexed per mailbox for retention's batches.
+const V8: &str = r#"
+ALTER TABLE messages
+    ADD COLUMN save_date bigint DEFAULT extract(epoch FROM now())::bigint;  -- Unix seconds
+ALTER TABLE messages ADD COLUMN retrieved_at bigint;   -- Unix seconds
+CREATE INDEX messages_save_date ON messages(mailbox_id, save_date);
+CREATE INDEX messages_retrieved ON messages(mailbox_id, retrieved_at)
+    WHERE retrieved_at IS NOT NULL;
+"#;
+
 /// The steps in order: (version, description, SQL).
 const STEPS: &[(i32, &str, &str)] = &[
     (1, "initial schema", V1),
@@ -343,6 +358,7 @@ const STEPS: &[(i32, &str, &str)] = &[
     (5, "DKIM signing keys", V5),
     (6, "login guard: failed-login counters and bans", V6),
     (7, "greylisting", V7),
+    (8, "message save dates and first POP3 retrievals", V8),
 ];
 
 const CREATE_MIGRATIONS: &str = "

@@ -92,7 +92,8 @@ async fn export_messages<C: GenericClient>(
 ) -> PgResult<Vec<MessageRecord>> {
     let rs = rows(
         c,
-        "SELECT uid, blob_hash, size, internal_date, flags, keywords, modseq FROM messages
+        "SELECT uid, blob_hash, size, internal_date, flags, keywords, modseq,
+                save_date, retrieved_at FROM messages
          WHERE mailbox_id = $1 AND uid > $2 ORDER BY uid LIMIT $3",
         &[
             &mailbox,
@@ -110,6 +111,8 @@ async fn export_messages<C: GenericClient>(
             internal_date: r.get(3),
             flags: flags_from_columns(r.get(4), r.get(5)),
             modseq: col_u64(r.get(6)),
+            save_date: r.get(7),
+            retrieved_at: r.get(8),
         })
         .collect())
 }
@@ -274,6 +277,18 @@ async fn import_messages(
         max_uid = max_uid.max(m.uid);
         max_modseq = max_modseq.max(m.modseq);
     }
+    // The source's dates replace the fresh save dates the inserts got (one statement).
+    let uids: Vec<i64> = messages.iter().map(|(m, _)| i64::from(m.uid)).collect();
+    let saved: Vec<Option<i64>> = messages.iter().map(|(m, _)| m.save_date).collect();
+    let retrieved: Vec<Option<i64>> = messages.iter().map(|(m, _)| m.retrieved_at).collect();
+    exec(
+        &tx.t,
+        "UPDATE messages x SET save_date = d.s, retrieved_at = d.r
+         FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS d(u, s, r)
+         WHERE x.mailbox_id = $1 AND x.uid = d.u",
+        &[&mb.id, &uids, &saved, &retrieved],
+    )
+    .await?;
     // Keeps UIDNEXT above every UID and HIGHESTMODSEQ at least every MODSEQ, whatever the
     // source said (RFC 9051 §2.3.1.1, RFC 7162 §3.1).
     exec(

@@ -165,6 +165,7 @@ async fn a_version_1_database_is_upgraded() {
              DROP TABLE dkim_keys;
              DROP TABLE login_failures, login_bans;
              DROP TABLE greylist;
+             ALTER TABLE messages DROP COLUMN save_date, DROP COLUMN retrieved_at;
              ALTER TABLE mailboxes DROP COLUMN recent_uid;
              CREATE TABLE leases (name text PRIMARY KEY, node text NOT NULL,
                                   token bigint NOT NULL, expires_at timestamptz NOT NULL);

@@ -287,6 +287,7 @@ async fn the_queue_migrates_to_leases() {
              DROP TABLE dkim_keys;
              DROP TABLE login_failures, login_bans;
              DROP TABLE greylist;
+             ALTER TABLE messages DROP COLUMN save_date, DROP COLUMN retrieved_at;
              DELETE FROM schema_migrations WHERE version >= 4;",
         )
         .await

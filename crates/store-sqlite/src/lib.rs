@@ -32,6 +32,7 @@ mod blobs;
 mod bodies;
 mod change_log;
 mod checkpoint;
+mod dates;
 mod db;
 mod follower;
 mod login_guard;

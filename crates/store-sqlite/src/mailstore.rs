@@ -50,7 +50,7 @@ impl SqliteStore {
 impl SqliteStore {
     /// `NotFound` unless `mailbox` is its account's (see `store::MailStore`): from the owner
     /// cache, else one read by primary key.
-    async fn own(&self, mailbox: MailboxId) -> StoreResult<()> {
+    pub(crate) async fn own(&self, mailbox: MailboxId) -> StoreResult<()> {
         self.owners
             .verify(mailbox, |n| {
                 self.readers

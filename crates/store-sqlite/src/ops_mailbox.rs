@@ -5,7 +5,7 @@ use store::{AccountId, Change, ChangeEvent, INBOX, MailboxId, StoreError, StoreR
 
 use crate::db::{Db, FLAG_MASK};
 use crate::prim::{
-    MailboxRow, acquire_blob, allocate_uids, bump_modseq, drop_mailbox, expunge_uids,
+    MailboxRow, SavedDates, acquire_blob, allocate_uids, bump_modseq, drop_mailbox, expunge_uids,
     insert_mailbox, insert_message, mailbox_row,
 };
 use crate::writer::Tx;
@@ -171,6 +171,8 @@ fn rename_inbox(tx: &mut Tx<'_>, inbox: &MailboxRow, new_name: &str) -> StoreRes
             (*flags as u8) & FLAG_MASK,
             kw,
             modseq,
+            // RFC 8514 §1: they enter the new mailbox now.
+            SavedDates::now(),
         )?;
     }
     // The moved messages keep their blob references and quota: take one extra reference each

@@ -11,7 +11,7 @@ use store::{
 
 use crate::db::{Db, FLAG_MASK, encode_keywords, flags_from_columns, sql_u64};
 use crate::prim::{
-    MailboxRow, acquire_blob, allocate_uids, bump_modseq, charge_quota, expunge_uids,
+    MailboxRow, SavedDates, acquire_blob, allocate_uids, bump_modseq, charge_quota, expunge_uids,
     expunge_uids_with, insert_message, mailbox_row,
 };
 use crate::writer::Tx;
@@ -68,6 +68,7 @@ fn insert_new(
         flags.system.0 & FLAG_MASK,
         &encode_keywords(&flags.keywords),
         modseq,
+        SavedDates::now(),
     )?;
     tx.events.push(ChangeEvent {
         mailbox: mb.id,
@@ -411,6 +412,7 @@ fn copy_rows(
             (r.flags as u8) & FLAG_MASK,
             &r.keywords,
             modseq,
+            SavedDates::now(),
         )?;
         tx.events.push(ChangeEvent {
             mailbox: dst.id,

@@ -242,11 +242,13 @@ pub fn insert_message(
     flags: u8,
     keywords: &str,
     modseq: ModSeq,
+    dates: SavedDates,
 ) -> StoreResult<()> {
     conn.prepare_cached(
         "INSERT INTO messages
-           (mailbox_id, uid, blob_hash, size, internal_date, flags, keywords, modseq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+           (mailbox_id, uid, blob_hash, size, internal_date, flags, keywords, modseq,
+            save_date, retrieved_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )
     .db()?
     .execute(params![
@@ -257,10 +259,33 @@ pub fn insert_message(
         internal_date,
         flags,
         keywords,
-        sql_u64(modseq)
+        sql_u64(modseq),
+        dates.save_date,
+        dates.retrieved_at
     ])
     .db()?;
     Ok(())
+}
+
+/// The `store::MessageDates` columns of a new message row.
+#[derive(Debug, Clone, Copy)]
+pub struct SavedDates {
+    pub save_date: Option<i64>,
+    pub retrieved_at: Option<i64>,
+}
+
+impl SavedDates {
+    /// A message entering a mailbox now (delivery, APPEND, COPY, MOVE: RFC 8514 §1), not
+    /// retrieved by POP3 there yet.
+    pub fn now() -> SavedDates {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        SavedDates {
+            save_date: Some(now),
+            retrieved_at: None,
+        }
+    }
 }
 
 /// Removes the messages `uids` (sorted, distinct) of `mb`: one MODSEQ bump, expunge-log rows

@@ -14,7 +14,7 @@ use store::{StoreError, StoreResult};
 use crate::db::Db;
 
 /// The version [`migrate`] produces. Bump it and add a step when the schema changes.
-pub const SCHEMA_VERSION: i64 = 15;
+pub const SCHEMA_VERSION: i64 = 16;
 
 /// Version 1: the initial schema.
 const V1: &str = "
@@ -385,6 +385,21 @@ CREATE TABLE blob_bodies (
 );
 ";
 
+/// Version 16: the dates retention goes by (`store::MessageDates`). `save_date`: when the
+/// message entered its mailbox (RFC 8514); messages stored before count as saved at the
+/// upgrade — the safe side: an upgrade never makes old Trash due at once (their internal
+/// dates may be years old). `retrieved_at`: the first POP3 RETR, for "leave a copy for N
+/// days" (RFC 2449 §6.7 EXPIRE). Indexed per mailbox, so a retention batch reads only what it
+/// removes.
+const V16: &str = "
+ALTER TABLE messages ADD COLUMN save_date INTEGER;      -- Unix seconds
+UPDATE messages SET save_date = CAST(strftime('%s', 'now') AS INTEGER);
+ALTER TABLE messages ADD COLUMN retrieved_at INTEGER;   -- Unix seconds
+CREATE INDEX messages_save_date ON messages(mailbox_id, save_date);
+CREATE INDEX messages_retrieved ON messages(mailbox_id, retrieved_at)
+    WHERE retrieved_at IS NOT NULL;
+";
+
 /// Switches the database to WAL mode and creates or upgrades the schema.
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let mode: String = conn
@@ -450,6 +465,9 @@ pub fn migrate(conn: &Connection) -> StoreResult<()> {
         }
         if version < 15 {
             conn.execute_batch(V15).db()?;
+        }
+        if version < 16 {
+            conn.execute_batch(V16).db()?;
         }
         if version < SCHEMA_VERSION {
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
@@ -600,6 +618,70 @@ mod tests {
             )
             .unwrap();
         assert_eq!(unleased, 4);
+    }
+
+    /// Version 16: existing messages count as saved at the upgrade (not by their internal
+    /// date: an upgrade must not make old Trash due at once), and the batches of aged messages
+    /// are range reads of the new indexes.
+    #[test]
+    fn migrates_to_save_dates() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = connect(&dir.path().join("d.db"), false).unwrap();
+        for v in [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14] {
+            conn.execute_batch(v).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 14;
+             INSERT INTO domains (name) VALUES ('a.test');
+             INSERT INTO accounts (address, domain_id, password_hash, created_at)
+                 VALUES ('u@a.test', 1, 'x', 0);
+             INSERT INTO mailboxes (account_id, name, uid_validity) VALUES (1, 'Trash', 1);
+             INSERT INTO blobs (hash, size, refcount) VALUES ('h', 1, 1);
+             INSERT INTO messages (mailbox_id, uid, blob_hash, size, internal_date, modseq)
+                 VALUES (1, 1, 'h', 1, 5, 1);",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let (saved, retrieved): (Option<i64>, Option<i64>) = conn
+            .query_row("SELECT save_date, retrieved_at FROM messages", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert!(
+            saved.is_some_and(|s| (now - 5..=now + 5).contains(&s)),
+            "{saved:?}"
+        );
+        assert_eq!(retrieved, None);
+        // A batch is a range read in date order that stops at the limit: no sort of every
+        // due message (a temporary B-tree), whatever the mailbox's size.
+        for (sql, index) in [
+            (
+                "SELECT uid FROM messages WHERE mailbox_id = ?1 AND save_date < ?1
+                 ORDER BY save_date LIMIT ?1",
+                "messages_save_date",
+            ),
+            (
+                "SELECT uid FROM messages
+                 WHERE mailbox_id = ?1 AND retrieved_at IS NOT NULL AND retrieved_at < ?1
+                 ORDER BY retrieved_at LIMIT ?1",
+                "messages_retrieved",
+            ),
+        ] {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map([1], |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let plan = plan.join("; ");
+            assert!(plan.contains(index), "{sql}: {plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
+        }
     }
 
     /// SELECT's view and STATUS's counts read the narrow covering index, not the table rows

@@ -16,7 +16,7 @@ use store::{
 
 use crate::db::{Db, encode_keywords, flags_from_columns, sql_u64};
 use crate::ops_msg::NewBlob;
-use crate::prim::{acquire_blob, charge_quota, insert_message, mailbox_row};
+use crate::prim::{SavedDates, acquire_blob, charge_quota, insert_message, mailbox_row};
 use crate::{SqliteStore, ops_dir, ops_queue};
 
 fn corrupt(what: &str) -> StoreError {
@@ -98,7 +98,8 @@ fn export_messages(
 ) -> StoreResult<Vec<MessageRecord>> {
     let mut stmt = c
         .prepare_cached(
-            "SELECT uid, blob_hash, size, internal_date, flags, keywords, modseq FROM messages
+            "SELECT uid, blob_hash, size, internal_date, flags, keywords, modseq,
+                    save_date, retrieved_at FROM messages
              WHERE mailbox_id = ?1 AND uid > ?2 ORDER BY uid LIMIT ?3",
         )
         .db()?;
@@ -113,6 +114,8 @@ fn export_messages(
                     internal_date: r.get(3)?,
                     flags: flags_from_columns(r.get(4)?, &r.get::<_, String>(5)?),
                     modseq: r.get::<_, i64>(6)?.max(0) as u64,
+                    save_date: r.get(7)?,
+                    retrieved_at: r.get(8)?,
                 })
             },
         )
@@ -309,6 +312,10 @@ impl Transfer for SqliteStore {
                         m.flags.system.0 & SystemFlags::ALL.iter().fold(0, |a, (f, _)| a | f.0),
                         &encode_keywords(&m.flags.keywords),
                         m.modseq,
+                        SavedDates {
+                            save_date: m.save_date,
+                            retrieved_at: m.retrieved_at,
+                        },
                     )?;
                     total = total.saturating_add(sql_u64(m.size));
                     max_uid = max_uid.max(m.uid);

@@ -38,6 +38,8 @@ check!(urlauth_keys);
 check!(leases);
 check!(move_messages);
 check!(append_many);
+check!(save_dates);
+check!(retrievals_and_aged_messages);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lease_guard() {

@@ -28,6 +28,7 @@ mod changes;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod coordination;
+mod dates;
 mod directory;
 mod dkim;
 mod error;
@@ -48,6 +49,7 @@ pub use changes::{
     RecvError, TryRecvError, decode_events, encode_events, fill_requested, group_by_account,
 };
 pub use coordination::Coordination;
+pub use dates::{AgeBasis, MessageDates};
 pub use directory::{Alias, Directory, UserRecord};
 pub use dkim::{DkimAlgorithm, DkimKey, DkimKeyStore};
 pub use error::{StoreError, StoreResult};
@@ -63,7 +65,7 @@ pub use queue::{
 pub use sending::{SendingLimits, SendingLog, SendingUsage};
 pub use types::*;
 
-/// A backend implements all four; the server holds one `Arc<dyn Store>` (which converts to
+/// A backend implements all five; the server holds one `Arc<dyn Store>` (which converts to
 /// `Arc<dyn Coordination>` for a [`LeaseGuard`], or `Arc<dyn DkimKeyStore>` for the signer).
-pub trait Store: Directory + MailStore + Coordination + DkimKeyStore {}
-impl<T: Directory + MailStore + Coordination + DkimKeyStore> Store for T {}
+pub trait Store: Directory + MailStore + Coordination + DkimKeyStore + MessageDates {}
+impl<T: Directory + MailStore + Coordination + DkimKeyStore + MessageDates> Store for T {}

@@ -1,5 +1,5 @@
 //! Moving an installation between backends (`yubin migrate`): everything a client or the
-//! queue depends on is copied as it is — UIDVALIDITY, UIDs, MODSEQs, flags, internal dates,
+//! queue depends on is copied as it is — UIDVALIDITY, UIDs, MODSEQs, flags, internal and save dates, first POP3 retrievals,
 //! the expunge log (so QRESYNC clients resync incrementally), password hashes, SCRAM
 //! credentials, subscriptions, queued messages with their retry state, DKIM signing keys with
 //! their creation times (so the same key keeps signing) — so clients download nothing again (RFC 9051 §2.3.1.1: a mailbox whose UIDVALIDITY and UIDs stay the same is the
@@ -62,6 +62,10 @@ pub struct MessageRecord {
     pub internal_date: UnixTime,
     pub flags: Flags,
     pub modseq: ModSeq,
+    /// When it entered the mailbox (RFC 8514); `None` when not recorded.
+    pub save_date: Option<UnixTime>,
+    /// Its first POP3 RETR, which retention's "leave a copy for N days" counts from.
+    pub retrieved_at: Option<UnixTime>,
 }
 
 /// An entry of a mailbox's expunge log (RFC 7162 §3.2.5).

@@ -35,6 +35,9 @@ pub enum Command {
     /// Manage DKIM signing keys.
     #[command(subcommand)]
     Dkim(DkimCommand),
+    /// Apply the retention policies ([retention]) now, or show what they would remove.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
     /// Print the DNS records to publish for DOMAIN (one of this server's domains) as a
     /// zone-file snippet: MX, SPF, DKIM (every key in the store), DMARC, TLS reporting,
     /// MTA-STS (commented), client SRV records (RFC 6186/8314) and autoconfiguration names.
@@ -92,6 +95,20 @@ pub enum Command {
     /// Restore a backup made by `yubin backup` into the configured data_dir, which must be
     /// empty or missing (start the server afterwards). UIDVALIDITY and UIDs are kept.
     Restore { path: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// One pass: expunge old Trash and Junk, POP3-retrieved mail past its period, and move
+    /// old INBOX mail to Archive (as configured); prints one line per mailbox touched. Works
+    /// while the server runs (it waits for no one: if the server's pass is running, it fails).
+    Run {
+        /// Print what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only this account.
+        address: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -40,6 +40,8 @@ pub struct Config {
     pub antispam: crate::antispam_config::Antispam,
     /// Checks of arriving mail (`[inbound_auth]`): SPF, DKIM, DMARC, ARC, iprev.
     pub inbound_auth: crate::inbound_auth_config::InboundAuth,
+    /// Retention policies (`[retention]`, `[retention.domains."…"]`, `[retention.accounts."…"]`).
+    pub retention: crate::retention::Retention,
 }
 
 /// The `[log]` table.
@@ -76,6 +78,7 @@ impl Default for Config {
             log: Log::default(),
             antispam: Default::default(),
             inbound_auth: Default::default(),
+            retention: Default::default(),
         }
     }
 }
@@ -421,6 +424,7 @@ impl Config {
         }
         self.queue.validate()?;
         self.antispam.validate()?;
+        self.retention.validate()?;
         if let Err(e) = server_kit::TrustedNetworks::parse(&l.trusted_networks) {
             bail!("[limits] trusted_networks: {e}");
         }
@@ -520,6 +524,23 @@ mod tests {
             auth::GuardPolicy::default()
         );
         assert_eq!(c.limits.trusted_networks, d.trusted_networks);
+        let r = crate::retention::Retention::default();
+        assert_eq!(
+            (
+                c.retention.enabled,
+                c.retention.interval_secs,
+                c.retention.batch_size
+            ),
+            (r.enabled, r.interval_secs, r.batch_size)
+        );
+        assert_eq!(
+            (c.retention.batch_pause_ms, c.retention.lease_secs),
+            (r.batch_pause_ms, r.lease_secs)
+        );
+        assert_eq!(
+            c.retention.policy("x@example.com"),
+            r.policy("x@example.com")
+        );
         let q = crate::outbound_config::Queue::default();
         assert_eq!(c.queue.remote_port, q.remote_port);
         assert_eq!(c.queue.max_age_secs, q.max_age_secs);

@@ -30,6 +30,7 @@ mod memory;
 mod migrate_cli;
 mod outbound_config;
 mod queue_cli;
+mod retention;
 mod rlimit;
 mod serve;
 mod shutdown;
@@ -81,7 +82,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::Deliver { .. }
         | Command::Migrate { .. }
         | Command::Backup { .. }
-        | Command::Restore { .. } => tokio::runtime::Builder::new_current_thread(),
+        | Command::Restore { .. }
+        | Command::Retention(_) => tokio::runtime::Builder::new_current_thread(),
         // Reading the source overlaps storing it.
         Command::Import(_) | Command::Export(_) => {
             let mut b = tokio::runtime::Builder::new_multi_thread();
@@ -211,6 +213,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Command::Restore { path: src } => {
                 backup_cli::restore(&config, path.as_deref(), &src, &mut std::io::stdout())
+            }
+            Command::Retention(cli::RetentionCommand::Run { dry_run, address }) => {
+                let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
+                retention::cli::run(
+                    opened.store.clone(),
+                    &config.retention,
+                    dry_run,
+                    address.as_deref(),
+                    &mut std::io::stdout(),
+                )
+                .await
             }
             Command::Migrate { to, from } => {
                 let direction = match (to, from) {

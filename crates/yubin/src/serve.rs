@@ -306,6 +306,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .map_err(|e| anyhow::anyhow!("cannot start the outbound queue: {e}"))?;
     let mut engine_task = tokio::spawn(engine.run(shutdown.clone()));
+    // Retention policies, on one node at a time (the store's lease), until shutdown.
+    let retention_task = config.retention.enabled.then(|| {
+        tokio::spawn(crate::retention::task::run(
+            Arc::clone(&store),
+            config.retention.clone(),
+            shutdown.clone(),
+        ))
+    });
     let ctx = Arc::new(ListenerContext {
         hostname: hostname.clone(),
         limits: ConnLimits::with(
@@ -342,6 +350,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .is_err()
     {
         engine_task.abort();
+    }
+    // The pass stops at the shutdown signal between two store calls; its lease is released.
+    if let Some(t) = retention_task {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), t).await;
     }
     Ok(())
 }
@@ -414,6 +426,7 @@ impl Services {
                     plaintext_auth,
                     maildrop_lease: l.pop3_maildrop_lease(),
                     tls_handshake_timeout: l.tls_handshake_timeout(),
+                    expire: Arc::new(crate::retention::Pop3Expire(config.retention.clone())),
                     ..defaults
                 },
                 store: Arc::clone(store),

@@ -17,6 +17,8 @@ pub enum FetchItem {
     /// `"INTERNALDATE" SP date-time`.
     InternalDate(DateTime),
     Rfc822Size(u64),
+    /// `"SAVEDATE" SP (date-time / nil)` — RFC 8514 §3.
+    SaveDate(Option<DateTime>),
     /// `"MODSEQ" SP "(" permsg-modsequence ")"` — RFC 7162 §3.1.4.1.
     ModSeq(u64),
     Envelope(Box<Envelope>),
@@ -126,6 +128,10 @@ pub fn write_fetch_item(out: &mut Vec<u8>, item: &FetchItem, utf8: bool) {
             out.extend_from_slice(b"RFC822.SIZE ");
             write_number(out, *n);
         }
+        FetchItem::SaveDate(Some(dt)) => {
+            out.extend_from_slice(format!("SAVEDATE \"{dt}\"").as_bytes())
+        }
+        FetchItem::SaveDate(None) => out.extend_from_slice(b"SAVEDATE NIL"),
         FetchItem::ModSeq(n) => out.extend_from_slice(format!("MODSEQ ({n})").as_bytes()),
         FetchItem::Envelope(env) => {
             out.extend_from_slice(b"ENVELOPE ");

@@ -43,6 +43,8 @@ pub enum FetchAttribute {
     BodyStructure,
     Uid,
     ModSeq,
+    /// `SAVEDATE` — RFC 8514 §3.
+    SaveDate,
     /// `"BODY" ["." "PEEK"] section [partial]`; `partial` is (origin, length).
     BodySection {
         section: Section,
@@ -224,6 +226,7 @@ pub(crate) fn fetch_att(c: &mut Cursor<'_>) -> PResult<FetchAttribute> {
         (b"BODYSTRUCTURE", false) => A::BodyStructure,
         (b"UID", false) => A::Uid,
         (b"MODSEQ", false) => A::ModSeq,
+        (b"SAVEDATE", false) => A::SaveDate,
         (b"RFC822", false) => A::Rfc822,
         (b"RFC822.HEADER", false) => A::Rfc822Header,
         (b"RFC822.TEXT", false) => A::Rfc822Text,

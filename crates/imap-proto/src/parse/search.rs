@@ -158,6 +158,12 @@ pub enum SearchKey {
     SentBefore(Date),
     SentOn(Date),
     SentSince(Date),
+    /// `SAVEDBEFORE` / `SAVEDON` / `SAVEDSINCE date` — RFC 8514 §4: the save date's day.
+    SavedBefore(Date),
+    SavedOn(Date),
+    SavedSince(Date),
+    /// `SAVEDATESUPPORTED` — RFC 8514 §4: every message when the mailbox has save dates.
+    SaveDateSupported,
     Larger(u64),
     Smaller(u64),
     /// `OLDER n` / `YOUNGER n` in seconds — RFC 5032 §3.
@@ -257,6 +263,7 @@ pub(crate) fn search_key(c: &mut Cursor<'_>, depth: usize) -> PResult<SearchKey>
         "OLD" => Some(K::Old),
         "RECENT" => Some(K::Recent),
         "UNRECENT" => Some(K::Unrecent),
+        "SAVEDATESUPPORTED" => Some(K::SaveDateSupported),
         _ => None,
     };
     if let Some(key) = simple {
@@ -284,6 +291,9 @@ pub(crate) fn search_key(c: &mut Cursor<'_>, depth: usize) -> PResult<SearchKey>
         "SENTBEFORE" => K::SentBefore(date(c)?),
         "SENTON" => K::SentOn(date(c)?),
         "SENTSINCE" => K::SentSince(date(c)?),
+        "SAVEDBEFORE" => K::SavedBefore(date(c)?),
+        "SAVEDON" => K::SavedOn(date(c)?),
+        "SAVEDSINCE" => K::SavedSince(date(c)?),
         "LARGER" => K::Larger(c.number64()?),
         "SMALLER" => K::Smaller(c.number64()?),
         "OLDER" => K::Older(c.nz_number()?),

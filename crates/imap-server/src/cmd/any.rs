@@ -46,6 +46,8 @@ pub(crate) fn capabilities(ctx: &Ctx, io: &Io, state: &State) -> Vec<String> {
             "MULTIAPPEND",
             "CONDSTORE",
             "QRESYNC",
+            // RFC 8514: FETCH SAVEDATE, SEARCH SAVEDBEFORE/SAVEDON/SAVEDSINCE.
+            "SAVEDATE",
             // RFC 5256, RFC 5957, RFC 5267.
             "SORT",
             "SORT=DISPLAY",

@@ -67,6 +67,7 @@ pub(crate) async fn matches(
             exists,
             max_uid,
             now,
+            save_date: sel.save_date_of(&msg),
         })
     };
     // Cheap keys first, over the view.
@@ -157,6 +158,12 @@ pub(crate) async fn prepare(
         && let Err(e) = sel.ensure_details(ctx).await
     {
         return Err(store_error(tag, &e));
+    }
+    if search::uses_save_date(criteria) {
+        let uids = sel.view.uids().to_vec();
+        if let Err(e) = sel.ensure_save_dates(ctx, &uids).await {
+            return Err(store_error(tag, &e));
+        }
     }
     Ok(with_modseq)
 }

@@ -73,6 +73,7 @@ pub(crate) async fn select(
         resync: false,
         saved: Vec::new(),
         contexts: Default::default(),
+        save_dates: Default::default(),
     });
     if !ctx.rev2 {
         // RFC 3501 §2.3.2 / §6.3.1: this session is the first to see the messages above the

@@ -356,6 +356,7 @@ async fn update_one(ctx: &mut Ctx, sel: &Selected, c: &mut Context) {
             exists,
             max_uid,
             now,
+            save_date: sel.save_date_of(&msg),
         };
         let hit = match search::eval(&c.criteria, &m, None) {
             Some(b) => b,

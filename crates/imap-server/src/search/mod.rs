@@ -28,6 +28,8 @@ pub(crate) struct MsgCtx<'a> {
     pub saved: bool,
     /// The time SEARCH started, for OLDER/YOUNGER (RFC 5032).
     pub now: UnixTime,
+    /// The message's save date (RFC 8514; `Selected::save_date_of`).
+    pub save_date: UnixTime,
 }
 
 const SECS_PER_DAY: i64 = 86_400;
@@ -89,10 +91,24 @@ pub(crate) fn needs_details(key: &K) -> bool {
         | K::On(_)
         | K::Since(_)
         | K::Older(_)
-        | K::Younger(_) => true,
+        | K::Younger(_)
+        | K::SavedBefore(_)
+        | K::SavedOn(_)
+        | K::SavedSince(_) => true,
         K::Not(k) => needs_details(k),
         K::Or(a, b) => needs_details(a) || needs_details(b),
         K::And(keys) => keys.iter().any(needs_details),
+        _ => false,
+    }
+}
+
+/// Whether `key` looks at save dates (RFC 8514 §4), which are read from the store first.
+pub(crate) fn uses_save_date(key: &K) -> bool {
+    match key {
+        K::SavedBefore(_) | K::SavedOn(_) | K::SavedSince(_) => true,
+        K::Not(k) => uses_save_date(k),
+        K::Or(a, b) => uses_save_date(a) || uses_save_date(b),
+        K::And(keys) => keys.iter().any(uses_save_date),
         _ => false,
     }
 }
@@ -148,6 +164,12 @@ pub(crate) fn eval(key: &K, m: &MsgCtx<'_>, content: Option<&Content<'_>>) -> Op
         K::Before(d) => day_of(meta.internal_date) < d.days_since_epoch(),
         K::On(d) => day_of(meta.internal_date) == d.days_since_epoch(),
         K::Since(d) => day_of(meta.internal_date) >= d.days_since_epoch(),
+        // RFC 8514 §4: as BEFORE/ON/SINCE, on the save date.
+        K::SavedBefore(d) => day_of(m.save_date) < d.days_since_epoch(),
+        K::SavedOn(d) => day_of(m.save_date) == d.days_since_epoch(),
+        K::SavedSince(d) => day_of(m.save_date) >= d.days_since_epoch(),
+        // Every mailbox here keeps save dates.
+        K::SaveDateSupported => true,
         // RFC 5032 §3: the interval is inclusive.
         K::Older(s) => m.now.saturating_sub(meta.internal_date) >= i64::from(*s),
         K::Younger(s) => m.now.saturating_sub(meta.internal_date) <= i64::from(*s),
@@ -221,7 +243,32 @@ mod tests {
             exists: 1,
             max_uid: 7,
             now: 1_700_000_100,
+            // Saved a day after it was received.
+            save_date: 1_700_086_400,
         }
+    }
+
+    /// RFC 8514 §4: SAVEDBEFORE/SAVEDON/SAVEDSINCE compare the save date's day, not the
+    /// internal date's; SAVEDATESUPPORTED matches every message.
+    #[test]
+    fn saved_dates_use_the_save_date() {
+        let m = meta(false);
+        let c = ctx(&m);
+        let d = |y, mo, day| imap_proto::Date::new(y, mo, day).unwrap();
+        // Internal date 2023-11-14, save date 2023-11-15.
+        assert_eq!(eval(&K::SavedOn(d(2023, 11, 15)), &c, None), Some(true));
+        assert_eq!(eval(&K::SavedOn(d(2023, 11, 14)), &c, None), Some(false));
+        assert_eq!(eval(&K::On(d(2023, 11, 14)), &c, None), Some(true));
+        assert_eq!(eval(&K::SavedSince(d(2023, 11, 15)), &c, None), Some(true));
+        assert_eq!(eval(&K::SavedSince(d(2023, 11, 16)), &c, None), Some(false));
+        assert_eq!(
+            eval(&K::SavedBefore(d(2023, 11, 15)), &c, None),
+            Some(false)
+        );
+        assert_eq!(eval(&K::SavedBefore(d(2023, 11, 16)), &c, None), Some(true));
+        assert_eq!(eval(&K::SaveDateSupported, &c, None), Some(true));
+        assert!(uses_save_date(&K::Not(Box::new(K::SavedOn(d(2023, 1, 1))))));
+        assert!(!uses_save_date(&K::On(d(2023, 1, 1))));
     }
 
     /// The cheap pass settles what it can, so undecided messages are the only ones loaded.

@@ -11,6 +11,7 @@ use mail_types::{Address, Domain};
 
 mod batch;
 mod coordination;
+mod dates;
 mod deleted;
 mod directory;
 mod dkim;
@@ -27,6 +28,7 @@ mod two_handles;
 
 pub use batch::*;
 pub use coordination::*;
+pub use dates::*;
 pub use deleted::*;
 pub use directory::*;
 pub use dkim::*;
@@ -114,4 +116,6 @@ pub async fn run_all(store: Arc<dyn Store>) {
     expunge_deleted_and_counts(s).await;
     calls_are_scoped_to_the_account(s).await;
     dkim_keys(s).await;
+    save_dates(s).await;
+    retrievals_and_aged_messages(s).await;
 }

@@ -36,6 +36,8 @@ pub async fn transfer_round_trip(from: &dyn TransferStore, to: &dyn TransferStor
         .await
         .unwrap();
     from.expunge(ib, &[3]).await.unwrap();
+    // Retrieved by POP3 long ago: a copy must not restart "leave a copy for N days".
+    from.mark_retrieved(ib, &[1, 4], 1_234).await.unwrap();
     let archive = from.create_mailbox(alice, "Lists/rust").await.unwrap();
     from.copy_messages(ib, &[1, 2], archive.id).await.unwrap();
     from.set_subscribed(alice, "Lists/rust", true)
@@ -316,6 +318,16 @@ async fn assert_same_contents(from: &dyn TransferStore, to: &dyn TransferStore) 
             assert_eq!(
                 from.expunged_since(m.id, 0).await.unwrap(),
                 to.expunged_since(n.id, 0).await.unwrap()
+            );
+            // Save dates and first POP3 retrievals are kept (retention goes by them).
+            let uids: Vec<_> = (1..m.uid_next).collect();
+            assert_eq!(
+                from.save_dates(m.id, &uids).await.unwrap(),
+                to.save_dates(n.id, &uids).await.unwrap()
+            );
+            assert_eq!(
+                from.retrieved_dates(m.id, &uids).await.unwrap(),
+                to.retrieved_dates(n.id, &uids).await.unwrap()
             );
             for meta in to.list_messages(n.id).await.unwrap() {
                 let bytes = to.read_blob(&meta.blob, meta.size).await.unwrap();

@@ -31,6 +31,8 @@ pub(super) fn meta_item(ctx: &Ctx, sel: &Selected, a: &A, m: &Msg<'_>) -> Option
         A::Rfc822Size => FetchItem::Rfc822Size(m.size),
         // RFC 7162 §3.1.4: `MODSEQ (n)`.
         A::ModSeq => FetchItem::ModSeq(m.modseq),
+        // RFC 8514 §3 (read into `sel` before the items are built).
+        A::SaveDate => FetchItem::SaveDate(DateTime::from_unix_timestamp(sel.save_date_of(m), 0)),
         _ => return None,
     })
 }

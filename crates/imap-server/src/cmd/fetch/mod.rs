@@ -72,7 +72,15 @@ pub(crate) async fn fetch(
     }
     // The view knows dates, sizes and each message's own MODSEQ once its details are read.
     let sizes_from_view = !needs.body() && attrs.contains(&A::Rfc822Size);
-    if (modseq || attrs.contains(&A::InternalDate) || sizes_from_view)
+    if attrs.contains(&A::SaveDate) {
+        let uids: Vec<Uid> = targets.iter().map(|(_, u)| *u).collect();
+        if let Err(e) = sel.ensure_save_dates(ctx, &uids).await {
+            return Ok(store_error(&tag, &e));
+        }
+    }
+    // The save date falls back to the internal date (`Selected::save_date_of`).
+    let save_date = attrs.contains(&A::SaveDate);
+    if (modseq || save_date || attrs.contains(&A::InternalDate) || sizes_from_view)
         && let Err(e) = sel.ensure_details(ctx).await
     {
         return Ok(store_error(&tag, &e));

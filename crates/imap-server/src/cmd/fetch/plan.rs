@@ -59,7 +59,7 @@ const PARSE: Needs = Needs {
 /// What one data item needs.
 pub(super) fn needs(a: &A) -> Needs {
     match a {
-        A::Flags | A::Uid | A::InternalDate | A::Rfc822Size | A::ModSeq => VIEW,
+        A::Flags | A::Uid | A::InternalDate | A::Rfc822Size | A::ModSeq | A::SaveDate => VIEW,
         A::Envelope | A::Body | A::BodyStructure | A::Rfc822Header => FACTS,
         A::Rfc822 => RAW,
         A::Rfc822Text => TEXT,

@@ -14,7 +14,7 @@ use store::{StoreError, StoreResult};
 use crate::db::Db;
 
 /// The version [`migrate`] produces. Bump it and add a step when the schema changes.
-pub const SCHEMA_VERSION: i64 = 14;
+pub const SCHEMA_VERSION: i64 = 15;
 
 /// Version 1: the initial schema.
 const V1: &str = "
@@ -375,6 +375,33 @@ CREATE TABLE greylist (
 CREATE INDEX greylist_last_seen ON greylist(last_seen);
 ";
 
+/// Version 15: quotas (RFC 9208) in two resources. `accounts.quota_limit` becomes the
+/// account's storage override (NULL: the configured default applies); `message_limit` is its
+/// message-count override; `messages_used` counts its messages, kept current by every write as
+/// `quota_used` is (and computed here once from the messages); `storage_warned` and
+/// `messages_warned` are the warning thresholds (percent) usage has reached, so a warning goes
+/// out once per crossing. `quota_warnings` queues the warnings until the server sends them.
+const V15: &str = "
+ALTER TABLE accounts ADD COLUMN message_limit INTEGER;            -- NULL = the default applies
+ALTER TABLE accounts ADD COLUMN messages_used INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN storage_warned INTEGER NOT NULL DEFAULT 0;  -- percent
+ALTER TABLE accounts ADD COLUMN messages_warned INTEGER NOT NULL DEFAULT 0; -- percent
+UPDATE accounts SET messages_used = (
+    SELECT count(*) FROM messages JOIN mailboxes ON mailboxes.id = messages.mailbox_id
+    WHERE mailboxes.account_id = accounts.id);
+
+CREATE TABLE quota_warnings (
+    id          INTEGER PRIMARY KEY,
+    account_id  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    resource    TEXT NOT NULL,      -- 'storage' or 'messages'
+    percent     INTEGER NOT NULL,   -- the threshold crossed
+    used        INTEGER NOT NULL,   -- bytes or messages, right after the crossing
+    limit_value INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL    -- Unix seconds
+);
+CREATE INDEX quota_warnings_account ON quota_warnings(account_id);
+";
+
 /// Switches the database to WAL mode and creates or upgrades the schema.
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let mode: String = conn
@@ -437,6 +464,9 @@ pub fn migrate(conn: &Connection) -> StoreResult<()> {
         }
         if version < 14 {
             conn.execute_batch(V14).db()?;
+        }
+        if version < 15 {
+            conn.execute_batch(V15).db()?;
         }
         if version < SCHEMA_VERSION {
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))

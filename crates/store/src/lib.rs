@@ -37,6 +37,7 @@ mod lease;
 mod login_guard;
 mod mailstore;
 mod queue;
+mod quota;
 mod sending;
 #[cfg(any(feature = "rusqlite", feature = "postgres"))]
 mod sql_ids;
@@ -60,10 +61,14 @@ pub use queue::{
     OutboundEnvelope, OutboundRecipient, QueueId, QueueStore, QueuedMessage, QueuedRecipient,
     RecipientStatus,
 };
+pub use quota::{
+    AccountQuota, Charged, DEFAULT_WARN_AT, QuotaDefaults, QuotaLimits, QuotaResource, QuotaRow,
+    QuotaStore, QuotaWarning, charge as charge_quota,
+};
 pub use sending::{SendingLimits, SendingLog, SendingUsage};
 pub use types::*;
 
-/// A backend implements all four; the server holds one `Arc<dyn Store>` (which converts to
+/// A backend implements all five; the server holds one `Arc<dyn Store>` (which converts to
 /// `Arc<dyn Coordination>` for a [`LeaseGuard`], or `Arc<dyn DkimKeyStore>` for the signer).
-pub trait Store: Directory + MailStore + Coordination + DkimKeyStore {}
-impl<T: Directory + MailStore + Coordination + DkimKeyStore> Store for T {}
+pub trait Store: Directory + MailStore + Coordination + DkimKeyStore + QuotaStore {}
+impl<T: Directory + MailStore + Coordination + DkimKeyStore + QuotaStore> Store for T {}

@@ -22,6 +22,7 @@ mod mailboxes;
 mod messages;
 mod queue;
 mod queue_lease;
+mod quota;
 mod transfer;
 mod two_handles;
 
@@ -38,6 +39,7 @@ pub use mailboxes::*;
 pub use messages::*;
 pub use queue::*;
 pub use queue_lease::*;
+pub use quota::*;
 pub use transfer::*;
 pub use two_handles::*;
 
@@ -114,4 +116,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     expunge_deleted_and_counts(s).await;
     calls_are_scoped_to_the_account(s).await;
     dkim_keys(s).await;
+    quota_limits_and_counters(s).await;
+    quota_race(store.clone(), store.clone()).await;
+    quota_warnings(s).await;
 }

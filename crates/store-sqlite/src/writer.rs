@@ -360,6 +360,7 @@ mod tests {
             blobs,
             Arc::new(ChangeHub::default()),
             Duration::from_secs(60),
+            QuotaCell::default(),
         )
         .unwrap();
 
@@ -402,6 +403,7 @@ mod tests {
             blobs,
             Arc::new(ChangeHub::default()),
             Duration::from_secs(60),
+            QuotaCell::default(),
         )
         .unwrap();
         let r: StoreResult<()> = writer.run(|_| panic!("bug")).await;

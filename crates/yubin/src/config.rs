@@ -40,6 +40,8 @@ pub struct Config {
     pub antispam: crate::antispam_config::Antispam,
     /// Checks of arriving mail (`[inbound_auth]`): SPF, DKIM, DMARC, ARC, iprev.
     pub inbound_auth: crate::inbound_auth_config::InboundAuth,
+    /// Quotas (`[quota]`, `[quota.domain."example.com"]`): default limits, warnings.
+    pub quota: crate::quota_config::Quota,
 }
 
 /// The `[log]` table.
@@ -76,6 +78,7 @@ impl Default for Config {
             log: Log::default(),
             antispam: Default::default(),
             inbound_auth: Default::default(),
+            quota: Default::default(),
         }
     }
 }
@@ -382,6 +385,7 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        self.quota.validate()?;
         if let Some(h) = &self.hostname
             && mail_types::Domain::parse(h).is_err()
         {

@@ -28,6 +28,9 @@ mod memory;
 mod migrate_cli;
 mod outbound_config;
 mod queue_cli;
+mod quota_cli;
+mod quota_config;
+mod quota_warn;
 mod rlimit;
 mod serve;
 mod shutdown;
@@ -73,6 +76,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(_)
         | Command::Queue(_)
         | Command::Ban(_)
+        | Command::Quota(_)
         | Command::Dkim(_)
         | Command::DnsRecords { .. }
         | Command::CheckDns { .. }
@@ -116,6 +120,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     &mut std::io::stdout(),
                 )
                 .await
+            }
+            Command::Quota(cmd) => {
+                let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
+                quota_cli::run(opened.store.as_ref(), cmd, &mut std::io::stdout()).await
             }
             Command::Dkim(cmd) => {
                 let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;

@@ -175,7 +175,7 @@ impl Session {
         if result.is_ok() && !full.is_empty() {
             // Delivered to the others: the full ones are reported to the sender (`quota.rs`).
             let failed = quota::full_recipients(&txn.rcpts, &full);
-            tracing::info!(conn = self.info.id, queue_id = %id, recipients = ?failed, event = "quota_refused", "smtp: recipients over quota after DATA, reported to the sender");
+            tracing::info!(conn = self.info.id, queue_id = %id, recipients = ?failed, event = %"quota_refused", "smtp: recipients over quota after DATA, reported to the sender");
             let cfg = &self.server.config;
             if let Err(e) = quota::report_full(
                 self.server.store.as_ref(),
@@ -196,7 +196,7 @@ impl Session {
         let reply = match &result {
             Ok(()) => Reply::new(250, "2.0.0", format!("Ok: queued as {id}")),
             Err(StoreError::OverQuota) => {
-                tracing::info!(conn = self.info.id, queue_id = %id, event = "quota_refused", "smtp: message refused, every recipient over quota");
+                tracing::info!(conn = self.info.id, queue_id = %id, event = %"quota_refused", "smtp: message refused, every recipient over quota");
                 quota::over_quota_reply(self.server.config.over_quota_permanent)
             }
             Err(e) => store_error_reply(e),

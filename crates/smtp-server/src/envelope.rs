@@ -189,7 +189,7 @@ impl Session {
                     conn = self.info.id,
                     recipient = %to_text,
                     size = declared_size,
-                    event = "quota_refused",
+                    event = %"quota_refused",
                     "smtp: recipient over quota"
                 );
                 let reply = crate::quota::over_quota_reply(self.server.config.over_quota_permanent);

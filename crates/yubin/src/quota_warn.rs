@@ -66,7 +66,7 @@ pub async fn send(store: &dyn Store, config: &Quota, hostname: &str, w: &QuotaWa
         Err(e) => Err(store::StoreError::Temporary(e.to_string())),
     };
     tracing::info!(
-        event = "quota_warning",
+        event = %"quota_warning",
         account = %w.address,
         resource = w.resource.name(),
         percent = w.percent,

@@ -192,7 +192,7 @@ pub(crate) async fn setquota(
         account = %address,
         storage = ?new.storage,
         messages = ?new.messages,
-        event = "quota_set",
+        event = %"quota_set",
         "imap: SETQUOTA"
     );
     // RFC 9208 §4.1.3: the untagged QUOTA response shows the new limits.

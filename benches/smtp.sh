@@ -22,6 +22,9 @@
 #               genpkey`); DNS comes from a loopback server (tests/dns_server.py, dnspython)
 #               publishing the sender's SPF, DMARC (p=reject) and DKIM records and the
 #               client's PTR. 0 turns the checks off.
+#   QUOTA [0]: 1 gives every account a quota ([quota] storage = "1T", messages = 10^9, never
+#               reached): each delivery resolves and checks both limits and the warning levels
+#               in its transaction. The usage counters are kept either way.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,6 +39,7 @@ KEEP=${KEEP:-0}
 YUBIN_LOG=${YUBIN_LOG:-info}
 PEERS=${PEERS:-/work/shared/peers}
 CHECKS=${CHECKS:-0}
+QUOTA=${QUOTA:-0}
 POSTFIX=0
 PF_ADDR=127.0.0.1:10025
 PF_NEW=/var/tmp/peer-postfix/maildir/bench.test/user1/new
@@ -45,7 +49,7 @@ FROM=a@x.test
 for arg in "$@"; do
   case "$arg" in
     --postfix) POSTFIX=1 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -102,6 +106,10 @@ imaps = []
 max_connections_per_ip = 100000
 max_connections = 100000
 EOF
+
+if [ "$QUOTA" = 1 ]; then
+  printf '[quota]\nstorage = "1T"\nmessages = 1000000000\n' >>"$CFG"
+fi
 
 DKIM_ARGS=()
 if [ "$CHECKS" = 1 ]; then
@@ -241,6 +249,7 @@ stop_server
 echo
 echo "SMTP benchmark: ${SIZE}-byte messages, new connection per message, loopback, $(nproc) cores"
 echo "checks of arriving mail: $([ "$CHECKS" = 1 ] && echo "on (SPF, DKIM, DMARC, ARC, iprev; DKIM-signed messages)" || echo off)"
+echo "quota: $([ "$QUOTA" = 1 ] && echo "on (limits checked on every delivery)" || echo "off (no limits; usage counted)")"
 echo "msg/s = 250 replies per wall-clock second (yubin: stored and fsync'd; postfix: until every"
 echo "message is a Maildir file). Latency = final '.' -> 250 (yubin-bench only). RSS = max sampled.
 CPU us/msg = the yubin server's user+system CPU time per message."

@@ -514,6 +514,41 @@ mod tests {
         migrate(&conn).unwrap();
     }
 
+    /// Version 15 counts each account's messages once (RFC 9208 MESSAGE); later writes keep
+    /// the count current.
+    #[test]
+    fn migrates_to_message_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = connect(&dir.path().join("m.db"), false).unwrap();
+        migrate(&conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO domains (name) VALUES ('a.test');
+             INSERT INTO accounts (address, domain_id, password_hash, created_at)
+               VALUES ('u@a.test', 1, 'x', 0), ('v@a.test', 1, 'x', 0);
+             INSERT INTO mailboxes (account_id, name, uid_validity) VALUES (1, 'INBOX', 1),
+               (1, 'Trash', 2), (2, 'INBOX', 3);
+             INSERT INTO blobs (hash, size, refcount) VALUES ('h', 10, 3);
+             INSERT INTO messages (mailbox_id, uid, blob_hash, size, internal_date, modseq)
+               VALUES (1, 1, 'h', 10, 0, 1), (2, 1, 'h', 10, 0, 1), (3, 1, 'h', 10, 0, 1);
+             DROP TABLE quota_warnings;
+             ALTER TABLE accounts DROP COLUMN message_limit;
+             ALTER TABLE accounts DROP COLUMN messages_used;
+             ALTER TABLE accounts DROP COLUMN storage_warned;
+             ALTER TABLE accounts DROP COLUMN messages_warned;
+             PRAGMA user_version = 14;",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let counts: Vec<i64> = conn
+            .prepare("SELECT messages_used FROM accounts ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(counts, vec![2, 1]);
+    }
+
     /// Version 6 moves the subscribed flags of mailbox rows into the subscriptions table.
     #[test]
     fn migrates_subscriptions_to_their_table() {

@@ -188,7 +188,10 @@ impl Session {
             )
             .await
             {
+                // Nothing acknowledged may go unreported: the sender tries again later (the
+                // others then get the message twice, as when the queue fails after delivery).
                 tracing::warn!(conn = self.info.id, queue_id = %id, error = %e, "smtp: the over-quota report could not be sent");
+                result = Err(StoreError::Temporary(format!("over-quota report: {e}")));
             }
         }
         let size = body.len();

@@ -27,6 +27,9 @@
 #               client's PTR. 0 turns the checks off.
 #   SIGNED [=CHECKS]: 1 DKIM-signs every message even with CHECKS=0, so that checks on and
 #               off are compared on the same messages (the client's signing costs CPU too).
+#   QUOTA [0]: 1 gives every account a quota ([quota] storage = "1T", messages = 10^9, never
+#               reached): each delivery resolves and checks both limits and the warning levels
+#               in its transaction. The usage counters are kept either way.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,6 +46,7 @@ PEERS=${PEERS:-/work/shared/peers}
 CHECKS=${CHECKS:-0}
 FSYNCS=${FSYNCS:-0}
 SIGNED=${SIGNED:-$CHECKS}
+QUOTA=${QUOTA:-0}
 POSTFIX=0
 PF_ADDR=127.0.0.1:10025
 PF_NEW=/var/tmp/peer-postfix/maildir/bench.test/user1/new
@@ -52,7 +56,7 @@ FROM=a@x.test
 for arg in "$@"; do
   case "$arg" in
     --postfix) POSTFIX=1 ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -109,6 +113,10 @@ imaps = []
 max_connections_per_ip = 100000
 max_connections = 100000
 EOF
+
+if [ "$QUOTA" = 1 ]; then
+  printf '[quota]\nstorage = "1T"\nmessages = 1000000000\n' >>"$CFG"
+fi
 
 DKIM_ARGS=()
 if [ "$SIGNED" = 1 ] || [ "$CHECKS" = 1 ]; then
@@ -303,6 +311,7 @@ stop_server
 echo
 echo "SMTP benchmark: ${SIZE}-byte messages, new connection per message, loopback, $(nproc) cores"
 echo "checks of arriving mail: $([ "$CHECKS" = 1 ] && echo "on (SPF, DKIM, DMARC, ARC, iprev)" || echo off); messages DKIM-signed by yubin-bench: $([ "${#DKIM_ARGS[@]}" -gt 0 ] && echo yes || echo no)"
+echo "quota: $([ "$QUOTA" = 1 ] && echo "on (limits checked on every delivery)" || echo "off (no limits; usage counted)")"
 echo "msg/s = 250 replies per wall-clock second (yubin: stored and fsync'd; postfix: until every"
 echo "message is a Maildir file). Latency = final '.' -> 250 (yubin-bench only). RSS = max sampled.
 CPU us/msg = the yubin server's user+system CPU time per message."

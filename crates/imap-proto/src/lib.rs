@@ -12,7 +12,7 @@
 //! parameters, CHANGEDSINCE, VANISHED, UNCHANGEDSINCE, MODSEQ search), 5258 (LIST-EXTENDED),
 //! 5819 (LIST-STATUS), 6154 (SPECIAL-USE, CREATE USE), 4731 (ESEARCH), 5182 (SEARCHRES `$`),
 //! 5032 (WITHIN: OLDER/YOUNGER), 3502 (MULTIAPPEND), 6851 (MOVE), 4315 (UIDPLUS), 5530
-//! (response codes), 2971 (ID), 9208 (GETQUOTA/GETQUOTAROOT), 2342 (NAMESPACE), 6855
+//! (response codes), 2971 (ID), 9208 (GETQUOTA/GETQUOTAROOT/SETQUOTA), 2342 (NAMESPACE), 6855
 //! (UTF8=ACCEPT: strings as UTF-8), 5256 (SORT, THREAD and their responses), 5957
 //! (SORT=DISPLAY), 5267 (ESORT, CONTEXT=SEARCH/SORT: RETURN (CONTEXT UPDATE PARTIAL),
 //! CANCELUPDATE, ADDTO/REMOVEFROM, NOUPDATE), 9394 (PARTIAL search results, negative ranges),
@@ -22,7 +22,7 @@
 //! (RFC 5092, [`ImapUrl`]), NOTIFY (RFC 5465: NOTIFY SET/NONE, `NOTIFICATIONOVERFLOW`,
 //! `BADEVENT`).
 //!
-//! Not implemented: the client side; `append-ext`s other than CATENATE; SETQUOTA, ACL,
+//! Not implemented: the client side; `append-ext`s other than CATENATE; ACL,
 //! METADATA, COMPRESS, SAVEDATE, OBJECTID and PREVIEW fetch items; the SEARCH return option
 //! RELEVANCY; THREAD algorithms other than ORDEREDSUBJECT and REFERENCES; `SEARCH` keys of
 //! extensions not listed above (they are refused as syntax errors). Bare LF is tolerated in

@@ -171,6 +171,43 @@ fn mailbox_commands() {
         CommandBody::GetQuotaRoot(mailbox("INBOX"))
     );
     assert_eq!(parse("G GETQUOTA \"\""), CommandBody::GetQuota(vec![]));
+    // RFC 9208 §4.1.3 example, and the empty list (every limit removed).
+    assert_eq!(
+        parse("S SETQUOTA \"\" (STORAGE 512)"),
+        CommandBody::SetQuota {
+            root: vec![],
+            limits: vec![(Atom::new("STORAGE").unwrap(), 512)]
+        }
+    );
+    assert_eq!(
+        parse("S SETQUOTA bob@example.com (STORAGE 10 MESSAGE 5)"),
+        CommandBody::SetQuota {
+            root: b"bob@example.com".to_vec(),
+            limits: vec![
+                (Atom::new("STORAGE").unwrap(), 10),
+                (Atom::new("MESSAGE").unwrap(), 5)
+            ]
+        }
+    );
+    assert_eq!(
+        parse("S SETQUOTA \"\" ()"),
+        CommandBody::SetQuota {
+            root: vec![],
+            limits: vec![]
+        }
+    );
+    for bad in [
+        "S SETQUOTA \"\"",
+        "S SETQUOTA \"\" (STORAGE)",
+        "S SETQUOTA \"\" (STORAGE x)",
+        "S SETQUOTA \"\" (STORAGE 1",
+        "S SETQUOTA \"\" (STORAGE 1 )",
+    ] {
+        assert!(
+            parse_command(format!("{bad}\r\n").as_bytes()).is_err(),
+            "{bad}"
+        );
+    }
     // Modified UTF-7 names decode for rev1 clients.
     let CommandBody::Create { mailbox: m, .. } = parse("a CREATE ~peter/mail/&U,BTFw-/&ZeVnLIqe-")
     else {

@@ -422,10 +422,16 @@ impl Session {
             (State::Selected(_, sel), C::CancelUpdate(tags)) => {
                 cmd::search::cancel_update(tag, sel, &tags)
             }
-            (
-                State::Authenticated(_) | State::Selected(..),
-                C::GetQuota(_) | C::GetQuotaRoot(_),
-            ) => Status::no(Some(tag), "not implemented yet").with_code(Code::Unavailable),
+            // RFC 9208 §4.
+            (State::Authenticated(u) | State::Selected(u, _), C::GetQuota(root)) => {
+                cmd::quota::getquota(ctx, tag, u, &root).await
+            }
+            (State::Authenticated(u) | State::Selected(u, _), C::GetQuotaRoot(mailbox)) => {
+                cmd::quota::getquotaroot(ctx, tag, u, &mailbox).await
+            }
+            (State::Authenticated(u) | State::Selected(u, _), C::SetQuota { root, limits }) => {
+                cmd::quota::setquota(ctx, tag, u, &root, &limits).await
+            }
             (_, _) => Status::bad(Some(tag), "command not valid in this state"),
         };
         // LOGIN and AUTHENTICATE hand over the authenticated state only when they succeed.

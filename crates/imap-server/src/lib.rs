@@ -62,7 +62,12 @@
 //! updates and LIST for mailbox names and subscriptions, sent at any time — between commands
 //! and in IDLE too.
 //!
-//! Not implemented: QUOTA, SEARCH CHARSET other than UTF-8/US-ASCII,
+//! QUOTA (RFC 9208, `cmd/quota.rs`): GETQUOTA, GETQUOTAROOT, and SETQUOTA with QUOTASET for
+//! quota administrators; one root `""` per account with STORAGE and MESSAGE; APPEND, COPY
+//! and MOVE answer `NO [OVERQUOTA]` from the store's atomic check (a MOVE within the account
+//! is never refused); STATUS SIZE (RFC 8438).
+//!
+//! Not implemented: SEARCH CHARSET other than UTF-8/US-ASCII,
 //! `\Noselect` leftovers of deleted parents (refused instead), downgrade of EAI addresses
 //! (RFC 6857).
 //! `\Recent` claims live in memory: after a restart every message is recent once more
@@ -119,6 +124,9 @@ pub struct ImapConfig {
     /// How long the TLS handshake after STARTTLS may take (a client that stalls in it holds a
     /// connection slot until then).
     pub tls_handshake_timeout: Duration,
+    /// Addresses of the quota administrators (RFC 9208 §3.1.2 QUOTASET): they may SETQUOTA
+    /// and name any account's quota root by its address. Empty: nobody.
+    pub quota_admins: Vec<String>,
 }
 
 impl ImapConfig {
@@ -137,6 +145,7 @@ impl ImapConfig {
             max_preauth_literal: 8 * 1024,
             idle_keepalive: Duration::from_secs(120),
             tls_handshake_timeout: Duration::from_secs(30),
+            quota_admins: Vec::new(),
         }
     }
 }

@@ -11,7 +11,8 @@ use smtp_proto::Reply;
 use store::{DsnNotify, DsnRet, OutboundEnvelope, OutboundRecipient, StoreError};
 
 use crate::headers::submission_fixes;
-use crate::inbound::{Checked, check, deliver_junk};
+use crate::inbound::{Checked, check};
+use crate::quota;
 use crate::session::{Flow, Helo, Recipient, Session, State, Transaction};
 use crate::submission::{check_from, count_message};
 use crate::trace::{TraceInfo, new_queue_id, protocol, received, trace_headers};
@@ -136,6 +137,8 @@ impl Session {
         let remote: Vec<_> = txn.rcpts.iter().filter(|r| r.accounts.is_empty()).collect();
 
         let mut result = Ok(());
+        // Local recipients whose mailbox had no room for the message (`quota.rs`).
+        let mut full = Vec::new();
         if !accounts.is_empty() {
             // Return-Path, then our results above our Received: (RFC 8601 §5 prepends them,
             // as trace fields are, RFC 5322 §3.6.7).
@@ -148,14 +151,13 @@ impl Session {
             message.extend_from_slice(&body);
             let message = Arc::new(message);
             let store = self.server.store.as_ref();
-            result = if junk {
-                deliver_junk(store, message, now.timestamp(), &accounts).await
-            } else {
-                store
-                    .deliver(message, now.timestamp(), &accounts)
-                    .await
-                    .map(drop)
-            };
+            result = quota::deliver_with_room(store, message, now.timestamp(), &accounts, junk)
+                .await
+                .map(|f| full = f);
+            if result.is_ok() && full.len() == accounts.len() && remote.is_empty() {
+                // Every recipient is full: refuse the message (nothing was stored).
+                result = Err(StoreError::OverQuota);
+            }
         }
         if result.is_ok() && !remote.is_empty() {
             let headers = received(&trace);
@@ -170,10 +172,36 @@ impl Session {
                 None => Err(StoreError::Temporary("no outbound queue".into())),
             };
         }
+        if result.is_ok() && !full.is_empty() {
+            // Delivered to the others: the full ones are reported to the sender (`quota.rs`).
+            let failed = quota::full_recipients(&txn.rcpts, &full);
+            tracing::info!(conn = self.info.id, queue_id = %id, recipients = ?failed, event = %"quota_refused", "smtp: recipients over quota after DATA, reported to the sender");
+            let cfg = &self.server.config;
+            if let Err(e) = quota::report_full(
+                self.server.store.as_ref(),
+                self.server.outbound.as_ref(),
+                &cfg.hostname,
+                &txn.from,
+                &failed,
+                &body,
+                &id,
+            )
+            .await
+            {
+                // Nothing acknowledged may go unreported: the sender tries again later (the
+                // others then get the message twice, as when the queue fails after delivery).
+                tracing::warn!(conn = self.info.id, queue_id = %id, error = %e, "smtp: the over-quota report could not be sent");
+                result = Err(StoreError::Temporary(format!("over-quota report: {e}")));
+            }
+        }
         let size = body.len();
         drop(body);
         let reply = match &result {
             Ok(()) => Reply::new(250, "2.0.0", format!("Ok: queued as {id}")),
+            Err(StoreError::OverQuota) => {
+                tracing::info!(conn = self.info.id, queue_id = %id, event = %"quota_refused", "smtp: message refused, every recipient over quota");
+                quota::over_quota_reply(self.server.config.over_quota_permanent)
+            }
             Err(e) => store_error_reply(e),
         };
         if let (Err(_), Some(entry)) = (&result, counted) {

@@ -181,19 +181,26 @@ impl Session {
                     .map(|()| Flow::Continue);
             }
         };
-        // Refuse a full mailbox now rather than fail the whole message after DATA.
-        for &account in &accounts {
-            match self.server.store.quota(account).await {
-                Ok(q) if q.would_exceed(declared_size.max(1)) => {
-                    return self.answer(452, "4.2.2", "Mailbox full").await;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    return self
-                        .reply(store_error_reply(&e))
-                        .await
-                        .map(|()| Flow::Continue);
-                }
+        // Refuse a full mailbox now rather than fail the whole message after DATA: with
+        // RFC 1870 SIZE= the declared size must fit, else at least one octet (`quota.rs`).
+        match crate::quota::split(store, &accounts, declared_size.max(1)).await {
+            Ok((_, full)) if !full.is_empty() => {
+                tracing::info!(
+                    conn = self.info.id,
+                    recipient = %to_text,
+                    size = declared_size,
+                    event = %"quota_refused",
+                    "smtp: recipient over quota"
+                );
+                let reply = crate::quota::over_quota_reply(self.server.config.over_quota_permanent);
+                return self.reply(reply).await.map(|()| Flow::Continue);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return self
+                    .reply(store_error_reply(&e))
+                    .await
+                    .map(|()| Flow::Continue);
             }
         }
         if self.guard.is_some() {

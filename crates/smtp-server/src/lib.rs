@@ -26,6 +26,7 @@ mod envelope;
 mod guard;
 mod headers;
 mod inbound;
+mod quota;
 mod rate;
 mod session;
 mod submission;
@@ -76,6 +77,9 @@ pub struct SmtpConfig {
     pub max_messages_per_hour: Option<u32>,
     /// Recipients an authenticated account may send to per sliding hour (None = unlimited).
     pub max_recipients_per_hour: Option<u32>,
+    /// Refuse a recipient whose mailbox is full with `552 5.2.2` (permanent) instead of
+    /// `452 4.2.2` (temporary, the default: the sender retries), see `quota.rs`.
+    pub over_quota_permanent: bool,
 }
 
 impl SmtpConfig {
@@ -101,6 +105,7 @@ impl SmtpConfig {
             max_auth_failures: 3,
             max_messages_per_hour: None,
             max_recipients_per_hour: None,
+            over_quota_permanent: false,
         }
     }
 }

@@ -12,8 +12,8 @@ use crate::db::flag_bits;
 use crate::error::PgResult;
 use crate::ops_msg::{NewBlob, copy_rows};
 use crate::prim::{
-    NewMessage, acquire_blob, allocate, charge_quota, expunge_uids, insert_message, lock_mailbox,
-    lock_two,
+    NewMessage, acquire_blob, allocate, charge_quota, expunge_uids_with, insert_message,
+    lock_mailbox, lock_two,
 };
 use crate::tx::Tx;
 
@@ -40,7 +40,7 @@ pub async fn append_many(
     let total = items
         .iter()
         .fold(0i64, |t, i| t.saturating_add(i.blob.bytes.len() as i64));
-    charge_quota(tx, mb.account, total).await?;
+    charge_quota(tx, mb.account, total, items.len() as i64, true).await?;
     let mut per_blob: BTreeMap<&str, (u64, &[u8])> = BTreeMap::new();
     for i in items {
         per_blob.entry(i.blob.hash).or_insert((0, i.blob.bytes)).0 += 1;
@@ -91,8 +91,8 @@ pub async fn append_many(
 /// RFC 6851 §3.3 MOVE: the copy (new UIDs in source-UID order, flags and dates kept, blobs
 /// shared), then the expunge of the copied UIDs from the source (expunge log, one MODSEQ).
 /// The events come in that order — the destination's `NewMessage`s, then the source's
-/// `Expunged` (COPYUID before EXPUNGE, §4.3). Quota is not charged: the copy adds what the
-/// expunge takes away, without the limit check, so a user over quota can still move to Trash.
+/// `Expunged` (COPYUID before EXPUNGE, §4.3). Quota is not charged (RFC 9208 §4: a MOVE
+/// within the account changes no usage), so a user over quota can still move to Trash.
 pub async fn move_messages(
     tx: &mut Tx<'_>,
     from: MailboxId,
@@ -105,7 +105,7 @@ pub async fn move_messages(
     }
     let pairs = copy_rows(tx, &src, Some(uids), &dst, false).await?;
     let moved: Vec<Uid> = pairs.iter().map(|p| p.0).collect();
-    let removed = expunge_uids(tx, &src, &moved).await?;
+    let removed = expunge_uids_with(tx, &src, &moved, false).await?;
     // The rows were read under the source's lock in this transaction: every copied message
     // is removed.
     if removed.len() != moved.len() {

@@ -51,6 +51,7 @@ mod ops_queue;
 mod ops_urlauth;
 mod prim;
 mod queue;
+mod quota;
 mod reads;
 mod schema;
 mod sending;
@@ -86,6 +87,8 @@ pub struct PgStore {
     pub(crate) facts: facts_cache::FactsCache,
     /// Which account each mailbox belongs to (see `store::backend::owners`).
     pub(crate) owners: store::backend::owners::Owners,
+    /// The configured quota defaults (`store::QuotaStore::set_quota_defaults`).
+    pub(crate) quota: std::sync::RwLock<Arc<store::QuotaDefaults>>,
     /// Brings other nodes' changes to this node's subscribers (see `change_log.rs`).
     _follower: Option<change_log::Follower>,
 }
@@ -188,6 +191,7 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<PgStore>
             .collect(),
         facts: facts_cache::FactsCache::new(options.facts_cache_bytes),
         owners: Default::default(),
+        quota: Default::default(),
     }))
 }
 
@@ -205,8 +209,13 @@ impl PgStore {
         account.0.rem_euclid(PUBLISH_SHARDS as i64) as usize
     }
 
-    /// Sets (or with `None` removes) an account's quota limit in bytes. Not part of the
-    /// `Directory` trait yet; the admin CLI calls it directly.
+    /// The quota defaults this handle applies.
+    pub(crate) fn quota_defaults(&self) -> Arc<store::QuotaDefaults> {
+        Arc::clone(&self.quota.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Sets (or with `None` removes) an account's storage limit override in bytes, keeping
+    /// its message limit (see [`store::QuotaStore::set_quota_limits`]).
     pub async fn set_quota(&self, address: &Address, limit: Option<u64>) -> StoreResult<()> {
         if limit.is_some_and(|l| l > i64::MAX as u64) {
             return Err(StoreError::Invalid("quota limit too large".into()));

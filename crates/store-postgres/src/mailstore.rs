@@ -191,7 +191,7 @@ impl MailStore for PgStore {
     }
 
     async fn quota(&self, account: AccountId) -> StoreResult<Quota> {
-        read!(self, |c| reads::quota(c, account))
+        read!(self, |c| reads::quota(c, &self.quota_defaults(), account))
     }
 
     async fn list_mailboxes(&self, account: AccountId) -> StoreResult<Vec<MailboxInfo>> {

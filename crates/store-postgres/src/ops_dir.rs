@@ -192,7 +192,8 @@ pub async fn delete_user(tx: &mut Tx<'_>, address: &Address) -> PgResult<()> {
     Ok(())
 }
 
-const USER_COLS: &str = "SELECT id, address, password_hash, quota_limit, scram FROM accounts";
+const USER_COLS: &str =
+    "SELECT id, address, password_hash, quota_limit, scram, message_limit FROM accounts";
 
 fn to_record(r: &Row) -> PgResult<UserRecord> {
     let address: &str = r.get(1);
@@ -201,6 +202,7 @@ fn to_record(r: &Row) -> PgResult<UserRecord> {
         address: Address::parse(address).map_err(|_| corrupt("address", address))?,
         password_hash: r.get(2),
         quota_limit: r.get::<_, Option<i64>>(3).map(|l| l.max(0) as u64),
+        message_limit: r.get::<_, Option<i64>>(5).map(|l| l.max(0) as u64),
         scram: r.get(4),
     })
 }

@@ -7,7 +7,8 @@ use crate::db::{exec, opt, rows};
 use crate::error::PgResult;
 use crate::ops_msg::copy_rows;
 use crate::prim::{
-    MailboxRow, check, drop_mailbox, expunge_uids, insert_mailbox, lock_mailbox, lock_namespace,
+    MailboxRow, check, drop_mailbox, expunge_uids_with, insert_mailbox, lock_mailbox,
+    lock_namespace,
 };
 use crate::tx::Tx;
 use store::backend::names;
@@ -142,7 +143,7 @@ async fn rename_inbox(tx: &mut Tx<'_>, inbox: &MailboxRow, new_name: &str) -> Pg
     let dst = lock_mailbox(tx, dst).await?;
     let moved = copy_rows(tx, inbox, None, &dst, false).await?;
     let uids: Vec<u32> = moved.iter().map(|m| m.0).collect();
-    expunge_uids(tx, inbox, &uids).await?;
+    expunge_uids_with(tx, inbox, &uids, false).await?;
     Ok(())
 }
 

@@ -103,7 +103,7 @@ pub async fn deliver(
     let mut by_account: Vec<AccountId> = accounts.to_vec();
     by_account.sort_unstable();
     for account in by_account {
-        charge_quota(tx, account, blob.size() as i64).await?;
+        charge_quota(tx, account, blob.size() as i64, 1, true).await?;
     }
     acquire_blob(tx, blob.hash, inboxes.len() as u64, Some(blob.bytes)).await?;
     let mut stored = Vec::with_capacity(inboxes.len());
@@ -123,7 +123,7 @@ pub async fn append(
     internal_date: UnixTime,
 ) -> PgResult<Stored> {
     let mb = lock_mailbox(tx, mailbox).await?;
-    charge_quota(tx, mb.account, blob.size() as i64).await?;
+    charge_quota(tx, mb.account, blob.size() as i64, 1, true).await?;
     acquire_blob(tx, blob.hash, 1, Some(blob.bytes)).await?;
     file_message(tx, &mb, blob, flags, internal_date).await
 }
@@ -232,7 +232,8 @@ pub async fn store_flags_if(
 /// Copies the messages `uids` (all when `None`) of the locked mailbox `src` into the locked
 /// mailbox `dst`: new UIDs in source-UID order (RFC 4315 §3 COPYUID relies on that order),
 /// flags and internal date kept, blobs shared (one more reference each), one MODSEQ, the
-/// account charged for the copies (`check_quota`: refusing with `OverQuota` past the limit).
+/// account charged for the copies (`check_quota`: refusing with `OverQuota` past the limit;
+/// false for a MOVE within the account, whose usage the copy and the expunge leave as is).
 /// Returns (source UID, new UID) per message.
 pub async fn copy_rows(
     tx: &mut Tx<'_>,
@@ -272,14 +273,7 @@ pub async fn copy_rows(
     }
     // Account before blobs (lock order, `prim.rs`).
     if check_quota {
-        charge_quota(tx, dst.account, total).await?;
-    } else {
-        exec(
-            &tx.t,
-            "UPDATE accounts SET quota_used = quota_used + $2 WHERE id = $1",
-            &[&dst.account, &total],
-        )
-        .await?;
+        charge_quota(tx, dst.account, total, sel.len() as i64, true).await?;
     }
     acquire_existing(tx, &per_blob).await?;
     let count =

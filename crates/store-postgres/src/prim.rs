@@ -199,30 +199,87 @@ pub async fn bump_modseq(tx: &Tx<'_>, mailbox: MailboxId) -> PgResult<ModSeq> {
     Ok(m as ModSeq)
 }
 
-/// Adds `delta` bytes to the account's used quota; a positive delta that would exceed the limit
-/// fails with `OverQuota` (nothing is changed). Tested and written in one statement under the
-/// row lock, so parallel deliveries on several nodes cannot together overshoot the limit.
-pub async fn charge_quota(tx: &Tx<'_>, account: AccountId, delta: i64) -> PgResult<()> {
-    let n = exec(
+/// Adds `bytes` and `messages` to the account's usage counters (RFC 9208 STORAGE and MESSAGE;
+/// negative to release). With `check`, a growing resource that would pass its limit (the
+/// account's override, else the configured default, see `store::QuotaDefaults`) fails with
+/// `OverQuota`, and the caller's transaction is rolled back with the increment.
+///
+/// One statement adds and returns the new row under the account row's lock, held to the
+/// commit: a concurrent delivery on any node waits for it and then sees the new usage, so two
+/// cannot together pass the limit. A threshold crossed upward queues a `quota_warnings` row
+/// in the same transaction.
+pub async fn charge_quota(
+    tx: &Tx<'_>,
+    account: AccountId,
+    bytes: i64,
+    messages: i64,
+    check: bool,
+) -> PgResult<()> {
+    let row = opt(
         &tx.t,
-        "UPDATE accounts SET quota_used = greatest(quota_used + $2::bigint, 0)
-         WHERE id = $1
-           AND ($2::bigint <= 0 OR quota_limit IS NULL OR quota_used + $2::bigint <= quota_limit)",
-        &[&account, &delta],
+        "UPDATE accounts a SET quota_used = greatest(a.quota_used + $2::bigint, 0),
+                messages_used = greatest(a.messages_used + $3::bigint, 0)
+         FROM domains d WHERE a.id = $1 AND d.id = a.domain_id
+         RETURNING a.quota_used, a.messages_used, a.quota_limit, a.message_limit, d.name,
+                   a.storage_warned, a.messages_warned",
+        &[&account, &bytes, &messages],
     )
-    .await?;
-    if n == 1 {
-        return Ok(());
+    .await?
+    .ok_or_else(|| StoreError::NotFound(format!("account {account}")))?;
+    let after_row = quota_row(&row);
+    // The row as it was before this charge, for the rule shared with the embedded store.
+    let before = store::QuotaRow {
+        used: after_row.used.saturating_add_signed(-bytes),
+        messages: after_row.messages.saturating_add_signed(-messages),
+        ..after_row.clone()
+    };
+    let after = store::charge_quota(&tx.quota, &before, bytes, messages, check)?;
+    if after.levels_changed(&before) {
+        exec(
+            &tx.t,
+            "UPDATE accounts SET storage_warned = $2, messages_warned = $3 WHERE id = $1",
+            &[
+                &account,
+                &i16::from(after.storage_warned),
+                &i16::from(after.messages_warned),
+            ],
+        )
+        .await?;
     }
-    let exists = opt(&tx.t, "SELECT 1 FROM accounts WHERE id = $1", &[&account])
-        .await?
-        .is_some();
-    Err(if exists {
-        StoreError::OverQuota
-    } else {
-        StoreError::NotFound(format!("account {account}"))
+    for (resource, percent, used, limit) in &after.crossed {
+        exec(
+            &tx.t,
+            "INSERT INTO quota_warnings (account_id, resource, percent, used, limit_value,
+                                         created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &account,
+                &resource.code(),
+                &i16::from(*percent),
+                &sql_u64(*used),
+                &sql_u64(*limit),
+                &now(),
+            ],
+        )
+        .await?;
     }
-    .into())
+    Ok(())
+}
+
+/// Reads `quota_used, messages_used, quota_limit, message_limit, domain, storage_warned,
+/// messages_warned` (the first seven columns, in this order) into a [`store::QuotaRow`].
+pub fn quota_row(r: &tokio_postgres::Row) -> store::QuotaRow {
+    let u = |v: Option<i64>| v.map(|v| v.max(0) as u64);
+    store::QuotaRow {
+        used: r.get::<_, i64>(0).max(0) as u64,
+        messages: r.get::<_, i64>(1).max(0) as u64,
+        overrides: store::QuotaLimits {
+            storage: u(r.get(2)),
+            messages: u(r.get(3)),
+        },
+        domain: r.get(4),
+        storage_warned: r.get::<_, i16>(5).clamp(0, 100) as u8,
+        messages_warned: r.get::<_, i16>(6).clamp(0, 100) as u8,
+    }
 }
 
 /// Takes `n` references on blob `hash`, inserting the row with `bytes` when it does not exist.
@@ -330,6 +387,17 @@ pub async fn insert_message(tx: &Tx<'_>, m: &NewMessage<'_>) -> PgResult<()> {
 /// (RFC 7162 §3.2.5), quota and blob references released, an `Expunged` event. Returns the
 /// UIDs actually removed, ascending.
 pub async fn expunge_uids(tx: &mut Tx<'_>, mb: &MailboxRow, uids: &[Uid]) -> PgResult<Vec<Uid>> {
+    expunge_uids_with(tx, mb, uids, true).await
+}
+
+/// [`expunge_uids`]; `release_quota` false leaves the account's usage alone (MOVE and the
+/// rename of INBOX: the messages stay in the account).
+pub async fn expunge_uids_with(
+    tx: &mut Tx<'_>,
+    mb: &MailboxRow,
+    uids: &[Uid],
+    release_quota: bool,
+) -> PgResult<Vec<Uid>> {
     if uids.is_empty() {
         return Ok(Vec::new());
     }
@@ -363,7 +431,9 @@ pub async fn expunge_uids(tx: &mut Tx<'_>, mb: &MailboxRow, uids: &[Uid]) -> PgR
         &[&mb.id, &logged, &sql_u64(modseq)],
     )
     .await?;
-    charge_quota(tx, mb.account, -freed).await?;
+    if release_quota {
+        charge_quota(tx, mb.account, -freed, -(removed.len() as i64), false).await?;
+    }
     release_blobs(tx, &per_blob).await?;
     tx.events.push(ChangeEvent {
         mailbox: mb.id,
@@ -390,7 +460,7 @@ pub async fn drop_mailbox(tx: &mut Tx<'_>, mb: &MailboxRow) -> PgResult<()> {
         *per_blob.entry(r.get(0)).or_default() += 1;
         freed += r.get::<_, i64>(1);
     }
-    charge_quota(tx, mb.account, -freed).await?;
+    charge_quota(tx, mb.account, -freed, -(deleted.len() as i64), false).await?;
     release_blobs(tx, &per_blob).await?;
     exec(
         &tx.t,

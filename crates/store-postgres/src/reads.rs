@@ -359,17 +359,28 @@ pub async fn get_messages<C: GenericClient>(
     Ok(rs.iter().map(message_meta).collect())
 }
 
-pub async fn quota<C: GenericClient>(c: &C, account: AccountId) -> PgResult<Quota> {
+/// The account's usage and its limits resolved with `defaults` (RFC 9208 GETQUOTA).
+pub async fn quota<C: GenericClient>(
+    c: &C,
+    defaults: &store::QuotaDefaults,
+    account: AccountId,
+) -> PgResult<Quota> {
     let r = opt(
         c,
-        "SELECT quota_used, quota_limit FROM accounts WHERE id = $1",
+        "SELECT a.quota_used, a.messages_used, a.quota_limit, a.message_limit, d.name,
+                a.storage_warned, a.messages_warned
+         FROM accounts a JOIN domains d ON d.id = a.domain_id WHERE a.id = $1",
         &[&account],
     )
     .await?
     .ok_or_else(|| StoreError::NotFound(format!("account {account}")))?;
+    let row = crate::prim::quota_row(&r);
+    let limits = defaults.resolve(&row.domain, row.overrides);
     Ok(Quota {
-        used: col_u64(r.get(0)),
-        limit: r.get::<_, Option<i64>>(1).map(col_u64),
+        used: row.used,
+        limit: limits.storage,
+        messages: row.messages,
+        message_limit: limits.messages,
     })
 }
 

@@ -17,7 +17,7 @@ use store::StoreError;
 use crate::error::PgResult;
 
 /// The version [`migrate`] produces. Add a step to [`STEPS`] when the schema changes.
-pub const SCHEMA_VERSION: i32 = 8;
+pub const SCHEMA_VERSION: i32 = 9;
 
 /// The key of the advisory lock held while migrating (any constant unique to yubin: "yubin"
 /// in ASCII).
@@ -335,7 +335,7 @@ CREATE INDEX greylist_last_seen ON greylist (last_seen);
 "#;
 
 /// Version 8: the dates retention goes by (`store::MessageDates`, the embedded store's version
-/// 15). `save_date`: when the message entered its mailbox (RFC 8514); new rows get the
+/// 16). `save_date`: when the message entered its mailbox (RFC 8514); new rows get the
 /// database's clock by default, so every insert path (delivery, APPEND, COPY, MOVE) sets it,
 /// and rows stored before count as saved at the upgrade (the default's value when the column
 /// is added: no table rewrite) — an upgrade never makes old Trash due at once. `retrieved_at`:
@@ -349,6 +349,33 @@ CREATE INDEX messages_retrieved ON messages(mailbox_id, retrieved_at)
     WHERE retrieved_at IS NOT NULL;
 "#;
 
+/// Version 9: quotas in two resources (RFC 9208 STORAGE and MESSAGE; the embedded store's
+/// version 17). `quota_limit` becomes the account's storage override (NULL: the configured
+/// default applies); `message_limit` is its message-count override; `messages_used` counts its
+/// messages, kept current by every write (computed here once); `storage_warned` and
+/// `messages_warned` are the thresholds (percent) usage has reached, so a warning goes out
+/// once per crossing; `quota_warnings` queues the warnings until a node sends them.
+const V9: &str = r#"
+ALTER TABLE accounts ADD COLUMN message_limit bigint;              -- NULL = the default applies
+ALTER TABLE accounts ADD COLUMN messages_used bigint NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN storage_warned smallint NOT NULL DEFAULT 0;  -- percent
+ALTER TABLE accounts ADD COLUMN messages_warned smallint NOT NULL DEFAULT 0; -- percent
+UPDATE accounts a SET messages_used = (
+    SELECT count(*) FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
+    WHERE b.account_id = a.id);
+
+CREATE TABLE quota_warnings (
+    id          bigserial PRIMARY KEY,
+    account_id  bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    resource    text NOT NULL,                   -- 'storage' or 'messages'
+    percent     smallint NOT NULL,               -- the threshold crossed
+    used        bigint NOT NULL,                 -- bytes or messages, right after the crossing
+    limit_value bigint NOT NULL,
+    created_at  bigint NOT NULL                  -- Unix seconds
+);
+CREATE INDEX quota_warnings_account ON quota_warnings (account_id);
+"#;
+
 /// The steps in order: (version, description, SQL).
 const STEPS: &[(i32, &str, &str)] = &[
     (1, "initial schema", V1),
@@ -359,6 +386,11 @@ const STEPS: &[(i32, &str, &str)] = &[
     (6, "login guard: failed-login counters and bans", V6),
     (7, "greylisting", V7),
     (8, "message save dates and first POP3 retrievals", V8),
+    (
+        9,
+        "quotas: message counts, warning levels and the warning queue",
+        V9,
+    ),
 ];
 
 const CREATE_MIGRATIONS: &str = "

@@ -30,7 +30,7 @@ async fn export_accounts<C: GenericClient>(c: &C) -> PgResult<Vec<AccountRecord>
     let rs = rows(
         c,
         "SELECT id, address, password_hash, scram, quota_limit,
-                extract(epoch FROM created_at)::bigint
+                extract(epoch FROM created_at)::bigint, message_limit
          FROM accounts ORDER BY id",
         &[],
     )
@@ -45,6 +45,7 @@ async fn export_accounts<C: GenericClient>(c: &C) -> PgResult<Vec<AccountRecord>
             scram: r.get(3),
             quota_limit: r.get::<_, Option<i64>>(4).map(col_u64),
             created_at: r.get(5),
+            message_limit: r.get::<_, Option<i64>>(6).map(col_u64),
         });
     }
     Ok(out)
@@ -161,9 +162,9 @@ async fn import_directory(
         let id: AccountId = one(
             &tx.t,
             "INSERT INTO accounts (address, domain_id, password_hash, scram, quota_limit,
-                                   created_at)
+                                   created_at, message_limit)
              VALUES ($1, (SELECT id FROM domains WHERE name = $2), $3, $4, $5,
-                     to_timestamp($6::bigint))
+                     to_timestamp($6::bigint), $7)
              RETURNING id",
             &[
                 &a.address.to_string(),
@@ -172,6 +173,7 @@ async fn import_directory(
                 &a.scram,
                 &a.quota_limit.map(sql_u64),
                 &a.created_at,
+                &a.message_limit.map(sql_u64),
             ],
         )
         .await?
@@ -242,12 +244,7 @@ async fn import_messages(
     let total = messages
         .iter()
         .fold(0i64, |t, (m, _)| t.saturating_add(sql_u64(m.size)));
-    exec(
-        &tx.t,
-        "UPDATE accounts SET quota_used = quota_used + $2 WHERE id = $1",
-        &[&mb.account, &total],
-    )
-    .await?;
+    crate::prim::charge_quota(tx, mb.account, total, messages.len() as i64, false).await?;
     let mut per_blob: BTreeMap<&str, (u64, &[u8])> = BTreeMap::new();
     for (m, bytes) in messages {
         per_blob

@@ -27,6 +27,8 @@ pub const MAX_ATTEMPTS: u32 = 8;
 /// An open write transaction and the after-commit effects of the operation running in it.
 pub struct Tx<'a> {
     pub t: Transaction<'a>,
+    /// The configured quota defaults when the transaction began (`prim::charge_quota`).
+    pub quota: std::sync::Arc<store::QuotaDefaults>,
     /// Published after the commit.
     pub events: Vec<ChangeEvent>,
     /// Queued work became due (enqueue, release, retry): other nodes' schedulers are woken
@@ -35,9 +37,13 @@ pub struct Tx<'a> {
 }
 
 impl<'a> Tx<'a> {
-    pub async fn begin(client: &'a mut deadpool_postgres::Client) -> PgResult<Tx<'a>> {
+    pub async fn begin(
+        client: &'a mut deadpool_postgres::Client,
+        quota: std::sync::Arc<store::QuotaDefaults>,
+    ) -> PgResult<Tx<'a>> {
         Ok(Tx {
             t: client.transaction().await?,
+            quota,
             events: Vec::new(),
             queue_wake: false,
         })
@@ -99,7 +105,7 @@ macro_rules! write_tx {
             attempt += 1;
             let result: $crate::error::PgResult<_> = async {
                 let mut client = store.pool.get().await?;
-                let mut txv = $crate::tx::Tx::begin(&mut client).await?;
+                let mut txv = $crate::tx::Tx::begin(&mut client, store.quota_defaults()).await?;
                 let out = {
                     let $tx = &mut txv;
                     $body.await?

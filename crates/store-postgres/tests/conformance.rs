@@ -46,6 +46,20 @@ check!(append_many);
 check!(dkim_keys);
 check!(save_dates);
 check!(retrievals_and_aged_messages);
+check!(quota_limits_and_counters);
+check!(quota_warnings);
+
+/// RFC 9208 quotas: deliveries through two nodes racing for the last bytes of one account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_race_across_nodes() {
+    let Some(db) = TestDb::create("quota_race_across_nodes").await else {
+        return;
+    };
+    let (a, b): (Arc<dyn Store>, Arc<dyn Store>) = (db.store().await, db.store().await);
+    conformance::quota_race(a.clone(), b.clone()).await;
+    drop((a, b));
+    db.cleanup().await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lease_guard() {

@@ -151,6 +151,11 @@ async fn a_version_1_database_is_upgraded() {
         .add_user(&mail_types::Address::parse("u@up.test").unwrap(), hash)
         .await
         .unwrap();
+    for body in ["Subject: a\r\n\r\n1\r\n", "Subject: b\r\n\r\n2\r\n"] {
+        s.deliver(std::sync::Arc::new(body.as_bytes().to_vec()), 1, &[acc])
+            .await
+            .unwrap();
+    }
     drop(s);
     // Back to what version 1 left.
     let client = db.client().await;
@@ -166,6 +171,9 @@ async fn a_version_1_database_is_upgraded() {
              DROP TABLE login_failures, login_bans;
              DROP TABLE greylist;
              ALTER TABLE messages DROP COLUMN save_date, DROP COLUMN retrieved_at;
+             DROP TABLE quota_warnings;
+             ALTER TABLE accounts DROP COLUMN message_limit, DROP COLUMN messages_used,
+               DROP COLUMN storage_warned, DROP COLUMN messages_warned;
              ALTER TABLE mailboxes DROP COLUMN recent_uid;
              CREATE TABLE leases (name text PRIMARY KEY, node text NOT NULL,
                                   token bigint NOT NULL, expires_at timestamptz NOT NULL);
@@ -180,6 +188,8 @@ async fn a_version_1_database_is_upgraded() {
     );
     let inbox = s.lookup_mailbox(acc, store::INBOX).await.unwrap().unwrap();
     assert_eq!(s.recent_mark(inbox.id).await.unwrap(), 0);
+    // Version 8 counted the messages already there (RFC 9208 MESSAGE).
+    assert_eq!(s.quota(acc).await.unwrap().messages, 2);
     let leases: i64 = client
         .query_one("SELECT count(*) FROM leases", &[])
         .await

@@ -288,6 +288,9 @@ async fn the_queue_migrates_to_leases() {
              DROP TABLE login_failures, login_bans;
              DROP TABLE greylist;
              ALTER TABLE messages DROP COLUMN save_date, DROP COLUMN retrieved_at;
+             DROP TABLE quota_warnings;
+             ALTER TABLE accounts DROP COLUMN message_limit, DROP COLUMN messages_used,
+               DROP COLUMN storage_warned, DROP COLUMN messages_warned;
              DELETE FROM schema_migrations WHERE version >= 4;",
         )
         .await

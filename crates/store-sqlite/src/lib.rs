@@ -51,6 +51,7 @@ mod ops_sending;
 mod ops_urlauth;
 mod prim;
 mod queue;
+mod quota;
 mod readers;
 mod reads;
 mod schema;
@@ -91,6 +92,9 @@ pub struct SqliteStore {
     /// Which account each mailbox belongs to (see `store::backend::owners`).
     owners: store::backend::owners::Owners,
     sweep: SweepReport,
+    /// The configured quota defaults (`store::QuotaStore::set_quota_defaults`), shared with
+    /// the writer thread.
+    quota: writer::QuotaCell,
     /// Woken after each committed queue change (see `queue.rs`).
     queue_notify: Arc<tokio::sync::Notify>,
     /// Checkpoints the WAL off the writer thread (see `checkpoint.rs`).
@@ -156,11 +160,13 @@ pub fn open_with(data_dir: &Path, options: &OpenOptions) -> Result<Arc<SqliteSto
     };
     let hub = Arc::new(ChangeHub::default());
     let checkpointer = Checkpointer::start(&db_path, &conn)?;
+    let quota = writer::QuotaCell::default();
     let writer = Writer::start(
         conn,
         Arc::clone(&blobs),
         Arc::clone(&hub),
         options.change_log_retention,
+        Arc::clone(&quota),
     )?;
     let readers = Arc::new(ReadPool::new(db_path, options.readers));
     let follower = follower::start(
@@ -176,6 +182,7 @@ pub fn open_with(data_dir: &Path, options: &OpenOptions) -> Result<Arc<SqliteSto
         facts: Arc::new(facts_cache::FactsCache::new(options.facts_cache_bytes)),
         owners: Default::default(),
         sweep,
+        quota,
         queue_notify: Arc::new(tokio::sync::Notify::new()),
         _checkpointer: checkpointer,
         _follower: follower,
@@ -194,8 +201,8 @@ impl SqliteStore {
         self.sweep
     }
 
-    /// Sets (or with `None` removes) an account's quota limit in bytes. Not part of the
-    /// `Directory` trait yet; the admin CLI calls it directly.
+    /// Sets (or with `None` removes) an account's storage limit override in bytes, keeping
+    /// its message limit (see [`store::QuotaStore::set_quota_limits`]).
     pub async fn set_quota(&self, address: &Address, limit: Option<u64>) -> StoreResult<()> {
         if limit.is_some_and(|l| l > i64::MAX as u64) {
             return Err(StoreError::Invalid("quota limit too large".into()));
@@ -204,5 +211,10 @@ impl SqliteStore {
         self.writer
             .run(move |tx| ops_dir::set_quota(tx.conn, &address, limit))
             .await
+    }
+
+    /// The quota defaults this handle applies.
+    pub(crate) fn quota_defaults(&self) -> Arc<store::QuotaDefaults> {
+        Arc::clone(&self.quota.read().unwrap_or_else(|e| e.into_inner()))
     }
 }

@@ -292,8 +292,9 @@ impl MailStore for SqliteStore {
     }
 
     async fn quota(&self, account: AccountId) -> StoreResult<Quota> {
+        let defaults = self.quota_defaults();
         self.readers
-            .read_inline(move |c| reads::quota(c, account))
+            .read_inline(move |c| reads::quota(c, &defaults, account))
             .await
     }
 

@@ -192,21 +192,37 @@ pub fn delete_user(tx: &mut Tx<'_>, address: &Address) -> StoreResult<()> {
     Ok(())
 }
 
-const USER_COLS: &str = "SELECT id, address, password_hash, quota_limit, scram FROM accounts";
+const USER_COLS: &str =
+    "SELECT id, address, password_hash, quota_limit, scram, message_limit FROM accounts";
 
-type UserRow = (AccountId, String, String, Option<i64>, Option<String>);
+type UserRow = (
+    AccountId,
+    String,
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
 
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
 fn to_record(row: UserRow) -> StoreResult<UserRecord> {
-    let (id, address, password_hash, limit, scram) = row;
+    let (id, address, password_hash, limit, scram, messages) = row;
     Ok(UserRecord {
         id,
         address: Address::parse(&address).map_err(|_| corrupt("address", &address))?,
         password_hash,
         quota_limit: limit.map(|l| l.max(0) as u64),
+        message_limit: messages.map(|l| l.max(0) as u64),
         scram,
     })
 }

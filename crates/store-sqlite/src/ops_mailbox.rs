@@ -5,8 +5,8 @@ use store::{AccountId, Change, ChangeEvent, INBOX, MailboxId, StoreError, StoreR
 
 use crate::db::{Db, FLAG_MASK};
 use crate::prim::{
-    MailboxRow, SavedDates, acquire_blob, allocate_uids, bump_modseq, drop_mailbox, expunge_uids,
-    insert_mailbox, insert_message, mailbox_row,
+    MailboxRow, SavedDates, acquire_blob, allocate_uids, bump_modseq, drop_mailbox,
+    expunge_uids_with, insert_mailbox, insert_message, mailbox_row,
 };
 use crate::writer::Tx;
 use store::backend::names;
@@ -176,18 +176,12 @@ fn rename_inbox(tx: &mut Tx<'_>, inbox: &MailboxRow, new_name: &str) -> StoreRes
         )?;
     }
     // The moved messages keep their blob references and quota: take one extra reference each
-    // (which expunge_uids then drops) and charge the size back.
-    let total: i64 = rows.iter().map(|r| r.2).sum();
+    // (which the expunge then drops), and leave the account's usage alone.
     for (_, hash, size, ..) in &rows {
         acquire_blob(tx, hash, *size as u64, 1, None)?;
     }
-    tx.conn
-        .prepare_cached("UPDATE accounts SET quota_used = quota_used + ?2 WHERE id = ?1")
-        .db()?
-        .execute(params![inbox.account, total])
-        .db()?;
     let uids: Vec<u32> = rows.iter().map(|r| r.0).collect();
-    expunge_uids(tx, inbox, &uids)?;
+    expunge_uids_with(tx, inbox, &uids, false)?;
     Ok(())
 }
 

@@ -103,7 +103,7 @@ pub fn deliver(
             .db()?
             .map(|n| MailboxId::new(account, n))
             .ok_or_else(|| StoreError::NotFound(format!("INBOX of account {account}")))?;
-        charge_quota(tx.conn, account, blob.size() as i64)?;
+        charge_quota(tx, account, blob.size() as i64, 1, true)?;
         inboxes.push(MailboxRow {
             id,
             account,
@@ -140,7 +140,7 @@ pub fn append(
     internal_date: UnixTime,
 ) -> StoreResult<Stored> {
     let mb = mailbox_row(tx.conn, mailbox)?;
-    charge_quota(tx.conn, mb.account, blob.size() as i64)?;
+    charge_quota(tx, mb.account, blob.size() as i64, 1, true)?;
     acquire_blob(tx, blob.hash, blob.size(), 1, Some(blob.bytes))?;
     file_message(tx, &mb, blob, flags, internal_date)
 }
@@ -161,7 +161,7 @@ pub fn append_many(
     let total = messages
         .iter()
         .fold(0i64, |t, (b, _, _)| t.saturating_add(b.size() as i64));
-    charge_quota(tx.conn, mb.account, total)?;
+    charge_quota(tx, mb.account, total, messages.len() as i64, true)?;
     for (blob, _, _) in messages {
         acquire_blob(tx, blob.hash, blob.size(), 1, Some(blob.bytes))?;
     }
@@ -386,7 +386,7 @@ fn copy_rows(
     }
     if charge {
         let total: i64 = rows.iter().map(|r| r.size).sum();
-        charge_quota(tx.conn, dst.account, total)?;
+        charge_quota(tx, dst.account, total, rows.len() as i64, true)?;
     }
     let mut per_blob: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for r in &rows {

@@ -140,24 +140,79 @@ pub fn bump_modseq(conn: &Connection, mailbox: MailboxId) -> StoreResult<ModSeq>
     Ok(m as ModSeq)
 }
 
-/// Adds `delta` bytes to the account's used quota; a positive delta that would exceed the limit
-/// fails with `OverQuota` (nothing is changed).
-pub fn charge_quota(conn: &Connection, account: AccountId, delta: i64) -> StoreResult<()> {
-    let (used, limit): (i64, Option<i64>) = conn
-        .prepare_cached("SELECT quota_used, quota_limit FROM accounts WHERE id = ?1")
+/// Adds `bytes` and `messages` to the account's usage counters (RFC 9208 STORAGE and MESSAGE;
+/// negative to release). With `check`, a growing resource that would pass its limit (the
+/// account's override, else the configured default, see `store::QuotaDefaults`) fails with
+/// `OverQuota` and nothing is changed. Runs under the writer's lock, so the test and the
+/// increment cannot interleave with another write. A threshold crossed upward queues a row
+/// in `quota_warnings`, in the same transaction.
+pub fn charge_quota(
+    tx: &Tx<'_>,
+    account: AccountId,
+    bytes: i64,
+    messages: i64,
+    check: bool,
+) -> StoreResult<()> {
+    let conn = tx.conn;
+    let before = conn
+        .prepare_cached(
+            "SELECT a.quota_used, a.messages_used, a.quota_limit, a.message_limit, d.name,
+                    a.storage_warned, a.messages_warned
+             FROM accounts a JOIN domains d ON d.id = a.domain_id WHERE a.id = ?1",
+        )
         .db()?
-        .query_row([account], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([account], quota_row)
         .optional()
         .db()?
         .ok_or_else(|| StoreError::NotFound(format!("account {account}")))?;
-    if delta > 0 && limit.is_some_and(|l| used.saturating_add(delta) > l) {
-        return Err(StoreError::OverQuota);
-    }
-    conn.prepare_cached("UPDATE accounts SET quota_used = max(quota_used + ?2, 0) WHERE id = ?1")
+    let after = store::charge_quota(tx.quota, &before, bytes, messages, check)?;
+    conn.prepare_cached(
+        "UPDATE accounts SET quota_used = ?2, messages_used = ?3, storage_warned = ?4,
+                messages_warned = ?5 WHERE id = ?1",
+    )
+    .db()?
+    .execute(params![
+        account,
+        sql_u64(after.used),
+        sql_u64(after.messages),
+        after.storage_warned,
+        after.messages_warned
+    ])
+    .db()?;
+    for (resource, percent, used, limit) in &after.crossed {
+        conn.prepare_cached(
+            "INSERT INTO quota_warnings (account_id, resource, percent, used, limit_value,
+                                         created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
         .db()?
-        .execute(params![account, delta])
+        .execute(params![
+            account,
+            resource.code(),
+            percent,
+            sql_u64(*used),
+            sql_u64(*limit),
+            now()
+        ])
         .db()?;
+    }
     Ok(())
+}
+
+/// Reads `used, messages_used, quota_limit, message_limit, domain, storage_warned,
+/// messages_warned` (in this order) into a [`store::QuotaRow`].
+pub fn quota_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<store::QuotaRow> {
+    let u = |v: Option<i64>| v.map(|v| v.max(0) as u64);
+    Ok(store::QuotaRow {
+        used: r.get::<_, i64>(0)?.max(0) as u64,
+        messages: r.get::<_, i64>(1)?.max(0) as u64,
+        overrides: store::QuotaLimits {
+            storage: u(r.get(2)?),
+            messages: u(r.get(3)?),
+        },
+        domain: r.get(4)?,
+        storage_warned: r.get::<_, i64>(5)?.clamp(0, 100) as u8,
+        messages_warned: r.get::<_, i64>(6)?.clamp(0, 100) as u8,
+    })
 }
 
 /// Takes `n` references on blob `hash`. When the row is new, a small body (`bodies.rs`) is
@@ -342,7 +397,7 @@ pub fn expunge_uids_with(
         }
     }
     if release_quota {
-        charge_quota(tx.conn, mb.account, -freed)?;
+        charge_quota(tx, mb.account, -freed, -(removed.len() as i64), false)?;
     }
     for (hash, n) in per_blob {
         release_blob(tx, &hash, n)?;
@@ -361,6 +416,7 @@ pub fn expunge_uids_with(
 /// references, and queues `MailboxDeleted`.
 pub fn drop_mailbox(tx: &mut Tx<'_>, mb: &MailboxRow) -> StoreResult<()> {
     let mut freed = 0i64;
+    let mut count = 0i64;
     let mut per_blob: BTreeMap<String, u64> = BTreeMap::new();
     {
         let mut stmt = tx
@@ -375,13 +431,14 @@ pub fn drop_mailbox(tx: &mut Tx<'_>, mb: &MailboxRow) -> StoreResult<()> {
         for row in rows {
             let (hash, size) = row.db()?;
             freed += size;
+            count += 1;
             *per_blob.entry(hash).or_default() += 1;
         }
     }
     for (hash, n) in per_blob {
         release_blob(tx, &hash, n)?;
     }
-    charge_quota(tx.conn, mb.account, -freed)?;
+    charge_quota(tx, mb.account, -freed, -count, false)?;
     tx.conn
         .prepare_cached("DELETE FROM expunged WHERE mailbox_id = ?1")
         .db()?
@@ -424,9 +481,11 @@ mod tests {
         let bytes = large.as_slice();
         let size = bytes.len() as u64;
         let hash = hash_of(bytes);
+        let quota = store::QuotaDefaults::default();
         let mut tx = Tx {
             conn: &conn,
             blobs: &blobs,
+            quota: &quota,
             events: Vec::new(),
             unlink: Vec::new(),
         };
@@ -457,9 +516,11 @@ mod tests {
         let bytes = b"Subject: hi\r\n\r\nbody\r\n".as_slice();
         let size = bytes.len() as u64;
         let hash = hash_of(bytes);
+        let quota = store::QuotaDefaults::default();
         let mut tx = Tx {
             conn: &conn,
             blobs: &blobs,
+            quota: &quota,
             events: Vec::new(),
             unlink: Vec::new(),
         };

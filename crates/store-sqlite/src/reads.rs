@@ -452,16 +452,28 @@ fn get_rows<T>(
     })
 }
 
-pub fn quota(conn: &Connection, account: AccountId) -> StoreResult<Quota> {
-    let (used, limit): (i64, Option<i64>) = conn
-        .prepare_cached("SELECT quota_used, quota_limit FROM accounts WHERE id = ?1")
+/// The account's usage and its limits resolved with `defaults` (RFC 9208 GETQUOTA).
+pub fn quota(
+    conn: &Connection,
+    defaults: &store::QuotaDefaults,
+    account: AccountId,
+) -> StoreResult<Quota> {
+    let row = conn
+        .prepare_cached(
+            "SELECT a.quota_used, a.messages_used, a.quota_limit, a.message_limit, d.name,
+                    a.storage_warned, a.messages_warned
+             FROM accounts a JOIN domains d ON d.id = a.domain_id WHERE a.id = ?1",
+        )
         .db()?
-        .query_row([account], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([account], crate::prim::quota_row)
         .optional()
         .db()?
         .ok_or_else(|| StoreError::NotFound(format!("account {account}")))?;
+    let limits = defaults.resolve(&row.domain, row.overrides);
     Ok(Quota {
-        used: used.max(0) as u64,
-        limit: limit.map(|l| l.max(0) as u64),
+        used: row.used,
+        limit: limits.storage,
+        messages: row.messages,
+        message_limit: limits.messages,
     })
 }

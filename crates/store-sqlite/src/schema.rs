@@ -14,7 +14,7 @@ use store::{StoreError, StoreResult};
 use crate::db::Db;
 
 /// The version [`migrate`] produces. Bump it and add a step when the schema changes.
-pub const SCHEMA_VERSION: i64 = 16;
+pub const SCHEMA_VERSION: i64 = 17;
 
 /// Version 1: the initial schema.
 const V1: &str = "
@@ -400,6 +400,33 @@ CREATE INDEX messages_retrieved ON messages(mailbox_id, retrieved_at)
     WHERE retrieved_at IS NOT NULL;
 ";
 
+/// Version 17: quotas (RFC 9208) in two resources. `accounts.quota_limit` becomes the
+/// account's storage override (NULL: the configured default applies); `message_limit` is its
+/// message-count override; `messages_used` counts its messages, kept current by every write as
+/// `quota_used` is (and computed here once from the messages); `storage_warned` and
+/// `messages_warned` are the warning thresholds (percent) usage has reached, so a warning goes
+/// out once per crossing. `quota_warnings` queues the warnings until the server sends them.
+const V17: &str = "
+ALTER TABLE accounts ADD COLUMN message_limit INTEGER;            -- NULL = the default applies
+ALTER TABLE accounts ADD COLUMN messages_used INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN storage_warned INTEGER NOT NULL DEFAULT 0;  -- percent
+ALTER TABLE accounts ADD COLUMN messages_warned INTEGER NOT NULL DEFAULT 0; -- percent
+UPDATE accounts SET messages_used = (
+    SELECT count(*) FROM messages JOIN mailboxes ON mailboxes.id = messages.mailbox_id
+    WHERE mailboxes.account_id = accounts.id);
+
+CREATE TABLE quota_warnings (
+    id          INTEGER PRIMARY KEY,
+    account_id  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    resource    TEXT NOT NULL,      -- 'storage' or 'messages'
+    percent     INTEGER NOT NULL,   -- the threshold crossed
+    used        INTEGER NOT NULL,   -- bytes or messages, right after the crossing
+    limit_value INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL    -- Unix seconds
+);
+CREATE INDEX quota_warnings_account ON quota_warnings(account_id);
+";
+
 /// Switches the database to WAL mode and creates or upgrades the schema.
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let mode: String = conn
@@ -469,6 +496,9 @@ pub fn migrate(conn: &Connection) -> StoreResult<()> {
         if version < 16 {
             conn.execute_batch(V16).db()?;
         }
+        if version < 17 {
+            conn.execute_batch(V17).db()?;
+        }
         if version < SCHEMA_VERSION {
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
                 .db()?;
@@ -513,6 +543,41 @@ mod tests {
         assert_eq!((d, q), (1, 0));
         // Idempotent.
         migrate(&conn).unwrap();
+    }
+
+    /// Version 17 counts each account's messages once (RFC 9208 MESSAGE); later writes keep
+    /// the count current.
+    #[test]
+    fn migrates_to_message_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = connect(&dir.path().join("m.db"), false).unwrap();
+        migrate(&conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO domains (name) VALUES ('a.test');
+             INSERT INTO accounts (address, domain_id, password_hash, created_at)
+               VALUES ('u@a.test', 1, 'x', 0), ('v@a.test', 1, 'x', 0);
+             INSERT INTO mailboxes (account_id, name, uid_validity) VALUES (1, 'INBOX', 1),
+               (1, 'Trash', 2), (2, 'INBOX', 3);
+             INSERT INTO blobs (hash, size, refcount) VALUES ('h', 10, 3);
+             INSERT INTO messages (mailbox_id, uid, blob_hash, size, internal_date, modseq)
+               VALUES (1, 1, 'h', 10, 0, 1), (2, 1, 'h', 10, 0, 1), (3, 1, 'h', 10, 0, 1);
+             DROP TABLE quota_warnings;
+             ALTER TABLE accounts DROP COLUMN message_limit;
+             ALTER TABLE accounts DROP COLUMN messages_used;
+             ALTER TABLE accounts DROP COLUMN storage_warned;
+             ALTER TABLE accounts DROP COLUMN messages_warned;
+             PRAGMA user_version = 16;",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let counts: Vec<i64> = conn
+            .prepare("SELECT messages_used FROM accounts ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(counts, vec![2, 1]);
     }
 
     /// Version 6 moves the subscribed flags of mailbox rows into the subscriptions table.

@@ -26,7 +26,7 @@ fn corrupt(what: &str) -> StoreError {
 fn export_accounts(c: &Connection) -> StoreResult<Vec<AccountRecord>> {
     let mut stmt = c
         .prepare(
-            "SELECT id, address, password_hash, scram, quota_limit, created_at
+            "SELECT id, address, password_hash, scram, quota_limit, created_at, message_limit
              FROM accounts ORDER BY id",
         )
         .db()?;
@@ -39,18 +39,20 @@ fn export_accounts(c: &Connection) -> StoreResult<Vec<AccountRecord>> {
                 r.get::<_, Option<String>>(3)?,
                 r.get::<_, Option<i64>>(4)?,
                 r.get::<_, i64>(5)?,
+                r.get::<_, Option<i64>>(6)?,
             ))
         })
         .db()?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, address, password_hash, scram, limit, created_at) = row.db()?;
+        let (id, address, password_hash, scram, limit, created_at, messages) = row.db()?;
         out.push(AccountRecord {
             id: AccountId(id),
             address: Address::parse(&address).map_err(|_| corrupt("address"))?,
             password_hash,
             scram,
             quota_limit: limit.map(|l| l.max(0) as u64),
+            message_limit: messages.map(|l| l.max(0) as u64),
             created_at,
         });
     }
@@ -148,8 +150,9 @@ fn import_directory(
     let mut ids = Vec::new();
     for a in &records.accounts {
         c.prepare_cached(
-            "INSERT INTO accounts (address, domain_id, password_hash, scram, quota_limit, created_at)
-             VALUES (?1, (SELECT id FROM domains WHERE name = ?2), ?3, ?4, ?5, ?6)",
+            "INSERT INTO accounts (address, domain_id, password_hash, scram, quota_limit, created_at,
+                                   message_limit)
+             VALUES (?1, (SELECT id FROM domains WHERE name = ?2), ?3, ?4, ?5, ?6, ?7)",
         )
         .db()?
         .execute(params![
@@ -158,7 +161,8 @@ fn import_directory(
             a.password_hash,
             a.scram,
             a.quota_limit.map(sql_u64),
-            a.created_at
+            a.created_at,
+            a.message_limit.map(sql_u64)
         ])
         .db()?;
         ids.push((a.id, AccountId(c.last_insert_rowid())));
@@ -331,7 +335,8 @@ impl Transfer for SqliteStore {
                     .db()?
                     .execute(params![mailbox, max_uid, sql_u64(max_modseq)])
                     .db()?;
-                charge_quota(tx.conn, mb.account, total)
+                // Not checked: an account over quota in the source stays so, its mail kept.
+                charge_quota(tx, mb.account, total, messages.len() as i64, false)
             })
             .await
     }

@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension};
-use store::{ChangeEvent, ChangeHub, StoreError, StoreResult};
+use store::{ChangeEvent, ChangeHub, QuotaDefaults, StoreError, StoreResult};
 use tokio::sync::oneshot;
 
 use crate::blobs::BlobDir;
@@ -29,11 +29,16 @@ use crate::db::{exec_cached, now};
 /// The most requests one transaction takes; bounds the latency of the first one.
 const MAX_BATCH: usize = 512;
 
+/// The quota defaults a store handle applies, replaced when the configuration is set.
+pub type QuotaCell = Arc<std::sync::RwLock<Arc<QuotaDefaults>>>;
+
 /// What a request sees: the connection inside the open transaction, the blob directory, and
 /// where to put its after-commit effects.
 pub struct Tx<'a> {
     pub conn: &'a Connection,
     pub blobs: &'a BlobDir,
+    /// The configured quota defaults, as they were when the batch started.
+    pub quota: &'a QuotaDefaults,
     /// Published after the commit.
     pub events: Vec<ChangeEvent>,
     /// Blob hashes whose row was deleted (refcount reached 0): unlinked after the commit.
@@ -103,11 +108,12 @@ impl Writer {
         blobs: Arc<BlobDir>,
         hub: Arc<ChangeHub>,
         log_retention: Duration,
+        quota: QuotaCell,
     ) -> StoreResult<Writer> {
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(conn, rx, &blobs, &hub, log_retention))
+            .spawn(move || writer_loop(conn, rx, &blobs, &hub, log_retention, &quota))
             .map_err(|e| StoreError::Temporary(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
             tx: Some(tx),
@@ -170,6 +176,7 @@ fn writer_loop(
     blobs: &BlobDir,
     hub: &ChangeHub,
     log_retention: Duration,
+    quota: &QuotaCell,
 ) {
     let mut next_prune = Instant::now();
     while let Ok(first) = rx.recv() {
@@ -180,7 +187,8 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        run_batch(&conn, blobs, hub, batch);
+        let defaults = Arc::clone(&quota.read().unwrap_or_else(|e| e.into_inner()));
+        run_batch(&conn, blobs, hub, &defaults, batch);
         if Instant::now() >= next_prune {
             next_prune = Instant::now() + PRUNE_EVERY;
             prune_log(&conn, log_retention);
@@ -205,12 +213,18 @@ fn temporary(e: rusqlite::Error) -> StoreError {
     StoreError::Temporary(format!("database: {e}"))
 }
 
-fn run_batch(conn: &Connection, blobs: &BlobDir, hub: &ChangeHub, mut batch: Vec<Box<dyn Job>>) {
+fn run_batch(
+    conn: &Connection,
+    blobs: &BlobDir,
+    hub: &ChangeHub,
+    quota: &QuotaDefaults,
+    mut batch: Vec<Box<dyn Job>>,
+) {
     let lazy = batch.iter().all(|j| !j.durable());
     if lazy {
         let _ = exec_cached(conn, "PRAGMA synchronous = NORMAL");
     }
-    run_transaction(conn, blobs, hub, &mut batch);
+    run_transaction(conn, blobs, hub, quota, &mut batch);
     if lazy {
         let _ = exec_cached(conn, "PRAGMA synchronous = FULL");
     }
@@ -220,6 +234,7 @@ fn run_transaction(
     conn: &Connection,
     blobs: &BlobDir,
     hub: &ChangeHub,
+    quota: &QuotaDefaults,
     batch: &mut Vec<Box<dyn Job>>,
 ) {
     if let Err(e) = exec_cached(conn, "BEGIN IMMEDIATE") {
@@ -238,6 +253,7 @@ fn run_transaction(
         let mut tx = Tx {
             conn,
             blobs,
+            quota,
             events: Vec::new(),
             unlink: Vec::new(),
         };
@@ -344,6 +360,7 @@ mod tests {
             blobs,
             Arc::new(ChangeHub::default()),
             Duration::from_secs(60),
+            QuotaCell::default(),
         )
         .unwrap();
 
@@ -386,6 +403,7 @@ mod tests {
             blobs,
             Arc::new(ChangeHub::default()),
             Duration::from_secs(60),
+            QuotaCell::default(),
         )
         .unwrap();
         let r: StoreResult<()> = writer.run(|_| panic!("bug")).await;

@@ -40,6 +40,16 @@ check!(move_messages);
 check!(append_many);
 check!(save_dates);
 check!(retrievals_and_aged_messages);
+check!(quota_limits_and_counters);
+check!(quota_warnings);
+
+/// RFC 9208 quotas: deliveries through two handles (two processes' writers) racing for the
+/// last bytes of one account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_race_across_handles() {
+    let (_dir, a, b) = two_handles();
+    conformance::quota_race(a, b).await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lease_guard() {

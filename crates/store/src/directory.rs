@@ -12,7 +12,11 @@ pub struct UserRecord {
     pub address: Address,
     /// PHC string (argon2id), never logged.
     pub password_hash: String,
+    /// The account's own storage limit in bytes (`None`: the default applies, see
+    /// [`crate::QuotaDefaults`]).
     pub quota_limit: Option<u64>,
+    /// The account's own message-count limit (`None`: the default applies).
+    pub message_limit: Option<u64>,
     /// SCRAM-SHA-256 credentials (`SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>`, see
     /// `sasl::scram`), never logged; `None` when the password was set without them.
     pub scram: Option<String>,

@@ -38,6 +38,7 @@ mod lease;
 mod login_guard;
 mod mailstore;
 mod queue;
+mod quota;
 mod sending;
 #[cfg(any(feature = "rusqlite", feature = "postgres"))]
 mod sql_ids;
@@ -62,10 +63,20 @@ pub use queue::{
     OutboundEnvelope, OutboundRecipient, QueueId, QueueStore, QueuedMessage, QueuedRecipient,
     RecipientStatus,
 };
+pub use quota::{
+    AccountQuota, Charged, DEFAULT_WARN_AT, QuotaDefaults, QuotaLimits, QuotaResource, QuotaRow,
+    QuotaStore, QuotaWarning, charge as charge_quota,
+};
 pub use sending::{SendingLimits, SendingLog, SendingUsage};
 pub use types::*;
 
 /// A backend implements all five; the server holds one `Arc<dyn Store>` (which converts to
 /// `Arc<dyn Coordination>` for a [`LeaseGuard`], or `Arc<dyn DkimKeyStore>` for the signer).
-pub trait Store: Directory + MailStore + Coordination + DkimKeyStore + MessageDates {}
-impl<T: Directory + MailStore + Coordination + DkimKeyStore + MessageDates> Store for T {}
+pub trait Store:
+    Directory + MailStore + Coordination + DkimKeyStore + MessageDates + QuotaStore
+{
+}
+impl<T: Directory + MailStore + Coordination + DkimKeyStore + MessageDates + QuotaStore> Store
+    for T
+{
+}

@@ -89,6 +89,9 @@ pub trait MailStore: Send + Sync {
         messages: Vec<AppendMessage>,
     ) -> StoreResult<Vec<Stored>>;
 
+    /// The account's usage (bytes and messages, kept current by every write) and its limits
+    /// resolved from its overrides and the configured defaults (RFC 9208; see `quota.rs`).
+    /// One row read: cheap enough for every RCPT and every GETQUOTA.
     async fn quota(&self, account: AccountId) -> StoreResult<Quota>;
 
     // --- mailboxes -------------------------------------------------------------------------

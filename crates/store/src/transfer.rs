@@ -28,6 +28,8 @@ pub struct AccountRecord {
     pub password_hash: String,
     pub scram: Option<String>,
     pub quota_limit: Option<u64>,
+    /// The account's message-count limit override (RFC 9208 MESSAGE).
+    pub message_limit: Option<u64>,
     pub created_at: UnixTime,
 }
 

@@ -195,18 +195,28 @@ pub struct MessageSummary {
     pub modseq: ModSeq,
 }
 
-/// The account's quota state; `limit` is `None` when unlimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The account's quota state (RFC 9208 STORAGE and MESSAGE): usage, and the limits resolved
+/// from the account's overrides and the defaults (see `quota.rs`); a limit is `None` when
+/// unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Quota {
+    /// Bytes of all the account's messages.
     pub used: u64,
+    /// The storage limit in bytes.
     pub limit: Option<u64>,
+    /// The number of the account's messages.
+    pub messages: u64,
+    pub message_limit: Option<u64>,
 }
 
 impl Quota {
-    /// Whether `extra` more bytes would exceed the limit.
+    /// Whether one more message of `extra` bytes would exceed either limit.
     pub fn would_exceed(&self, extra: u64) -> bool {
         self.limit
             .is_some_and(|l| self.used.saturating_add(extra) > l)
+            || self
+                .message_limit
+                .is_some_and(|l| self.messages.saturating_add(1) > l)
     }
 }
 

@@ -52,6 +52,10 @@ pub enum Command {
         /// The mail domain, e.g. example.com.
         domain: String,
     },
+    /// Quotas (RFC 9208): per-account limits on storage and message count; the defaults
+    /// are [quota] and [quota.domain."…"] in the configuration.
+    #[command(subcommand)]
+    Quota(QuotaCommand),
     /// Manage bans of client addresses (made by the password-guessing defence or by hand).
     /// Running servers see changes within [auth] ban_refresh_secs.
     #[command(subcommand)]
@@ -173,6 +177,31 @@ pub enum BanCommand {
     },
     /// Lift the ban of an address.
     Del { ip: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuotaCommand {
+    /// Set the account's own limits (overriding the configured defaults). A limit not given
+    /// is left as it is; `default` removes the account's own limit.
+    Set {
+        address: String,
+        /// Storage limit: bytes or a size such as 500M, 10G; or `default`.
+        #[arg(long, value_name = "SIZE")]
+        storage: Option<String>,
+        /// Message-count limit, or `default`.
+        #[arg(long, value_name = "N")]
+        messages: Option<String>,
+    },
+    /// Remove the account's own limits: the configured defaults apply again.
+    Clear { address: String },
+    /// Usage, limits and percentage used, of one account or of every account (`--all`).
+    /// A limit marked `*` is the account's own; the others are defaults.
+    Show {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        address: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

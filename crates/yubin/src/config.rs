@@ -42,6 +42,8 @@ pub struct Config {
     pub inbound_auth: crate::inbound_auth_config::InboundAuth,
     /// Retention policies (`[retention]`, `[retention.domains."…"]`, `[retention.accounts."…"]`).
     pub retention: crate::retention::Retention,
+    /// Quotas (`[quota]`, `[quota.domain."example.com"]`): default limits, warnings.
+    pub quota: crate::quota_config::Quota,
 }
 
 /// The `[log]` table.
@@ -79,6 +81,7 @@ impl Default for Config {
             antispam: Default::default(),
             inbound_auth: Default::default(),
             retention: Default::default(),
+            quota: Default::default(),
         }
     }
 }
@@ -385,6 +388,7 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        self.quota.validate()?;
         if let Some(h) = &self.hostname
             && mail_types::Domain::parse(h).is_err()
         {

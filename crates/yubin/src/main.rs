@@ -30,6 +30,9 @@ mod memory;
 mod migrate_cli;
 mod outbound_config;
 mod queue_cli;
+mod quota_cli;
+mod quota_config;
+mod quota_warn;
 mod retention;
 mod rlimit;
 mod serve;
@@ -76,6 +79,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(_)
         | Command::Queue(_)
         | Command::Ban(_)
+        | Command::Quota(_)
         | Command::Dkim(_)
         | Command::DnsRecords { .. }
         | Command::CheckDns { .. }
@@ -128,6 +132,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     &mut std::io::stdout(),
                 )
                 .await
+            }
+            Command::Quota(cmd) => {
+                let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
+                quota_cli::run(opened.store.as_ref(), cmd, &mut std::io::stdout()).await
             }
             Command::Dkim(cmd) => {
                 let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;

@@ -71,6 +71,8 @@ pub async fn open_store(config: &Config, role: StoreRole) -> anyhow::Result<Open
     let login_guard: Arc<dyn store::LoginGuardStore> = sqlite.clone();
     let greylist: Arc<dyn store::Greylist> = sqlite.clone();
     let directory: Arc<dyn Directory> = sqlite;
+    // Every process on the store applies the same `[quota]` defaults (`store::quota`).
+    store.set_quota_defaults(config.quota.defaults());
     Ok(OpenedStore {
         store,
         directory,
@@ -114,6 +116,7 @@ async fn open_postgres(config: &Config, role: StoreRole) -> anyhow::Result<Opene
     let login_guard: Arc<dyn store::LoginGuardStore> = pg.clone();
     let greylist: Arc<dyn store::Greylist> = pg.clone();
     let directory: Arc<dyn Directory> = pg;
+    store.set_quota_defaults(config.quota.defaults());
     Ok(OpenedStore {
         store,
         directory,
@@ -314,6 +317,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             shutdown.clone(),
         ))
     });
+    // Quota warnings into the users' INBOXes (`quota_warn.rs`).
+    tokio::spawn(crate::quota_warn::run(
+        Arc::clone(&store),
+        config.quota.clone(),
+        hostname.clone(),
+        shutdown.clone(),
+    ));
     let ctx = Arc::new(ListenerContext {
         hostname: hostname.clone(),
         limits: ConnLimits::with(
@@ -403,6 +413,8 @@ impl Services {
                     // [queue] sending limits per authenticated user.
                     max_messages_per_hour: config.queue.max_messages_per_hour,
                     max_recipients_per_hour: config.queue.max_recipients_per_hour,
+                    over_quota_permanent: config.quota.smtp_over_quota
+                        == crate::quota_config::OverQuota::Permanent,
                     ..defaults
                 },
                 store: Arc::clone(store),
@@ -453,6 +465,7 @@ impl Services {
                     max_message_size: l.max_message_size as u64,
                     max_command_size: (l.max_message_size as u64)
                         .saturating_add(defaults.max_command_size - defaults.max_message_size),
+                    quota_admins: config.quota.admins.clone(),
                     ..defaults
                 },
                 store: Arc::clone(store),

@@ -108,6 +108,11 @@ pub enum CommandBody {
     GetQuota(Vec<u8>),
     /// `GETQUOTAROOT` — RFC 9208 §4.3.
     GetQuotaRoot(Mailbox),
+    /// `SETQUOTA` — RFC 9208 §4.1.3: the quota root and (resource name, limit) pairs.
+    SetQuota {
+        root: Vec<u8>,
+        limits: Vec<(Atom, u64)>,
+    },
     // Selected — RFC 9051 §6.4.
     /// RFC 3501 §6.4.1 (removed in RFC 9051, where it is a NOOP).
     Check,
@@ -250,6 +255,7 @@ fn command_body(c: &mut Cursor<'_>, name: &[u8]) -> Option<PResult<CommandBody>>
         b"NOTIFY" => notify(c),
         b"GETQUOTA" => c.sp().and_then(|_| c.astring()).map(B::GetQuota),
         b"GETQUOTAROOT" => mailbox_arg(c).map(B::GetQuotaRoot),
+        b"SETQUOTA" => setquota(c),
         b"SEARCH" => search(c, false),
         b"SORT" => sort(c, false),
         b"THREAD" => thread(c, false),
@@ -350,6 +356,30 @@ fn enable(c: &mut Cursor<'_>) -> PResult<CommandBody> {
         return Err("ENABLE needs a capability");
     }
     Ok(CommandBody::Enable(caps))
+}
+
+/// `setquota = "SETQUOTA" SP quota-root-name SP setquota-list`;
+/// `setquota-list = "(" [setquota-resource *(SP setquota-resource)] ")"`;
+/// `setquota-resource = resource-name SP resource-limit` (`resource-limit = number64`) —
+/// RFC 9208 §6.
+fn setquota(c: &mut Cursor<'_>) -> PResult<CommandBody> {
+    c.sp()?;
+    let root = c.astring()?;
+    c.sp()?;
+    c.expect(b'(', "SETQUOTA needs a list of limits")?;
+    let mut limits = Vec::new();
+    if !c.eat(b')') {
+        loop {
+            let name = c.atom()?;
+            c.sp()?;
+            limits.push((name, c.number64()?));
+            if c.eat(b')') {
+                break;
+            }
+            c.sp()?;
+        }
+    }
+    Ok(CommandBody::SetQuota { root, limits })
 }
 
 /// `select = "SELECT" SP mailbox [select-params]`; `examine = "EXAMINE" SP mailbox

@@ -62,9 +62,20 @@ pub(crate) fn capabilities(ctx: &Ctx, io: &Io, state: &State) -> Vec<String> {
             "URLAUTH",
             "URLAUTH=BINARY",
             "NOTIFY",
+            // RFC 9208 §3.1 and RFC 8438.
+            "QUOTA",
+            "QUOTA=RES-STORAGE",
+            "QUOTA=RES-MESSAGE",
+            "STATUS=SIZE",
         ]
         .map(String::from),
     );
+    // RFC 9208 §3.1.2: QUOTASET only to those who may change limits.
+    if let State::Authenticated(u) | State::Selected(u, _) = state
+        && crate::cmd::quota::is_admin(ctx, u)
+    {
+        caps.push("QUOTASET".into());
+    }
     // RFC 7889 §3: the largest message APPEND accepts, the same for every mailbox.
     caps.push(format!(
         "APPENDLIMIT={}",

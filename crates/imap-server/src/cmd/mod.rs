@@ -14,6 +14,7 @@ pub(crate) mod imapurl;
 pub(crate) mod list;
 pub(crate) mod mailbox;
 pub(crate) mod notify;
+pub(crate) mod quota;
 pub(crate) mod search;
 pub(crate) mod select;
 pub(crate) mod seq;

@@ -23,6 +23,7 @@ mod mailboxes;
 mod messages;
 mod queue;
 mod queue_lease;
+mod quota;
 mod transfer;
 mod two_handles;
 
@@ -40,6 +41,7 @@ pub use mailboxes::*;
 pub use messages::*;
 pub use queue::*;
 pub use queue_lease::*;
+pub use quota::*;
 pub use transfer::*;
 pub use two_handles::*;
 
@@ -118,4 +120,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     dkim_keys(s).await;
     save_dates(s).await;
     retrievals_and_aged_messages(s).await;
+    quota_limits_and_counters(s).await;
+    quota_race(store.clone(), store.clone()).await;
+    quota_warnings(s).await;
 }

@@ -87,7 +87,8 @@ source "$ROOT/benches/lib.sh"
 
 start_server() { # OFFSET_SECONDS
   : >"$WORK/yubin.log"
-  YUBIN_RETENTION_CLOCK_OFFSET=$1 RUST_LOG=$YUBIN_LOG "$YUBIN" serve --config "$CFG" \
+  # The pass's end is read from its info-level event, whatever YUBIN_LOG says.
+  YUBIN_RETENTION_CLOCK_OFFSET=$1 RUST_LOG="$YUBIN_LOG,yubin::retention=info" "$YUBIN" serve --config "$CFG" \
     >>"$WORK/yubin.log" 2>&1 &
   SERVER_PID=$!
   wait_port "$PORT" || { echo "yubin did not start; log:" >&2; tail -30 "$WORK/yubin.log" >&2; exit 1; }

@@ -432,21 +432,20 @@ impl MailStore for SqliteStore {
         if !is_valid_hash(&blob.0) {
             return Err(StoreError::NotFound(format!("blob {blob}")));
         }
+        // Small bodies (most mail) are in the database (`bodies.rs`): one read on the calling
+        // thread, before a file open that would cost a hand-off to the blocking pool and fail.
+        let hash = blob.0.clone();
+        if let Some(body) = self
+            .readers
+            .read_inline(move |c| bodies::get(c, &hash))
+            .await?
+        {
+            return Ok(Box::new(std::io::Cursor::new(body)));
+        }
         match tokio::fs::File::open(self.blobs.path(&blob.0)).await {
             Ok(f) => Ok(Box::new(f)),
-            // A small body in the database, or the last message using it was expunged (and
-            // the file unlinked) meanwhile.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let hash = blob.0.clone();
-                match self
-                    .readers
-                    .read_inline(move |c| bodies::get(c, &hash))
-                    .await?
-                {
-                    Some(body) => Ok(Box::new(std::io::Cursor::new(body))),
-                    None => Err(StoreError::Expunged),
-                }
-            }
+            // The last message using it was expunged (and the file unlinked) meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::Expunged),
             Err(e) => Err(io_err("opening blob", e)),
         }
     }

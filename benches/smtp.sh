@@ -21,12 +21,17 @@
 #               Postfix with --postfix: every Postfix process, forks followed)
 #   PEERS [/work/shared/peers]
 #   CHECKS [0]: 1 turns on the checks of arriving mail ([inbound_auth]: SPF, DKIM, DMARC, ARC,
-#               iprev) and DKIM-signs every message (Ed25519, a key made by `openssl
-#               genpkey`); DNS comes from a loopback server (tests/dns_server.py, dnspython)
+#               iprev) and DKIM-signs every message (with a key made by `openssl genpkey`,
+#               DKIM_ALG below); DNS comes from a loopback server (tests/dns_server.py, dnspython)
 #               publishing the sender's SPF, DMARC (p=reject) and DKIM records and the
 #               client's PTR. 0 turns the checks off.
 #   SIGNED [=CHECKS]: 1 DKIM-signs every message even with CHECKS=0, so that checks on and
 #               off are compared on the same messages (the client's signing costs CPU too).
+#   DKIM_ALG [rsa]: the signing algorithm: rsa (RSA-2048, rsa-sha256: what nearly every
+#               sender signs with) or ed25519 (RFC 8463; its verification costs ~5x RSA's).
+#   SOURCE [0]: 1 loads yubin with Postfix's smtp-source as well (as --postfix does) without
+#               setting Postfix up. With SIGNED=1, smtp-source sends a signed message from a
+#               file (`yubin-bench smtp --write-message`, `smtp-source -F`) to both servers.
 #   QUOTA [0]: 1 gives every account a quota ([quota] storage = "1T", messages = 10^9, never
 #               reached): each delivery resolves and checks both limits and the warning levels
 #               in its transaction. The usage counters are kept either way.
@@ -47,6 +52,8 @@ CHECKS=${CHECKS:-0}
 FSYNCS=${FSYNCS:-0}
 SIGNED=${SIGNED:-$CHECKS}
 QUOTA=${QUOTA:-0}
+DKIM_ALG=${DKIM_ALG:-rsa}
+SOURCE=${SOURCE:-0}
 POSTFIX=0
 PF_ADDR=127.0.0.1:10025
 PF_NEW=/var/tmp/peer-postfix/maildir/bench.test/user1/new
@@ -56,7 +63,7 @@ FROM=a@x.test
 for arg in "$@"; do
   case "$arg" in
     --postfix) POSTFIX=1 ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
     *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -120,16 +127,25 @@ fi
 
 DKIM_ARGS=()
 if [ "$SIGNED" = 1 ] || [ "$CHECKS" = 1 ]; then
-  # The sender's key (the sender is not this yubin, so the key is not in its store): Ed25519
-  # (RFC 8463), published as the raw 32-byte public key.
-  openssl genpkey -algorithm ed25519 -out "$WORK/s1.pem" 2>/dev/null
+  # The sender's key (the sender is not this yubin, so the key is not in its store).
+  case "$DKIM_ALG" in
+    rsa) openssl genpkey -algorithm rsa -pkeyopt rsa_keygen_bits:2048 -out "$WORK/s1.pem" 2>/dev/null ;;
+    ed25519) openssl genpkey -algorithm ed25519 -out "$WORK/s1.pem" 2>/dev/null ;;
+    *) echo "DKIM_ALG must be rsa or ed25519" >&2; exit 2 ;;
+  esac
   DKIM_ARGS=(--dkim-key "$WORK/s1.pem" --dkim-selector s1)
 fi
 if [ "$CHECKS" = 1 ]; then
   DNS_PORT=$((PORT + 1))
   printf '[dns]\nnameservers = ["127.0.0.1:%s"]\n[inbound_auth]\nenabled = true\n' "$DNS_PORT" >>"$CFG"
   DOMAIN=${FROM#*@}
-  DKIM_TXT="v=DKIM1; k=ed25519; p=$(openssl pkey -in "$WORK/s1.pem" -pubout -outform DER | tail -c 32 | base64 -w0)"
+  if [ "$DKIM_ALG" = rsa ]; then
+    # RFC 6376 §3.6.1: p= is the base64 SubjectPublicKeyInfo.
+    DKIM_TXT="v=DKIM1; k=rsa; p=$(openssl pkey -in "$WORK/s1.pem" -pubout -outform DER | base64 -w0)"
+  else
+    # RFC 8463 §4.2: p= is the raw 32-byte public key.
+    DKIM_TXT="v=DKIM1; k=ed25519; p=$(openssl pkey -in "$WORK/s1.pem" -pubout -outform DER | tail -c 32 | base64 -w0)"
+  fi
   jq -n --arg d "$DOMAIN" --arg k "$DKIM_TXT" '{
     ($d): [["TXT", "v=spf1 ip4:127.0.0.1 -all"]],
     ("_dmarc." + $d): [["TXT", "v=DMARC1; p=reject"]],
@@ -141,6 +157,15 @@ if [ "$CHECKS" = 1 ]; then
   DNS_PID=$!
 else
   printf '[inbound_auth]\nenabled = false\n' >>"$CFG"
+fi
+
+# What smtp-source sends: a generated message of SIZE bytes, or with SIGNED=1 the signed
+# message yubin-bench sends, from a file.
+SS_MSG=(-l "$SIZE")
+if [ "${#DKIM_ARGS[@]}" -gt 0 ]; then
+  "$BENCH" smtp --size "$SIZE" --to "$TO" --from "$FROM" "${DKIM_ARGS[@]}" \
+    --write-message "$WORK/signed.eml"
+  SS_MSG=(-F "$WORK/signed.eml")
 fi
 
 # wait_port and server_alive
@@ -231,7 +256,7 @@ run_yubin_ss() { # C N
   log "yubin (smtp-source): C=$1 N=$2"
   local t0 t1 c0 c1
   c0=$(cpu_ticks); t0=$(now)
-  smtp-source -m "$2" -s "$1" -l "$SIZE" -f "$FROM" -t "$TO" "127.0.0.1:$PORT"
+  smtp-source -m "$2" -s "$1" "${SS_MSG[@]}" -f "$FROM" -t "$TO" "127.0.0.1:$PORT"
   t1=$(now); c1=$(cpu_ticks)
   jq -nc --argjson c "$1" --argjson n "$2" --argjson size "$SIZE" --argjson t0 "$t0" \
     --argjson t1 "$t1" --argjson ticks "$((c1 - c0))" --argjson hz "$(getconf CLK_TCK)" \
@@ -248,7 +273,7 @@ run_postfix() { # C N
   find "$PF_NEW" -maxdepth 1 -type f -delete
   local t0 t1 t2 n
   t0=$(now)
-  smtp-source -m "$2" -s "$1" -l "$SIZE" -f "$FROM" -t "$TO" "$PF_ADDR"
+  smtp-source -m "$2" -s "$1" "${SS_MSG[@]}" -f "$FROM" -t "$TO" "$PF_ADDR"
   t1=$(now)
   # 250 from Postfix means "queued"; count Maildir files until every message is delivered.
   local deadline=$(( $(date +%s) + 600 ))
@@ -282,8 +307,10 @@ for round in $(seq 1 "$ROUNDS"); do
   for i in "${!CS[@]}"; do
     if [ "$ROUNDS" -gt 1 ]; then log "round $round"; fi
     run_yubin "${CS[$i]}" "${NS[$i]}"
-    if [ "$POSTFIX" = 1 ]; then
+    if [ "$POSTFIX" = 1 ] || [ "$SOURCE" = 1 ]; then
       run_yubin_ss "${CS[$i]}" "${NS[$i]}"
+    fi
+    if [ "$POSTFIX" = 1 ]; then
       run_postfix "${CS[$i]}" "${NS[$i]}"
     fi
   done
@@ -310,7 +337,7 @@ stop_server
 
 echo
 echo "SMTP benchmark: ${SIZE}-byte messages, new connection per message, loopback, $(nproc) cores"
-echo "checks of arriving mail: $([ "$CHECKS" = 1 ] && echo "on (SPF, DKIM, DMARC, ARC, iprev)" || echo off); messages DKIM-signed by yubin-bench: $([ "${#DKIM_ARGS[@]}" -gt 0 ] && echo yes || echo no)"
+echo "checks of arriving mail: $([ "$CHECKS" = 1 ] && echo "on (SPF, DKIM, DMARC, ARC, iprev)" || echo off); messages DKIM-signed: $([ "${#DKIM_ARGS[@]}" -gt 0 ] && echo "yes ($DKIM_ALG)" || echo no)"
 echo "quota: $([ "$QUOTA" = 1 ] && echo "on (limits checked on every delivery)" || echo "off (no limits; usage counted)")"
 echo "msg/s = 250 replies per wall-clock second (yubin: stored and fsync'd; postfix: until every"
 echo "message is a Maildir file). Latency = final '.' -> 250 (yubin-bench only). RSS = max sampled.

@@ -3,6 +3,8 @@
 //! - `smtp`: delivers N messages over C concurrent connections, a new connection per
 //!   message, and reports messages stored per second (250 after DATA — RFC 5321 §4.1.1.4;
 //!   yubin sends it only after fsync), DATA-end→250 latency percentiles and the server's RSS.
+//! - `checks`: the CPU cost of the checks on one arriving message (SPF, iprev, DKIM, ARC,
+//!   DMARC), in process, DNS from a static table.
 //! - `idle`: holds K connections open after the banner and reports server RSS per connection.
 //! - `imap-fill`: loads mailboxes from an mbox, through the store or over IMAP APPEND.
 //! - `imap-users`: creates many accounts through the store, the password hashed once.
@@ -17,6 +19,7 @@
 //! client (RFC 9051 subset) does LOGIN, tagged commands, APPEND and IDLE; no STARTTLS, no
 //! SASL, no response parsing beyond status words and EXISTS.
 
+pub mod checks;
 pub mod client;
 pub mod dkim_sign;
 pub mod idle;

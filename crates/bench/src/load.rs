@@ -25,7 +25,7 @@ pub struct LoadConfig {
     pub io_timeout: Duration,
     pub pid: Option<u32>,
     pub sample_every: Duration,
-    /// Sign every message: (Ed25519 key file, selector); the domain is the From: address's.
+    /// Sign every message: (RSA or Ed25519 key file, selector); the domain is the From: address's.
     pub dkim: Option<(std::path::PathBuf, String)>,
 }
 
@@ -84,6 +84,29 @@ async fn worker(
             Err(f) => *r.failures.entry(f.key()).or_default() += 1,
         }
     }
+}
+
+/// One message of a run as a file for `smtp-source -F`: signature, headers, body, with LF
+/// line ends (smtp-source turns each line end into CRLF and dot-stuffs).
+pub fn sample_message(cfg: &LoadConfig) -> anyhow::Result<Vec<u8>> {
+    let probe = message::headers(cfg.messages, 0, &cfg.envelope.from, &cfg.envelope.to);
+    let body = message::body(message::body_len_for(cfg.size, probe.len()));
+    let mut out = match &cfg.dkim {
+        Some((key, selector)) => {
+            let domain = cfg.envelope.from.rsplit_once('@').map_or("", |(_, d)| d);
+            crate::dkim_sign::signature(key, selector, domain, &probe, &body)?
+        }
+        None => Vec::new(),
+    };
+    out.extend_from_slice(&probe);
+    out.extend_from_slice(&crate::dkim_sign::unstuff(&body));
+    let mut lf = Vec::with_capacity(out.len());
+    for (i, &b) in out.iter().enumerate() {
+        if !(b == b'\r' && out.get(i + 1) == Some(&b'\n')) {
+            lf.push(b);
+        }
+    }
+    Ok(lf)
 }
 
 /// Runs the load and gathers the report.

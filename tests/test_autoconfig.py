@@ -302,14 +302,15 @@ def test_request_limits(web):
         code, _ = curl(web, "autodiscover.example.com", "/autodiscover/autodiscover.xml",
                        "--data-binary", f"@{big}", "-H", "Content-Type: text/xml", *extra)
         assert code == 413, extra
-    # Refused from Content-Length alone, before the body is sent.
+    # Refused from Content-Length alone, before the body is sent (beyond what is worth
+    # draining).
     raw = client_tls().wrap_socket(socket.create_connection(("127.0.0.1", web.ports["https"]), timeout=10))
     with raw:
         raw.sendall(b"POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: mail.example.com\r\n"
-                    b"Content-Length: 1000000\r\n\r\n")
+                    b"Content-Length: 10000000\r\n\r\n")
         assert raw.recv(100).startswith(b"HTTP/1.1 413")
     # Headers over http_max_header_bytes (16 KiB): 431 (RFC 6585 §5).
-    assert request(web, "/mail/config-v1.1.xml", headers={"X-Big": "a" * 20000})[0] == 431
+    assert request(web, "/mail/config-v1.1.xml", headers={"X-Big": "a" * 18000})[0] == 431
     # Garbage is a 400, and the server stays up.
     with socket.create_connection(("127.0.0.1", web.ports["http"]), timeout=10) as s:
         s.sendall(b"\x16\x03\x01 not http\r\n\r\n")
@@ -333,3 +334,28 @@ def test_a_slow_client_is_closed_at_the_header_timeout(web):
     assert not data.startswith(b"HTTP/1.1 200"), data
     # A complete request on a fresh connection is still answered.
     assert request(web, "/mail/config-v1.1.xml", tls=False)[0] == 200
+
+
+def test_web_listeners_share_the_connection_limits():
+    # Loopback is trusted (exempt) by default: trust nobody, allow two connections per address.
+    tmp = tempfile.TemporaryDirectory(prefix="yubin-test-")
+    y = Yubin(Path(tmp.name) / "s0",
+              extra_config="[limits]\ntrusted_networks = []\nmax_connections_per_ip = 2\n")
+    y.ports = {"http": free_port(), "https": free_port(), **{n: None for n in y.ports}}
+    y.write_config()
+    y.cli("domain", "add", "example.com")
+    try:
+        y.start()
+        time.sleep(0.2)  # the start-up probes' slots are given back
+        held = [socket.create_connection(("127.0.0.1", y.ports["http"]), timeout=10) for _ in range(2)]
+        with socket.create_connection(("127.0.0.1", y.ports["http"]), timeout=10) as third:
+            reply = third.recv(1000)
+        assert reply.startswith(b"HTTP/1.1 429 Too Many Requests\r\n"), reply
+        for s in held:
+            s.close()
+        time.sleep(0.2)
+        assert request(y, "/mail/config-v1.1.xml", tls=False)[0] == 200
+    finally:
+        y.stop()
+        y.drop_database()
+        tmp.cleanup()

@@ -6,7 +6,7 @@
 //! Autodiscover answers carry the user's address (RFC 9110 §15.4.2).
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -250,25 +250,55 @@ async fn resolve_domain(
     }
 }
 
-/// The body as UTF-8, at most `max_body_bytes`: 413 beyond (RFC 9110 §15.5.14), checked
-/// from Content-Length before reading when the client sends one.
+/// Beyond the body limit, up to this much more is read and thrown away before the 413 is
+/// sent: closing a socket with unread data makes the kernel send a reset, which can destroy
+/// the response before the client reads it (what nginx's "lingering close" avoids).
+const DRAIN_MAX: u64 = 1024 * 1024;
+/// How long that draining may take.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The body as UTF-8, at most `max_body_bytes`: 413 beyond (RFC 9110 §15.5.14), decided from
+/// Content-Length before reading when the client sends one.
 async fn read_body(server: &WebServer, req: Request<Incoming>) -> Result<String, Response<Body>> {
-    let max = server.config.max_body_bytes;
+    let max = server.config.max_body_bytes as u64;
     let too_large = || text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
+    if declared.is_some_and(|n| n > max + DRAIN_MAX) {
         return Err(too_large());
     }
-    let bytes = match Limited::new(req.into_body(), max).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-        Err(_) => return Err(text(StatusCode::BAD_REQUEST, "incomplete request body\n")),
+    let mut body = req.into_body();
+    let mut data = Vec::new();
+    let mut seen: u64 = 0;
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else {
+                return false;
+            };
+            if let Some(chunk) = frame.data_ref() {
+                seen += chunk.len() as u64;
+                if seen <= max {
+                    data.extend_from_slice(chunk);
+                } else if seen > max + DRAIN_MAX {
+                    break;
+                }
+            }
+        }
+        true
     };
-    String::from_utf8(bytes.to_vec())
+    let complete = tokio::time::timeout(DRAIN_TIME, read)
+        .await
+        .unwrap_or(false);
+    if seen > max || declared.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    if !complete {
+        return Err(text(StatusCode::BAD_REQUEST, "incomplete request body\n"));
+    }
+    String::from_utf8(data)
         .map_err(|_| text(StatusCode::BAD_REQUEST, "request body is not UTF-8\n"))
 }
 

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from conftest import free_port
 from dns_server import DnsServer
 
 HOST_RECORDS = """
@@ -79,3 +80,24 @@ def test_a_stale_dkim_record_is_wrong(mx):
                   r'\1"v=DKIM1; k=ed25519; p=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="', published(mx))
     res, problems = check(mx, zone)
     assert problems == {"TXT k1._domainkey.example.com.": "WRONG"}, res.stdout
+
+
+def test_with_https_the_autoconfiguration_records_are_checked(mx):
+    # An HTTPS listener adds Outlook's SRV record and the PACC name and digest.
+    mx.ports["https"] = free_port()
+    mx.write_config()
+    zone = published(mx)
+    assert "_ua-auto-config.example.com." in zone
+    base_config = mx.extra_config
+    res, problems = check(mx, zone)
+    assert problems == {}, res.stdout
+    mx.extra_config = base_config  # check() adds a [dns] table each time
+    assert "ok      SRV _autodiscover._tcp.example.com." in res.stdout
+    stale = re.sub(r'(_ua-auto-config\.example\.com\.\s+3600 IN TXT\s+)".*"',
+                   r'\1"v=UAAC1; a=sha256; d=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="', zone)
+    res, problems = check(mx, without(stale, "_autodiscover._tcp.example.com."))
+    assert res.returncode == 1
+    assert problems == {
+        "SRV _autodiscover._tcp.example.com.": "MISSING",
+        "TXT _ua-auto-config.example.com.": "WRONG",
+    }, res.stdout

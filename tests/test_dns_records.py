@@ -1,8 +1,12 @@
 """`yubin dns-records DOMAIN`: the zone-file snippet parses as a zone (dnspython) and holds
 the records the configuration and the stored DKIM keys call for."""
 
+import re
+
 import dns.rdatatype
 import dns.zone
+
+from conftest import free_port
 
 
 def zone_of(text: str) -> dns.zone.Zone:
@@ -61,3 +65,21 @@ def test_unknown_domain_is_refused(server):
     res = server.cli("dns-records", "other.test", check=False)
     assert res.returncode != 0
     assert "not a domain of this server" in res.stderr
+
+
+def test_with_https_the_autoconfiguration_records(server):
+    # Without a web listener: the CNAMEs (above), but no SRV for Outlook and no PACC digest.
+    z = zone_of(server.cli("dns-records", "example.com").stdout)
+    assert z.get_node("_autodiscover._tcp.example.com.") is None
+    assert z.get_node("_ua-auto-config.example.com.") is None
+    server.ports["https"] = free_port()
+    server.write_config()
+    z = zone_of(server.cli("dns-records", "example.com").stdout)
+    # [MS-OXDISCO]: Outlook's SRV record names the HTTPS port on the mail host.
+    [srv] = rdatas(z, "_autodiscover._tcp.example.com.", "SRV")
+    assert (srv.priority, srv.weight, srv.port, srv.target.to_text()) == (
+        0, 0, server.ports["https"], "mail.example.com.")
+    [c] = rdatas(z, "ua-auto-config.example.com.", "CNAME")
+    assert c.target.to_text() == "mail.example.com."
+    [digest] = rdatas(z, "_ua-auto-config.example.com.", "TXT")
+    assert re.fullmatch(r"v=UAAC1; a=sha256; d=[A-Za-z0-9+/]{43}=", txt(digest)), txt(digest)

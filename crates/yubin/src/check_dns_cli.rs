@@ -87,11 +87,17 @@ pub async fn run(
     .filter_map(|(s, a)| a.map(|a| (s, a.port())))
     .collect();
     let host = config.hostname();
+    let web = listen.https.first().map(|a| {
+        let ports = crate::web_config::mail_ports(listen);
+        let document = web::autoconfig::pacc::render(&domain, &host, &ports);
+        (a.port(), web::autoconfig::pacc::digest_record(&document))
+    });
     let expected = Expected {
         domain: &domain,
         host: &host,
         dkim,
         tls_services,
+        web,
     };
     let resolver = queue::dns::build_resolver(config.dns.nameservers.as_deref())
         .ok_or_else(|| anyhow!("no DNS resolver (set [dns] nameservers)"))?;

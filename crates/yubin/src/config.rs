@@ -137,6 +137,11 @@ pub struct Listen {
     pub imap: Vec<SocketAddr>,
     /// IMAP over implicit TLS (RFC 8314 §3.2).
     pub imaps: Vec<SocketAddr>,
+    /// HTTPS (client autoconfiguration), with the mail ports' certificate. Default: none.
+    pub https: Vec<SocketAddr>,
+    /// Plain HTTP: Thunderbird's autoconfig file, and a redirect to HTTPS for everything
+    /// else. Default: none.
+    pub http: Vec<SocketAddr>,
 }
 
 fn all_interfaces(port: u16) -> Vec<SocketAddr> {
@@ -153,6 +158,9 @@ impl Default for Listen {
             pop3s: all_interfaces(995),
             imap: all_interfaces(143),
             imaps: all_interfaces(993),
+            // No web listener unless configured: ports 80 and 443 are often taken.
+            https: Vec::new(),
+            http: Vec::new(),
         }
     }
 }
@@ -203,6 +211,15 @@ pub struct Limits {
     pub message_cache_mb: usize,
     pub tls_handshake_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
+    /// HTTP(S): how long a client may take to send a request's headers (also how long an
+    /// idle keep-alive connection is kept).
+    pub http_header_timeout_secs: u64,
+    /// HTTP(S): the request line and headers together, at most (431 beyond).
+    pub http_max_header_bytes: usize,
+    /// HTTP(S): a request body, at most (413 beyond).
+    pub http_max_body_bytes: usize,
+    /// HTTP(S): the longest one connection may last.
+    pub http_connection_timeout_secs: u64,
 }
 
 impl Default for Limits {
@@ -235,6 +252,11 @@ impl Default for Limits {
             message_cache_mb: 64,
             tls_handshake_timeout_secs: 30,
             shutdown_grace_secs: 10,
+            http_header_timeout_secs: 10,
+            http_max_header_bytes: 16 * 1024,
+            // Autodiscover requests, the only bodies, are a few hundred bytes.
+            http_max_body_bytes: 64 * 1024,
+            http_connection_timeout_secs: 300,
         }
     }
 }
@@ -271,6 +293,12 @@ impl Limits {
     }
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+    pub fn http_header_timeout(&self) -> Duration {
+        Duration::from_secs(self.http_header_timeout_secs)
+    }
+    pub fn http_connection_timeout(&self) -> Duration {
+        Duration::from_secs(self.http_connection_timeout_secs)
     }
 }
 
@@ -407,6 +435,14 @@ impl Config {
                 "pop3_maildrop_lease_secs",
                 usize::try_from(l.pop3_maildrop_lease_secs).unwrap_or(usize::MAX),
             ),
+            (
+                "http_header_timeout_secs",
+                usize::try_from(l.http_header_timeout_secs).unwrap_or(usize::MAX),
+            ),
+            (
+                "http_connection_timeout_secs",
+                usize::try_from(l.http_connection_timeout_secs).unwrap_or(usize::MAX),
+            ),
         ] {
             if value == 0 {
                 bail!("[limits] {name} must be greater than 0");
@@ -444,6 +480,10 @@ impl Config {
         }
         if self.storage.pool_size == 0 {
             bail!("[storage] pool_size must be greater than 0");
+        }
+        // A request line, Host and the usual headers must fit; an Autodiscover body too.
+        if l.http_max_header_bytes < 1024 || l.http_max_body_bytes < 1024 {
+            bail!("[limits] http_max_header_bytes and http_max_body_bytes must be at least 1024");
         }
         // RFC 5321 §4.5.3.1.4: an SMTP command line of 512 octets (with CRLF) must be accepted.
         if l.max_line_length.is_some_and(|n| n < 512) {
@@ -572,6 +612,19 @@ mod tests {
         assert_eq!(c.antispam.dnsbl_timeout_ms, a.dnsbl_timeout_ms);
         assert_eq!(c.storage.backend, Backend::Sqlite);
         assert_eq!(c.storage.pool_size, Storage::default().pool_size);
+        // The example shows the web listeners on the standard ports, and the default limits.
+        assert_eq!(c.listen.https, vec!["0.0.0.0:443".parse().unwrap()]);
+        assert_eq!(c.listen.http, vec!["0.0.0.0:80".parse().unwrap()]);
+        assert_eq!(
+            c.limits.http_header_timeout_secs,
+            d.http_header_timeout_secs
+        );
+        assert_eq!(c.limits.http_max_header_bytes, d.http_max_header_bytes);
+        assert_eq!(c.limits.http_max_body_bytes, d.http_max_body_bytes);
+        assert_eq!(
+            c.limits.http_connection_timeout_secs,
+            d.http_connection_timeout_secs
+        );
     }
 
     #[test]
@@ -639,6 +692,13 @@ mod tests {
         assert!(c.listen.smtp[1].is_ipv6());
         assert!(c.listen.pop3.is_empty());
         assert_eq!(c.listen.imap, all_interfaces(143));
+        assert!(c.listen.https.is_empty() && c.listen.http.is_empty());
+        let c =
+            Config::parse("[listen]\nhttps = [\"0.0.0.0:443\"]\nhttp = [\"[::]:80\"]\n").unwrap();
+        assert_eq!(c.listen.https, vec!["0.0.0.0:443".parse().unwrap()]);
+        assert!(c.listen.http[0].is_ipv6());
+        assert!(Config::parse("[limits]\nhttp_max_body_bytes = 10\n").is_err());
+        assert!(Config::parse("[limits]\nhttp_header_timeout_secs = 0\n").is_err());
         assert!(Config::parse("[listen]\nsmtp = [\"nonsense\"]\n").is_err());
     }
 

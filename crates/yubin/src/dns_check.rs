@@ -27,6 +27,9 @@ pub struct Expected<'a> {
     pub dkim: Vec<(String, String)>,
     /// (service label, port) of each implicit-TLS service configured.
     pub tls_services: Vec<(&'static str, u16)>,
+    /// With an HTTPS listener: its port (Outlook's `_autodiscover._tcp` SRV) and the
+    /// `_ua-auto-config` TXT record of the PACC document served there.
+    pub web: Option<(u16, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,6 +253,40 @@ pub async fn judge(dns: &impl Dns, e: &Expected<'_>) -> Vec<Finding> {
             format!("{name} CNAME {h}"),
         ));
     }
+    if let Some((port, digest)) = &e.web {
+        // Outlook's SRV lookup ([MS-OXDISCO]): the HTTPS port on the mail host.
+        let name = format!("_autodiscover._tcp.{d}");
+        let verdict = judge_set(dns.lookup(&name, "SRV").await, |r| {
+            let f: Vec<&str> = r.split_whitespace().collect();
+            f.len() == 4 && f[2] == port.to_string() && abs(f[3]) == h
+        });
+        out.push(finding(
+            format!("SRV {name}"),
+            "Outlook autodiscover",
+            verdict,
+            format!("{name} SRV 0 0 {port} {h}"),
+        ));
+        // draft-ietf-mailmaint-pacc-02: the host, and the digest of the document.
+        let name = format!("ua-auto-config.{d}");
+        let verdict = judge_set(dns.lookup(&name, "CNAME").await, |r| abs(r) == h);
+        out.push(finding(
+            format!("CNAME {name}"),
+            "IETF automatic configuration",
+            verdict,
+            format!("{name} CNAME {h}"),
+        ));
+        let name = format!("_ua-auto-config.{d}");
+        let wanted: String = digest.split_whitespace().collect();
+        let verdict = judge_set(dns.lookup(&name, "TXT").await, |r| {
+            r.split_whitespace().collect::<String>() == wanted
+        });
+        out.push(finding(
+            format!("TXT {name}"),
+            "digest of the automatic configuration",
+            verdict,
+            format!("{name} TXT \"{digest}\""),
+        ));
+    }
     out
 }
 
@@ -345,7 +382,48 @@ mod tests {
             host: "mail.example.com",
             dkim: vec![("s1".into(), "ABCD".into())],
             tls_services: vec![("_submissions._tcp", 465), ("_imaps._tcp", 993)],
+            web: None,
         }
+    }
+
+    #[tokio::test]
+    async fn with_https_the_autodiscover_srv_and_the_pacc_digest_are_checked() {
+        let mut dns = full();
+        let e = Expected {
+            web: Some((443, "v=UAAC1; a=sha256; d=AAAA".into())),
+            ..expected()
+        };
+        let f = judge(&dns, &e).await;
+        let p = problems(&f);
+        assert_eq!(
+            p.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>(),
+            vec![
+                "SRV _autodiscover._tcp.example.com.",
+                "CNAME ua-auto-config.example.com.",
+                "TXT _ua-auto-config.example.com."
+            ]
+        );
+        assert!(p.iter().all(|(_, v)| *v == Verdict::Missing));
+        dns.0.insert(
+            ("_autodiscover._tcp.example.com.".into(), "SRV"),
+            vec!["0 0 443 mail.example.com.".into()],
+        );
+        dns.0.insert(
+            ("ua-auto-config.example.com.".into(), "CNAME"),
+            vec!["mail.example.com.".into()],
+        );
+        dns.0.insert(
+            ("_ua-auto-config.example.com.".into(), "TXT"),
+            vec!["v=UAAC1; a=sha256; d=STALE".into()],
+        );
+        let p = problems(&judge(&dns, &e).await);
+        assert_eq!(
+            p,
+            vec![(
+                "TXT _ua-auto-config.example.com.".into(),
+                Verdict::Wrong("v=UAAC1; a=sha256; d=STALE".into())
+            )]
+        );
     }
 
     fn problems(f: &[Finding]) -> Vec<(String, Verdict)> {

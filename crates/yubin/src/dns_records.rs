@@ -14,7 +14,8 @@
 //!   ports that are configured, and "not available" (target `.`, RFC 2782) for the plain-text
 //!   ports, so that clients are steered to TLS from the first byte.
 //! - The autoconfiguration names Thunderbird (`autoconfig.`) and Outlook (`autodiscover.`)
-//!   look up.
+//!   look up; with an HTTPS listener also Outlook's `_autodiscover._tcp` SRV record and the
+//!   IETF PACC draft's `ua-auto-config.` name with the digest of the document served there.
 
 use store::DkimKey;
 
@@ -113,16 +114,59 @@ pub fn zone_snippet(
     for service in ["_submission._tcp", "_imap._tcp", "_pop3._tcp"] {
         out.push(record(&format!("{service}.{d}"), "SRV", "0 0 0 ."));
     }
-    print_section(
-        &mut out,
-        "Names mail clients look up to configure themselves (Thunderbird, Outlook); until\n\
-         ; yubin answers them over HTTPS, clients fall back to the SRV records above",
-    );
-    out.push(record(&format!("autoconfig.{d}"), "CNAME", &h));
-    out.push(record(&format!("autodiscover.{d}"), "CNAME", &h));
+    autoconfig_records(&mut out, domain, host, listen);
     let mut text = out.join("\n");
     text.push('\n');
     text
+}
+
+/// The names mail clients look up to configure themselves, answered by the web listener.
+fn autoconfig_records(out: &mut Vec<String>, domain: &str, host: &str, listen: &Listen) {
+    let (d, h) = (format!("{domain}."), format!("{host}."));
+    let https = listen.https.first().map(|a| a.port());
+    print_section(
+        out,
+        &format!(
+            "Client autoconfiguration: Thunderbird fetches https://autoconfig.{domain}/, Outlook\n\
+             ; https://autodiscover.{domain}/ or the host the SRV record names ([MS-OXDISCO]).\n\
+             ; The certificate must name autoconfig.{domain} and autodiscover.{domain} too"
+        ),
+    );
+    if https.is_none() {
+        out.push(
+            "; yubin answers them once [listen] https is set; until then clients fall back to\n\
+             ; the SRV records above"
+                .to_string(),
+        );
+    }
+    out.push(record(&format!("autoconfig.{d}"), "CNAME", &h));
+    out.push(record(&format!("autodiscover.{d}"), "CNAME", &h));
+    let Some(port) = https else {
+        return;
+    };
+    // Outlook's SRV lookup: priority 0, weight 0, the HTTPS port, the mail host.
+    out.push(record(
+        &format!("_autodiscover._tcp.{d}"),
+        "SRV",
+        &format!("0 0 {port} {h}"),
+    ));
+    // draft-ietf-mailmaint-pacc-02 §4: the document's host and its SHA-256.
+    let document =
+        web::autoconfig::pacc::render(domain, host, &crate::web_config::mail_ports(listen));
+    print_section(
+        out,
+        &format!(
+            "IETF automatic configuration (draft-ietf-mailmaint-pacc): the digest of the document\n\
+             ; https://ua-auto-config.{domain}/.well-known/user-agent-configuration.json serves\n\
+             ; (print these again after changing [listen] or hostname)"
+        ),
+    );
+    out.push(record(&format!("ua-auto-config.{d}"), "CNAME", &h));
+    out.push(record(
+        &format!("_ua-auto-config.{d}"),
+        "TXT",
+        &format!("\"{}\"", web::autoconfig::pacc::digest_record(&document)),
+    ));
 }
 
 fn print_section(out: &mut Vec<String>, title: &str) {
@@ -171,9 +215,40 @@ mod tests {
             "_pop3s._tcp.example.com.           3600 IN SRV   10 1 995 mail.example.com.",
             "_imap._tcp.example.com.            3600 IN SRV   0 0 0 .",
             "autoconfig.example.com.            3600 IN CNAME mail.example.com.",
+            "autodiscover.example.com.          3600 IN CNAME mail.example.com.",
         ] {
             assert!(z.lines().any(|l| l == line), "missing {line:?} in\n{z}");
         }
+        // Without a web listener: no SRV for Autodiscover, no PACC digest.
+        assert!(!z.contains("_autodiscover"), "{z}");
+        assert!(!z.contains("UAAC1"), "{z}");
+        assert!(z.contains("once [listen] https is set"));
+    }
+
+    #[test]
+    fn with_https_the_autodiscover_srv_and_the_pacc_digest() {
+        let listen = Listen {
+            https: vec!["0.0.0.0:443".parse().unwrap()],
+            ..Listen::default()
+        };
+        let z = zone_snippet("example.com", "mail.example.com", &listen, &[]);
+        let doc = web::autoconfig::pacc::render(
+            "example.com",
+            "mail.example.com",
+            &crate::web_config::mail_ports(&listen),
+        );
+        for line in [
+            "_autodiscover._tcp.example.com.    3600 IN SRV   0 0 443 mail.example.com."
+                .to_string(),
+            "ua-auto-config.example.com.        3600 IN CNAME mail.example.com.".to_string(),
+            format!(
+                "_ua-auto-config.example.com.       3600 IN TXT   \"{}\"",
+                web::autoconfig::pacc::digest_record(&doc)
+            ),
+        ] {
+            assert!(z.lines().any(|l| l == line), "missing {line:?} in\n{z}");
+        }
+        assert!(!z.contains("once [listen] https is set"));
     }
 
     #[test]

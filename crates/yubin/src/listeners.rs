@@ -37,6 +37,8 @@ pub enum Service {
     Smtp(Arc<smtp_server::SmtpServer>),
     Pop3(Arc<pop3_server::Pop3Server>),
     Imap(Arc<imap_server::ImapServer>),
+    /// HTTP or HTTPS (client autoconfiguration).
+    Web(Arc<web::WebServer>),
 }
 
 impl Service {
@@ -56,6 +58,8 @@ impl Service {
             Service::Pop3(_) => format!("-ERR [SYS/TEMP] {what}\r\n").into_bytes(),
             // RFC 9051 §7.1.5: BYE as the greeting means the server will not serve this client.
             Service::Imap(_) => format!("* BYE {what}\r\n").into_bytes(),
+            // RFC 6585 §4: 429 Too Many Requests, with when to retry (RFC 9110 §10.2.3).
+            Service::Web(_) => http_refusal("429 Too Many Requests", &format!("{what}\n")),
         }
     }
 
@@ -79,6 +83,11 @@ impl Service {
                 "* BYE [UNAVAILABLE] Too many failed logins from your address, try again after {until}\r\n"
             )
             .into_bytes(),
+            // RFC 9110 §15.5.4: 403, the server refuses to serve this client.
+            Service::Web(_) => http_refusal(
+                "403 Forbidden",
+                &format!("Too many failed logins from your address, try again after {until}\n"),
+            ),
         }
     }
 
@@ -87,8 +96,18 @@ impl Service {
             Service::Smtp(s) => smtp_server::serve(s, stream, tls, info, shutdown).await,
             Service::Pop3(s) => pop3_server::serve(s, stream, tls, info, shutdown).await,
             Service::Imap(s) => imap_server::serve(s, stream, tls, info, shutdown).await,
+            Service::Web(s) => web::serve(s, stream, tls, info, shutdown).await,
         }
     }
+}
+
+/// A whole HTTP/1.1 response that closes the connection, sent before the request is read.
+fn http_refusal(status: &str, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nRetry-After: 60\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// One bound socket of one listener.

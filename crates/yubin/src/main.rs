@@ -38,6 +38,7 @@ mod rlimit;
 mod serve;
 mod shutdown;
 mod tls;
+mod web_config;
 
 use std::process::ExitCode;
 use std::time::Duration;

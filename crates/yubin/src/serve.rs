@@ -282,10 +282,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(cert = %tls.cert_path.display(), "TLS certificate: configured");
     }
     for l in &bound {
-        let tls_mode = if l.implicit_tls.is_some() {
-            "implicit TLS"
-        } else {
-            "STARTTLS"
+        let tls_mode = match (l.implicit_tls.is_some(), l.name) {
+            (true, _) => "implicit TLS",
+            (false, "http") => "none",
+            (false, _) => "STARTTLS",
         };
         tracing::info!(listener = l.name, addr = %l.addr, tls = tls_mode, "listening");
     }
@@ -377,6 +377,8 @@ struct Services {
     pop3s: Service,
     imap: Service,
     imaps: Service,
+    /// HTTP(S), when a web listener is configured.
+    web: Option<Service>,
 }
 
 impl Services {
@@ -485,6 +487,8 @@ impl Services {
             pop3s: pop3(false),
             imap: imap(true),
             imaps: imap(false),
+            web: crate::web_config::server(config, hostname, Arc::clone(&opened.directory))
+                .map(Service::Web),
         }
     }
 }
@@ -510,6 +514,15 @@ fn bind_all(
         for &addr in addrs {
             let acceptor = implicit.then(|| acceptor.clone());
             bound.push(listeners::bind(name, addr, acceptor, service.clone())?);
+        }
+    }
+    if let Some(web) = &s.web {
+        for &addr in &l.https {
+            let acceptor = Some(acceptor.clone());
+            bound.push(listeners::bind("https", addr, acceptor, web.clone())?);
+        }
+        for &addr in &l.http {
+            bound.push(listeners::bind("http", addr, None, web.clone())?);
         }
     }
     Ok(bound)

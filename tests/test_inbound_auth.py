@@ -101,6 +101,17 @@ def auth_results(m: bytes) -> list[str]:
     return [line.split(":", 1)[1].strip() for line in unfolded.split("\r\n") if line.lower().startswith("authentication-results:")]
 
 
+def hosts_names(ip: str) -> set[str]:
+    """The names /etc/hosts gives an address."""
+    names = set()
+    with open("/etc/hosts") as f:
+        for line in f:
+            fields = line.split("#", 1)[0].split()
+            if fields and fields[0] == ip:
+                names.update(fields[1:])
+    return names
+
+
 def parse_ar(value: str):
     """RFC 8601 §2.2: authserv-id, then `; method=result [reason=...] ptype.prop=value ...`.
     Returns (authserv-id, [(method, result, {prop: value})])."""
@@ -149,6 +160,10 @@ def test_signed_message_passes_and_tampered_body_fails_dkim(make_server, dns):
     # Our field is above our Received: and below Return-Path:.
     head = header_block(msgs[0])
     assert head.index("Return-Path:") < head.index("Authentication-Results:") < head.index("Received:")
+    # RFC 5321 §4.4 TCP-info: the client's forward-confirmed PTR name (iprev passed).
+    received = re.search(r"Received: from \S+ \((\S+) \[127\.0\.0\.1\]\)", head)
+    # The resolver answers loopback's PTR from /etc/hosts before DNS, as the system would.
+    assert received and received.group(1) in {"client.test"} | hosts_names("127.0.0.1"), head
 
     by_method, raw = ours(msgs[1])
     result, props = by_method[("dkim", "")]

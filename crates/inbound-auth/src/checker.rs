@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ResolverConfig, ResolverOpts};
@@ -68,6 +69,26 @@ pub struct Verdict {
     pub header: String,
     pub disposition: Disposition,
     pub results: Results,
+    /// The client's host name when iprev passed (its PTR name, forward-confirmed: RFC 8601
+    /// §3), for the `Received:` field's TCP-info (RFC 5321 §4.4).
+    pub client_name: Option<String>,
+}
+
+/// The envelope checks of one transaction: done at once when every answer they needed was
+/// cached, else running in a task of their own while the message arrives.
+enum EnvelopeState {
+    Done(Envelope),
+    Running(AbortOnDrop),
+}
+
+/// The task of running envelope checks; an abandoned transaction (RSET, QUIT, a refused
+/// message, a dropped connection) stops its lookups.
+struct AbortOnDrop(JoinHandle<Envelope>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The envelope checks of one transaction, running.
@@ -77,7 +98,7 @@ pub struct Pending {
     helo: String,
     /// The MAIL FROM address, or `postmaster@<helo>` for the null sender (RFC 7208 §2.4).
     sender: String,
-    task: JoinHandle<Envelope>,
+    state: EnvelopeState,
 }
 
 impl std::fmt::Debug for Pending {
@@ -87,13 +108,6 @@ impl std::fmt::Debug for Pending {
             .field("helo", &self.helo)
             .field("sender", &self.sender)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        // An abandoned transaction (RSET, QUIT, a refused message) stops its lookups.
-        self.task.abort();
     }
 }
 
@@ -264,13 +278,21 @@ impl Checker {
         };
         let inner = Arc::clone(&self.inner);
         let (h, s) = (helo.to_string(), sender.clone());
-        let task = tokio::spawn(async move { inner.envelope(ip, &h, &s).await });
+        let mut checks = Box::pin(async move { inner.envelope(ip, &h, &s).await });
+        // With every answer in the caches (a sender seen before) the checks finish on their
+        // first poll: no task, no wake-up of another worker. Otherwise the same future runs
+        // on in a task (it is polled again there, with that task's waker).
+        let mut cx = Context::from_waker(Waker::noop());
+        let state = match checks.as_mut().poll(&mut cx) {
+            Poll::Ready(envelope) => EnvelopeState::Done(envelope),
+            Poll::Pending => EnvelopeState::Running(AbortOnDrop(tokio::spawn(checks))),
+        };
         Pending {
             checker: self.clone(),
             ip,
             helo: helo.to_string(),
             sender,
-            task,
+            state,
         }
     }
 }
@@ -351,9 +373,13 @@ impl Inner {
 impl Pending {
     /// Completes the checks on the whole message (as received, before any header of ours) and
     /// decides what happens to it.
-    pub async fn finish(mut self, message: &[u8]) -> Verdict {
+    pub async fn finish(self, message: &[u8]) -> Verdict {
         let inner = Arc::clone(&self.checker.inner);
-        let envelope = match (&mut self.task).await {
+        let envelope = match self.state {
+            EnvelopeState::Done(e) => Ok(e),
+            EnvelopeState::Running(mut task) => (&mut task.0).await,
+        };
+        let envelope = match envelope {
             Ok(e) => e,
             // The task cannot panic short of a bug in a dependency; never a silent pass.
             Err(e) => {
@@ -427,10 +453,20 @@ impl Pending {
             dmarc_policy,
         };
         let disposition = decide(&inner.config.actions, &results);
+        let client_name = match envelope.iprev.result() {
+            IprevResult::Pass => envelope
+                .iprev
+                .ptr
+                .as_ref()
+                .and_then(|names| names.first())
+                .map(|n| n.trim_end_matches('.').to_string()),
+            _ => None,
+        };
         Verdict {
             header: render(&inner.hostname, &results.all()),
             disposition,
             results,
+            client_name,
         }
     }
 }

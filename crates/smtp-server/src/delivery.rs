@@ -67,6 +67,7 @@ impl Session {
         let mut auth_results = String::new();
         let mut junk = false;
         let mut auth_summary = String::new();
+        let mut client_name = None;
         if let Some(pending) = txn.checks.take() {
             let host = self.server.config.hostname.clone();
             match check(pending, body, &host, self.info.id).await {
@@ -80,11 +81,13 @@ impl Session {
                     header,
                     junk: j,
                     summary,
+                    client_name: name,
                 } => {
                     body = checked;
                     auth_results = header;
                     junk = j;
                     auth_summary = summary;
+                    client_name = name;
                 }
             }
         }
@@ -112,6 +115,7 @@ impl Session {
             from: &txn.from,
             helo: &helo.name,
             peer: self.info.peer.ip(),
+            client_name: client_name.as_deref(),
             hostname: &self.server.config.hostname,
             protocol: protocol(
                 helo.extended,

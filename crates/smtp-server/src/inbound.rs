@@ -24,6 +24,8 @@ pub(crate) enum Checked {
         junk: bool,
         /// `method=result …` for the delivery log line.
         summary: String,
+        /// The client's forward-confirmed PTR name, for `Received:`.
+        client_name: Option<String>,
     },
     Refuse(Reply),
 }
@@ -87,6 +89,7 @@ pub(crate) async fn check(
                 header: verdict.header,
                 junk: matches!(d, Disposition::Junk { .. }),
                 summary,
+                client_name: verdict.client_name,
             }
         }
     }

@@ -10,6 +10,8 @@ pub(crate) struct TraceInfo<'a> {
     pub from: &'a ReversePath,
     pub helo: &'a str,
     pub peer: IpAddr,
+    /// The client's host name when iprev confirmed it (RFC 8601 §3); else `unknown`.
+    pub client_name: Option<&'a str>,
     pub hostname: &'a str,
     pub protocol: &'static str,
     pub id: &'a str,
@@ -39,7 +41,7 @@ pub(crate) fn trace_headers(t: &TraceInfo<'_>) -> String {
     format!("Return-Path: <{}>\r\n{}", t.from, received(t))
 }
 
-/// `Received: from <helo> (unknown [<ip>])\r\n\tby <host> (yubin) with <proto> id <id>\r\n\tfor
+/// `Received: from <helo> (<name or unknown> [<ip>])\r\n\tby <host> (yubin) with <proto> id <id>\r\n\tfor
 /// <rcpt>; <date>` — RFC 5321 §4.4 `Time-stamp-line`, date as RFC 5322 §3.3. Alone (without
 /// `Return-Path:`) for a message that is relayed: RFC 5321 §4.4 leaves Return-Path to the
 /// final delivery.
@@ -53,8 +55,10 @@ pub(crate) fn received(t: &TraceInfo<'_>) -> String {
     };
     let date = t.date.format("%a, %d %b %Y %H:%M:%S +0000");
     let mut out = format!(
-        "Received: from {} (unknown [{}])\r\n\tby {} (yubin) with {} id {}",
+        "Received: from {} ({} [{}])\r\n\tby {} (yubin) with {} id {}",
         clean(t.helo),
+        // RFC 5321 §4.4 TCP-info: the name the address resolves to, when verified.
+        t.client_name.map_or_else(|| "unknown".to_string(), clean),
         peer,
         clean(t.hostname),
         t.protocol,
@@ -95,6 +99,7 @@ mod tests {
             from: &from,
             helo: "client.example",
             peer: "192.0.2.7".parse().unwrap(),
+            client_name: None,
             hostname: "mx.example.com",
             protocol: protocol(true, true, false, false),
             id: "ABC",
@@ -115,6 +120,8 @@ mod tests {
         assert!(h.starts_with("Return-Path: <>\r\n"));
         assert!(h.contains("[IPv6:2001:db8::1]"));
         assert!(h.ends_with("id ABC;\r\n\tTue, 02 Jan 2024 03:04:05 +0000\r\n"));
+        t.client_name = Some("mail.client.example");
+        assert!(trace_headers(&t).contains("from client.example (mail.client.example [IPv6:"));
         assert_eq!(protocol(false, true, true, true), "SMTP");
         assert_eq!(protocol(true, true, true, true), "UTF8SMTPSA");
         assert_ne!(new_queue_id(), new_queue_id());

@@ -2,7 +2,8 @@
 //! queue depends on is copied as it is — UIDVALIDITY, UIDs, MODSEQs, flags, internal and save dates, first POP3 retrievals,
 //! the expunge log (so QRESYNC clients resync incrementally), password hashes, SCRAM
 //! credentials, subscriptions, queued messages with their retry state, DKIM signing keys with
-//! their creation times (so the same key keeps signing) — so clients download nothing again (RFC 9051 §2.3.1.1: a mailbox whose UIDVALIDITY and UIDs stay the same is the
+//! their creation times (so the same key keeps signing), the bans in force (so an attacker
+//! banned before the move stays banned) — so clients download nothing again (RFC 9051 §2.3.1.1: a mailbox whose UIDVALIDITY and UIDs stay the same is the
 //! same mailbox to a client's cache).
 //!
 //! Each backend implements [`Transfer`] (export from a store, import into an empty one); the
@@ -15,8 +16,8 @@ use async_trait::async_trait;
 use mail_types::{Address, Domain};
 
 use crate::{
-    AccountId, Alias, BlobId, DkimKey, Flags, MailboxId, ModSeq, QueueStore, QueuedMessage,
-    SpecialUse, Store, StoreError, StoreResult, Uid, UnixTime,
+    AccountId, Alias, BlobId, DkimKey, Flags, LoginGuardStore, MailboxId, ModSeq, QueueStore,
+    QueuedMessage, SpecialUse, Store, StoreError, StoreResult, Uid, UnixTime,
 };
 
 /// An account with its credentials, as stored (hashes are copied, never re-derived).
@@ -125,8 +126,8 @@ pub trait Transfer: Send + Sync {
 }
 
 /// Everything `yubin migrate` needs of a backend.
-pub trait TransferStore: Store + QueueStore + Transfer {}
-impl<T: Store + QueueStore + Transfer> TransferStore for T {}
+pub trait TransferStore: Store + QueueStore + Transfer + LoginGuardStore {}
+impl<T: Store + QueueStore + Transfer + LoginGuardStore> TransferStore for T {}
 
 /// What [`copy_store`] copied.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -139,6 +140,10 @@ pub struct CopyReport {
     pub bytes: u64,
     pub queued: usize,
     pub dkim_keys: usize,
+    /// Bans in force, copied with their end, start and reason. Failure counters and
+    /// greylisting's remembered triples are not copied: both are short-lived and rebuild
+    /// themselves (a sender greylisted again retries once).
+    pub bans: usize,
 }
 
 /// Copies every DKIM key, oldest first (so keys of one second keep their order, and with it
@@ -239,6 +244,13 @@ pub async fn copy_store(
         };
         to.import_queued(&queued, body).await?;
         report.queued += 1;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as UnixTime);
+    for ban in from.active_bans(now).await? {
+        to.add_ban(&ban).await?;
+        report.bans += 1;
     }
     Ok(report)
 }

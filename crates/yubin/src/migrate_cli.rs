@@ -154,8 +154,8 @@ fn summary(r: &CopyReport, direction: &Direction, location: &str) -> String {
         Direction::From(_) => format!("from {location}"),
     };
     format!(
-        "migrated {way}: {} domains, {} accounts, {} aliases, {} mailboxes, {} messages ({} bytes), {} queued messages, {} DKIM keys",
-        r.domains, r.accounts, r.aliases, r.mailboxes, r.messages, r.bytes, r.queued, r.dkim_keys
+        "migrated {way}: {} domains, {} accounts, {} aliases, {} mailboxes, {} messages ({} bytes), {} queued messages, {} DKIM keys, {} bans",
+        r.domains, r.accounts, r.aliases, r.mailboxes, r.messages, r.bytes, r.queued, r.dkim_keys, r.bans
     )
 }
 

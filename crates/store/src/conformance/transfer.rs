@@ -128,9 +128,32 @@ pub async fn transfer_round_trip(from: &dyn TransferStore, to: &dyn TransferStor
         .await
         .unwrap();
 
+    // Bans: one in force is copied as it is; one that has ended is not.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let banned = crate::Ban {
+        ip: "192.0.2.66".into(),
+        until: now + 3600,
+        created: now - 60,
+        reason: "failures".into(),
+    };
+    from.add_ban(&banned).await.unwrap();
+    from.add_ban(&crate::Ban {
+        ip: "192.0.2.67".into(),
+        until: now - 1,
+        created: now - 3600,
+        reason: "manual".into(),
+    })
+    .await
+    .unwrap();
+
     // --- copy --------------------------------------------------------------------------------
     let report = copy_store(from, to, &mut |_, _| {}).await.unwrap();
     assert_eq!((report.accounts, report.queued), (2, 1));
+    assert_eq!(report.bans, 1);
+    assert_eq!(to.active_bans(now).await.unwrap(), vec![banned]);
     assert_eq!(report.dkim_keys, 2);
     assert_eq!(
         to.dkim_signing_key("move.test", None)

@@ -487,8 +487,14 @@ impl Services {
             pop3s: pop3(false),
             imap: imap(true),
             imaps: imap(false),
-            web: crate::web_config::server(config, hostname, Arc::clone(&opened.directory))
-                .map(Service::Web),
+            web: crate::web_config::server(
+                config,
+                hostname,
+                Arc::clone(store),
+                Arc::clone(&opened.directory),
+                auth,
+            )
+            .map(Service::Web),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The web service's settings from the configuration: which mail listeners clients are told
-//! about (`[listen]`), the host name, and the HTTP limits of `[limits]`.
+//! about (`[listen]`), the host name, the HTTP limits of `[limits]`, and the account pages
+//! (`[account_pages]`).
 
 use std::sync::Arc;
 
@@ -23,7 +24,9 @@ pub fn mail_ports(listen: &Listen) -> web::MailPorts {
 pub fn server(
     config: &Config,
     hostname: &str,
+    store: Arc<dyn store::Store>,
     directory: Arc<dyn store::Directory>,
+    auth: &auth::Authenticator,
 ) -> Option<Arc<web::WebServer>> {
     let listen = &config.listen;
     if listen.https.is_empty() && listen.http.is_empty() {
@@ -38,8 +41,101 @@ pub fn server(
         connection_timeout: l.http_connection_timeout(),
         ..web::WebConfig::new(hostname, mail_ports(listen))
     };
+    // The account pages need HTTPS: without an `https` listener they are not served.
+    let pages = &config.account_pages;
+    let account = (pages.enabled && !listen.https.is_empty()).then(|| {
+        // Without the background task nothing is ever removed: POP3 mail stays.
+        let retention = config.retention.enabled.then(|| {
+            Arc::new(RetentionPolicy(config.retention.clone()))
+                as Arc<dyn web::account::Pop3RetentionPolicy>
+        });
+        web::account::AccountPages::new(pages.config(), auth.clone(), store, retention)
+    });
     Some(Arc::new(web::WebServer {
         config: web_config,
         domains: Arc::new(web::DirectoryDomains(directory)),
+        account,
     }))
+}
+
+/// The `[account_pages]` table: the users' settings pages under `/account/` on the HTTPS
+/// listener.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountPages {
+    /// Whether `/account/` is served (404 when off).
+    pub enabled: bool,
+    /// A session ends after this many seconds without a request (OWASP: 15–30 minutes)...
+    pub session_idle_secs: u64,
+    /// ...and this many seconds after the sign-in, whatever the activity.
+    pub session_lifetime_secs: u64,
+    /// Signed-in sessions at most, all accounts together (memory bound).
+    pub max_sessions: usize,
+    /// A new password's length in characters (NIST SP 800-63B §3.1.1.2: at least 8, allow
+    /// at least 64).
+    pub min_password_length: usize,
+    pub max_password_length: usize,
+    /// Password changes per account and hour.
+    pub password_changes_per_hour: usize,
+}
+
+impl Default for AccountPages {
+    fn default() -> Self {
+        let d = web::account::AccountConfig::default();
+        AccountPages {
+            enabled: true,
+            session_idle_secs: d.session_idle.as_secs(),
+            session_lifetime_secs: d.session_absolute.as_secs(),
+            max_sessions: d.max_sessions,
+            min_password_length: d.min_password_length,
+            max_password_length: d.max_password_length,
+            password_changes_per_hour: d.password_changes_per_hour,
+        }
+    }
+}
+
+impl AccountPages {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (name, v) in [
+            ("session_idle_secs", self.session_idle_secs as usize),
+            ("session_lifetime_secs", self.session_lifetime_secs as usize),
+            ("max_sessions", self.max_sessions),
+            ("min_password_length", self.min_password_length),
+            ("password_changes_per_hour", self.password_changes_per_hour),
+        ] {
+            if v == 0 {
+                anyhow::bail!("[account_pages] {name} must be greater than 0");
+            }
+        }
+        if self.max_password_length < self.min_password_length {
+            anyhow::bail!(
+                "[account_pages] max_password_length must be at least min_password_length"
+            );
+        }
+        Ok(())
+    }
+
+    fn config(&self) -> web::account::AccountConfig {
+        web::account::AccountConfig {
+            session_idle: std::time::Duration::from_secs(self.session_idle_secs),
+            session_absolute: std::time::Duration::from_secs(self.session_lifetime_secs),
+            max_sessions: self.max_sessions,
+            min_password_length: self.min_password_length,
+            max_password_length: self.max_password_length,
+            password_changes_per_hour: self.password_changes_per_hour,
+        }
+    }
+}
+
+/// The POP3 retention the account pages show: the `[retention]` policy that the
+/// background task applies and POP3 CAPA announces.
+struct RetentionPolicy(crate::retention::Retention);
+
+impl web::account::Pop3RetentionPolicy for RetentionPolicy {
+    fn for_user(&self, address: &str) -> web::account::Pop3Retention {
+        match self.0.policy(address).pop3 {
+            crate::retention::Days::Never => web::account::Pop3Retention::KeepAll,
+            crate::retention::Days::After(n) => web::account::Pop3Retention::Days(n),
+        }
+    }
 }

@@ -7,6 +7,8 @@ pages parsed with html.parser."""
 
 import http.client
 import imaplib
+import os
+import poplib
 import re
 import smtplib
 import subprocess
@@ -312,8 +314,9 @@ def test_login_failure_success_and_the_settings_table(web):
     # The profile link works.
     status, headers, profile = b.get(apple.split(str(p["https"]), 1)[1])
     assert status == 200 and "<plist" in profile and ALICE in profile
-    # The retention in force ([retention] defaults: never).
-    assert re.search(r'data-days="keep"', body)
+    # The retention in force ([retention] defaults: never), with the choices offered.
+    assert re.search(r'id="retention-now" data-days="never"', body)
+    assert 'name="choice" value="default" checked' in body
 
 
 def test_listeners_that_are_off_are_left_out(web_factory):
@@ -511,3 +514,65 @@ def test_failed_logins_are_counted_and_banned_like_imap(web_factory):
     assert not imap_ok(server, PASSWORD)
     failures = [l for l in server.logs().splitlines() if "event=auth_failure" in l and 'protocol="web"' in l]
     assert len(failures) == 5, failures
+
+
+def pop3_capa(server, user=None):
+    p = poplib.POP3("127.0.0.1", server.ports["pop3"], timeout=10)
+    try:
+        if user:
+            p.user(user)
+            p.pass_(PASSWORD)
+        return p.capa()["EXPIRE"]
+    finally:
+        p.quit()
+
+
+def test_pop3_retention_choice(web):
+    b = logged_in(web)
+    page = b.settings()
+    csrf = page.hidden["csrf"]
+    assert pop3_capa(web) == ["NEVER"] and pop3_capa(web, ALICE) == ["NEVER"]
+    # Only the offered choices ([account_pages] pop3_expire_choices: never, 0, 7, 30).
+    for bad in ("5", "", "-1", "7 "):
+        status, _, body = b.post("/account/retention", {"csrf": csrf, "choice": bad})
+        assert status == 400 and "not offered" in body, bad
+    assert b.post("/account/retention", {"choice": "7"})[0] == 403
+    status, headers, _ = b.post("/account/retention", {"csrf": csrf, "choice": "7"})
+    assert status == 303 and headers["location"] == "/account/?done=retention"
+    status, _, body = b.get("/account/?done=retention")
+    assert 'id="retention-now" data-days="7"' in body and 'value="7" checked' in body
+    assert "applies from the next POP3 connection" in body
+    # The next POP3 session announces it (RFC 2449 §6.7): the shortest period with USER
+    # before login, alice's own after, bob's unchanged.
+    assert pop3_capa(web) == ["7", "USER"]
+    assert pop3_capa(web, ALICE) == ["7"]
+    assert pop3_capa(web, "bob@example.com") == ["NEVER"]
+    # Stored: a restart keeps it.
+    web.stop()
+    web.start()
+    assert pop3_capa(web, ALICE) == ["7"]
+    # The retention pass applies it: retrieved 8 days ago, alice's copy goes, bob's stays.
+    for rcpt in (ALICE, "bob@example.com"):
+        with smtplib.SMTP("127.0.0.1", web.ports["smtp"], timeout=30) as s:
+            s.sendmail("carol@example.net", [rcpt], b"Subject: r\r\n\r\nbody\r\n")
+        p = poplib.POP3("127.0.0.1", web.ports["pop3"], timeout=10)
+        p.user(rcpt)
+        p.pass_(PASSWORD)
+        p.retr(1)
+        p.quit()
+    env = {**os.environ, "YUBIN_RETENTION_CLOCK_OFFSET": str(8 * 86400)}
+    from conftest import yubin_binary
+
+    res = subprocess.run([yubin_binary(), "--config", str(web.config), "retention", "run"],
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert res.returncode == 0, res.stderr
+    assert "alice@example.com\tINBOX\tpop3\tremoved 1 (expunge)" in res.stdout, res.stdout
+    assert "bob@example.com" not in res.stdout
+    # Back to the server's setting.
+    b = logged_in(web)
+    csrf = b.settings().hidden["csrf"]
+    assert b.post("/account/retention", {"csrf": csrf, "choice": "default"})[0] == 303
+    body = b.settings().html
+    assert 'id="retention-now" data-days="never"' in body and 'value="default" checked' in body
+    assert pop3_capa(web, ALICE) == ["NEVER"]
+    assert pop3_capa(web) == ["NEVER"]

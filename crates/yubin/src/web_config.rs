@@ -27,6 +27,7 @@ pub fn server(
     store: Arc<dyn store::Store>,
     directory: Arc<dyn store::Directory>,
     auth: &auth::Authenticator,
+    pop3_choices: &crate::retention::choices::Pop3Choices,
 ) -> Option<Arc<web::WebServer>> {
     let listen = &config.listen;
     if listen.https.is_empty() && listen.http.is_empty() {
@@ -44,10 +45,13 @@ pub fn server(
     // The account pages need HTTPS: without an `https` listener they are not served.
     let pages = &config.account_pages;
     let account = (pages.enabled && !listen.https.is_empty()).then(|| {
-        // Without the background task nothing is ever removed: POP3 mail stays.
+        // Without the background task nothing is removed: the setting is not shown.
         let retention = config.retention.enabled.then(|| {
-            Arc::new(RetentionPolicy(config.retention.clone()))
-                as Arc<dyn web::account::Pop3RetentionPolicy>
+            Arc::new(RetentionPolicy {
+                config: config.retention.clone(),
+                offered: pages.pop3_expire_choices.clone(),
+                choices: pop3_choices.clone(),
+            }) as Arc<dyn web::account::Pop3RetentionPolicy>
         });
         web::account::AccountPages::new(pages.config(), auth.clone(), store, retention)
     });
@@ -77,6 +81,10 @@ pub struct AccountPages {
     pub max_password_length: usize,
     /// Password changes per account and hour.
     pub password_changes_per_hour: usize,
+    /// The POP3 retention periods a user may pick (RFC 2449 §6.7 EXPIRE): `"never"` (keep)
+    /// or days (0: delete at the next retention pass after the download). A choice wins over
+    /// `[retention]`'s POP3 period for that account. Empty: shown, not changeable.
+    pub pop3_expire_choices: Vec<crate::retention::Days>,
 }
 
 impl Default for AccountPages {
@@ -90,6 +98,12 @@ impl Default for AccountPages {
             min_password_length: d.min_password_length,
             max_password_length: d.max_password_length,
             password_changes_per_hour: d.password_changes_per_hour,
+            pop3_expire_choices: vec![
+                crate::retention::Days::Never,
+                crate::retention::Days::After(0),
+                crate::retention::Days::After(7),
+                crate::retention::Days::After(30),
+            ],
         }
     }
 }
@@ -127,15 +141,26 @@ impl AccountPages {
     }
 }
 
-/// The POP3 retention the account pages show: the `[retention]` policy that the
-/// background task applies and POP3 CAPA announces.
-struct RetentionPolicy(crate::retention::Retention);
+/// The POP3 retention the account pages show and let the user change: the `[retention]`
+/// policy (what the background task applies and POP3 CAPA announces) and the choices offered.
+struct RetentionPolicy {
+    config: crate::retention::Retention,
+    offered: Vec<crate::retention::Days>,
+    choices: crate::retention::choices::Pop3Choices,
+}
 
 impl web::account::Pop3RetentionPolicy for RetentionPolicy {
-    fn for_user(&self, address: &str) -> web::account::Pop3Retention {
-        match self.0.policy(address).pop3 {
-            crate::retention::Days::Never => web::account::Pop3Retention::KeepAll,
-            crate::retention::Days::After(n) => web::account::Pop3Retention::Days(n),
-        }
+    fn configured(&self, address: &str) -> store::Pop3Expire {
+        crate::retention::choices::expire_of(self.config.policy(address).pop3)
+    }
+    fn choices(&self) -> Vec<store::Pop3Expire> {
+        self.offered
+            .iter()
+            .map(|d| crate::retention::choices::expire_of(*d))
+            .collect()
+    }
+    fn chosen(&self, address: &str, choice: Option<store::Pop3Expire>) {
+        self.choices
+            .set(address, choice.map(crate::retention::choices::days_of));
     }
 }

@@ -34,8 +34,6 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use store::AccountId;
 
-pub use pages::Pop3Retention;
-
 use crate::WebServer;
 use crate::router::Body;
 use i18n::Lang;
@@ -83,9 +81,15 @@ impl Default for AccountConfig {
     }
 }
 
-/// The POP3 retention in force for an account (from the configured retention policy).
+/// The POP3 retention policy (`[retention]`) as the pages need it; the user's own choice is
+/// in the store (`store::Directory::pop3_expire`).
 pub trait Pop3RetentionPolicy: Send + Sync {
-    fn for_user(&self, address: &str) -> Pop3Retention;
+    /// The configured period for `address`, before any choice of the user's.
+    fn configured(&self, address: &str) -> store::Pop3Expire;
+    /// The periods a user may pick (empty: the setting is shown, not changed).
+    fn choices(&self) -> Vec<store::Pop3Expire>;
+    /// Called once a choice is stored, so that POP3 CAPA on this node announces it at once.
+    fn chosen(&self, address: &str, choice: Option<store::Pop3Expire>);
 }
 
 /// The account pages' state.
@@ -297,8 +301,11 @@ async fn dispatch(
             match token.and_then(|tok| pages.sessions.touch(tok, Instant::now())) {
                 Some(s) => {
                     let done = crate::request::query_param(query.as_deref(), &["done"]);
-                    let notice =
-                        (done.as_deref() == Some("password")).then_some(t.password_changed);
+                    let notice = match done.as_deref() {
+                        Some("password") => Some(t.password_changed),
+                        Some("retention") => Some(t.retention_saved),
+                        _ => None,
+                    };
                     settings_page(server, pages, lang, &s, StatusCode::OK, notice, None).await
                 }
                 None => {
@@ -314,8 +321,11 @@ async fn dispatch(
         "/account/login" if post => login(server, pages, req, peer, lang).await,
         "/account/logout" if post => logout(server, pages, req, lang).await,
         "/account/password" if post => change_password(server, pages, req, peer, lang).await,
+        "/account/retention" if post => set_retention(server, pages, req, lang).await,
         "/account/" | "/account/style.css" | "/account/lang" => not_allowed("GET, HEAD"),
-        "/account/login" | "/account/logout" | "/account/password" => not_allowed("POST"),
+        "/account/login" | "/account/logout" | "/account/password" | "/account/retention" => {
+            not_allowed("POST")
+        }
         _ => html(StatusCode::NOT_FOUND, pages::notice(lang, t.not_found)),
     }
 }
@@ -505,6 +515,74 @@ async fn change_password(
     }
 }
 
+/// Stores the user's POP3 retention choice (`choice`: `default`, `never` or a number of days
+/// among those offered).
+async fn set_retention(
+    server: &WebServer,
+    pages: &AccountPages,
+    req: Request<Incoming>,
+    lang: Lang,
+) -> Response<Body> {
+    let t = lang.texts();
+    let (_, s, f) = match session_post(server, pages, req, lang).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(policy) = &pages.retention else {
+        return html(StatusCode::NOT_FOUND, pages::notice(lang, t.not_found));
+    };
+    let offered = policy.choices();
+    let given = f.get("choice").map(String::as_str).unwrap_or("");
+    let choice = match given {
+        "default" => Some(None),
+        v => offered
+            .iter()
+            .find(|c| pages::choice_value(**c) == v)
+            .map(|c| Some(*c)),
+    };
+    let Some(choice) = choice.filter(|_| !offered.is_empty()) else {
+        return settings_page(
+            server,
+            pages,
+            lang,
+            &s,
+            StatusCode::BAD_REQUEST,
+            None,
+            Some(t.retention_invalid),
+        )
+        .await;
+    };
+    let stored = match mail_types::Address::parse(&s.address) {
+        Ok(a) => pages
+            .store
+            .set_pop3_expire(&a, choice)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = stored {
+        tracing::warn!(user = %s.address, error = %e, "account pages: cannot store the POP3 retention choice");
+        return settings_page(
+            server,
+            pages,
+            lang,
+            &s,
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            Some(t.unavailable),
+        )
+        .await;
+    }
+    policy.chosen(&s.address, choice);
+    tracing::info!(event = %"pop3_retention_changed", user = %s.address, choice = %given, "POP3 retention chosen on the account pages");
+    let mut r = see_other("/account/");
+    r.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_static("/account/?done=retention"),
+    );
+    r
+}
+
 /// Checks and stores a new password; the error is the status and the message to show.
 async fn set_password(
     pages: &AccountPages,
@@ -611,7 +689,25 @@ async fn settings_page(
             None
         }
     };
-    let retention = pages.retention.as_ref().map(|r| r.for_user(&s.address));
+    let retention = match &pages.retention {
+        None => None,
+        Some(policy) => {
+            let own = match mail_types::Address::parse(&s.address) {
+                Ok(a) => pages.store.pop3_expire(&a).await.unwrap_or_else(|e| {
+                    tracing::warn!(user = %s.address, error = %e, "account pages: cannot read the POP3 retention choice");
+                    None
+                }),
+                Err(_) => None,
+            };
+            let configured = policy.configured(&s.address);
+            Some(pages::Retention {
+                effective: own.unwrap_or(configured),
+                own,
+                configured,
+                choices: policy.choices(),
+            })
+        }
+    };
     // Absolute URLs on the mail host name: the name on the certificate, which a phone that
     // scans the code can reach.
     let port = match cfg.https_port {

@@ -6,13 +6,27 @@ use super::i18n::{Lang, Texts};
 use crate::MailPorts;
 use crate::autoconfig::{Endpoint, Security};
 
-/// The account's POP3 "leave a copy on the server" setting (RFC 2449 §6.7 EXPIRE).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pop3Retention {
-    /// Never deleted by the server.
-    KeepAll,
-    /// Deleted this many days after the first download (0: at the end of that session).
-    Days(u32),
+use store::Pop3Expire;
+
+/// The POP3 "leave a copy on the server" setting (RFC 2449 §6.7 EXPIRE) as the page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    /// What applies now (the user's choice, else the configured period).
+    pub effective: Pop3Expire,
+    /// The user's own choice, if any.
+    pub own: Option<Pop3Expire>,
+    /// The configured period ("the server's setting").
+    pub configured: Pop3Expire,
+    /// What the user may pick; empty: shown, not changed.
+    pub choices: Vec<Pop3Expire>,
+}
+
+/// The form value of a choice: `never` or the days.
+pub fn choice_value(c: Pop3Expire) -> String {
+    match c {
+        Pop3Expire::Never => "never".to_string(),
+        Pop3Expire::Days(n) => n.to_string(),
+    }
 }
 
 /// The login page.
@@ -59,7 +73,7 @@ pub struct Settings<'a> {
     pub ports: MailPorts,
     /// Usage and limits; `None` when the store could not be read.
     pub quota: Option<store::Quota>,
-    pub retention: Option<Pop3Retention>,
+    pub retention: Option<Retention>,
     /// The Apple profile's absolute URL (link and QR code) and Thunderbird's file.
     pub apple_url: &'a str,
     pub thunderbird_url: &'a str,
@@ -234,21 +248,8 @@ pub fn settings(lang: Lang, s: &Settings) -> String {
         ));
     }
     // POP3 retention.
-    if let Some(r) = s.retention {
-        let (value, text) = match r {
-            Pop3Retention::KeepAll => ("keep".to_string(), t.retention_keep.to_string()),
-            Pop3Retention::Days(0) => ("0".to_string(), t.retention_on_download.to_string()),
-            Pop3Retention::Days(n) => (
-                n.to_string(),
-                fill(t.retention_days, &[("n", &n.to_string())]),
-            ),
-        };
-        m.push_str(&format!(
-            "<section id=\"retention\">\n<h2>{h}</h2>\n<p data-days=\"{value}\">{text}</p>\n<p class=\"hint\">{admin}</p>\n</section>\n",
-            h = escape(t.retention_title),
-            text = escape(&text),
-            admin = escape(t.retention_by_admin),
-        ));
+    if let Some(r) = &s.retention {
+        m.push_str(&retention_section(t, s.csrf, r));
     }
     // Password change.
     m.push_str(&format!(
@@ -268,6 +269,71 @@ pub fn settings(lang: Lang, s: &Settings) -> String {
         submit = escape(t.change_password),
     ));
     page(lang, &escape(t.settings_title), &header, &m)
+}
+
+/// The sentence describing a period.
+fn retention_text(t: &Texts, e: Pop3Expire) -> String {
+    match e {
+        Pop3Expire::Never => t.retention_keep.to_string(),
+        Pop3Expire::Days(0) => t.retention_on_download.to_string(),
+        Pop3Expire::Days(n) => fill(t.retention_days, &[("n", &n.to_string())]),
+    }
+}
+
+/// The label of one option of the form.
+fn option_label(t: &Texts, e: Pop3Expire) -> String {
+    match e {
+        Pop3Expire::Never => t.retention_opt_keep.to_string(),
+        Pop3Expire::Days(0) => t.retention_opt_now.to_string(),
+        Pop3Expire::Days(n) => fill(t.retention_opt_days, &[("n", &n.to_string())]),
+    }
+}
+
+fn retention_section(t: &Texts, csrf: &str, r: &Retention) -> String {
+    let mut out = format!(
+        "<section id=\"retention\">\n<h2>{h}</h2>\n<p id=\"retention-now\" data-days=\"{value}\">{text}</p>\n",
+        h = escape(t.retention_title),
+        value = choice_value(r.effective),
+        text = escape(&retention_text(t, r.effective)),
+    );
+    if r.choices.is_empty() {
+        out.push_str(&format!(
+            "<p class=\"hint\">{}</p>\n</section>\n",
+            escape(t.retention_by_admin)
+        ));
+        return out;
+    }
+    out.push_str(&format!(
+        "<form method=\"post\" action=\"/account/retention\">\n<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n\
+<fieldset><legend>{legend}</legend>\n",
+        csrf = escape(csrf),
+        legend = escape(t.retention_choose),
+    ));
+    let radio = |value: &str, label: &str, checked: bool| {
+        format!(
+            "<label><input type=\"radio\" name=\"choice\" value=\"{value}\"{c}> {label}</label><br>\n",
+            value = escape(value),
+            c = if checked { " checked" } else { "" },
+            label = escape(label),
+        )
+    };
+    let default_label = fill(
+        t.retention_default,
+        &[("policy", &option_label(t, r.configured))],
+    );
+    out.push_str(&radio("default", &default_label, r.own.is_none()));
+    for &c in &r.choices {
+        out.push_str(&radio(
+            &choice_value(c),
+            &option_label(t, c),
+            r.own == Some(c),
+        ));
+    }
+    out.push_str(&format!(
+        "</fieldset>\n<button type=\"submit\">{}</button>\n</form>\n</section>\n",
+        escape(t.retention_save)
+    ));
+    out
 }
 
 /// Fills a placeholder of a message (for the handlers).
@@ -291,7 +357,12 @@ mod tests {
                 messages: 3,
                 message_limit: None,
             }),
-            retention: Some(Pop3Retention::Days(7)),
+            retention: Some(Retention {
+                effective: Pop3Expire::Days(7),
+                own: None,
+                configured: Pop3Expire::Days(7),
+                choices: vec![],
+            }),
             apple_url: "https://mail.example.com/apple/mobileconfig?email=a%40example.com",
             thunderbird_url: "https://mail.example.com/x?emailaddress=a%40example.com",
             qr_svg: "<svg></svg>",
@@ -332,6 +403,26 @@ mod tests {
             assert!(ja.contains(needle), "{needle} missing");
         }
         assert!(!ja.contains("Incoming"));
+    }
+
+    #[test]
+    fn the_retention_form_checks_the_current_choice() {
+        let mut s = sample("a@example.com");
+        s.retention = Some(Retention {
+            effective: Pop3Expire::Never,
+            own: Some(Pop3Expire::Never),
+            configured: Pop3Expire::Days(14),
+            choices: vec![Pop3Expire::Never, Pop3Expire::Days(0), Pop3Expire::Days(30)],
+        });
+        let html = settings(Lang::En, &s);
+        assert!(html.contains("action=\"/account/retention\""));
+        assert!(html.contains("value=\"default\"> The server&#39;s setting (Delete from the server 14 days after the download)"));
+        assert!(html.contains("value=\"never\" checked> Keep messages on the server"));
+        assert!(html.contains("value=\"0\"> Delete from the server soon after the download"));
+        assert!(html.contains("value=\"30\">"));
+        assert!(!html.contains("set by the server"));
+        let ja = settings(Lang::Ja, &s);
+        assert!(ja.contains("受信から 30 日後にサーバーから削除する"));
     }
 
     #[test]

@@ -164,3 +164,41 @@ impl web::account::Pop3RetentionPolicy for RetentionPolicy {
             .set(address, choice.map(crate::retention::choices::days_of));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_documents_the_defaults_and_bad_values_are_refused() {
+        let c = Config::parse(include_str!("../../../yubin.example.toml")).unwrap();
+        assert_eq!(
+            format!("{:?}", c.account_pages),
+            format!("{:?}", AccountPages::default())
+        );
+        let c = Config::parse(
+            "[account_pages]\nsession_idle_secs = 5\npop3_expire_choices = [\"never\", 3]\n",
+        )
+        .unwrap();
+        assert_eq!(c.account_pages.config().session_idle.as_secs(), 5);
+        assert_eq!(
+            c.account_pages.pop3_expire_choices,
+            vec![
+                crate::retention::Days::Never,
+                crate::retention::Days::After(3)
+            ]
+        );
+        for bad in [
+            "session_idle_secs = 0",
+            "min_password_length = 0",
+            "min_password_length = 20\nmax_password_length = 10",
+            "pop3_expire_choices = [\"soon\"]",
+            "unknown = 1",
+        ] {
+            assert!(
+                Config::parse(&format!("[account_pages]\n{bad}\n")).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -259,6 +259,7 @@ def test_plain_http_is_redirected_and_never_takes_a_password(web):
         status, headers, _ = b.request(method, path, tls=False, form={} if method == "POST" else None)
         assert status == 301, (method, path, status)
         assert headers["location"] == f"https://{HOST}:{web.ports['https']}{path}"
+        assert_secure(headers)
     # curl follows it to the login page over HTTPS.
     port_http, port_https = web.ports["http"], web.ports["https"]
     res = subprocess.run(
@@ -576,3 +577,20 @@ def test_pop3_retention_choice(web):
     assert 'id="retention-now" data-days="never"' in body and 'value="default" checked' in body
     assert pop3_capa(web, ALICE) == ["NEVER"]
     assert pop3_capa(web) == ["NEVER"]
+
+
+def test_password_changes_are_rate_limited(web_factory):
+    server = web_factory(extra_config="[account_pages]\npassword_changes_per_hour = 2\n")
+    b = logged_in(server)
+    csrf = b.settings().hidden["csrf"]
+    form = {"csrf": csrf, "current": "wrong current", "new": NEW_PASSWORD, "new2": NEW_PASSWORD}
+    assert b.post("/account/password", form)[0] == 403
+    assert b.post("/account/password", form)[0] == 403
+    # The third attempt within the hour is refused before any password check, even with
+    # the right current password.
+    status, _, body = b.post("/account/password", {**form, "current": PASSWORD})
+    assert status == 429 and "changed too often" in body
+    assert imap_ok(server, PASSWORD) and not imap_ok(server, NEW_PASSWORD)
+    # Each wrong current password was a failed login for the guard.
+    failures = [l for l in server.logs().splitlines() if "event=auth_failure" in l and 'protocol="web"' in l]
+    assert len(failures) == 2, failures

@@ -63,7 +63,7 @@ pub async fn route(
     // The account pages: HTTPS only (a password never crosses plain HTTP).
     if crate::account::is_account_path(&path) {
         return match (&server.account, tls) {
-            (Some(_), false) => redirect(server, &req),
+            (Some(_), false) => crate::account::secure(redirect(server, &req)),
             (Some(pages), true) => crate::account::handle(server, pages, req, peer).await,
             (None, _) => text(StatusCode::NOT_FOUND, "not found\n"),
         };

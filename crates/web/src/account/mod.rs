@@ -148,7 +148,7 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 }
 
 /// The security headers of every account response.
-fn secure(mut r: Response<Body>) -> Response<Body> {
+pub(crate) fn secure(mut r: Response<Body>) -> Response<Body> {
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,

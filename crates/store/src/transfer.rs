@@ -1,7 +1,7 @@
 //! Moving an installation between backends (`yubin migrate`): everything a client or the
 //! queue depends on is copied as it is — UIDVALIDITY, UIDs, MODSEQs, flags, internal and save dates, first POP3 retrievals,
 //! the expunge log (so QRESYNC clients resync incrementally), password hashes, SCRAM
-//! credentials, subscriptions, queued messages with their retry state, DKIM signing keys with
+//! credentials, the users' POP3 retention choices, subscriptions, queued messages with their retry state, DKIM signing keys with
 //! their creation times (so the same key keeps signing) — so clients download nothing again (RFC 9051 §2.3.1.1: a mailbox whose UIDVALIDITY and UIDs stay the same is the
 //! same mailbox to a client's cache).
 //!
@@ -194,6 +194,10 @@ pub async fn copy_store(
     };
     let dir = from.export_directory().await?;
     let ids: HashMap<AccountId, AccountId> = to.import_directory(&dir).await?.into_iter().collect();
+    // The users' own POP3 retention choices (account pages) go with their accounts.
+    for (address, choice) in from.pop3_expire_choices().await? {
+        to.set_pop3_expire(&address, Some(choice)).await?;
+    }
     report.domains = dir.domains.len();
     report.aliases = dir.aliases.len();
     for account in &dir.accounts {

@@ -731,6 +731,7 @@ async fn settings_page(
         thunderbird_url: &thunderbird_url,
         qr_svg: &qr_svg,
         min_password: pages.config.min_password_length,
+        max_password: pages.config.max_password_length,
         notice,
         error,
     };

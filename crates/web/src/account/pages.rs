@@ -80,6 +80,7 @@ pub struct Settings<'a> {
     /// The QR code of `apple_url`, an `<svg>` element.
     pub qr_svg: &'a str,
     pub min_password: usize,
+    pub max_password: usize,
     pub notice: Option<&'a str>,
     pub error: Option<&'a str>,
 }
@@ -159,7 +160,7 @@ fn usage(
 pub fn settings(lang: Lang, s: &Settings) -> String {
     let t = lang.texts();
     let header = format!(
-        "<span class=\"who\">{label}: <b id=\"signed-in\">{addr}</b></span>\
+        "<span class=\"who\">{label} <b id=\"signed-in\">{addr}</b></span>\
 <form method=\"post\" action=\"/account/logout\" class=\"logout\">\
 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\">{out}</button></form>",
         label = escape(t.signed_in_as),
@@ -225,7 +226,7 @@ pub fn settings(lang: Lang, s: &Settings) -> String {
     m.push_str(&format!(
         "<section id=\"profiles\">\n<h2>{h}</h2>\n<p><a id=\"apple-profile\" href=\"{apple}\">{l_apple}</a></p>\n\
 <figure class=\"qr\">{qr}<figcaption>{cap}</figcaption></figure>\n\
-<p>{l_tb}: <a id=\"thunderbird\" href=\"{tb}\"><code>{tb}</code></a></p>\n</section>\n",
+<p>{l_tb} <a id=\"thunderbird\" href=\"{tb}\"><code>{tb}</code></a></p>\n</section>\n",
         h = escape(t.profiles_title),
         apple = escape(s.apple_url),
         l_apple = escape(t.apple_profile),
@@ -256,8 +257,8 @@ pub fn settings(lang: Lang, s: &Settings) -> String {
         "<section id=\"password\">\n<h2>{h}</h2>\n<form method=\"post\" action=\"/account/password\">\n\
 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\n\
 <label for=\"current\">{l_cur}</label>\n<input id=\"current\" name=\"current\" type=\"password\" autocomplete=\"current-password\" required>\n\
-<label for=\"new\">{l_new}</label>\n<input id=\"new\" name=\"new\" type=\"password\" autocomplete=\"new-password\" minlength=\"{min}\" required>\n\
-<label for=\"new2\">{l_new2}</label>\n<input id=\"new2\" name=\"new2\" type=\"password\" autocomplete=\"new-password\" minlength=\"{min}\" required>\n\
+<label for=\"new\">{l_new}</label>\n<input id=\"new\" name=\"new\" type=\"password\" autocomplete=\"new-password\" minlength=\"{min}\" maxlength=\"{max}\" required>\n\
+<label for=\"new2\">{l_new2}</label>\n<input id=\"new2\" name=\"new2\" type=\"password\" autocomplete=\"new-password\" minlength=\"{min}\" maxlength=\"{max}\" required>\n\
 <p class=\"hint\">{rules}</p>\n<button type=\"submit\">{submit}</button>\n</form>\n</section>\n",
         h = escape(t.password_title),
         csrf = escape(s.csrf),
@@ -265,6 +266,7 @@ pub fn settings(lang: Lang, s: &Settings) -> String {
         l_new = escape(t.new_password),
         l_new2 = escape(t.new_password_again),
         min = s.min_password,
+        max = s.max_password,
         rules = escape(&fill(t.password_rules, &[("n", &s.min_password.to_string())])),
         submit = escape(t.change_password),
     ));
@@ -367,6 +369,7 @@ mod tests {
             thunderbird_url: "https://mail.example.com/x?emailaddress=a%40example.com",
             qr_svg: "<svg></svg>",
             min_password: 10,
+            max_password: 256,
             notice: None,
             error: None,
         }

@@ -85,6 +85,22 @@ impl Directory for PgStore {
         write_tx!(self, |tx| ops_dir::delete_user(tx, address))
     }
 
+    async fn pop3_expire(&self, address: &Address) -> StoreResult<Option<store::Pop3Expire>> {
+        read!(self, |c| ops_dir::pop3_expire(c, address))
+    }
+
+    async fn set_pop3_expire(
+        &self,
+        address: &Address,
+        choice: Option<store::Pop3Expire>,
+    ) -> StoreResult<()> {
+        write_tx!(self, |tx| ops_dir::set_pop3_expire(tx, address, choice))
+    }
+
+    async fn pop3_expire_choices(&self) -> StoreResult<Vec<(Address, store::Pop3Expire)>> {
+        read!(self, |c| ops_dir::pop3_expire_choices(c))
+    }
+
     async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
         read!(self, |c| ops_dir::list_users(c))
     }

@@ -3,7 +3,7 @@
 
 use deadpool_postgres::GenericClient;
 use mail_types::{Address, Domain};
-use store::{AccountId, Alias, DEFAULT_MAILBOXES, MailboxId, StoreError, UserRecord};
+use store::{AccountId, Alias, DEFAULT_MAILBOXES, MailboxId, Pop3Expire, StoreError, UserRecord};
 use tokio_postgres::Row;
 
 use crate::db::{corrupt, exec, opt, rows, sql_u64};
@@ -137,6 +137,62 @@ pub async fn set_scram(tx: &mut Tx<'_>, address: &Address, scram: &str) -> PgRes
         scram,
     )
     .await
+}
+
+pub async fn pop3_expire<C: GenericClient>(
+    c: &C,
+    address: &Address,
+) -> PgResult<Option<Pop3Expire>> {
+    let row = opt(
+        c,
+        "SELECT pop3_expire_days FROM accounts WHERE address = $1",
+        &[&address.to_string()],
+    )
+    .await?;
+    match row {
+        Some(r) => Ok(Pop3Expire::from_sql(
+            r.get::<_, Option<i32>>(0).map(i64::from),
+        )),
+        None => Err(not_found_user(address).into()),
+    }
+}
+
+pub async fn set_pop3_expire(
+    tx: &mut Tx<'_>,
+    address: &Address,
+    choice: Option<Pop3Expire>,
+) -> PgResult<()> {
+    let v: Option<i32> = choice.map(|c| i32::try_from(c.to_sql()).unwrap_or(i32::MAX));
+    let n = exec(
+        &tx.t,
+        "UPDATE accounts SET pop3_expire_days = $2 WHERE address = $1",
+        &[&address.to_string(), &v],
+    )
+    .await?;
+    if n == 0 {
+        return Err(not_found_user(address).into());
+    }
+    Ok(())
+}
+
+pub async fn pop3_expire_choices<C: GenericClient>(c: &C) -> PgResult<Vec<(Address, Pop3Expire)>> {
+    let mut out = Vec::new();
+    for r in rows(
+        c,
+        "SELECT address, pop3_expire_days FROM accounts \
+         WHERE pop3_expire_days IS NOT NULL ORDER BY address",
+        &[],
+    )
+    .await?
+    {
+        let a: String = r.get(0);
+        let v: i32 = r.get(1);
+        let address = Address::parse(&a).map_err(|_| corrupt("address", &a))?;
+        if let Some(choice) = Pop3Expire::from_sql(Some(i64::from(v))) {
+            out.push((address, choice));
+        }
+    }
+    Ok(out)
 }
 
 pub async fn set_quota(tx: &mut Tx<'_>, address: &Address, limit: Option<u64>) -> PgResult<()> {

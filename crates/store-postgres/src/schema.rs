@@ -17,7 +17,7 @@ use store::StoreError;
 use crate::error::PgResult;
 
 /// The version [`migrate`] produces. Add a step to [`STEPS`] when the schema changes.
-pub const SCHEMA_VERSION: i32 = 9;
+pub const SCHEMA_VERSION: i32 = 10;
 
 /// The key of the advisory lock held while migrating (any constant unique to yubin: "yubin"
 /// in ASCII).
@@ -376,6 +376,13 @@ CREATE TABLE quota_warnings (
 CREATE INDEX quota_warnings_account ON quota_warnings (account_id);
 "#;
 
+/// Version 10: the account's own POP3 retention choice from the account pages
+/// (`store::Pop3Expire`; the embedded store's version 18): NULL = the configured policy,
+/// -1 = never, n = days.
+const V10: &str = r#"
+ALTER TABLE accounts ADD COLUMN pop3_expire_days integer;
+"#;
+
 /// The steps in order: (version, description, SQL).
 const STEPS: &[(i32, &str, &str)] = &[
     (1, "initial schema", V1),
@@ -391,6 +398,7 @@ const STEPS: &[(i32, &str, &str)] = &[
         "quotas: message counts, warning levels and the warning queue",
         V9,
     ),
+    (10, "the account's own POP3 retention choice", V10),
 ];
 
 const CREATE_MIGRATIONS: &str = "

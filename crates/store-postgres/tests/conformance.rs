@@ -26,6 +26,7 @@ macro_rules! check {
 
 check!(domains_and_users);
 check!(aliases_and_catch_all);
+check!(pop3_expire_choice);
 check!(default_mailboxes);
 check!(delivery_uids_and_dedup);
 check!(append_and_blobs);

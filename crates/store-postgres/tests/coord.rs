@@ -174,6 +174,7 @@ async fn a_version_1_database_is_upgraded() {
              DROP TABLE quota_warnings;
              ALTER TABLE accounts DROP COLUMN message_limit, DROP COLUMN messages_used,
                DROP COLUMN storage_warned, DROP COLUMN messages_warned;
+             ALTER TABLE accounts DROP COLUMN pop3_expire_days;
              ALTER TABLE mailboxes DROP COLUMN recent_uid;
              CREATE TABLE leases (name text PRIMARY KEY, node text NOT NULL,
                                   token bigint NOT NULL, expires_at timestamptz NOT NULL);

@@ -291,6 +291,7 @@ async fn the_queue_migrates_to_leases() {
              DROP TABLE quota_warnings;
              ALTER TABLE accounts DROP COLUMN message_limit, DROP COLUMN messages_used,
                DROP COLUMN storage_warned, DROP COLUMN messages_warned;
+             ALTER TABLE accounts DROP COLUMN pop3_expire_days;
              DELETE FROM schema_migrations WHERE version >= 4;",
         )
         .await

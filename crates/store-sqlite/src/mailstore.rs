@@ -115,6 +115,28 @@ impl Directory for SqliteStore {
             .await
     }
 
+    async fn pop3_expire(&self, address: &Address) -> StoreResult<Option<store::Pop3Expire>> {
+        let address = address.clone();
+        self.readers
+            .read(move |c| ops_dir::pop3_expire(c, &address))
+            .await
+    }
+
+    async fn set_pop3_expire(
+        &self,
+        address: &Address,
+        choice: Option<store::Pop3Expire>,
+    ) -> StoreResult<()> {
+        let address = address.clone();
+        self.writer
+            .run(move |tx| ops_dir::set_pop3_expire(tx.conn, &address, choice))
+            .await
+    }
+
+    async fn pop3_expire_choices(&self) -> StoreResult<Vec<(Address, store::Pop3Expire)>> {
+        self.readers.read(ops_dir::pop3_expire_choices).await
+    }
+
     async fn delete_user(&self, address: &Address) -> StoreResult<()> {
         let address = address.clone();
         self.writer

@@ -4,8 +4,8 @@
 use mail_types::{Address, Domain};
 use rusqlite::{Connection, OptionalExtension, params};
 use store::{
-    AccountId, Alias, Change, ChangeEvent, DEFAULT_MAILBOXES, MailboxId, StoreError, StoreResult,
-    UserRecord,
+    AccountId, Alias, Change, ChangeEvent, DEFAULT_MAILBOXES, MailboxId, Pop3Expire, StoreError,
+    StoreResult, UserRecord,
 };
 
 use crate::db::{Db, now, sql_u64};
@@ -132,6 +132,57 @@ pub fn set_scram(conn: &Connection, address: &Address, scram: &str) -> StoreResu
         return Err(not_found_user(address));
     }
     Ok(())
+}
+
+pub fn pop3_expire(conn: &Connection, address: &Address) -> StoreResult<Option<Pop3Expire>> {
+    let v: Option<Option<i64>> = conn
+        .prepare_cached("SELECT pop3_expire_days FROM accounts WHERE address = ?1")
+        .db()?
+        .query_row([address.to_string()], |r| r.get(0))
+        .optional()
+        .db()?;
+    match v {
+        Some(v) => Ok(Pop3Expire::from_sql(v)),
+        None => Err(not_found_user(address)),
+    }
+}
+
+pub fn set_pop3_expire(
+    conn: &Connection,
+    address: &Address,
+    choice: Option<Pop3Expire>,
+) -> StoreResult<()> {
+    let n = conn
+        .prepare_cached("UPDATE accounts SET pop3_expire_days = ?2 WHERE address = ?1")
+        .db()?
+        .execute(params![address.to_string(), choice.map(Pop3Expire::to_sql)])
+        .db()?;
+    if n == 0 {
+        return Err(not_found_user(address));
+    }
+    Ok(())
+}
+
+pub fn pop3_expire_choices(conn: &Connection) -> StoreResult<Vec<(Address, Pop3Expire)>> {
+    let mut st = conn
+        .prepare_cached(
+            "SELECT address, pop3_expire_days FROM accounts \
+             WHERE pop3_expire_days IS NOT NULL ORDER BY address",
+        )
+        .db()?;
+    let rows = st
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .db()?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (a, v) = row.db()?;
+        let a = Address::parse(&a)
+            .map_err(|_| StoreError::Temporary(format!("corrupt address {a:?} in the database")))?;
+        if let Some(c) = Pop3Expire::from_sql(Some(v)) {
+            out.push((a, c));
+        }
+    }
+    Ok(out)
 }
 
 pub fn set_quota(conn: &Connection, address: &Address, limit: Option<u64>) -> StoreResult<()> {

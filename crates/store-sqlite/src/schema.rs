@@ -14,7 +14,7 @@ use store::{StoreError, StoreResult};
 use crate::db::Db;
 
 /// The version [`migrate`] produces. Bump it and add a step when the schema changes.
-pub const SCHEMA_VERSION: i64 = 17;
+pub const SCHEMA_VERSION: i64 = 18;
 
 /// Version 1: the initial schema.
 const V1: &str = "
@@ -427,6 +427,12 @@ CREATE TABLE quota_warnings (
 CREATE INDEX quota_warnings_account ON quota_warnings(account_id);
 ";
 
+/// Version 18: the account's own POP3 retention choice from the account pages
+/// (`store::Pop3Expire`): NULL = the configured policy, -1 = never, n = days.
+const V18: &str = "
+ALTER TABLE accounts ADD COLUMN pop3_expire_days INTEGER;
+";
+
 /// Switches the database to WAL mode and creates or upgrades the schema.
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let mode: String = conn
@@ -499,6 +505,9 @@ pub fn migrate(conn: &Connection) -> StoreResult<()> {
         if version < 17 {
             conn.execute_batch(V17).db()?;
         }
+        if version < 18 {
+            conn.execute_batch(V18).db()?;
+        }
         if version < SCHEMA_VERSION {
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
                 .db()?;
@@ -545,6 +554,31 @@ mod tests {
         migrate(&conn).unwrap();
     }
 
+    /// Version 18 adds the account's own POP3 retention choice, unset for existing accounts.
+    #[test]
+    fn migrates_to_pop3_choices() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = connect(&dir.path().join("p.db"), false).unwrap();
+        migrate(&conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO domains (name) VALUES ('a.test');
+             ALTER TABLE accounts DROP COLUMN pop3_expire_days;
+             INSERT INTO accounts (address, domain_id, password_hash, created_at)
+               VALUES ('u@a.test', 1, 'x', 0);
+             PRAGMA user_version = 17;",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let v: Option<i64> = conn
+            .query_row("SELECT pop3_expire_days FROM accounts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, None);
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 18);
+    }
+
     /// Version 17 counts each account's messages once (RFC 9208 MESSAGE); later writes keep
     /// the count current.
     #[test]
@@ -566,6 +600,7 @@ mod tests {
              ALTER TABLE accounts DROP COLUMN messages_used;
              ALTER TABLE accounts DROP COLUMN storage_warned;
              ALTER TABLE accounts DROP COLUMN messages_warned;
+             ALTER TABLE accounts DROP COLUMN pop3_expire_days;
              PRAGMA user_version = 16;",
         )
         .unwrap();

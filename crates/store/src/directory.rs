@@ -30,6 +30,35 @@ pub struct Alias {
     pub targets: Vec<Address>,
 }
 
+/// An account's own choice of how long POP3-downloaded mail stays on the server (RFC 2449
+/// §6.7 EXPIRE), made on the account pages; without one the configured policy applies.
+/// Stored as `accounts.pop3_expire_days`: NULL none, -1 never, n ≥ 0 days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pop3Expire {
+    /// Kept on the server.
+    Never,
+    /// Deleted this many days after the first download (0: at the end of that session's
+    /// retention pass, i.e. as soon as possible).
+    Days(u32),
+}
+
+impl Pop3Expire {
+    /// The stored value.
+    pub fn to_sql(self) -> i64 {
+        match self {
+            Pop3Expire::Never => -1,
+            Pop3Expire::Days(n) => i64::from(n),
+        }
+    }
+    /// From the stored value (`None` for NULL).
+    pub fn from_sql(v: Option<i64>) -> Option<Pop3Expire> {
+        match v? {
+            n if n < 0 => Some(Pop3Expire::Never),
+            n => Some(Pop3Expire::Days(u32::try_from(n).unwrap_or(u32::MAX))),
+        }
+    }
+}
+
 #[async_trait]
 pub trait Directory: Send + Sync {
     async fn add_domain(&self, domain: &Domain) -> StoreResult<()>;
@@ -60,4 +89,16 @@ pub trait Directory: Send + Sync {
     /// The accounts mail to `address` goes to: the user itself, else an alias's targets, else
     /// the domain's catch-all; empty when nobody here receives it.
     async fn resolve_recipient(&self, address: &Address) -> StoreResult<Vec<AccountId>>;
+
+    /// The account's own POP3 retention choice (`None`: the configured policy applies);
+    /// `NotFound` without the user.
+    async fn pop3_expire(&self, address: &Address) -> StoreResult<Option<Pop3Expire>>;
+    /// Sets or clears (`None`) the account's POP3 retention choice; `NotFound` without the user.
+    async fn set_pop3_expire(
+        &self,
+        address: &Address,
+        choice: Option<Pop3Expire>,
+    ) -> StoreResult<()>;
+    /// Every account that made a choice, with it (the retention pass and POP3 CAPA read them).
+    async fn pop3_expire_choices(&self) -> StoreResult<Vec<(Address, Pop3Expire)>>;
 }

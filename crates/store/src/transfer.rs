@@ -1,9 +1,10 @@
 //! Moving an installation between backends (`yubin migrate`): everything a client or the
 //! queue depends on is copied as it is — UIDVALIDITY, UIDs, MODSEQs, flags, internal and save dates, first POP3 retrievals,
 //! the expunge log (so QRESYNC clients resync incrementally), password hashes, SCRAM
-//! credentials, subscriptions, queued messages with their retry state, DKIM signing keys with
-//! their creation times (so the same key keeps signing), the bans in force (so an attacker
-//! banned before the move stays banned) — so clients download nothing again (RFC 9051 §2.3.1.1: a mailbox whose UIDVALIDITY and UIDs stay the same is the
+//! credentials, the users' POP3 retention choices, subscriptions, queued messages with their
+//! retry state, DKIM signing keys with their creation times (so the same key keeps signing),
+//! the bans in force (so an attacker banned before the move stays banned) — so clients
+//! download nothing again (RFC 9051 §2.3.1.1: a mailbox whose UIDVALIDITY and UIDs stay the same is the
 //! same mailbox to a client's cache).
 //!
 //! Each backend implements [`Transfer`] (export from a store, import into an empty one); the
@@ -199,6 +200,10 @@ pub async fn copy_store(
     };
     let dir = from.export_directory().await?;
     let ids: HashMap<AccountId, AccountId> = to.import_directory(&dir).await?.into_iter().collect();
+    // The users' own POP3 retention choices (account pages) go with their accounts.
+    for (address, choice) in from.pop3_expire_choices().await? {
+        to.set_pop3_expire(&address, Some(choice)).await?;
+    }
     report.domains = dir.domains.len();
     report.aliases = dir.aliases.len();
     for account in &dir.accounts {

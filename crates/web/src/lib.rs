@@ -8,14 +8,18 @@
 //! - the IETF draft-ietf-mailmaint-pacc-02 document (`/.well-known/user-agent-configuration.json`);
 //! - Apple configuration profiles (`/apple/mobileconfig?email=…`, `com.apple.mail.managed`).
 //!
+//! It also serves the account pages (`/account/`, `account/`): sign-in, the mail app
+//! settings, profiles with a QR code, quota, password change, in English and Japanese.
+//!
 //! Not implemented: signing the Apple profile (it is served unsigned, so iOS shows it as
-//! "Not Verified"), HTTP/2, and every non-autoconfiguration page (account pages, the admin
-//! console, `/metrics` and ACME challenges come later, beside these routes in `router.rs`).
+//! "Not Verified"), HTTP/2, and the admin console, `/metrics` and ACME challenges (they come
+//! later, beside these routes in `router.rs`).
 //!
 //! Layout: `server.rs` runs one HTTP/1.1 connection (hyper) with its limits; `router.rs` maps
 //! a request to a handler; `autoconfig/` renders each format from [`MailPorts`] and a host
 //! name, without I/O, so the formats are unit-tested on their own.
 
+pub mod account;
 pub mod autoconfig;
 mod request;
 mod router;
@@ -114,4 +118,6 @@ impl Domains for DirectoryDomains {
 pub struct WebServer {
     pub config: WebConfig,
     pub domains: Arc<dyn Domains>,
+    /// The account pages under `/account/` (`None`: not served, 404).
+    pub account: Option<account::AccountPages>,
 }

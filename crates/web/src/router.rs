@@ -52,9 +52,22 @@ fn route_of(path: &str) -> Route {
     }
 }
 
-/// Answers one request; never fails (errors are 4xx/5xx responses).
-pub async fn route(server: &WebServer, req: Request<Incoming>, tls: bool) -> Response<Body> {
+/// Answers one request from `peer`; never fails (errors are 4xx/5xx responses).
+pub async fn route(
+    server: &WebServer,
+    req: Request<Incoming>,
+    tls: bool,
+    peer: std::net::IpAddr,
+) -> Response<Body> {
     let path = req.uri().path().to_string();
+    // The account pages: HTTPS only (a password never crosses plain HTTP).
+    if crate::account::is_account_path(&path) {
+        return match (&server.account, tls) {
+            (Some(_), false) => crate::account::secure(redirect(server, &req)),
+            (Some(pages), true) => crate::account::handle(server, pages, req, peer).await,
+            (None, _) => text(StatusCode::NOT_FOUND, "not found\n"),
+        };
+    }
     let route = route_of(&path);
     let method = req.method().clone();
     if !tls && route != Route::Thunderbird {
@@ -259,7 +272,10 @@ const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The body as UTF-8, at most `max_body_bytes`: 413 beyond (RFC 9110 §15.5.14), decided from
 /// Content-Length before reading when the client sends one.
-async fn read_body(server: &WebServer, req: Request<Incoming>) -> Result<String, Response<Body>> {
+pub(crate) async fn read_body(
+    server: &WebServer,
+    req: Request<Incoming>,
+) -> Result<String, Response<Body>> {
     let max = server.config.max_body_bytes as u64;
     let too_large = || text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
     let declared = req

@@ -34,7 +34,7 @@ pub async fn serve(
         async move {
             let method = req.method().clone();
             let path = req.uri().path().to_string();
-            let response = crate::router::route(&server, req, tls).await;
+            let response = crate::router::route(&server, req, tls, peer.ip()).await;
             tracing::debug!(conn = conn_id, %peer, %method, path, status = response.status().as_u16(), "http request");
             Ok::<_, Infallible>(response)
         }

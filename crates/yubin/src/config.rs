@@ -44,6 +44,8 @@ pub struct Config {
     pub retention: crate::retention::Retention,
     /// Quotas (`[quota]`, `[quota.domain."example.com"]`): default limits, warnings.
     pub quota: crate::quota_config::Quota,
+    /// The account pages on the HTTPS listener (`[account_pages]`).
+    pub account_pages: crate::web_config::AccountPages,
 }
 
 /// The `[log]` table.
@@ -82,6 +84,7 @@ impl Default for Config {
             inbound_auth: Default::default(),
             retention: Default::default(),
             quota: Default::default(),
+            account_pages: Default::default(),
         }
     }
 }
@@ -465,6 +468,7 @@ impl Config {
         self.queue.validate()?;
         self.antispam.validate()?;
         self.retention.validate()?;
+        self.account_pages.validate()?;
         if let Err(e) = server_kit::TrustedNetworks::parse(&l.trusted_networks) {
             bail!("[limits] trusted_networks: {e}");
         }

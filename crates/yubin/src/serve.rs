@@ -272,7 +272,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let checker =
         crate::inbound_auth_config::checker(&hostname, &config.inbound_auth, &config.dns)?;
-    let services = Services::new(&config, &hostname, &opened, &auth, &tls.acceptor, checker);
+    // The users' own POP3 retention choices (account pages), for POP3 CAPA.
+    let pop3_choices = crate::retention::choices::Pop3Choices::default();
+    if let Err(e) = pop3_choices.reload(directory.as_ref()).await {
+        tracing::warn!(error = %e, "cannot read the users' POP3 retention choices");
+    }
+    let services = Services::new(
+        &config,
+        &hostname,
+        &opened,
+        &auth,
+        &tls.acceptor,
+        checker,
+        &pop3_choices,
+    );
     let bound = bind_all(&config, &services, &tls.acceptor)?;
 
     tracing::info!(hostname, data_dir = %config.data_dir.display(), version = env!("CARGO_PKG_VERSION"), "yubin starting");
@@ -314,6 +327,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(crate::retention::task::run(
             Arc::clone(&store),
             config.retention.clone(),
+            pop3_choices.clone(),
             shutdown.clone(),
         ))
     });
@@ -389,6 +403,7 @@ impl Services {
         auth: &auth::Authenticator,
         acceptor: &TlsAcceptor,
         checker: Option<inbound_auth::Checker>,
+        pop3_choices: &crate::retention::choices::Pop3Choices,
     ) -> Services {
         let (store, outbound, sending) = (&opened.store, &opened.queue, &opened.sending);
         let antispam =
@@ -440,7 +455,10 @@ impl Services {
                     plaintext_auth,
                     maildrop_lease: l.pop3_maildrop_lease(),
                     tls_handshake_timeout: l.tls_handshake_timeout(),
-                    expire: Arc::new(crate::retention::Pop3Expire(config.retention.clone())),
+                    expire: Arc::new(crate::retention::Pop3Expire(
+                        config.retention.clone(),
+                        pop3_choices.clone(),
+                    )),
                     ..defaults
                 },
                 store: Arc::clone(store),
@@ -487,8 +505,15 @@ impl Services {
             pop3s: pop3(false),
             imap: imap(true),
             imaps: imap(false),
-            web: crate::web_config::server(config, hostname, Arc::clone(&opened.directory))
-                .map(Service::Web),
+            web: crate::web_config::server(
+                config,
+                hostname,
+                Arc::clone(store),
+                Arc::clone(&opened.directory),
+                auth,
+                pop3_choices,
+            )
+            .map(Service::Web),
         }
     }
 }

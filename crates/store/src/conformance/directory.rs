@@ -172,3 +172,68 @@ pub async fn aliases_and_catch_all(s: &dyn Store) {
         Err(StoreError::NotFound(_))
     ));
 }
+
+/// The account's own POP3 retention choice: unset by default, set, changed, cleared, listed
+/// for the accounts that have one, and `NotFound` for a missing user.
+pub async fn pop3_expire_choice(s: &dyn Store) {
+    use crate::Pop3Expire;
+    setup(s, "pop3choice.conformance.test", &["ann", "ben"]).await;
+    let ann = addr("ann@pop3choice.conformance.test");
+    let ben = addr("Ben@POP3choice.conformance.test");
+    assert_eq!(s.pop3_expire(&ann).await.unwrap(), None);
+    s.set_pop3_expire(&ann, Some(Pop3Expire::Days(7)))
+        .await
+        .unwrap();
+    s.set_pop3_expire(&ben, Some(Pop3Expire::Never))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.pop3_expire(&ann).await.unwrap(),
+        Some(Pop3Expire::Days(7))
+    );
+    assert_eq!(s.pop3_expire(&ben).await.unwrap(), Some(Pop3Expire::Never));
+    s.set_pop3_expire(&ann, Some(Pop3Expire::Days(0)))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.pop3_expire(&ann).await.unwrap(),
+        Some(Pop3Expire::Days(0))
+    );
+    let mine = |all: Vec<(mail_types::Address, Pop3Expire)>| {
+        all.into_iter()
+            .filter(|(a, _)| a.domain().as_str() == "pop3choice.conformance.test")
+            .map(|(a, c)| (a.to_string(), c))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        mine(s.pop3_expire_choices().await.unwrap()),
+        vec![
+            (
+                "ann@pop3choice.conformance.test".to_string(),
+                Pop3Expire::Days(0)
+            ),
+            (
+                "ben@pop3choice.conformance.test".to_string(),
+                Pop3Expire::Never
+            ),
+        ]
+    );
+    s.set_pop3_expire(&ann, None).await.unwrap();
+    assert_eq!(s.pop3_expire(&ann).await.unwrap(), None);
+    assert_eq!(
+        mine(s.pop3_expire_choices().await.unwrap()),
+        vec![(
+            "ben@pop3choice.conformance.test".to_string(),
+            Pop3Expire::Never
+        )]
+    );
+    let nobody = addr("nobody@pop3choice.conformance.test");
+    assert!(matches!(
+        s.pop3_expire(&nobody).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.set_pop3_expire(&nobody, Some(Pop3Expire::Never)).await,
+        Err(StoreError::NotFound(_))
+    ));
+}

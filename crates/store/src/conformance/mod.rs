@@ -97,6 +97,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     let s = store.as_ref();
     domains_and_users(s).await;
     aliases_and_catch_all(s).await;
+    pop3_expire_choice(s).await;
     default_mailboxes(s).await;
     delivery_uids_and_dedup(s).await;
     append_and_blobs(s).await;

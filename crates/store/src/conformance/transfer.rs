@@ -16,6 +16,9 @@ pub async fn transfer_round_trip(from: &dyn TransferStore, to: &dyn TransferStor
     from.set_scram(&addr("alice@move.test"), "SCRAM-SHA-256$4096:c2FsdA==$a:b")
         .await
         .unwrap();
+    from.set_pop3_expire(&addr("bob@move.test"), Some(crate::Pop3Expire::Days(7)))
+        .await
+        .unwrap();
     from.add_alias(
         "team@move.test",
         &[addr("alice@move.test"), addr("bob@move.test")],
@@ -167,6 +170,10 @@ pub async fn transfer_round_trip(from: &dyn TransferStore, to: &dyn TransferStor
 
     // --- compare -----------------------------------------------------------------------------
     assert_same_contents(from, to).await;
+    assert_eq!(
+        to.pop3_expire_choices().await.unwrap(),
+        vec![(addr("bob@move.test"), crate::Pop3Expire::Days(7))]
+    );
     // The queue keeps its recipients' state.
     let copied = to.list_queue().await.unwrap();
     assert_eq!(copied.len(), 1);

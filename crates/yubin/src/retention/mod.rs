@@ -5,10 +5,13 @@
 //! Overrides live in the configuration (`[retention.domains."example.com"]`,
 //! `[retention.accounts."user@example.com"]`), not in the store: a policy is an admin's
 //! decision, reviewed and versioned with the rest of the configuration, and every node reads
-//! the same file. The background task (`task.rs`) applies it on one node at a time; `yubin
+//! the same file. The one exception is the POP3 period a user picks on the account pages
+//! (among `[account_pages] pop3_expire_choices`): it is the user's, so it is stored with the
+//! account (`choices.rs`) and wins over the configured POP3 period. The background task (`task.rs`) applies it on one node at a time; `yubin
 //! retention run` (`cli.rs`) shows or applies it by hand. Both remove through the ordinary
 //! store calls (`pass.rs`), so IMAP sessions see the expunges live.
 
+pub mod choices;
 pub mod cli;
 pub mod pass;
 pub mod task;
@@ -142,6 +145,16 @@ impl Retention {
         Duration::from_secs(self.lease_secs.max(3))
     }
 
+    /// The policy of `address` with the user's own POP3 choice, if any, in place of the
+    /// configured POP3 period.
+    pub fn policy_with(&self, address: &str, pop3_choice: Option<Days>) -> Policy {
+        let mut p = self.policy(address);
+        if let Some(c) = pop3_choice {
+            p.pop3 = c;
+        }
+        p
+    }
+
     /// The policy of `address` (canonical `local@domain`): the account's override, else the
     /// domain's, else the default, key by key.
     pub fn policy(&self, address: &str) -> Policy {
@@ -192,9 +205,10 @@ fn expire_of(d: Days) -> pop3_server::Expire {
     }
 }
 
-/// What POP3 CAPA announces as EXPIRE (RFC 2449 §6.7), from the same policy the task applies.
+/// What POP3 CAPA announces as EXPIRE (RFC 2449 §6.7), from the same policy the task applies
+/// (the configuration and the users' own choices).
 #[derive(Debug, Clone)]
-pub struct Pop3Expire(pub Retention);
+pub struct Pop3Expire(pub Retention, pub choices::Pop3Choices);
 
 impl pop3_server::ExpirePolicy for Pop3Expire {
     fn before_login(&self) -> (pop3_server::Expire, bool) {
@@ -203,7 +217,8 @@ impl pop3_server::ExpirePolicy for Pop3Expire {
             r.domains
                 .values()
                 .chain(r.accounts.values())
-                .filter_map(|o| o.pop3_expire_days),
+                .filter_map(|o| o.pop3_expire_days)
+                .chain(self.1.values()),
         );
         let values: Vec<Days> = all.collect();
         let varies = values.iter().any(|v| *v != r.pop3_expire_days);
@@ -220,7 +235,7 @@ impl pop3_server::ExpirePolicy for Pop3Expire {
     }
 
     fn for_user(&self, address: &str) -> pop3_server::Expire {
-        expire_of(self.0.policy(address).pop3)
+        expire_of(self.0.policy_with(address, self.1.get(address)).pop3)
     }
 }
 
@@ -268,15 +283,23 @@ mod tests {
     /// with USER before login and the user's own after.
     #[test]
     fn expire_announcement() {
-        let never = Pop3Expire(Retention::default());
+        let never = Pop3Expire(Retention::default(), Default::default());
         assert_eq!(never.before_login(), (Expire::Never, false));
-        let all = Pop3Expire(parse("pop3_expire_days = 14"));
+        let all = Pop3Expire(parse("pop3_expire_days = 14"), Default::default());
         assert_eq!(all.before_login(), (Expire::Days(14), false));
-        let per = Pop3Expire(parse(
-            "pop3_expire_days = 30\n[accounts.\"a@x.test\"]\npop3_expire_days = 7",
-        ));
+        let per = Pop3Expire(
+            parse("pop3_expire_days = 30\n[accounts.\"a@x.test\"]\npop3_expire_days = 7"),
+            Default::default(),
+        );
         assert_eq!(per.before_login(), (Expire::Days(7), true));
         assert_eq!(per.for_user("a@x.test"), Expire::Days(7));
         assert_eq!(per.for_user("b@x.test"), Expire::Days(30));
+        // A user's own choice wins for that user, and counts before login.
+        per.1.set("b@x.test", Some(Days::After(2)));
+        assert_eq!(per.for_user("b@x.test"), Expire::Days(2));
+        assert_eq!(per.before_login(), (Expire::Days(2), true));
+        per.1.set("b@x.test", Some(Days::Never));
+        assert_eq!(per.for_user("b@x.test"), Expire::Never);
+        assert_eq!(per.before_login(), (Expire::Days(7), true));
     }
 }

@@ -87,6 +87,18 @@ pub async fn run(
         },
         None => store.list_users().await?,
     };
+    // The users' own POP3 choices (account pages), read once per pass.
+    let choices: std::collections::HashMap<String, Days> = store
+        .pop3_expire_choices()
+        .await?
+        .into_iter()
+        .map(|(a, c)| {
+            (
+                a.to_string().to_ascii_lowercase(),
+                super::choices::days_of(c),
+            )
+        })
+        .collect();
     let mut out = Vec::new();
     for user in users {
         if opts.lease.is_some_and(|l| !l.is_held()) {
@@ -94,7 +106,10 @@ pub async fn run(
             break;
         }
         let address = user.address.to_string();
-        let policy = config.policy(&address);
+        let policy = config.policy_with(
+            &address,
+            choices.get(&address.to_ascii_lowercase()).copied(),
+        );
         let mailboxes = match store.lookup_mailboxes(user.id).await {
             Ok(m) => m,
             // Deleted meanwhile.

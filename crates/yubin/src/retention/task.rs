@@ -14,7 +14,12 @@ use super::pass::{self, Options};
 pub const LEASE: &str = "retention";
 
 /// Runs until `stop` is cancelled.
-pub async fn run(store: Arc<dyn Store>, config: Retention, stop: CancellationToken) {
+pub async fn run(
+    store: Arc<dyn Store>,
+    config: Retention,
+    choices: super::choices::Pop3Choices,
+    stop: CancellationToken,
+) {
     let coord: Arc<dyn Coordination> = store.clone();
     // The first pass soon after start, then every interval.
     let mut tick = tokio::time::interval_at(
@@ -26,6 +31,10 @@ pub async fn run(store: Arc<dyn Store>, config: Retention, stop: CancellationTok
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
+        }
+        // Every node rereads the users' POP3 choices, for what its POP3 CAPA announces.
+        if let Err(e) = choices.reload(store.as_ref()).await {
+            tracing::warn!(error = %e, "retention: cannot read the users' POP3 choices");
         }
         let guard = match LeaseGuard::acquire(coord.clone(), LEASE, config.lease()).await {
             Ok(g) => g,

@@ -6,16 +6,18 @@
 //! - Outlook's Autodiscover v1 (POX, `autodiscover.xml`, the 2006a "outlook" response schema)
 //!   and v2 (`autodiscover.json`, which only points at v1);
 //! - the IETF draft-ietf-mailmaint-pacc-02 document (`/.well-known/user-agent-configuration.json`);
-//! - Apple configuration profiles (`/apple/mobileconfig?email=…`, `com.apple.mail.managed`).
+//! - Apple configuration profiles (`/apple/mobileconfig?email=…`, `com.apple.mail.managed`);
+//! - ACME HTTP-01 challenges (RFC 8555 §8.3, `/.well-known/acme-challenge/<token>`).
 //!
 //! Not implemented: signing the Apple profile (it is served unsigned, so iOS shows it as
 //! "Not Verified"), HTTP/2, and every non-autoconfiguration page (account pages, the admin
-//! console, `/metrics` and ACME challenges come later, beside these routes in `router.rs`).
+//! console and `/metrics` come later, beside these routes in `router.rs`).
 //!
 //! Layout: `server.rs` runs one HTTP/1.1 connection (hyper) with its limits; `router.rs` maps
 //! a request to a handler; `autoconfig/` renders each format from [`MailPorts`] and a host
 //! name, without I/O, so the formats are unit-tested on their own.
 
+pub mod acme;
 pub mod autoconfig;
 mod request;
 mod router;
@@ -114,4 +116,6 @@ impl Domains for DirectoryDomains {
 pub struct WebServer {
     pub config: WebConfig,
     pub domains: Arc<dyn Domains>,
+    /// ACME HTTP-01 answers in progress (filled by the ACME client; empty otherwise).
+    pub acme: Arc<acme::AcmeTokens>,
 }

@@ -55,6 +55,10 @@ fn route_of(path: &str) -> Route {
 /// Answers one request; never fails (errors are 4xx/5xx responses).
 pub async fn route(server: &WebServer, req: Request<Incoming>, tls: bool) -> Response<Body> {
     let path = req.uri().path().to_string();
+    // RFC 8555 §8.3: answered on plain HTTP, before the redirect to HTTPS.
+    if let Some(token) = path.strip_prefix(crate::acme::PATH_PREFIX) {
+        return acme_challenge(server, req.method(), token);
+    }
     let route = route_of(&path);
     let method = req.method().clone();
     if !tls && route != Route::Thunderbird {
@@ -194,6 +198,28 @@ pub async fn route(server: &WebServer, req: Request<Incoming>, tls: bool) -> Res
             r
         }
         Route::Other => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// The key authorization of an HTTP-01 challenge in progress (RFC 8555 §8.3), 404 otherwise.
+fn acme_challenge(server: &WebServer, method: &Method, token: &str) -> Response<Body> {
+    if method != Method::GET && method != Method::HEAD {
+        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    match server.acme.get(token) {
+        Some(key_authorization) => {
+            // RFC 8555 §8.3's example answers with application/octet-stream.
+            let mut r = Response::new(Full::new(Bytes::from(key_authorization)));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            r
+        }
+        None => text(StatusCode::NOT_FOUND, "no such challenge\n"),
     }
 }
 

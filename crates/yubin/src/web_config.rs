@@ -41,5 +41,6 @@ pub fn server(
     Some(Arc::new(web::WebServer {
         config: web_config,
         domains: Arc::new(web::DirectoryDomains(directory)),
+        acme: Arc::default(),
     }))
 }

@@ -11,6 +11,8 @@ import datetime
 import json
 import os
 import shutil
+import signal
+import smtplib
 import socket
 import ssl
 import subprocess
@@ -38,6 +40,7 @@ NAMES = {HOST, "autoconfig.example.com", "autodiscover.example.com", "ua-auto-co
 def make_ca(dirpath: Path) -> tuple[Path, Path, Path]:
     """A CA and a certificate for 127.0.0.1 signed by it, for pebble's own HTTPS (the Debian
     package ships no test certificates). Returns (ca.pem, cert.pem, key.pem)."""
+    dirpath.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "yubin test CA for pebble")])
@@ -97,11 +100,10 @@ def wait_port(port: int, proc: subprocess.Popen, log: Path, timeout=20):
 class Setup:
     """pebble + a DNS server + a yubin whose [tls] acme points at pebble."""
 
-    def __init__(self, tmp: Path, challenge: str):
+    def __init__(self, tmp: Path, challenge: str, resolvable=NAMES):
         self.tmp = tmp
-        tmp.mkdir(parents=True, exist_ok=True)
         self.ca, cert, key = make_ca(tmp)
-        self.dns = DnsServer({n: [("A", "127.0.0.1")] for n in NAMES}).start()
+        self.dns = DnsServer({n: [("A", "127.0.0.1")] for n in resolvable}).start()
         self.yubin = Yubin(tmp / "yubin")
         self.yubin.ports["https"] = free_port()
         self.yubin.ports["http"] = free_port() if challenge == "http-01" else None
@@ -167,8 +169,8 @@ def setup_factory():
     made = []
     tmp = tempfile.TemporaryDirectory(prefix="yubin-acme-")
 
-    def make(challenge: str) -> Setup:
-        s = Setup(Path(tmp.name) / str(len(made)), challenge)
+    def make(challenge: str, **kw) -> Setup:
+        s = Setup(Path(tmp.name) / str(len(made)), challenge, **kw)
         made.append(s)
         return s
 
@@ -214,7 +216,16 @@ def san_names(cert: x509.Certificate) -> set[str]:
     return set(cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value.get_values_for_type(x509.DNSName))
 
 
-def check_issued(setup: Setup) -> x509.Certificate:
+def starttls_leaf(port: int, root_pem: bytes) -> x509.Certificate:
+    """The certificate of the SMTP STARTTLS listener, verified against pebble's root."""
+    ctx = ssl.create_default_context(cadata=root_pem.decode())
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+        smtp._host = HOST  # the name starttls() sends as SNI and checks
+        smtp.starttls(context=ctx)
+        return x509.load_der_x509_certificate(smtp.sock.getpeercert(binary_form=True))
+
+
+def check_issued(setup: Setup, names=NAMES) -> x509.Certificate:
     leaf = wait_for_acme_cert(setup)
     root = setup.pebble_pem("roots")
     intermediate = x509.load_pem_x509_certificate(setup.pebble_pem("intermediates"))
@@ -224,7 +235,8 @@ def check_issued(setup: Setup) -> x509.Certificate:
         assert served.issuer == intermediate.subject, listener
         # The leaf's signature is the intermediate's.
         served.verify_directly_issued_by(intermediate)
-    assert san_names(leaf) == NAMES
+    assert starttls_leaf(setup.yubin.ports["submission"], root).serial_number == leaf.serial_number
+    assert san_names(leaf) == names
     status = setup.yubin.cli("tls", "status").stdout
     assert "source:      acme" in status, status
     assert f"{leaf.serial_number:x}".lstrip("0")[-8:] in status.replace(":", "").lower(), status
@@ -254,6 +266,7 @@ def test_http01_issue_renew_and_keep(setup_factory):
     renewed = served_chain(y.ports["imaps"], root)
     assert renewed.serial_number != leaf.serial_number
     assert served_chain(y.ports["https"], root).serial_number == renewed.serial_number
+    assert starttls_leaf(y.ports["smtp"], root).serial_number == renewed.serial_number
     assert y.proc.pid == pid and y.proc.poll() is None
     assert san_names(renewed) == NAMES
 
@@ -284,3 +297,46 @@ def test_renew_without_acme_is_an_error(tmp_path):
     assert "no [tls] acme" in res.stderr
     res = y.cli("tls", "status")
     assert "source:      self-signed" in res.stdout
+
+
+def test_names_that_fail_validation_are_left_out(setup_factory):
+    """autodiscover.example.com does not resolve: pebble refuses that authorization; yubin
+    says so and takes a certificate for the names that passed."""
+    missing = "autodiscover.example.com"
+    setup = setup_factory("http-01", resolvable=NAMES - {missing})
+    setup.yubin.start()
+    check_issued(setup, names=NAMES - {missing})
+    log = setup.yubin.logs()
+    assert "some names failed validation" in log and missing in log, log
+
+
+def test_sighup_reloads_configured_files(tmp_path):
+    """[tls] cert/key replaced on disk: after SIGHUP new connections get the new certificate."""
+    first, second = make_ca(tmp_path / "a"), make_ca(tmp_path / "b")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_bytes(first[1].read_bytes())
+    key.write_bytes(first[2].read_bytes())
+    y = Yubin(tmp_path / "y", extra_config=f'[tls]\ncert = "{cert}"\nkey = "{key}"\n')
+    y.start()
+    try:
+        before = unverified_leaf(y.ports["imaps"])
+        assert before == x509.load_pem_x509_certificate(first[1].read_bytes())
+        cert.write_bytes(second[1].read_bytes())
+        key.write_bytes(second[2].read_bytes())
+        y.proc.send_signal(signal.SIGHUP)
+        want = x509.load_pem_x509_certificate(second[1].read_bytes())
+        deadline = time.time() + 10
+        while unverified_leaf(y.ports["imaps"]) != want:
+            assert time.time() < deadline, y.logs()
+            time.sleep(0.1)
+        assert y.proc.poll() is None
+        # A broken file is refused and the current certificate stays.
+        key.write_text("garbage")
+        y.proc.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        assert unverified_leaf(y.ports["imaps"]) == want
+        assert "cannot reload the TLS certificate" in y.logs()
+        status = y.cli("tls", "status").stdout
+        assert "source:      files" in status, status
+    finally:
+        y.stop()

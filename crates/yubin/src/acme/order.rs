@@ -131,15 +131,24 @@ pub async fn obtain(
     let retry = RetryPolicy::new()
         .initial_delay(Duration::from_millis(500))
         .timeout(Duration::from_secs(cfg.attempt_timeout_secs.max(10)));
-    let status = order
-        .poll_ready(&retry)
-        .await
-        .context("waiting for validation")?;
+    let status = order.poll_ready(&retry).await;
     drop(published);
     match status {
-        OrderStatus::Ready => {}
-        OrderStatus::Invalid => return Err(invalid_names(&mut order).await.into()),
-        s => bail!("the order is {s:?}, not ready"),
+        Ok(OrderStatus::Ready) => {}
+        // An invalid order comes back as the order's problem (RFC 8555 §7.1.3 `error`), or as
+        // the status: say which names failed and why.
+        Ok(OrderStatus::Invalid) | Err(instant_acme::Error::Api(_)) => {
+            let partly = invalid_names(&mut order).await;
+            if partly.failed.is_empty() {
+                return Err(match status {
+                    Err(e) => anyhow!(e).context("waiting for validation"),
+                    Ok(_) => anyhow!("the order is invalid"),
+                });
+            }
+            return Err(partly.into());
+        }
+        Ok(s) => bail!("the order is {s:?}, not ready"),
+        Err(e) => return Err(e).context("waiting for validation"),
     }
 
     let key = rcgen::KeyPair::generate().context("cannot generate the certificate key")?;

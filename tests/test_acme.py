@@ -102,6 +102,7 @@ class Setup:
 
     def __init__(self, tmp: Path, challenge: str, resolvable=NAMES):
         self.tmp = tmp
+        self.challenge = challenge
         self.ca, cert, key = make_ca(tmp)
         self.dns = DnsServer({n: [("A", "127.0.0.1")] for n in resolvable}).start()
         self.yubin = Yubin(tmp / "yubin")
@@ -239,6 +240,7 @@ def check_issued(setup: Setup, names=NAMES) -> x509.Certificate:
     assert san_names(leaf) == names
     status = setup.yubin.cli("tls", "status").stdout
     assert "source:      acme" in status, status
+    assert f"({setup.challenge})" in status and "succeeded" in status, status
     assert f"{leaf.serial_number:x}".lstrip("0")[-8:] in status.replace(":", "").lower(), status
     return leaf
 

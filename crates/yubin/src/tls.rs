@@ -90,8 +90,24 @@ pub fn pick(
 /// Builds the acceptor that every listener shares (see [`pick`] for the certificate).
 pub fn load(tls: &config::Tls, hostname: &str, data_dir: &Path) -> anyhow::Result<Tls> {
     install_provider();
-    let (cert_path, key_path, source) = pick(tls, hostname, data_dir)?;
-    let resolver = Arc::new(CertResolver::new(read_pair(&cert_path, &key_path)?));
+    let (mut cert_path, key_path, mut source) = pick(tls, hostname, data_dir)?;
+    let key = match read_pair(&cert_path, &key_path) {
+        Ok(k) => k,
+        // A damaged ACME certificate must not keep the server down: serve the self-signed one
+        // and let the ACME task get a new one.
+        Err(e) if source == Source::Acme => {
+            tracing::error!(error = %format!("{e:#}"), "cannot load the ACME certificate; serving the self-signed one until a new one is issued");
+            let without_acme = config::Tls {
+                acme: None,
+                ..tls.clone()
+            };
+            let (cert, key, src) = pick(&without_acme, hostname, data_dir)?;
+            (cert_path, source) = (cert.clone(), src);
+            read_pair(&cert, &key)?
+        }
+        Err(e) => return Err(e),
+    };
+    let resolver = Arc::new(CertResolver::new(key));
     let config = ServerConfig::builder()
         .with_no_client_auth()
         .with_cert_resolver(resolver.clone());
@@ -214,6 +230,34 @@ pub(crate) fn write_file(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_acme_certificate_wins_and_a_damaged_one_falls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config::Tls {
+            acme: Some(crate::acme::AcmeConfig::default()),
+            ..Default::default()
+        };
+        // No ACME certificate yet: self-signed.
+        assert_eq!(
+            load(&cfg, "mail.example.com", dir.path()).unwrap().source,
+            Source::SelfSigned
+        );
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["mail.example.com".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        crate::acme::files::save_cert(dir.path(), &cert.pem(), &key.serialize_pem()).unwrap();
+        let tls = load(&cfg, "mail.example.com", dir.path()).unwrap();
+        assert_eq!(tls.source, Source::Acme);
+        assert_eq!(tls.resolver.current().cert[0].as_ref(), cert.der().as_ref());
+        // A key that is not the certificate's: the server still starts, self-signed.
+        let other = rcgen::KeyPair::generate().unwrap();
+        crate::acme::files::save_cert(dir.path(), &cert.pem(), &other.serialize_pem()).unwrap();
+        let tls = load(&cfg, "mail.example.com", dir.path()).unwrap();
+        assert_eq!(tls.source, Source::SelfSigned);
+    }
 
     #[test]
     fn generates_once_and_reuses() {

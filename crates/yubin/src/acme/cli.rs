@@ -68,9 +68,9 @@ fn status(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
     if let Some(acme) = &config.tls.acme {
         writeln!(
             out,
-            "acme:        {} ({:?})",
+            "acme:        {} ({})",
             acme.directory,
-            acme.challenge(&config.listen)
+            acme.challenge(&config.listen).as_str()
         )?;
         let state = files::load_state(&config.data_dir);
         if state.last_attempt > 0 {

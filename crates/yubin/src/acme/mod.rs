@@ -45,6 +45,15 @@ pub enum Challenge {
     TlsAlpn01,
 }
 
+impl Challenge {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Challenge::Http01 => "http-01",
+            Challenge::TlsAlpn01 => "tls-alpn-01",
+        }
+    }
+}
+
 /// `[tls] acme = { … }`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -210,6 +219,37 @@ mod tests {
         assert_eq!(
             wanted_names(Some(&configured), "ignored", &["x.com".into()], true),
             ["a.example.com"]
+        );
+    }
+
+    #[test]
+    fn the_acme_table_parses_and_is_checked() {
+        use crate::config::Config;
+        let c = Config::parse(
+            "[listen]\nhttp = [\"127.0.0.1:80\"]\n[tls]\nacme = { directory = \"https://ca.test/dir\", \
+             contact = [\"mailto:a@example.com\"], renew_before_days = 10 }\n",
+        )
+        .unwrap();
+        let acme = c.tls.acme.unwrap();
+        assert_eq!(acme.directory, "https://ca.test/dir");
+        assert_eq!(acme.renew_before_days, 10);
+        assert_eq!(acme.check_interval_secs, 86400);
+        assert_eq!(acme.challenge(&c.listen), Challenge::Http01);
+        // Defaults: Let's Encrypt, and no listener for a challenge is an error.
+        let err = Config::parse("[tls]\nacme = {}\n").unwrap_err().to_string();
+        assert!(err.contains("[listen] http"), "{err}");
+        let both =
+            "[listen]\nhttp = [\"127.0.0.1:80\"]\n[tls]\ncert = \"/c\"\nkey = \"/k\"\nacme = {}\n";
+        assert!(Config::parse(both).is_err());
+        let unknown = "[listen]\nhttp = [\"127.0.0.1:80\"]\n[tls]\nacme = { bogus = 1 }\n";
+        assert!(Config::parse(unknown).is_err());
+        let contact =
+            "[listen]\nhttp = [\"127.0.0.1:80\"]\n[tls]\nacme = { contact = [\"a@b.c\"] }\n";
+        assert!(
+            Config::parse(contact)
+                .unwrap_err()
+                .to_string()
+                .contains("mailto:")
         );
     }
 

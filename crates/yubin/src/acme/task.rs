@@ -123,7 +123,7 @@ fn due(acme: &Acme, names: &[String]) -> bool {
 /// not some other names (say `autoconfig.<domain>` does not point here yet), one more order
 /// for the validated names follows, so the mail ports get a good certificate anyway.
 async fn attempt(acme: &Acme, names: &[String]) -> anyhow::Result<()> {
-    tracing::info!(names = ?names, directory = acme.config.directory, challenge = ?acme.challenge, "ACME: requesting a certificate");
+    tracing::info!(names = ?names, directory = acme.config.directory, challenge = acme.challenge.as_str(), "ACME: requesting a certificate");
     let cfg = &acme.config;
     let issued = match order::obtain(cfg, acme.challenge, names, &acme.data_dir, &acme.responders)
         .await

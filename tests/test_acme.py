@@ -100,7 +100,7 @@ def wait_port(port: int, proc: subprocess.Popen, log: Path, timeout=20):
 class Setup:
     """pebble + a DNS server + a yubin whose [tls] acme points at pebble."""
 
-    def __init__(self, tmp: Path, challenge: str, resolvable=NAMES):
+    def __init__(self, tmp: Path, challenge: str, resolvable=NAMES, acme_extra="", validity_secs=None):
         self.tmp = tmp
         self.challenge = challenge
         self.ca, cert, key = make_ca(tmp)
@@ -122,6 +122,8 @@ class Setup:
                 "externalAccountBindingRequired": False,
             }
         }
+        if validity_secs:
+            config["pebble"]["certificateValidityPeriod"] = validity_secs
         (tmp / "pebble.json").write_text(json.dumps(config))
         self.pebble_log = tmp / "pebble.log"
         env = {
@@ -143,7 +145,7 @@ class Setup:
             "[tls]\n"
             f'acme = {{ directory = "https://127.0.0.1:{self.acme_port}/dir", '
             f'contact = ["mailto:postmaster@example.com"], challenge = "{challenge}", '
-            f'ca_certificates = "{self.ca}", retry_secs = 2 }}\n'
+            f'ca_certificates = "{self.ca}", retry_secs = 2{acme_extra} }}\n'
         )
         self.yubin.write_config()
         self.yubin.cli("domain", "add", "example.com")
@@ -299,6 +301,26 @@ def test_renew_without_acme_is_an_error(tmp_path):
     assert "no [tls] acme" in res.stderr
     res = y.cli("tls", "status")
     assert "source:      self-signed" in res.stdout
+
+
+def test_renewal_before_expiry_without_a_restart(setup_factory):
+    """pebble issues 10-day certificates; with renew_before_days = 30 every check renews, so
+    the running server replaces its certificate by itself."""
+    setup = setup_factory(
+        "tls-alpn-01",
+        acme_extra=", renew_before_days = 30, check_interval_secs = 2",
+        validity_secs=10 * 86400,
+    )
+    setup.yubin.start()
+    first = check_issued(setup)
+    lifetime = first.not_valid_after_utc - first.not_valid_before_utc
+    assert lifetime <= datetime.timedelta(days=10, hours=1), lifetime
+    root = setup.pebble_pem("roots")
+    deadline = time.time() + 60
+    while served_chain(setup.yubin.ports["imaps"], root).serial_number == first.serial_number:
+        assert time.time() < deadline, setup.logs()
+        time.sleep(0.5)
+    assert setup.yubin.proc.poll() is None
 
 
 def test_names_that_fail_validation_are_left_out(setup_factory):

@@ -6,20 +6,22 @@
 //! - Outlook's Autodiscover v1 (POX, `autodiscover.xml`, the 2006a "outlook" response schema)
 //!   and v2 (`autodiscover.json`, which only points at v1);
 //! - the IETF draft-ietf-mailmaint-pacc-02 document (`/.well-known/user-agent-configuration.json`);
-//! - Apple configuration profiles (`/apple/mobileconfig?email=…`, `com.apple.mail.managed`).
+//! - Apple configuration profiles (`/apple/mobileconfig?email=…`, `com.apple.mail.managed`);
+//! - ACME HTTP-01 challenges (RFC 8555 §8.3, `/.well-known/acme-challenge/<token>`).
 //!
 //! It also serves the account pages (`/account/`, `account/`): sign-in, the mail app
 //! settings, profiles with a QR code, quota, password change, in English and Japanese.
 //!
 //! Not implemented: signing the Apple profile (it is served unsigned, so iOS shows it as
-//! "Not Verified"), HTTP/2, and the admin console, `/metrics` and ACME challenges (they come
-//! later, beside these routes in `router.rs`).
+//! "Not Verified"), HTTP/2, and the admin console and `/metrics` (they come later, beside
+//! these routes in `router.rs`).
 //!
 //! Layout: `server.rs` runs one HTTP/1.1 connection (hyper) with its limits; `router.rs` maps
 //! a request to a handler; `autoconfig/` renders each format from [`MailPorts`] and a host
 //! name, without I/O, so the formats are unit-tested on their own.
 
 pub mod account;
+pub mod acme;
 pub mod autoconfig;
 mod request;
 mod router;
@@ -120,4 +122,6 @@ pub struct WebServer {
     pub domains: Arc<dyn Domains>,
     /// The account pages under `/account/` (`None`: not served, 404).
     pub account: Option<account::AccountPages>,
+    /// ACME HTTP-01 answers in progress (filled by the ACME client; empty otherwise).
+    pub acme: Arc<acme::AcmeTokens>,
 }

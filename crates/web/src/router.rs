@@ -60,6 +60,10 @@ pub async fn route(
     peer: std::net::IpAddr,
 ) -> Response<Body> {
     let path = req.uri().path().to_string();
+    // RFC 8555 §8.3: answered on plain HTTP, before the redirect to HTTPS.
+    if let Some(token) = path.strip_prefix(crate::acme::PATH_PREFIX) {
+        return acme_challenge(server, req.method(), token);
+    }
     // The account pages: HTTPS only (a password never crosses plain HTTP).
     if crate::account::is_account_path(&path) {
         return match (&server.account, tls) {
@@ -207,6 +211,28 @@ pub async fn route(
             r
         }
         Route::Other => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// The key authorization of an HTTP-01 challenge in progress (RFC 8555 §8.3), 404 otherwise.
+fn acme_challenge(server: &WebServer, method: &Method, token: &str) -> Response<Body> {
+    if method != Method::GET && method != Method::HEAD {
+        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    match server.acme.get(token) {
+        Some(key_authorization) => {
+            // RFC 8555 §8.3's example answers with application/octet-stream.
+            let mut r = Response::new(Full::new(Bytes::from(key_authorization)));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            r
+        }
+        None => text(StatusCode::NOT_FOUND, "no such challenge\n"),
     }
 }
 

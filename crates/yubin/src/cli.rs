@@ -99,6 +99,19 @@ pub enum Command {
     /// Restore a backup made by `yubin backup` into the configured data_dir, which must be
     /// empty or missing (start the server afterwards). UIDVALIDITY and UIDs are kept.
     Restore { path: PathBuf },
+    /// The TLS certificate: which one the server serves, and ACME renewal ([tls] acme).
+    #[command(subcommand)]
+    Tls(TlsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// Show the served certificate: source (self-signed, files or acme), subject, issuer,
+    /// names, serial, expiry, and with [tls] acme the last renewal attempt.
+    Status,
+    /// Ask the running server to obtain a new ACME certificate now, and wait for the outcome
+    /// (exit status 1 if it failed). Every listener uses the new certificate at once.
+    Renew,
 }
 
 #[derive(Debug, Subcommand)]

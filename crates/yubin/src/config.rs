@@ -176,6 +176,8 @@ pub struct Tls {
     pub cert: Option<PathBuf>,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub key: Option<PathBuf>,
+    /// Certificates from an ACME CA (RFC 8555), obtained and renewed by the server.
+    pub acme: Option<crate::acme::AcmeConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -427,6 +429,9 @@ impl Config {
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             bail!("[tls] needs both cert and key (or neither, for a self-signed certificate)");
+        }
+        if let Some(acme) = &self.tls.acme {
+            acme.validate(&self.tls, &self.listen)?;
         }
         let l = &self.limits;
         for (name, value) in [

@@ -18,6 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
+use crate::cert_resolver::Accepted;
 use crate::limits::{ConnLimits, Refusal};
 
 /// Pending connections the kernel queues per socket (it caps this at `somaxconn`).
@@ -130,6 +131,8 @@ pub struct Context {
     pub tls_handshake_timeout: Duration,
     /// Refuses banned addresses at connect (`None`: the password-guessing defence is off).
     pub guard: Option<Arc<auth::LoginGuard>>,
+    /// ACME TLS-ALPN-01 certificates in progress, answered on the implicit-TLS ports.
+    pub alpn_challenges: Arc<crate::cert_resolver::AlpnChallenges>,
 }
 
 /// Binds `addr` for the listener `name`, with an error message that says how to fix it.
@@ -244,13 +247,19 @@ fn handle(listener: &Listener, ctx: &Arc<Context>, stream: TcpStream, peer: Sock
         let (stream, tls): (BoxStream, bool) = match acceptor {
             None => (Box::new(stream), false),
             Some(acceptor) => {
-                let handshake = tokio::time::timeout(handshake_timeout, acceptor.accept(stream));
+                let accept =
+                    crate::cert_resolver::accept(&acceptor, &shared.alpn_challenges, stream);
+                let handshake = tokio::time::timeout(handshake_timeout, accept);
                 let result = tokio::select! {
                     _ = shutdown.cancelled() => return,
                     r = handshake => r,
                 };
                 match result {
-                    Ok(Ok(tls)) => (Box::new(tls), true),
+                    Ok(Ok(Accepted::Stream(tls))) => (tls, true),
+                    Ok(Ok(Accepted::AcmeValidation)) => {
+                        tracing::info!(conn = id, %peer, "answered an ACME TLS-ALPN-01 validation");
+                        return;
+                    }
                     Ok(Err(e)) => {
                         tracing::debug!(conn = id, %peer, error = %e, "TLS handshake failed");
                         return;

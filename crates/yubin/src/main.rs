@@ -6,13 +6,16 @@
 //! Outbound delivery is the `queue` crate, started by `serve`; `yubin queue …` and
 //! `yubin dkim …` manage it.
 //!
-//! Not implemented here: hot reload of the configuration or
-//! certificate (restart to apply), PROXY protocol, and privilege dropping after binding.
+//! Certificates are replaced without a restart (ACME renewal, `[tls] cert`/`key` on SIGHUP).
+//! Not implemented here: hot reload of the configuration (restart to apply), PROXY protocol,
+//! and privilege dropping after binding.
 
+mod acme;
 mod admin;
 mod antispam_config;
 mod backup_cli;
 mod ban_cli;
+mod cert_resolver;
 mod check_dns_cli;
 mod cli;
 mod config;
@@ -88,7 +91,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::Migrate { .. }
         | Command::Backup { .. }
         | Command::Restore { .. }
-        | Command::Retention(_) => tokio::runtime::Builder::new_current_thread(),
+        | Command::Retention(_)
+        | Command::Tls(_) => tokio::runtime::Builder::new_current_thread(),
         // Reading the source overlaps storing it.
         Command::Import(_) | Command::Export(_) => {
             let mut b = tokio::runtime::Builder::new_multi_thread();
@@ -223,6 +227,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Restore { path: src } => {
                 backup_cli::restore(&config, path.as_deref(), &src, &mut std::io::stdout())
             }
+            Command::Tls(cmd) => acme::cli::run(&config, cmd, &mut std::io::stdout()).await,
             Command::Retention(cli::RetentionCommand::Run { dry_run, address }) => {
                 let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
                 retention::cli::run(

@@ -289,10 +289,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let bound = bind_all(&config, &services, &tls.acceptor)?;
 
     tracing::info!(hostname, data_dir = %config.data_dir.display(), version = env!("CARGO_PKG_VERSION"), "yubin starting");
-    if tls.self_signed {
-        tracing::info!(cert = %tls.cert_path.display(), "TLS certificate: self-signed (clients will warn; set [tls] cert and key for a real one)");
-    } else {
-        tracing::info!(cert = %tls.cert_path.display(), "TLS certificate: configured");
+    match tls.source {
+        tls::Source::SelfSigned if config.tls.acme.is_some() => {
+            tracing::info!(cert = %tls.cert_path.display(), "TLS certificate: self-signed until the ACME certificate arrives")
+        }
+        tls::Source::SelfSigned => {
+            tracing::info!(cert = %tls.cert_path.display(), "TLS certificate: self-signed (clients will warn; set [tls] cert and key, or [tls] acme, for a real one)")
+        }
+        tls::Source::Files => {
+            tracing::info!(cert = %tls.cert_path.display(), "TLS certificate: configured")
+        }
+        tls::Source::Acme => {
+            tracing::info!(cert = %tls.cert_path.display(), "TLS certificate: from ACME")
+        }
     }
     for l in &bound {
         let tls_mode = match (l.implicit_tls.is_some(), l.name) {
@@ -350,7 +359,38 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         shutdown: shutdown.clone(),
         tls_handshake_timeout: limits.tls_handshake_timeout(),
         guard: auth.guard().cloned(),
+        alpn_challenges: Arc::clone(&tls.challenges),
     });
+    // New certificates for every listener without a restart: SIGHUP re-reads the files, the
+    // ACME task (`acme/task.rs`) renews.
+    tls::spawn_sighup_reload(
+        Arc::clone(&tls.resolver),
+        config.tls.clone(),
+        hostname.clone(),
+        config.data_dir.clone(),
+    )?;
+    if let Some(acme) = &config.tls.acme {
+        let http = match &services.web {
+            Some(Service::Web(w)) if !config.listen.http.is_empty() => Some(Arc::clone(&w.acme)),
+            _ => None,
+        };
+        tokio::spawn(crate::acme::task::run(
+            crate::acme::task::Acme {
+                config: acme.clone(),
+                https: !config.listen.https.is_empty(),
+                challenge: acme.challenge(&config.listen),
+                hostname: hostname.clone(),
+                data_dir: config.data_dir.clone(),
+                responders: crate::acme::order::Responders {
+                    http,
+                    alpn: Arc::clone(&tls.challenges),
+                },
+                resolver: Arc::clone(&tls.resolver),
+                directory: directory.clone(),
+            },
+            shutdown.clone(),
+        ));
+    }
     let mut accept_loops = JoinSet::new();
     for listener in bound {
         accept_loops.spawn(listeners::accept_loop(listener, Arc::clone(&ctx)));

@@ -17,6 +17,7 @@
 //! name, without I/O, so the formats are unit-tested on their own.
 
 pub mod autoconfig;
+pub mod metrics;
 mod request;
 mod router;
 mod server;
@@ -114,4 +115,6 @@ impl Domains for DirectoryDomains {
 pub struct WebServer {
     pub config: WebConfig,
     pub domains: Arc<dyn Domains>,
+    /// `GET /metrics` (`None`: `[metrics] enabled = false`, the path is 404).
+    pub metrics: Option<metrics::MetricsEndpoint>,
 }

@@ -44,6 +44,10 @@ pub struct Config {
     pub retention: crate::retention::Retention,
     /// Quotas (`[quota]`, `[quota.domain."example.com"]`): default limits, warnings.
     pub quota: crate::quota_config::Quota,
+    /// Prometheus metrics at `/metrics` on the web listeners (`[metrics]`).
+    pub metrics: crate::metrics::MetricsConfig,
+    /// The process (`[server]`): the user and group to run as after binding the ports.
+    pub server: crate::privdrop::ServerSection,
 }
 
 /// The `[log]` table.
@@ -82,6 +86,8 @@ impl Default for Config {
             inbound_auth: Default::default(),
             retention: Default::default(),
             quota: Default::default(),
+            metrics: Default::default(),
+            server: Default::default(),
         }
     }
 }
@@ -469,6 +475,8 @@ impl Config {
             bail!("[limits] trusted_networks: {e}");
         }
         self.inbound_auth.config()?;
+        self.metrics.validate()?;
+        self.server.validate()?;
         match (self.storage.backend, &self.storage.url) {
             (Backend::Postgres, None) => {
                 bail!("[storage] backend = \"postgres\" needs url = \"postgres://…\"")

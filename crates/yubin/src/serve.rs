@@ -245,6 +245,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     // Handle signals from now on rather than dying on one that arrives during startup.
     let mut signals = Signals::new().context("cannot install signal handlers")?;
+    // Before anything records a metric: handles registered earlier would be no-ops.
+    let metrics_handle = crate::metrics::install(&config.metrics)?;
+    // `[server] user`: bind the ports as root, then give root up before the store is opened,
+    // so that every file yubin creates belongs to that user (`privdrop.rs`).
+    if let Some(target) = crate::privdrop::plan(&config.server)? {
+        crate::privdrop::prebind(&config)?;
+        crate::privdrop::prepare_data_dir(&config.data_dir, &target)?;
+        crate::privdrop::drop_to(&target)?;
+    }
 
     let opened = open_store(&config, StoreRole::Server).await?;
     let (store, directory) = (opened.store.clone(), opened.directory.clone());
@@ -272,7 +281,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let checker =
         crate::inbound_auth_config::checker(&hostname, &config.inbound_auth, &config.dns)?;
-    let services = Services::new(&config, &hostname, &opened, &auth, &tls.acceptor, checker);
+    let metrics = crate::metrics::endpoint(
+        &config.metrics,
+        config.limits.trusted_networks(),
+        metrics_handle.clone(),
+        Arc::clone(&opened.queue),
+        Arc::clone(&opened.login_guard),
+    );
+    let services = Services::new(
+        &config,
+        &hostname,
+        &opened,
+        &auth,
+        &tls.acceptor,
+        checker,
+        metrics,
+    );
     let bound = bind_all(&config, &services, &tls.acceptor)?;
 
     tracing::info!(hostname, data_dir = %config.data_dir.display(), version = env!("CARGO_PKG_VERSION"), "yubin starting");
@@ -301,6 +325,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
 
     let shutdown = Shutdown::new();
+    if let Some(h) = metrics_handle {
+        crate::metrics::spawn_upkeep(h, shutdown.clone());
+    }
     // The outbound queue: delivers what the submission listeners enqueue, until shutdown.
     let engine = queue::Engine::new(
         crate::outbound_config::engine_config(&hostname, &config.queue, &config.dns, &config.dkim),
@@ -389,6 +416,7 @@ impl Services {
         auth: &auth::Authenticator,
         acceptor: &TlsAcceptor,
         checker: Option<inbound_auth::Checker>,
+        metrics: Option<web::metrics::MetricsEndpoint>,
     ) -> Services {
         let (store, outbound, sending) = (&opened.store, &opened.queue, &opened.sending);
         let antispam =
@@ -487,8 +515,13 @@ impl Services {
             pop3s: pop3(false),
             imap: imap(true),
             imaps: imap(false),
-            web: crate::web_config::server(config, hostname, Arc::clone(&opened.directory))
-                .map(Service::Web),
+            web: crate::web_config::server(
+                config,
+                hostname,
+                Arc::clone(&opened.directory),
+                metrics,
+            )
+            .map(Service::Web),
         }
     }
 }

@@ -24,6 +24,7 @@ pub fn server(
     config: &Config,
     hostname: &str,
     directory: Arc<dyn store::Directory>,
+    metrics: Option<web::metrics::MetricsEndpoint>,
 ) -> Option<Arc<web::WebServer>> {
     let listen = &config.listen;
     if listen.https.is_empty() && listen.http.is_empty() {
@@ -41,5 +42,6 @@ pub fn server(
     Some(Arc::new(web::WebServer {
         config: web_config,
         domains: Arc::new(web::DirectoryDomains(directory)),
+        metrics,
     }))
 }

@@ -192,3 +192,31 @@ def test_disabled_metrics_are_not_served(tmp):
         assert fetch(y)[0] == 404
     finally:
         y.stop()
+
+
+def test_docs_and_dashboard_name_only_real_metrics(tmp):
+    """docs/metrics.md lists every metric the server exposes, and the Grafana dashboard queries
+    only documented metrics."""
+    import json
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    doc = (root / "docs" / "metrics.md").read_text()
+    documented = set(re.findall(r"^\| `(yubin_\w+)`", doc, re.M))
+    y = make(tmp, "s0")
+    try:
+        with smtplib.SMTP("127.0.0.1", y.ports["smtp"], timeout=10) as s:
+            s.sendmail("carol@sender.test", ["alice@example.com"], "Subject: x\r\n\r\nx\r\n")
+        status, body = fetch(y)
+    finally:
+        y.stop()
+    exposed = {f.name + ("_total" if f.type == "counter" else "") for f in text_string_to_metric_families(body)}
+    assert exposed - documented == set()
+    dashboard = json.loads((root / "docs" / "grafana-dashboard.json").read_text())
+    queried = set()
+    for panel in dashboard["panels"]:
+        for t in panel["targets"]:
+            queried |= {re.sub(r"_(bucket|count|sum)$", "", m) for m in re.findall(r"yubin_\w+", t["expr"])}
+    assert queried and queried - documented == set()
+    # Every documented metric is on the dashboard but the start time (used by its variable).
+    assert documented - queried == {"yubin_start_time_seconds"}

@@ -10,7 +10,10 @@
 //!
 //! Not implemented: signing the Apple profile (it is served unsigned, so iOS shows it as
 //! "Not Verified"), HTTP/2, and every non-autoconfiguration page (account pages, the admin
-//! console, `/metrics` and ACME challenges come later, beside these routes in `router.rs`).
+//! console and ACME challenges come later, beside these routes in `router.rs`).
+//!
+//! `GET /metrics` (Prometheus, `metrics.rs`) is answered before routing, over HTTP and HTTPS,
+//! for the clients `[metrics]` allows.
 //!
 //! Layout: `server.rs` runs one HTTP/1.1 connection (hyper) with its limits; `router.rs` maps
 //! a request to a handler; `autoconfig/` renders each format from [`MailPorts`] and a host

@@ -88,6 +88,14 @@ def test_traffic_moves_each_counter_by_exactly_what_was_sent(tmp):
             assert s.rcpt("nobody@example.com")[0] == 550
             assert s.rcpt("someone@elsewhere.test")[0] == 550
             s.rset()
+        # SMTP AUTH PLAIN on the submission port: a wrong password, then the right one.
+        with smtplib.SMTP("127.0.0.1", y.ports["submission"], timeout=10) as s:
+            s.ehlo("client.test")
+            s.user, s.password = "alice@example.com", "wrong password"
+            with pytest.raises(smtplib.SMTPAuthenticationError):
+                s.auth("PLAIN", s.auth_plain)
+            s.password = PASSWORD
+            assert s.auth("PLAIN", s.auth_plain)[0] == 235
         # IMAP: one failed login, then a good one.
         im = imaplib.IMAP4("127.0.0.1", y.ports["imap"])
         im.starttls()
@@ -127,8 +135,8 @@ def test_traffic_moves_each_counter_by_exactly_what_was_sent(tmp):
         assert delta(before, after, count, protocol="smtp", command="DATA") == 3
         assert delta(before, after, count, protocol="smtp", command="MAIL") == 4
         assert delta(before, after, count, protocol="smtp", command="RCPT") == 5
-        assert delta(before, after, count, protocol="smtp", command="EHLO") == 2
-        assert delta(before, after, count, protocol="smtp", command="QUIT") == 2
+        assert delta(before, after, count, protocol="smtp", command="EHLO") == 3
+        assert delta(before, after, count, protocol="smtp", command="QUIT") == 3
         assert delta(before, after, count, protocol="imap", command="LOGIN") == 2
         assert delta(before, after, count, protocol="imap", command="SELECT") == 1
         assert delta(before, after, count, protocol="pop3", command="STAT") == 1
@@ -142,6 +150,10 @@ def test_traffic_moves_each_counter_by_exactly_what_was_sent(tmp):
         assert delta(before, after, auth, protocol="imap", mechanism="password", result="success") == 1
         assert delta(before, after, auth, protocol="pop3", mechanism="password", result="success") == 1
         assert delta(before, after, auth, protocol="pop3", mechanism="password", result="failure") == 0
+        assert delta(before, after, auth, protocol="smtp", mechanism="PLAIN", result="failure") == 1
+        assert delta(before, after, auth, protocol="smtp", mechanism="PLAIN", result="success") == 1
+        assert delta(before, after, count, protocol="smtp", command="AUTH") == 2
+        assert delta(before, after, "yubin_connections_accepted_total", protocol="smtp", listener="submission") == 1
 
         assert delta(before, after, "yubin_store_operation_duration_seconds_count", operation="deliver") == 3
         assert value(after, "yubin_queue_messages") == 0

@@ -232,3 +232,31 @@ def test_docs_and_dashboard_name_only_real_metrics(tmp):
     assert queried and queried - documented == set()
     # Every documented metric is on the dashboard but the start time (used by its variable).
     assert documented - queried == {"yubin_start_time_seconds"}
+
+
+def test_refused_connections_are_counted_by_reason(tmp):
+    y = make(tmp, "s0", f'[limits]\ntrusted_networks = []\nmax_connections_per_ip = 2\n[metrics]\ntoken = "{TOKEN}"\n')
+    auth = ("-H", f"Authorization: Bearer {TOKEN}")
+    try:
+        before = scrape(y, *auth)
+        held = [y.connect("smtp"), y.connect("smtp")]
+        for s in held:
+            assert s.recv(512).startswith(b"220")
+        with y.connect("smtp") as third:
+            assert third.recv(512).startswith(b"421 4.7.0")
+        for s in held:
+            s.close()
+        deadline = time.time() + 10
+        while True:
+            status, _ = fetch(y, *auth)
+            if status == 200 or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        after = scrape(y, *auth)
+        refused = "yubin_connections_refused_total"
+        assert delta(before, after, refused, protocol="smtp", listener="smtp", reason="limit") == 1
+        assert delta(before, after, refused, protocol="smtp", listener="smtp", reason="banned") == 0
+        # Refused connections are not counted as accepted.
+        assert delta(before, after, "yubin_connections_accepted_total", protocol="smtp", listener="smtp") == 2
+    finally:
+        y.stop()

@@ -269,6 +269,7 @@ impl LoginGuard {
             };
             match self.store.add_ban(&ban).await {
                 Ok(()) => {
+                    telemetry::ban_issued(reason.as_str());
                     tracing::warn!(
                         event = %"ban",
                         ip = %key,

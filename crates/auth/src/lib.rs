@@ -63,6 +63,23 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// Counts one authentication attempt in `yubin_auth_attempts_total` (the protocol crates call
+/// it, since only they know the mechanism). `mechanism` is a SASL name ("PLAIN", "LOGIN",
+/// "SCRAM-SHA-256") or "password" for IMAP LOGIN and POP3 USER/PASS.
+pub fn count_attempt<T>(
+    protocol: &'static str,
+    mechanism: &'static str,
+    result: &Result<T, AuthError>,
+) {
+    let r = match result {
+        Ok(_) => telemetry::AuthResult::Success,
+        Err(AuthError::Invalid) => telemetry::AuthResult::Failure,
+        Err(AuthError::Banned { .. }) => telemetry::AuthResult::Banned,
+        Err(AuthError::Temporary) => telemetry::AuthResult::Error,
+    };
+    telemetry::auth_attempt(protocol, mechanism, r);
+}
+
 /// Hashes a password into an argon2id PHC string.
 pub fn hash_password(password: &str) -> String {
     let salt = SaltString::generate(&mut rand::rngs::OsRng);

@@ -79,6 +79,7 @@ mod dispatch;
 mod downgrade;
 mod facts;
 mod keywords;
+mod metrics;
 mod mime;
 mod recent;
 mod search;

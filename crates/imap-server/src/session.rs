@@ -83,9 +83,14 @@ impl Session {
                     let parsed = parse_command(line_with_literals);
                     self.io.inbuf.drain(..consumed);
                     self.io.command_deadline = None;
+                    let begun = std::time::Instant::now();
                     let flow = match parsed {
                         Ok(cmd) => {
-                            let flow = self.command(cmd).await?;
+                            let index = crate::metrics::COMMANDS
+                                .index_of(crate::metrics::command_name(&cmd.body));
+                            let flow = self.command(cmd).await;
+                            crate::metrics::COMMANDS.record(index, begun.elapsed());
+                            let flow = flow?;
                             self.switch_limits_at_login();
                             if matches!(flow, Flow::Continue) && self.account_gone() {
                                 self.ctx.status(Status::bye(crate::state::ACCOUNT_GONE));
@@ -102,6 +107,8 @@ impl Session {
                                 other => other.to_string(),
                             };
                             self.ctx.status(Status::bad(e.tag().cloned(), text));
+                            let other = crate::metrics::COMMANDS.index_of(crate::metrics::OTHER);
+                            crate::metrics::COMMANDS.record(other, begun.elapsed());
                             Flow::Continue
                         }
                     };

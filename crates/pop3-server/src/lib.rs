@@ -28,6 +28,7 @@ mod errors;
 mod expire;
 mod login;
 mod maildrop;
+mod metrics;
 mod session;
 mod transaction;
 mod wire;

@@ -30,7 +30,12 @@ enum Step {
 impl Session {
     /// Checks the credentials, then locks and opens the maildrop (RFC 1939 §7 PASS, RFC 5034
     /// §4). Failures leave the session in AUTHORIZATION until too many of them.
-    pub(crate) async fn login(&mut self, username: &str, password: &str) -> io::Result<Flow> {
+    pub(crate) async fn login(
+        &mut self,
+        username: &str,
+        password: &str,
+        mechanism: &'static str,
+    ) -> io::Result<Flow> {
         if let Some(refusal) = self.refuse_plaintext() {
             self.wire.reply(&refusal).await?;
             return Ok(Flow::Continue);
@@ -41,6 +46,7 @@ impl Session {
             .auth
             .authenticate(username, password, "pop3", peer)
             .await;
+        auth::count_attempt("pop3", mechanism, &result);
         let reply = match result {
             Ok(user) => match open_maildrop(
                 &self.server.store,
@@ -102,6 +108,10 @@ impl Session {
             self.wire.reply(&refusal).await?;
             return Ok(Flow::Continue);
         }
+        let name = match mechanism.as_deref() {
+            Some("PLAIN") => "PLAIN",
+            _ => "LOGIN",
+        };
         let step = match mechanism.as_deref() {
             None => {
                 self.wire
@@ -121,7 +131,7 @@ impl Session {
                     self.wire.reply(&reply).await?;
                     return Ok(Flow::Continue);
                 }
-                self.login(&c.username, &c.password).await
+                self.login(&c.username, &c.password, name).await
             }
             Step::Fail(reply) => {
                 self.wire.reply(&reply).await?;

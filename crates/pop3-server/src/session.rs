@@ -118,16 +118,20 @@ impl Session {
                     Flow::Close => return Ok(()),
                 },
             };
-            let flow = match Command::parse(&line) {
+            let begun = std::time::Instant::now();
+            let (index, flow) = match Command::parse(&line) {
                 Ok(cmd) => {
                     drop(line);
-                    self.dispatch(cmd).await?
+                    let index = crate::metrics::command_index(&cmd);
+                    (index, self.dispatch(cmd).await)
                 }
                 Err(e) => {
-                    self.wire.reply(&Reply::err(e.to_string())).await?;
-                    Flow::Continue
+                    let r = self.wire.reply(&Reply::err(e.to_string())).await;
+                    (crate::metrics::OTHER, r.map(|()| Flow::Continue))
                 }
             };
+            crate::metrics::COMMANDS.record(index, begun.elapsed());
+            let flow = flow?;
             if flow == Flow::Close {
                 return Ok(());
             }
@@ -216,7 +220,7 @@ impl Session {
             (State::Authorization { user }, Command::Pass(password)) => match user.take() {
                 // RFC 1939 §7: PASS only right after a successful USER.
                 None => Reply::err("send USER first"),
-                Some(name) => return self.login(&name, &password).await,
+                Some(name) => return self.login(&name, &password, "password").await,
             },
             (
                 State::Authorization { user },

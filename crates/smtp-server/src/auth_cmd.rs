@@ -37,10 +37,10 @@ impl Session {
                 )
                 .await;
         }
-        let credentials = match mechanism {
+        let (credentials, mechanism) = match mechanism {
             "SCRAM-SHA-256" => return self.scram(initial).await,
-            "PLAIN" => self.plain(initial).await?,
-            "LOGIN" => self.login(initial).await?,
+            "PLAIN" => (self.plain(initial).await?, "PLAIN"),
+            "LOGIN" => (self.login(initial).await?, "LOGIN"),
             // RFC 4954 §4: 504 for an unsupported mechanism.
             _ => {
                 return self
@@ -63,18 +63,26 @@ impl Session {
                 self.info.peer.ip(),
             )
             .await;
+        // RFC 4616 §2: we do not let one user act as another; an authzid must name the
+        // same account.
+        let result = result.and_then(|user| {
+            let same = credentials
+                .authzid
+                .as_deref()
+                .is_none_or(|z| mail_types::Address::parse(z).is_ok_and(|a| a == user.address));
+            if same {
+                Ok(user)
+            } else {
+                Err(AuthError::Invalid)
+            }
+        });
+        auth::count_attempt("smtp", mechanism, &result);
         match result {
-            // RFC 4616 §2: we do not let one user act as another; an authzid must name the
-            // same account.
-            Ok(user)
-                if credentials.authzid.as_deref().is_none_or(|z| {
-                    mail_types::Address::parse(z).is_ok_and(|a| a == user.address)
-                }) =>
-            {
+            Ok(user) => {
                 self.auth = Some(user);
                 self.answer(235, "2.7.0", "Authentication successful").await
             }
-            Ok(_) | Err(AuthError::Invalid) => self.auth_failed().await,
+            Err(AuthError::Invalid) => self.auth_failed().await,
             Err(e) => self.auth_unavailable(e).await,
         }
     }
@@ -139,7 +147,10 @@ impl Session {
         let (peer, auth) = (self.info.peer.ip(), self.server.auth.clone());
         let (exchange, server_first) = match auth.scram_start(first, "smtp", peer).await {
             Ok(x) => x,
-            Err(e) => return self.auth_unavailable(e).await,
+            Err(e) => {
+                auth::count_attempt::<()>("smtp", "SCRAM-SHA-256", &Err(e.clone()));
+                return self.auth_unavailable(e).await;
+            }
         };
         let last = match self.challenge(&sasl::encode(&server_first)).await? {
             Ok(m) => m,
@@ -147,16 +158,24 @@ impl Session {
             Err(Abort::Close) => return Ok(Flow::Close),
         };
         let authzid = exchange.authzid.clone();
-        let (user, server_final) = match auth.scram_finish(exchange, &last, "smtp", peer).await {
-            // RFC 5802 §5.1: an authzid must name the same account (no acting as another).
-            Ok((user, v))
-                if authzid.as_deref().is_none_or(|z| {
-                    mail_types::Address::parse(z).is_ok_and(|a| a == user.address)
-                }) =>
-            {
-                (user, v)
-            }
-            Ok(_) | Err(AuthError::Invalid) => return self.auth_failed().await,
+        // RFC 5802 §5.1: an authzid must name the same account (no acting as another).
+        let finished = auth
+            .scram_finish(exchange, &last, "smtp", peer)
+            .await
+            .and_then(|(user, v)| {
+                let same = authzid
+                    .as_deref()
+                    .is_none_or(|z| mail_types::Address::parse(z).is_ok_and(|a| a == user.address));
+                if same {
+                    Ok((user, v))
+                } else {
+                    Err(AuthError::Invalid)
+                }
+            });
+        auth::count_attempt("smtp", "SCRAM-SHA-256", &finished);
+        let (user, server_final) = match finished {
+            Ok(x) => x,
+            Err(AuthError::Invalid) => return self.auth_failed().await,
             Err(e) => return self.auth_unavailable(e).await,
         };
         match self.challenge(&sasl::encode(&server_final)).await? {

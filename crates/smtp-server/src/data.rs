@@ -20,6 +20,7 @@ const PIECE: usize = 64 * 1024;
 
 /// The reply for content over the limit. RFC 1870 §6.3 / RFC 3463 X.3.4.
 fn too_big() -> Reply {
+    telemetry::smtp_rejected(telemetry::Rejection::Size);
     Reply::new(
         552,
         "5.3.4",

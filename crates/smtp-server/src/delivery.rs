@@ -55,6 +55,7 @@ impl Session {
                 Err(e) => Some(store_error_reply(&e)),
             };
             if let Some(reply) = refusal {
+                telemetry::smtp_rejected(telemetry::Rejection::SenderNotOwned);
                 tracing::info!(conn = self.info.id, user = %user.address, "smtp: submission refused: From: not the user's");
                 self.reply(reply).await?;
                 self.conn.flush().await?;
@@ -72,6 +73,7 @@ impl Session {
             let host = self.server.config.hostname.clone();
             match check(pending, body, &host, self.info.id).await {
                 Checked::Refuse(reply) => {
+                    telemetry::smtp_rejected(telemetry::Rejection::InboundAuth);
                     self.reply(reply).await?;
                     self.conn.flush().await?;
                     return Ok(Flow::Continue);
@@ -98,6 +100,7 @@ impl Session {
             match count_message(cfg, &self.server.rate, user, txn.rcpts.len()).await {
                 Ok(Ok(entry)) => counted = entry,
                 Ok(Err(reply)) => {
+                    telemetry::smtp_rejected(telemetry::Rejection::RateLimit);
                     tracing::info!(conn = self.info.id, user = %user.address, "smtp: sending limit reached");
                     self.reply(reply).await?;
                     self.conn.flush().await?;
@@ -155,9 +158,11 @@ impl Session {
             message.extend_from_slice(&body);
             let message = Arc::new(message);
             let store = self.server.store.as_ref();
+            let begun = std::time::Instant::now();
             result = quota::deliver_with_room(store, message, now.timestamp(), &accounts, junk)
                 .await
                 .map(|f| full = f);
+            telemetry::store_latency(telemetry::StoreOp::Deliver, begun.elapsed());
             if result.is_ok() && full.len() == accounts.len() && remote.is_empty() {
                 // Every recipient is full: refuse the message (nothing was stored).
                 result = Err(StoreError::OverQuota);
@@ -171,7 +176,12 @@ impl Session {
             message.extend_from_slice(&body);
             let envelope = outbound_envelope(&txn, &remote, self.auth.as_ref().map(|a| a.account));
             result = match &self.server.outbound {
-                Some(queue) => queue.enqueue(Arc::new(message), &envelope).await.map(drop),
+                Some(queue) => {
+                    let begun = std::time::Instant::now();
+                    let r = queue.enqueue(Arc::new(message), &envelope).await.map(drop);
+                    telemetry::store_latency(telemetry::StoreOp::Enqueue, begun.elapsed());
+                    r
+                }
                 // RCPT refuses remote recipients without a queue; kept for safety.
                 None => Err(StoreError::Temporary("no outbound queue".into())),
             };
@@ -201,12 +211,19 @@ impl Session {
         let size = body.len();
         drop(body);
         let reply = match &result {
-            Ok(()) => Reply::new(250, "2.0.0", format!("Ok: queued as {id}")),
+            Ok(()) => {
+                telemetry::smtp_message_accepted();
+                Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))
+            }
             Err(StoreError::OverQuota) => {
+                telemetry::smtp_rejected(telemetry::Rejection::OverQuota);
                 tracing::info!(conn = self.info.id, queue_id = %id, event = %"quota_refused", "smtp: message refused, every recipient over quota");
                 quota::over_quota_reply(self.server.config.over_quota_permanent)
             }
-            Err(e) => store_error_reply(e),
+            Err(e) => {
+                telemetry::smtp_rejected(telemetry::Rejection::Temporary);
+                store_error_reply(e)
+            }
         };
         if let (Err(_), Some(entry)) = (&result, counted) {
             self.server.rate.uncount(entry).await;

@@ -33,6 +33,7 @@ impl Session {
     pub(crate) async fn mail(&mut self, from: ReversePath, params: MailParams) -> io::Result<Flow> {
         if self.server.config.mode == SmtpMode::Submission && self.auth.is_none() {
             // RFC 4954 §6: 530 when the server requires authentication first.
+            telemetry::smtp_rejected(telemetry::Rejection::AuthRequired);
             return self.answer(530, "5.7.0", "Authentication required").await;
         }
         if let Some(refused) = self.check_message_rate().await? {
@@ -45,10 +46,12 @@ impl Session {
             && !params.smtputf8
             && !is_ascii(address)
         {
+            telemetry::smtp_rejected(telemetry::Rejection::Other);
             return self.answer(553, "5.6.7", NON_ASCII).await;
         }
         // RFC 1870 §6.1: a declared size over the limit is refused at once with 552.
         if params.size.is_some_and(|s| s > cfg.max_message_size as u64) {
+            telemetry::smtp_rejected(telemetry::Rejection::Size);
             return self
                 .answer(
                     552,
@@ -60,7 +63,10 @@ impl Session {
         if let Some(user) = self.auth.clone() {
             match message_limit(cfg, &self.server.rate, &user).await {
                 Ok(None) => {}
-                Ok(Some(reply)) => return self.reply(reply).await.map(|()| Flow::Continue),
+                Ok(Some(reply)) => {
+                    telemetry::smtp_rejected(telemetry::Rejection::RateLimit);
+                    return self.reply(reply).await.map(|()| Flow::Continue);
+                }
                 Err(e) => {
                     return self
                         .reply(store_error_reply(&e))
@@ -74,6 +80,7 @@ impl Session {
                     Ok(true) => {}
                     // RFC 6409 §6.1 / RFC 3463 X.7.1: not authorised to send as this address.
                     Ok(false) => {
+                        telemetry::smtp_rejected(telemetry::Rejection::SenderNotOwned);
                         return self
                             .answer(
                                 553,
@@ -118,10 +125,12 @@ impl Session {
             && !txn.params.smtputf8
             && !is_ascii(address)
         {
+            telemetry::smtp_rejected(telemetry::Rejection::Other);
             return self.answer(553, "5.6.7", NON_ASCII).await;
         }
         // RFC 5321 §4.5.3.1.10: 452 for too many recipients; the client sends the rest later.
         if txn.rcpts.len() >= self.server.config.max_recipients {
+            telemetry::smtp_rejected(telemetry::Rejection::TooManyRecipients);
             return self.answer(452, "4.5.3", "Too many recipients").await;
         }
         if let Some(user) = &self.auth {
@@ -134,7 +143,10 @@ impl Session {
             .await;
             match limit {
                 Ok(None) => {}
-                Ok(Some(reply)) => return self.reply(reply).await.map(|()| Flow::Continue),
+                Ok(Some(reply)) => {
+                    telemetry::smtp_rejected(telemetry::Rejection::RateLimit);
+                    return self.reply(reply).await.map(|()| Flow::Continue);
+                }
                 Err(e) => {
                     return self
                         .reply(store_error_reply(&e))
@@ -162,6 +174,11 @@ impl Session {
         let (address, accounts) = match resolved {
             Ok(Ok(found)) => found,
             Ok(Err((code, status, text))) => {
+                telemetry::smtp_rejected(match status {
+                    "5.7.1" => telemetry::Rejection::RelayDenied,
+                    "5.1.1" => telemetry::Rejection::UnknownUser,
+                    _ => telemetry::Rejection::Other,
+                });
                 if relay == Relay::Denied && status == "5.7.1" {
                     // The audit trail: someone tried to use us as a relay.
                     tracing::warn!(
@@ -192,6 +209,7 @@ impl Session {
                     event = %"quota_refused",
                     "smtp: recipient over quota"
                 );
+                telemetry::smtp_rejected(telemetry::Rejection::OverQuota);
                 let reply = crate::quota::over_quota_reply(self.server.config.over_quota_permanent);
                 return self.reply(reply).await.map(|()| Flow::Continue);
             }

@@ -98,10 +98,12 @@ impl Session {
                 text.push_str("; ");
                 text.push_str(why);
             }
+            telemetry::smtp_rejected(telemetry::Rejection::Dnsbl);
             return Opening::Refuse(Reply::new(554, "5.7.1", text));
         }
         match waited {
             Some(Ok(_)) => {
+                telemetry::smtp_rejected(telemetry::Rejection::EarlyTalker);
                 tracing::info!(target: "audit", event = %"early_talker", ip = %ip, stage = %"pregreet", conn = self.info.id, "client refused: talked before the greeting");
                 // RFC 5321 §4.3.2 / RFC 3463 X.5.0: a protocol error.
                 Opening::Refuse(Reply::new(
@@ -159,6 +161,7 @@ impl Session {
         let ip = self.info.peer.ip();
         let verb = format!("{command:?}");
         let verb = verb.split(['(', ' ', '{']).next().unwrap_or("");
+        telemetry::smtp_rejected(telemetry::Rejection::EarlyTalker);
         tracing::info!(target: "audit", event = %"early_talker", ip = %ip, stage = %"pipelining", command = %verb, conn = self.info.id, "client refused: sent a command before the reply to the previous one");
         let host = self.server.config.hostname.clone();
         self.reply(Reply::new(
@@ -177,6 +180,7 @@ impl Session {
         };
         let ip = self.info.peer.ip();
         if g.config.reject_invalid_helo && !antispam::valid_helo(name) {
+            telemetry::smtp_rejected(telemetry::Rejection::Helo);
             tracing::info!(target: "audit", event = %"helo_refused", ip = %ip, helo = ?name, reason = %"invalid", conn = self.info.id, "HELO refused");
             // RFC 5321 §4.1.1.1: the argument is a domain or an address literal.
             return self
@@ -187,6 +191,7 @@ impl Session {
         let host = &self.server.config.hostname;
         if g.config.reject_helo_as_us && antispam::claims_to_be_us(name, host, self.info.local.ip())
         {
+            telemetry::smtp_rejected(telemetry::Rejection::Helo);
             tracing::info!(target: "audit", event = %"helo_refused", ip = %ip, helo = ?name, reason = %"ours", conn = self.info.id, "HELO refused");
             return self
                 .answer(
@@ -209,6 +214,7 @@ impl Session {
             return Ok(None);
         }
         let ip = self.info.peer.ip();
+        telemetry::smtp_rejected(telemetry::Rejection::RateLimit);
         tracing::info!(target: "audit", event = %"message_rate", ip = %ip, limit = g.config.message_rate_per_ip, conn = self.info.id, "MAIL refused: too much mail from this address");
         // Postfix's reply for smtpd_client_message_rate_limit; RFC 3463 X.7.1.
         let text = format!("Error: too much mail from {ip}, try again later");
@@ -235,6 +241,7 @@ impl Session {
         match g.greylist(ip, &sender, recipient).await {
             Verdict::Accept => Ok(None),
             Verdict::Wait(secs) => {
+                telemetry::smtp_rejected(telemetry::Rejection::Greylisted);
                 tracing::info!(target: "audit", event = %"greylisted", ip = %ip, network = %antispam::network_of(ip), sender = ?sender, rcpt = ?recipient, retry_in = secs, conn = self.info.id, "recipient greylisted");
                 // RFC 5321 §4.2.5 / RFC 3463 X.7.1: a temporary refusal the client retries.
                 let text = format!("Greylisted, please try again in {secs} seconds");

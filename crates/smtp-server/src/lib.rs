@@ -26,6 +26,7 @@ mod envelope;
 mod guard;
 mod headers;
 mod inbound;
+mod metrics;
 mod quota;
 mod rate;
 mod session;

@@ -191,13 +191,24 @@ impl Session {
                 // RFC 5321 §4.5.3.1.4: 500 for a line too long; the line was discarded.
                 Ok(Err(LineError::TooLong)) => self.answer(500, "5.5.2", "Line too long").await,
                 Ok(Err(LineError::Eof | LineError::Io(_))) => return,
-                Ok(Ok(line)) => match parse_command(&line) {
-                    Ok(command) => match self.improper_pipelining(&command).await {
-                        Ok(false) => self.dispatch(command).await,
-                        Ok(true) | Err(_) => return,
-                    },
-                    Err(e) => self.reply(e.reply()).await.map(|()| Flow::Continue),
-                },
+                Ok(Ok(line)) => {
+                    let begun = Instant::now();
+                    let (index, flow) = match parse_command(&line) {
+                        Ok(command) => {
+                            let index = crate::metrics::command_index(&command);
+                            match self.improper_pipelining(&command).await {
+                                Ok(false) => (index, self.dispatch(command).await),
+                                Ok(true) | Err(_) => return,
+                            }
+                        }
+                        Err(e) => (
+                            crate::metrics::OTHER,
+                            self.reply(e.reply()).await.map(|()| Flow::Continue),
+                        ),
+                    };
+                    crate::metrics::COMMANDS.record(index, begun.elapsed());
+                    flow
+                }
             };
             match flow {
                 Ok(Flow::Continue) => {}

@@ -13,8 +13,11 @@
 //! settings, profiles with a QR code, quota, password change, in English and Japanese.
 //!
 //! Not implemented: signing the Apple profile (it is served unsigned, so iOS shows it as
-//! "Not Verified"), HTTP/2, and the admin console and `/metrics` (they come later, beside
-//! these routes in `router.rs`).
+//! "Not Verified"), HTTP/2, and the admin console (it comes later, beside these routes in
+//! `router.rs`).
+//!
+//! `GET /metrics` (Prometheus, `metrics.rs`) is answered before routing, over HTTP and HTTPS,
+//! for the clients `[metrics]` allows.
 //!
 //! Layout: `server.rs` runs one HTTP/1.1 connection (hyper) with its limits; `router.rs` maps
 //! a request to a handler; `autoconfig/` renders each format from [`MailPorts`] and a host
@@ -23,6 +26,7 @@
 pub mod account;
 pub mod acme;
 pub mod autoconfig;
+pub mod metrics;
 mod request;
 mod router;
 mod server;
@@ -124,4 +128,6 @@ pub struct WebServer {
     pub account: Option<account::AccountPages>,
     /// ACME HTTP-01 answers in progress (filled by the ACME client; empty otherwise).
     pub acme: Arc<acme::AcmeTokens>,
+    /// `GET /metrics` (`None`: `[metrics] enabled = false`, the path is 404).
+    pub metrics: Option<metrics::MetricsEndpoint>,
 }

@@ -34,7 +34,14 @@ pub async fn serve(
         async move {
             let method = req.method().clone();
             let path = req.uri().path().to_string();
-            let response = crate::router::route(&server, req, tls, peer.ip()).await;
+            // `/metrics` is answered over HTTP too: Prometheus usually scrapes plain HTTP on a
+            // private network, and the endpoint checks the client itself.
+            let response = match &server.metrics {
+                Some(m) if path == crate::metrics::PATH => {
+                    crate::metrics::handle(m, &req, peer.ip()).await
+                }
+                _ => crate::router::route(&server, req, tls, peer.ip()).await,
+            };
             tracing::debug!(conn = conn_id, %peer, %method, path, status = response.status().as_u16(), "http request");
             Ok::<_, Infallible>(response)
         }

@@ -46,6 +46,10 @@ pub struct Config {
     pub quota: crate::quota_config::Quota,
     /// The account pages on the HTTPS listener (`[account_pages]`).
     pub account_pages: crate::web_config::AccountPages,
+    /// Prometheus metrics at `/metrics` on the web listeners (`[metrics]`).
+    pub metrics: crate::metrics::MetricsConfig,
+    /// The process (`[server]`): the user and group to run as after binding the ports.
+    pub server: crate::privdrop::ServerSection,
 }
 
 /// The `[log]` table.
@@ -85,6 +89,8 @@ impl Default for Config {
             retention: Default::default(),
             quota: Default::default(),
             account_pages: Default::default(),
+            metrics: Default::default(),
+            server: Default::default(),
         }
     }
 }
@@ -478,6 +484,8 @@ impl Config {
             bail!("[limits] trusted_networks: {e}");
         }
         self.inbound_auth.config()?;
+        self.metrics.validate()?;
+        self.server.validate()?;
         match (self.storage.backend, &self.storage.url) {
             (Backend::Postgres, None) => {
                 bail!("[storage] backend = \"postgres\" needs url = \"postgres://…\"")

@@ -92,6 +92,16 @@ impl Service {
         }
     }
 
+    /// The `protocol` label of the connection metrics.
+    fn protocol(&self) -> &'static str {
+        match self {
+            Service::Smtp(_) => "smtp",
+            Service::Pop3(_) => "pop3",
+            Service::Imap(_) => "imap",
+            Service::Web(_) => "http",
+        }
+    }
+
     async fn serve(self, stream: BoxStream, tls: bool, info: ConnInfo, shutdown: Shutdown) {
         match self {
             Service::Smtp(s) => smtp_server::serve(s, stream, tls, info, shutdown).await,
@@ -154,7 +164,35 @@ pub fn bind(
     })
 }
 
+/// Sockets bound before the process gave up root (`privdrop.rs`), by configured address,
+/// waiting for [`bind`] to take them.
+static PREBOUND: std::sync::Mutex<Vec<(SocketAddr, std::net::TcpListener)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Binds `addr` now (as root, before the privilege drop); [`bind`] later takes the socket.
+pub fn prebind(addr: SocketAddr) -> io::Result<()> {
+    let socket = new_socket(addr)?;
+    PREBOUND
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((addr, socket));
+    Ok(())
+}
+
 fn bind_socket(addr: SocketAddr) -> io::Result<TcpListener> {
+    let prebound = {
+        let mut list = PREBOUND.lock().unwrap_or_else(|e| e.into_inner());
+        list.iter()
+            .position(|(a, _)| *a == addr)
+            .map(|i| list.swap_remove(i).1)
+    };
+    match prebound {
+        Some(socket) => TcpListener::from_std(socket),
+        None => TcpListener::from_std(new_socket(addr)?),
+    }
+}
+
+fn new_socket(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     // Restarting must not fail while old connections sit in TIME_WAIT.
@@ -166,7 +204,7 @@ fn bind_socket(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
-    TcpListener::from_std(socket.into())
+    Ok(socket.into())
 }
 
 /// The one-line message for a port that cannot be bound.
@@ -191,6 +229,8 @@ pub fn bind_error(name: &str, addr: SocketAddr, e: &io::Error) -> String {
 
 /// Accepts connections until shutdown, then drops the socket (no new connections).
 pub async fn accept_loop(listener: Listener, ctx: Arc<Context>) {
+    // Registered here, after the metrics recorder was installed (`serve.rs`).
+    let metrics = telemetry::ConnMetrics::new(listener.service.protocol(), listener.name);
     loop {
         let accepted = tokio::select! {
             biased;
@@ -198,7 +238,7 @@ pub async fn accept_loop(listener: Listener, ctx: Arc<Context>) {
             r = listener.socket.accept() => r,
         };
         match accepted {
-            Ok((stream, peer)) => handle(&listener, &ctx, stream, peer),
+            Ok((stream, peer)) => handle(&listener, &ctx, &metrics, stream, peer),
             Err(e) => {
                 // EMFILE, ENFILE, ECONNABORTED…: none is fatal to the listener.
                 tracing::warn!(listener = listener.name, addr = %listener.addr, error = %e, "accept failed");
@@ -209,7 +249,13 @@ pub async fn accept_loop(listener: Listener, ctx: Arc<Context>) {
     tracing::info!(listener = listener.name, addr = %listener.addr, "stopped accepting connections");
 }
 
-fn handle(listener: &Listener, ctx: &Arc<Context>, stream: TcpStream, peer: SocketAddr) {
+fn handle(
+    listener: &Listener,
+    ctx: &Arc<Context>,
+    metrics: &telemetry::ConnMetrics,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
     let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
     let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
     // Replies are small and interactive: do not wait for Nagle to fill packets.
@@ -217,6 +263,10 @@ fn handle(listener: &Listener, ctx: &Arc<Context>, stream: TcpStream, peer: Sock
     let guard = match ctx.limits.try_acquire(peer.ip()) {
         Ok(guard) => guard,
         Err(why) => {
+            metrics.refused(match why {
+                Refusal::TooManyTotal | Refusal::TooManyFromIp => telemetry::ConnRefusal::TooMany,
+                Refusal::ConnectionRate => telemetry::ConnRefusal::Rate,
+            });
             refuse(listener, ctx, stream, peer, id, why);
             return;
         }
@@ -235,7 +285,11 @@ fn handle(listener: &Listener, ctx: &Arc<Context>, stream: TcpStream, peer: Sock
     let shutdown = ctx.shutdown.clone();
     let handshake_timeout = ctx.tls_handshake_timeout;
     let shared = Arc::clone(ctx);
+    let open = metrics.accepted();
+    let metrics = metrics.clone();
     ctx.tracker.spawn(async move {
+        // Counted as open until the task ends, however it ends.
+        let _open = open;
         // However the task ends (return, panic, cancellation), the slot is given back.
         let _release = ReleaseOnDrop(slot);
         // Checked before the TLS handshake; the refusal is sent after it, so that it can be
@@ -272,6 +326,7 @@ fn handle(listener: &Listener, ctx: &Arc<Context>, stream: TcpStream, peer: Sock
             }
         };
         if let Some(ban) = ban {
+            metrics.refused(telemetry::ConnRefusal::Banned);
             let until = auth::format_time(ban.until);
             tracing::info!(event = %"refused", conn = id, ip = %ban.ip, listener = info.listener, until = %until, reason = %ban.reason, "connection refused: address banned");
             let line = service.banned(&shared.hostname, &until);

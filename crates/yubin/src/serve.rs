@@ -245,6 +245,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     // Handle signals from now on rather than dying on one that arrives during startup.
     let mut signals = Signals::new().context("cannot install signal handlers")?;
+    // Before anything records a metric: handles registered earlier would be no-ops.
+    let metrics_handle = crate::metrics::install(&config.metrics)?;
+    // `[server] user`: bind the ports as root, then give root up before the store is opened,
+    // so that every file yubin creates belongs to that user (`privdrop.rs`).
+    if let Some(target) = crate::privdrop::plan(&config.server)? {
+        crate::privdrop::prebind(&config)?;
+        crate::privdrop::prepare_data_dir(&config.data_dir, &target)?;
+        crate::privdrop::drop_to(&target)?;
+    }
 
     let opened = open_store(&config, StoreRole::Server).await?;
     let (store, directory) = (opened.store.clone(), opened.directory.clone());
@@ -277,6 +286,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Err(e) = pop3_choices.reload(directory.as_ref()).await {
         tracing::warn!(error = %e, "cannot read the users' POP3 retention choices");
     }
+    let metrics = crate::metrics::endpoint(
+        &config.metrics,
+        config.limits.trusted_networks(),
+        metrics_handle.clone(),
+        Arc::clone(&opened.queue),
+        Arc::clone(&opened.login_guard),
+    );
     let services = Services::new(
         &config,
         &hostname,
@@ -285,6 +301,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         &tls.acceptor,
         checker,
         &pop3_choices,
+        metrics,
     );
     let bound = bind_all(&config, &services, &tls.acceptor)?;
 
@@ -323,6 +340,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
 
     let shutdown = Shutdown::new();
+    if let Some(h) = metrics_handle {
+        crate::metrics::spawn_upkeep(h, shutdown.clone());
+    }
     // The outbound queue: delivers what the submission listeners enqueue, until shutdown.
     let engine = queue::Engine::new(
         crate::outbound_config::engine_config(&hostname, &config.queue, &config.dns, &config.dkim),
@@ -444,6 +464,7 @@ impl Services {
         acceptor: &TlsAcceptor,
         checker: Option<inbound_auth::Checker>,
         pop3_choices: &crate::retention::choices::Pop3Choices,
+        metrics: Option<web::metrics::MetricsEndpoint>,
     ) -> Services {
         let (store, outbound, sending) = (&opened.store, &opened.queue, &opened.sending);
         let antispam =
@@ -552,6 +573,7 @@ impl Services {
                 Arc::clone(&opened.directory),
                 auth,
                 pop3_choices,
+                metrics,
             )
             .map(Service::Web),
         }

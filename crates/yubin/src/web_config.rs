@@ -28,6 +28,7 @@ pub fn server(
     directory: Arc<dyn store::Directory>,
     auth: &auth::Authenticator,
     pop3_choices: &crate::retention::choices::Pop3Choices,
+    metrics: Option<web::metrics::MetricsEndpoint>,
 ) -> Option<Arc<web::WebServer>> {
     let listen = &config.listen;
     if listen.https.is_empty() && listen.http.is_empty() {
@@ -60,6 +61,7 @@ pub fn server(
         domains: Arc::new(web::DirectoryDomains(directory)),
         account,
         acme: Arc::default(),
+        metrics,
     }))
 }
 

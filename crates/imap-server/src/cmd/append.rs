@@ -62,6 +62,7 @@ pub(crate) async fn append(
         });
     }
     // The success reply goes out only after the store committed (and fsynced).
+    let begun = std::time::Instant::now();
     let stored = if batch.len() == 1 {
         let m = batch.remove(0);
         // RFC 3501 §2.3.2: a read-write rev1 session appending to its selected mailbox tells
@@ -87,6 +88,7 @@ pub(crate) async fn append(
     } else {
         ctx.server.store.append_many(mb.id, batch).await
     };
+    telemetry::store_latency(telemetry::StoreOp::Append, begun.elapsed());
     let stored = match stored {
         Ok(s) => s,
         Err(e) => return store_error(&tag, &e),

@@ -60,14 +60,21 @@ fn plaintext_refused(ctx: &Ctx, tls: bool, tag: &Tag) -> Option<Status> {
 
 /// Checks the credentials; on success the new state and the tagged OK (with the
 /// post-login capabilities, RFC 9051 §6.2.3).
-async fn check(ctx: &mut Ctx, tag: Tag, username: &str, password: &str) -> (Option<State>, Status) {
+async fn check(
+    ctx: &mut Ctx,
+    tag: Tag,
+    username: &str,
+    password: &str,
+    mechanism: &'static str,
+) -> (Option<State>, Status) {
     let peer = ctx.info.peer.ip();
-    match ctx
+    let result = ctx
         .server
         .auth
         .authenticate(username, password, "imap", peer)
-        .await
-    {
+        .await;
+    auth::count_attempt("imap", mechanism, &result);
+    match result {
         Ok(a) => {
             let changes = match ctx.server.store.subscribe(a.account).await {
                 Ok(feed) => feed,
@@ -134,7 +141,7 @@ pub(crate) async fn login(
             Status::no(Some(tag), "invalid credentials").with_code(Code::AuthenticationFailed),
         );
     };
-    check(ctx, tag, user, pass).await
+    check(ctx, tag, user, pass, "password").await
 }
 
 /// One SASL step: sends `+ challenge`, reads the client's line. `Err(Some(status))` ends the
@@ -224,5 +231,6 @@ pub(crate) async fn authenticate(
         };
         (username, password)
     };
-    Ok(Some(check(ctx, tag, &username, &password).await))
+    let mechanism = if plain { "PLAIN" } else { "LOGIN" };
+    Ok(Some(check(ctx, tag, &username, &password, mechanism).await))
 }

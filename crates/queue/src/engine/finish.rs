@@ -26,11 +26,12 @@ impl Engine {
             };
             let d = outcome::decide(o, r.notify, r.attempts, msg.created, t, &policy);
             // The audit trail: one line per recipient and attempt.
-            let event = match d.status {
-                RecipientStatus::Delivered => "delivered",
-                RecipientStatus::Failed => "bounced",
-                RecipientStatus::Pending => "deferred",
+            let (event, counted) = match d.status {
+                RecipientStatus::Delivered => ("delivered", telemetry::DeliveryResult::Delivered),
+                RecipientStatus::Failed => ("bounced", telemetry::DeliveryResult::Bounced),
+                RecipientStatus::Pending => ("deferred", telemetry::DeliveryResult::Deferred),
             };
+            telemetry::delivery_attempt(counted);
             tracing::info!(
                 event = %event,
                 queue_id = msg.id,

@@ -368,11 +368,12 @@ async fn login(
         _ => return forbidden(lang),
     }
     let address = get("address").trim();
-    match pages
+    let result = pages
         .auth
         .authenticate(address, get("password"), "web", peer)
-        .await
-    {
+        .await;
+    auth::count_attempt("web", "password", &result);
+    match result {
         Ok(a) => {
             let Some(token) =
                 pages

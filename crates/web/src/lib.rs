@@ -12,9 +12,12 @@
 //! It also serves the account pages (`/account/`, `account/`): sign-in, the mail app
 //! settings, profiles with a QR code, quota, password change, in English and Japanese.
 //!
+//! And the admin console (`/admin/`, [`admin`]): domains, users, aliases, quotas, DKIM and
+//! the DNS check, the queue, bans, the recent log, and charts as inline SVG.
+//!
 //! Not implemented: signing the Apple profile (it is served unsigned, so iOS shows it as
-//! "Not Verified"), HTTP/2, and the admin console and `/metrics` (they come later, beside
-//! these routes in `router.rs`).
+//! "Not Verified"), HTTP/2, and `/metrics` (it comes later, beside these routes in
+//! `router.rs`).
 //!
 //! Layout: `server.rs` runs one HTTP/1.1 connection (hyper) with its limits; `router.rs` maps
 //! a request to a handler; `autoconfig/` renders each format from [`MailPorts`] and a host
@@ -22,6 +25,7 @@
 
 pub mod account;
 pub mod acme;
+pub mod admin;
 pub mod autoconfig;
 mod request;
 mod router;
@@ -122,6 +126,8 @@ pub struct WebServer {
     pub domains: Arc<dyn Domains>,
     /// The account pages under `/account/` (`None`: not served, 404).
     pub account: Option<account::AccountPages>,
+    /// The admin console under `/admin/` (`None`: not served, 404).
+    pub admin: Option<admin::AdminConsole>,
     /// ACME HTTP-01 answers in progress (filled by the ACME client; empty otherwise).
     pub acme: Arc<acme::AcmeTokens>,
 }

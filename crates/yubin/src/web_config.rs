@@ -59,6 +59,7 @@ pub fn server(
         config: web_config,
         domains: Arc::new(web::DirectoryDomains(directory)),
         account,
+        admin,
         acme: Arc::default(),
     }))
 }

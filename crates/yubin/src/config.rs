@@ -46,13 +46,29 @@ pub struct Config {
     pub quota: crate::quota_config::Quota,
     /// The account pages on the HTTPS listener (`[account_pages]`).
     pub account_pages: crate::web_config::AccountPages,
+    /// The admin console on the HTTPS listener (`[admin]`).
+    pub admin: crate::admin_console::AdminSection,
 }
 
 /// The `[log]` table.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Log {
     pub format: LogFormat,
+    /// The recent lines kept in memory for the admin console's log page, at most...
+    pub tail_lines: usize,
+    /// ...and their bytes at most (the oldest go first).
+    pub tail_bytes: usize,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            format: LogFormat::default(),
+            tail_lines: 2000,
+            tail_bytes: 1024 * 1024,
+        }
+    }
 }
 
 /// One line per event either way; audit events carry an `event` field (see README, "Logs").
@@ -85,6 +101,7 @@ impl Default for Config {
             retention: Default::default(),
             quota: Default::default(),
             account_pages: Default::default(),
+            admin: Default::default(),
         }
     }
 }
@@ -474,6 +491,7 @@ impl Config {
         self.antispam.validate()?;
         self.retention.validate()?;
         self.account_pages.validate()?;
+        self.admin.validate()?;
         if let Err(e) = server_kit::TrustedNetworks::parse(&l.trusted_networks) {
             bail!("[limits] trusted_networks: {e}");
         }

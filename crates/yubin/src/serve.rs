@@ -552,6 +552,7 @@ impl Services {
                 Arc::clone(&opened.directory),
                 auth,
                 pop3_choices,
+                opened,
             )
             .map(Service::Web),
         }

@@ -28,6 +28,7 @@ pub fn server(
     directory: Arc<dyn store::Directory>,
     auth: &auth::Authenticator,
     pop3_choices: &crate::retention::choices::Pop3Choices,
+    opened: &crate::serve::OpenedStore,
 ) -> Option<Arc<web::WebServer>> {
     let listen = &config.listen;
     if listen.https.is_empty() && listen.http.is_empty() {
@@ -55,6 +56,7 @@ pub fn server(
         });
         web::account::AccountPages::new(pages.config(), auth.clone(), store, retention)
     });
+    let admin = crate::admin_console::console(config, opened, auth);
     Some(Arc::new(web::WebServer {
         config: web_config,
         domains: Arc::new(web::DirectoryDomains(directory)),

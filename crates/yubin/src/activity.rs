@@ -210,9 +210,17 @@ mod tests {
         a.refused_at(later);
         let h = a.hours_at(later);
         assert_eq!(h[HOURS - 1], (later, 0, 1));
-        assert_eq!(h.iter().map(|x| x.1).sum::<u64>(), 1, "only T+1h is still in range");
+        assert_eq!(
+            h.iter().map(|x| x.1).sum::<u64>(),
+            1,
+            "only T+1h is still in range"
+        );
         // Far later, nothing is left.
-        assert!(a.hours_at(later + 100 * 3600).iter().all(|x| x.1 == 0 && x.2 == 0));
+        assert!(
+            a.hours_at(later + 100 * 3600)
+                .iter()
+                .all(|x| x.1 == 0 && x.2 == 0)
+        );
     }
 
     #[test]

@@ -9,9 +9,7 @@ use anyhow::bail;
 use async_trait::async_trait;
 use clap::Parser;
 use serde::Deserialize;
-use web::admin::{
-    Activity, AliasRow, BanRow, DkimRow, DnsRow, LogLine, QueueRow, UserRow,
-};
+use web::admin::{Activity, AliasRow, BanRow, DkimRow, DnsRow, LogLine, QueueRow, UserRow};
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
@@ -149,7 +147,11 @@ impl Backend {
     async fn queue_now(&self) -> Result<(u64, u64), String> {
         let list = self.queue.list_queue().await.map_err(text)?;
         let t = now();
-        let oldest = list.iter().map(|m| m.created).min().map_or(0, |c| (t - c).max(0) as u64);
+        let oldest = list
+            .iter()
+            .map(|m| m.created)
+            .min()
+            .map_or(0, |c| (t - c).max(0) as u64);
         Ok((list.len() as u64, oldest))
     }
 
@@ -381,7 +383,10 @@ mod tests {
         let c = Config::parse("[admin]\naccounts = [\"Postmaster@Example.COM\"]\n").unwrap();
         assert_eq!(c.admin.config().accounts, ["postmaster@example.com"]);
         for bad in ["accounts = [\"nobody\"]", "max_sessions = 0", "colour = 1"] {
-            assert!(Config::parse(&format!("[admin]\n{bad}\n")).is_err(), "{bad}");
+            assert!(
+                Config::parse(&format!("[admin]\n{bad}\n")).is_err(),
+                "{bad}"
+            );
         }
     }
 }

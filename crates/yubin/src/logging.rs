@@ -236,7 +236,13 @@ mod tests {
         assert_eq!(activity.top_failures(5), vec![("192.0.2.9".to_string(), 1)]);
         let lines = tail.lines();
         assert_eq!(lines.len(), 4);
-        assert!(lines[0].1.contains(" INFO yubin::logging::tests: smtp delivery queue_id=Q1"), "{}", lines[0].1);
+        assert!(
+            lines[0]
+                .1
+                .contains(" INFO yubin::logging::tests: smtp delivery queue_id=Q1"),
+            "{}",
+            lines[0].1
+        );
         assert!(lines[3].1.contains("WARN") && lines[3].1.contains("peer=192.0.2.9"));
     }
 }

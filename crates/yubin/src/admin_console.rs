@@ -380,6 +380,16 @@ mod tests {
         let c = Config::parse("").unwrap();
         assert!(c.admin.accounts.is_empty());
         assert_eq!(c.admin.log_refresh_secs, 10);
+        let example = Config::parse(include_str!("../../../yubin.example.toml")).unwrap();
+        assert_eq!(
+            format!("{:?}", example.admin),
+            format!("{:?}", AdminSection::default()),
+            "the example documents the defaults"
+        );
+        assert_eq!(
+            format!("{:?}", example.log),
+            format!("{:?}", crate::config::Log::default())
+        );
         let c = Config::parse("[admin]\naccounts = [\"Postmaster@Example.COM\"]\n").unwrap();
         assert_eq!(c.admin.config().accounts, ["postmaster@example.com"]);
         for bad in ["accounts = [\"nobody\"]", "max_sessions = 0", "colour = 1"] {

@@ -18,7 +18,7 @@ pub const HOURS: usize = 48;
 pub const MAX_ADDRESSES: usize = 1000;
 
 /// The audit events that mean a message (or a recipient) was refused.
-const REFUSALS: [&str; 8] = [
+const REFUSALS: [&str; 7] = [
     "relay_refused",
     "quota_refused",
     "dnsbl_hit",
@@ -26,12 +26,23 @@ const REFUSALS: [&str; 8] = [
     "greylisted",
     "message_rate",
     "early_talker",
-    "rejected",
+];
+
+/// The log messages (without an `event` field) that mean a message was refused after DATA.
+const REFUSAL_MESSAGES: [&str; 3] = [
+    "smtp: refused by inbound authentication",
+    "smtp: message over size limit refused",
+    "smtp: BDAT message over size limit refused",
 ];
 
 /// Whether the audit event `event` is a refusal.
 pub fn is_refusal(event: &str) -> bool {
     REFUSALS.contains(&event)
+}
+
+/// Whether a line without an `event` field, with this message, is a refusal.
+pub fn is_refusal_message(message: &str) -> bool {
+    REFUSAL_MESSAGES.contains(&message)
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -261,5 +272,9 @@ mod tests {
     fn refusal_events() {
         assert!(is_refusal("relay_refused"));
         assert!(!is_refusal("auth_failure"));
+        assert!(is_refusal_message(
+            "smtp: refused by inbound authentication"
+        ));
+        assert!(!is_refusal_message("smtp delivery"));
     }
 }

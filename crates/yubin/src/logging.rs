@@ -171,7 +171,9 @@ impl<S: Subscriber> Layer<S> for RecentLayer {
                 }
             }
             Some(e) if crate::activity::is_refusal(e) => self.activity.refused(),
-            _ => {}
+            Some(_) => {}
+            None if crate::activity::is_refusal_message(&f.message) => self.activity.refused(),
+            None => {}
         }
         // One `smtp delivery` line per message the SMTP server accepted.
         let result = f.result.as_deref().map(|r| r.trim_matches('"'));

@@ -261,7 +261,11 @@ def test_lists_and_actions_match_the_cli(console):
     assert status == 200
     assert "info@example.com" not in console.cli("alias", "list").stdout
     # Delete the user.
-    status, _ = b.act("users", action="user_del", address="carol@example.com")
+    # Deleting a user (and its mail) needs the box ticked.
+    status, p = b.act("users", action="user_del", address="carol@example.com")
+    assert status == 400 and "confirm" in p.messages[0][1], p.messages
+    assert "carol@example.com" in console.cli("user", "list").stdout
+    status, _ = b.act("users", action="user_del", address="carol@example.com", confirm="yes")
     assert status == 200
     assert "carol@example.com" not in console.cli("user", "list").stdout
     # Bans: add with a duration, lift.
@@ -340,7 +344,7 @@ def test_queue_page_retry_and_delete(console_factory):
     assert nxt.startswith("in ") and error, rows[0]
     status, p = b.act("queue", action="queue_retry", id=qid)
     assert status == 200, p.messages
-    status, p = b.act("queue", action="queue_delete", id=qid)
+    status, p = b.act("queue", action="queue_delete", id=qid, confirm="yes")
     assert status == 200, p.messages
     assert qid not in y.cli("queue", "list").stdout
     assert p.tables["queue"][1:] == []
@@ -375,7 +379,7 @@ def test_charts_and_log_tail(console):
     # Storage per account against quota: one bar per account, bob's holds the n messages.
     used = p.items("rect", "used")
     assert len(used) == 2 and max(used) > 0
-    # The queue chart has at least the current point (empty queue).
+    # The queue chart ends with the queue now (empty).
     assert p.items("circle", "queue")[-1] == 0
     # The log tail shows the deliveries, filterable by level and text.
     log = b.page("/admin/log?q=smtp+delivery")

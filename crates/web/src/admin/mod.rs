@@ -385,6 +385,12 @@ fn optional_word(f: &HashMap<String, String>, key: &str) -> Result<Option<String
 /// The `yubin` command of an action form (`action` field), and its standard input.
 fn action(f: &HashMap<String, String>) -> Result<(Vec<String>, Option<String>), String> {
     let a = f.get("action").map(String::as_str).unwrap_or("");
+    // The actions that destroy mail need the "sure" box ticked.
+    if matches!(a, "user_del" | "queue_delete")
+        && f.get("confirm").map(String::as_str) != Some("yes")
+    {
+        return Err("tick the box to confirm: this deletes mail".into());
+    }
     let w = |k: &str| word(f, k);
     let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let password = || -> Result<String, String> {
@@ -673,6 +679,14 @@ mod tests {
         );
         assert!(action(&f(&[("action", "quota_set"), ("address", "a@x.test")])).is_err());
         assert!(action(&f(&[("action", "serve")])).is_err());
+        assert!(action(&f(&[("action", "user_del"), ("address", "a@x.test")])).is_err());
+        let (args, _) = action(&f(&[
+            ("action", "user_del"),
+            ("address", "a@x.test"),
+            ("confirm", "yes"),
+        ]))
+        .unwrap();
+        assert_eq!(args, ["user", "del", "a@x.test"]);
         assert!(action(&f(&[])).is_err());
     }
 

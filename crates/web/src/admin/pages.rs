@@ -79,7 +79,10 @@ fn framed(f: &Frame, title: &str, body: &str, head_extra: &str) -> String {
         } else {
             ""
         };
-        nav.push_str(&format!("<a href=\"/admin/{p}\"{current}>{name}</a>"));
+        nav.push_str(&format!(
+            "<a href=\"/admin/{p}\"{current}>{}</a>",
+            escape(name)
+        ));
     }
     nav.push_str("</nav>\n");
     let mut main = String::new();
@@ -119,6 +122,11 @@ fn button(f: &Frame, action: &str, fields: &[(&str, &str)], label: &str, danger:
             escape(k),
             escape(v)
         ));
+    }
+    // No script, so no confirm() dialog: a destructive button needs its box ticked (the
+    // server checks `confirm=yes` too).
+    if danger {
+        s.push_str("<label class=\"confirm\"><input type=\"checkbox\" name=\"confirm\" value=\"yes\" required> sure</label> ");
     }
     let class = if danger { " class=\"danger\"" } else { "" };
     s.push_str(&format!(
@@ -229,11 +237,25 @@ pub(crate) fn overview(f: &Frame, a: &Activity, users: Result<Vec<UserRow>, Stri
             age(last.2 as i64)
         ));
     }
-    let size: Vec<(String, u64)> = a.queue.iter().map(|q| (hour_label(q.0), q.1)).collect();
+    // The last point is the queue now (the others are hourly samples).
+    let label = |i: usize, t: i64| {
+        if i + 1 == a.queue.len() {
+            "now".to_string()
+        } else {
+            hour_label(t)
+        }
+    };
+    let size: Vec<(String, u64)> = a
+        .queue
+        .iter()
+        .enumerate()
+        .map(|(i, q)| (label(i, q.0), q.1))
+        .collect();
     let oldest: Vec<(String, u64)> = a
         .queue
         .iter()
-        .map(|q| (hour_label(q.0), q.2 / 60))
+        .enumerate()
+        .map(|(i, q)| (label(i, q.0), q.2 / 60))
         .collect();
     s.push_str(&chart::line(
         "Queued messages (hourly samples, then now)",

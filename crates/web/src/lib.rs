@@ -16,8 +16,8 @@
 //! the DNS check, the queue, bans, the recent log, and charts as inline SVG.
 //!
 //! Not implemented: signing the Apple profile (it is served unsigned, so iOS shows it as
-//! "Not Verified"), HTTP/2, and `/metrics` (it comes later, beside these routes in
-//! `router.rs`).
+//! "Not Verified"), HTTP/2, and the admin console and `/metrics` (they come later, beside
+//! these routes in `router.rs`).
 //!
 //! Layout: `server.rs` runs one HTTP/1.1 connection (hyper) with its limits; `router.rs` maps
 //! a request to a handler; `autoconfig/` renders each format from [`MailPorts`] and a host

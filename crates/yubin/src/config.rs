@@ -36,6 +36,8 @@ pub struct Config {
     pub dkim: std::collections::BTreeMap<String, crate::outbound_config::DkimDomain>,
     /// How logs are written (`[log]`).
     pub log: Log,
+    /// The admin console on the HTTPS listener (`[admin]`).
+    pub admin: crate::admin_console::AdminSection,
     /// The MX defences (`[antispam]`): blocklists, greylisting, early talkers, HELO sanity.
     pub antispam: crate::antispam_config::Antispam,
     /// Checks of arriving mail (`[inbound_auth]`): SPF, DKIM, DMARC, ARC, iprev.
@@ -46,8 +48,6 @@ pub struct Config {
     pub quota: crate::quota_config::Quota,
     /// The account pages on the HTTPS listener (`[account_pages]`).
     pub account_pages: crate::web_config::AccountPages,
-    /// The admin console on the HTTPS listener (`[admin]`).
-    pub admin: crate::admin_console::AdminSection,
 }
 
 /// The `[log]` table.
@@ -96,12 +96,12 @@ impl Default for Config {
             dns: Default::default(),
             dkim: Default::default(),
             log: Log::default(),
+            admin: Default::default(),
             antispam: Default::default(),
             inbound_auth: Default::default(),
             retention: Default::default(),
             quota: Default::default(),
             account_pages: Default::default(),
-            admin: Default::default(),
         }
     }
 }

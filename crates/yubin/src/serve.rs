@@ -550,9 +550,9 @@ impl Services {
                 hostname,
                 Arc::clone(store),
                 Arc::clone(&opened.directory),
+                opened,
                 auth,
                 pop3_choices,
-                opened,
             )
             .map(Service::Web),
         }

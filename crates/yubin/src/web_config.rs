@@ -26,9 +26,9 @@ pub fn server(
     hostname: &str,
     store: Arc<dyn store::Store>,
     directory: Arc<dyn store::Directory>,
+    opened: &crate::serve::OpenedStore,
     auth: &auth::Authenticator,
     pop3_choices: &crate::retention::choices::Pop3Choices,
-    opened: &crate::serve::OpenedStore,
 ) -> Option<Arc<web::WebServer>> {
     let listen = &config.listen;
     if listen.https.is_empty() && listen.http.is_empty() {

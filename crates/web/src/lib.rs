@@ -12,6 +12,9 @@
 //! It also serves the account pages (`/account/`, `account/`): sign-in, the mail app
 //! settings, profiles with a QR code, quota, password change, in English and Japanese.
 //!
+//! And the admin console (`/admin/`, [`admin`]): domains, users, aliases, quotas, DKIM and
+//! the DNS check, the queue, bans, the recent log, and charts as inline SVG.
+//!
 //! Not implemented: signing the Apple profile (it is served unsigned, so iOS shows it as
 //! "Not Verified"), HTTP/2, and the admin console (it comes later, beside these routes in
 //! `router.rs`).
@@ -25,6 +28,7 @@
 
 pub mod account;
 pub mod acme;
+pub mod admin;
 pub mod autoconfig;
 pub mod metrics;
 mod request;
@@ -126,6 +130,8 @@ pub struct WebServer {
     pub domains: Arc<dyn Domains>,
     /// The account pages under `/account/` (`None`: not served, 404).
     pub account: Option<account::AccountPages>,
+    /// The admin console under `/admin/` (`None`: not served, 404).
+    pub admin: Option<admin::AdminConsole>,
     /// ACME HTTP-01 answers in progress (filled by the ACME client; empty otherwise).
     pub acme: Arc<acme::AcmeTokens>,
     /// `GET /metrics` (`None`: `[metrics] enabled = false`, the path is 404).

@@ -72,6 +72,14 @@ pub async fn route(
             (None, _) => text(StatusCode::NOT_FOUND, "not found\n"),
         };
     }
+    // The admin console: HTTPS only, like the account pages.
+    if crate::admin::is_admin_path(&path) {
+        return match (&server.admin, tls) {
+            (Some(_), false) => crate::account::secure(redirect(server, &req)),
+            (Some(console), true) => crate::admin::handle(server, console, req, peer).await,
+            (None, _) => text(StatusCode::NOT_FOUND, "not found\n"),
+        };
+    }
     let route = route_of(&path);
     let method = req.method().clone();
     if !tls && route != Route::Thunderbird {

@@ -72,6 +72,20 @@ pub async fn run(
     domain: &str,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
+    let findings = findings(config, store, domain).await?;
+    out.write_all(render(&findings).as_bytes())?;
+    if findings.iter().any(|f| f.is_problem()) {
+        return Err(ProblemsFound.into());
+    }
+    Ok(())
+}
+
+/// The check's findings, one per record (also shown by the admin console).
+pub async fn findings(
+    config: &Config,
+    store: &dyn store::Store,
+    domain: &str,
+) -> anyhow::Result<Vec<crate::dns_check::Finding>> {
     let (domain, keys) = crate::dns_records_cli::local_domain_keys(store, domain).await?;
     let dkim = keys
         .into_iter()
@@ -101,10 +115,5 @@ pub async fn run(
     };
     let resolver = queue::dns::build_resolver(config.dns.nameservers.as_deref())
         .ok_or_else(|| anyhow!("no DNS resolver (set [dns] nameservers)"))?;
-    let findings = judge(&Hickory(resolver), &expected).await;
-    out.write_all(render(&findings).as_bytes())?;
-    if findings.iter().any(|f| f.is_problem()) {
-        return Err(ProblemsFound.into());
-    }
-    Ok(())
+    Ok(judge(&Hickory(resolver), &expected).await)
 }

@@ -36,6 +36,8 @@ pub struct Config {
     pub dkim: std::collections::BTreeMap<String, crate::outbound_config::DkimDomain>,
     /// How logs are written (`[log]`).
     pub log: Log,
+    /// The admin console on the HTTPS listener (`[admin]`).
+    pub admin: crate::admin_console::AdminSection,
     /// The MX defences (`[antispam]`): blocklists, greylisting, early talkers, HELO sanity.
     pub antispam: crate::antispam_config::Antispam,
     /// Checks of arriving mail (`[inbound_auth]`): SPF, DKIM, DMARC, ARC, iprev.
@@ -53,10 +55,24 @@ pub struct Config {
 }
 
 /// The `[log]` table.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Log {
     pub format: LogFormat,
+    /// The recent lines kept in memory for the admin console's log page, at most...
+    pub tail_lines: usize,
+    /// ...and their bytes at most (the oldest go first).
+    pub tail_bytes: usize,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            format: LogFormat::default(),
+            tail_lines: 2000,
+            tail_bytes: 1024 * 1024,
+        }
+    }
 }
 
 /// One line per event either way; audit events carry an `event` field (see README, "Logs").
@@ -84,6 +100,7 @@ impl Default for Config {
             dns: Default::default(),
             dkim: Default::default(),
             log: Log::default(),
+            admin: Default::default(),
             antispam: Default::default(),
             inbound_auth: Default::default(),
             retention: Default::default(),
@@ -480,6 +497,7 @@ impl Config {
         self.antispam.validate()?;
         self.retention.validate()?;
         self.account_pages.validate()?;
+        self.admin.validate()?;
         if let Err(e) = server_kit::TrustedNetworks::parse(&l.trusted_networks) {
             bail!("[limits] trusted_networks: {e}");
         }

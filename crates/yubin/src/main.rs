@@ -11,7 +11,9 @@
 //! and privilege dropping after binding.
 
 mod acme;
+mod activity;
 mod admin;
+mod admin_console;
 mod antispam_config;
 mod backup_cli;
 mod ban_cli;
@@ -77,7 +79,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Serve => "info",
             _ => "warn",
         },
-        config.log.format,
+        &config.log,
     );
     let runtime = match cli.command {
         Command::Serve => tokio::runtime::Builder::new_multi_thread(),

@@ -571,6 +571,7 @@ impl Services {
                 hostname,
                 Arc::clone(store),
                 Arc::clone(&opened.directory),
+                opened,
                 auth,
                 pop3_choices,
                 metrics,

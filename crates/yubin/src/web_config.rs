@@ -26,6 +26,7 @@ pub fn server(
     hostname: &str,
     store: Arc<dyn store::Store>,
     directory: Arc<dyn store::Directory>,
+    opened: &crate::serve::OpenedStore,
     auth: &auth::Authenticator,
     pop3_choices: &crate::retention::choices::Pop3Choices,
     metrics: Option<web::metrics::MetricsEndpoint>,
@@ -56,10 +57,12 @@ pub fn server(
         });
         web::account::AccountPages::new(pages.config(), auth.clone(), store, retention)
     });
+    let admin = crate::admin_console::console(config, opened, auth);
     Some(Arc::new(web::WebServer {
         config: web_config,
         domains: Arc::new(web::DirectoryDomains(directory)),
         account,
+        admin,
         acme: Arc::default(),
         metrics,
     }))

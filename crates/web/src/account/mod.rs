@@ -16,7 +16,7 @@
 //!   sends no Referer, forbids MIME sniffing and caching ([`secure`]).
 //! - Every interpolated string is HTML-escaped ([`html::escape`]).
 
-mod html;
+pub(crate) mod html;
 pub mod i18n;
 mod pages;
 mod qr;
@@ -48,9 +48,9 @@ const LANG_COOKIE: &str = "lang";
 /// Attributes of every cookie set here (RFC 6265 §4.1.2).
 const COOKIE_ATTRS: &str = "Path=/account; Secure; HttpOnly; SameSite=Strict";
 /// The stylesheet, compiled in (nothing is fetched at run time).
-const STYLE: &str = include_str!("style.css");
+pub(crate) const STYLE: &str = include_str!("style.css");
 /// No script, no plugin, nothing from elsewhere; forms only to this site; no framing.
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub(crate) const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The account pages' settings (`[account_pages]`).
 #[derive(Debug, Clone)]
@@ -132,7 +132,7 @@ pub fn is_account_path(path: &str) -> bool {
 }
 
 /// The value of cookie `name` (RFC 6265 §5.4: `name=value` pairs separated by `; `).
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -143,7 +143,7 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim())
 }
 
-fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+pub(crate) fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -167,7 +167,7 @@ pub(crate) fn secure(mut r: Response<Body>) -> Response<Body> {
     r
 }
 
-fn html(status: StatusCode, body: String) -> Response<Body> {
+pub(crate) fn html(status: StatusCode, body: String) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -197,7 +197,7 @@ fn set_cookie(r: &mut Response<Body>, name: &str, value: &str, max_age: Option<u
 /// (RFC 6454 §7) when sent, else Referer. Browsers send `Origin: null` on a POST from a page
 /// whose referrer policy is `no-referrer` (ours; Fetch §3.2.5), and nothing from old
 /// browsers: then only the token decides.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     let Some(host) = header_str(headers, header::HOST) else {
         return true;
     };
@@ -331,7 +331,7 @@ async fn dispatch(
 }
 
 /// The form fields of a POST body (`application/x-www-form-urlencoded`).
-fn form(body: &str) -> HashMap<String, String> {
+pub(crate) fn form(body: &str) -> HashMap<String, String> {
     form_urlencoded::parse(body.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()

@@ -16,8 +16,7 @@
 //! the DNS check, the queue, bans, the recent log, and charts as inline SVG.
 //!
 //! Not implemented: signing the Apple profile (it is served unsigned, so iOS shows it as
-//! "Not Verified"), HTTP/2, and the admin console (it comes later, beside these routes in
-//! `router.rs`).
+//! "Not Verified"), HTTP/2.
 //!
 //! `GET /metrics` (Prometheus, `metrics.rs`) is answered before routing, over HTTP and HTTPS,
 //! for the clients `[metrics]` allows.

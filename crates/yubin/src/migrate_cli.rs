@@ -155,7 +155,15 @@ fn summary(r: &CopyReport, direction: &Direction, location: &str) -> String {
     };
     format!(
         "migrated {way}: {} domains, {} accounts, {} aliases, {} mailboxes, {} messages ({} bytes), {} queued messages, {} DKIM keys, {} bans",
-        r.domains, r.accounts, r.aliases, r.mailboxes, r.messages, r.bytes, r.queued, r.dkim_keys, r.bans
+        r.domains,
+        r.accounts,
+        r.aliases,
+        r.mailboxes,
+        r.messages,
+        r.bytes,
+        r.queued,
+        r.dkim_keys,
+        r.bans
     )
 }
 

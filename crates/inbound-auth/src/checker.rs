@@ -76,6 +76,8 @@ pub struct Verdict {
 
 /// The envelope checks of one transaction: done at once when every answer they needed was
 /// cached, else running in a task of their own while the message arrives.
+// The session keeps `Pending` boxed, so the larger variant costs no copying.
+#[allow(clippy::large_enum_variant)]
 enum EnvelopeState {
     Done(Envelope),
     Running(AbortOnDrop),

@@ -300,8 +300,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         &auth,
         &tls.acceptor,
         checker,
-        &pop3_choices,
-        metrics,
+        crate::web_config::WebParts {
+            pop3_choices: &pop3_choices,
+            metrics,
+        },
     );
     let bound = bind_all(&config, &services, &tls.acceptor)?;
 
@@ -463,8 +465,7 @@ impl Services {
         auth: &auth::Authenticator,
         acceptor: &TlsAcceptor,
         checker: Option<inbound_auth::Checker>,
-        pop3_choices: &crate::retention::choices::Pop3Choices,
-        metrics: Option<web::metrics::MetricsEndpoint>,
+        web: crate::web_config::WebParts<'_>,
     ) -> Services {
         let (store, outbound, sending) = (&opened.store, &opened.queue, &opened.sending);
         let antispam =
@@ -518,7 +519,7 @@ impl Services {
                     tls_handshake_timeout: l.tls_handshake_timeout(),
                     expire: Arc::new(crate::retention::Pop3Expire(
                         config.retention.clone(),
-                        pop3_choices.clone(),
+                        web.pop3_choices.clone(),
                     )),
                     ..defaults
                 },
@@ -566,17 +567,7 @@ impl Services {
             pop3s: pop3(false),
             imap: imap(true),
             imaps: imap(false),
-            web: crate::web_config::server(
-                config,
-                hostname,
-                Arc::clone(store),
-                Arc::clone(&opened.directory),
-                opened,
-                auth,
-                pop3_choices,
-                metrics,
-            )
-            .map(Service::Web),
+            web: crate::web_config::server(config, hostname, opened, auth, web).map(Service::Web),
         }
     }
 }

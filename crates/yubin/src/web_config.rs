@@ -20,17 +20,28 @@ pub fn mail_ports(listen: &Listen) -> web::MailPorts {
     }
 }
 
+/// What the web server takes beyond the store and the authenticator.
+pub struct WebParts<'a> {
+    /// The users' own POP3 retention choices (account pages, POP3 CAPA).
+    pub pop3_choices: &'a crate::retention::choices::Pop3Choices,
+    /// `GET /metrics`, when `[metrics]` is on.
+    pub metrics: Option<web::metrics::MetricsEndpoint>,
+}
+
 /// The web server, `None` when neither `https` nor `http` is configured.
 pub fn server(
     config: &Config,
     hostname: &str,
-    store: Arc<dyn store::Store>,
-    directory: Arc<dyn store::Directory>,
     opened: &crate::serve::OpenedStore,
     auth: &auth::Authenticator,
-    pop3_choices: &crate::retention::choices::Pop3Choices,
-    metrics: Option<web::metrics::MetricsEndpoint>,
+    parts: WebParts<'_>,
 ) -> Option<Arc<web::WebServer>> {
+    let WebParts {
+        pop3_choices,
+        metrics,
+    } = parts;
+    let store = Arc::clone(&opened.store);
+    let directory = Arc::clone(&opened.directory);
     let listen = &config.listen;
     if listen.https.is_empty() && listen.http.is_empty() {
         return None;

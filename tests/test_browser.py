@@ -27,6 +27,8 @@ from test_admin_console import BOB, console, console_factory, imap_login  # noqa
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.expected_conditions import staleness_of  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -100,6 +102,16 @@ class Chromium:
         cond = "".join(f" and input[@name='{k}' and @value='{v}']" for k, v in fields.items())
         return self.driver.find_element(By.XPATH, f"//form[input[@name='action' and @value='{action}']{cond}]")
 
+    def click(self, element):
+        """Click a link or submit button and wait until the next page has replaced this one
+        (a click returns before the navigation it starts has finished)."""
+        page = self.find("html")
+        element.click()
+        WebDriverWait(self.driver, 30).until(staleness_of(page))
+
+    def submit(self, form):
+        self.click(form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+
     def screenshot(self, name):
         """The whole page (not only the viewport) as PNG, WIDTH CSS pixels wide."""
         metrics = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
@@ -125,7 +137,7 @@ def browser():
 def sign_in(b, address, password):
     b.find("#address").send_keys(address)
     b.find("#password").send_keys(password)
-    b.find("form.login button[type=submit]").click()
+    b.submit(b.find("form.login"))
 
 
 def wait_for(cond, what, timeout=15):
@@ -171,8 +183,8 @@ def test_account_pages_in_chromium(web, browser):
     assert qr.size["width"] > 50 and qr.size["height"] > 50, qr.size
     b.screenshot("account-settings-en")
     # Switch to Japanese with the header's link; the choice sticks across pages.
-    b.find("a.lang").click()
-    wait_for(lambda: b.find("html").get_attribute("lang") == "ja", "lang=ja")
+    b.click(b.find("a.lang"))
+    assert b.find("html").get_attribute("lang") == "ja"
     assert "受信サーバー（IMAP）" in b.text()
     assert "Incoming mail server" not in b.text()
     b.go(web, "/account/")
@@ -214,12 +226,12 @@ def test_admin_console_in_chromium(console, browser):
     assert chart_values(b, "deliveries") == [0] * 48
     assert max(bar_heights(b, "deliveries")) == 0
     # Create a user with the form on the users page.
-    b.find("nav a[href='/admin/users']").click()
+    b.click(b.find("nav a[href='/admin/users']"))
     assert b.path() == "/admin/users"
     form = b.form("user_add")
     form.find_element(By.NAME, "address").send_keys("carol@example.com")
     form.find_element(By.NAME, "password").send_keys("carol's secret 1")
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    b.submit(form)
     assert "Done: yubin user add carol@example.com" in b.text(), b.text()
     users = [r.find_element(By.TAG_NAME, "td").text for r in b.find_all("table#users tbody tr")]
     assert users == ["alice@example.com", "bob@example.com", "carol@example.com"], users
@@ -245,16 +257,16 @@ def test_admin_console_in_chromium(console, browser):
     assert last.size["height"] > 0
     b.screenshot("admin-overview")
     # Ban an address with the form, see it in the table and in `yubin ban list`, then lift it.
-    b.find("nav a[href='/admin/bans']").click()
+    b.click(b.find("nav a[href='/admin/bans']"))
     form = b.form("ban_add")
     form.find_element(By.NAME, "ip").send_keys("198.51.100.9")
     form.find_element(By.NAME, "duration").send_keys("2h")
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    b.submit(form)
     bans = [r.find_elements(By.TAG_NAME, "td") for r in b.find_all("table#bans tbody tr")]
     assert [(r[0].text, r[3].text) for r in bans] == [("198.51.100.9", "manual")], b.text()
     assert "198.51.100.9" in console.cli("ban", "list").stdout
     b.screenshot("admin-bans")
-    b.form("ban_del", ip="198.51.100.9").find_element(By.TAG_NAME, "button").click()
+    b.submit(b.form("ban_del", ip="198.51.100.9"))
     assert b.find_all("table#bans tbody tr") == []
     assert "198.51.100.9" not in console.cli("ban", "list").stdout
     b.screenshot("admin-bans-lifted")

@@ -242,14 +242,21 @@ def test_admin_console_in_chromium(console, browser):
     with smtplib.SMTP("127.0.0.1", console.ports["smtp"], timeout=30) as s:
         for i in range(2):
             assert s.sendmail("someone@example.net", [BOB], f"Subject: m{i}\r\n\r\nbody {i}\r\n".encode()) == {}
+        # And one relay attempt, refused (RFC 5321 §3.6.2), for the refusals' series.
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            s.sendmail("someone@example.net", ["x@elsewhere.test"], b"Subject: r\r\n\r\nbody\r\n")
+    # A failed login, for the failures chart.
+    assert not imap_login(console, BOB, "not the password")
 
     def delivered():
         b.go(console, "/admin/")
         values = chart_values(b, "deliveries")
-        return values if sum(values) == 2 else None
+        return values if sum(values) == 2 and sum(chart_values(b, "rejections")) == 1 else None
 
-    values = wait_for(delivered, "2 deliveries on the chart")
+    values = wait_for(delivered, "2 deliveries and 1 refusal on the chart")
     assert len(values) == 48 and values[-1] == 2, values
+    assert chart_values(b, "rejections")[-1] == 1
+    assert chart_values(b, "failures") == [1]
     heights = bar_heights(b, "deliveries")
     assert heights[-1] > 0 and heights[:-1] == [0] * 47, heights
     # The bar is drawn: the browser gives it a rendered height.

@@ -159,6 +159,7 @@ def test_account_pages_in_chromium(web, browser):
     sign_in(b, ALICE, "wrong password")
     assert "The mail address or the password is incorrect." in b.text()
     assert b.driver.get_cookie("yubin_session") is None
+    b.screenshot("account-login-failed")
     b.find("#address").clear()
     sign_in(b, ALICE, PASSWORD)
     assert b.path() == "/account/"
@@ -195,7 +196,7 @@ def test_account_pages_in_chromium(web, browser):
     assert link.get_attribute("href") == f"https://{HOST}:{p['https']}/apple/mobileconfig?email=alice%40example.com"
     link.click()
     files = wait_for(lambda: [f for f in b.downloads.iterdir() if not f.name.endswith(".crdownload")], "download")
-    assert len(files) == 1, files
+    assert len(files) == 1 and files[0].suffix == ".mobileconfig", files
     profile = plistlib.loads(files[0].read_bytes())
     assert profile["PayloadType"] == "Configuration"
     (mail,) = [x for x in profile["PayloadContent"] if x["PayloadType"] == "com.apple.mail.managed"]
@@ -225,6 +226,7 @@ def test_admin_console_in_chromium(console, browser):
     # The overview before any mail: 48 hourly bars per series, all empty.
     assert chart_values(b, "deliveries") == [0] * 48
     assert max(bar_heights(b, "deliveries")) == 0
+    b.screenshot("admin-overview-before-mail")
     # Create a user with the form on the users page.
     b.click(b.find("nav a[href='/admin/users']"))
     assert b.path() == "/admin/users"

@@ -305,6 +305,7 @@ impl Authenticator {
             }
             (_, user) => {
                 tracing::warn!(event = %"auth_failure", protocol, %peer, user = %sanitize(username), "authentication failed");
+                telemetry::auth_failure_from(peer);
                 self.failure_wait(peer, user.as_ref().map(|u| &u.address), protocol)
                     .await;
                 Err(AuthError::Invalid)
@@ -389,6 +390,7 @@ impl Authenticator {
             }
             (_, user) => {
                 tracing::warn!(event = %"auth_failure", protocol, %peer, user = %sanitize(&exchange.username), mechanism = "SCRAM-SHA-256", "authentication failed");
+                telemetry::auth_failure_from(peer);
                 self.failure_wait(peer, user.as_ref().map(|u| &u.address), protocol)
                     .await;
                 Err(AuthError::Invalid)

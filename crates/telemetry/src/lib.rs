@@ -14,6 +14,9 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+mod activity;
+pub use activity::{ActivitySink, auth_failure_from, set_activity_sink};
+
 use metrics::{Counter, Gauge, Histogram};
 
 /// Connections accepted, by `protocol` and `listener` (counter).
@@ -268,6 +271,7 @@ pub fn smtp_rejected(why: Rejection) {
     if let Some(i) = Rejection::ALL.iter().position(|r| *r == why) {
         handles[i].increment(1);
     }
+    activity::refused();
 }
 
 static ACCEPTED: OnceLock<Counter> = OnceLock::new();
@@ -277,6 +281,7 @@ pub fn smtp_message_accepted() {
     ACCEPTED
         .get_or_init(|| metrics::counter!(SMTP_MESSAGES_ACCEPTED))
         .increment(1);
+    activity::accepted();
 }
 
 /// The result of one outbound delivery attempt to one recipient.

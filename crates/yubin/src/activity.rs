@@ -2,11 +2,10 @@
 //! delivered and refused per hour (a fixed ring of hourly buckets), hourly samples of the
 //! queue's size and oldest age, and authentication failures per client address.
 //!
-//! The counts come from the audit events the server logs anyway (see `logging.rs`): one
-//! `smtp delivery` line per accepted message, an `event=…_refused` (or blocklist, greylist,
-//! rate) line per refusal, `event=auth_failure` per failed login. So the protocol crates need
-//! no hook of their own, and a count always agrees with the log. Nothing is persisted: a
-//! restart starts the charts again (the log keeps the history).
+//! The counts come from the same call sites as the Prometheus counters, through
+//! [`telemetry::ActivitySink`]: a message's 250 after the data, each SMTP refusal, each failed
+//! login. So the charts count whatever the log filter is, and no log event is built for
+//! them. Nothing is persisted: a restart starts the charts again (the log keeps the history).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,34 +15,6 @@ pub const HOURS: usize = 48;
 /// Client addresses with failures tracked at most; beyond, the address with the fewest
 /// failures is forgotten (so a scan from many addresses cannot grow the table).
 pub const MAX_ADDRESSES: usize = 1000;
-
-/// The audit events that mean a message (or a recipient) was refused.
-const REFUSALS: [&str; 7] = [
-    "relay_refused",
-    "quota_refused",
-    "dnsbl_hit",
-    "helo_refused",
-    "greylisted",
-    "message_rate",
-    "early_talker",
-];
-
-/// The log messages (without an `event` field) that mean a message was refused after DATA.
-const REFUSAL_MESSAGES: [&str; 3] = [
-    "smtp: refused by inbound authentication",
-    "smtp: message over size limit refused",
-    "smtp: BDAT message over size limit refused",
-];
-
-/// Whether the audit event `event` is a refusal.
-pub fn is_refusal(event: &str) -> bool {
-    REFUSALS.contains(&event)
-}
-
-/// Whether a line without an `event` field, with this message, is a refusal.
-pub fn is_refusal_message(message: &str) -> bool {
-    REFUSAL_MESSAGES.contains(&message)
-}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Bucket {
@@ -197,6 +168,18 @@ impl Activity {
     }
 }
 
+impl telemetry::ActivitySink for Activity {
+    fn accepted(&self) {
+        self.delivered();
+    }
+    fn refused(&self) {
+        Activity::refused(self);
+    }
+    fn auth_failure(&self, peer: std::net::IpAddr) {
+        Activity::auth_failure(self, &peer.to_string());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,12 +252,22 @@ mod tests {
     }
 
     #[test]
-    fn refusal_events() {
-        assert!(is_refusal("relay_refused"));
-        assert!(!is_refusal("auth_failure"));
-        assert!(is_refusal_message(
-            "smtp: refused by inbound authentication"
-        ));
-        assert!(!is_refusal_message("smtp delivery"));
+    fn the_metrics_call_sites_feed_the_charts() {
+        let a = &crate::logging::recent().activity;
+        telemetry::set_activity_sink(
+            std::sync::Arc::clone(a) as std::sync::Arc<dyn telemetry::ActivitySink>
+        );
+        let sum = |h: Vec<(i64, u64, u64)>| h.iter().fold((0, 0), |s, x| (s.0 + x.1, s.1 + x.2));
+        let before = sum(a.hours());
+        telemetry::smtp_message_accepted();
+        telemetry::smtp_rejected(telemetry::Rejection::RelayDenied);
+        telemetry::smtp_rejected(telemetry::Rejection::Greylisted);
+        telemetry::auth_failure_from("198.51.100.7".parse().unwrap());
+        let after = sum(a.hours());
+        assert_eq!((after.0 - before.0, after.1 - before.1), (1, 2));
+        assert!(
+            a.top_failures(usize::MAX)
+                .contains(&("198.51.100.7".to_string(), 1))
+        );
     }
 }

@@ -6,9 +6,11 @@
 //! (`event=auth_failure`, `event=relay_refused`, `event=delivered`, …) that an admin can grep
 //! or ship.
 //!
-//! A second layer keeps the recent lines (INFO and above) in memory for the admin console's
-//! log page, bounded by `[log] tail_lines` and `tail_bytes`, and counts the audit events the
-//! console's charts show ([`crate::activity`]).
+//! A second layer keeps the recent lines in memory for the admin console's log page, bounded
+//! by `[log] tail_lines` and `tail_bytes`. It has the same filter as stderr, so that
+//! `RUST_LOG=warn` spares the hot paths every INFO event (a layer at INFO would make every
+//! `info!` build its fields). The console's charts are not counted from the log but at the
+//! metrics' call sites ([`crate::activity`], [`telemetry::ActivitySink`]).
 //!
 //! Nothing logged here or anywhere in yubin may contain a password or message contents.
 
@@ -98,8 +100,9 @@ fn recent_with(lines: usize, bytes: usize) -> &'static Recent {
 /// used without `RUST_LOG`: `info` for the server, `warn` for admin commands, whose own
 /// output is on stdout.
 pub fn init(default: &str, log: &Log) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let recent = recent_with(log.tail_lines, log.tail_bytes);
+    telemetry::set_activity_sink(Arc::clone(&recent.activity) as Arc<dyn telemetry::ActivitySink>);
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     // Colour codes only on a terminal, never in log files or journald.
     let fmt = match log.format {
@@ -108,29 +111,25 @@ pub fn init(default: &str, log: &Log) {
     };
     let layer = RecentLayer {
         tail: Arc::clone(&recent.tail),
-        activity: Arc::clone(&recent.activity),
     };
-    // `try_init` fails only if a subscriber is already set, which then keeps logging.
+    // `try_init` fails only if a subscriber is already set, which then keeps logging. The
+    // tail keeps INFO and above even when stderr shows DEBUG (it is a summary, and bounded).
     let _ = tracing_subscriber::registry()
-        .with(fmt.with_filter(filter))
-        .with(layer.with_filter(LevelFilter::INFO))
+        .with(fmt.with_filter(filter()))
+        .with(layer.with_filter(filter()).with_filter(LevelFilter::INFO))
         .try_init();
 }
 
-/// The layer that fills the tail and counts audit events.
+/// The layer that fills the tail.
 struct RecentLayer {
     tail: Arc<LogTail>,
-    activity: Arc<Activity>,
 }
 
-/// An event's message and fields as `message k=v …`, and the fields the counters need.
+/// An event's message and fields as `message k=v …`.
 #[derive(Default)]
 struct Fields {
     message: String,
     rest: String,
-    event: Option<String>,
-    result: Option<String>,
-    peer: Option<String>,
 }
 
 impl Visit for Fields {
@@ -145,15 +144,9 @@ impl Visit for Fields {
 
 impl Fields {
     fn record(&mut self, field: &Field, v: String) {
-        match field.name() {
-            "message" => {
-                self.message = v;
-                return;
-            }
-            "event" => self.event = Some(v.clone()),
-            "result" => self.result = Some(v.clone()),
-            "peer" => self.peer = Some(v.clone()),
-            _ => {}
+        if field.name() == "message" {
+            self.message = v;
+            return;
         }
         let _ = write!(self.rest, " {}={}", field.name(), v);
     }
@@ -164,22 +157,6 @@ impl<S: Subscriber> Layer<S> for RecentLayer {
         let meta = event.metadata();
         let mut f = Fields::default();
         event.record(&mut f);
-        match f.event.as_deref() {
-            Some("auth_failure") => {
-                if let Some(p) = &f.peer {
-                    self.activity.auth_failure(p);
-                }
-            }
-            Some(e) if crate::activity::is_refusal(e) => self.activity.refused(),
-            Some(_) => {}
-            None if crate::activity::is_refusal_message(&f.message) => self.activity.refused(),
-            None => {}
-        }
-        // One `smtp delivery` line per message the SMTP server accepted.
-        let result = f.result.as_deref().map(|r| r.trim_matches('"'));
-        if f.message == "smtp delivery" && result == Some("delivered") {
-            self.activity.delivered();
-        }
         let time = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
         let line = format!(
             "{time} {:>5} {}: {}{}",
@@ -217,34 +194,31 @@ mod tests {
     }
 
     #[test]
-    fn the_layer_counts_deliveries_refusals_and_failures() {
+    fn the_layer_keeps_what_its_filter_lets_through_as_one_line_each() {
         let tail = Arc::new(LogTail::new(100, 1 << 20));
-        let activity = Arc::new(Activity::default());
         let layer = RecentLayer {
             tail: Arc::clone(&tail),
-            activity: Arc::clone(&activity),
         };
-        let sub = tracing_subscriber::registry().with(layer.with_filter(LevelFilter::INFO));
+        let sub = tracing_subscriber::registry().with(
+            layer
+                .with_filter(EnvFilter::new("warn"))
+                .with_filter(LevelFilter::INFO),
+        );
         tracing::subscriber::with_default(sub, || {
             tracing::info!(queue_id = %"Q1", result = "delivered".to_string(), "smtp delivery");
-            tracing::info!(queue_id = %"Q2", result = "Temporary".to_string(), "smtp delivery");
-            tracing::info!(event = %"relay_refused", "relay refused");
             tracing::warn!(event = %"auth_failure", peer = %"192.0.2.9", "authentication failed");
+            tracing::error!(queue_id = %"Q2", "store failed");
             tracing::debug!("not kept");
         });
-        let h = activity.hours();
-        assert_eq!(h.iter().map(|x| x.1).sum::<u64>(), 1);
-        assert_eq!(h.iter().map(|x| x.2).sum::<u64>(), 1);
-        assert_eq!(activity.top_failures(5), vec![("192.0.2.9".to_string(), 1)]);
         let lines = tail.lines();
-        assert_eq!(lines.len(), 4);
+        assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(
-            lines[0]
-                .1
-                .contains(" INFO yubin::logging::tests: smtp delivery queue_id=Q1"),
+            lines[0].1.contains(
+                " WARN yubin::logging::tests: authentication failed event=auth_failure peer=192.0.2.9"
+            ),
             "{}",
             lines[0].1
         );
-        assert!(lines[3].1.contains("WARN") && lines[3].1.contains("peer=192.0.2.9"));
+        assert!(lines[1].1.contains("ERROR") && lines[1].1.contains("queue_id=Q2"));
     }
 }

@@ -233,6 +233,9 @@ def test_apple_profile(web):
     assert status == 200, body
     assert headers["content-type"] == "application/x-apple-aspen-config"
     assert headers["content-disposition"] == 'attachment; filename="example.com.mobileconfig"'
+    # The first start's certificate is self-signed: the profile is not signed (a device could
+    # not verify it), a plain property list (test_profile_signing.py has the signed one).
+    assert body.startswith(b"<?xml")
     profile = plistlib.loads(body)
     assert profile["PayloadType"] == "Configuration"
     [mail] = profile["PayloadContent"]

@@ -15,8 +15,8 @@
 //! And the admin console (`/admin/`, [`admin`]): domains, users, aliases, quotas, DKIM and
 //! the DNS check, the queue, bans, the recent log, and charts as inline SVG.
 //!
-//! Not implemented: signing the Apple profile (it is served unsigned, so iOS shows it as
-//! "Not Verified"), HTTP/2.
+//! Apple profiles are signed with the served certificate unless it is self-signed
+//! (`autoconfig/profile_signing.rs`). Not implemented: HTTP/2.
 //!
 //! `GET /metrics` (Prometheus, `metrics.rs`) is answered before routing, over HTTP and HTTPS,
 //! for the clients `[metrics]` allows.
@@ -135,4 +135,7 @@ pub struct WebServer {
     pub acme: Arc<acme::AcmeTokens>,
     /// `GET /metrics` (`None`: `[metrics] enabled = false`, the path is 404).
     pub metrics: Option<metrics::MetricsEndpoint>,
+    /// The served certificate, which signs Apple profiles unless it is self-signed (`None`:
+    /// profiles are unsigned).
+    pub certificate: Option<Arc<dyn autoconfig::profile_signing::CurrentCertificate>>,
 }

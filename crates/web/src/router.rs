@@ -209,6 +209,11 @@ pub async fn route(
                 );
             };
             let mut r = document(StatusCode::OK, mobileconfig::CONTENT_TYPE, body);
+            if let Some(c) = &server.certificate
+                && let Some(signed) = sign_profile(r.body(), c.as_ref())
+            {
+                *r.body_mut() = Full::new(Bytes::from(signed));
+            }
             // A safe file name: the domain is a checked domain name.
             if let Ok(v) = HeaderValue::from_str(&format!(
                 "attachment; filename=\"{}.mobileconfig\"",
@@ -219,6 +224,27 @@ pub async fn route(
             r
         }
         Route::Other => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// The profile signed with the served certificate, `None` (served unsigned) when that is
+/// self-signed or cannot sign.
+fn sign_profile(
+    body: &Body,
+    cert: &dyn crate::autoconfig::profile_signing::CurrentCertificate,
+) -> Option<Vec<u8>> {
+    use crate::autoconfig::profile_signing::{is_self_signed, sign};
+    let key = cert.current();
+    if is_self_signed(&key) {
+        return None;
+    }
+    let bytes = body.clone().into_inner()?; // a cheap clone: `Bytes` is reference-counted
+    match sign(&bytes, &key) {
+        Ok(der) => Some(der),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot sign the Apple profile; serving it unsigned");
+            None
+        }
     }
 }
 

@@ -52,6 +52,13 @@ impl CertResolver {
     }
 }
 
+/// Apple profiles are signed with the certificate served now.
+impl web::autoconfig::profile_signing::CurrentCertificate for CertResolver {
+    fn current(&self) -> Arc<CertifiedKey> {
+        CertResolver::current(self)
+    }
+}
+
 impl ResolvesServerCert for CertResolver {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.current())

@@ -303,6 +303,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         crate::web_config::WebParts {
             pop3_choices: &pop3_choices,
             metrics,
+            certificate: Arc::clone(&tls.resolver),
         },
     );
     let bound = bind_all(&config, &services, &tls.acceptor)?;

@@ -26,6 +26,8 @@ pub struct WebParts<'a> {
     pub pop3_choices: &'a crate::retention::choices::Pop3Choices,
     /// `GET /metrics`, when `[metrics]` is on.
     pub metrics: Option<web::metrics::MetricsEndpoint>,
+    /// The served certificate (it signs Apple profiles unless it is self-signed).
+    pub certificate: Arc<crate::cert_resolver::CertResolver>,
 }
 
 /// The web server, `None` when neither `https` nor `http` is configured.
@@ -39,6 +41,7 @@ pub fn server(
     let WebParts {
         pop3_choices,
         metrics,
+        certificate,
     } = parts;
     let store = Arc::clone(&opened.store);
     let directory = Arc::clone(&opened.directory);
@@ -76,6 +79,7 @@ pub fn server(
         admin,
         acme: Arc::default(),
         metrics,
+        certificate: Some(certificate),
     }))
 }
 

@@ -4,7 +4,7 @@
 //!
 //! The profile and payload identifiers and UUIDs derive from the domain and the address, so a
 //! profile downloaded again replaces the installed one instead of adding a second account.
-//! The profile is not signed (iOS shows "Not Verified"); see the crate documentation.
+//! The router signs the profile with the served certificate ([`super::profile_signing`]).
 
 use crate::MailPorts;
 use crate::autoconfig::{Endpoint, Security, stable_uuid};

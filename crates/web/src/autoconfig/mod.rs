@@ -9,6 +9,7 @@
 pub mod autodiscover;
 pub mod mobileconfig;
 pub mod pacc;
+pub mod profile_signing;
 pub mod thunderbird;
 
 use crate::MailPorts;

@@ -3,21 +3,8 @@
 use super::i18n::Lang;
 
 /// Escapes text for HTML element content and quoted attribute values (the five characters
-/// of the OWASP XSS prevention rule #1).
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// of the OWASP XSS prevention rule #1); the same escape as the XML documents'.
+pub use crate::xml::escape;
 
 /// Percent-encodes a query parameter value (the URL standard's form encoding).
 pub fn query_value(s: &str) -> String {

@@ -333,6 +333,38 @@ async fn dispatch(
 }
 
 /// The form fields of a POST body (`application/x-www-form-urlencoded`).
+/// Why a sign-in POST was refused before its password was looked at.
+pub(crate) enum SignInRefused {
+    /// Origin/Referer name another site.
+    Origin,
+    /// The double-submit token is missing or differs from its cookie.
+    Token,
+    /// The body could not be read (its answer).
+    Body(Response<Body>),
+}
+
+/// The checks every sign-in POST (account pages and admin console) passes first: the same
+/// origin, then the form's token equal to cookie `login_cookie` (double submit, OWASP CSRF
+/// sheet). Returns the request's headers and its form fields.
+pub(crate) async fn signin_form(
+    server: &WebServer,
+    req: Request<Incoming>,
+    login_cookie: &str,
+) -> Result<(HeaderMap, HashMap<String, String>), SignInRefused> {
+    let headers = req.headers().clone();
+    if !same_origin(&headers) {
+        return Err(SignInRefused::Origin);
+    }
+    let body = crate::router::read_body(server, req)
+        .await
+        .map_err(SignInRefused::Body)?;
+    let f = form(&body);
+    match (cookie(&headers, login_cookie), f.get("form_token")) {
+        (Some(c), Some(t)) if !c.is_empty() && tokens_equal(c, t) => Ok((headers, f)),
+        _ => Err(SignInRefused::Token),
+    }
+}
+
 pub(crate) fn form(body: &str) -> HashMap<String, String> {
     form_urlencoded::parse(body.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -354,21 +386,12 @@ async fn login(
     lang: Lang,
 ) -> Response<Body> {
     let t = lang.texts();
-    let headers = req.headers().clone();
-    if !same_origin(&headers) {
-        return forbidden(lang);
-    }
-    let body = match crate::router::read_body(server, req).await {
-        Ok(b) => b,
-        Err(r) => return r,
+    let (headers, f) = match signin_form(server, req, LOGIN_COOKIE).await {
+        Ok(x) => x,
+        Err(SignInRefused::Body(r)) => return r,
+        Err(SignInRefused::Origin | SignInRefused::Token) => return forbidden(lang),
     };
-    let f = form(&body);
     let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
-    // Double submit: the field must equal the cookie set with the form (OWASP CSRF sheet).
-    match cookie(&headers, LOGIN_COOKIE) {
-        Some(c) if !c.is_empty() && tokens_equal(c, get("form_token")) => {}
-        _ => return forbidden(lang),
-    }
     let address = get("address").trim();
     let result = pages
         .auth

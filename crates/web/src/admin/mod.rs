@@ -31,7 +31,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::WebServer;
 use crate::account::session::{SessionLimits, Sessions, random_token, tokens_equal};
-use crate::account::{cookie, form, html, same_origin};
+use crate::account::{SignInRefused, cookie, form, html, same_origin, signin_form};
 use crate::router::Body;
 
 const SESSION_COOKIE: &str = "yubin_admin";
@@ -475,24 +475,19 @@ async fn login(
     req: Request<Incoming>,
     peer: IpAddr,
 ) -> Response<Body> {
-    let headers = req.headers().clone();
-    if !same_origin(&headers) {
-        return forbidden("Request refused: it did not come from this site.");
-    }
-    let body = match crate::router::read_body(server, req).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let f = form(&body);
-    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
-    match cookie(&headers, LOGIN_COOKIE) {
-        Some(c) if !c.is_empty() && tokens_equal(c, get("form_token")) => {}
-        _ => {
+    let (headers, f) = match signin_form(server, req, LOGIN_COOKIE).await {
+        Ok(x) => x,
+        Err(SignInRefused::Body(r)) => return r,
+        Err(SignInRefused::Origin) => {
+            return forbidden("Request refused: it did not come from this site.");
+        }
+        Err(SignInRefused::Token) => {
             return forbidden(
                 "Request refused: the form's token is missing or wrong; reload the page.",
             );
         }
-    }
+    };
+    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
     let address = get("address").trim();
     match console
         .auth

@@ -150,8 +150,14 @@ def wait_for(cond, what, timeout=15):
         time.sleep(0.2)
 
 
-def test_account_pages_in_chromium(web, browser):
+# The standard ports, told to clients as if a NAT mapped them to the test's random ones
+# (`[listen.advertised]`): the settings table (and the screenshots in docs/) show these.
+ADVERTISED = {"imaps": 993, "imap": 143, "pop3s": 995, "pop3": 110, "submissions": 465, "submission": 587}
+
+
+def test_account_pages_in_chromium(web_factory, browser):
     b = browser
+    web = web_factory("[listen.advertised]\n" + "".join(f"{k} = {v}\n" for k, v in ADVERTISED.items()))
     b.go(web, "/account/")
     assert b.find("html").get_attribute("lang") == "en"
     b.screenshot("account-login")
@@ -164,8 +170,9 @@ def test_account_pages_in_chromium(web, browser):
     sign_in(b, ALICE, PASSWORD)
     assert b.path() == "/account/"
     assert b.find("#signed-in").text == ALICE
-    # The settings table as the browser renders it: every listener's host, port and security.
-    p = web.ports
+    # The settings table as the browser renders it: every listener's host, advertised port
+    # and security.
+    p = ADVERTISED
     rows = sorted(
         (r.get_attribute("data-kind"), tuple(td.text for td in r.find_elements(By.TAG_NAME, "td")))
         for r in b.find_all("tr[data-kind]")
@@ -193,7 +200,7 @@ def test_account_pages_in_chromium(web, browser):
     b.screenshot("account-settings-ja")
     # Download the Apple profile by following its link; parse what landed on disk.
     link = b.find("#apple-profile")
-    assert link.get_attribute("href") == f"https://{HOST}:{p['https']}/apple/mobileconfig?email=alice%40example.com"
+    assert link.get_attribute("href") == f"https://{HOST}:{web.ports['https']}/apple/mobileconfig?email=alice%40example.com"
     link.click()
     files = wait_for(lambda: [f for f in b.downloads.iterdir() if not f.name.endswith(".crdownload")], "download")
     assert len(files) == 1 and files[0].suffix == ".mobileconfig", files

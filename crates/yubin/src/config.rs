@@ -168,6 +168,24 @@ pub struct Listen {
     /// Plain HTTP: Thunderbird's autoconfig file, and a redirect to HTTPS for everything
     /// else. Default: none.
     pub http: Vec<SocketAddr>,
+    /// `[listen.advertised]`: the ports clients are told, when they differ from the bound
+    /// ones (behind NAT or a container's port mapping).
+    pub advertised: AdvertisedPorts,
+}
+
+/// The ports named to clients by autoconfiguration, the account pages and `yubin
+/// dns-records` (SRV records); each unset one is the first bound port of its listener.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdvertisedPorts {
+    /// Also in the account pages' links, Autodiscover's redirect and the HTTP→HTTPS redirect.
+    pub https: Option<u16>,
+    pub submission: Option<u16>,
+    pub submissions: Option<u16>,
+    pub pop3: Option<u16>,
+    pub pop3s: Option<u16>,
+    pub imap: Option<u16>,
+    pub imaps: Option<u16>,
 }
 
 fn all_interfaces(port: u16) -> Vec<SocketAddr> {
@@ -187,6 +205,7 @@ impl Default for Listen {
             // No web listener unless configured: ports 80 and 443 are often taken.
             https: Vec::new(),
             http: Vec::new(),
+            advertised: AdvertisedPorts::default(),
         }
     }
 }

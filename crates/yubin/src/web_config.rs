@@ -9,14 +9,18 @@ use crate::config::{Config, Listen};
 /// The port of the first address of each mail listener (what `yubin dns-records` publishes
 /// too), `None` for a listener that is off.
 pub fn mail_ports(listen: &Listen) -> web::MailPorts {
-    let first = |v: &[std::net::SocketAddr]| v.first().map(|a| a.port());
+    // A listener that is not bound is not advertised, whatever `[listen.advertised]` says.
+    let port = |v: &[std::net::SocketAddr], advertised: Option<u16>| {
+        v.first().map(|a| advertised.unwrap_or(a.port()))
+    };
+    let a = &listen.advertised;
     web::MailPorts {
-        imaps: first(&listen.imaps),
-        imap: first(&listen.imap),
-        pop3s: first(&listen.pop3s),
-        pop3: first(&listen.pop3),
-        submissions: first(&listen.submissions),
-        submission: first(&listen.submission),
+        imaps: port(&listen.imaps, a.imaps),
+        imap: port(&listen.imap, a.imap),
+        pop3s: port(&listen.pop3s, a.pop3s),
+        pop3: port(&listen.pop3, a.pop3),
+        submissions: port(&listen.submissions, a.submissions),
+        submission: port(&listen.submission, a.submission),
     }
 }
 
@@ -51,7 +55,10 @@ pub fn server(
     }
     let l = &config.limits;
     let web_config = web::WebConfig {
-        https_port: listen.https.first().map(|a| a.port()),
+        https_port: listen
+            .https
+            .first()
+            .map(|a| listen.advertised.https.unwrap_or(a.port())),
         max_header_bytes: l.http_max_header_bytes,
         max_body_bytes: l.http_max_body_bytes,
         header_timeout: l.http_header_timeout(),
@@ -189,6 +196,20 @@ impl web::account::Pop3RetentionPolicy for RetentionPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn advertised_ports_replace_the_bound_ones_of_bound_listeners_only() {
+        let mut listen: crate::config::Listen = toml::from_str(
+            "imaps = [\"127.0.0.1:1993\"]\nimap = [\"127.0.0.1:1143\"]\npop3 = []\n\
+             [advertised]\nimaps = 993\npop3 = 110\n",
+        )
+        .unwrap();
+        let p = mail_ports(&listen);
+        assert_eq!((p.imaps, p.imap), (Some(993), Some(1143)));
+        assert_eq!(p.pop3, None, "not bound: not advertised");
+        listen.advertised = Default::default();
+        assert_eq!(mail_ports(&listen).imaps, Some(1993));
+    }
 
     #[test]
     fn the_example_documents_the_defaults_and_bad_values_are_refused() {

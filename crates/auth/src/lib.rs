@@ -1,6 +1,9 @@
 //! Password authentication for every protocol.
 //!
-//! - Passwords are stored as argon2id PHC strings ([`hash_password`]).
+//! - Passwords are stored as argon2id PHC strings ([`hash_password`]); hashes imported from
+//!   Dovecot, LDAP or Unix keep their scheme ([`schemes`]) until the user's next successful
+//!   login, which replaces them with argon2id ([`Authenticator::with_rehash`]) and stores the
+//!   SCRAM credentials that cannot be derived from an imported hash.
 //! - Verification takes the same work whether or not the user exists: an unknown user is
 //!   checked against a dummy hash, so timing does not reveal which addresses exist.
 //!   argon2's own comparison is constant-time.
@@ -23,6 +26,7 @@
 mod cache;
 mod guard;
 mod guard_policy;
+pub mod schemes;
 
 pub use cache::CacheConfig;
 pub use guard::{Clock, LoginGuard, format_time, system_clock};
@@ -89,8 +93,14 @@ pub fn hash_password(password: &str) -> String {
         .to_string()
 }
 
-/// Checks a password against a PHC string (constant-time comparison inside argon2).
-pub fn verify_password(password: &str, phc: &str) -> bool {
+/// Checks a password against a stored hash in any supported scheme ([`schemes::verify`]).
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    schemes::verify(password, stored)
+}
+
+/// Checks a password against an argon2 PHC string with the parameters the string names
+/// (constant-time comparison inside argon2).
+pub(crate) fn verify_argon2(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
         Ok(hash) => argon2().verify_password(password.as_bytes(), &hash).is_ok(),
         Err(_) => false,
@@ -156,6 +166,8 @@ pub struct Authenticator {
     decoy_secret: Arc<[u8]>,
     /// The password-guessing defence, when enabled ([`Authenticator::with_guard`]).
     guard: Option<Arc<LoginGuard>>,
+    /// Whether a login with a non-argon2id hash replaces it ([`Authenticator::with_rehash`]).
+    rehash: bool,
 }
 
 impl Authenticator {
@@ -170,7 +182,59 @@ impl Authenticator {
             // Random per authenticator until the shared one is set: fine for one process.
             decoy_secret: random_secret().into(),
             guard: None,
+            rehash: true,
         }
+    }
+
+    /// Whether a successful login whose stored hash is not argon2id (an imported one)
+    /// replaces it with argon2id (default: yes; `[auth] rehash_imported`). SCRAM credentials
+    /// missing from the account are stored at such a login either way.
+    pub fn with_rehash(mut self, rehash: bool) -> Authenticator {
+        self.rehash = rehash;
+        self
+    }
+
+    /// After a successful password login: upgrades an imported hash to argon2id, and stores
+    /// the SCRAM credentials an imported account lacks (they need the password, RFC 5802
+    /// §2.2), so SCRAM works from the next login on. In the background, on the blocking pool
+    /// with the other verifications; the store replaces the hash only if it is still the one
+    /// verified, so a password changed meanwhile (`yubin user passwd`) is never undone.
+    fn upgrade_credentials(&self, user: &store::UserRecord, password: &str) {
+        let rehash = self.rehash && schemes::needs_rehash(&user.password_hash);
+        if !rehash && user.scram.is_some() {
+            return;
+        }
+        let (this, password) = (self.clone(), password.to_string());
+        let (address, old) = (user.address.clone(), user.password_hash.clone());
+        tokio::spawn(async move {
+            let Ok(_permit) = this.verifications.acquire().await else {
+                return;
+            };
+            let work = tokio::task::spawn_blocking(move || {
+                let new = if rehash {
+                    hash_password(&password)
+                } else {
+                    old.clone()
+                };
+                (old, new, scram_credentials(&password))
+            });
+            let Ok((old, new, scram)) = work.await else {
+                return;
+            };
+            match this
+                .directory
+                .replace_password(&address, &old, &new, Some(&scram))
+                .await
+            {
+                Ok(true) if rehash => {
+                    tracing::info!(event = %"password_rehashed", user = %address, "imported password hash replaced with argon2id")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(user = %address, error = %e, "cannot store the upgraded credentials")
+                }
+            }
+        });
     }
 
     /// Counts failures and bans addresses with `guard`; its delays replace the fixed
@@ -287,12 +351,13 @@ impl Authenticator {
             .as_ref()
             .map(|u| u.password_hash.clone())
             .unwrap_or_else(|| dummy_hash().to_string());
-        let password = password.to_string();
+        let pw = password.to_string();
         let ok = self
-            .verify_bounded(move || verify_password(&password, &phc))
+            .verify_bounded(move || verify_password(&pw, &phc))
             .await;
         match (ok, user) {
             (true, Some(user)) => {
+                self.upgrade_credentials(&user, password);
                 if let Some(mac) = mac {
                     self.cache.insert(user.id, mac, &user.password_hash);
                 }

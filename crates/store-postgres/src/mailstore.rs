@@ -81,6 +81,22 @@ impl Directory for PgStore {
         write_tx!(self, |tx| ops_dir::set_scram(tx, address, scram))
     }
 
+    async fn replace_password(
+        &self,
+        address: &Address,
+        expected_hash: &str,
+        new_hash: &str,
+        scram: Option<&str>,
+    ) -> StoreResult<bool> {
+        write_tx!(self, |tx| ops_dir::replace_password(
+            tx,
+            address,
+            expected_hash,
+            new_hash,
+            scram
+        ))
+    }
+
     async fn delete_user(&self, address: &Address) -> StoreResult<()> {
         write_tx!(self, |tx| ops_dir::delete_user(tx, address))
     }

@@ -129,6 +129,23 @@ pub async fn set_password(tx: &mut Tx<'_>, address: &Address, hash: &str) -> PgR
     .await
 }
 
+pub async fn replace_password(
+    tx: &mut Tx<'_>,
+    address: &Address,
+    expected_hash: &str,
+    new_hash: &str,
+    scram: Option<&str>,
+) -> PgResult<bool> {
+    let n = exec(
+        &tx.t,
+        "UPDATE accounts SET password_hash = $3, scram = $4
+         WHERE address = $1 AND password_hash = $2",
+        &[&address.to_string(), &expected_hash, &new_hash, &scram],
+    )
+    .await?;
+    Ok(n == 1)
+}
+
 pub async fn set_scram(tx: &mut Tx<'_>, address: &Address, scram: &str) -> PgResult<()> {
     update_user(
         tx,

@@ -115,6 +115,26 @@ impl Directory for SqliteStore {
             .await
     }
 
+    async fn replace_password(
+        &self,
+        address: &Address,
+        expected_hash: &str,
+        new_hash: &str,
+        scram: Option<&str>,
+    ) -> StoreResult<bool> {
+        let (address, expected, new) = (
+            address.to_string(),
+            expected_hash.to_string(),
+            new_hash.to_string(),
+        );
+        let scram = scram.map(str::to_string);
+        self.writer
+            .run(move |tx| {
+                ops_dir::replace_password(tx.conn, &address, &expected, &new, scram.as_deref())
+            })
+            .await
+    }
+
     async fn pop3_expire(&self, address: &Address) -> StoreResult<Option<store::Pop3Expire>> {
         let address = address.clone();
         self.readers

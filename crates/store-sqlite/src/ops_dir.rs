@@ -122,6 +122,24 @@ pub fn set_password(conn: &Connection, address: &Address, password_hash: &str) -
     Ok(())
 }
 
+pub fn replace_password(
+    conn: &Connection,
+    address: &str,
+    expected_hash: &str,
+    new_hash: &str,
+    scram: Option<&str>,
+) -> StoreResult<bool> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE accounts SET password_hash = ?3, scram = ?4
+             WHERE address = ?1 AND password_hash = ?2",
+        )
+        .db()?
+        .execute(params![address, expected_hash, new_hash, scram])
+        .db()?;
+    Ok(n == 1)
+}
+
 pub fn set_scram(conn: &Connection, address: &Address, scram: &str) -> StoreResult<()> {
     let n = conn
         .prepare_cached("UPDATE accounts SET scram = ?2 WHERE address = ?1")

@@ -75,6 +75,16 @@ pub trait Directory: Send + Sync {
     async fn set_password(&self, address: &Address, password_hash: &str) -> StoreResult<()>;
     /// Stores the account's SCRAM-SHA-256 credentials (RFC 5802 §3). `NotFound` without the user.
     async fn set_scram(&self, address: &Address, scram: &str) -> StoreResult<()>;
+    /// Replaces the account's password hash with `new_hash` and its SCRAM credentials with
+    /// `scram`, only if the stored hash is still `expected_hash` (an upgrade after a login
+    /// must not undo a password change made meanwhile). Returns whether it was replaced.
+    async fn replace_password(
+        &self,
+        address: &Address,
+        expected_hash: &str,
+        new_hash: &str,
+        scram: Option<&str>,
+    ) -> StoreResult<bool>;
     /// Deletes the account, its mailboxes and messages (blobs lose a reference each).
     async fn delete_user(&self, address: &Address) -> StoreResult<()>;
     async fn list_users(&self) -> StoreResult<Vec<UserRecord>>;

@@ -381,6 +381,9 @@ pub struct Auth {
     pub known_ip_secs: u64,
     /// How often a server rereads the bans from the store (`yubin ban add/del`, other nodes).
     pub ban_refresh_secs: u64,
+    /// Whether a successful login replaces an imported password hash (SHA512-CRYPT, bcrypt,
+    /// PBKDF2, …; `yubin user import`) with argon2id.
+    pub rehash_imported: bool,
 }
 
 impl Default for Auth {
@@ -402,6 +405,7 @@ impl Default for Auth {
             burst_ban_secs: guard.burst_ban.as_secs(),
             known_ip_secs: guard.known_ip_ttl.as_secs(),
             ban_refresh_secs: guard.refresh.as_secs(),
+            rehash_imported: true,
         }
     }
 }

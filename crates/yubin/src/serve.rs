@@ -275,7 +275,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     ));
     let mut auth = auth::Authenticator::new(directory.clone(), config.auth.failure_delay())
         .with_cache(config.auth.cache())
-        .with_decoy_secret(decoy);
+        .with_decoy_secret(decoy)
+        .with_rehash(config.auth.rehash_imported);
     if config.auth.login_guard {
         auth = auth.with_guard(Arc::clone(&guard));
     }

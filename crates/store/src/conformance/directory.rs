@@ -72,6 +72,36 @@ pub async fn domains_and_users(s: &dyn Store) {
     );
     s.set_password(&alice, "$argon2id$newer").await.unwrap();
     assert_eq!(s.find_user(&alice).await.unwrap().unwrap().scram, None);
+    // An upgrade after a login replaces the hash only if it is still the one verified.
+    assert!(
+        !s.replace_password(&alice, "{SSHA}old", "$argon2id$up", Some("SCRAM-SHA-256$x"))
+            .await
+            .unwrap()
+    );
+    let found = s.find_user(&alice).await.unwrap().unwrap();
+    assert_eq!(
+        (found.password_hash.as_str(), found.scram),
+        ("$argon2id$newer", None)
+    );
+    assert!(
+        s.replace_password(
+            &alice,
+            "$argon2id$newer",
+            "$argon2id$up",
+            Some("SCRAM-SHA-256$x")
+        )
+        .await
+        .unwrap()
+    );
+    let found = s.find_user(&alice).await.unwrap().unwrap();
+    assert_eq!(found.password_hash, "$argon2id$up");
+    assert_eq!(found.scram.as_deref(), Some("SCRAM-SHA-256$x"));
+    assert!(
+        !s.replace_password(&addr("nobody@users.conformance.test"), "a", "b", None)
+            .await
+            .unwrap()
+    );
+    s.set_password(&alice, "$argon2id$newer").await.unwrap();
     assert!(matches!(
         s.set_scram(&addr("nobody@users.conformance.test"), "x")
             .await,

@@ -73,6 +73,13 @@ impl Directory for PgStore {
         write_tx!(self, |tx| ops_dir::add_user(tx, address, password_hash))
     }
 
+    async fn add_users(
+        &self,
+        users: &[(Address, String)],
+    ) -> StoreResult<Vec<store::NewUserOutcome>> {
+        write_tx!(self, |tx| ops_dir::add_users(tx, users))
+    }
+
     async fn set_password(&self, address: &Address, password_hash: &str) -> StoreResult<()> {
         write_tx!(self, |tx| ops_dir::set_password(tx, address, password_hash))
     }

@@ -119,6 +119,40 @@ async fn update_user(tx: &Tx<'_>, sql: &str, address: &Address, value: &str) -> 
     Ok(())
 }
 
+/// [`add_user`] for each entry, in the caller's transaction; an existing address or a
+/// missing domain is reported, not an error (checked before any insert, so the transaction
+/// never aborts on them).
+pub async fn add_users(
+    tx: &mut Tx<'_>,
+    users: &[(Address, String)],
+) -> PgResult<Vec<store::NewUserOutcome>> {
+    let mut out = Vec::with_capacity(users.len());
+    let mut domains: std::collections::HashMap<String, bool> = Default::default();
+    for (address, hash) in users {
+        let d = address.domain().as_str().to_string();
+        let known = match domains.get(&d) {
+            Some(k) => *k,
+            None => {
+                let k = domain_id(&tx.t, &d).await?.is_some();
+                domains.insert(d, k);
+                k
+            }
+        };
+        if !known {
+            out.push(store::NewUserOutcome::NoDomain);
+            continue;
+        }
+        match add_user(tx, address, hash).await {
+            Ok(id) => out.push(store::NewUserOutcome::Created(id)),
+            Err(crate::error::Error::Store(StoreError::Exists(_))) => {
+                out.push(store::NewUserOutcome::Exists)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
 pub async fn set_password(tx: &mut Tx<'_>, address: &Address, hash: &str) -> PgResult<()> {
     update_user(
         tx,

@@ -25,6 +25,7 @@ macro_rules! check {
 }
 
 check!(domains_and_users);
+check!(add_users_in_batches);
 check!(aliases_and_catch_all);
 check!(pop3_expire_choice);
 check!(default_mailboxes);

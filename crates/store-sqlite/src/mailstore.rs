@@ -101,6 +101,16 @@ impl Directory for SqliteStore {
             .await
     }
 
+    async fn add_users(
+        &self,
+        users: &[(Address, String)],
+    ) -> StoreResult<Vec<store::NewUserOutcome>> {
+        let users = users.to_vec();
+        self.writer
+            .run(move |tx| ops_dir::add_users(tx, &users))
+            .await
+    }
+
     async fn set_password(&self, address: &Address, password_hash: &str) -> StoreResult<()> {
         let (address, hash) = (address.clone(), password_hash.to_string());
         self.writer

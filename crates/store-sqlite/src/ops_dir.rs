@@ -110,6 +110,23 @@ pub fn add_user(tx: &mut Tx<'_>, address: &Address, password_hash: &str) -> Stor
     Ok(account)
 }
 
+/// [`add_user`] for each entry, in the caller's transaction; an existing address or a
+/// missing domain is reported, not an error.
+pub fn add_users(
+    tx: &mut Tx<'_>,
+    users: &[(Address, String)],
+) -> StoreResult<Vec<store::NewUserOutcome>> {
+    users
+        .iter()
+        .map(|(address, hash)| match add_user(tx, address, hash) {
+            Ok(id) => Ok(store::NewUserOutcome::Created(id)),
+            Err(StoreError::Exists(_)) => Ok(store::NewUserOutcome::Exists),
+            Err(StoreError::NotFound(_)) => Ok(store::NewUserOutcome::NoDomain),
+            Err(e) => Err(e),
+        })
+        .collect()
+}
+
 pub fn set_password(conn: &Connection, address: &Address, password_hash: &str) -> StoreResult<()> {
     let n = conn
         .prepare_cached("UPDATE accounts SET password_hash = ?2, scram = NULL WHERE address = ?1")

@@ -22,6 +22,16 @@ pub struct UserRecord {
     pub scram: Option<String>,
 }
 
+/// What [`Directory::add_users`] did with one account of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewUserOutcome {
+    Created(AccountId),
+    /// The address has an account already (left as it is).
+    Exists,
+    /// The address's domain is not one of this server's.
+    NoDomain,
+}
+
 /// An alias: one address delivered to one or more local users. `source` `@example.com`
 /// (empty local part) is the domain's catch-all.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +80,10 @@ pub trait Directory: Send + Sync {
     /// Creates the account with its default mailboxes (INBOX, Sent, Drafts, Trash, Junk,
     /// Archive). The domain must exist (`NotFound`), the address must be free (`Exists`).
     async fn add_user(&self, address: &Address, password_hash: &str) -> StoreResult<AccountId>;
+    /// Adds many accounts (address, password hash) in one transaction, each with its default
+    /// mailboxes as [`Directory::add_user`] makes them; one outcome per entry, in order. For
+    /// bulk imports: one commit (one fsync) per batch instead of one per account.
+    async fn add_users(&self, users: &[(Address, String)]) -> StoreResult<Vec<NewUserOutcome>>;
     /// Also clears the SCRAM credentials (they belong to the old password); set new ones with
     /// [`Directory::set_scram`].
     async fn set_password(&self, address: &Address, password_hash: &str) -> StoreResult<()>;

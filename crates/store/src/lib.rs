@@ -51,7 +51,7 @@ pub use changes::{
 };
 pub use coordination::Coordination;
 pub use dates::{AgeBasis, MessageDates};
-pub use directory::{Alias, Directory, Pop3Expire, UserRecord};
+pub use directory::{Alias, Directory, NewUserOutcome, Pop3Expire, UserRecord};
 pub use dkim::{DkimAlgorithm, DkimKey, DkimKeyStore};
 pub use error::{StoreError, StoreResult};
 pub use greylist::{Greylist, GreylistEntry, GreylistPolicy, GreylistTriple};

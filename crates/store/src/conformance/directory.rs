@@ -3,6 +3,63 @@
 use super::{HASH, addr, dom, setup};
 use crate::{Store, StoreError};
 
+/// A batch of new accounts (an import): created with their default mailboxes, existing
+/// addresses and unknown domains reported in order, nothing else changed.
+pub async fn add_users_in_batches(s: &dyn Store) {
+    s.add_domain(&dom("batch.conformance.test")).await.unwrap();
+    let old = s
+        .add_user(&addr("old@batch.conformance.test"), "$argon2id$old")
+        .await
+        .unwrap();
+    let batch: Vec<_> = [
+        ("a@batch.conformance.test", "{SSHA}x"),
+        ("OLD@batch.conformance.test", "$6$new"),
+        ("b@nowhere.conformance.test", "$6$b"),
+        ("c@batch.conformance.test", "$2y$05$c"),
+    ]
+    .iter()
+    .map(|(a, h)| (addr(a), h.to_string()))
+    .collect();
+    let out = s.add_users(&batch).await.unwrap();
+    assert_eq!(out.len(), 4);
+    let crate::NewUserOutcome::Created(a) = out[0] else {
+        panic!("{out:?}");
+    };
+    assert_eq!(out[1], crate::NewUserOutcome::Exists);
+    assert_eq!(out[2], crate::NewUserOutcome::NoDomain);
+    assert!(matches!(out[3], crate::NewUserOutcome::Created(_)));
+    let found = s
+        .find_user(&addr("a@batch.conformance.test"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.id, found.password_hash.as_str()), (a, "{SSHA}x"));
+    let old_now = s
+        .find_user(&addr("old@batch.conformance.test"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (old_now.id, old_now.password_hash.as_str()),
+        (old, "$argon2id$old")
+    );
+    // The same default mailboxes as add_user makes.
+    let names = |id| async move {
+        let mut v: Vec<String> = s
+            .list_mailboxes(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(a).await, names(old).await);
+    assert!(names(a).await.contains(&"INBOX".to_string()));
+    assert_eq!(s.add_users(&[]).await.unwrap(), vec![]);
+}
+
 /// Domains and accounts: existence rules, canonical addresses, refusal to delete a used domain.
 pub async fn domains_and_users(s: &dyn Store) {
     let users_before = s.user_count().await.unwrap();

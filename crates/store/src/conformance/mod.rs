@@ -96,6 +96,7 @@ async fn next_event(rx: &mut ChangeFeed) -> ChangeEvent {
 pub async fn run_all(store: Arc<dyn Store>) {
     let s = store.as_ref();
     domains_and_users(s).await;
+    add_users_in_batches(s).await;
     aliases_and_catch_all(s).await;
     pop3_expire_choice(s).await;
     default_mailboxes(s).await;

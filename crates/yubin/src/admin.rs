@@ -195,6 +195,27 @@ async fn user(dir: &dyn Directory, cmd: UserCommand, io: Io<'_>) -> anyhow::Resu
                 writeln!(io.output, "password: {pw}")?;
             }
         }
+        UserCommand::Import {
+            file,
+            format,
+            create_domains,
+            domain,
+            batch,
+        } => {
+            crate::user_import::run_import(
+                dir,
+                &file,
+                format,
+                create_domains,
+                domain.as_deref(),
+                batch,
+                io,
+            )
+            .await?
+        }
+        UserCommand::Export { format, output } => {
+            crate::user_import::run_export(dir, format, output.as_deref(), io).await?
+        }
         UserCommand::Del { address } => {
             let a = parse_address(&address)?;
             match dir.delete_user(&a).await {

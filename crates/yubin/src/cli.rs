@@ -302,6 +302,42 @@ pub enum UserCommand {
     },
     /// Delete an account with all its mailboxes and messages.
     Del { address: String },
+    /// Create accounts from FILE (`-` for standard input) with their existing password
+    /// hashes, kept in their scheme ({SHA512-CRYPT}, {BLF-CRYPT}, {ARGON2ID}, {PBKDF2}, {SSHA}…;
+    /// {PLAIN} is hashed at once) and replaced with argon2id at each user's first login.
+    /// Existing accounts are left alone, so a second run adds only what is missing.
+    Import {
+        file: std::path::PathBuf,
+        /// `dovecot-passwd` (`user:{SCHEME}hash:…`, Dovecot's passwd-file) or `csv` (a header
+        /// row with `address` and `password_hash` or `password`). Default: from the file name
+        /// (`.csv`), else dovecot-passwd.
+        #[arg(long, value_enum)]
+        format: Option<UserFileFormat>,
+        /// Add the domains of the imported addresses that are not this server's yet.
+        #[arg(long)]
+        create_domains: bool,
+        /// The domain of user names without `@` (a per-domain passwd-file).
+        #[arg(long)]
+        domain: Option<String>,
+        /// Accounts per transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+    },
+    /// Write every account with its password hash (as `doveadm pw` writes them) to standard
+    /// output or --output (created with mode 0600): the reverse of `user import`.
+    Export {
+        #[arg(long, value_enum, default_value_t = UserFileFormat::DovecotPasswd)]
+        format: UserFileFormat,
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
+}
+
+/// The account file formats of `yubin user import` and `export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UserFileFormat {
+    Csv,
+    DovecotPasswd,
 }
 
 #[derive(Debug, Subcommand)]

@@ -45,6 +45,7 @@ mod rlimit;
 mod serve;
 mod shutdown;
 mod tls;
+mod user_import;
 mod web_config;
 
 use std::process::ExitCode;

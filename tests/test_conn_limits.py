@@ -130,3 +130,37 @@ def test_after_login_literals_get_the_message_limit(server):
     assert t.line().startswith(b"+ ")
     t.send(message + b"\r\n")
     assert t.line().startswith(b"b OK [APPENDUID ")
+
+
+def test_tls_handshakes_queue_for_their_turn(make_server):
+    """`[limits] tls_handshakes_in_progress`: beyond it, a handshake waits its turn (a reconnect
+    storm queues instead of failing). With one turn, a client that connects to the implicit-TLS
+    port and never sends its ClientHello holds it until the handshake timeout; a real client
+    behind it is served after that, not refused; then a burst of 40 at once is served too."""
+    import concurrent.futures
+    import imaplib
+
+    from conftest import client_tls
+
+    server = make_server(extra_config="[limits]\ntls_handshakes_in_progress = 1\ntls_handshake_timeout_secs = 4\n")
+    time.sleep(0.5)  # the start-up probes' handshakes are over
+    stall = socket.create_connection(("127.0.0.1", server.ports["imaps"]), timeout=10)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    m = imaplib.IMAP4_SSL("127.0.0.1", server.ports["imaps"], ssl_context=client_tls(), timeout=30)
+    waited = time.monotonic() - t0
+    assert m.login("alice@example.com", PASSWORD)[0] == "OK"
+    m.logout()
+    # It waited for the stalled handshake's timeout (4 s, counted from the stall's start).
+    assert 2.5 < waited < 8, waited
+    assert stall.recv(1) == b""  # the staller was closed at its timeout
+    stall.close()
+
+    def client(_):
+        with socket.create_connection(("127.0.0.1", server.ports["imaps"]), timeout=30) as s:
+            with client_tls().wrap_socket(s) as tls:
+                return tls.recv(100)
+
+    with concurrent.futures.ThreadPoolExecutor(40) as pool:
+        greetings = list(pool.map(client, range(40)))
+    assert all(g.startswith(b"* OK") for g in greetings), greetings

@@ -220,6 +220,7 @@ impl Conn {
         // Swap the stream out for a placeholder while the handshake owns it.
         let placeholder: BoxStream = Box::new(empty::Empty);
         let plain = std::mem::replace(&mut self.stream, placeholder);
+        let _turn = crate::tls_gate::permit().await;
         let tls = acceptor.accept(plain).await?;
         self.stream = Box::new(tls);
         self.tls = true;

@@ -6,6 +6,7 @@
 
 mod conn;
 mod info;
+pub mod tls_gate;
 mod trusted;
 
 pub use conn::{Conn, LineError};

@@ -257,6 +257,9 @@ pub struct Limits {
     /// of the store's cache table (0: none).
     pub message_cache_mb: usize,
     pub tls_handshake_timeout_secs: u64,
+    /// TLS handshakes in progress at most, every port and STARTTLS together; more wait
+    /// their turn (within the handshake timeout).
+    pub tls_handshakes_in_progress: usize,
     pub shutdown_grace_secs: u64,
     /// HTTP(S): how long a client may take to send a request's headers (also how long an
     /// idle keep-alive connection is kept).
@@ -298,6 +301,7 @@ impl Default for Limits {
             imap_max_preauth_literal: 8192,
             message_cache_mb: 64,
             tls_handshake_timeout_secs: 30,
+            tls_handshakes_in_progress: server_kit::tls_gate::DEFAULT_LIMIT,
             shutdown_grace_secs: 10,
             http_header_timeout_secs: 10,
             http_max_header_bytes: 16 * 1024,

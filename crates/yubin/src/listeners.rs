@@ -301,8 +301,11 @@ fn handle(
         let (stream, tls): (BoxStream, bool) = match acceptor {
             None => (Box::new(stream), false),
             Some(acceptor) => {
-                let accept =
-                    crate::cert_resolver::accept(&acceptor, &shared.alpn_challenges, stream);
+                // The wait for a turn (server_kit::tls_gate) counts toward the timeout.
+                let accept = async {
+                    let _turn = server_kit::tls_gate::permit().await;
+                    crate::cert_resolver::accept(&acceptor, &shared.alpn_challenges, stream).await
+                };
                 let handshake = tokio::time::timeout(handshake_timeout, accept);
                 let result = tokio::select! {
                     _ = shutdown.cancelled() => return,

@@ -243,6 +243,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Ok(n) => tracing::debug!(open_files = n, "open-file limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
+    server_kit::tls_gate::set_limit(limits.tls_handshakes_in_progress);
     // Handle signals from now on rather than dying on one that arrives during startup.
     let mut signals = Signals::new().context("cannot install signal handlers")?;
     // Before anything records a metric: handles registered earlier would be no-ops.

@@ -8,22 +8,21 @@
 //! (see `follow.rs`).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::Notify;
 
-use super::feed::{ChangeFeed, Signal};
+use super::feed::{ChangeFeed, Channel, Leave, Signal};
 use crate::{AccountId, Change, LoggedBatch};
 
-/// Events kept per account for subscribers that have not read them yet. The ring is allocated
-/// whole for each account with a subscriber (about 120 bytes a slot), so this is per-account
-/// memory: 10,000 accounts idling cost 1.2 GiB at 1,024 slots. A subscriber further behind
-/// gets `Resync` and rereads the mailbox (IMAP: `state::resync`), which a bulk change of
-/// hundreds of messages by another session costs anyway.
-pub const CHANGE_FEED_CAPACITY: usize = 128;
+/// Events kept per account for subscribers that have not read them yet, at most. Only unread
+/// events take memory (`feed.rs`), so this bounds a slow subscriber, not every account. One
+/// further behind gets `Resync` and rereads the mailbox (IMAP: `state::resync`), which a bulk
+/// change of thousands of messages by another session costs anyway.
+pub const CHANGE_FEED_CAPACITY: usize = 1024;
 
 struct AccountChannel {
-    tx: broadcast::Sender<Signal>,
+    tx: Arc<Channel>,
     /// The last `seq` delivered to the channel; `None` until the first subscriber said where
     /// it starts ([`ChangeHub::start_at`]) or a batch arrived.
     last: Option<u64>,
@@ -31,10 +30,28 @@ struct AccountChannel {
     woken_early: bool,
 }
 
-/// Per-account broadcast channels, created on first subscription and dropped once the last
-/// subscriber has gone.
-pub struct ChangeHub {
+/// The accounts' channels, created on first subscription and dropped when the last
+/// subscriber goes (so an account nobody watches costs nothing).
+struct Registry {
     channels: Mutex<HashMap<AccountId, AccountChannel>>,
+}
+
+impl Leave for Registry {
+    fn left(&self, account: AccountId, channel: &Arc<Channel>) {
+        let mut map = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        // Under the map's lock no subscriber can join meanwhile.
+        if map
+            .get(&account)
+            .is_some_and(|ch| Arc::ptr_eq(&ch.tx, channel) && channel.subscribers() == 0)
+        {
+            map.remove(&account);
+        }
+    }
+}
+
+/// Per-account channels to the accounts' sessions.
+pub struct ChangeHub {
+    registry: Arc<Registry>,
     capacity: usize,
     /// Accounts whose channel is behind the log: the backend's follower reads what is missing.
     fill: Mutex<HashSet<AccountId>>,
@@ -50,7 +67,9 @@ impl Default for ChangeHub {
 impl ChangeHub {
     pub fn new(capacity: usize) -> ChangeHub {
         ChangeHub {
-            channels: Mutex::new(HashMap::new()),
+            registry: Arc::new(Registry {
+                channels: Mutex::new(HashMap::new()),
+            }),
             capacity,
             fill: Mutex::new(HashSet::new()),
             fill_wanted: Notify::new(),
@@ -58,7 +77,10 @@ impl ChangeHub {
     }
 
     fn channels(&self) -> std::sync::MutexGuard<'_, HashMap<AccountId, AccountChannel>> {
-        self.channels.lock().unwrap_or_else(|e| e.into_inner())
+        self.registry
+            .channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// A feed of the account's events published from now on. Backends then call
@@ -73,11 +95,16 @@ impl ChangeHub {
     pub fn join(&self, account: AccountId) -> (ChangeFeed, bool) {
         let mut map = self.channels();
         let ch = map.entry(account).or_insert_with(|| AccountChannel {
-            tx: broadcast::channel(self.capacity).0,
+            tx: Arc::new(Channel::new(self.capacity)),
             last: None,
             woken_early: false,
         });
-        (ChangeFeed::new(ch.tx.subscribe()), ch.last.is_some())
+        let registry: Arc<dyn Leave> = self.registry.clone();
+        let leave: Weak<dyn Leave> = Arc::downgrade(&registry);
+        (
+            ChangeFeed::join(Arc::clone(&ch.tx), Some((leave, account))),
+            ch.last.is_some(),
+        )
     }
 
     /// The account's log head was `head` when a subscriber joined (read after
@@ -122,10 +149,13 @@ impl ChangeHub {
                 let mut listeners = true;
                 for ev in batch.events {
                     deleted |= ev.change == Change::AccountDeleted;
-                    listeners = ch.tx.send(Signal::Event(ev)).is_ok();
+                    listeners = ch.tx.send(Signal::Event(ev));
                 }
-                // The account is gone: dropping the sender closes its feeds once they have
-                // read the events above; its sessions end.
+                // The account is gone: its feeds close once they have read the events above;
+                // its sessions end.
+                if deleted {
+                    ch.tx.close();
+                }
                 if deleted || !listeners {
                     map.remove(&batch.account);
                 }
@@ -171,7 +201,7 @@ impl ChangeHub {
         let mut map = self.channels();
         if let Some(ch) = map.get_mut(&account) {
             ch.last = Some(head);
-            if ch.tx.send(Signal::Resync).is_err() {
+            if !ch.tx.send(Signal::Resync) {
                 map.remove(&account);
             }
         }
@@ -301,6 +331,57 @@ mod tests {
         assert_eq!(feed.recv().await.unwrap().change, Change::AccountDeleted);
         assert_eq!(feed.recv().await, Err(RecvError::Closed));
         assert!(hub.watched().is_empty());
+    }
+
+    #[tokio::test]
+    async fn memory_follows_unread_events_and_subscribers() {
+        let hub = ChangeHub::default();
+        let mut a1 = hub.subscribe(A);
+        let mut a2 = hub.subscribe(A);
+        hub.start_at(A, 0);
+        let chan = |hub: &ChangeHub| Arc::clone(&hub.channels()[&A].tx);
+        hub.publish([batch(A, 1, 1), batch(A, 2, 2)]);
+        assert_eq!(chan(&hub).queued(), 2);
+        assert_eq!(uid_of(a1.try_recv().unwrap()), 1);
+        assert_eq!(chan(&hub).queued(), 2, "a2 has not read it");
+        assert_eq!(uid_of(a2.try_recv().unwrap()), 1);
+        assert_eq!(chan(&hub).queued(), 1, "read by both: gone");
+        // A subscriber that joins now starts after what is queued.
+        let mut late = hub.subscribe(A);
+        assert_eq!(late.try_recv(), Err(TryRecvError::Empty));
+        // One that leaves no longer holds what it did not read.
+        assert_eq!(uid_of(a1.try_recv().unwrap()), 2);
+        drop(a2);
+        assert_eq!(chan(&hub).queued(), 0);
+        // The last one gone, the account's channel is gone: no event needed.
+        drop(a1);
+        drop(late);
+        assert!(hub.watched().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_waiting_subscriber_is_woken() {
+        let hub = Arc::new(ChangeHub::default());
+        let mut waiting = Vec::new();
+        for _ in 0..200 {
+            let mut feed = hub.subscribe(A);
+            waiting.push(tokio::spawn(
+                async move { uid_of(feed.recv().await.unwrap()) },
+            ));
+        }
+        hub.start_at(A, 0);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        hub.publish([batch(A, 1, 42)]);
+        for w in waiting {
+            assert_eq!(
+                tokio::time::timeout(std::time::Duration::from_secs(5), w)
+                    .await
+                    .unwrap()
+                    .unwrap(),
+                42
+            );
+        }
+        assert!(hub.watched().is_empty(), "every feed was dropped");
     }
 
     #[tokio::test]

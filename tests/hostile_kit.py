@@ -25,13 +25,13 @@ TIMEOUT_SECS = 3
 HOSTILE_LIMITS = {
     "smtp_command_timeout_secs": TIMEOUT_SECS,
     "smtp_data_timeout_secs": TIMEOUT_SECS,
-    "smtp_write_timeout_secs": TIMEOUT_SECS * 2,
+    "smtp_write_timeout_secs": TIMEOUT_SECS,
     "pop3_idle_timeout_secs": TIMEOUT_SECS,
     "imap_idle_timeout_secs": TIMEOUT_SECS,
     "tls_handshake_timeout_secs": TIMEOUT_SECS,
     "http_header_timeout_secs": TIMEOUT_SECS,
 }
-USERS = ("alice", "bob", "probe", "mime", "smuggle")
+USERS = ("alice", "bob", "probe", "mime", "smuggle", "reader")
 # How long one round of the probe (SMTP delivery, IMAP login + FETCH, POP3 STAT) may take.
 PROBE_BUDGET_SECS = 5.0
 

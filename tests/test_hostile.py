@@ -15,6 +15,7 @@ from conftest import PASSWORD, Transcript, client_tls
 from hostile_kit import (
     TIMEOUT_SECS,
     auth_plain,
+    deliver,
     guarded_fixture,
     hostile_server_fixture,
     imap_session,
@@ -578,3 +579,107 @@ def test_http_pipelining_flood(hostile):
     # Either every request is answered in order, or the server stops reading and closes.
     assert answered >= 1
     assert out.count(b"HTTP/1.1 200 ") == answered, out[:500]
+
+
+# --- numbers out of range and nesting --------------------------------------------------------
+
+
+def test_imap_numbers_and_nesting(hostile):
+    """RFC 9051 §9: number is a 32-bit, number64 a 63-bit value; larger ones, and nesting past
+    the parser's depth limit, are syntax errors (BAD), never an overflow or a stack overflow."""
+    t = imap_session(hostile)
+    t.send(b"s SELECT INBOX\r\n")
+    imap_tagged(t, b"s")
+    bad = [
+        b"SEARCH " + b"(" * 4000 + b"ALL" + b")" * 4000,
+        b"SEARCH " + b"NOT " * 2000 + b"ALL",
+        b"SEARCH " + b"OR " * 2000 + b"ALL " * 2001,
+        b"FETCH 4294967296 FLAGS",
+        b"FETCH 1:99999999999999999999999 FLAGS",
+        b"UID FETCH 0:* FLAGS",
+        b"FETCH 1 BODY.PEEK[]<18446744073709551615.18446744073709551615>",
+        b"SEARCH LARGER 99999999999999999999999",
+        b"SEARCH MODSEQ 18446744073709551615",
+        b"FETCH 1 (FLAGS) (CHANGEDSINCE 18446744073709551615)",
+        b"SEARCH SENTBEFORE 99-Foo-99999",
+    ]
+    for i, cmd in enumerate(bad):
+        tag = b"b%d" % i
+        t.send(tag + b" " + cmd + b"\r\n")
+        lines, done = imap_tagged(t, tag)
+        assert done.startswith(tag + b" BAD "), (cmd[:60], done)
+        assert lines == [], lines
+    # In range but past the end of the message: an empty string (RFC 9051 §6.4.5 partial).
+    message = b"Subject: n\r\n\r\nbody\r\n"
+    t.send(b"c APPEND INBOX {%d}\r\n" % len(message))
+    assert t.line().startswith(b"+ ")
+    t.send(message + b"\r\n")
+    assert imap_tagged(t, b"c")[1].startswith(b"c OK")
+    t.send(b"d UID FETCH * BODY.PEEK[]<4294967295.4294967295>\r\n")
+    lines, done = imap_tagged(t, b"d")
+    assert done.startswith(b"d OK") and lines[0].endswith(b"BODY[]<4294967295> {0}\r\n"), lines
+    t.send(b"e UID FETCH * (BODY.PEEK[" + b"1." * 3000 + b"1])\r\n")
+    assert imap_tagged(t, b"e")[1].startswith(b"e OK")
+
+
+def test_smtp_numbers(hostile):
+    # RFC 1870 §6: SIZE over the limit is 552; a SIZE or BDAT size that is no number is 501.
+    t = smtp_session(hostile)
+    assert t.cmd(b"MAIL FROM:<a@b.test> SIZE=99999999999999999999999\r\n")[:9] == b"501 5.5.4"
+    assert t.cmd(b"MAIL FROM:<a@b.test> SIZE=18446744073709551615\r\n")[:9] == b"552 5.3.4"
+    assert t.cmd(b"BDAT 99999999999999999999999\r\n")[:9] == b"501 5.5.4"
+    assert t.cmd(b"MAIL FROM:<a@b.test> SIZE=-1\r\n")[:9] == b"501 5.5.4"
+    # RFC 3030 §2: a chunk is read whatever the reply, so an absurd size just swallows what
+    # follows until the data timeout closes the session.
+    t.send(b"BDAT 18446744073709551615 LAST\r\nNOOP\r\n")
+    out, held = read_until_close(t.sock, TIMEOUT_SECS * 3)
+    assert out.startswith(b"421 4.4.2 "), out
+
+
+def test_pop3_numbers(hostile):
+    # RFC 1939 §5: a message number that does not parse or does not exist is -ERR.
+    t = pop3_session(hostile)
+    for cmd in (b"RETR 0", b"RETR 99999999999999999999999", b"TOP 1 -1", b"TOP 1 18446744073709551615",
+                b"LIST 4294967296", b"UIDL -1", b"DELE 4294967295", b"TOP 99999999 0"):
+        t.send(cmd + b"\r\n")
+        assert t.line().startswith(b"-ERR "), cmd
+    t.send(b"NOOP\r\n")
+    assert t.line() == b"+OK\r\n"
+
+
+# --- clients that send and never read --------------------------------------------------------
+
+
+@pytest.mark.parametrize("listener", ["smtp", "imap", "pop3"])
+def test_flood_without_reading(hostile, listener):
+    """Commands whose replies the client never reads: the server's socket buffers fill, it
+    stops reading, and after its write timeout it drops the session; its memory stays bounded
+    (the replies wait in the kernel, not in the server)."""
+    # Replies of 200 KB each (the message is delivered once per server).
+    if message_count(hostile, "reader") == 0:
+        deliver(hostile, "reader@example.com", b"Subject: big\r\n\r\n" + b"r" * 200_000 + b"\r\n")
+    before = rss_kib(hostile.proc.pid)
+    if listener == "smtp":
+        t, burst = smtp_session(hostile), b"EHLO client.test\r\n" * 4096
+    elif listener == "imap":
+        t = imap_session(hostile, "reader")
+        t.send(b"s SELECT INBOX\r\n")
+        imap_tagged(t, b"s")
+        burst = b"f UID FETCH 1:* (BODY.PEEK[] BODYSTRUCTURE)\r\n" * 64
+    else:
+        t, burst = pop3_session(hostile, "reader"), b"RETR 1\r\n" * 64
+    t.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    t.sock.settimeout(1)
+    started = time.monotonic()
+    dropped = False
+    while time.monotonic() - started < TIMEOUT_SECS * 8:
+        try:
+            t.sock.sendall(burst)
+        except socket.timeout:
+            continue  # the server stopped reading
+        except OSError:
+            dropped = True
+            break
+    assert dropped, "the session was not dropped"
+    assert rss_kib(hostile.proc.pid) - before < 64 * 1024
+    t.sock.close()

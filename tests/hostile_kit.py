@@ -30,6 +30,7 @@ HOSTILE_LIMITS = {
     "imap_idle_timeout_secs": TIMEOUT_SECS,
     "tls_handshake_timeout_secs": TIMEOUT_SECS,
     "http_header_timeout_secs": TIMEOUT_SECS,
+    "http_connection_timeout_secs": TIMEOUT_SECS * 2,
 }
 USERS = ("alice", "bob", "probe", "mime", "smuggle", "reader")
 # How long one round of the probe (SMTP delivery, IMAP login + FETCH, POP3 STAT) may take.

@@ -81,6 +81,40 @@ def slow_smtp_data(hostile, _):
     return trickle(t.sock, b"Subject: slow\r\n\r\nslow body\r\n", TIMEOUT_SECS * 4)
 
 
+def slow_smtp_bdat(hostile, _):
+    t = smtp_session(hostile)
+    t.send(b"MAIL FROM:<slow@sender.test>\r\nRCPT TO:<alice@example.com>\r\nBDAT 100000 LAST\r\n")
+    assert t.smtp_reply().startswith(b"250")
+    assert t.smtp_reply().startswith(b"250")
+    return trickle(t.sock, b"Subject: slow\r\n\r\nslow body\r\n", TIMEOUT_SECS * 4)
+
+
+def slow_smtp_auth(hostile, _):
+    t = smtp_session(hostile, "submission")
+    assert t.cmd(b"AUTH PLAIN\r\n").startswith(b"334")
+    return trickle(t.sock, auth_plain(b"alice@example.com", b"x"), TIMEOUT_SECS * 4)
+
+
+def slow_pop3_auth(hostile, _):
+    t = pop3_session(hostile, None)
+    t.send(b"AUTH PLAIN\r\n")
+    assert t.line().startswith(b"+ ")
+    return trickle(t.sock, auth_plain(b"alice@example.com", b"x"), TIMEOUT_SECS * 4)
+
+
+def slow_imap_literal(hostile, _):
+    t = imap_session(hostile, None)
+    t.send(b"a LOGIN {17}\r\n")
+    assert t.line().startswith(b"+ ")
+    return trickle(t.sock, b"alice@example.com", TIMEOUT_SECS * 4)
+
+
+def slow_http_body(hostile, _):
+    s = client_tls().wrap_socket(raw(hostile, "https"))
+    s.sendall(b"POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+    return trickle(s, b"<Autodiscover>", TIMEOUT_SECS * 4)
+
+
 def slow_pop3(hostile, listener):
     s = raw(hostile, listener)
     if listener == "pop3s":
@@ -117,6 +151,11 @@ SLOWLORIS = [
     (slow_smtp, "submission", b"421 4.4.2 "),
     (slow_smtp, "submissions", b"421 4.4.2 "),
     (slow_smtp_data, "smtp", b"421 4.4.2 "),
+    (slow_smtp_bdat, "smtp", b"421 4.4.2 "),
+    (slow_smtp_auth, "submission", b"421 4.4.2 "),
+    (slow_pop3_auth, "pop3", b"-ERR autologout"),
+    (slow_imap_literal, "imap", b"* BYE autologout"),
+    (slow_http_body, "https", None),
     (slow_pop3, "pop3", b"-ERR autologout"),
     (slow_pop3, "pop3s", b"-ERR autologout"),
     (slow_imap, "imap", b"* BYE autologout"),

@@ -48,6 +48,12 @@ async fn read_chunk(
 ) -> io::Result<bool> {
     while n > 0 {
         let piece = usize::try_from(n).unwrap_or(PIECE).min(PIECE);
+        // RFC 2920 §3.2 (7): pending replies (to a pipelined MAIL, RCPT or earlier chunk) go
+        // out before the server waits for input, or a client that waits for them before
+        // sending the rest of the chunk would deadlock with us.
+        if conn.buffered_bytes().len() < piece {
+            conn.flush().await?;
+        }
         let read = match out.as_deref_mut() {
             Some(buf) => tokio::time::timeout(timeout, conn.read_exact_into(piece, buf)).await,
             None => tokio::time::timeout(timeout, conn.skip(piece)).await,

@@ -406,6 +406,23 @@ def test_smtp_auth_username(hostile, bad):
 
 
 @pytest.mark.parametrize("bad", BAD_BYTES, ids=["ff", "overlong", "nul", "cr", "crlf"])
+def test_imap_and_pop3_sasl_username(hostile, bad):
+    """The same user names through SASL PLAIN on IMAP (RFC 9051 §6.2.2) and POP3 (RFC 5034):
+    a failed exchange, and the session goes on."""
+    response = auth_plain(bad + b"\nINJECTED-LOG-LINE", PASSWORD.encode())
+    t = imap_session(hostile, None)
+    t.send(b"a AUTHENTICATE PLAIN " + response + b"\r\nb NOOP\r\n")
+    reply = t.line()
+    assert reply.startswith((b"a NO ", b"a BAD ")), reply
+    assert t.line() == b"b OK NOOP completed\r\n"
+    p = pop3_session(hostile, None)
+    p.send(b"AUTH PLAIN " + response + b"\r\nNOOP\r\n")
+    assert p.line().startswith(b"-ERR"), "AUTH accepted"
+    assert p.line().startswith(b"-ERR")  # NOOP before login
+    assert "\nINJECTED-LOG-LINE" not in hostile.logs()
+
+
+@pytest.mark.parametrize("bad", BAD_BYTES, ids=["ff", "overlong", "nul", "cr", "crlf"])
 def test_imap_mailbox_names_and_logins(hostile, bad):
     """RFC 9051 §5.1: mailbox names are UTF-8 without control characters. Sent as literals,
     so the bytes reach the parser whole: BAD or NO, and no such mailbox appears."""

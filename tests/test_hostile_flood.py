@@ -13,7 +13,6 @@ import queue
 import resource
 import selectors
 import socket
-import sys
 import tempfile
 import time
 from pathlib import Path

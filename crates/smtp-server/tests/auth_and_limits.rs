@@ -171,7 +171,11 @@ async fn data_trickled_a_byte_at_a_time_times_out() {
     while started.elapsed() < Duration::from_secs(5) && c.try_send(b"x").await {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(started.elapsed() < Duration::from_secs(3), "held for {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "held for {:?}",
+        started.elapsed()
+    );
     c.expect("421 4.4.2").await;
     c.expect_closed().await;
     assert!(h.inbox(h.alice).await.is_empty());

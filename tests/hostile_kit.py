@@ -124,6 +124,7 @@ def hostile_server_fixture():
         y = start_hostile_server(Path(tmp.name) / "s")
         yield y
         y.stop()
+        y.drop_database()
         tmp.cleanup()
 
     return hostile

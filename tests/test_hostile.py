@@ -449,6 +449,56 @@ def test_imap_mailbox_names_and_logins(hostile, bad):
     assert done.startswith((b"u BAD ", b"u NO ")), done  # no mailbox selected
 
 
+def test_imap_utf8_accept_still_refuses_invalid_utf8(hostile):
+    """RFC 9051 §5.1 / RFC 6855 §3: with UTF8=ACCEPT quoted strings may carry 8-bit text, but
+    only valid UTF-8; everything else is still BAD."""
+    t = imap_session(hostile)
+    t.send(b"e ENABLE UTF8=ACCEPT\r\n")
+    assert imap_tagged(t, b"e")[1].startswith(b"e OK")
+    for i, cmd in enumerate([b'CREATE "\xff\xfe"', b'CREATE "a\xc3\x28"', b'SELECT "\xed\xa0\x80"',
+                             b'LIST "" "\xff*"', b'RENAME INBOX "b\xff"', b'CREATE "x\\\r\\\ny"',
+                             b'NOTIFY SET (mailboxes "\xff" (MessageNew))']):
+        tag = b"b%d" % i
+        t.send(tag + b" " + cmd + b"\r\n")
+        _, done = imap_tagged(t, tag)
+        assert done.startswith(tag + b" BAD "), (cmd, done)
+        # A quoted string with CR/LF breaks the line in two: the rest is a second bad command.
+        if b"\n" in cmd:
+            assert t.line().startswith(b"* BAD ")
+    # Valid UTF-8 is a fine name.
+    t.send(b'c CREATE "utf8-\xc3\xa9"\r\nd DELETE "utf8-\xc3\xa9"\r\n')
+    assert imap_tagged(t, b"c")[1].startswith(b"c OK")
+    assert imap_tagged(t, b"d")[1].startswith(b"d OK")
+
+
+def test_imap_nul_in_append_literal(hostile):
+    """RFC 9051 §4.3: a literal holds no NUL; RFC 3516 §4.4: a literal8 (~{n}) may."""
+    message = b"Subject: nul\r\n\r\na\x00b\r\n"
+    t = imap_session(hostile)
+    t.send(b"a APPEND INBOX {%d+}\r\n%s\r\n" % (len(message), message))
+    _, done = imap_tagged(t, b"a")
+    assert done.startswith(b"a BAD "), done
+    t.send(b"b APPEND INBOX ~{%d+}\r\n%s\r\n" % (len(message), message))
+    _, done = imap_tagged(t, b"b")
+    assert done.startswith(b"b OK [APPENDUID "), done
+    uid = int(done.split()[4].rstrip(b"]"))
+    # Stored base64-encoded (so FETCH BODY can send it, RFC 3516 §4.4); BINARY decodes it.
+    t.send(b"s SELECT INBOX\r\nf UID FETCH %d BINARY.PEEK[1]\r\n" % uid)
+    imap_tagged(t, b"s")
+    lines, done = imap_tagged(t, b"f")
+    assert done.startswith(b"f OK") and lines[1] == b"a\x00b\r\n", lines
+
+
+def test_smtp_quoted_local_part_with_control_characters(hostile):
+    # RFC 5321 §4.1.2: quoted-pairSMTP is a backslash and a printable (%d32-126): no CR, NUL.
+    t = smtp_session(hostile)
+    for path in (b'"evil\\\rX-Injected: yes"@x.test', b'"a\\\x00b"@x.test', b'"a\\\x7fb"@x.test'):
+        reply = t.cmd(b"MAIL FROM:<" + path + b">\r\n")
+        assert reply[:3] == b"501", (path, reply)
+    assert t.cmd(b'MAIL FROM:<"a\\\xffb"@x.test> SMTPUTF8\r\n')[:3] == b"501"
+    assert t.cmd(b"NOOP\r\n") == b"250 2.0.0 Ok\r\n"
+
+
 @pytest.mark.parametrize("bad", BAD_BYTES, ids=["ff", "overlong", "nul", "cr", "crlf"])
 def test_pop3_user_and_pass(hostile, bad):
     # RFC 1939 §3: arguments are printable ASCII; the session goes on.

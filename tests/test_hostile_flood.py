@@ -228,6 +228,7 @@ def test_connection_flood(tmp_path):
         probe.round(10_000)
     finally:
         server.stop()
+        server.drop_database()
 
 
 if __name__ == "__main__":
@@ -253,3 +254,4 @@ if __name__ == "__main__":
                   f"{result['server_peak_rss_kib'] / 1024:.1f} MiB")
         finally:
             y.stop()
+            y.drop_database()

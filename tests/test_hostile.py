@@ -5,6 +5,7 @@ with every listener. Each case asserts the protocol's answer (or a clean close),
 client is served throughout (hostile_kit.Probe) and the server stays up without a panic."""
 
 import concurrent.futures
+import re
 import socket
 import ssl
 import time
@@ -359,7 +360,7 @@ def test_smtp_data_cut_short(hostile):
 def test_http_body_of_100_mb_announced(hostile):
     # RFC 9110 §15.5.14: 413 for a body over the limit, answered without reading it.
     s = client_tls().wrap_socket(raw(hostile, "https"))
-    s.sendall(b"POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: x\r\n"
+    s.sendall(b"POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
               b"Content-Length: %d\r\n\r\n<Autodiscover" % HUNDRED_MB)
     out = read_all(s, 5)
     assert out.startswith(b"HTTP/1.1 413 "), out[:200]
@@ -527,6 +528,59 @@ def test_http_hostile_request_lines(hostile):
         s.sendall(request)
         out = read_all(s, 5)
         assert out.startswith(b"HTTP/1.1 400 ") or out in (b"<EOF>", b"<RESET>"), (request, out[:200])
+
+
+def test_http_hostile_xml(hostile):
+    """Autodiscover's XML request (the web's only parsed body): entity expansion ("billion
+    laughs") and external entities are refused as malformed (400), deep nesting is harmless."""
+    entities = "".join(f'<!ENTITY l{i} "{("&l%d;" % (i - 1)) * 10}">' for i in range(1, 10))
+    request = ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY l0 "lol">%s]>'
+               '<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">'
+               "<Request><EMailAddress>%s</EMailAddress><AcceptableResponseSchema>"
+               "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
+               "</AcceptableResponseSchema></Request></Autodiscover>")
+    bodies = [
+        (request % (entities, "&l9;")).encode(),
+        (request % ('<!ENTITY xxe SYSTEM "file:///etc/passwd">', "&xxe;")).encode(),
+    ]
+    before = rss_kib(hostile.proc.pid)
+    for body in bodies:
+        s = client_tls().wrap_socket(raw(hostile, "https"))
+        s.sendall(b"POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/xml\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        out = read_all(s, 5)
+        assert out.startswith(b"HTTP/1.1 400 "), out[:300]
+        assert b"root:" not in out
+    s = client_tls().wrap_socket(raw(hostile, "https"))
+    deep = b"<Autodiscover>" + b"<a>" * 20000 + b"</a>" * 20000 + b"</Autodiscover>"
+    s.sendall(b"POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/xml\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(deep[:60000]) + deep[:60000])
+    assert read_all(s, 5)[:12] in (b"HTTP/1.1 200", b"HTTP/1.1 400")
+    assert rss_kib(hostile.proc.pid) - before < 32 * 1024
+
+
+@pytest.mark.parametrize("address", [b"%FF%FE", b"a%00b", b"a%0D%0ASet-Cookie:%20evil=1",
+                                     b"%22%3E%3Cscript%3Ealert(1)%3C/script%3E", b"A" * 60000],
+                         ids=["ff", "nul", "crlf", "html", "60k"])
+def test_http_account_login_fields(hostile, address):
+    """The account pages' sign-in form with hostile fields: a failed sign-in (or a 4xx), no
+    session, no header injected, and the address echoed back only HTML-escaped."""
+    s = client_tls().wrap_socket(raw(hostile, "https"))
+    s.sendall(b"GET /account/ HTTP/1.1\r\nHost: mail.example.com\r\nConnection: close\r\n\r\n")
+    page = read_all(s, 3)
+    cookie = re.search(rb"set-cookie: (yubin_login=[0-9a-f]+)", page, re.I).group(1)
+    token = re.search(rb'name="form_token" value="([0-9a-f]+)"', page).group(1)
+    body = b"form_token=" + token + b"&address=" + address + b"&password=%FF%00x"
+    s = client_tls().wrap_socket(raw(hostile, "https"))
+    s.sendall(b"POST /account/login HTTP/1.1\r\nHost: mail.example.com\r\nConnection: close\r\nCookie: " + cookie
+              + b"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n" % len(body)
+              + body)
+    out = read_all(s, 5)
+    status = out[9:12]
+    assert status in (b"200", b"400", b"403", b"413"), out[:300]
+    head = out.split(b"\r\n\r\n", 1)[0].lower()
+    assert b"evil" not in head and b"yubin_session" not in head, head
+    assert b"<script>" not in out
 
 
 # --- STARTTLS / STLS injection ---------------------------------------------------------------

@@ -293,6 +293,24 @@ def test_imap_non_synchronising_literal_of_100_mb(hostile):
     assert rss_kib(hostile.proc.pid) - grew < 32 * 1024
 
 
+def test_imap_multiappend_over_the_limit(hostile):
+    """RFC 3502: MULTIAPPEND is atomic. 110 literals of 1 MiB each in one command (LITERAL+),
+    each under the message limit but together over the limit of one command (100 MiB,
+    imap-proto FrameLimits::max_command): refused with NO [TOOBIG], nothing appended, and the
+    server's memory bounded well below the 110 MiB sent."""
+    before_count = message_count(hostile, "alice")
+    before = rss_kib(hostile.proc.pid)
+    t = imap_session(hostile)
+    t.sock.settimeout(60)
+    message = b"Subject: m\r\n\r\n" + b"x" * (1 << 20) + b"\r\n"
+    t.send(b"a APPEND INBOX" + b"".join(b" {%d+}\r\n" % len(message) + message for _ in range(110)) + b"\r\n")
+    _, done = imap_tagged(t, b"a")
+    assert done == b"a NO [TOOBIG] literal too large\r\n", done
+    t.sock.close()
+    assert message_count(hostile, "alice") == before_count
+    assert rss_kib(hostile.proc.pid, "VmRSS") - before < 64 * 1024
+
+
 def test_imap_literal_shorter_than_announced_then_close(hostile):
     before = message_count(hostile, "alice")
     t = imap_session(hostile)
@@ -689,11 +707,13 @@ def test_smtp_pipelining_flood(hostile):
     # RFC 2920 §3.1: replies in the order of the commands.
     t = smtp_session(hostile)
     t.sock.settimeout(60)
+    before = rss_kib(hostile.proc.pid)
     t.send(b"".join(b"RSET\r\nNOOP %d\r\n" % i for i in range(FLOOD)))
     for i in range(FLOOD):
         assert t.smtp_reply() == b"250 2.0.0 Ok\r\n", i
         assert t.smtp_reply() == b"250 2.0.0 Ok\r\n", i
     assert t.cmd(b"QUIT\r\n").startswith(b"221")
+    assert rss_kib(hostile.proc.pid) - before < 32 * 1024
 
 
 def test_imap_pipelining_flood(hostile):
@@ -712,12 +732,14 @@ def test_pop3_pipelining_flood(hostile):
     # RFC 2449 §6.6 PIPELINING.
     t = pop3_session(hostile)
     t.sock.settimeout(60)
+    before = rss_kib(hostile.proc.pid)
     t.send(b"".join(b"NOOP\r\nSTAT\r\n" for _ in range(FLOOD)))
     for i in range(FLOOD):
         assert t.line() == b"+OK\r\n", i
         assert t.line().startswith(b"+OK "), i
     t.send(b"QUIT\r\n")
     assert t.line().startswith(b"+OK")
+    assert rss_kib(hostile.proc.pid) - before < 32 * 1024
 
 
 def test_http_pipelining_flood(hostile):

@@ -450,7 +450,10 @@ impl Client {
         data_timeout: Duration,
         rcpt_replies: Vec<ServerReply>,
     ) -> Result<TxOutcome, ConnError> {
-        self.send(&smtp_proto::dot_stuff(body)).await?;
+        // RFC 5321 §2.3.8: no bare CR or LF on the wire, so a message stored with one cannot
+        // end the data early at the receiver (SMTP smuggling through us).
+        self.send(&smtp_proto::dot_stuff(&smtp_proto::to_crlf(body)))
+            .await?;
         // RFC 5321 §4.5.3.2.6: wait 10 minutes for the reply to the final dot.
         let fin = self.read_reply_within(data_timeout).await?;
         Ok(accepted_get(rcpt_replies, &fin))

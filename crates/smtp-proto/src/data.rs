@@ -3,7 +3,10 @@
 //!
 //! Invariant (SMTP smuggling, CVE-2023-51766): only `CRLF "." CRLF` ends the data. A line
 //! that began after a bare LF or a bare CR is not a line start, so `\n.\r\n`, `\r.\r\n` and
-//! `\r\n.\n` are message content, never the end of data. Bare CR and LF are kept as data.
+//! `\r\n.\n` are message content, never the end of data. Bare CR and LF are kept as data;
+//! [`to_crlf`] turns them into CRLF before such a message is sent on with DATA.
+
+use std::borrow::Cow;
 
 /// Where the scanner is within the current line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,9 +147,75 @@ pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `message` with every bare CR and every bare LF made a CRLF, for sending with DATA.
+///
+/// RFC 5321 §2.3.8: an SMTP client MUST NOT transmit a CR or LF except as a CRLF line end. A
+/// message received with a bare line end (stored as it came, see [`DataScanner`]) and relayed
+/// unchanged could end the data early at a receiver that takes a bare LF (or CR) for a line
+/// end, which would then run the rest of the message as commands from us: SMTP smuggling
+/// (CVE-2023-51764 class), with this server as the unwitting outbound relay.
+pub fn to_crlf(message: &[u8]) -> Cow<'_, [u8]> {
+    let bare = |i: usize| match message[i] {
+        b'\r' => message.get(i + 1) != Some(&b'\n'),
+        b'\n' => i == 0 || message[i - 1] != b'\r',
+        _ => false,
+    };
+    if !(0..message.len()).any(bare) {
+        return Cow::Borrowed(message);
+    }
+    let mut out = Vec::with_capacity(message.len() + 64);
+    let mut i = 0;
+    while let Some(&b) = message.get(i) {
+        match b {
+            b'\r' | b'\n' => {
+                out.extend_from_slice(b"\r\n");
+                // A CRLF is one line end, not two.
+                i += if b == b'\r' && message.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn to_crlf_makes_every_line_end_a_crlf() {
+        assert!(matches!(to_crlf(b"a\r\nb\r\n"), Cow::Borrowed(_)));
+        assert_eq!(&*to_crlf(b"a\nb"), b"a\r\nb");
+        assert_eq!(&*to_crlf(b"a\rb"), b"a\r\nb");
+        assert_eq!(&*to_crlf(b"\n.\n"), b"\r\n.\r\n");
+        assert_eq!(&*to_crlf(b"x\r.\r"), b"x\r\n.\r\n");
+        assert_eq!(&*to_crlf(b"x\r\r\n\n\r\n"), b"x\r\n\r\n\r\n\r\n");
+        // Every smuggling form becomes a dot line, which dot-stuffing then escapes: the data
+        // ends only at the real end.
+        for end in [
+            &b"\n.\n"[..],
+            b"\r.\r",
+            b"\n.\r\n",
+            b"\r\n.\n",
+            b"\r.\r\n",
+            b"\r\n.\r",
+        ] {
+            let msg = [&b"text"[..], end, b"MAIL FROM:<x@y>\r\n"].concat();
+            let wire = dot_stuff(&to_crlf(&msg));
+            let mut scanner = DataScanner::new();
+            let mut out = Vec::new();
+            let p = scanner.feed(&wire, &mut out);
+            assert!(p.done && p.consumed == wire.len(), "{end:?}");
+            assert_eq!(out, to_crlf(&msg).into_owned(), "{end:?}");
+        }
+    }
 
     /// Feeds `input` in two pieces split at `at`; returns (message, consumed, done).
     fn scan_split(input: &[u8], at: usize) -> (Vec<u8>, usize, bool) {

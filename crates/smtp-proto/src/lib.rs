@@ -15,7 +15,7 @@ mod path;
 mod reply;
 
 pub use command::{Command, parse_command};
-pub use data::{DataProgress, DataScanner, dot_stuff};
+pub use data::{DataProgress, DataScanner, dot_stuff, to_crlf};
 pub use dsn::{Notify, RcptParams, Ret, is_xtext, xtext_decode, xtext_encode};
 pub use path::{Body, ForwardPath, MailParams, ReversePath};
 pub use reply::Reply;

@@ -6,6 +6,10 @@
 //!   framing is never lost (RFC 1870 §6.3).
 //! - Every BDAT chunk is consumed whatever the reply, or its bytes would be read as commands.
 //! - Memory holds at most `max_message_size` plus one read buffer per session.
+//! - DATA and BDAT both get their content in pieces of [`PIECE`] octets, each within the data
+//!   timeout, so a client that trickles a byte now and then (slowloris) is dropped after the
+//!   timeout rather than holding its connection slot for ever; the slowest client served
+//!   still sends `PIECE` octets per timeout (109 octets/s with the default 600 s).
 
 use std::io;
 use std::time::Duration;
@@ -15,7 +19,8 @@ use smtp_proto::{DataScanner, Reply};
 
 use crate::session::{Flow, Session, State, io_error};
 
-/// BDAT chunks are read in pieces of this size, each under the data timeout.
+/// Message content (DATA or BDAT chunks) is read in pieces of this size, each under the data
+/// timeout.
 const PIECE: usize = 64 * 1024;
 
 /// The reply for content over the limit. RFC 1870 §6.3 / RFC 3463 X.3.4.
@@ -43,6 +48,12 @@ async fn read_chunk(
 ) -> io::Result<bool> {
     while n > 0 {
         let piece = usize::try_from(n).unwrap_or(PIECE).min(PIECE);
+        // RFC 2920 §3.2 (7): pending replies (to a pipelined MAIL, RCPT or earlier chunk) go
+        // out before the server waits for input, or a client that waits for them before
+        // sending the rest of the chunk would deadlock with us.
+        if conn.buffered_bytes().len() < piece {
+            conn.flush().await?;
+        }
         let read = match out.as_deref_mut() {
             Some(buf) => tokio::time::timeout(timeout, conn.read_exact_into(piece, buf)).await,
             None => tokio::time::timeout(timeout, conn.skip(piece)).await,
@@ -70,8 +81,12 @@ impl Session {
         let mut scanner = DataScanner::new();
         let mut body = Vec::new();
         let mut oversize = false;
+        // RFC 5321 §4.5.3.2.6 bounds the wait for each block of data: a whole PIECE (or the
+        // end of data) must arrive within the data timeout, not just any single byte.
+        let mut piece_deadline = tokio::time::Instant::now() + cfg.data_timeout;
+        let mut piece_read = 0;
         loop {
-            let buf = match tokio::time::timeout(cfg.data_timeout, self.conn.fill_buf()).await {
+            let buf = match tokio::time::timeout_at(piece_deadline, self.conn.fill_buf()).await {
                 Err(_) => {
                     self.reply(timeout_reply(&cfg.hostname)).await?;
                     return Ok(Flow::Close);
@@ -80,6 +95,11 @@ impl Session {
             };
             let progress = scanner.feed(buf, &mut body);
             self.conn.consume(progress.consumed);
+            piece_read += progress.consumed;
+            if piece_read >= PIECE {
+                piece_read = 0;
+                piece_deadline = tokio::time::Instant::now() + cfg.data_timeout;
+            }
             if body.len() > cfg.max_message_size {
                 // Keep reading to the end of data, holding nothing.
                 oversize = true;

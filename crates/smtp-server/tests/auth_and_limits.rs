@@ -154,6 +154,33 @@ async fn data_timeout_sends_421() {
     assert!(h.inbox(h.alice).await.is_empty());
 }
 
+/// Slowloris inside DATA: a byte every 100 ms, each well within the data timeout, must not
+/// hold the session for ever; the content has to arrive in pieces of 64 KiB per timeout.
+#[tokio::test]
+async fn data_trickled_a_byte_at_a_time_times_out() {
+    let h = harness(SmtpMode::Mx, |c| {
+        c.data_timeout = Duration::from_millis(500)
+    })
+    .await;
+    let mut c = h.connect(REMOTE).await;
+    c.cmd("EHLO client.example", "250-").await;
+    c.cmd("MAIL FROM:<a@remote.example>", "250").await;
+    c.cmd("RCPT TO:<alice@example.com>", "250").await;
+    c.cmd("DATA", "354").await;
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(5) && c.try_send(b"x").await {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "held for {:?}",
+        started.elapsed()
+    );
+    c.expect("421 4.4.2").await;
+    c.expect_closed().await;
+    assert!(h.inbox(h.alice).await.is_empty());
+}
+
 #[tokio::test]
 async fn shutdown_while_idle_sends_421() {
     let h = harness(SmtpMode::Mx, |_| {}).await;

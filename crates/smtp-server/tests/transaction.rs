@@ -224,6 +224,22 @@ async fn bdat_chunks() {
     assert!(String::from_utf8_lossy(&b[0]).ends_with("+0000\r\nline\r\n\r\n"));
 }
 
+/// RFC 2920 §3.2 (7): the replies to a pipelined MAIL and RCPT are sent as soon as the input
+/// runs dry, even when that happens inside the BDAT chunk that follows them.
+#[tokio::test]
+async fn pipelined_replies_are_sent_before_waiting_for_the_rest_of_a_chunk() {
+    let h = harness(SmtpMode::Mx, |_| {}).await;
+    let mut c = h.connect(REMOTE).await;
+    c.cmd("EHLO client.example", "250-").await;
+    c.send(b"MAIL FROM:<a@remote.example>\r\nRCPT TO:<alice@example.com>\r\nBDAT 20 LAST\r\nSubject: p\r\n")
+        .await;
+    c.expect("250 2.1.0").await;
+    c.expect("250 2.1.5").await;
+    c.send(b"\r\nbody\r\n").await;
+    c.expect("250 2.0.0 Ok: queued").await;
+    assert_eq!(h.inbox(h.alice).await.len(), 1);
+}
+
 #[tokio::test]
 async fn bare_lf_dot_does_not_end_data() {
     let h = harness(SmtpMode::Mx, |_| {}).await;

@@ -240,6 +240,7 @@ pub struct Limits {
     /// Messages (MAIL commands) per minute from one address on port 25 (0: no limit).
     pub smtp_message_rate_per_ip: u32,
     pub smtp_command_timeout_secs: u64,
+    /// Every 64 KiB of message content (DATA or BDAT) must arrive within this.
     pub smtp_data_timeout_secs: u64,
     /// How long one write of SMTP replies may stall before the session is dropped.
     pub smtp_write_timeout_secs: u64,

@@ -182,6 +182,11 @@ impl Client {
         self.wr.write_all(data).await.unwrap();
     }
 
+    /// Sends bytes; false once the server has closed the connection.
+    pub async fn try_send(&mut self, data: &[u8]) -> bool {
+        self.wr.write_all(data).await.is_ok() && self.wr.flush().await.is_ok()
+    }
+
     /// Reads one complete (possibly multi-line) reply, lines joined with CRLF.
     pub async fn reply(&mut self) -> String {
         let mut all = String::new();

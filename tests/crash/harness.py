@@ -395,7 +395,8 @@ class Load:
             try:
                 p.pass_(PASSWORD)
             except poplib.error_proto as e:
-                if b"[IN-USE]" in e.args[0] or b"[SYS/TEMP]" in e.args[0]:
+                text = e.args[0] if isinstance(e.args[0], bytes) else str(e.args[0]).encode()
+                if b"[IN-USE]" in text or b"[SYS/TEMP]" in text:
                     self.temporary(f"pop3 PASS: {e}")
                     time.sleep(0.5)   # the lease of a killed session expires
                     return
@@ -417,7 +418,8 @@ class Load:
                 p.quit()
             except poplib.error_proto as e:
                 # RFC 1939 §6: -ERR at QUIT: some deletions may not have happened.
-                if b"[SYS/TEMP]" in e.args[0]:
+                text = e.args[0] if isinstance(e.args[0], bytes) else str(e.args[0]).encode()
+                if b"[SYS/TEMP]" in text or not text.startswith(b"-ERR"):
                     self.temporary(f"pop3 QUIT: {e}")
                 else:
                     self.reply_error(f"pop3 QUIT: {e}")
@@ -531,7 +533,8 @@ def store_check(a: Yubin, ledger: Ledger, label: str, grace: int = 2):
 
 
 def queue_empty(a: Yubin) -> bool:
-    return "the queue is empty" in a.cli("queue", "list").stdout
+    """No recipient pending (delivered messages stay listed until the queue's cleanup)."""
+    return not re.search(r"\t[1-9]\d*/\d+ pending", a.cli("queue", "list").stdout)
 
 
 def peer_received(b: Yubin) -> list[str]:
@@ -551,11 +554,13 @@ def peer_received(b: Yubin) -> list[str]:
 def verify_peer(a: Yubin, b: Yubin, ledger: Ledger, kills: int, timeout=90) -> dict:
     """After the last restart: A's queue drains to B; every submission A acknowledged is at B;
     duplicates are at most the transfers in flight at the kills."""
-    deadline = time.time() + timeout
+    started = time.time()
+    deadline = started + timeout
     while not queue_empty(a):
         if time.time() > deadline:
             raise HarnessError(f"A's queue did not drain:\n{a.cli('queue', 'list').stdout[:3000]}")
         time.sleep(0.5)
+    drained = time.time()
     got = peer_received(b)
     counts: dict[str, int] = {}
     for cid in got:
@@ -571,7 +576,8 @@ def verify_peer(a: Yubin, b: Yubin, ledger: Ledger, kills: int, timeout=90) -> d
     if dups > kills * PER_DESTINATION:
         ledger.problem("corrupted", f"{dups} duplicates at the peer, more than the {kills * PER_DESTINATION} "
                                     f"transfers that can be in flight at {kills} kills")
-    return {"submitted_acked": len(acked), "at_peer": len(got), "duplicates": dups}
+    return {"submitted_acked": len(acked), "at_peer": len(got), "duplicates": dups,
+            "queue_drained_secs": round(drained - started, 1)}
 
 
 class Workdir:

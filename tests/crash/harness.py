@@ -204,11 +204,26 @@ class Load:
         while not self.stop.is_set():
             try:
                 f()
-            except (OSError, EOFError, smtplib.SMTPException, imaplib.IMAP4.error, poplib.error_proto,
-                    ssl.SSLError) as e:
+            except (smtplib.SMTPAuthenticationError, poplib.error_proto) as e:
+                self.classify(f.__name__, e)
+            except imaplib.IMAP4.abort as e:          # the connection went away
+                self.temporary(f"{f.__name__}: {e!r}")
+            except imaplib.IMAP4.error as e:          # a NO or BAD to LOGIN or SELECT
+                self.classify(f.__name__, e)
+            except (OSError, EOFError, smtplib.SMTPException, ssl.SSLError) as e:
                 self.temporary(f"{f.__name__}: {e!r}")
             if not self.stop.is_set():
                 time.sleep(0.05)
+
+    def classify(self, what: str, e: Exception):
+        """A refusal is temporary only with its protocol's temporary answer: SMTP 4xx, IMAP
+        [UNAVAILABLE] (RFC 5530), POP3 [SYS/TEMP] or [IN-USE] (RFC 3206, RFC 2449 §8.1.1) —
+        or a connection cut off. Anything else (a failed login, 5xx) is wrong."""
+        text = repr(e)
+        if re.search(r"\(4\d\d,|UNAVAILABLE|SYS/TEMP|IN-USE|EOF|socket error|connection", text):
+            self.temporary(f"{what}: {text}")
+        else:
+            self.reply_error(f"{what}: {text}")
 
     def temporary(self, text: str):
         self.temp.append(text)

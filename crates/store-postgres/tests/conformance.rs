@@ -222,9 +222,12 @@ async fn check_reports_damage() {
             .unwrap();
         tokio::spawn(conn);
         let (mailbox, account) = (d.mailbox.number, d.account.0);
-        c.execute("UPDATE mailboxes SET uid_next = 1 WHERE id = $1", &[&mailbox])
-            .await
-            .unwrap();
+        c.execute(
+            "UPDATE mailboxes SET uid_next = 1 WHERE id = $1",
+            &[&mailbox],
+        )
+        .await
+        .unwrap();
         c.execute(
             "UPDATE accounts SET quota_used = quota_used + 7 WHERE id = $1",
             &[&account],

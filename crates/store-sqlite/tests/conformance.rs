@@ -199,8 +199,11 @@ async fn check_reports_damage() {
     let path = dir.path().to_path_buf();
     conformance::check_reports_damage(store.as_ref(), |d| async move {
         let db = rusqlite::Connection::open(path.join("yubin.db")).unwrap();
-        db.execute("UPDATE mailboxes SET uid_next = 1 WHERE id = ?1", [d.mailbox.number])
-            .unwrap();
+        db.execute(
+            "UPDATE mailboxes SET uid_next = 1 WHERE id = ?1",
+            [d.mailbox.number],
+        )
+        .unwrap();
         db.execute(
             "UPDATE accounts SET quota_used = quota_used + 7 WHERE id = ?1",
             [d.account.0],
@@ -231,6 +234,12 @@ async fn check_reports_damage() {
     })
     .await;
     // A young orphan is a delivery in progress beside a live server: not reported.
-    let report = store.check(std::time::Duration::from_secs(600)).await.unwrap();
-    assert!(!report.problems.iter().any(|p| p.contains("without a row")), "{report}");
+    let report = store
+        .check(std::time::Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert!(
+        !report.problems.iter().any(|p| p.contains("without a row")),
+        "{report}"
+    );
 }

@@ -116,7 +116,10 @@ impl LeaseGuard {
         self.released = true;
         if let Err(e) = self.store.release_lease(&self.name, &self.holder).await {
             tracing::warn!(lease = %self.name, error = %e, "cannot release lease; retrying");
-            let (name, holder) = (std::mem::take(&mut self.name), std::mem::take(&mut self.holder));
+            let (name, holder) = (
+                std::mem::take(&mut self.name),
+                std::mem::take(&mut self.holder),
+            );
             tokio::spawn(release_until_done(
                 Arc::clone(&self.store),
                 name,

@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use tokio::io::AsyncRead;
 
 use crate::{
-    AccountId, AppendMessage, BlobId, ChangeFeed, CheckReport, FlagOp, Flags, MailboxId, MailboxInfo,
-    MessageBody, MessageFacts, MessageMeta, MessageSummary, ModSeq, Quota, StoreResult, Stored,
-    Uid, UnixTime,
+    AccountId, AppendMessage, BlobId, ChangeFeed, CheckReport, FlagOp, Flags, MailboxId,
+    MailboxInfo, MessageBody, MessageFacts, MessageMeta, MessageSummary, ModSeq, Quota,
+    StoreResult, Stored, Uid, UnixTime,
 };
 
 /// A stream of a stored message's bytes, read from disk as the protocol sends it.

@@ -15,7 +15,10 @@ pub async fn run(store: &dyn Store, grace_secs: u64, out: &mut dyn Write) -> any
         .map_err(|e| anyhow::anyhow!("cannot read the store: {e}"))?;
     writeln!(out, "{report}")?;
     if !report.is_clean() {
-        anyhow::bail!("the store is inconsistent ({} problems)", report.problems.len());
+        anyhow::bail!(
+            "the store is inconsistent ({} problems)",
+            report.problems.len()
+        );
     }
     Ok(())
 }

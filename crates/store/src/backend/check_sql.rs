@@ -65,4 +65,3 @@ pub const QUERIES: &[&str] = &[
     "SELECT 'body ' || hash || ': kept with no reference (refcount 0)'
      FROM blobs WHERE refcount = 0",
 ];
-

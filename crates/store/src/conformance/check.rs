@@ -73,10 +73,14 @@ where
     .await;
     let report = s.check(Duration::ZERO).await.expect("check");
     let text = report.to_string();
-    for expected in ["UIDNEXT 1 is not above UID", "quota counters say", "refcount"]
-        .into_iter()
-        .map(String::from)
-        .chain(own)
+    for expected in [
+        "UIDNEXT 1 is not above UID",
+        "quota counters say",
+        "refcount",
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain(own)
     {
         assert!(
             report.problems.iter().any(|p| p.contains(&expected)),

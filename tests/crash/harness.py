@@ -108,6 +108,7 @@ class Ledger:
         self.lock = threading.Lock()
         self.msgs: dict[str, Msg] = {}
         self.submitted: dict[str, bool] = {}     # cid -> acknowledged (250) by A
+        self.sub_bodies: dict[str, bytes] = {}   # cid -> the bytes submitted
         self.seq = 0
         self.run = f"{seed}-{os.urandom(3).hex()}"
         # (account, mailbox, uid) -> cid: a UID, once acknowledged, names that message for ever
@@ -275,6 +276,7 @@ class Load:
                 body = message(cid, ALICE, CAROL, sizes(self.rng), self.rng)
                 with self.ledger.lock:
                     self.ledger.submitted[cid] = False
+                    self.ledger.sub_bodies[cid] = body
                 try:
                     s.sendmail(ALICE, [CAROL], body)
                 except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as e:
@@ -571,20 +573,33 @@ def store_check(a: Yubin, ledger: Ledger, label: str, grace: int = 2):
     return res
 
 
+def check_crashed(a: Yubin, ledger: Ledger, label: str):
+    """`yubin check` on the store as the kill left it, before the restart repairs anything:
+    every invariant must hold already; the only thing allowed is a body file of a delivery
+    that never committed (written before its row, "blob before metadata"), which the next
+    start sweeps. Those are counted."""
+    res = a.cli("check", "--grace", "0", check=False)
+    lines = [l for l in res.stdout.splitlines() if not l.startswith("checked ")]
+    orphans = [l for l in lines if "file without a row (orphan" in l]
+    ledger.figures["orphans_after_kill"] = ledger.figures.get("orphans_after_kill", 0) + len(orphans)
+    if len(lines) != len(orphans) or (res.returncode != 0 and not lines):
+        ledger.problem("corrupted", f"{label}: yubin check after the kill: {res.stdout}{res.stderr}")
+
+
 def queue_empty(a: Yubin) -> bool:
     """No recipient pending (delivered messages stay listed until the queue's cleanup)."""
     return not re.search(r"\t[1-9]\d*/\d+ pending", a.cli("queue", "list").stdout)
 
 
-def peer_received(b: Yubin) -> list[str]:
-    """Every crash id in carol's mailbox at the peer, duplicates included."""
+def peer_received(b: Yubin) -> list[tuple[str, bytes]]:
+    """(crash id, body) of every message in carol's mailbox at the peer, duplicates included."""
     c = imaplib.IMAP4_SSL("127.0.0.1", b.ports["imaps"], ssl_context=client_tls(), timeout=30)
     try:
         c.login(CAROL, PASSWORD)
         out = []
         for _, _, _, body in mailbox_contents(c, "INBOX"):
             mo = CID.search(body)
-            out.append(mo.group(1).decode() if mo else "?")
+            out.append((mo.group(1).decode() if mo else "?", body))
         return out
     finally:
         c.logout()
@@ -602,8 +617,12 @@ def verify_peer(a: Yubin, b: Yubin, ledger: Ledger, kills: int, timeout=90) -> d
     drained = time.time()
     got = peer_received(b)
     counts: dict[str, int] = {}
-    for cid in got:
+    for cid, body in got:
         counts[cid] = counts.get(cid, 0) + 1
+        # Relayed whole: the bytes submitted, after the trace (and DKIM) headers added on the way.
+        sent = ledger.sub_bodies.get(cid)
+        if sent is not None and not body.endswith(sent.split(b"\r\n\r\n", 1)[1]):
+            ledger.problem("corrupted", f"peer received {cid} altered ({len(body)} bytes, sent {len(sent)})")
     acked = {c for c, ok in ledger.submitted.items() if ok}
     for cid in sorted(acked - set(counts)):
         ledger.problem("lost", f"submission {cid} acknowledged, never reached the peer")

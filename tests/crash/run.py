@@ -47,6 +47,7 @@ def crash(backend: str, iterations: int, seed: int, max_load: float = 1.5, log=p
             time.sleep(rng.uniform(0.2, max_load))
             h.kill9(a)
             load.finish()
+            h.check_crashed(a, ledger, f"iteration {i}")
             a.start()
             # Every body byte-compared again every tenth iteration and at the end.
             h.verify(a, ledger, f"iteration {i}", full=i % 10 == 0 or i == iterations)
@@ -81,7 +82,8 @@ def report(label: str, f: dict):
           f"lost {f['lost']}, corrupted {f['corrupted']}, duplicates at the peer {f.get('duplicates', 0)}, "
           f"UID reuse {f['uid_reuse']}, went back {f['went_back']}, flags lost {f['flags_lost']}, "
           f"resurrected {f['resurrected']}; unacknowledged found whole {f['unacked_present']}, "
-          f"absent {f['unacked_absent']}")
+          f"absent {f['unacked_absent']}; uncommitted body files left by the kills (swept at start) "
+          f"{f.get('orphans_after_kill', 0)}")
     for p in f["problems"]:
         print("  PROBLEM:", p)
 

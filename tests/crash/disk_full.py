@@ -217,7 +217,7 @@ def report(f: dict):
         print(f"disk full: skipped: {f['skipped']}")
         return
     print(f"disk full: {f['seconds']}s: acknowledged {f['acknowledged']}, lost {f['lost']}, "
-          f"corrupted {f['corrupted']}; on the full disk {f.get('replies')}; serving again "
+          f"corrupted {f['corrupted']}, duplicates at the peer {f.get('duplicates', 0)}; on the full disk {f.get('replies')}; serving again "
           f"{f.get('recovery_secs')}s after space was freed; yubin check: {f.get('check')}")
     for p in f["problems"]:
         print("  PROBLEM:", p)

@@ -22,6 +22,9 @@ pub(crate) fn store_error_reply(e: &StoreError) -> Reply {
     match e {
         // RFC 3463 X.2.2: mailbox full.
         StoreError::OverQuota => Reply::new(452, "4.2.2", "Mailbox full"),
+        // RFC 5321 §4.2.5 452 "insufficient system storage"; RFC 3463 §3.4 X.3.1 "mail
+        // system full": the disk of the store is full (the client retries later).
+        e if e.is_storage_full() => Reply::new(452, "4.3.1", "Insufficient system storage"),
         // Anything else is our problem, and temporary from the client's view (RFC 3463 X.3.0).
         _ => Reply::new(451, "4.3.0", "Local error in processing, try again later"),
     }
@@ -295,4 +298,23 @@ fn decode_xtext(s: &str) -> Option<String> {
 fn decode_orcpt(s: &str) -> Option<String> {
     let (kind, addr) = s.split_once(';')?;
     Some(format!("{kind};{}", decode_xtext(addr)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A full disk is 452 4.3.1 (RFC 3463 §3.4), other store failures 451 4.3.0, a full
+    /// mailbox 452 4.2.2: all temporary, the client tries again later.
+    #[test]
+    fn store_failures_map_to_temporary_replies() {
+        let full = StoreError::Temporary("database: database or disk is full".into());
+        let r = store_error_reply(&full);
+        assert_eq!((r.code, r.status), (452, Some("4.3.1")));
+        let busy = StoreError::Temporary("database: connection refused".into());
+        let r = store_error_reply(&busy);
+        assert_eq!((r.code, r.status), (451, Some("4.3.0")));
+        let r = store_error_reply(&StoreError::OverQuota);
+        assert_eq!((r.code, r.status), (452, Some("4.2.2")));
+    }
 }

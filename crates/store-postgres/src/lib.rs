@@ -35,6 +35,7 @@
 mod batch;
 mod blob_stream;
 mod change_log;
+mod check;
 mod claims;
 mod coord;
 mod dates;

@@ -585,4 +585,8 @@ impl MailStore for PgStore {
         self.hub.start_at(account, head);
         Ok(feed)
     }
+
+    async fn check(&self, _orphan_grace: std::time::Duration) -> StoreResult<store::CheckReport> {
+        snapshot!(self, |t| crate::check::run(t))
+    }
 }

@@ -207,3 +207,57 @@ two_nodes!(queue_shared_all_on_one_store, |a, b| async {
     conformance::run_queue(a.as_ref()).await;
     conformance::run_queue_shared(a.as_ref(), b.as_ref()).await;
 });
+
+/// `yubin check`: clean after every kind of write, then reports damage done on purpose,
+/// including a body whose bytes no longer match its hash and size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_damage() {
+    let Some(db) = TestDb::create("check_reports_damage").await else {
+        return;
+    };
+    let store: Arc<dyn Store> = db.store().await;
+    let url = db.url.clone();
+    conformance::check_reports_damage(store.as_ref(), |d| async move {
+        let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let (mailbox, account) = (d.mailbox.number, d.account.0);
+        c.execute(
+            "UPDATE mailboxes SET uid_next = 1 WHERE id = $1",
+            &[&mailbox],
+        )
+        .await
+        .unwrap();
+        c.execute(
+            "UPDATE accounts SET quota_used = quota_used + 7 WHERE id = $1",
+            &[&account],
+        )
+        .await
+        .unwrap();
+        let hash_of = async |uid: u32| -> String {
+            c.query_one(
+                "SELECT blob_hash FROM messages WHERE mailbox_id = $1 AND uid = $2",
+                &[&mailbox, &(uid as i64)],
+            )
+            .await
+            .unwrap()
+            .get(0)
+        };
+        let counted = hash_of(d.refcount_of).await;
+        c.execute(
+            "UPDATE blobs SET refcount = refcount + 1 WHERE hash = $1",
+            &[&counted],
+        )
+        .await
+        .unwrap();
+        let big = hash_of(d.body_of).await;
+        c.execute("UPDATE blobs SET data = 'damaged' WHERE hash = $1", &[&big])
+            .await
+            .unwrap();
+        vec![format!("body {big}: 7 bytes")]
+    })
+    .await;
+    drop(store);
+    db.cleanup().await;
+}

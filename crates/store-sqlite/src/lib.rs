@@ -31,6 +31,7 @@ pub mod backup;
 mod blobs;
 mod bodies;
 mod change_log;
+mod check;
 mod checkpoint;
 mod dates;
 mod db;

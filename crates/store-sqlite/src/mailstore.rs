@@ -760,6 +760,13 @@ impl MailStore for SqliteStore {
         self.hub.start_at(account, head);
         Ok(feed)
     }
+
+    async fn check(&self, orphan_grace: std::time::Duration) -> StoreResult<store::CheckReport> {
+        let blobs = Arc::clone(&self.blobs);
+        self.readers
+            .read(move |c| crate::check::run(c, &blobs, orphan_grace))
+            .await
+    }
 }
 
 #[async_trait]

@@ -28,3 +28,44 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How backends word a full file system or database in [`StoreError::Temporary`]: SQLite's
+/// `SQLITE_FULL`, `ENOSPC`'s text (blob files; PostgreSQL's "could not extend file"), and
+/// PostgreSQL's SQLSTATE 53100 name.
+const STORAGE_FULL: &[&str] = &[
+    "database or disk is full",
+    "No space left on device",
+    "(os error 28)",
+    "disk_full",
+];
+
+impl StoreError {
+    /// Whether the store failed because its disk is full — a temporary condition a protocol
+    /// may name (SMTP `452 4.3.1`, RFC 3463 §3.4 "mail system full"). Read from the message
+    /// of [`StoreError::Temporary`] so that the error type stays as every backend and
+    /// protocol knows it.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            StoreError::Temporary(why) => STORAGE_FULL.iter().any(|m| why.contains(m)),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+
+    #[test]
+    fn storage_full_is_recognised() {
+        for why in [
+            "database: database or disk is full",
+            "writing blob: No space left on device (os error 28)",
+            "database: db error: ERROR: could not extend file \"base/1/2\": No space left on device",
+        ] {
+            assert!(StoreError::Temporary(why.into()).is_storage_full(), "{why}");
+        }
+        assert!(!StoreError::Temporary("database: connection refused".into()).is_storage_full());
+        assert!(!StoreError::OverQuota.is_storage_full());
+    }
+}

@@ -109,14 +109,49 @@ impl LeaseGuard {
     }
 
     /// Gives the lease up and waits until the store has recorded it, so whoever asks next
-    /// finds it free. A failure is logged; the lease then expires on its own.
+    /// finds it free. A failure is logged and the release retried in the background (see
+    /// [`release_until_done`]).
     pub async fn release(mut self) {
         self.renewer.abort();
         self.released = true;
         if let Err(e) = self.store.release_lease(&self.name, &self.holder).await {
-            tracing::warn!(lease = %self.name, error = %e, "cannot release lease; it will expire");
+            tracing::warn!(lease = %self.name, error = %e, "cannot release lease; retrying");
+            let (name, holder) = (
+                std::mem::take(&mut self.name),
+                std::mem::take(&mut self.holder),
+            );
+            tokio::spawn(release_until_done(
+                Arc::clone(&self.store),
+                name,
+                holder,
+                self.ttl,
+            ));
         }
     }
+}
+
+/// Retries a release that failed (the database was unreachable) until it succeeds or the
+/// lease has expired anyway. Without it, a session that ended during a database outage kept
+/// its lease — a POP3 maildrop lock — for the whole time to live after the database came
+/// back (found by the crash harness, tests/crash/pg_restart.py: `-ERR [IN-USE]` for a minute
+/// after a two-second PostgreSQL restart).
+async fn release_until_done(
+    store: Arc<dyn Coordination>,
+    name: String,
+    holder: String,
+    ttl: Duration,
+) {
+    let until = tokio::time::Instant::now() + ttl;
+    let mut pause = Duration::from_millis(100);
+    while tokio::time::Instant::now() < until {
+        tokio::time::sleep(pause).await;
+        match store.release_lease(&name, &holder).await {
+            Ok(()) => return,
+            Err(e) => tracing::debug!(lease = %name, error = %e, "lease release failed; retrying"),
+        }
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+    tracing::warn!(lease = %name, "cannot release lease; it expired");
 }
 
 impl Drop for LeaseGuard {
@@ -133,9 +168,11 @@ impl Drop for LeaseGuard {
                 std::mem::take(&mut self.name),
                 std::mem::take(&mut self.holder),
             );
+            let ttl = self.ttl;
             rt.spawn(async move {
                 if let Err(e) = store.release_lease(&name, &holder).await {
-                    tracing::warn!(lease = %name, error = %e, "cannot release lease; it will expire");
+                    tracing::warn!(lease = %name, error = %e, "cannot release lease; retrying");
+                    release_until_done(store, name, holder, ttl).await;
                 }
             });
         }
@@ -162,6 +199,74 @@ async fn renew_loop(
                 return;
             }
             Err(e) => tracing::warn!(lease = %name, error = %e, "lease renewal failed; retrying"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StoreError;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicU32;
+
+    /// A store whose database is "down" for the first `failures` releases.
+    #[derive(Default)]
+    struct Flaky {
+        failures: AtomicU32,
+        held: Mutex<Option<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Coordination for Flaky {
+        async fn acquire_lease(&self, _: &str, holder: &str, _: Duration) -> StoreResult<()> {
+            let mut held = self.held.lock().unwrap();
+            if held.is_some() {
+                return Err(StoreError::InUse);
+            }
+            *held = Some(holder.to_string());
+            Ok(())
+        }
+        async fn renew_lease(&self, _: &str, holder: &str, _: Duration) -> StoreResult<bool> {
+            Ok(self.held.lock().unwrap().as_deref() == Some(holder))
+        }
+        async fn release_lease(&self, _: &str, holder: &str) -> StoreResult<()> {
+            if self.failures.load(Ordering::SeqCst) > 0 {
+                self.failures.fetch_sub(1, Ordering::SeqCst);
+                return Err(StoreError::Temporary("database down".into()));
+            }
+            let mut held = self.held.lock().unwrap();
+            if held.as_deref() == Some(holder) {
+                *held = None;
+            }
+            Ok(())
+        }
+        async fn shared_secret(&self, _: &str, fresh: &[u8]) -> StoreResult<Vec<u8>> {
+            Ok(fresh.to_vec())
+        }
+    }
+
+    /// A release during a database outage is retried once the database is back, long before
+    /// the lease would expire (a POP3 maildrop is not locked for the whole time to live).
+    #[tokio::test]
+    async fn a_release_that_failed_is_retried() {
+        for drop_it in [false, true] {
+            let store = Arc::new(Flaky::default());
+            let guard = LeaseGuard::acquire(store.clone(), "m", Duration::from_secs(60))
+                .await
+                .unwrap();
+            store.failures.store(3, Ordering::SeqCst);
+            if drop_it {
+                drop(guard);
+            } else {
+                guard.release().await;
+            }
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while store.held.lock().unwrap().is_some() {
+                assert!(tokio::time::Instant::now() < deadline, "still held");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert_eq!(store.failures.load(Ordering::SeqCst), 0);
         }
     }
 }

@@ -25,6 +25,7 @@
 
 pub mod backend;
 mod changes;
+mod check;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod coordination;
@@ -49,6 +50,7 @@ pub use changes::{
     CHANGE_FEED_CAPACITY, Change, ChangeEvent, ChangeFeed, ChangeHub, ChangeLogReader, LoggedBatch,
     RecvError, TryRecvError, decode_events, encode_events, fill_requested, group_by_account,
 };
+pub use check::{CheckReport, DEFAULT_ORPHAN_GRACE};
 pub use coordination::Coordination;
 pub use dates::{AgeBasis, MessageDates};
 pub use directory::{Alias, Directory, NewUserOutcome, Pop3Expire, UserRecord};

@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use tokio::io::AsyncRead;
 
 use crate::{
-    AccountId, AppendMessage, BlobId, ChangeFeed, FlagOp, Flags, MailboxId, MailboxInfo,
-    MessageBody, MessageFacts, MessageMeta, MessageSummary, ModSeq, Quota, StoreResult, Stored,
-    Uid, UnixTime,
+    AccountId, AppendMessage, BlobId, ChangeFeed, CheckReport, FlagOp, Flags, MailboxId,
+    MailboxInfo, MessageBody, MessageFacts, MessageMeta, MessageSummary, ModSeq, Quota,
+    StoreResult, Stored, Uid, UnixTime,
 };
 
 /// A stream of a stored message's bytes, read from disk as the protocol sends it.
@@ -368,4 +368,11 @@ pub trait MailStore: Send + Sync {
     /// that falls behind gets [`crate::RecvError::Resync`] and must reread from the store;
     /// [`crate::RecvError::Closed`] after [`crate::Change::AccountDeleted`].
     async fn subscribe(&self, account: AccountId) -> StoreResult<ChangeFeed>;
+
+    // --- verification ----------------------------------------------------------------------
+
+    /// Verifies the whole store's invariants without changing anything (`yubin check`; see
+    /// `check.rs` for the list). Safe beside running servers: unreferenced bodies younger than
+    /// `orphan_grace` are not reported. `Err` only when the store cannot be read.
+    async fn check(&self, orphan_grace: std::time::Duration) -> StoreResult<CheckReport>;
 }

@@ -102,6 +102,16 @@ pub enum Command {
     /// The TLS certificate: which one the server serves, and ACME renewal ([tls] acme).
     #[command(subcommand)]
     Tls(TlsCommand),
+    /// Verify the store without changing it (safe while servers run): UIDNEXT above every
+    /// UID, no UID reused, no MODSEQ above HIGHESTMODSEQ, quota counters equal to the real
+    /// sums, body reference counts equal to their references, every body present with its
+    /// size and hash, no unreferenced body files. Prints each problem; exit status 1 if any.
+    Check {
+        /// Body files without a row younger than this are a delivery in progress, not an
+        /// orphan.
+        #[arg(long, value_name = "SECS", default_value_t = store::DEFAULT_ORPHAN_GRACE.as_secs())]
+        grace: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

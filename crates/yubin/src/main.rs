@@ -18,6 +18,7 @@ mod antispam_config;
 mod backup_cli;
 mod ban_cli;
 mod cert_resolver;
+mod check_cli;
 mod check_dns_cli;
 mod cli;
 mod config;
@@ -97,6 +98,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::Backup { .. }
         | Command::Restore { .. }
         | Command::Retention(_)
+        | Command::Check { .. }
         | Command::Tls(_) => tokio::runtime::Builder::new_current_thread(),
         // Reading the source overlaps storing it.
         Command::Import(_) | Command::Export(_) => {
@@ -233,6 +235,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 backup_cli::restore(&config, path.as_deref(), &src, &mut std::io::stdout())
             }
             Command::Tls(cmd) => acme::cli::run(&config, cmd, &mut std::io::stdout()).await,
+            Command::Check { grace } => {
+                let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
+                check_cli::run(opened.store.as_ref(), grace, &mut std::io::stdout()).await
+            }
             Command::Retention(cli::RetentionCommand::Run { dry_run, address }) => {
                 let opened = serve::open_store(&config, serve::StoreRole::Admin).await?;
                 retention::cli::run(

@@ -247,3 +247,29 @@ fn bans_add_list_del() {
     assert!(err.contains("is not an IP address"), "{err}");
     assert!(env.ok(&["ban", "list"]).starts_with("192.0.2.7\t"));
 }
+
+/// `yubin check`: a fresh store is consistent (exit 0); a body file nothing references is
+/// reported once it is older than `--grace` (exit 1), not before (a delivery in progress).
+#[test]
+fn check_reports_an_orphan_body_file() {
+    let env = Env::new("");
+    env.ok(&["domain", "add", "example.com"]);
+    let out = env.ok(&["check"]);
+    assert!(out.contains("no problems"), "{out}");
+    let orphan = "cd".repeat(32);
+    let path = env.data_dir().join("blobs/cd").join(&orphan);
+    std::fs::write(&path, b"left over by a crash").unwrap();
+    let out = env.ok(&["check"]);
+    assert!(
+        out.contains("no problems"),
+        "young file, default grace: {out}"
+    );
+    let out = env.run(&["check", "--grace", "0"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("body {orphan}: file without a row")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 problem"), "{stdout}");
+}

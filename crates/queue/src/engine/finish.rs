@@ -87,8 +87,31 @@ impl Engine {
                 }
             }
         }
-        if let Err(e) = self.queue.record_attempts(lease, &results).await {
-            tracing::warn!(queue_id = msg.id, error = %e, "cannot record delivery results");
+        self.record(lease, msg.id, &results).await;
+    }
+
+    /// Records the results, retrying a temporary failure for up to the lease's time to live
+    /// (the lease is renewed meanwhile). A delivery made but not recorded is made again at the
+    /// next attempt — a duplicate at the recipient (RFC 5321 §6.1 prefers it to a loss) — so a
+    /// store that fails for a moment (a full disk, a database restart) must not turn every
+    /// delivery of that moment into one: the crash harness (tests/crash/disk_full.py) found 16
+    /// duplicates after the data directory's disk was full for two seconds.
+    async fn record(&self, lease: LeaseId, id: store::QueueId, results: &[AttemptResult]) {
+        let deadline = tokio::time::Instant::now() + self.config.lease;
+        let mut pause = std::time::Duration::from_millis(100);
+        loop {
+            match self.queue.record_attempts(lease, results).await {
+                Ok(()) => return,
+                Err(store::StoreError::Temporary(e)) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(queue_id = id, error = %e, "cannot record delivery results yet; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(2));
+                }
+                Err(e) => {
+                    tracing::warn!(queue_id = id, error = %e, "cannot record delivery results");
+                    return;
+                }
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use mail_types::{Address, Domain};
 
 mod batch;
+mod check;
 mod coordination;
 mod dates;
 mod deleted;
@@ -28,6 +29,7 @@ mod transfer;
 mod two_handles;
 
 pub use batch::*;
+pub use check::*;
 pub use coordination::*;
 pub use dates::*;
 pub use deleted::*;

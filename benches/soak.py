@@ -47,8 +47,8 @@ FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 MIB = 1024 * 1024
 
 # Series -> (absolute tolerance, relative tolerance): the last third's maximum may exceed the
-# middle third's maximum by the larger of the two. RSS: allocator noise and caches that fill
-# slowly (the message cache is bounded by [limits] message_cache_mb); fds: a few connections
+# middle third's maximum by the larger of the two. RSS (the least of each sample's window):
+# allocator noise and caches that settle (see config()); fds: a few connections
 # open at the moment of the sample; the WAL is bounded by checkpoints; db and body store hold
 # bounded mailboxes whose size wanders with the random message sizes.
 TOLERANCES = {
@@ -59,21 +59,32 @@ TOLERANCES = {
     "blobs_mib": (2.0, 0.25),
     "tasks": (10, 0.0),
 }
+# How often RSS is read between samples (see the sampler).
+RSS_EVERY = 0.5
 # Tasks alive once the load stopped and its connections closed, over the idle value before it.
 IDLE_TASKS_SLACK = 2
 
-COLUMNS = ["t_s", "rss_mib", "fds", "db_mib", "wal_mib", "blobs_mib", "tasks", "connections", "queue", "cpu_s", "ops", "provoked", "errors"]
+COLUMNS = ["t_s", "rss_mib", "rss_peak_mib", "fds", "db_mib", "wal_mib", "blobs_mib", "tasks", "connections", "queue", "cpu_s", "ops", "provoked", "errors"]
 
 
-def config(peer_smtp: int | None) -> str:
+def config(peer_smtp: int | None, full_caches: bool = False) -> str:
     """The soak config of A (peer_smtp: B's port 25) or B (None)."""
+    # Bounded caches that fill as the run goes grow RSS until they are full: the facts of every
+    # new message (`message_cache_mb`, 64 MiB by default, two generations, never invalidated)
+    # and the log tail of the admin console (`[log] tail_lines`, 2,000). Small, they are full
+    # within the warm-up, so that growth after it is a leak; --full-caches keeps the defaults
+    # (a run of hours then shows the climb to their plateau).
+    caches = "" if full_caches else "message_cache_mb = 1\n"
+    log = "" if full_caches else "[log]\ntail_lines = 200\n"
     conf = (
         "[limits]\n"
+        f"{caches}"
         f"max_message_size = {MAX_SIZE}\n"
         "max_connections_per_ip = 1000\n"
         "connection_rate_per_ip = 0\n"
         "smtp_message_rate_per_ip = 0\n"
         "[metrics]\nenabled = true\nallow = [\"127.0.0.0/8\"]\n"
+        f"{log}"
     )
     if peer_smtp is not None:
         conf += (
@@ -91,14 +102,14 @@ def config(peer_smtp: int | None) -> str:
 AUTH = "ban_after_failures = 0\nban_after_burst = 0\nmax_failure_delay_ms = 500\n"
 
 
-def start_servers(tmp: Path):
+def start_servers(tmp: Path, full_caches: bool):
     b = Yubin(tmp / "b", config(None), AUTH)
     b.ports["http"] = free_port()
     b.write_config()
     b.cli("domain", "add", "b.test")
     b.cli("user", "add", "dave@b.test", "--password-stdin", stdin=PASSWORD + "\n")
     b.start()
-    a = Yubin(tmp / "a", config(b.ports["smtp"]), AUTH)
+    a = Yubin(tmp / "a", config(b.ports["smtp"], full_caches), AUTH)
     a.ports["http"] = free_port()
     a.write_config()
     a.cli("domain", "add", "example.com")
@@ -111,9 +122,10 @@ def start_servers(tmp: Path):
 # ---- samples ------------------------------------------------------------------------------------
 
 
-def rss_mib(pid: int) -> float:
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
+    """A memory figure of /proc/PID/status in MiB: VmRSS now, or VmHWM (the peak so far)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -174,7 +186,8 @@ class Counters:
 
     def failed(self, name: str, e: BaseException):
         with self.lock:
-            self.ops[name] += 1
+            if name in self.ops:
+                self.ops[name] += 1
             self.errors += 1
             if len(self.error_samples) < 30:
                 self.error_samples.append(f"{time.strftime('%H:%M:%S')} {name}: {e!r}")
@@ -187,13 +200,14 @@ class Counters:
             return sum(self.ops.values())
 
 
-def sample(a: Yubin, t0: float, c: Counters) -> dict:
+def sample(a: Yubin, t0: float, c: Counters, rss_low: float, rss_high: float) -> dict:
     pid = a.proc.pid
     db, wal, blobs = data_sizes(a.data)
     g = scrape(a)
     return {
         "t_s": round(time.time() - t0, 1),
-        "rss_mib": round(rss_mib(pid), 2),
+        "rss_mib": round(rss_low, 2),
+        "rss_peak_mib": round(rss_high, 2),
         "fds": fds(pid),
         "db_mib": round(db, 3),
         "wal_mib": round(wal, 3),
@@ -313,6 +327,10 @@ def plot(out: Path) -> str | None:
     if not bench:
         return "no yubin-bench binary (cargo build -p yubin-bench)"
     font = os.environ.get("YUBIN_SOAK_FONT", FONT)
+    if not Path(font).exists() and shutil.which("fc-match"):
+        # Another sans-serif TTF of the system, if fontconfig knows one.
+        found = subprocess.run(["fc-match", "-f", "%{file}", "sans-serif:fontformat=TrueType"], capture_output=True, text=True)
+        font = found.stdout.strip() or font
     res = subprocess.run(
         [bench, "plot", "--csv", str(out / "samples.csv"), "--out", str(out / "soak.png"), "--font", font,
          "--title", "yubin soak run", "--marks", "0.2,0.4667,0.7333"],
@@ -328,6 +346,8 @@ def main() -> int:
                     help="operations per second (each a short session)")
     ap.add_argument("--workers", type=int, default=3, help="client threads running the operations")
     ap.add_argument("--sample-secs", type=float, default=5.0)
+    ap.add_argument("--full-caches", action="store_true",
+                    help="keep message_cache_mb and the log tail at their defaults (long runs)")
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("YUBIN_SOAK_OUT", ROOT / "target" / "soak")))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -336,7 +356,7 @@ def main() -> int:
     tmp = tempfile.mkdtemp(prefix="yubin-soak-")
     a = b = None
     try:
-        a, b = start_servers(Path(tmp))
+        a, b = start_servers(Path(tmp), args.full_caches)
         time.sleep(3)  # start-up tasks (sweeps, first queue poll) settle
         idle_before = wait_quiet(a)["yubin_tokio_tasks_alive"]
         c = Counters()
@@ -347,12 +367,25 @@ def main() -> int:
         stop = threading.Event()
 
         def sampler():
+            # RSS is read every RSS_EVERY seconds; a sample keeps the window's least value (what
+            # the process holds) and its greatest (transients: an argon2 hash of a wrong
+            # password allocates 19 MiB for a moment, a large message its buffers).
+            low, high = float("inf"), 0.0
+            next_at = time.time()
             while not stop.is_set():
+                if a.proc.poll() is not None:
+                    c.failed("sample", RuntimeError(f"yubin A exited with status {a.proc.returncode}"))
+                    return
                 try:
-                    samples.append(sample(a, t0, c))
+                    rss = rss_mib(a.proc.pid)
+                    low, high = min(low, rss), max(high, rss)
+                    if time.time() >= next_at:
+                        samples.append(sample(a, t0, c, low, high))
+                        low, high = float("inf"), 0.0
+                        next_at += args.sample_secs
                 except Exception as e:
                     c.failed("sample", e)
-                stop.wait(args.sample_secs)
+                stop.wait(RSS_EVERY)
 
         st = threading.Thread(target=sampler, daemon=True)
         st.start()
@@ -360,14 +393,17 @@ def main() -> int:
         run_load(load, args.rate, until, args.workers, c)
         stop.set()
         st.join()
-        quiet = wait_quiet(a)
-        time.sleep(2)
-        idle_after = wait_quiet(a)["yubin_tokio_tasks_alive"]
-
         with open(args.out / "samples.csv", "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=COLUMNS)
             w.writeheader()
             w.writerows(samples)
+        if a.proc.poll() is not None:
+            print(f"soak: FAIL: yubin A exited with status {a.proc.returncode}; see {args.out}/server-a.log", file=sys.stderr)
+            return 1
+        quiet = wait_quiet(a)
+        time.sleep(2)
+        idle_after = wait_quiet(a)["yubin_tokio_tasks_alive"]
+
         verdict = plateau(samples)
         errors_a, errors_b = log_errors(a), log_errors(b)
         tasks_ok = idle_after <= idle_before + IDLE_TASKS_SLACK
@@ -382,6 +418,7 @@ def main() -> int:
         summary = {
             "minutes": args.minutes,
             "rate": args.rate,
+            "full_caches": args.full_caches,
             "samples": len(samples),
             "operations": c.ops,
             "operations_total": c.total(),
@@ -396,7 +433,8 @@ def main() -> int:
             # The server's CPU share (of one core) under this load, and the driver's own.
             "server_cpu_share": round(cpu_seconds(a.proc.pid) / max(1.0, samples[-1]["t_s"]), 3) if samples else None,
             "driver_cpu_share": round(sum(os.times()[:2]) / max(1.0, time.time() - t0), 3),
-            "rss_mib": {"first": samples[0]["rss_mib"], "max": max(s["rss_mib"] for s in samples), "last": samples[-1]["rss_mib"]} if samples else None,
+            "rss_mib": {"first": samples[0]["rss_mib"], "max": max(s["rss_mib"] for s in samples), "last": samples[-1]["rss_mib"],
+                        "peak": rss_mib(a.proc.pid, "VmHWM")} if samples else None,
             "fds": {"first": samples[0]["fds"], "max": max(s["fds"] for s in samples), "last": samples[-1]["fds"]} if samples else None,
             "passed": passed,
         }

@@ -53,6 +53,7 @@ MIB = 1024 * 1024
 # bounded mailboxes whose size wanders with the random message sizes.
 TOLERANCES = {
     "rss_mib": (4.0, 0.10),
+    "anon_mib": (4.0, 0.10),
     "fds": (5, 0.0),
     "db_mib": (1.0, 0.10),
     "wal_mib": (1.0, 0.10),
@@ -64,7 +65,7 @@ RSS_EVERY = 0.5
 # Tasks alive once the load stopped and its connections closed, over the idle value before it.
 IDLE_TASKS_SLACK = 2
 
-COLUMNS = ["t_s", "rss_mib", "rss_peak_mib", "fds", "db_mib", "wal_mib", "blobs_mib", "tasks", "connections", "queue", "cpu_s", "ops", "provoked", "errors"]
+COLUMNS = ["t_s", "rss_mib", "rss_peak_mib", "anon_mib", "fds", "db_mib", "wal_mib", "blobs_mib", "tasks", "connections", "queue", "cpu_s", "ops", "provoked", "errors"]
 
 
 def config(peer_smtp: int | None, full_caches: bool = False) -> str:
@@ -123,7 +124,8 @@ def start_servers(tmp: Path, full_caches: bool):
 
 
 def rss_mib(pid: int, field: str = "VmRSS") -> float:
-    """A memory figure of /proc/PID/status in MiB: VmRSS now, or VmHWM (the peak so far)."""
+    """A memory figure of /proc/PID/status in MiB: VmRSS now, RssAnon (its part that is not
+    file pages: heap, stacks), or VmHWM (the peak so far)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
@@ -200,7 +202,7 @@ class Counters:
             return sum(self.ops.values())
 
 
-def sample(a: Yubin, t0: float, c: Counters, rss_low: float, rss_high: float) -> dict:
+def sample(a: Yubin, t0: float, c: Counters, rss_low: float, rss_high: float, anon_low: float) -> dict:
     pid = a.proc.pid
     db, wal, blobs = data_sizes(a.data)
     g = scrape(a)
@@ -208,6 +210,7 @@ def sample(a: Yubin, t0: float, c: Counters, rss_low: float, rss_high: float) ->
         "t_s": round(time.time() - t0, 1),
         "rss_mib": round(rss_low, 2),
         "rss_peak_mib": round(rss_high, 2),
+        "anon_mib": round(anon_low, 2),
         "fds": fds(pid),
         "db_mib": round(db, 3),
         "wal_mib": round(wal, 3),
@@ -370,18 +373,18 @@ def main() -> int:
             # RSS is read every RSS_EVERY seconds; a sample keeps the window's least value (what
             # the process holds) and its greatest (transients: an argon2 hash of a wrong
             # password allocates 19 MiB for a moment, a large message its buffers).
-            low, high = float("inf"), 0.0
+            low, high, anon_low = float("inf"), 0.0, float("inf")
             next_at = time.time()
             while not stop.is_set():
                 if a.proc.poll() is not None:
                     c.failed("sample", RuntimeError(f"yubin A exited with status {a.proc.returncode}"))
                     return
                 try:
-                    rss = rss_mib(a.proc.pid)
-                    low, high = min(low, rss), max(high, rss)
+                    rss, anon = rss_mib(a.proc.pid), rss_mib(a.proc.pid, "RssAnon")
+                    low, high, anon_low = min(low, rss), max(high, rss), min(anon_low, anon)
                     if time.time() >= next_at:
-                        samples.append(sample(a, t0, c, low, high))
-                        low, high = float("inf"), 0.0
+                        samples.append(sample(a, t0, c, low, high, anon_low))
+                        low, high, anon_low = float("inf"), 0.0, float("inf")
                         next_at += args.sample_secs
                 except Exception as e:
                     c.failed("sample", e)

@@ -10,7 +10,8 @@ Mailboxes stay bounded (as much is deleted as is added), so growth in the sample
 leak, not data:
   alice@example.com  SMTP deliveries and IMAP APPENDs; IMAP sessions move the excess to Trash
                      (emptied by the retention sweep, trash_days = 0) or expunge it
-  bob@example.com    SMTP deliveries; POP3 RETR + DELE (and retention's pop3_expire_days = 0)
+  bob@example.com    SMTP deliveries; POP3 RETR + DELE (and retention's pop3_expire_days = 0,
+                     which may remove a message under an open POP3 session: a provoked race)
   carol@example.com  IMAP IDLE woken by a delivery, QRESYNC re-selects; expunged as it goes
   dave@b.test        on the peer B: alice's submissions (587, STARTTLS + AUTH) delivered by A's
                      queue; drained by POP3 on B
@@ -234,7 +235,20 @@ class Load:
     # ---- POP3 -----------------------------------------------------------------------------------
 
     def pop3(self) -> int:
-        """bob: STAT, UIDL, RETR, DELE everything beyond a few (RFC 1939)."""
+        """bob: STAT, UIDL, RETR, TOP, DELE everything beyond a few (RFC 1939). The retention
+        sweep (pop3_expire_days = 0) removes retrieved messages even while a session lists
+        them: a command on one then gets "-ERR message N was deleted by another session", a
+        race this load provokes on purpose (counted as provoked)."""
+        provoked = 0
+
+        def racing(cmd, *args):
+            nonlocal provoked
+            try:
+                cmd(*args)
+            except poplib.error_proto as e:
+                expect(b"was deleted by another session" in e.args[0], f"POP3: {e}")
+                provoked += 1
+
         with self.locks["bob"]:
             p = poplib.POP3("127.0.0.1", self.a["pop3"], timeout=30)
             try:
@@ -244,13 +258,13 @@ class Load:
                 count, _ = p.stat()
                 p.uidl()
                 if count:
-                    p.retr(count)
-                    p.top(1, 5)
+                    racing(p.retr, count)
+                    racing(p.top, 1, 5)
                 for i in range(1, max(0, count - 3) + 1):
-                    p.dele(i)
+                    racing(p.dele, i)
             finally:
                 p.quit()
-        return 0
+        return provoked
 
     # ---- provoked failures ------------------------------------------------------------------------
 

@@ -349,6 +349,7 @@ def main() -> int:
                     help="operations per second (each a short session)")
     ap.add_argument("--workers", type=int, default=3, help="client threads running the operations")
     ap.add_argument("--sample-secs", type=float, default=5.0)
+    ap.add_argument("--keep", action="store_true", help="keep the servers' data directories (printed at the end)")
     ap.add_argument("--full-caches", action="store_true",
                     help="keep message_cache_mb and the log tail at their defaults (long runs)")
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("YUBIN_SOAK_OUT", ROOT / "target" / "soak")))
@@ -457,7 +458,10 @@ def main() -> int:
                 except Exception:
                     pass
                 shutil.copy(y.log_path, args.out / f"server-{name}.log")
-        shutil.rmtree(tmp, ignore_errors=True)
+        if args.keep:
+            print(f"soak: data directories kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def report(s: dict):

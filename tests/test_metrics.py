@@ -274,3 +274,39 @@ def test_refused_connections_are_counted_by_reason(tmp):
         assert delta(before, after, "yubin_connections_accepted_total", protocol="smtp", listener="smtp") == 2
     finally:
         y.stop()
+
+
+def test_task_gauge_rises_with_sessions_and_returns_to_idle(tmp):
+    """yubin_tokio_tasks_alive (read at each scrape) counts a task per open session and falls
+    back to its idle value when the sessions close: the soak run (docs/soak.md) relies on it to
+    tell a task leak from load."""
+    y = make(tmp, "s0")
+
+    def tasks():
+        return value(scrape(y, tls=False), "yubin_tokio_tasks_alive")
+
+    def settle(at_most, timeout=10):
+        deadline = time.time() + timeout
+        while True:
+            n = tasks()
+            if n <= at_most or time.time() > deadline:
+                return n
+            time.sleep(0.2)
+
+    try:
+        # The start-up probes' connections end within a moment; a background loop may wake
+        # during one scrape, so the idle value is the least of a few.
+        wait_admitted(y)
+        idle = min(tasks() for _ in range(5))
+        assert idle > 0
+        held = []
+        for listener in ("imap", "pop3", "smtp", "imap", "pop3"):
+            s = y.connect(listener)
+            s.recv(1024)  # the greeting: the session is running
+            held.append(s)
+        assert tasks() >= idle + len(held)
+        for s in held:
+            s.close()
+        assert settle(idle) == idle
+    finally:
+        y.stop()

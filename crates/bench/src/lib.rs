@@ -13,6 +13,7 @@
 //! - `idle-latency`: delivery (SMTP 250) → `* N EXISTS` in an IDLE session, p50/p99, optionally
 //!   under SMTP load and across nodes sharing one store.
 //! - `imap-mix`: C clients running a realistic IMAP command mix; commands/s and latency.
+//! - `plot`: a CSV of samples drawn as a PNG (the soak run's curves, docs/soak.md).
 //!
 //! The SMTP client speaks only the RFC 5321 subset it needs: no PIPELINING (RFC 2920), no
 //! STARTTLS (RFC 3207), no AUTH (RFC 4954), no BDAT/CHUNKING (RFC 3030), no SMTPUTF8. The IMAP
@@ -33,6 +34,7 @@ pub mod imap_users;
 pub mod load;
 pub mod mbox;
 pub mod message;
+pub mod plot;
 pub mod procfs;
 pub mod report;
 pub mod rlimit;

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use yubin_bench::client::Envelope;
 use yubin_bench::{
     checks, idle, idle_latency, imap_fill, imap_idle, imap_mix, imap_select, imap_users, load,
-    mbox, rlimit,
+    mbox, plot, rlimit,
 };
 
 #[derive(Parser)]
@@ -269,6 +269,25 @@ enum Cmd {
         label: String,
         #[arg(long, default_value_t = 60)]
         timeout: u64,
+    },
+    /// Draw a CSV of samples (time in seconds, then one column per series) as a PNG, one
+    /// chart per series (the soak run's plot, docs/soak.md).
+    Plot {
+        #[arg(long)]
+        csv: std::path::PathBuf,
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// A TrueType/OpenType font for the text (Debian: fonts-dejavu-core).
+        #[arg(
+            long,
+            default_value = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+        )]
+        font: std::path::PathBuf,
+        #[arg(long, default_value = "samples")]
+        title: String,
+        /// Vertical lines at these fractions of the run, comma-separated (e.g. 0.2,0.5).
+        #[arg(long, value_delimiter = ',')]
+        marks: Vec<f64>,
     },
 }
 
@@ -553,6 +572,19 @@ async fn main() -> anyhow::Result<()> {
             print!("{human}");
             println!("{json}");
         }
+        Cmd::Plot {
+            csv,
+            out,
+            font,
+            title,
+            marks,
+        } => plot::run(&plot::PlotConfig {
+            csv: &csv,
+            out: &out,
+            font: &font,
+            title: &title,
+            marks,
+        })?,
     }
     Ok(())
 }

@@ -48,6 +48,9 @@ pub const BANS_ACTIVE: &str = "yubin_bans_active";
 pub const BANS_ISSUED: &str = "yubin_bans_issued_total";
 /// Start time of the process, Unix seconds (gauge).
 pub const START_TIME: &str = "yubin_start_time_seconds";
+/// Tokio tasks alive now (gauge, at scrape time): a count that keeps growing under a steady
+/// load is a task leak (the soak run, docs/soak.md, watches it).
+pub const TOKIO_TASKS_ALIVE: &str = "yubin_tokio_tasks_alive";
 
 /// The histogram buckets of every `*_seconds` histogram: 0.5 ms to 30 s. SMTP DATA with an
 /// fsync takes a few milliseconds, an argon2 login ~20 ms, a slow client minutes (+Inf).

@@ -138,6 +138,10 @@ fn describe() {
     describe_gauge!(t::BANS_ACTIVE, "Client addresses banned now");
     describe_counter!(t::BANS_ISSUED, "Bans issued by the login guard, by reason");
     describe_gauge!(
+        t::TOKIO_TASKS_ALIVE,
+        "Tokio tasks alive now (connections, sessions, background loops)"
+    );
+    describe_gauge!(
         t::START_TIME,
         Unit::Seconds,
         "Start time of the process since the Unix epoch"
@@ -158,7 +162,7 @@ pub fn spawn_upkeep(handle: PrometheusHandle, shutdown: Shutdown) {
 }
 
 /// What `/metrics` renders: the registry, after reading the gauges that come from the store
-/// (queue size and age, bans), so they are as fresh as the scrape.
+/// (queue size and age, bans) and the runtime (alive tasks), so they are as fresh as the scrape.
 struct Source {
     handle: PrometheusHandle,
     queue: Arc<dyn store::QueueStore>,
@@ -189,6 +193,11 @@ impl web::metrics::MetricsSource for Source {
             Ok(bans) => metrics::gauge!(telemetry::BANS_ACTIVE).set(bans.len() as f64),
             Err(e) => tracing::warn!(error = %e, "metrics: cannot read the bans"),
         }
+        // Counts every task of the runtime, this scrape's own connection task included.
+        let tasks = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
+        metrics::gauge!(telemetry::TOKIO_TASKS_ALIVE).set(tasks as f64);
         self.handle.render()
     }
 }

@@ -5,7 +5,9 @@
 //! - An oversize message is read to its end and discarded, then refused with 552, so the
 //!   framing is never lost (RFC 1870 §6.3).
 //! - Every BDAT chunk is consumed whatever the reply, or its bytes would be read as commands.
-//! - Memory holds at most `max_message_size` plus one read buffer per session.
+//! - Memory holds at most `max_message_size` plus one read buffer per session, and all
+//!   sessions together at most `transfer_budget` of message data: content is charged to it as
+//!   it arrives and given back when the transaction ends (stored, refused or dropped).
 
 use std::io;
 use std::time::Duration;
@@ -26,6 +28,12 @@ fn too_big() -> Reply {
         "5.3.4",
         "Message size exceeds fixed maximum message size",
     )
+}
+
+/// The reply for content over the process-wide transfer budget: a temporary condition, the
+/// client retries later. RFC 5321 §4.5.3.1.10 / RFC 3463 §3.4 (X.3.1, system storage).
+fn no_room() -> Reply {
+    Reply::new(452, "4.3.1", "Insufficient system storage, try again later")
 }
 
 fn timeout_reply(host: &str) -> Reply {
@@ -70,6 +78,9 @@ impl Session {
         let mut scanner = DataScanner::new();
         let mut body = Vec::new();
         let mut oversize = false;
+        // Held until the message is stored or refused (dropped with this frame).
+        let mut charge = cfg.transfer_budget.charge();
+        let mut no_budget = false;
         loop {
             let buf = match tokio::time::timeout(cfg.data_timeout, self.conn.fill_buf()).await {
                 Err(_) => {
@@ -84,6 +95,14 @@ impl Session {
                 // Keep reading to the end of data, holding nothing.
                 oversize = true;
                 body = Vec::new();
+            } else if !no_budget && !charge.reserve(body.len()) {
+                // Over the process-wide budget: read to the end of data holding nothing.
+                no_budget = true;
+                body = Vec::new();
+                charge.shrink_to(0);
+            }
+            if no_budget {
+                body.clear();
             }
             if progress.done {
                 break;
@@ -96,7 +115,19 @@ impl Session {
             self.conn.flush().await?;
             return Ok(Flow::Continue);
         }
-        self.deliver(helo, txn, body).await
+        if no_budget {
+            tracing::info!(
+                conn = self.info.id,
+                "smtp: message refused, transfer budget used up"
+            );
+            self.state = State::Ready(helo);
+            self.reply(no_room()).await?;
+            self.conn.flush().await?;
+            return Ok(Flow::Continue);
+        }
+        let flow = self.deliver(helo, txn, body).await;
+        drop(charge);
+        flow
     }
 
     /// `BDAT <size> [LAST]` (RFC 3030 §3). The chunk is always consumed.
@@ -132,6 +163,23 @@ impl Session {
             self.reply(too_big()).await?;
             return Ok(Flow::Continue);
         }
+        let budget = &cfg.transfer_budget;
+        let charge = txn.bdat_charge.get_or_insert_with(|| budget.charge());
+        if !charge.reserve(usize::try_from(so_far.saturating_add(size)).unwrap_or(usize::MAX)) {
+            // Over the process-wide budget, known before reading the chunk: discard it and
+            // the transaction (later chunks get 503, RFC 3030 §3), a temporary error.
+            if !read_chunk(&mut self.conn, None, size, cfg.data_timeout).await? {
+                self.reply(timeout_reply(&cfg.hostname)).await?;
+                return Ok(Flow::Close);
+            }
+            self.reset_transaction();
+            tracing::info!(
+                conn = self.info.id,
+                "smtp: BDAT message refused, transfer budget used up"
+            );
+            self.reply(no_room()).await?;
+            return Ok(Flow::Continue);
+        }
         let buf = txn.bdat.get_or_insert_with(Vec::new);
         if !read_chunk(&mut self.conn, Some(buf), size, cfg.data_timeout).await? {
             self.reply(timeout_reply(&cfg.hostname)).await?;
@@ -145,7 +193,11 @@ impl Session {
         match std::mem::replace(&mut self.state, State::Connected) {
             State::Mail(helo, mut txn) => {
                 let body = txn.bdat.take().unwrap_or_default();
-                self.deliver(helo, txn, body).await
+                // The charge is held until the message is stored or refused.
+                let charge = txn.bdat_charge.take();
+                let flow = self.deliver(helo, txn, body).await;
+                drop(charge);
+                flow
             }
             other => {
                 self.state = other;

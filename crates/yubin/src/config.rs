@@ -237,6 +237,10 @@ pub struct Limits {
     /// MiB of parsed message facts (ENVELOPE, BODYSTRUCTURE, headers) kept in memory in front
     /// of the store's cache table (0: none).
     pub message_cache_mb: usize,
+    /// Message data being received (SMTP DATA/BDAT, IMAP APPEND literals) held in memory by
+    /// all sessions together, in bytes; beyond it new transfers get a temporary error
+    /// (SMTP `452 4.3.1`, IMAP `NO [LIMIT]`). 0: no limit.
+    pub inflight_message_bytes: usize,
     pub tls_handshake_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
     /// HTTP(S): how long a client may take to send a request's headers (also how long an
@@ -278,6 +282,8 @@ impl Default for Limits {
             imap_idle_keepalive_secs: 120,
             imap_max_preauth_literal: 8192,
             message_cache_mb: 64,
+            // Ten 25 MiB messages at once; a busy MX holds far fewer (most mail is small).
+            inflight_message_bytes: 256 * 1024 * 1024,
             tls_handshake_timeout_secs: 30,
             shutdown_grace_secs: 10,
             http_header_timeout_secs: 10,

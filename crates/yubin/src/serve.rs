@@ -474,6 +474,8 @@ impl Services {
         let plaintext_auth = PlaintextAuth {
             allow_loopback: config.auth.allow_plaintext_loopback,
         };
+        // One budget for message data in flight, shared by every SMTP and IMAP listener.
+        let transfer_budget = server_kit::MemoryBudget::new(l.inflight_message_bytes);
         // Limits the config file does not cover keep each crate's defaults.
         let smtp = |mode, starttls: bool| {
             let defaults = smtp_server::SmtpConfig::new(hostname, mode);
@@ -494,6 +496,7 @@ impl Services {
                     max_recipients_per_hour: config.queue.max_recipients_per_hour,
                     over_quota_permanent: config.quota.smtp_over_quota
                         == crate::quota_config::OverQuota::Permanent,
+                    transfer_budget: Arc::clone(&transfer_budget),
                     ..defaults
                 },
                 store: Arc::clone(store),
@@ -548,6 +551,7 @@ impl Services {
                     max_command_size: (l.max_message_size as u64)
                         .saturating_add(defaults.max_command_size - defaults.max_message_size),
                     quota_admins: config.quota.admins.clone(),
+                    transfer_budget: Arc::clone(&transfer_budget),
                     ..defaults
                 },
                 store: Arc::clone(store),

@@ -147,3 +147,85 @@ def test_a_dropped_transfer_gives_its_budget_back(make_server):
         time.sleep(0.25)
     assert reply.startswith(b"250"), reply
     assert stored_messages(server)[0].endswith(big)
+
+
+def deliver(server, n):
+    import smtplib
+
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=10) as s:
+        for i in range(n):
+            s.sendmail("carol@sender.test", [USER], b"Subject: m%d\r\n\r\nbody\r\n" % i)
+
+
+def imap(server) -> imaplib.IMAP4:
+    m = imaplib.IMAP4("127.0.0.1", server.ports["imap"], timeout=10)
+    m.login(USER, PASSWORD)
+    return m
+
+
+def highest_modseq(m: imaplib.IMAP4) -> int:
+    typ, data = m.status("INBOX", "(HIGHESTMODSEQ)")
+    assert typ == "OK"
+    return int(data[0].decode().split("HIGHESTMODSEQ ")[1].rstrip(")"))
+
+
+def qresync_select(m: imaplib.IMAP4, uidvalidity: int, modseq: int, known: str):
+    """SELECT with QRESYNC (RFC 7162 §3.2.5); returns (VANISHED data, FETCH data)."""
+    assert m.enable("QRESYNC")[0] == "OK"
+    typ, _ = m._simple_command("SELECT", "INBOX", f"(QRESYNC ({uidvalidity} {modseq} {known}))")
+    assert typ == "OK"
+    m.state = "SELECTED"
+    return m.untagged_responses.pop("VANISHED", []), m.untagged_responses.pop("FETCH", [])
+
+
+def test_a_client_behind_the_pruned_expunge_log_gets_a_full_resync(make_server):
+    server = make_server(
+        "[limits]\nexpunge_log_max_per_mailbox = 2\nexpunge_log_prune_interval_secs = 1\n"
+    )
+    deliver(server, 10)
+    other = imap(server)
+    other.select("INBOX")
+
+    def expunge(uid):
+        assert other.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Deleted)")[0] == "OK"
+        assert other.expunge()[0] == "OK"
+
+    # UID 1 goes before the offline client's last sync (it knows 1 is gone).
+    expunge(1)
+    typ, data = other.status("INBOX", "(UIDVALIDITY)")
+    uidvalidity = int(data[0].decode().split("UIDVALIDITY ")[1].rstrip(")"))
+    behind = highest_modseq(other)
+    for uid in (2, 3):
+        expunge(uid)
+    covered = highest_modseq(other)
+    for uid in (4, 5):
+        expunge(uid)
+    assert other.uid("STORE", "7", "+FLAGS.SILENT", "(\\Flagged)")[0] == "OK"
+    # The log keeps the newest 2 rows (4 and 5): wait for the pruning pass.
+    deadline = time.time() + 20
+    while "pruned the expunge log" not in server.logs():
+        assert time.time() < deadline, "the expunge log was never pruned"
+        time.sleep(0.2)
+
+    # Within the log: exactly what went since (RFC 7162 §3.2.5.1).
+    m = imap(server)
+    vanished, fetched = qresync_select(m, uidvalidity, covered, "1:10")
+    assert vanished == [b"(EARLIER) 4:5"]
+    assert any(b"UID 7 " in f and b"\\Flagged" in f for f in fetched), fetched
+    m.logout()
+
+    # Behind the log: every UID of its known set that is gone, 1 included although the client
+    # saw it go (RFC 7162 §3.2.5.2 allows reporting more); its view ends right.
+    m = imap(server)
+    vanished, fetched = qresync_select(m, uidvalidity, behind, "1:10")
+    assert vanished == [b"(EARLIER) 1:5"]
+    assert any(b"UID 7 " in f and b"\\Flagged" in f for f in fetched), fetched
+    client_view = set(range(1, 11)) - set(range(1, 6))
+    typ, data = m.uid("SEARCH", "ALL")
+    assert {int(u) for u in data[0].split()} == client_view
+    # UID FETCH … (CHANGEDSINCE n VANISHED) says the same (RFC 7162 §3.2.10).
+    typ, _ = m._simple_command("UID", "FETCH", "1:*", "(FLAGS)", f"(CHANGEDSINCE {behind} VANISHED)")
+    assert typ == "OK"
+    assert m.untagged_responses.pop("VANISHED", []) == [b"(EARLIER) 1:5"]
+    m.logout()
+    other.logout()

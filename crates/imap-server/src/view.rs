@@ -159,6 +159,45 @@ impl View {
         self.uids.last().copied().unwrap_or(0)
     }
 
+    /// The UIDs of `known` (inclusive ranges, any order, overlapping or not) that are not in
+    /// the view, as ascending ranges — what a client must forget when the expunge log no
+    /// longer covers its MODSEQ (RFC 7162 §3.2.5.2: UIDs that never existed may be reported
+    /// too). Costs one binary search per range and one step per message inside them.
+    pub fn absent(&self, known: impl IntoIterator<Item = (u32, u32)>) -> Vec<(u32, u32)> {
+        let mut known: Vec<(u32, u32)> = known
+            .into_iter()
+            .map(|(a, b)| (a.min(b).max(1), a.max(b)))
+            .filter(|(a, b)| a <= b)
+            .collect();
+        known.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::new();
+        for (a, b) in known {
+            match merged.last_mut() {
+                Some((_, hi)) if a <= hi.saturating_add(1) => *hi = (*hi).max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        let mut out = Vec::new();
+        for (lo, hi) in merged {
+            let start = self.uids.partition_point(|&u| u < lo);
+            // u64: the range may end at u32::MAX.
+            let mut next = u64::from(lo);
+            for &u in self.uids.get(start..).unwrap_or_default() {
+                if u > hi {
+                    break;
+                }
+                if u64::from(u) > next {
+                    out.push((next as u32, u - 1));
+                }
+                next = u64::from(u) + 1;
+            }
+            if next <= u64::from(hi) {
+                out.push((next as u32, hi));
+            }
+        }
+        out
+    }
+
     /// The index (sequence number - 1) of `uid`.
     pub fn index_of(&self, uid: Uid) -> Option<usize> {
         self.uids.binary_search(&uid).ok()
@@ -287,6 +326,24 @@ mod tests {
             },
             modseq,
         }
+    }
+
+    #[test]
+    fn absent_uids_are_the_gaps_of_the_known_ranges() {
+        let v = View::new(vec![
+            summary(3, 1, &[]),
+            summary(5, 1, &[]),
+            summary(9, 1, &[]),
+        ]);
+        assert_eq!(v.absent([(1, 10)]), vec![(1, 2), (4, 4), (6, 8), (10, 10)]);
+        // Unordered, overlapping and reversed ranges are merged first.
+        assert_eq!(
+            v.absent([(9, 12), (4, 2), (3, 5)]),
+            vec![(2, 2), (4, 4), (10, 12)]
+        );
+        assert_eq!(v.absent([(3, 3), (5, 5)]), vec![]);
+        assert_eq!(v.absent([(9, u32::MAX)]), vec![(10, u32::MAX)]);
+        assert_eq!(View::new(vec![]).absent([(0, 4)]), vec![(1, 4)]);
     }
 
     #[test]

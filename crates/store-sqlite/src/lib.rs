@@ -34,6 +34,7 @@ mod change_log;
 mod checkpoint;
 mod dates;
 mod db;
+mod expunge_log;
 mod follower;
 mod login_guard;
 mod mailstore;

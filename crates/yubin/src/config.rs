@@ -241,6 +241,12 @@ pub struct Limits {
     /// all sessions together, in bytes; beyond it new transfers get a temporary error
     /// (SMTP `452 4.3.1`, IMAP `NO [LIMIT]`). 0: no limit.
     pub inflight_message_bytes: usize,
+    /// Expunge-log rows (QRESYNC, RFC 7162 §3.2.5) kept per mailbox, the newest (0: no limit).
+    pub expunge_log_max_per_mailbox: u64,
+    /// Expunge-log rows older than this many days are pruned (0: no limit).
+    pub expunge_log_max_age_days: u64,
+    /// How often the expunge log is pruned, in seconds.
+    pub expunge_log_prune_interval_secs: u64,
     pub tls_handshake_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
     /// HTTP(S): how long a client may take to send a request's headers (also how long an
@@ -284,6 +290,9 @@ impl Default for Limits {
             message_cache_mb: 64,
             // Ten 25 MiB messages at once; a busy MX holds far fewer (most mail is small).
             inflight_message_bytes: 256 * 1024 * 1024,
+            expunge_log_max_per_mailbox: store::ExpungeLogLimits::default().max_per_mailbox,
+            expunge_log_max_age_days: store::ExpungeLogLimits::default().max_age_secs / 86_400,
+            expunge_log_prune_interval_secs: 3600,
             tls_handshake_timeout_secs: 30,
             shutdown_grace_secs: 10,
             http_header_timeout_secs: 10,

@@ -362,6 +362,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             shutdown.clone(),
         ))
     });
+    // The expunge log stays bounded (`expunge_prune.rs`).
+    tokio::spawn(crate::expunge_prune::run(
+        Arc::clone(&store),
+        store::ExpungeLogLimits {
+            max_per_mailbox: limits.expunge_log_max_per_mailbox,
+            max_age_secs: limits.expunge_log_max_age_days.saturating_mul(86_400),
+        },
+        std::time::Duration::from_secs(limits.expunge_log_prune_interval_secs.max(1)),
+        shutdown.clone(),
+    ));
     // Quota warnings into the users' INBOXes (`quota_warn.rs`).
     tokio::spawn(crate::quota_warn::run(
         Arc::clone(&store),

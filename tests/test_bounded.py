@@ -229,3 +229,44 @@ def test_a_client_behind_the_pruned_expunge_log_gets_a_full_resync(make_server):
     assert m.untagged_responses.pop("VANISHED", []) == [b"(EARLIER) 1:5"]
     m.logout()
     other.logout()
+
+
+def test_keywords_per_mailbox_are_capped_and_the_flags_list_shrinks(make_server):
+    server = make_server("[limits]\nimap_max_keywords_per_mailbox = 3\n")
+    deliver(server, 2)
+    m = imap(server)
+    m.select("INBOX")
+    assert m.store("1", "+FLAGS", "(a b)")[0] == "OK"
+    assert m.store("2", "+FLAGS", "(B c)")[0] == "OK"
+    # RFC 9051 §2.3.2: a fourth keyword is refused; existing ones may still be set.
+    typ, data = m.store("1", "+FLAGS", "(d)")
+    assert typ == "NO" and data[0].startswith(b"[LIMIT]"), data
+    assert m.store("1", "+FLAGS", "(C \\Seen)")[0] == "OK"
+    # A new session is told no new keyword can be created (PERMANENTFLAGS without \*).
+    m2 = imap(server)
+    m2.select("INBOX")
+    perm = m2.untagged_responses["OK"]
+    assert any(b"PERMANENTFLAGS" in p and b"\\*" not in p for p in perm), perm
+    m2.logout()
+    # Once a keyword is gone from every message, a new one fits.
+    assert m.store("1:2", "-FLAGS", "(c)")[0] == "OK"
+    assert m.store("1", "+FLAGS", "(d)")[0] == "OK"
+    m.logout()
+
+
+def test_the_sessions_keyword_list_shrinks_after_many_transient_keywords(make_server):
+    server = make_server("[limits]\nimap_max_keywords_per_mailbox = 3\n")
+    deliver(server, 1)
+    m = imap(server)
+    m.select("INBOX")
+    # One keyword at a time, each removed again: the mailbox never holds more than one, but
+    # the session announced 70 in FLAGS.
+    for i in range(70):
+        assert m.store("1", "+FLAGS", f"(k{i})")[0] == "OK"
+        assert m.store("1", "-FLAGS", f"(k{i})")[0] == "OK"
+    assert m.store("1", "+FLAGS", "(kept)")[0] == "OK"
+    m.noop()
+    last_flags = m.untagged_responses["FLAGS"][-1]
+    # Rebuilt from the keywords in use when the list passed 64.
+    assert last_flags.count(b"k") < 64, last_flags
+    m.logout()

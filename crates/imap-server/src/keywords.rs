@@ -7,8 +7,14 @@
 //! ([`crate::ctx::Ctx::push`]): a FETCH whose FLAGS carry a keyword the client has not
 //! been told of is preceded by a new `* FLAGS` and `* OK [PERMANENTFLAGS]` listing it.
 //!
-//! Invariant: `known` only grows while a mailbox is selected (a keyword never leaves FLAGS
-//! in a session, as Dovecot does too); it is replaced at each SELECT/EXAMINE.
+//! Invariant: `known` holds every keyword a message of the view has. It grows while a mailbox
+//! is selected and is replaced at each SELECT/EXAMINE; when it has grown well past the
+//! mailbox's keyword limit (a client adding and removing ever new keywords), [`trim`] rebuilds
+//! it from the keywords in use and sends the shorter FLAGS (RFC 9051 §7.3.5: the client
+//! records each FLAGS response).
+//!
+//! A mailbox holds at most `max_keywords` distinct keywords: beyond it PERMANENTFLAGS stops
+//! offering `\*` and STORE refuses new ones (RFC 9051 §2.3.2 lets a server refuse keywords).
 
 use imap_proto::{Atom, Code, Data, FetchItem, Flag, Response, Status};
 
@@ -28,14 +34,21 @@ pub(crate) fn system_flags() -> Vec<Flag> {
 pub(crate) struct KnownKeywords {
     known: Vec<Atom>,
     read_only: bool,
+    /// The mailbox's keyword limit (`ImapConfig::max_keywords`).
+    max: usize,
 }
 
 impl KnownKeywords {
     /// The keywords of a freshly selected mailbox (`read_only` for EXAMINE: no PERMANENTFLAGS).
-    pub fn new<'a>(keywords: impl IntoIterator<Item = &'a str>, read_only: bool) -> KnownKeywords {
+    pub fn new<'a>(
+        keywords: impl IntoIterator<Item = &'a str>,
+        read_only: bool,
+        max: usize,
+    ) -> KnownKeywords {
         let mut k = KnownKeywords {
             known: Vec::new(),
             read_only,
+            max,
         };
         for kw in keywords {
             if let Some(atom) = Atom::new(kw) {
@@ -67,8 +80,14 @@ impl KnownKeywords {
         Data::Flags(flags)
     }
 
+    /// How many keywords the client was told of.
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+
     /// `* OK [PERMANENTFLAGS (...)]`: empty for a read-only mailbox, else the system flags,
-    /// the known keywords and `\*` (any new keyword may be stored) — RFC 9051 §7.1.
+    /// the known keywords and `\*` (new keywords may be stored) while the mailbox is below
+    /// its keyword limit — RFC 9051 §7.1.
     pub fn permanent_flags_status(&self) -> Status {
         let flags = if self.read_only {
             vec![]
@@ -79,7 +98,7 @@ impl KnownKeywords {
         };
         Status::ok(None, "flags permitted").with_code(Code::PermanentFlags {
             flags,
-            keywords: !self.read_only,
+            keywords: !self.read_only && self.known.len() < self.max,
         })
     }
 
@@ -116,6 +135,38 @@ impl KnownKeywords {
     }
 }
 
+/// Rebuilds the client's keyword list from `in_use` (the view's keywords) when it has grown
+/// past twice the mailbox's limit, queueing the new FLAGS and PERMANENTFLAGS.
+pub(crate) fn trim(ctx: &mut crate::ctx::Ctx, in_use: &[&str]) {
+    let Some(k) = ctx.keywords.as_mut() else {
+        return;
+    };
+    if k.known.len() <= k.max.saturating_mul(2).max(64) {
+        return;
+    }
+    let rebuilt = KnownKeywords::new(in_use.iter().copied(), k.read_only, k.max);
+    *k = rebuilt;
+    let (flags, perm) = (k.flags_data(), k.permanent_flags_status());
+    ctx.data(flags);
+    ctx.status(perm);
+}
+
+/// The keywords among `flags` that `in_use` (the mailbox's) does not have yet, compared
+/// case-insensitively — what a STORE would add to the mailbox.
+pub(crate) fn new_keywords<'a>(flags: &'a [Flag], in_use: &[&str]) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for f in flags {
+        if let Flag::Keyword(kw) = f {
+            let kw = kw.as_str();
+            let known = |k: &&str| k.eq_ignore_ascii_case(kw);
+            if !in_use.iter().any(known) && !out.iter().any(known) {
+                out.push(kw);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,7 +182,7 @@ mod tests {
 
     #[test]
     fn announces_each_new_keyword_once() {
-        let mut k = KnownKeywords::new(["$Junk"], false);
+        let mut k = KnownKeywords::new(["$Junk"], false, 256);
         assert!(k.before(&fetch(&["\\Seen", "$junk"])).is_none());
         let [flags, perm] = k.before(&fetch(&["$Label1", "\\Seen"])).unwrap();
         let mut out = Vec::new();
@@ -146,8 +197,24 @@ mod tests {
     }
 
     #[test]
+    fn no_new_keywords_offered_at_the_limit() {
+        let k = KnownKeywords::new(["a", "b"], false, 2);
+        let mut out = Vec::new();
+        Response::Status(k.permanent_flags_status()).encode(&mut out, Default::default());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft a b)] flags permitted\r\n"
+        );
+        let flags: Vec<Flag> = ["\\Seen", "B", "c", "C"]
+            .iter()
+            .map(|f| Flag::parse(f).unwrap())
+            .collect();
+        assert_eq!(new_keywords(&flags, &["a", "b"]), ["c"]);
+    }
+
+    #[test]
     fn read_only_has_no_permanent_flags() {
-        let mut k = KnownKeywords::new([], true);
+        let mut k = KnownKeywords::new([], true, 256);
         let [_, perm] = k.before(&fetch(&["x"])).unwrap();
         let mut out = Vec::new();
         perm.encode(&mut out, Default::default());

@@ -132,6 +132,10 @@ pub struct ImapConfig {
     /// SMTP DATA/BDAT): a literal that would exceed it is refused with `NO [LIMIT]`.
     /// Unlimited by default.
     pub transfer_budget: Arc<server_kit::MemoryBudget>,
+    /// Distinct keywords a mailbox may hold before STORE refuses new ones with `NO [LIMIT]`
+    /// and PERMANENTFLAGS stops offering `\*` (RFC 9051 §2.3.2, §7.1): the per-session
+    /// keyword tables are bounded by it.
+    pub max_keywords: usize,
 }
 
 impl ImapConfig {
@@ -152,6 +156,7 @@ impl ImapConfig {
             tls_handshake_timeout: Duration::from_secs(30),
             quota_admins: Vec::new(),
             transfer_budget: server_kit::MemoryBudget::unlimited(),
+            max_keywords: 256,
         }
     }
 }

@@ -247,6 +247,8 @@ pub struct Limits {
     pub expunge_log_max_age_days: u64,
     /// How often the expunge log is pruned, in seconds.
     pub expunge_log_prune_interval_secs: u64,
+    /// Distinct keywords one IMAP mailbox may hold; STORE refuses new ones beyond it.
+    pub imap_max_keywords_per_mailbox: usize,
     pub tls_handshake_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
     /// HTTP(S): how long a client may take to send a request's headers (also how long an
@@ -293,6 +295,7 @@ impl Default for Limits {
             expunge_log_max_per_mailbox: store::ExpungeLogLimits::default().max_per_mailbox,
             expunge_log_max_age_days: store::ExpungeLogLimits::default().max_age_secs / 86_400,
             expunge_log_prune_interval_secs: 3600,
+            imap_max_keywords_per_mailbox: 256,
             tls_handshake_timeout_secs: 30,
             shutdown_grace_secs: 10,
             http_header_timeout_secs: 10,

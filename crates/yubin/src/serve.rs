@@ -562,6 +562,7 @@ impl Services {
                         .saturating_add(defaults.max_command_size - defaults.max_message_size),
                     quota_admins: config.quota.admins.clone(),
                     transfer_budget: Arc::clone(&transfer_budget),
+                    max_keywords: l.imap_max_keywords_per_mailbox,
                     ..defaults
                 },
                 store: Arc::clone(store),

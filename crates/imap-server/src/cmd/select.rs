@@ -61,7 +61,11 @@ pub(crate) async fn select(
     };
     let uid_next = info.uid_next.max(view.max_uid().saturating_add(1));
     // RFC 9051 §7.3.5: FLAGS lists the keywords in use too (`keywords.rs` keeps it current).
-    let known = KnownKeywords::new(view.keywords(), read_only);
+    let known = KnownKeywords::new(
+        view.keywords_in_use(),
+        read_only,
+        ctx.server.config.max_keywords,
+    );
     ctx.data(known.flags_data());
     ctx.data(Data::Exists(view.len() as u32));
     let mut sel = Box::new(Selected {

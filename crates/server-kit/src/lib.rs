@@ -7,11 +7,13 @@
 
 mod budget;
 mod conn;
+mod cpu;
 mod info;
 mod trusted;
 
 pub use budget::{Charge, MemoryBudget};
 pub use conn::{Conn, LineError};
+pub use cpu::{HEAVY_BYTES, cpu_heavy};
 pub use info::{CLOSING_TIMEOUT, ConnInfo, ConnSlot, PlaintextAuth};
 pub use tokio_rustls::TlsAcceptor;
 pub use tokio_util::sync::CancellationToken as Shutdown;

@@ -59,7 +59,12 @@ pub async fn open_store(config: &Config, role: StoreRole) -> anyhow::Result<Open
         facts_cache_bytes: config.limits.message_cache_mb.saturating_mul(1024 * 1024),
         ..Default::default()
     };
-    let sqlite = store_sqlite::open_with(dir, &options)
+    // Opening migrates the schema and (`sweep`) walks the whole blob directory: blocking work,
+    // kept off the async workers.
+    let open_dir = dir.clone();
+    let sqlite = tokio::task::spawn_blocking(move || store_sqlite::open_with(&open_dir, &options))
+        .await
+        .map_err(|e| anyhow::anyhow!("opening the store failed: {e}"))?
         .map_err(|e| anyhow::anyhow!("cannot open the store in {}: {e}", dir.display()))?;
     let lock = match lock {
         Some(l) => Some(l.share()?),

@@ -291,7 +291,7 @@ fn limits_switch_between_commands() {
 }
 
 /// Feeds `bytes` and decodes once; the session's buffer is `buf`.
-fn feed<'a>(framer: &mut CommandFramer, buf: &mut Vec<u8>, bytes: &[u8]) -> Decoded<'static> {
+fn feed(framer: &mut CommandFramer, buf: &mut Vec<u8>, bytes: &[u8]) -> Decoded<'static> {
     buf.extend_from_slice(bytes);
     match framer.decode(buf).unwrap() {
         Decoded::Complete { consumed, .. } => {

@@ -479,9 +479,10 @@ impl Pending {
 /// other workers (as `server_kit::cpu_heavy`; this crate does not depend on server-kit).
 fn cpu_heavy<R>(size: usize, f: impl FnOnce() -> R) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
+    // The size first: a small message costs one comparison.
     let multi =
-        Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
-    if size >= 256 * 1024 && multi {
+        || Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if size >= 256 * 1024 && multi() {
         tokio::task::block_in_place(f)
     } else {
         f()

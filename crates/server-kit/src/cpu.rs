@@ -15,9 +15,10 @@ pub const HEAVY_BYTES: usize = 256 * 1024;
 /// multi-thread runtime (a current-thread runtime has no other worker to hand over to),
 /// else in `block_in_place`.
 pub fn cpu_heavy<R>(size: usize, f: impl FnOnce() -> R) -> R {
+    // The size first: a small message costs one comparison.
     let multi =
-        Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
-    if size >= HEAVY_BYTES && multi {
+        || Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if size >= HEAVY_BYTES && multi() {
         tokio::task::block_in_place(f)
     } else {
         f()

@@ -463,12 +463,7 @@ impl Session {
         }
         if let State::Selected(user, sel) = &mut self.state {
             state::sync(&mut self.ctx, user, sel, allow_expunge).await;
-            if self
-                .ctx
-                .keywords
-                .as_ref()
-                .is_some_and(|k| k.len() > self.ctx.server.config.max_keywords)
-            {
+            if self.ctx.keywords.as_ref().is_some_and(|k| k.needs_trim()) {
                 crate::keywords::trim(&mut self.ctx, &sel.view.keywords_in_use());
             }
         }

@@ -8,10 +8,10 @@
 //! been told of is preceded by a new `* FLAGS` and `* OK [PERMANENTFLAGS]` listing it.
 //!
 //! Invariant: `known` holds every keyword a message of the view has. It grows while a mailbox
-//! is selected and is replaced at each SELECT/EXAMINE; when it has grown well past the
-//! mailbox's keyword limit (a client adding and removing ever new keywords), [`trim`] rebuilds
-//! it from the keywords in use and sends the shorter FLAGS (RFC 9051 §7.3.5: the client
-//! records each FLAGS response).
+//! is selected and is replaced at each SELECT/EXAMINE; when it has doubled past the mailbox's
+//! keyword limit (a client adding and removing ever new keywords), [`trim`] rebuilds it from
+//! the keywords in use and sends the shorter FLAGS (RFC 9051 §7.3.5: the client records each
+//! FLAGS response).
 //!
 //! A mailbox holds at most `max_keywords` distinct keywords: beyond it PERMANENTFLAGS stops
 //! offering `\*` and STORE refuses new ones (RFC 9051 §2.3.2 lets a server refuse keywords).
@@ -36,6 +36,10 @@ pub(crate) struct KnownKeywords {
     read_only: bool,
     /// The mailbox's keyword limit (`ImapConfig::max_keywords`).
     max: usize,
+    /// Past this many known keywords the list is rebuilt from those in use ([`trim`]): twice
+    /// the limit, or twice what was in use at the last rebuild (a mailbox given more keywords
+    /// by APPEND or COPY must not be rebuilt at every command).
+    trim_at: usize,
 }
 
 impl KnownKeywords {
@@ -49,13 +53,20 @@ impl KnownKeywords {
             known: Vec::new(),
             read_only,
             max,
+            trim_at: 0,
         };
         for kw in keywords {
             if let Some(atom) = Atom::new(kw) {
                 k.insert(atom);
             }
         }
+        k.trim_at = k.known.len().max(max).saturating_mul(2).max(64);
         k
+    }
+
+    /// Whether the list has grown enough to be rebuilt ([`trim`]).
+    pub fn needs_trim(&self) -> bool {
+        self.known.len() > self.trim_at
     }
 
     fn contains(&self, kw: &Atom) -> bool {
@@ -78,11 +89,6 @@ impl KnownKeywords {
         let mut flags = system_flags();
         flags.extend(self.known.iter().cloned().map(Flag::Keyword));
         Data::Flags(flags)
-    }
-
-    /// How many keywords the client was told of.
-    pub fn len(&self) -> usize {
-        self.known.len()
     }
 
     /// `* OK [PERMANENTFLAGS (...)]`: empty for a read-only mailbox, else the system flags,
@@ -135,13 +141,13 @@ impl KnownKeywords {
     }
 }
 
-/// Rebuilds the client's keyword list from `in_use` (the view's keywords) when it has grown
-/// past twice the mailbox's limit, queueing the new FLAGS and PERMANENTFLAGS.
+/// Rebuilds the client's keyword list from `in_use` (the view's keywords) when it
+/// [`needs_trim`](KnownKeywords::needs_trim), queueing the new FLAGS and PERMANENTFLAGS.
 pub(crate) fn trim(ctx: &mut crate::ctx::Ctx, in_use: &[&str]) {
     let Some(k) = ctx.keywords.as_mut() else {
         return;
     };
-    if k.known.len() <= k.max.saturating_mul(2).max(64) {
+    if !k.needs_trim() {
         return;
     }
     let rebuilt = KnownKeywords::new(in_use.iter().copied(), k.read_only, k.max);
@@ -210,6 +216,26 @@ mod tests {
             .map(|f| Flag::parse(f).unwrap())
             .collect();
         assert_eq!(new_keywords(&flags, &["a", "b"]), ["c"]);
+    }
+
+    #[test]
+    fn the_rebuild_threshold_follows_what_is_in_use() {
+        let mut k = KnownKeywords::new([], false, 3);
+        for i in 0..64 {
+            k.before(&fetch(&[&format!("k{i}")]));
+        }
+        assert!(!k.needs_trim(), "64 at least");
+        k.before(&fetch(&["k64"]));
+        assert!(k.needs_trim());
+        // A mailbox that already holds 100 keywords is rebuilt only past 200.
+        let names: Vec<String> = (0..100).map(|i| format!("x{i}")).collect();
+        let mut k = KnownKeywords::new(names.iter().map(String::as_str), false, 3);
+        for i in 0..100 {
+            k.before(&fetch(&[&format!("y{i}")]));
+        }
+        assert!(!k.needs_trim());
+        k.before(&fetch(&["z"]));
+        assert!(k.needs_trim());
     }
 
     #[test]

@@ -147,6 +147,11 @@ impl CommandFramer {
         *self = CommandFramer::new(self.limits);
     }
 
+    /// Whether the rest of a refused command is being dropped (its bytes are not kept).
+    pub fn is_discarding(&self) -> bool {
+        self.discarding
+    }
+
     /// Refuses the synchronising literal just announced ([`Decoded::NeedsContinuation`])
     /// instead of sending `+`: the client then abandons the command (RFC 9051 §7.5), so it
     /// ends here. Returns the command's tag and how many bytes of `buf` to drop.

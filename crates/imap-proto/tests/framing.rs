@@ -344,7 +344,9 @@ fn an_abandoned_non_synchronising_literal_is_dropped_to_the_end_of_the_command()
         feed(&mut framer, &mut buf, b"a1 APPEND INBOX {10+}\r\n01234"),
         Decoded::Incomplete
     );
+    assert!(!framer.is_discarding());
     let (tag, skip) = framer.abandon(&buf);
+    assert!(framer.is_discarding());
     assert_eq!(tag.unwrap().as_str(), "a1");
     assert_eq!(skip, buf.len(), "all of the literal received so far goes");
     buf.drain(..skip);
@@ -357,6 +359,7 @@ fn an_abandoned_non_synchronising_literal_is_dropped_to_the_end_of_the_command()
     }
     assert_eq!(dropped, 5 + 10 + 2);
     assert!(buf.is_empty());
+    assert!(!framer.is_discarding());
     let next = b"a2 NOOP\r\n";
     buf.extend_from_slice(next);
     assert!(matches!(

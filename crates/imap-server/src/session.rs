@@ -147,7 +147,8 @@ impl Session {
                     if waited.is_err() {
                         return Ok(());
                     }
-                    if !self.charge_input(0) {
+                    // (A command being dropped holds nothing: its bytes go at the next decode.)
+                    if !self.io.framer.is_discarding() && !self.charge_input(0) {
                         // Over the budget in the middle of a (non-synchronising) literal: its
                         // bytes are dropped as they come, then the command is refused.
                         let (tag, skip) = self.io.framer.abandon(&self.io.inbuf);

@@ -8,6 +8,11 @@
 //!
 //! The counts are per process: on several nodes each node allows the rate (as Postfix's anvil
 //! per host).
+//!
+//! At most [`MAX_TRACKED`] addresses are tracked: an attacker spread over more IPv6 /64s than
+//! that within two windows cannot grow the map further. A new address beyond it is let
+//! through uncounted (the per-address connection limit still holds); an attacker with that
+//! many networks is not slowed by a per-address rate anyway.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
@@ -25,6 +30,9 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
         v4 => v4,
     }
 }
+
+/// Addresses tracked at most per window (about 6 MB).
+pub const MAX_TRACKED: usize = 100_000;
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
@@ -82,13 +90,18 @@ impl RateWindow {
         }
         let window = self.window;
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if now.saturating_duration_since(state.last_prune) >= window {
+        let key = client_key(ip);
+        let full = state.buckets.len() >= MAX_TRACKED && !state.buckets.contains_key(&key);
+        if full || now.saturating_duration_since(state.last_prune) >= window {
             state
                 .buckets
                 .retain(|_, b| now.saturating_duration_since(b.start) < 2 * window);
             state.last_prune = now;
+            if state.buckets.len() >= MAX_TRACKED {
+                return true;
+            }
         }
-        let b = state.buckets.entry(client_key(ip)).or_insert(Bucket {
+        let b = state.buckets.entry(key).or_insert(Bucket {
             start: now,
             previous: 0,
             current: 0,
@@ -149,6 +162,25 @@ mod tests {
         for _ in 0..3 {
             assert!(r.hit_at(a, much_later));
         }
+    }
+
+    #[test]
+    fn the_map_is_capped() {
+        let r = RateWindow::per_minute(1);
+        let t = Instant::now();
+        for i in 0..MAX_TRACKED as u32 + 10 {
+            // A different /64 each time.
+            let v6 = Ipv6Addr::new(0x2001, 0xdb8, (i >> 16) as u16, i as u16, 0, 0, 0, 1);
+            assert!(r.hit_at(IpAddr::V6(v6), t));
+        }
+        assert_eq!(r.state.lock().unwrap().buckets.len(), MAX_TRACKED);
+        // Known addresses are still limited; once the window passed, room again.
+        let first = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
+        assert!(!r.hit_at(first, t));
+        let later = t + Duration::from_secs(150);
+        assert!(r.hit_at(ip("192.0.2.1"), later));
+        assert!(!r.hit_at(ip("192.0.2.1"), later));
+        assert_eq!(r.state.lock().unwrap().buckets.len(), 1);
     }
 
     #[test]

@@ -147,6 +147,38 @@ impl CommandFramer {
         *self = CommandFramer::new(self.limits);
     }
 
+    /// Whether the rest of a refused command is being dropped (its bytes are not kept).
+    pub fn is_discarding(&self) -> bool {
+        self.discarding
+    }
+
+    /// Refuses the synchronising literal just announced ([`Decoded::NeedsContinuation`])
+    /// instead of sending `+`: the client then abandons the command (RFC 9051 §7.5), so it
+    /// ends here. Returns the command's tag and how many bytes of `buf` to drop.
+    pub fn refuse_literal(&mut self, buf: &[u8]) -> (Option<Tag>, usize) {
+        let consumed = self.pos.min(buf.len());
+        let tag = tag_of(buf);
+        self.reset();
+        (tag, consumed)
+    }
+
+    /// Gives up the command being received (the server cannot hold it, e.g. its memory
+    /// budget is used up while a non-synchronising literal arrives): returns its tag and how
+    /// many bytes of `buf` to drop now; the rest of the command is dropped as it arrives
+    /// ([`Decoded::Discard`]), as for a refused non-synchronising literal (RFC 7888 §4).
+    pub fn abandon(&mut self, buf: &[u8]) -> (Option<Tag>, usize) {
+        let tag = tag_of(buf);
+        // Everything scanned goes but a partial line's tail, which may hold a literal marker.
+        let keep = if self.literal_left > 0 {
+            0
+        } else {
+            (buf.len().min(self.pos) - self.line_start.min(self.pos)).min(MARKER_TAIL)
+        };
+        let skip = self.pos.min(buf.len()).saturating_sub(keep);
+        self.start_discarding(skip);
+        (tag, skip)
+    }
+
     /// Looks at `buf` (everything received and not yet dropped, starting at the current
     /// command) and says whether one whole command is there.
     pub fn decode<'a>(&mut self, buf: &'a [u8]) -> Result<Decoded<'a>, FrameError> {

@@ -289,3 +289,81 @@ fn limits_switch_between_commands() {
     framer.reset();
     assert_eq!(framer.limits(), &FrameLimits::default());
 }
+
+/// Feeds `bytes` and decodes once; the session's buffer is `buf`.
+fn feed(framer: &mut CommandFramer, buf: &mut Vec<u8>, bytes: &[u8]) -> Decoded<'static> {
+    buf.extend_from_slice(bytes);
+    match framer.decode(buf).unwrap() {
+        Decoded::Complete { consumed, .. } => {
+            buf.drain(..consumed);
+            Decoded::Complete {
+                line_with_literals: b"",
+                consumed,
+            }
+        }
+        Decoded::Incomplete => Decoded::Incomplete,
+        Decoded::NeedsContinuation { literal_size } => Decoded::NeedsContinuation { literal_size },
+        Decoded::Discard { consumed } => {
+            buf.drain(..consumed);
+            Decoded::Discard { consumed }
+        }
+    }
+}
+
+#[test]
+fn a_refused_synchronising_literal_ends_the_command() {
+    let mut framer = CommandFramer::new(FrameLimits::default());
+    let mut buf = Vec::new();
+    assert_eq!(
+        feed(&mut framer, &mut buf, b"a1 APPEND INBOX {100000}\r\n"),
+        Decoded::NeedsContinuation {
+            literal_size: 100000
+        }
+    );
+    let (tag, skip) = framer.refuse_literal(&buf);
+    assert_eq!(tag.unwrap().as_str(), "a1");
+    assert_eq!(skip, buf.len());
+    buf.drain(..skip);
+    // RFC 9051 §7.5: the client sends no literal; its next command frames normally.
+    let next = b"a2 NOOP\r\n";
+    buf.extend_from_slice(next);
+    assert_eq!(
+        framer.decode(&buf).unwrap(),
+        Decoded::Complete {
+            line_with_literals: next,
+            consumed: next.len()
+        }
+    );
+}
+
+#[test]
+fn an_abandoned_non_synchronising_literal_is_dropped_to_the_end_of_the_command() {
+    let mut framer = CommandFramer::new(FrameLimits::default());
+    let mut buf = Vec::new();
+    assert_eq!(
+        feed(&mut framer, &mut buf, b"a1 APPEND INBOX {10+}\r\n01234"),
+        Decoded::Incomplete
+    );
+    assert!(!framer.is_discarding());
+    let (tag, skip) = framer.abandon(&buf);
+    assert!(framer.is_discarding());
+    assert_eq!(tag.unwrap().as_str(), "a1");
+    assert_eq!(skip, buf.len(), "all of the literal received so far goes");
+    buf.drain(..skip);
+    // The rest of the literal, then the end of the line (and a second literal) are dropped.
+    let mut dropped = 0;
+    for piece in [&b"56789"[..], b" {3+}\r\nabc", b"\r\n"] {
+        if let Decoded::Discard { consumed } = feed(&mut framer, &mut buf, piece) {
+            dropped += consumed;
+        }
+    }
+    assert_eq!(dropped, 5 + 10 + 2);
+    assert!(buf.is_empty());
+    assert!(!framer.is_discarding());
+    let next = b"a2 NOOP\r\n";
+    buf.extend_from_slice(next);
+    assert!(matches!(
+        framer.decode(&buf).unwrap(),
+        Decoded::Complete { consumed: 9, .. }
+    ));
+}

@@ -463,6 +463,9 @@ impl Session {
         }
         if let State::Selected(user, sel) = &mut self.state {
             state::sync(&mut self.ctx, user, sel, allow_expunge).await;
+            if self.ctx.keywords.as_ref().is_some_and(|k| k.needs_trim()) {
+                crate::keywords::trim(&mut self.ctx, &sel.view.keywords_in_use());
+            }
         }
         cmd::notify::after_command(&mut self.ctx, &mut self.state).await;
         self.ctx.status(status);

@@ -128,6 +128,14 @@ pub struct ImapConfig {
     /// Addresses of the quota administrators (RFC 9208 §3.1.2 QUOTASET): they may SETQUOTA
     /// and name any account's quota root by its address. Empty: nobody.
     pub quota_admins: Vec<String>,
+    /// The process-wide budget for message data being received (APPEND literals, shared with
+    /// SMTP DATA/BDAT): a literal that would exceed it is refused with `NO [LIMIT]`.
+    /// Unlimited by default.
+    pub transfer_budget: Arc<server_kit::MemoryBudget>,
+    /// Distinct keywords a mailbox may hold before STORE refuses new ones with `NO [LIMIT]`
+    /// and PERMANENTFLAGS stops offering `\*` (RFC 9051 §2.3.2, §7.1): the per-session
+    /// keyword tables are bounded by it.
+    pub max_keywords: usize,
 }
 
 impl ImapConfig {
@@ -147,6 +155,8 @@ impl ImapConfig {
             idle_keepalive: Duration::from_secs(120),
             tls_handshake_timeout: Duration::from_secs(30),
             quota_admins: Vec::new(),
+            transfer_budget: server_kit::MemoryBudget::unlimited(),
+            max_keywords: 256,
         }
     }
 }

@@ -26,6 +26,10 @@ pub struct RecentTracker {
     known: Mutex<HashMap<MailboxId, Uid>>,
 }
 
+/// Mailboxes whose mark is remembered at most (a user creating and selecting ever new
+/// mailboxes must not grow the map without bound).
+const MAX_KNOWN: usize = 65_536;
+
 impl RecentTracker {
     pub fn new() -> RecentTracker {
         RecentTracker::default()
@@ -40,6 +44,11 @@ impl RecentTracker {
     /// with an APPEND).
     pub(crate) fn learn(&self, mailbox: MailboxId, mark: Uid) {
         let mut map = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_KNOWN && !map.contains_key(&mailbox) {
+            // Only a cache of the store's marks (deleted mailboxes stay in it): forgetting
+            // costs each mailbox one store round trip at its next claim.
+            map.clear();
+        }
         let known = map.entry(mailbox).or_insert(0);
         *known = (*known).max(mark);
     }
@@ -163,5 +172,17 @@ mod tests {
         assert!(s.contains(3) && s.contains(6) && s.contains(11));
         assert!(!s.contains(2) && !s.contains(7) && !s.contains(13));
         assert_eq!(s.count_in(&[1, 3, 4, 7, 10, 12, 20]), 4);
+    }
+
+    #[test]
+    fn the_cache_of_marks_is_bounded() {
+        let t = RecentTracker::new();
+        let account = store::AccountId(1);
+        for n in 0..MAX_KNOWN as i64 + 100 {
+            t.learn(MailboxId::new(account, n), 5);
+        }
+        assert!(t.known.lock().unwrap().len() <= MAX_KNOWN);
+        // The newest are known; forgotten ones read as 0 (the store is asked again).
+        assert_eq!(t.known(MailboxId::new(account, MAX_KNOWN as i64 + 99)), 5);
     }
 }

@@ -10,6 +10,9 @@
 //!   line being waited for); a command's bytes are dropped exactly when it was framed.
 //! - Responses are queued in `Ctx::out` and flushed before the session waits for input, so a
 //!   pipelining client gets them in command order.
+//! - Input beyond [`UNCHARGED`] bytes (a literal being received, the command it completes
+//!   while it runs) is charged to the process-wide transfer budget; the charge shrinks back
+//!   after each command and is dropped with the session.
 
 use std::io;
 use std::sync::Arc;
@@ -17,7 +20,7 @@ use std::sync::Arc;
 use imap_proto::{
     Code, CommandFramer, Decoded, FrameError, FrameLimits, Response, Status, parse_command,
 };
-use server_kit::{BoxStream, Conn, ConnInfo, Shutdown};
+use server_kit::{BoxStream, Charge, Conn, ConnInfo, Shutdown};
 
 use crate::ImapServer;
 use crate::ctx::Ctx;
@@ -28,7 +31,13 @@ pub(crate) struct Session {
     pub io: Io,
     pub ctx: Ctx,
     pub state: State,
+    /// What the buffered input holds of the transfer budget.
+    pub charge: Charge,
 }
+
+/// Buffered input up to this size is not charged to the transfer budget: every command line
+/// fits (the line limit bounds it per connection), only literals carrying messages count.
+pub(crate) const UNCHARGED: usize = 64 * 1024;
 
 pub(crate) async fn run(
     server: Arc<ImapServer>,
@@ -47,6 +56,7 @@ pub(crate) async fn run(
             preauth: true,
             command_deadline: None,
         },
+        charge: server.config.transfer_budget.charge(),
         ctx: Ctx::new(Arc::clone(&server), info),
         state: State::NotAuthenticated,
     };
@@ -118,6 +128,8 @@ impl Session {
                         self.ctx.info.slot.release();
                         return self.final_flush().await;
                     }
+                    // The command ran: its bytes are gone from the budget.
+                    self.recharge();
                     // Send answers in pieces while a pipelining client keeps sending.
                     if self.ctx.pending_output() > 64 * 1024 {
                         self.io.flush(&mut self.ctx).await?;
@@ -135,8 +147,25 @@ impl Session {
                     if waited.is_err() {
                         return Ok(());
                     }
+                    // (A command being dropped holds nothing: its bytes go at the next decode.)
+                    if !self.io.framer.is_discarding() && !self.charge_input(0) {
+                        // Over the budget in the middle of a (non-synchronising) literal: its
+                        // bytes are dropped as they come, then the command is refused.
+                        let (tag, skip) = self.io.framer.abandon(&self.io.inbuf);
+                        self.io.inbuf.drain(..skip.min(self.io.inbuf.len()));
+                        self.refuse_over_budget(tag);
+                    }
                 }
-                Ok(Decoded::NeedsContinuation { .. }) => {
+                Ok(Decoded::NeedsContinuation { literal_size }) => {
+                    let size = usize::try_from(literal_size).unwrap_or(usize::MAX);
+                    if !self.charge_input(size) {
+                        // RFC 9051 §7.5: a server may answer NO instead of "+"; the client
+                        // then does not send the literal.
+                        let (tag, skip) = self.io.framer.refuse_literal(&self.io.inbuf);
+                        self.io.inbuf.drain(..skip.min(self.io.inbuf.len()));
+                        self.refuse_over_budget(tag);
+                        continue;
+                    }
                     // RFC 9051 §7.5: the client waits for this before sending the literal.
                     self.ctx.push(Response::Continue("Ready".into()));
                     if self.io.read_more(&mut self.ctx).await?.is_err() {
@@ -165,6 +194,36 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Makes the charge cover the buffered input plus `coming` announced bytes (nothing while
+    /// they fit in [`UNCHARGED`]); `false` when the budget has no room. It only grows: an
+    /// accepted literal keeps its whole size charged until its command has run.
+    fn charge_input(&mut self, coming: usize) -> bool {
+        let total = self.io.inbuf.len().saturating_add(coming);
+        total <= UNCHARGED || self.charge.reserve(total)
+    }
+
+    /// After a command: only what is still buffered stays charged.
+    fn recharge(&mut self) {
+        self.charge.shrink_to(0);
+        // Pipelined input the budget has no room for: the command it begins is abandoned at
+        // the next read (the check after `read_more`).
+        let _ = self.charge_input(0);
+    }
+
+    /// The answer to a command whose message data the transfer budget has no room for: a
+    /// temporary condition (RFC 9051 §7.1 LIMIT; the client may retry later).
+    fn refuse_over_budget(&mut self, tag: Option<imap_proto::Tag>) {
+        tracing::info!(
+            conn = self.ctx.info.id,
+            "imap: literal refused, transfer budget used up"
+        );
+        self.recharge();
+        self.ctx.status(
+            Status::no(tag, "server busy receiving other messages, try again later")
+                .with_code(Code::Limit),
+        );
     }
 
     /// The logged-in account was deleted while the session ran (its change feed closed after

@@ -47,6 +47,8 @@ pub(crate) struct View {
     /// Distinct keyword sets, interned: most messages share a few (none, `$Junk`, ...).
     keyword_sets: Vec<Box<[String]>>,
     keyword_ids: HashMap<Box<[String]>, u32>,
+    /// When `keyword_sets` reaches this many, unused sets are dropped (see [`View::intern`]).
+    compact_at: usize,
     /// Every entry's internal date, size and own MODSEQ are known (else only those of
     /// messages added since the view was read; see [`View::fill_details`]).
     details: bool,
@@ -62,6 +64,7 @@ impl Default for View {
             entries: Vec::new(),
             keyword_sets: vec![Box::default()],
             keyword_ids: HashMap::new(),
+            compact_at: MIN_COMPACT,
             details: true,
             highest: 0,
         }
@@ -138,14 +141,6 @@ impl View {
         &self.uids
     }
 
-    /// Every keyword of the view's interned keyword sets (those some message has or had, each
-    /// once per set), for the FLAGS response at SELECT.
-    pub fn keywords(&self) -> impl Iterator<Item = &str> {
-        self.keyword_sets
-            .iter()
-            .flat_map(|set| set.iter().map(String::as_str))
-    }
-
     pub fn len(&self) -> usize {
         self.uids.len()
     }
@@ -157,6 +152,45 @@ impl View {
 
     pub fn max_uid(&self) -> Uid {
         self.uids.last().copied().unwrap_or(0)
+    }
+
+    /// The UIDs of `known` (inclusive ranges, any order, overlapping or not) that are not in
+    /// the view, as ascending ranges — what a client must forget when the expunge log no
+    /// longer covers its MODSEQ (RFC 7162 §3.2.5.2: UIDs that never existed may be reported
+    /// too). Costs one binary search per range and one step per message inside them.
+    pub fn absent(&self, known: impl IntoIterator<Item = (u32, u32)>) -> Vec<(u32, u32)> {
+        let mut known: Vec<(u32, u32)> = known
+            .into_iter()
+            .map(|(a, b)| (a.min(b).max(1), a.max(b)))
+            .filter(|(a, b)| a <= b)
+            .collect();
+        known.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::new();
+        for (a, b) in known {
+            match merged.last_mut() {
+                Some((_, hi)) if a <= hi.saturating_add(1) => *hi = (*hi).max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        let mut out = Vec::new();
+        for (lo, hi) in merged {
+            let start = self.uids.partition_point(|&u| u < lo);
+            // u64: the range may end at u32::MAX.
+            let mut next = u64::from(lo);
+            for &u in self.uids.get(start..).unwrap_or_default() {
+                if u > hi {
+                    break;
+                }
+                if u64::from(u) > next {
+                    out.push((next as u32, u - 1));
+                }
+                next = u64::from(u) + 1;
+            }
+            if next <= u64::from(hi) {
+                out.push((next as u32, hi));
+            }
+        }
+        out
     }
 
     /// The index (sequence number - 1) of `uid`.
@@ -257,6 +291,10 @@ impl View {
         seqs
     }
 
+    /// The id of a keyword set, added if new. Sets no message uses any more (keywords
+    /// removed, messages expunged) are dropped when the table has doubled since the last
+    /// pass, so a client cycling through keyword combinations cannot grow it without bound;
+    /// the amortised cost stays constant per call.
     fn intern(&mut self, keywords: Vec<String>) -> u32 {
         if keywords.is_empty() {
             return 0;
@@ -265,10 +303,58 @@ impl View {
         if let Some(&id) = self.keyword_ids.get(&set) {
             return id;
         }
+        if self.keyword_sets.len() >= self.compact_at {
+            self.compact_keywords();
+        }
         let id = self.keyword_sets.len() as u32;
         self.keyword_sets.push(set.clone());
         self.keyword_ids.insert(set, id);
         id
+    }
+}
+
+/// The keyword-set table is never compacted below this many sets.
+const MIN_COMPACT: usize = 64;
+
+impl View {
+    /// Drops the keyword sets no message uses and renumbers the rest.
+    fn compact_keywords(&mut self) {
+        let mut map = vec![u32::MAX; self.keyword_sets.len()];
+        map[0] = 0;
+        let mut sets: Vec<Box<[String]>> = vec![Box::default()];
+        for e in &mut self.entries {
+            let old = e.keywords as usize;
+            if map[old] == u32::MAX {
+                map[old] = sets.len() as u32;
+                sets.push(std::mem::take(&mut self.keyword_sets[old]));
+            }
+            e.keywords = map[old];
+        }
+        self.keyword_ids = sets
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, set)| (set.clone(), i as u32))
+            .collect();
+        self.keyword_sets = sets;
+        self.compact_at = (self.keyword_sets.len() * 2).max(MIN_COMPACT);
+    }
+
+    /// The distinct keywords (case-insensitively) some message of the view has now.
+    pub fn keywords_in_use(&self) -> Vec<&str> {
+        let mut used = vec![false; self.keyword_sets.len()];
+        for e in &self.entries {
+            used[e.keywords as usize] = true;
+        }
+        let mut out: Vec<&str> = Vec::new();
+        for (set, _) in self.keyword_sets.iter().zip(used).filter(|(_, u)| *u) {
+            for k in set.iter() {
+                if !out.iter().any(|o| o.eq_ignore_ascii_case(k)) {
+                    out.push(k);
+                }
+            }
+        }
+        out
     }
 }
 
@@ -287,6 +373,48 @@ mod tests {
             },
             modseq,
         }
+    }
+
+    #[test]
+    fn unused_keyword_sets_are_dropped() {
+        let mut v = View::new(vec![summary(1, 1, &["a"]), summary(2, 1, &["b"])]);
+        // A client cycling through keywords on message 1 (2 keeps "b").
+        for i in 0..1000u64 {
+            let flags = Flags {
+                system: SystemFlags::empty(),
+                keywords: vec![format!("k{i}")],
+            };
+            assert!(v.set_flags(1, &flags, 2 + i));
+        }
+        assert!(
+            v.keyword_sets.len() <= MIN_COMPACT + 1,
+            "{}",
+            v.keyword_sets.len()
+        );
+        assert_eq!(v.keyword_ids.len(), v.keyword_sets.len() - 1);
+        assert_eq!(v.get(1).unwrap().keywords, ["k999"]);
+        assert_eq!(v.get(2).unwrap().keywords, ["b"]);
+        let mut in_use = v.keywords_in_use();
+        in_use.sort();
+        assert_eq!(in_use, ["b", "k999"]);
+    }
+
+    #[test]
+    fn absent_uids_are_the_gaps_of_the_known_ranges() {
+        let v = View::new(vec![
+            summary(3, 1, &[]),
+            summary(5, 1, &[]),
+            summary(9, 1, &[]),
+        ]);
+        assert_eq!(v.absent([(1, 10)]), vec![(1, 2), (4, 4), (6, 8), (10, 10)]);
+        // Unordered, overlapping and reversed ranges are merged first.
+        assert_eq!(
+            v.absent([(9, 12), (4, 2), (3, 5)]),
+            vec![(2, 2), (4, 4), (10, 12)]
+        );
+        assert_eq!(v.absent([(3, 3), (5, 5)]), vec![]);
+        assert_eq!(v.absent([(9, u32::MAX)]), vec![(10, u32::MAX)]);
+        assert_eq!(View::new(vec![]).absent([(0, 4)]), vec![(1, 4)]);
     }
 
     #[test]

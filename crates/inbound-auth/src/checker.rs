@@ -398,7 +398,9 @@ impl Pending {
             }
         };
         let c = &inner.caches;
-        let parsed = AuthenticatedMessage::parse(message);
+        // Parsing hashes the body for each signature: a large message's parse must not stall
+        // the worker's other sessions.
+        let parsed = cpu_heavy(message.len(), || AuthenticatedMessage::parse(message));
         let temp_dkim = || {
             vec![DkimOutput::temp_err(mail_auth::Error::Dns(
                 mail_auth::DnsError::Resolver("timed out".into()),
@@ -470,5 +472,19 @@ impl Pending {
             results,
             client_name,
         }
+    }
+}
+
+/// Runs `f` on `size` bytes in `block_in_place` when the input is large and the runtime has
+/// other workers (as `server_kit::cpu_heavy`; this crate does not depend on server-kit).
+fn cpu_heavy<R>(size: usize, f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    // The size first: a small message costs one comparison.
+    let multi =
+        || Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if size >= 256 * 1024 && multi() {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
     }
 }

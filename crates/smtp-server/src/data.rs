@@ -5,7 +5,9 @@
 //! - An oversize message is read to its end and discarded, then refused with 552, so the
 //!   framing is never lost (RFC 1870 §6.3).
 //! - Every BDAT chunk is consumed whatever the reply, or its bytes would be read as commands.
-//! - Memory holds at most `max_message_size` plus one read buffer per session.
+//! - Memory holds at most `max_message_size` plus one read buffer per session, and all
+//!   sessions together at most `transfer_budget` of message data: content is charged to it as
+//!   it arrives and given back when the transaction ends (stored, refused or dropped).
 //! - DATA and BDAT both get their content in pieces of [`PIECE`] octets, each within the data
 //!   timeout, so a client that trickles a byte now and then (slowloris) is dropped after the
 //!   timeout rather than holding its connection slot for ever; the slowest client served
@@ -31,6 +33,12 @@ fn too_big() -> Reply {
         "5.3.4",
         "Message size exceeds fixed maximum message size",
     )
+}
+
+/// The reply for content over the process-wide transfer budget: a temporary condition, the
+/// client retries later. RFC 5321 §4.5.3.1.10 / RFC 3463 §3.4 (X.3.1, system storage).
+fn no_room() -> Reply {
+    Reply::new(452, "4.3.1", "Insufficient system storage, try again later")
 }
 
 fn timeout_reply(host: &str) -> Reply {
@@ -85,6 +93,9 @@ impl Session {
         // end of data) must arrive within the data timeout, not just any single byte.
         let mut piece_deadline = tokio::time::Instant::now() + cfg.data_timeout;
         let mut piece_read = 0;
+        // Held until the message is stored or refused (dropped with this frame).
+        let mut charge = cfg.transfer_budget.charge();
+        let mut no_budget = false;
         loop {
             let buf = match tokio::time::timeout_at(piece_deadline, self.conn.fill_buf()).await {
                 Err(_) => {
@@ -104,6 +115,14 @@ impl Session {
                 // Keep reading to the end of data, holding nothing.
                 oversize = true;
                 body = Vec::new();
+            } else if !no_budget && !charge.reserve(body.len()) {
+                // Over the process-wide budget: read to the end of data holding nothing.
+                no_budget = true;
+                body = Vec::new();
+                charge.shrink_to(0);
+            }
+            if no_budget {
+                body.clear();
             }
             if progress.done {
                 break;
@@ -116,7 +135,19 @@ impl Session {
             self.conn.flush().await?;
             return Ok(Flow::Continue);
         }
-        self.deliver(helo, txn, body).await
+        if no_budget {
+            tracing::info!(
+                conn = self.info.id,
+                "smtp: message refused, transfer budget used up"
+            );
+            self.state = State::Ready(helo);
+            self.reply(no_room()).await?;
+            self.conn.flush().await?;
+            return Ok(Flow::Continue);
+        }
+        let flow = self.deliver(helo, txn, body).await;
+        drop(charge);
+        flow
     }
 
     /// `BDAT <size> [LAST]` (RFC 3030 §3). The chunk is always consumed.
@@ -152,6 +183,23 @@ impl Session {
             self.reply(too_big()).await?;
             return Ok(Flow::Continue);
         }
+        let budget = &cfg.transfer_budget;
+        let charge = txn.bdat_charge.get_or_insert_with(|| budget.charge());
+        if !charge.reserve(usize::try_from(so_far.saturating_add(size)).unwrap_or(usize::MAX)) {
+            // Over the process-wide budget, known before reading the chunk: discard it and
+            // the transaction (later chunks get 503, RFC 3030 §3), a temporary error.
+            if !read_chunk(&mut self.conn, None, size, cfg.data_timeout).await? {
+                self.reply(timeout_reply(&cfg.hostname)).await?;
+                return Ok(Flow::Close);
+            }
+            self.reset_transaction();
+            tracing::info!(
+                conn = self.info.id,
+                "smtp: BDAT message refused, transfer budget used up"
+            );
+            self.reply(no_room()).await?;
+            return Ok(Flow::Continue);
+        }
         let buf = txn.bdat.get_or_insert_with(Vec::new);
         if !read_chunk(&mut self.conn, Some(buf), size, cfg.data_timeout).await? {
             self.reply(timeout_reply(&cfg.hostname)).await?;
@@ -165,7 +213,11 @@ impl Session {
         match std::mem::replace(&mut self.state, State::Connected) {
             State::Mail(helo, mut txn) => {
                 let body = txn.bdat.take().unwrap_or_default();
-                self.deliver(helo, txn, body).await
+                // The charge is held until the message is stored or refused.
+                let charge = txn.bdat_charge.take();
+                let flow = self.deliver(helo, txn, body).await;
+                drop(charge);
+                flow
             }
             other => {
                 self.state = other;

@@ -108,6 +108,7 @@ impl Session {
                 params,
                 rcpts: Vec::new(),
                 bdat: None,
+                bdat_charge: None,
                 checks: None,
             },
         );

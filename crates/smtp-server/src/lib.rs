@@ -81,6 +81,9 @@ pub struct SmtpConfig {
     /// Refuse a recipient whose mailbox is full with `552 5.2.2` (permanent) instead of
     /// `452 4.2.2` (temporary, the default: the sender retries), see `quota.rs`.
     pub over_quota_permanent: bool,
+    /// The process-wide budget for message data being received (DATA/BDAT, shared with IMAP
+    /// APPEND); a transaction that would exceed it gets `452 4.3.1`. Unlimited by default.
+    pub transfer_budget: Arc<server_kit::MemoryBudget>,
 }
 
 impl SmtpConfig {
@@ -107,6 +110,7 @@ impl SmtpConfig {
             max_messages_per_hour: None,
             max_recipients_per_hour: None,
             over_quota_permanent: false,
+            transfer_budget: server_kit::MemoryBudget::unlimited(),
         }
     }
 }

@@ -45,6 +45,8 @@ pub(crate) struct Transaction {
     pub rcpts: Vec<Recipient>,
     /// The chunks received so far once BDAT has begun (RFC 3030); then DATA is refused.
     pub bdat: Option<Vec<u8>>,
+    /// What the BDAT chunks hold of the transfer budget; given back with the transaction.
+    pub bdat_charge: Option<server_kit::Charge>,
     /// SPF and iprev, started at the first accepted recipient of an unauthenticated MX
     /// transaction, running while the message arrives (see `inbound`).
     pub checks: Option<Box<inbound_auth::Pending>>,

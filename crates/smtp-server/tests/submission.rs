@@ -358,3 +358,59 @@ async fn auth_scram_sha_256_full_exchange() {
     c.cmd("AUTH SCRAM-SHA-256", "334 \r\n").await;
     c.cmd("*", "501 5.7.0").await;
 }
+
+/// Without sending limits nothing is counted: no row in the store's sending log per message
+/// (issue 12: a rate-limiter record for every message, with no limit set, grew the log).
+#[tokio::test]
+async fn no_sending_log_rows_without_limits() {
+    use store::SendingLog;
+    let h = harness(SmtpMode::Submission, |_| {}).await;
+    let mut c = login(&h, "alice@example.com").await;
+    let msg = "From: alice@example.com\r\n\r\nhi\r\n";
+    for _ in 0..3 {
+        let r = send(&mut c, "alice@example.com", &["bob@example.com"], msg).await;
+        assert!(r.starts_with("250"), "{r:?}");
+    }
+    let usage = h.store.sending_usage(h.alice, 0).await.unwrap();
+    assert_eq!((usage.messages, usage.recipients), (0, 0));
+    // With a limit, the same messages are counted.
+    let h = harness(SmtpMode::Submission, |c| c.max_messages_per_hour = Some(10)).await;
+    let mut c = login(&h, "alice@example.com").await;
+    send(&mut c, "alice@example.com", &["bob@example.com"], msg).await;
+    let usage = h.store.sending_usage(h.alice, 0).await.unwrap();
+    assert_eq!((usage.messages, usage.recipients), (1, 1));
+}
+
+/// The transfer budget (`SmtpConfig::transfer_budget`): DATA over it gets `452 4.3.1` after
+/// its end, BDAT before its chunk is kept; the budget is whole again afterwards.
+#[tokio::test]
+async fn transfers_over_the_budget_get_452() {
+    let budget = server_kit::MemoryBudget::new(300 * 1024);
+    let b = std::sync::Arc::clone(&budget);
+    let h = harness(SmtpMode::Submission, move |c| c.transfer_budget = b).await;
+    let mut held = budget.charge();
+    assert!(held.reserve(200 * 1024), "another transfer holds 200 KiB");
+    let line = "x".repeat(70) + "\r\n";
+    let big = format!("From: alice@example.com\r\n\r\n{}", line.repeat(2000));
+    let mut c = login(&h, "alice@example.com").await;
+    c.cmd("MAIL FROM:<alice@example.com>", "250").await;
+    c.cmd("RCPT TO:<bob@example.com>", "250").await;
+    c.cmd("DATA", "354").await;
+    c.send(format!("{big}.\r\n").as_bytes()).await;
+    c.expect("452 4.3.1").await;
+    c.cmd("MAIL FROM:<alice@example.com>", "250").await;
+    c.cmd("RCPT TO:<bob@example.com>", "250").await;
+    c.send(format!("BDAT {} LAST\r\n{big}", big.len()).as_bytes())
+        .await;
+    c.expect("452 4.3.1").await;
+    assert_eq!(
+        budget.used(),
+        held.held(),
+        "the refused transfers hold nothing"
+    );
+    drop(held);
+    let r = send(&mut c, "alice@example.com", &["bob@example.com"], &big).await;
+    assert!(r.starts_with("250"), "{r:?}");
+    assert_eq!(budget.used(), 0);
+    assert_eq!(h.inbox(h.bob).await.len(), 1);
+}

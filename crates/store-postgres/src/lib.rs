@@ -42,6 +42,7 @@ mod dates;
 mod db;
 mod dkim;
 mod error;
+mod expunge_log;
 mod greylist;
 mod login_guard;
 mod mailstore;

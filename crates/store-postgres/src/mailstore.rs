@@ -474,6 +474,33 @@ impl MailStore for PgStore {
         read!(self, |c| reads::expunged_since(c, mailbox, modseq))
     }
 
+    async fn vanished_since(
+        &self,
+        mailbox: MailboxId,
+        modseq: ModSeq,
+    ) -> StoreResult<Option<Vec<Uid>>> {
+        self.own(mailbox).await?;
+        snapshot!(self, |t| crate::expunge_log::vanished_since(
+            t, mailbox, modseq
+        ))
+    }
+
+    async fn prune_expunge_log(
+        &self,
+        limits: store::ExpungeLogLimits,
+        now: UnixTime,
+    ) -> StoreResult<u64> {
+        let mailboxes = read!(self, |c| crate::expunge_log::mailboxes_with_rows(c))?;
+        let mut dropped = 0;
+        // One transaction per mailbox: short ones, that do not hold up the writers.
+        for mailbox in mailboxes {
+            dropped += write_tx!(self, |tx| crate::expunge_log::prune_mailbox(
+                tx, mailbox, limits, now
+            ))?;
+        }
+        Ok(dropped)
+    }
+
     async fn copy_messages(
         &self,
         from: MailboxId,

@@ -17,7 +17,7 @@ use store::StoreError;
 use crate::error::PgResult;
 
 /// The version [`migrate`] produces. Add a step to [`STEPS`] when the schema changes.
-pub const SCHEMA_VERSION: i32 = 10;
+pub const SCHEMA_VERSION: i32 = 11;
 
 /// The key of the advisory lock held while migrating (any constant unique to yubin: "yubin"
 /// in ASCII).
@@ -383,6 +383,17 @@ const V10: &str = r#"
 ALTER TABLE accounts ADD COLUMN pop3_expire_days integer;
 "#;
 
+/// Version 11: the expunge log is pruned (`store::ExpungeLogLimits`; the embedded store's
+/// version 19). `expunged.expunged_at` dates each row (existing rows count from the upgrade);
+/// `mailboxes.expunge_floor` is the highest MODSEQ pruned from the mailbox's log: the log
+/// holds every expunge above it, and a QRESYNC client further behind gets a full resync
+/// (RFC 7162 §3.2.5.2).
+const V11: &str = r#"
+ALTER TABLE expunged ADD COLUMN expunged_at bigint NOT NULL
+    DEFAULT extract(epoch FROM now())::bigint;
+ALTER TABLE mailboxes ADD COLUMN expunge_floor bigint NOT NULL DEFAULT 0;
+"#;
+
 /// The steps in order: (version, description, SQL).
 const STEPS: &[(i32, &str, &str)] = &[
     (1, "initial schema", V1),
@@ -399,6 +410,7 @@ const STEPS: &[(i32, &str, &str)] = &[
         V9,
     ),
     (10, "the account's own POP3 retention choice", V10),
+    (11, "expunge log pruning: row dates, per-mailbox floor", V11),
 ];
 
 const CREATE_MIGRATIONS: &str = "

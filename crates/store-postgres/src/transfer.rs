@@ -67,7 +67,7 @@ async fn export_mailboxes<C: GenericClient>(
 ) -> PgResult<Vec<MailboxRecord>> {
     let rs = rows(
         c,
-        "SELECT id, name, uid_validity, uid_next, highest_modseq, special_use
+        "SELECT id, name, uid_validity, uid_next, highest_modseq, special_use, expunge_floor
          FROM mailboxes WHERE account_id = $1 ORDER BY id",
         &[&account],
     )
@@ -81,6 +81,7 @@ async fn export_mailboxes<C: GenericClient>(
             uid_next: col_u32(r.get(3)),
             highest_modseq: col_u64(r.get(4)),
             special_use: r.get::<_, Option<&str>>(5).and_then(SpecialUse::parse),
+            expunge_floor: col_u64(r.get(6)),
         })
         .collect())
 }
@@ -206,8 +207,8 @@ async fn import_mailbox(
     let id: i64 = one(
         &tx.t,
         "INSERT INTO mailboxes (account_id, name, uid_validity, uid_next, highest_modseq,
-                                special_use)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                                special_use, expunge_floor)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         &[
             &account,
             &m.name,
@@ -215,6 +216,7 @@ async fn import_mailbox(
             &i64::from(m.uid_next),
             &sql_u64(m.highest_modseq),
             &m.special_use.map(SpecialUse::as_str),
+            &sql_u64(m.expunge_floor),
         ],
     )
     .await?

@@ -34,6 +34,7 @@ check!(append_and_blobs);
 check!(flags);
 check!(copy_and_expunge);
 check!(conditional_store_and_expunge_log);
+check!(expunge_log_pruning);
 check!(mailbox_names);
 check!(rename_and_delete);
 check!(subscriptions);

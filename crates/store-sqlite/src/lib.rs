@@ -35,6 +35,7 @@ mod check;
 mod checkpoint;
 mod dates;
 mod db;
+mod expunge_log;
 mod follower;
 mod login_guard;
 mod mailstore;

@@ -647,6 +647,37 @@ impl MailStore for SqliteStore {
             .await
     }
 
+    async fn vanished_since(
+        &self,
+        mailbox: MailboxId,
+        modseq: ModSeq,
+    ) -> StoreResult<Option<Vec<Uid>>> {
+        self.own(mailbox).await?;
+        self.readers
+            .read(move |c| crate::expunge_log::vanished_since(c, mailbox, modseq))
+            .await
+    }
+
+    async fn prune_expunge_log(
+        &self,
+        limits: store::ExpungeLogLimits,
+        now: UnixTime,
+    ) -> StoreResult<u64> {
+        let mailboxes = self
+            .readers
+            .read(crate::expunge_log::mailboxes_with_rows)
+            .await?;
+        let mut dropped = 0;
+        // One write per mailbox, so other writers are not held up by a long prune.
+        for mailbox in mailboxes {
+            dropped += self
+                .writer
+                .run(move |tx| crate::expunge_log::prune_mailbox(tx, mailbox, limits, now))
+                .await?;
+        }
+        Ok(dropped)
+    }
+
     async fn copy_messages(
         &self,
         from: MailboxId,

@@ -389,7 +389,8 @@ pub fn expunge_uids_with(
         let mut log = tx
             .conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)",
+                "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq, expunged_at)
+                 VALUES (?1, ?2, ?3, unixepoch())",
             )
             .db()?;
         for &uid in &removed {

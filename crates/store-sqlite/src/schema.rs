@@ -14,7 +14,7 @@ use store::{StoreError, StoreResult};
 use crate::db::Db;
 
 /// The version [`migrate`] produces. Bump it and add a step when the schema changes.
-pub const SCHEMA_VERSION: i64 = 18;
+pub const SCHEMA_VERSION: i64 = 19;
 
 /// Version 1: the initial schema.
 const V1: &str = "
@@ -433,6 +433,41 @@ const V18: &str = "
 ALTER TABLE accounts ADD COLUMN pop3_expire_days INTEGER;
 ";
 
+/// Version 19: the expunge log is pruned (`store::ExpungeLogLimits`). `expunged.expunged_at`
+/// dates each row (existing rows count from the upgrade); `mailboxes.expunge_floor` is the
+/// highest MODSEQ pruned from the mailbox's log: the log holds every expunge above it, and a
+/// QRESYNC client further behind gets a full resync (RFC 7162 §3.2.5.2).
+/// (Each column is added only when missing, so the upgrade tests that rewind
+/// `user_version` over a current schema can run it again.)
+const V19: [(&str, &str, &str); 2] = [
+    (
+        "expunged",
+        "expunged_at",
+        "ALTER TABLE expunged ADD COLUMN expunged_at INTEGER NOT NULL DEFAULT 0; -- Unix seconds
+         UPDATE expunged SET expunged_at = unixepoch();",
+    ),
+    (
+        "mailboxes",
+        "expunge_floor",
+        "ALTER TABLE mailboxes ADD COLUMN expunge_floor INTEGER NOT NULL DEFAULT 0;",
+    ),
+];
+
+/// Runs `sql` (adding `column` to `table`) unless the column exists.
+fn add_column(conn: &Connection, table: &str, column: &str, sql: &str) -> StoreResult<()> {
+    let exists: bool = conn
+        .query_row(
+            "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+            [table, column],
+            |r| r.get(0),
+        )
+        .db()?;
+    if !exists {
+        conn.execute_batch(sql).db()?;
+    }
+    Ok(())
+}
+
 /// Switches the database to WAL mode and creates or upgrades the schema.
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let mode: String = conn
@@ -508,6 +543,11 @@ pub fn migrate(conn: &Connection) -> StoreResult<()> {
         if version < 18 {
             conn.execute_batch(V18).db()?;
         }
+        if version < 19 {
+            for (table, column, sql) in V19 {
+                add_column(conn, table, column, sql)?;
+            }
+        }
         if version < SCHEMA_VERSION {
             conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
                 .db()?;
@@ -576,7 +616,7 @@ mod tests {
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 18);
+        assert!(version >= 18);
     }
 
     /// Version 17 counts each account's messages once (RFC 9208 MESSAGE); later writes keep

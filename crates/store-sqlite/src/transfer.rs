@@ -70,7 +70,7 @@ fn export_subscriptions(c: &Connection) -> StoreResult<Vec<(AccountId, String)>>
 fn export_mailboxes(c: &Connection, account: AccountId) -> StoreResult<Vec<MailboxRecord>> {
     let mut stmt = c
         .prepare(
-            "SELECT id, name, uid_validity, uid_next, highest_modseq, special_use
+            "SELECT id, name, uid_validity, uid_next, highest_modseq, special_use, expunge_floor
              FROM mailboxes WHERE account_id = ?1 ORDER BY id",
         )
         .db()?;
@@ -86,6 +86,7 @@ fn export_mailboxes(c: &Connection, account: AccountId) -> StoreResult<Vec<Mailb
                     .get::<_, Option<String>>(5)?
                     .as_deref()
                     .and_then(SpecialUse::parse),
+                expunge_floor: r.get::<_, i64>(6)?.max(0) as u64,
             })
         })
         .db()?;
@@ -185,8 +186,9 @@ fn import_directory(
 
 fn import_mailbox(c: &Connection, account: AccountId, m: &MailboxRecord) -> StoreResult<MailboxId> {
     c.prepare_cached(
-        "INSERT INTO mailboxes (account_id, name, uid_validity, uid_next, highest_modseq, special_use)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO mailboxes (account_id, name, uid_validity, uid_next, highest_modseq, special_use,
+                                expunge_floor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
     .db()?
     .execute(params![
@@ -195,7 +197,8 @@ fn import_mailbox(c: &Connection, account: AccountId, m: &MailboxRecord) -> Stor
         m.uid_validity,
         m.uid_next,
         sql_u64(m.highest_modseq),
-        m.special_use.map(SpecialUse::as_str)
+        m.special_use.map(SpecialUse::as_str),
+        sql_u64(m.expunge_floor)
     ])
     .db()?;
     let id = MailboxId::new(account, c.last_insert_rowid());
@@ -352,8 +355,8 @@ impl Transfer for SqliteStore {
                 let mut ins = tx
                     .conn
                     .prepare_cached(
-                        "INSERT OR IGNORE INTO expunged (mailbox_id, uid, modseq)
-                         VALUES (?1, ?2, ?3)",
+                        "INSERT OR IGNORE INTO expunged (mailbox_id, uid, modseq, expunged_at)
+                         VALUES (?1, ?2, ?3, unixepoch())",
                     )
                     .db()?;
                 for e in &records {

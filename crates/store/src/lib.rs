@@ -59,7 +59,7 @@ pub use error::{StoreError, StoreResult};
 pub use greylist::{Greylist, GreylistEntry, GreylistPolicy, GreylistTriple};
 pub use lease::{LeaseGuard, node_id};
 pub use login_guard::{Ban, FailureCount, FailureWindows, GuardScope, LoginGuardStore};
-pub use mailstore::{BlobReader, ConditionalStore, MailStore, OpenedMailbox};
+pub use mailstore::{BlobReader, ConditionalStore, ExpungeLogLimits, MailStore, OpenedMailbox};
 pub use queue::{
     AttemptResult, Claim, ClaimLimits, ClaimedMessage, DsnNotify, DsnRet, Lease, LeaseId,
     OutboundEnvelope, OutboundRecipient, QueueId, QueueStore, QueuedMessage, QueuedRecipient,

@@ -31,6 +31,28 @@ pub struct ConditionalStore {
     pub failed: Vec<Uid>,
 }
 
+/// How much of the expunge log a store keeps ([`MailStore::prune_expunge_log`]): the log
+/// lets a QRESYNC client learn exactly which of its messages went (RFC 7162 §3.2.5), but
+/// without a bound it grows with every message ever expunged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpungeLogLimits {
+    /// Rows kept per mailbox, the newest (by MODSEQ); 0: no count limit.
+    pub max_per_mailbox: u64,
+    /// Rows older than this many seconds go; 0: no age limit.
+    pub max_age_secs: u64,
+}
+
+impl Default for ExpungeLogLimits {
+    /// 10,000 rows per mailbox, 180 days: a client offline for half a year, or one whose
+    /// mailbox saw 10,000 expunges since, gets a full resync instead.
+    fn default() -> Self {
+        ExpungeLogLimits {
+            max_per_mailbox: 10_000,
+            max_age_secs: 180 * 86_400,
+        }
+    }
+}
+
 /// Every call on a mailbox or its messages is scoped to an account: the [`MailboxId`] names
 /// it, and a backend answers `NotFound` (and changes nothing) when the mailbox is not that
 /// account's — also for the destination of COPY and MOVE, which must be the source's
@@ -262,6 +284,21 @@ pub trait MailStore: Send + Sync {
     /// The UIDs (ascending) expunged from `mailbox` with a MODSEQ above `modseq`, from the
     /// expunge log — what RFC 7162 §3.2.5 QRESYNC reports as `VANISHED (EARLIER)`.
     async fn expunged_since(&self, mailbox: MailboxId, modseq: ModSeq) -> StoreResult<Vec<Uid>>;
+    /// [`expunged_since`](Self::expunged_since) when the expunge log still holds every expunge
+    /// with a MODSEQ above `modseq`; `None` when rows it would need were pruned
+    /// ([`prune_expunge_log`](Self::prune_expunge_log)). The caller must then treat every UID
+    /// it cannot see as possibly expunged — RFC 7162 §3.2.5.2, §3.2.10.
+    async fn vanished_since(
+        &self,
+        mailbox: MailboxId,
+        modseq: ModSeq,
+    ) -> StoreResult<Option<Vec<Uid>>>;
+    /// Drops expunge-log rows beyond `limits` in every mailbox (older than `now` minus the age
+    /// limit; beyond the newest `max_per_mailbox`), always whole MODSEQs, and remembers per
+    /// mailbox the highest MODSEQ dropped so [`vanished_since`](Self::vanished_since) knows
+    /// what is no longer covered. Returns the number of rows dropped. Idempotent; safe to run
+    /// from several processes at once.
+    async fn prune_expunge_log(&self, limits: ExpungeLogLimits, now: UnixTime) -> StoreResult<u64>;
     /// Copies messages to another mailbox of the same account (blobs are shared); returns
     /// (source uid, destination uid) pairs.
     async fn copy_messages(

@@ -55,6 +55,9 @@ pub struct MailboxRecord {
     pub uid_next: Uid,
     pub highest_modseq: ModSeq,
     pub special_use: Option<SpecialUse>,
+    /// The highest MODSEQ pruned from the expunge log ([`crate::ExpungeLogLimits`]): the
+    /// copy must not claim to know expunges the source forgot.
+    pub expunge_floor: ModSeq,
 }
 
 /// A message of a mailbox, without its bytes.

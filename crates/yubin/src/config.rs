@@ -257,6 +257,18 @@ pub struct Limits {
     /// MiB of parsed message facts (ENVELOPE, BODYSTRUCTURE, headers) kept in memory in front
     /// of the store's cache table (0: none).
     pub message_cache_mb: usize,
+    /// Message data being received (SMTP DATA/BDAT, IMAP APPEND literals) held in memory by
+    /// all sessions together, in bytes; beyond it new transfers get a temporary error
+    /// (SMTP `452 4.3.1`, IMAP `NO [LIMIT]`). 0: no limit.
+    pub inflight_message_bytes: usize,
+    /// Expunge-log rows (QRESYNC, RFC 7162 §3.2.5) kept per mailbox, the newest (0: no limit).
+    pub expunge_log_max_per_mailbox: u64,
+    /// Expunge-log rows older than this many days are pruned (0: no limit).
+    pub expunge_log_max_age_days: u64,
+    /// How often the expunge log is pruned, in seconds.
+    pub expunge_log_prune_interval_secs: u64,
+    /// Distinct keywords one IMAP mailbox may hold; STORE refuses new ones beyond it.
+    pub imap_max_keywords_per_mailbox: usize,
     pub tls_handshake_timeout_secs: u64,
     /// TLS handshakes in progress at most, every port and STARTTLS together; more wait
     /// their turn (within the handshake timeout).
@@ -301,6 +313,12 @@ impl Default for Limits {
             imap_idle_keepalive_secs: 120,
             imap_max_preauth_literal: 8192,
             message_cache_mb: 64,
+            // Ten 25 MiB messages at once; a busy MX holds far fewer (most mail is small).
+            inflight_message_bytes: 256 * 1024 * 1024,
+            expunge_log_max_per_mailbox: store::ExpungeLogLimits::default().max_per_mailbox,
+            expunge_log_max_age_days: store::ExpungeLogLimits::default().max_age_secs / 86_400,
+            expunge_log_prune_interval_secs: 3600,
+            imap_max_keywords_per_mailbox: 256,
             tls_handshake_timeout_secs: 30,
             tls_handshakes_in_progress: server_kit::tls_gate::DEFAULT_LIMIT,
             shutdown_grace_secs: 10,

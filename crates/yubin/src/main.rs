@@ -27,6 +27,7 @@ mod dkim_cli;
 mod dns_check;
 mod dns_records;
 mod dns_records_cli;
+mod expunge_prune;
 mod inbound_auth_config;
 mod limits;
 mod listeners;

@@ -59,7 +59,12 @@ pub async fn open_store(config: &Config, role: StoreRole) -> anyhow::Result<Open
         facts_cache_bytes: config.limits.message_cache_mb.saturating_mul(1024 * 1024),
         ..Default::default()
     };
-    let sqlite = store_sqlite::open_with(dir, &options)
+    // Opening migrates the schema and (`sweep`) walks the whole blob directory: blocking work,
+    // kept off the async workers.
+    let open_dir = dir.clone();
+    let sqlite = tokio::task::spawn_blocking(move || store_sqlite::open_with(&open_dir, &options))
+        .await
+        .map_err(|e| anyhow::anyhow!("opening the store failed: {e}"))?
         .map_err(|e| anyhow::anyhow!("cannot open the store in {}: {e}", dir.display()))?;
     let lock = match lock {
         Some(l) => Some(l.share()?),
@@ -365,6 +370,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             shutdown.clone(),
         ))
     });
+    // The expunge log stays bounded (`expunge_prune.rs`).
+    tokio::spawn(crate::expunge_prune::run(
+        Arc::clone(&store),
+        store::ExpungeLogLimits {
+            max_per_mailbox: limits.expunge_log_max_per_mailbox,
+            max_age_secs: limits.expunge_log_max_age_days.saturating_mul(86_400),
+        },
+        std::time::Duration::from_secs(limits.expunge_log_prune_interval_secs.max(1)),
+        shutdown.clone(),
+    ));
     // Quota warnings into the users' INBOXes (`quota_warn.rs`).
     tokio::spawn(crate::quota_warn::run(
         Arc::clone(&store),
@@ -477,6 +492,8 @@ impl Services {
         let plaintext_auth = PlaintextAuth {
             allow_loopback: config.auth.allow_plaintext_loopback,
         };
+        // One budget for message data in flight, shared by every SMTP and IMAP listener.
+        let transfer_budget = server_kit::MemoryBudget::new(l.inflight_message_bytes);
         // Limits the config file does not cover keep each crate's defaults.
         let smtp = |mode, starttls: bool| {
             let defaults = smtp_server::SmtpConfig::new(hostname, mode);
@@ -497,6 +514,7 @@ impl Services {
                     max_recipients_per_hour: config.queue.max_recipients_per_hour,
                     over_quota_permanent: config.quota.smtp_over_quota
                         == crate::quota_config::OverQuota::Permanent,
+                    transfer_budget: Arc::clone(&transfer_budget),
                     ..defaults
                 },
                 store: Arc::clone(store),
@@ -551,6 +569,8 @@ impl Services {
                     max_command_size: (l.max_message_size as u64)
                         .saturating_add(defaults.max_command_size - defaults.max_message_size),
                     quota_admins: config.quota.admins.clone(),
+                    transfer_budget: Arc::clone(&transfer_budget),
+                    max_keywords: l.imap_max_keywords_per_mailbox,
                     ..defaults
                 },
                 store: Arc::clone(store),

@@ -87,6 +87,13 @@ impl SequenceSet {
                 _ => ranges.push((id, id)),
             }
         }
+        SequenceSet::from_ranges(ranges)
+    }
+
+    /// A set of `(low, high)` ranges, as given (e.g. the gaps between UIDs, for a `VANISHED`
+    /// that must not list millions of numbers one by one). `None` if there are none or a
+    /// bound is 0.
+    pub fn from_ranges(ranges: impl IntoIterator<Item = (u32, u32)>) -> Option<SequenceSet> {
         let ranges = ranges
             .into_iter()
             .map(|(lo, hi)| {

@@ -114,7 +114,7 @@ pub(crate) async fn matches(
                 _ => match ctx.server.store.read_blob(&b.blob, b.size).await {
                     Ok(raw) => {
                         if b.facts.is_none() && !body {
-                            let f = facts::compute(&raw);
+                            let f = server_kit::cpu_heavy(raw.len(), || facts::compute(&raw));
                             let header = f.header.clone();
                             computed.push((b.blob.clone(), f));
                             header

@@ -56,12 +56,16 @@ pub(crate) async fn select(
     };
     // RFC 7162 §3.2.5: with a UIDVALIDITY that does not match, QRESYNC is ignored.
     let resync = match qresync.filter(|q| q.uid_validity == info.uid_validity) {
-        Some(q) => Some(qresync_changes(ctx, &tag, info.id, &mut view, q).await?),
+        Some(q) => Some(qresync_changes(ctx, &tag, &info, &mut view, q).await?),
         None => None,
     };
     let uid_next = info.uid_next.max(view.max_uid().saturating_add(1));
     // RFC 9051 §7.3.5: FLAGS lists the keywords in use too (`keywords.rs` keeps it current).
-    let known = KnownKeywords::new(view.keywords(), read_only);
+    let known = KnownKeywords::new(
+        view.keywords_in_use(),
+        read_only,
+        ctx.server.config.max_keywords,
+    );
     ctx.data(known.flags_data());
     ctx.data(Data::Exists(view.len() as u32));
     let mut sel = Box::new(Selected {
@@ -102,7 +106,7 @@ pub(crate) async fn select(
     if let Some((vanished, changed)) = resync {
         // RFC 7162 §3.2.5.1: what the client missed — the UIDs expunged since its MODSEQ,
         // then the messages changed since, with their flags and MODSEQ.
-        if let Some(uids) = SequenceSet::from_ids(vanished) {
+        if let Some(uids) = vanished {
             ctx.data(Data::Vanished {
                 earlier: true,
                 uids,
@@ -134,15 +138,18 @@ pub(crate) async fn select(
 /// RFC 7162 §3.2.5: the UIDs expunged since the client's MODSEQ (from the store's expunge log)
 /// and the UIDs of the messages changed since, both limited to the client's known UIDs when it
 /// sent them. Reads the view's details, for each message's own MODSEQ. The sequence match data
-/// is not needed: the expunge log is complete.
+/// is not needed: the expunge log is exact as far back as it reaches. When it was pruned past
+/// the client's MODSEQ, the client gets a full resync instead (§3.2.5.2): every UID it may know
+/// that is not in the mailbox is reported vanished.
 async fn qresync_changes(
     ctx: &Ctx,
     tag: &Tag,
-    mailbox: store::MailboxId,
+    info: &MailboxInfo,
     view: &mut View,
     q: &QResync,
-) -> Result<(Vec<Uid>, Vec<Uid>), Status> {
+) -> Result<(Option<SequenceSet>, Vec<Uid>), Status> {
     let store = &ctx.server.store;
+    let mailbox = info.id;
     if !view.has_details() {
         let all = store
             .list_summaries(mailbox)
@@ -151,7 +158,7 @@ async fn qresync_changes(
         view.fill_details(&all);
     }
     let expunged = store
-        .expunged_since(mailbox, q.mod_seq)
+        .vanished_since(mailbox, q.mod_seq)
         .await
         .map_err(|e| store_error(tag, &e))?;
     let known = |u: Uid| {
@@ -159,12 +166,28 @@ async fn qresync_changes(
             .as_ref()
             .is_none_or(|k| k.contains(u, u32::MAX))
     };
-    // A message expunged after the view was read is still in it: it is announced later, by
-    // VANISHED, when the change feed tells this session.
-    let vanished = expunged
-        .into_iter()
-        .filter(|u| known(*u) && view.index_of(*u).is_none())
-        .collect();
+    let vanished = match expunged {
+        // A message expunged after the view was read is still in it: it is announced later,
+        // by VANISHED, when the change feed tells this session.
+        Some(expunged) => SequenceSet::from_ids(
+            expunged
+                .into_iter()
+                .filter(|u| known(*u) && view.index_of(*u).is_none()),
+        ),
+        None => {
+            // The client may know any UID below UIDNEXT (all of them without known-uids).
+            let last = info.uid_next.max(view.max_uid().saturating_add(1)) - 1;
+            let ranges: Vec<(u32, u32)> = match &q.known_uids {
+                Some(k) => k
+                    .resolve(last)
+                    .filter(|r| *r.start() <= last)
+                    .map(|r| (*r.start(), (*r.end()).min(last)))
+                    .collect(),
+                None => vec![(1, last)],
+            };
+            SequenceSet::from_ranges(view.absent(ranges))
+        }
+    };
     let changed = (0..view.len())
         .filter_map(|i| view.at(i))
         .filter(|m| m.modseq > q.mod_seq && known(m.uid))

@@ -35,6 +35,16 @@ pub(crate) async fn store(
         StoreKind::Add => FlagOp::Add,
         StoreKind::Remove => FlagOp::Remove,
     };
+    if op != FlagOp::Remove && flags.iter().any(|f| matches!(f, Flag::Keyword(_))) {
+        // RFC 9051 §2.3.2: the server may refuse new keywords; a mailbox holds at most
+        // `max_keywords` (PERMANENTFLAGS then lacks `\*`).
+        let in_use = sel.view.keywords_in_use();
+        let new = crate::keywords::new_keywords(flags, &in_use);
+        if !new.is_empty() && in_use.len() + new.len() > ctx.server.config.max_keywords {
+            return Status::no(Some(tag), "too many keywords in this mailbox")
+                .with_code(Code::Limit);
+        }
+    }
     if ctx.condstore
         && !action.silent
         && let Err(e) = sel.ensure_details(ctx).await

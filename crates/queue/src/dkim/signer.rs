@@ -6,6 +6,10 @@
 //! node or another one sharing the store — signs without a restart, within seconds for a
 //! domain that had no key and within the refresh interval for a new key of a signing domain.
 //! At most one read runs at a time; a read that fails keeps the keys known before.
+//!
+//! Keys are parsed once per read (not per message). Signing — an RSA private-key operation of
+//! a millisecond or more, and the body hash of a large message — runs on the blocking pool,
+//! at most one per core at a time, so deliveries never stall the async workers.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -84,6 +88,8 @@ pub struct Signer {
     cache: Mutex<Arc<Cache>>,
     /// Held while the store is read, so concurrent deliveries read it once.
     reading: tokio::sync::Mutex<()>,
+    /// Signings running on the blocking pool at once, at most one per core.
+    pub(super) signing: Arc<tokio::sync::Semaphore>,
 }
 
 impl Signer {
@@ -104,6 +110,9 @@ impl Signer {
             refresh,
             cache: Mutex::new(Arc::new(Cache::default())),
             reading: tokio::sync::Mutex::new(()),
+            signing: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
         }
     }
 
@@ -114,15 +123,28 @@ impl Signer {
     /// The `DKIM-Signature: ...\r\n` header for `message`, or `None` when its From: domain has
     /// no key (or the configured selector has none).
     pub async fn sign(&self, message: &[u8]) -> Option<String> {
-        let domain = from_domain(message)?;
+        self.sign_shared(Arc::new(message.to_vec())).await
+    }
+
+    /// [`sign`](Self::sign) without copying the message: the signing itself runs on the
+    /// blocking pool.
+    pub async fn sign_shared(&self, message: Arc<Vec<u8>>) -> Option<String> {
+        let domain = from_domain(&message)?;
         if domain.is_empty() {
             return None;
         }
         let entry = self.entry(&domain).await?;
-        match entry.signer.sign(message) {
-            Ok(header) => Some(header),
-            Err(e) => {
+        let _permit = Arc::clone(&self.signing).acquire_owned().await.ok()?;
+        let signer = Arc::clone(&entry);
+        let signed = tokio::task::spawn_blocking(move || signer.signer.sign(&message)).await;
+        match signed {
+            Ok(Ok(header)) => Some(header),
+            Ok(Err(e)) => {
                 tracing::warn!(domain, selector = entry.selector, error = %e, "DKIM signing failed");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(domain, selector = entry.selector, error = %e, "DKIM signing task failed");
                 None
             }
         }

@@ -205,3 +205,33 @@ async fn key_files_are_imported_once_with_their_age() {
             .is_empty()
     );
 }
+
+/// Many deliveries signing at once (on the blocking pool, a few at a time): every one gets
+/// its signature, from one parse of the key (the same key signs, the body hash differs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_signing_on_the_blocking_pool() {
+    let (_dir, keys) = store();
+    add(keys.as_ref(), "a.test", "s1", DkimAlgorithm::Rsa, 100).await;
+    let signer = Arc::new(Signer::new(keys, BTreeMap::new(), Duration::from_secs(60)));
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let signer = Arc::clone(&signer);
+        tasks.push(tokio::spawn(async move {
+            let mut msg = MSG.to_vec();
+            msg.extend(format!("line {i}\r\n").repeat(1000).into_bytes());
+            signer.sign_shared(Arc::new(msg)).await
+        }));
+    }
+    let mut hashes = std::collections::HashSet::new();
+    for t in tasks {
+        let sig = t.await.unwrap().expect("signed");
+        assert_eq!(selector_of(&sig), "s1");
+        let bh = sig.split("bh=").nth(1).unwrap().split(';').next().unwrap();
+        hashes.insert(bh.to_string());
+    }
+    assert_eq!(hashes.len(), 16, "each message hashed on its own");
+    assert_eq!(
+        signer.signing.available_permits(),
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    );
+}

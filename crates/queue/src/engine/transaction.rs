@@ -49,7 +49,7 @@ impl Engine {
         }
         // DKIM: signed before each attempt (with that attempt's timestamp), never stored.
         let signed;
-        let body: &[u8] = match self.signer.sign(&body).await {
+        let body: &[u8] = match self.signer.sign_shared(std::sync::Arc::clone(&body)).await {
             Some(header) => {
                 let mut v = header.into_bytes();
                 v.extend_from_slice(&body);

@@ -50,12 +50,27 @@ impl Modifiers {
             // RFC 7162 §3.2.6: first the UIDs of the set expunged since n. Those still in the
             // view (expunged elsewhere, not announced yet) are left to the VANISHED that
             // announces them.
-            let expunged = ctx.server.store.expunged_since(sel.id, n).await?;
             let max = sel.max_uid();
-            let gone = expunged
-                .into_iter()
-                .filter(|u| set.contains(*u, max) && sel.view.index_of(*u).is_none());
-            if let Some(uids) = SequenceSet::from_ids(gone) {
+            let gone = match ctx.server.store.vanished_since(sel.id, n).await? {
+                Some(expunged) => SequenceSet::from_ids(
+                    expunged
+                        .into_iter()
+                        .filter(|u| set.contains(*u, max) && sel.view.index_of(*u).is_none()),
+                ),
+                // RFC 7162 §3.2.10 / §3.2.5.2: the expunge log was pruned past n: every UID of
+                // the set that is not in the mailbox (some may never have existed).
+                None => {
+                    let last = set.highest_explicit().unwrap_or(0).max(max);
+                    SequenceSet::from_ranges(
+                        sel.view.absent(
+                            set.resolve(max)
+                                .filter(|r| *r.start() <= last)
+                                .map(|r| (*r.start(), (*r.end()).min(last))),
+                        ),
+                    )
+                }
+            };
+            if let Some(uids) = gone {
                 ctx.data(Data::Vanished {
                     earlier: true,
                     uids,

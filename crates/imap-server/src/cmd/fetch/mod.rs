@@ -251,10 +251,11 @@ async fn answer(
             Err(e) => return Ok(Err(store_error(tag, &e))),
         };
     }
+    // A large message's MIME parse must not stall the worker's other sessions.
     let parsed = raw
         .as_deref()
         .filter(|_| needs.parse)
-        .map(crate::mime::Mime::parse);
+        .map(|r| server_kit::cpu_heavy(r.len(), || crate::mime::Mime::parse(r)));
     let loaded = Loaded {
         facts: facts.as_deref(),
         raw: raw.as_deref(),

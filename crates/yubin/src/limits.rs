@@ -111,7 +111,6 @@ impl ConnLimits {
     }
 
     /// How many connections are open now.
-    #[cfg(test)]
     pub fn total(&self) -> usize {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).total
     }

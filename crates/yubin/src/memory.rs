@@ -30,3 +30,43 @@ pub fn pin_mmap_threshold() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
     }
 }
+
+/// How often [`trim_when_clients_leave`] looks at the number of open connections.
+const TRIM_CHECK: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Gives freed heap memory back to the system after many clients have left: glibc keeps what
+/// sessions freed in its arenas (only the top of each heap is trimmed by itself), so after
+/// 2,000 IDLE sessions closed the process stayed ~85 % above its baseline, and `malloc_trim`
+/// brings it back. Checked every [`TRIM_CHECK`]: a trim when the open connections have fallen
+/// to half of their peak since the last trim, by at least 100. `open` reads the count.
+pub async fn trim_when_clients_leave(
+    open: impl Fn() -> usize + Send + 'static,
+    shutdown: server_kit::Shutdown,
+) {
+    let mut peak = open();
+    let mut tick = tokio::time::interval(TRIM_CHECK);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = open();
+        peak = peak.max(now);
+        if peak >= now.saturating_add(100) && now <= peak / 2 {
+            let _ = tokio::task::spawn_blocking(trim).await;
+            tracing::debug!(peak, now, "memory given back after clients left");
+            peak = now;
+        }
+    }
+}
+
+/// `malloc_trim(0)`: returns free memory of every arena to the system (a no-op elsewhere).
+#[allow(unsafe_code)]
+fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free pages of the allocator's own heaps; it is
+    // thread-safe (it locks each arena).
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

@@ -401,6 +401,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         guard: auth.guard().cloned(),
         alpn_challenges: Arc::clone(&tls.challenges),
     });
+    let conns = Arc::clone(&ctx.limits);
+    tokio::spawn(crate::memory::trim_when_clients_leave(
+        move || conns.total(),
+        shutdown.clone(),
+    ));
     // New certificates for every listener without a restart: SIGHUP re-reads the files, the
     // ACME task (`acme/task.rs`) renews.
     tls::spawn_sighup_reload(

@@ -21,6 +21,8 @@ mod cert_resolver;
 mod check_dns_cli;
 mod cli;
 mod config;
+#[cfg(test)]
+mod config_fuzz;
 mod deliver_cli;
 mod dkim_cli;
 mod dns_check;

@@ -268,3 +268,8 @@ write("config", "limits", "[limits]\nmax_message_size = 0\nmax_line_length = 100
 write("config", "bad_hostname", 'hostname = "bad host\\nname"\n[tls]\ncert = "/x.pem"\n')
 write("config", "dkim_queue", '[queue]\nretry_schedule_secs = [60, 300]\n[dkim."example.com"]\nselector = "s1"\nkey = "/k.pem"\n')
 write("config", "broken_toml", '[limits\nmax_recipients = "many"\n\x00\xff = 1\n[[listen]]\n')
+
+# IMAP URLs (the knob 0xff gives the whole rest to the URL parser).
+imap("url_urlauth", 0xFF, "imap://alice@mail.example.com/INBOX;UIDVALIDITY=385759045/;UID=20/;SECTION=1.2.MIME/;PARTIAL=0.1024;EXPIRE=2026-12-24T23:59:59Z;URLAUTH=submit+alice:internal:91354a473744909de610943775f92038")
+imap("url_relative", 0xFF, ";UID=20/;SECTION=HEADER.FIELDS%20(From%20Subject)")
+imap("url_bad_escape", 0xFF, "imap://%zz@[::1]:99999/%E6%97%A5%E6%9C%AC/;UID=0/;PARTIAL=18446744073709551615.0")

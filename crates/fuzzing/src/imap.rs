@@ -2,8 +2,8 @@
 //! RFC 3516 literal8) and the command parser.
 
 use imap_proto::{
-    CommandBody, CommandFramer, Decoded, FrameLimits, decode_mutf7, encode_mutf7, parse_command,
-    write_astring,
+    CommandBody, CommandFramer, Decoded, FrameLimits, ImapUrl, UrlBase, decode_mutf7, encode_mutf7,
+    parse_command, parse_section_spec, write_astring,
 };
 
 /// What the framer made of a stream, in order: commands (with the bytes they consumed),
@@ -48,6 +48,23 @@ pub fn imap_command(data: &[u8]) {
     }
     mutf7(a);
     login_round_trip(a, b);
+    url(&String::from_utf8_lossy(a));
+}
+
+/// IMAP URLs of CATENATE, URLFETCH and GENURLAUTH (RFC 5092, RFC 4467), absolute and
+/// relative to a selected mailbox; a section spec alone (RFC 5092 §11 `enc-section`).
+fn url(s: &str) {
+    let base = UrlBase {
+        user: Some("alice".into()),
+        host: Some("mail.example.com".into()),
+        mailbox: Some("INBOX/sub".into()),
+    };
+    let _ = ImapUrl::parse(s);
+    let _ = ImapUrl::parse_relative(s, Some(&base));
+    if let Some((rump, _)) = ImapUrl::split_rump(s) {
+        let _ = ImapUrl::parse(rump);
+    }
+    let _ = parse_section_spec(s);
 }
 
 /// Runs a framer over `parts`, received one after the other.

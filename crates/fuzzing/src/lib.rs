@@ -53,3 +53,16 @@ pub(crate) fn knob_split(data: &[u8]) -> (u8, &[u8], &[u8]) {
     let (a, b) = rest.split_at(cut.min(rest.len()));
     (knob, a, b)
 }
+
+thread_local! {
+    static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime");
+}
+
+/// Runs `f` on this thread's runtime (one per thread, made once: a target runs millions of
+/// times).
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    RUNTIME.with(|rt| rt.block_on(f))
+}

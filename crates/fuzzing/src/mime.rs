@@ -75,7 +75,7 @@ pub fn imap_mime(data: &[u8]) {
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(hay, needle).is_some()
 }
 
 /// Parentheses balance outside quoted strings and literals, quoted strings end, literals

@@ -82,36 +82,166 @@ fn check_reply(reply: &[u8]) {
     }
 }
 
-/// A client's whole stream, pipelined (RFC 2920): command lines, DATA content up to
-/// `CRLF.CRLF`, BDAT chunks. Checks the bookkeeping (nothing consumed twice or beyond the
-/// input, a BDAT chunk is exactly its size, whatever the size claims), that the DATA scanner
-/// gives the same result however its input is split, and that dot-stuffing round-trips.
+/// What a session's framing made of a client's stream, in order.
+#[derive(Debug, PartialEq, Eq)]
+enum Event {
+    /// A command line (within the limit), with its line end.
+    Line(Vec<u8>),
+    /// A line over the limit, swallowed up to its LF (RFC 5321 §4.5.3.1.4: 500).
+    TooLong,
+    /// DATA's content, unstuffed (`None` when over the size limit), and whether the end of
+    /// data came before the stream ended.
+    Data(Option<Vec<u8>>, bool),
+    /// A BDAT chunk: its announced size, whether all of it came before the stream ended,
+    /// and its octets when it is whole and within the size limit.
+    Bdat {
+        size: u64,
+        complete: bool,
+        content: Option<Vec<u8>>,
+    },
+}
+
+/// Largest message kept in memory; beyond it the session keeps reading, holding nothing.
+const MAX_MESSAGE: usize = 64 * 1024;
+
+/// A client's whole stream, pipelined (RFC 2920), through the real connection framing of the
+/// SMTP session (server-kit's `Conn`: bounded `read_line`, `fill_buf`/`consume` with the DATA
+/// scanner, `read_exact_into`/`skip` for BDAT) with the bytes arriving in pieces of a size
+/// the first byte picks. The result must not depend on the piece size, must equal a model
+/// working on the whole input at once, a DATA end must be a real `CRLF.CRLF` (SMTP
+/// smuggling), a BDAT chunk exactly its size whatever the size claims, and DATA content
+/// stuffed again must scan back to itself.
 pub fn smtp_session(data: &[u8]) {
     let (knob, _, _) = crate::knob_split(data);
     let input = data.get(1..).unwrap_or_default();
+    let pipe = 1 + usize::from(knob % 64) * 17;
+    let real = crate::block_on(session(input.to_vec(), pipe));
+    let model = model(input);
+    assert_eq!(
+        real, model,
+        "the session's framing differs from the model (pipe {pipe})"
+    );
+    for e in &real {
+        match e {
+            Event::Line(line) => smtp_command(line),
+            Event::Data(Some(content), true) => round_trip(content),
+            _ => {}
+        }
+    }
+    round_trip(input.get(..input.len().min(512)).unwrap_or_default());
+}
+
+/// The session's reading, as smtp-server's `session.rs` and `data.rs` do it.
+async fn session(input: Vec<u8>, pipe: usize) -> Vec<Event> {
+    use tokio::io::AsyncWriteExt;
+    let (mut client, server) = tokio::io::duplex(pipe);
+    let writer = tokio::spawn(async move {
+        let _ = client.write_all(&input).await;
+        let _ = client.shutdown().await;
+        // Kept open until the reader is done, so the reader sees EOF, not a reset.
+        client
+    });
+    let mut conn = server_kit::Conn::new(Box::new(server), false);
+    let mut events = Vec::new();
+    for _ in 0..1000 {
+        let line = match conn.read_line(MAX_LINE).await {
+            Ok(line) => line.to_vec(),
+            Err(server_kit::LineError::TooLong) => {
+                events.push(Event::TooLong);
+                continue;
+            }
+            Err(_) => break,
+        };
+        let cmd = parse_command(&line);
+        events.push(Event::Line(line));
+        match cmd {
+            Ok(Command::Data) => {
+                let mut scanner = DataScanner::new();
+                let mut body = Vec::new();
+                let mut oversize = false;
+                let done = loop {
+                    let Ok(buf) = conn.fill_buf().await else {
+                        break false;
+                    };
+                    let progress = scanner.feed(buf, &mut body);
+                    assert!(progress.consumed <= buf.len());
+                    conn.consume(progress.consumed);
+                    if body.len() > MAX_MESSAGE {
+                        oversize = true;
+                        body = Vec::new();
+                    }
+                    if progress.done {
+                        break true;
+                    }
+                };
+                events.push(Event::Data((!oversize).then_some(body), done));
+                if !done {
+                    break;
+                }
+            }
+            Ok(Command::Bdat { size, .. }) => {
+                // RFC 3030 §2: exactly `size` octets follow, read in pieces; over the size
+                // limit they are dropped as they come.
+                let mut kept = Vec::new();
+                let mut received = 0u64;
+                while received < size {
+                    let piece = (size - received).min(PIECE as u64) as usize;
+                    let r = if (received as usize) < MAX_MESSAGE {
+                        conn.read_exact_into(piece, &mut kept).await
+                    } else {
+                        conn.skip(piece).await
+                    };
+                    if r.is_err() {
+                        break;
+                    }
+                    received += piece as u64;
+                }
+                assert!(
+                    kept.len() < MAX_MESSAGE + PIECE,
+                    "a BDAT chunk held beyond the limit"
+                );
+                let complete = received == size;
+                let content = (complete && size <= MAX_MESSAGE as u64).then_some(kept);
+                events.push(Event::Bdat {
+                    size,
+                    complete,
+                    content,
+                });
+                if !complete {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    drop(conn);
+    let _ = writer.await;
+    events
+}
+
+/// A BDAT chunk is read in pieces of this size (smtp-server's `data.rs`).
+const PIECE: usize = 64 * 1024;
+
+/// The same on the whole input at once, on slices.
+fn model(input: &[u8]) -> Vec<Event> {
+    let mut events = Vec::new();
     let mut pos = 0;
-    let mut commands = 0;
-    while pos < input.len() && commands < 1000 {
-        commands += 1;
+    for _ in 0..1000 {
         let rest = &input[pos..];
-        let Some(nl) = rest.iter().take(MAX_LINE).position(|&b| b == b'\n') else {
-            // A line too long is discarded up to its end (RFC 5321 §4.5.3.1.4), or the
-            // stream ended mid-line.
+        let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
             break;
         };
-        let line = &rest[..=nl];
         pos += nl + 1;
-        smtp_command(line);
+        if nl + 1 > MAX_LINE {
+            events.push(Event::TooLong);
+            continue;
+        }
+        let line = &rest[..=nl];
+        events.push(Event::Line(line.to_vec()));
         match parse_command(line) {
             Ok(Command::Data) => {
                 let body = &input[pos..];
-                let (consumed, done, out) = scan_split(body, usize::from(knob));
-                let (whole_consumed, whole_done, whole_out) = scan_split(body, usize::MAX);
-                assert_eq!(
-                    (consumed, done, &out),
-                    (whole_consumed, whole_done, &whole_out),
-                    "the DATA scanner's result depends on how its input was split"
-                );
+                let (consumed, done, out) = scan_split(body, body.len());
                 assert!(consumed <= body.len() && out.len() <= consumed);
                 if done {
                     let seen = &body[..consumed];
@@ -119,25 +249,32 @@ pub fn smtp_session(data: &[u8]) {
                         seen == b".\r\n" || seen.ends_with(b"\r\n.\r\n"),
                         "end of data without CRLF.CRLF (SMTP smuggling): {seen:?}"
                     );
-                    // The content without the terminator, stuffed again, scans back to itself.
-                    round_trip(&out);
                 }
                 pos += consumed;
+                events.push(Event::Data((out.len() <= MAX_MESSAGE).then_some(out), done));
+                if !done {
+                    break;
+                }
             }
             Ok(Command::Bdat { size, .. }) => {
-                // RFC 3030 §2: exactly `size` octets follow, whatever they contain; the
-                // session reads them without buffering more than it has.
                 let left = (input.len() - pos) as u64;
-                let take = size.min(left) as usize;
-                let chunk = &input[pos..pos + take];
-                assert_eq!(chunk.len() as u64, size.min(left));
-                pos += take;
+                let complete = size <= left;
+                let content = (complete && size <= MAX_MESSAGE as u64)
+                    .then(|| input[pos..pos + size as usize].to_vec());
+                pos += size.min(left) as usize;
+                events.push(Event::Bdat {
+                    size,
+                    complete,
+                    content,
+                });
+                if !complete {
+                    break;
+                }
             }
             _ => {}
         }
     }
-    assert!(pos <= input.len());
-    round_trip(input.get(..input.len().min(512)).unwrap_or_default());
+    events
 }
 
 /// Feeds `body` to a scanner in two reads split at `cut`; returns what it consumed, whether

@@ -32,10 +32,6 @@ impl web::Domains for OneDomain {
 }
 
 thread_local! {
-    static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a current-thread runtime");
     static SERVER: Arc<WebServer> = Arc::new(WebServer {
         config: WebConfig::new(
             "mail.example.com",
@@ -61,7 +57,7 @@ thread_local! {
 /// the same; the request helpers take any text.
 pub fn web_request(data: &[u8]) {
     let server = SERVER.with(Arc::clone);
-    let answer = RUNTIME.with(|rt| rt.block_on(exchange(server, data)));
+    let answer = crate::block_on(exchange(server, data));
     let answer = answer.unwrap_or_else(|| panic!("no answer within {HANG:?}"));
     if !answer.is_empty() {
         assert!(

@@ -6,6 +6,9 @@ Python's smtplib/imaplib/poplib send them, and hostile MIME (1,000-level nesting
 boundaries, malformed base64 and quoted-printable, encoded-words). The first byte of the
 stream targets (smtp_session, imap_command, pop3_command's TOP/stuffing half, sasl) is a
 knob that picks a split point and limits; see docs/fuzzing.md.
+
+Inputs that found bugs are committed beside these as `regression_*` files, which this script
+leaves alone.
 """
 import base64
 import os
@@ -273,3 +276,4 @@ write("config", "broken_toml", '[limits\nmax_recipients = "many"\n\x00\xff = 1\n
 imap("url_urlauth", 0xFF, "imap://alice@mail.example.com/INBOX;UIDVALIDITY=385759045/;UID=20/;SECTION=1.2.MIME/;PARTIAL=0.1024;EXPIRE=2026-12-24T23:59:59Z;URLAUTH=submit+alice:internal:91354a473744909de610943775f92038")
 imap("url_relative", 0xFF, ";UID=20/;SECTION=HEADER.FIELDS%20(From%20Subject)")
 imap("url_bad_escape", 0xFF, "imap://%zz@[::1]:99999/%E6%97%A5%E6%9C%AC/;UID=0/;PARTIAL=18446744073709551615.0")
+

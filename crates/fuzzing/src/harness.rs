@@ -54,6 +54,8 @@ pub struct Report {
     pub seeds: usize,
     pub executions: u64,
     pub elapsed: Duration,
+    /// The seed that took longest to run, and how long.
+    pub slowest_seed: (String, Duration),
     /// Saved failing inputs.
     pub failures: Vec<PathBuf>,
 }
@@ -63,12 +65,14 @@ impl std::fmt::Display for Report {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         write!(
             f,
-            "{:<14} seeds {:>4}  executions {:>9}  ({:>7.0}/s)  failures {}",
+            "{:<14} seeds {:>4}  executions {:>9}  ({:>7.0}/s)  failures {}  slowest seed {} ({:.1} ms)",
             self.target,
             self.seeds,
             self.executions,
             self.executions as f64 / secs,
-            self.failures.len()
+            self.failures.len(),
+            self.slowest_seed.0,
+            self.slowest_seed.1.as_secs_f64() * 1000.0,
         )
     }
 }
@@ -163,22 +167,27 @@ fn fnv(b: &[u8]) -> u64 {
 /// Replays `target`'s corpus, then mutates it for `secs` seconds (at most 5 failures saved).
 pub fn fuzz(target: &str, run: fn(&[u8]), secs: f64, seed: u64) -> Report {
     quiet_panics();
-    let corpus: Vec<Vec<u8>> = load_corpus(target).into_iter().map(|(_, b)| b).collect();
-    assert!(!corpus.is_empty(), "{target}: the seed corpus is empty");
+    let named = load_corpus(target);
+    assert!(!named.is_empty(), "{target}: the seed corpus is empty");
     let mut report = Report {
         target: target.to_string(),
-        seeds: corpus.len(),
+        seeds: named.len(),
         ..Report::default()
     };
     let start = Instant::now();
     let watchdog = Watchdog::start(target);
-    for input in &corpus {
+    for (name, input) in &named {
         watchdog.enter(input);
+        let t = Instant::now();
         if let Err(p) = run_one(target, run, input) {
             report.failures.push(p);
         }
+        if t.elapsed() >= report.slowest_seed.1 {
+            report.slowest_seed = (name.clone(), t.elapsed());
+        }
         report.executions += 1;
     }
+    let corpus: Vec<Vec<u8>> = named.into_iter().map(|(_, b)| b).collect();
     let mut mutator = Mutator::new(seed);
     let deadline = start + Duration::from_secs_f64(secs.max(0.0));
     let mut pool: Vec<Vec<u8>> = Vec::new();

@@ -59,8 +59,19 @@ fn url(s: &str) {
         host: Some("mail.example.com".into()),
         mailbox: Some("INBOX/sub".into()),
     };
-    let _ = ImapUrl::parse(s);
-    let _ = ImapUrl::parse_relative(s, Some(&base));
+    for parsed in [ImapUrl::parse(s), ImapUrl::parse_relative(s, Some(&base))] {
+        if parsed.is_ok() {
+            // RFC 3986 §2.1: `pct-encoded = "%" HEXDIG HEXDIG`, nothing else.
+            let b = s.as_bytes();
+            for (i, _) in s.match_indices('%') {
+                assert!(
+                    b.get(i + 1..i + 3)
+                        .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)),
+                    "a URL with a bad %-escape was accepted: {s:?}"
+                );
+            }
+        }
+    }
     if let Some((rump, _)) = ImapUrl::split_rump(s) {
         let _ = ImapUrl::parse(rump);
     }

@@ -2,7 +2,7 @@
 //! command lines, DATA's end-of-data scan with dot-unstuffing (§4.5.2), and BDAT chunks of
 //! exactly the announced size (RFC 3030 §2).
 
-use smtp_proto::{Command, DataScanner, dot_stuff, parse_command};
+use smtp_proto::{Command, DataScanner, dot_stuff, parse_command, xtext_decode, xtext_encode};
 
 /// Longest command line the session reads (smtp-server's `max_line_length` default).
 const MAX_LINE: usize = 4096;
@@ -13,6 +13,8 @@ const MAX_LINE: usize = 4096;
 pub fn smtp_command(data: &[u8]) {
     let parsed = parse_command(data);
     assert_eq!(parsed, parse_command(data), "parse is not deterministic");
+    // RFC 3461 §4: xtext (ENVID, ORCPT) round-trips.
+    assert_eq!(xtext_decode(&xtext_encode(data)).as_deref(), Some(data));
     match parsed {
         Err(e) => check_reply(&e.reply().to_bytes()),
         Ok(cmd) => {

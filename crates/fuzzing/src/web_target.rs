@@ -120,15 +120,92 @@ fn helpers(text: &str) {
             let _ = request::address(&v);
         }
     }
-    let _ = request::percent_decode(text);
+    assert_eq!(
+        request::percent_decode(text),
+        strict_percent_decode(text),
+        "percent-decoding differs from RFC 3986 §2.1"
+    );
     if let Some(host) = request::host_name(text) {
         assert_eq!(request::host_name(host.as_str()).as_ref(), Some(&host));
         let _ = request::prefixed_domain(&host);
     }
     let _ = request::address(text);
+    if !text.contains('<') {
+        let doc = format!("<EMailAddress>{text}</EMailAddress>");
+        let strict = if doc.contains("<!DOCTYPE") || doc.contains("<!ENTITY") {
+            Err(xml::XmlError::Declaration)
+        } else {
+            strict_unescape(text)
+        };
+        assert_eq!(
+            xml::element_text(&doc, "EMailAddress"),
+            strict,
+            "XML references decoded otherwise than XML 1.0 §4.1 and §4.6 say"
+        );
+    }
     if let Ok(found) = xml::element_text(text, "EMailAddress") {
         // XML 1.0 §2.4: escaped text reads back as itself.
         let doc = format!("<EMailAddress>{}</EMailAddress>", xml::escape(&found));
         assert_eq!(xml::element_text(&doc, "EMailAddress").as_ref(), Ok(&found));
     }
+}
+
+/// RFC 3986 §2.1: `pct-encoded = "%" HEXDIG HEXDIG`; anything else is kept as it is.
+fn strict_percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |j: usize| b.get(j).and_then(|c| (*c as char).to_digit(16));
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// XML 1.0 §4.6 (the five predefined entities) and §4.1 (`CharRef = "&#" [0-9]+ ";" |
+/// "&#x" [0-9a-fA-F]+ ";"`, naming a `Char` of §2.2); the result trimmed, as the reader
+/// returns it.
+fn strict_unescape(text: &str) -> Result<String, xml::XmlError> {
+    let bad = xml::XmlError::BadReference;
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let after = &rest[amp + 1..];
+        let semi = after.find(';').ok_or(bad.clone())?;
+        let name = &after[..semi];
+        let c = match name {
+            "amp" => '&',
+            "lt" => '<',
+            "gt" => '>',
+            "quot" => '"',
+            "apos" => '\'',
+            _ => {
+                let (digits, radix) = match name.strip_prefix("#x") {
+                    Some(h) => (h, 16),
+                    None => (name.strip_prefix('#').ok_or(bad.clone())?, 10),
+                };
+                if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+                    return Err(bad);
+                }
+                let code = u32::from_str_radix(digits, radix).map_err(|_| bad.clone())?;
+                let is_char = matches!(code, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF);
+                char::from_u32(code)
+                    .filter(|_| is_char)
+                    .ok_or(bad.clone())?
+            }
+        };
+        out.push(c);
+        rest = &after[semi + 1..];
+    }
+    out.push_str(rest);
+    Ok(out.trim().to_string())
 }

@@ -62,22 +62,3 @@ fn a_panic_is_caught_and_its_input_saved() {
     assert_eq!(std::fs::read(&saved).unwrap(), b"boom!");
     let _ = std::fs::remove_file(saved);
 }
-
-/// Prints how long each seed of `YUBIN_FUZZ_TIME_SEEDS` (a target name) takes: for finding
-/// slow seeds by hand.
-#[test]
-fn time_seeds() {
-    let Ok(name) = std::env::var("YUBIN_FUZZ_TIME_SEEDS") else {
-        return;
-    };
-    let run = fuzzing::TARGETS
-        .iter()
-        .find(|t| t.0 == name)
-        .expect("a target")
-        .1;
-    for (file, data) in harness::load_corpus(&name) {
-        let t = std::time::Instant::now();
-        run(&data);
-        eprintln!("{file:<30} {:>8.1} ms", t.elapsed().as_secs_f64() * 1000.0);
-    }
-}

@@ -250,9 +250,12 @@ impl CommandFramer {
             }
             match marker {
                 Some((size, true)) => {
-                    // RFC 7888 §3: a non-synchronising literal follows at once.
+                    // RFC 7888 §3: a non-synchronising literal follows at once. The next line
+                    // starts after it — here already when it is empty (`{0+}`, RFC 9051 §4.3
+                    // allows size 0), else the line's bytes would count twice.
                     self.total = self.total.saturating_add(size);
                     self.literal_left = size;
+                    self.line_start = self.pos;
                 }
                 Some((size, false)) if !self.discarding => {
                     // RFC 9051 §4.3: the client waits for a continuation request.

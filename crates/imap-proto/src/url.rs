@@ -338,7 +338,12 @@ fn percent_decode(s: &str) -> UResult<Vec<u8>> {
     let mut i = 0;
     while let Some(&c) = b.get(i) {
         if c == b'%' {
-            let hex = b.get(i + 1..i + 3).ok_or(UrlError("bad %-escape"))?;
+            // RFC 3986 §2.1: `pct-encoded = "%" HEXDIG HEXDIG` (no sign, which
+            // `from_str_radix` would take: `%+A`).
+            let hex = b
+                .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                .ok_or(UrlError("bad %-escape"))?;
             let hex = std::str::from_utf8(hex).map_err(|_| UrlError("bad %-escape"))?;
             out.push(u8::from_str_radix(hex, 16).map_err(|_| UrlError("bad %-escape"))?);
             i += 3;
@@ -494,6 +499,20 @@ mod tests {
             auth.verifier,
             Some(("internal".into(), "91354a473744909de610943775f92038".into()))
         );
+    }
+
+    #[test]
+    fn percent_escapes_are_two_hex_digits() {
+        let u = ImapUrl::parse("imap://joe@example.com/%E6%97%A5/;uid=1").unwrap();
+        assert_eq!(u.mailbox, "日");
+        // A sign is no hex digit (`from_str_radix` takes "+A"); nor is the end of input.
+        for bad in ["%+A", "%-1", "%1", "%", "%G0"] {
+            let url = format!("imap://joe@example.com/IN{bad}BOX/;uid=1");
+            assert!(ImapUrl::parse(&url).is_err(), "{url}");
+        }
+        // The user name took `%+A` as a line feed (found with the imap_command fuzz target's
+        // RFC 3986 check).
+        assert!(ImapUrl::parse("imap://jo%+Ae@example.com/INBOX/;uid=1").is_err());
     }
 
     #[test]

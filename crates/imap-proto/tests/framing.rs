@@ -367,3 +367,35 @@ fn an_abandoned_non_synchronising_literal_is_dropped_to_the_end_of_the_command()
         Decoded::Complete { consumed: 9, .. }
     ));
 }
+
+/// Empty non-synchronising literals (`{0+}`, RFC 7888 §3; size 0 is allowed, RFC 9051 §4.3)
+/// end their line: the next line's length and the command's size do not count it again.
+/// Found by the imap_command fuzz target (an overlong line ending in `~{0+}` was discarded
+/// differently depending on how its bytes arrived).
+#[test]
+fn empty_non_synchronising_literals_end_their_line() {
+    // Three lines of 30, 30 and 10 octets, each under `max_line` (40), 70 in all (under
+    // `max_command`, 80): counting the earlier lines again made the second line 60 long.
+    let cmd = b"a1 APPEND INBOX (\\Seen) {0+}\r\na1 APPEND Sent (\\Seen)  {0+}\r\n ~{0+}\r\n\r\n";
+    let limits = FrameLimits {
+        max_line: 40,
+        max_literal: 16,
+        max_command: 80,
+        max_non_sync_literal: 8,
+    };
+    for cut in 0..=cmd.len() {
+        let (events, _) = run(cmd, &[cut], limits);
+        assert_eq!(events, vec![Event::Command(cmd.to_vec())], "cut at {cut}");
+    }
+    // The fuzzer's input: refused as too long whether it arrives whole or in two parts.
+    let long = [&b"a1 A"[..], &[0x14; 60], b" ~{0+}\r\n"].concat();
+    for cut in 0..=long.len() {
+        let (events, _) = run(&long, &[cut], limits);
+        assert_eq!(
+            events,
+            vec![Event::LineTooLong(Some("a1".into()))],
+            "cut at {cut}"
+        );
+    }
+}
+

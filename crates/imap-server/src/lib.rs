@@ -78,6 +78,8 @@ mod ctx;
 mod dispatch;
 mod downgrade;
 mod facts;
+#[doc(hidden)]
+pub mod fuzz_api;
 mod keywords;
 mod metrics;
 mod mime;

@@ -30,7 +30,8 @@ pub mod acme;
 pub mod admin;
 pub mod autoconfig;
 pub mod metrics;
-mod request;
+#[doc(hidden)]
+pub mod request;
 mod router;
 mod server;
 pub mod xml;

@@ -14,13 +14,19 @@ pub fn query_param(query: Option<&str>, names: &[&str]) -> Option<String> {
 }
 
 /// Percent-decodes one path segment (RFC 3986 §2.1); `None` when it is not UTF-8.
+/// `pct-encoded = "%" HEXDIG HEXDIG`: anything else after `%` (`%+B`, which
+/// `from_str_radix` would take as a signed number) is kept as it is.
 pub fn percent_decode(segment: &str) -> Option<String> {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%'
-            && let Some(Ok(b)) = segment.get(i + 1..i + 3).map(|h| u8::from_str_radix(h, 16))
+            && let Some(hex) = bytes.get(i + 1..i + 3)
+            && hex.iter().all(u8::is_ascii_hexdigit)
+            && let Some(Ok(b)) = std::str::from_utf8(hex)
+                .ok()
+                .map(|h| u8::from_str_radix(h, 16))
         {
             out.push(b);
             i += 3;
@@ -98,6 +104,9 @@ mod tests {
         );
         assert_eq!(percent_decode("a%4").as_deref(), Some("a%4"));
         assert_eq!(percent_decode("%ff"), None);
+        // Found by the web_request fuzz target: a sign is no hex digit.
+        assert_eq!(percent_decode("a%+Bb%+41").as_deref(), Some("a%+Bb%+41"));
+        assert_eq!(percent_decode("%-1").as_deref(), Some("%-1"));
     }
 
     #[test]

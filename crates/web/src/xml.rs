@@ -78,23 +78,31 @@ fn unescape(text: &str) -> Result<String, XmlError> {
             "gt" => '>',
             "quot" => '"',
             "apos" => '\'',
-            _ => {
-                let code = if let Some(hex) = name.strip_prefix("#x") {
-                    u32::from_str_radix(hex, 16).ok()
-                } else if let Some(dec) = name.strip_prefix('#') {
-                    dec.parse().ok()
-                } else {
-                    None
-                };
-                code.and_then(char::from_u32)
-                    .ok_or(XmlError::BadReference)?
-            }
+            _ => char_reference(name).ok_or(XmlError::BadReference)?,
         };
         out.push(c);
         rest = &after[semi + 1..];
     }
     out.push_str(rest);
     Ok(out.trim().to_string())
+}
+
+/// `CharRef = "&#" [0-9]+ ";" | "&#x" [0-9a-fA-F]+ ";"` (XML 1.0 §4.1; digits only, so no
+/// sign that `from_str_radix` would take), naming a character that matches `Char` (§2.2,
+/// the well-formedness constraint "Legal Character": no NUL, no other C0 control but TAB,
+/// LF, CR, no surrogate, no U+FFFE/U+FFFF).
+fn char_reference(name: &str) -> Option<char> {
+    let (digits, radix) = match name.strip_prefix("#x") {
+        Some(hex) => (hex, 16),
+        None => (name.strip_prefix('#')?, 10),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let code = u32::from_str_radix(digits, radix).ok()?;
+    let legal =
+        matches!(code, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF);
+    char::from_u32(code).filter(|_| legal)
 }
 
 #[cfg(test)]
@@ -126,6 +134,39 @@ mod tests {
             "b&c@example.com"
         );
         assert_eq!(element_text("<x>&#x41;&#66;</x>", "x").unwrap(), "AB");
+    }
+
+    #[test]
+    fn character_references_name_legal_characters_only() {
+        // Found by the web_request fuzz target: `&#000;` decoded to NUL.
+        for bad in [
+            "&#000;", "&#0;", "&#x1F;", "&#xD800;", "&#xFFFE;", "&#+65;", "&#x+41;", "&#;", "&#x;",
+        ] {
+            assert_eq!(
+                element_text(
+                    &format!("<EMailAddress>a{bad}b</EMailAddress>"),
+                    "EMailAddress"
+                ),
+                Err(XmlError::BadReference),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            element_text(
+                "<EMailAddress>&#97;&#x40;&#X62;</EMailAddress>",
+                "EMailAddress"
+            ),
+            Err(XmlError::BadReference),
+            "&#X is not a hex reference (XML 1.0 §4.1: lower-case x)"
+        );
+        assert_eq!(
+            element_text(
+                "<EMailAddress>&#97;&#x40;&#x1F4EC;</EMailAddress>",
+                "EMailAddress"
+            )
+            .as_deref(),
+            Ok("a@\u{1F4EC}")
+        );
     }
 
     #[test]

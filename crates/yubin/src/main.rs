@@ -22,6 +22,8 @@ mod check_cli;
 mod check_dns_cli;
 mod cli;
 mod config;
+#[cfg(test)]
+mod config_fuzz;
 mod deliver_cli;
 mod dkim_cli;
 mod dns_check;

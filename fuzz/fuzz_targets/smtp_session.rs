@@ -1,0 +1,3 @@
+#![no_main]
+// The target and what it checks: crates/fuzzing (fuzzing::smtp_session).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzzing::smtp_session(data));

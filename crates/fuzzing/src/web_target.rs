@@ -49,6 +49,7 @@ thread_local! {
         admin: None,
         acme: Arc::default(),
         metrics: None,
+        certificate: None,
     });
 }
 

@@ -398,4 +398,3 @@ fn empty_non_synchronising_literals_end_their_line() {
         );
     }
 }
-

@@ -2,7 +2,7 @@
 tmpfs -o size=…`, so root and mount(8) are needed; skipped otherwise), a filler file takes the
 last free byte while SMTP, submission, IMAP and POP3 clients write. Every protocol must answer
 its temporary error — SMTP `452 4.3.1` (RFC 3463 X.3.1: mail system full), IMAP `NO
-[UNAVAILABLE]` (RFC 5530), POP3 `-ERR [SYS/TEMP]` (RFC 3206) — nothing acknowledged may be
+[LIMIT]` (RFC 5530 §3), POP3 `-ERR [SYS/TEMP]` (RFC 3206) — nothing acknowledged may be
 lost or damaged (`yubin check` clean), and once the filler is deleted yubin serves again by
 itself, without a restart.
 """
@@ -162,7 +162,7 @@ def run(seed: int, size_mb: int = SIZE_MB) -> dict:
         # acknowledged and checked like any other; anything else is wrong.
         # POP3 may also find the maildrop still locked: the unlock of a session that ended on
         # the full disk could not be written either (RFC 2449 §8.1.1 [IN-USE], temporary too).
-        expect = {"smtp": (("452 4.3.1",), "250"), "imap": (("NO [UNAVAILABLE]",), "OK"),
+        expect = {"smtp": (("452 4.3.1",), "250"), "imap": (("NO [LIMIT]",), "OK"),
                   "pop3": (("-ERR [SYS/TEMP]", "-ERR [IN-USE]"), "+OK")}
         probes = {"smtp": probe_smtp, "imap": probe_imap, "pop3": probe_pop3}
         for proto, (temporary, ok) in expect.items():

@@ -110,6 +110,11 @@ pub(crate) fn store_error(tag: &imap_proto::Tag, e: &store::StoreError) -> Statu
         E::Expunged => (Code::ExpungeIssued, "message was expunged"),
         E::InUse => (Code::InUse, "in use by another session"),
         E::Invalid(_) => (Code::Cannot, "operation refused"),
+        // RFC 5530 §3: a full disk is the server's storage limit (LIMIT), a temporary
+        // condition the client retries like UNAVAILABLE.
+        e @ E::Temporary(_) if e.is_storage_full() => {
+            (Code::Limit, "server storage is full, try again later")
+        }
         E::Temporary(_) => (Code::Unavailable, "temporary failure, try again"),
     };
     if let E::Temporary(why) = e {

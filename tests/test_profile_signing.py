@@ -4,7 +4,6 @@ list, signed by the served certificate's key, which OpenSSL verifies against tha
 the self-signed certificate of a first start it stays a plain property list (see
 test_autoconfig.py::test_apple_profile)."""
 
-import datetime
 import http.client
 import plistlib
 import shutil
@@ -13,11 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
-
+from certs import CertAuthority, pem
 from conftest import Yubin, client_tls, free_port
 
 OPENSSL = shutil.which("openssl")
@@ -27,40 +22,11 @@ pytestmark = pytest.mark.skipif(OPENSSL is None, reason="openssl is not installe
 def issue(dirpath: Path, kind: str) -> Path:
     """A CA (ECDSA) and a server certificate for mail.example.com with a key of `kind`;
     writes ca.pem, cert.pem (leaf + CA) and key.pem. Returns the CA's path."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "yubin profile-signing test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = rsa.generate_private_key(65537, 2048) if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mail.example.com")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("mail.example.com")]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    (dirpath / "ca.pem").write_bytes(ca.public_bytes(pem))
-    (dirpath / "cert.pem").write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
-    (dirpath / "key.pem").write_bytes(
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return dirpath / "ca.pem"
+    ca = CertAuthority("yubin profile-signing test CA")
+    leaf, key = ca.issue("mail.example.com", dns=["mail.example.com"], kind=kind)
+    (dirpath / "cert.pem").write_bytes(pem(leaf) + pem(ca.cert))
+    (dirpath / "key.pem").write_bytes(pem(key))
+    return ca.write(dirpath / "ca.pem")
 
 
 def fetch_profile(y: Yubin) -> tuple[int, dict, bytes]:

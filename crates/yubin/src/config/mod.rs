@@ -4,10 +4,15 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+
+mod authentication;
+mod limits;
+
+pub use authentication::Auth;
+pub use limits::Limits;
 
 /// The configuration used when no file is given and none exists at the default path.
 pub const EMBEDDED_DEFAULT: &str = "# yubin's built-in default: every key at its default.\n";
@@ -222,246 +227,6 @@ pub struct Tls {
     pub acme: Option<crate::acme::AcmeConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    pub max_message_size: usize,
-    /// Overrides every protocol's own line limit when set (`None`: SMTP, POP3 and IMAP keep
-    /// the defaults of their crates, which follow each protocol's RFC).
-    pub max_line_length: Option<usize>,
-    pub max_recipients: usize,
-    pub max_connections_per_ip: usize,
-    pub max_connections: usize,
-    /// Client networks exempt from connection and rate limits, bans, greylisting, blocklists
-    /// and early-talker checks (as Postfix's `mynetworks`); `[]` exempts nobody.
-    pub trusted_networks: Vec<String>,
-    /// New connections per minute from one address, on all listeners together (0: no limit).
-    pub connection_rate_per_ip: u32,
-    /// Messages (MAIL commands) per minute from one address on port 25 (0: no limit).
-    pub smtp_message_rate_per_ip: u32,
-    pub smtp_command_timeout_secs: u64,
-    /// Every 64 KiB of message content (DATA or BDAT) must arrive within this.
-    pub smtp_data_timeout_secs: u64,
-    /// How long one write of SMTP replies may stall before the session is dropped.
-    pub smtp_write_timeout_secs: u64,
-    pub pop3_idle_timeout_secs: u64,
-    /// How long a POP3 maildrop lock (RFC 1939 §8), a lease in the store, lasts without
-    /// renewal: a session renews it every third of this; a killed server's locks expire after
-    /// it.
-    pub pop3_maildrop_lease_secs: u64,
-    pub imap_idle_timeout_secs: u64,
-    /// During IMAP IDLE, an untagged `* OK Still here` this often (0: never).
-    pub imap_idle_keepalive_secs: u64,
-    /// Largest IMAP literal before login (LOGIN's user name and password).
-    pub imap_max_preauth_literal: u64,
-    /// MiB of parsed message facts (ENVELOPE, BODYSTRUCTURE, headers) kept in memory in front
-    /// of the store's cache table (0: none).
-    pub message_cache_mb: usize,
-    /// Message data being received (SMTP DATA/BDAT, IMAP APPEND literals) held in memory by
-    /// all sessions together, in bytes; beyond it new transfers get a temporary error
-    /// (SMTP `452 4.3.1`, IMAP `NO [LIMIT]`). 0: no limit.
-    pub inflight_message_bytes: usize,
-    /// Expunge-log rows (QRESYNC, RFC 7162 §3.2.5) kept per mailbox, the newest (0: no limit).
-    pub expunge_log_max_per_mailbox: u64,
-    /// Expunge-log rows older than this many days are pruned (0: no limit).
-    pub expunge_log_max_age_days: u64,
-    /// How often the expunge log is pruned, in seconds.
-    pub expunge_log_prune_interval_secs: u64,
-    /// Distinct keywords one IMAP mailbox may hold; STORE refuses new ones beyond it.
-    pub imap_max_keywords_per_mailbox: usize,
-    pub tls_handshake_timeout_secs: u64,
-    /// TLS handshakes in progress at most, every port and STARTTLS together; more wait
-    /// their turn (within the handshake timeout).
-    pub tls_handshakes_in_progress: usize,
-    pub shutdown_grace_secs: u64,
-    /// HTTP(S): how long a client may take to send a request's headers (also how long an
-    /// idle keep-alive connection is kept).
-    pub http_header_timeout_secs: u64,
-    /// HTTP(S): the request line and headers together, at most (431 beyond).
-    pub http_max_header_bytes: usize,
-    /// HTTP(S): a request body, at most (413 beyond).
-    pub http_max_body_bytes: usize,
-    /// HTTP(S): the longest one connection may last.
-    pub http_connection_timeout_secs: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_message_size: 25 * 1024 * 1024,
-            max_line_length: None,
-            // RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted.
-            max_recipients: 100,
-            max_connections_per_ip: 50,
-            max_connections: 20000,
-            trusted_networks: server_kit::DEFAULT_TRUSTED_NETWORKS
-                .map(String::from)
-                .into(),
-            connection_rate_per_ip: 120,
-            smtp_message_rate_per_ip: antispam::AntispamConfig::default().message_rate_per_ip,
-            // RFC 5321 §4.5.3.2.7: the server timeout should be at least 5 minutes.
-            smtp_command_timeout_secs: 300,
-            // RFC 5321 §4.5.3.2.6: clients wait 10 minutes for the reply to the final ".".
-            smtp_data_timeout_secs: 600,
-            smtp_write_timeout_secs: 120,
-            // RFC 1939 §3: the autologout timer must be at least 10 minutes.
-            pop3_idle_timeout_secs: 600,
-            pop3_maildrop_lease_secs: 60,
-            // RFC 9051 §5.4: the autologout timer must be at least 30 minutes.
-            imap_idle_timeout_secs: 1800,
-            // RFC 2177 §3; Dovecot's imap_idle_notify_interval is 2 minutes too.
-            imap_idle_keepalive_secs: 120,
-            imap_max_preauth_literal: 8192,
-            message_cache_mb: 64,
-            // Ten 25 MiB messages at once; a busy MX holds far fewer (most mail is small).
-            inflight_message_bytes: 256 * 1024 * 1024,
-            expunge_log_max_per_mailbox: store::ExpungeLogLimits::default().max_per_mailbox,
-            expunge_log_max_age_days: store::ExpungeLogLimits::default().max_age_secs / 86_400,
-            expunge_log_prune_interval_secs: 3600,
-            imap_max_keywords_per_mailbox: 256,
-            tls_handshake_timeout_secs: 30,
-            tls_handshakes_in_progress: server_kit::tls_gate::DEFAULT_LIMIT,
-            shutdown_grace_secs: 10,
-            http_header_timeout_secs: 10,
-            http_max_header_bytes: 16 * 1024,
-            // Autodiscover requests, the only bodies, are a few hundred bytes.
-            http_max_body_bytes: 64 * 1024,
-            http_connection_timeout_secs: 300,
-        }
-    }
-}
-
-impl Limits {
-    /// `trusted_networks`, parsed (checked by [`Config::parse`]).
-    pub fn trusted_networks(&self) -> server_kit::TrustedNetworks {
-        server_kit::TrustedNetworks::parse(&self.trusted_networks)
-            .unwrap_or_else(|_| server_kit::TrustedNetworks::none())
-    }
-    pub fn smtp_command_timeout(&self) -> Duration {
-        Duration::from_secs(self.smtp_command_timeout_secs)
-    }
-    pub fn smtp_data_timeout(&self) -> Duration {
-        Duration::from_secs(self.smtp_data_timeout_secs)
-    }
-    pub fn smtp_write_timeout(&self) -> Duration {
-        Duration::from_secs(self.smtp_write_timeout_secs)
-    }
-    pub fn pop3_idle_timeout(&self) -> Duration {
-        Duration::from_secs(self.pop3_idle_timeout_secs)
-    }
-    pub fn pop3_maildrop_lease(&self) -> Duration {
-        Duration::from_secs(self.pop3_maildrop_lease_secs)
-    }
-    pub fn imap_idle_timeout(&self) -> Duration {
-        Duration::from_secs(self.imap_idle_timeout_secs)
-    }
-    pub fn imap_idle_keepalive(&self) -> Duration {
-        Duration::from_secs(self.imap_idle_keepalive_secs)
-    }
-    pub fn tls_handshake_timeout(&self) -> Duration {
-        Duration::from_secs(self.tls_handshake_timeout_secs)
-    }
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_secs(self.shutdown_grace_secs)
-    }
-    pub fn http_header_timeout(&self) -> Duration {
-        Duration::from_secs(self.http_header_timeout_secs)
-    }
-    pub fn http_connection_timeout(&self) -> Duration {
-        Duration::from_secs(self.http_connection_timeout_secs)
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Auth {
-    /// RFC 8314 §3: passwords only over TLS — except from loopback peers while this is true.
-    pub allow_plaintext_loopback: bool,
-    /// How long a failed login waits before it is answered.
-    pub failure_delay_ms: u64,
-    /// How long a verified password is recognised without argon2 (like Dovecot's
-    /// `auth_cache_ttl`); 0 turns the credential cache off.
-    pub cache_ttl_secs: u64,
-    /// How many accounts the credential cache holds at most; 0 turns it off.
-    pub cache_size: usize,
-    /// The password-guessing defence: failure counters, growing delays and bans (README,
-    /// "Password guessing").
-    pub login_guard: bool,
-    /// The longest a failed login waits (the delay doubles after the third failure).
-    pub max_failure_delay_ms: u64,
-    /// An address with this many failed logins within `failure_window_secs` is banned for
-    /// `ban_secs` (0: never).
-    pub ban_after_failures: u32,
-    pub failure_window_secs: u64,
-    pub ban_secs: u64,
-    /// A fast burst: this many failures within `burst_window_secs` ban for `burst_ban_secs`
-    /// (0: never).
-    pub ban_after_burst: u32,
-    pub burst_window_secs: u64,
-    pub burst_ban_secs: u64,
-    /// How long an address an account logged in from stays exempt from that account's
-    /// attack slow-down.
-    pub known_ip_secs: u64,
-    /// How often a server rereads the bans from the store (`yubin ban add/del`, other nodes).
-    pub ban_refresh_secs: u64,
-    /// Whether a successful login replaces an imported password hash (SHA512-CRYPT, bcrypt,
-    /// PBKDF2, …; `yubin user import`) with argon2id.
-    pub rehash_imported: bool,
-}
-
-impl Default for Auth {
-    fn default() -> Self {
-        let cache = auth::CacheConfig::default();
-        let guard = auth::GuardPolicy::default();
-        Auth {
-            allow_plaintext_loopback: true,
-            failure_delay_ms: 2000,
-            cache_ttl_secs: cache.ttl.as_secs(),
-            cache_size: cache.max_entries,
-            login_guard: guard.enabled,
-            max_failure_delay_ms: guard.max_delay.as_millis() as u64,
-            ban_after_failures: guard.max_failures,
-            failure_window_secs: guard.window.as_secs(),
-            ban_secs: guard.ban.as_secs(),
-            ban_after_burst: guard.burst_failures,
-            burst_window_secs: guard.burst_window.as_secs(),
-            burst_ban_secs: guard.burst_ban.as_secs(),
-            known_ip_secs: guard.known_ip_ttl.as_secs(),
-            ban_refresh_secs: guard.refresh.as_secs(),
-            rehash_imported: true,
-        }
-    }
-}
-
-impl Auth {
-    pub fn failure_delay(&self) -> Duration {
-        Duration::from_millis(self.failure_delay_ms)
-    }
-    /// The password-guessing defence's policy, with the trusted networks of `[limits]`.
-    pub fn guard(&self, trusted: server_kit::TrustedNetworks) -> auth::GuardPolicy {
-        auth::GuardPolicy {
-            enabled: self.login_guard,
-            base_delay: self.failure_delay(),
-            max_delay: Duration::from_millis(self.max_failure_delay_ms),
-            max_failures: self.ban_after_failures,
-            window: Duration::from_secs(self.failure_window_secs),
-            ban: Duration::from_secs(self.ban_secs),
-            burst_failures: self.ban_after_burst,
-            burst_window: Duration::from_secs(self.burst_window_secs),
-            burst_ban: Duration::from_secs(self.burst_ban_secs),
-            known_ip_ttl: Duration::from_secs(self.known_ip_secs),
-            refresh: Duration::from_secs(self.ban_refresh_secs),
-            trusted,
-        }
-    }
-    pub fn cache(&self) -> auth::CacheConfig {
-        auth::CacheConfig {
-            ttl: Duration::from_secs(self.cache_ttl_secs),
-            max_entries: self.cache_size,
-        }
-    }
-}
-
 impl Config {
     /// Parses a configuration file's text and checks values that the types alone cannot.
     pub fn parse(text: &str) -> anyhow::Result<Config> {
@@ -607,6 +372,7 @@ fn one_line_error(text: &str, e: &toml::de::Error) -> anyhow::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn embedded_default_gives_defaults() {
@@ -621,7 +387,7 @@ mod tests {
 
     #[test]
     fn example_config_parses_with_documented_values() {
-        let text = include_str!("../../../yubin.example.toml");
+        let text = include_str!("../../../../yubin.example.toml");
         let c = Config::parse(text).unwrap();
         assert_eq!(c.hostname.as_deref(), Some("mail.example.com"));
         assert_eq!(c.listen.smtp, vec!["0.0.0.0:25".parse().unwrap()]);

@@ -176,6 +176,8 @@ async fn a_version_1_database_is_upgraded() {
                DROP COLUMN storage_warned, DROP COLUMN messages_warned;
              ALTER TABLE accounts DROP COLUMN pop3_expire_days;
              ALTER TABLE mailboxes DROP COLUMN recent_uid;
+             ALTER TABLE expunged DROP COLUMN expunged_at;
+             ALTER TABLE mailboxes DROP COLUMN expunge_floor;
              CREATE TABLE leases (name text PRIMARY KEY, node text NOT NULL,
                                   token bigint NOT NULL, expires_at timestamptz NOT NULL);
              INSERT INTO leases VALUES ('maildrop:1', 'old-node', 7, now() + interval '1 hour');",

@@ -292,6 +292,8 @@ async fn the_queue_migrates_to_leases() {
              ALTER TABLE accounts DROP COLUMN message_limit, DROP COLUMN messages_used,
                DROP COLUMN storage_warned, DROP COLUMN messages_warned;
              ALTER TABLE accounts DROP COLUMN pop3_expire_days;
+             ALTER TABLE expunged DROP COLUMN expunged_at;
+             ALTER TABLE mailboxes DROP COLUMN expunge_floor;
              DELETE FROM schema_migrations WHERE version >= 4;",
         )
         .await

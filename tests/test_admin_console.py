@@ -6,48 +6,24 @@ parsed with html.parser."""
 
 import imaplib
 import smtplib
-import tempfile
 import time
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORD, Yubin, client_tls, free_port
+from conftest import PASSWORD, client_tls, free_port
 from dns_server import DnsServer
-from test_account_pages import Browser, assert_secure
+from test_account_pages import Browser, assert_secure, web_factory  # noqa: F401 (fixture)
 
 ADMIN = "alice@example.com"
 BOB = "bob@example.com"
 ADMIN_CONFIG = f'[admin]\naccounts = ["{ADMIN}"]\nlog_refresh_secs = 7\n'
 
 
-def make_console(tmp, extra=""):
-    y = Yubin(Path(tmp) / f"s{time.monotonic_ns()}", extra_config=ADMIN_CONFIG + extra)
-    y.ports["https"] = free_port()
-    y.ports["http"] = free_port()
-    y.write_config()
-    y.cli("domain", "add", "example.com")
-    for user in (ADMIN, BOB):
-        y.cli("user", "add", user, "--password-stdin", stdin=PASSWORD + "\n")
-    return y.start()
-
-
 @pytest.fixture
-def console_factory():
-    tmp = tempfile.TemporaryDirectory(prefix="yubin-test-")
-    servers = []
-
-    def make(extra=""):
-        y = make_console(tmp.name, extra)
-        servers.append(y)
-        return y
-
-    yield make
-    for y in servers:
-        y.stop()
-        y.drop_database()
-    tmp.cleanup()
+def console_factory(web_factory):
+    """Servers with alice as the admin (and bob, a user), from test_account_pages' factory."""
+    return lambda extra="": web_factory(ADMIN_CONFIG + extra)
 
 
 @pytest.fixture

@@ -57,10 +57,21 @@ impl Default for CacheConfig {
 /// The MAC of one username/password pair under the process's secret.
 pub(crate) type CredentialMac = [u8; 32];
 
+/// SHA-256 of the PHC string a password was verified against. A fixed-size digest instead
+/// of the string keeps an entry free of heap allocations of its own: entries are made at
+/// logins, among the sessions' allocations, and each small one left behind would keep a
+/// whole page of freed session memory from going back to the system.
+type PhcDigest = [u8; 32];
+
+fn phc_digest(phc: &str) -> PhcDigest {
+    use sha2::Digest;
+    Sha256::digest(phc.as_bytes()).into()
+}
+
 struct Entry {
     mac: CredentialMac,
     /// The PHC string the password was verified against.
-    phc: String,
+    phc: PhcDigest,
     expires: Instant,
     /// Position in `Inner::lru`.
     used: u64,
@@ -133,8 +144,7 @@ impl CredentialCache {
         let Some(entry) = inner.entries.get(&account) else {
             return false;
         };
-        let stale =
-            entry.expires <= now || !bool::from(entry.phc.as_bytes().ct_eq(current_phc.as_bytes()));
+        let stale = entry.expires <= now || !bool::from(entry.phc.ct_eq(&phc_digest(current_phc)));
         let matches = bool::from(entry.mac.ct_eq(mac));
         let old = entry.used;
         if stale {
@@ -173,7 +183,7 @@ impl CredentialCache {
             account,
             Entry {
                 mac,
-                phc: phc.to_string(),
+                phc: phc_digest(phc),
                 expires,
                 used,
             },

@@ -137,7 +137,35 @@ impl ImapClient {
         tls: Option<&TlsConnector>,
         io_timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let tcp = timeout(io_timeout, TcpStream::connect(addr))
+        Self::connect_from(addr, None, tls, io_timeout).await
+    }
+
+    /// [`connect`](Self::connect) from a given local address: a loopback benchmark spreads
+    /// its connections over 127.0.0.0/8 because one source address has only ~28k ephemeral
+    /// ports.
+    pub async fn connect_from(
+        addr: &str,
+        local: Option<std::net::IpAddr>,
+        tls: Option<&TlsConnector>,
+        io_timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let connecting = async {
+            let Some(ip) = local else {
+                return TcpStream::connect(addr).await;
+            };
+            let remote = tokio::net::lookup_host(addr)
+                .await?
+                .next()
+                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"))?;
+            let socket = if ip.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            socket.bind(std::net::SocketAddr::new(ip, 0))?;
+            socket.connect(remote).await
+        };
+        let tcp = timeout(io_timeout, connecting)
             .await
             .map_err(|_| anyhow!("connect: timeout"))?
             .with_context(|| format!("connect to {addr}"))?;

@@ -29,6 +29,7 @@ pub mod imap_client;
 pub mod imap_fill;
 pub mod imap_idle;
 pub mod imap_mix;
+pub mod imap_scale;
 pub mod imap_select;
 pub mod imap_users;
 pub mod load;

@@ -5,8 +5,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use yubin_bench::client::Envelope;
 use yubin_bench::{
-    checks, idle, idle_latency, imap_fill, imap_idle, imap_mix, imap_select, imap_users, load,
-    mbox, plot, rlimit,
+    checks, idle, idle_latency, imap_fill, imap_idle, imap_mix, imap_scale, imap_select,
+    imap_users, load, mbox, plot, rlimit,
 };
 
 #[derive(Parser)]
@@ -185,6 +185,52 @@ enum Cmd {
         parallel: usize,
         #[arg(long, default_value_t = 120)]
         timeout: u64,
+    },
+    /// The provider scenario: N IDLE sessions on N accounts from addresses spread over
+    /// 127.0.0.0/8 (memory per session), deliveries to D of them (250 → EXISTS), everyone
+    /// leaving (memory returned), then all reconnecting at once (the storm).
+    ImapScale {
+        /// IMAP endpoint (implicit TLS unless --plain).
+        #[arg(long, default_value = "127.0.0.1:993")]
+        imap: String,
+        #[arg(long)]
+        plain: bool,
+        /// SMTP endpoint for the deliveries (no AUTH).
+        #[arg(long, default_value = "127.0.0.1:25")]
+        smtp: String,
+        /// Login name; `{n}` is replaced by 1..=--sessions + --warmup (one account each).
+        #[arg(long)]
+        user: String,
+        #[arg(long, short = 'k', default_value_t = 10000)]
+        sessions: usize,
+        /// Sessions opened and closed before the baseline is read.
+        #[arg(long, default_value_t = 100)]
+        warmup: usize,
+        #[arg(long)]
+        password: String,
+        #[arg(long)]
+        pid: u32,
+        /// Source addresses 127.1.0.1… used round robin (0: the kernel's choice).
+        #[arg(long, default_value_t = 64)]
+        sources: usize,
+        /// Sessions being opened at the same time in the hold phase.
+        #[arg(long, default_value_t = 64)]
+        parallel: usize,
+        #[arg(long, default_value_t = 1000)]
+        deliveries: usize,
+        #[arg(long, default_value_t = 16)]
+        delivery_parallel: usize,
+        #[arg(long, default_value_t = 5000)]
+        miss_ms: u64,
+        /// Skip the reconnect storm.
+        #[arg(long)]
+        no_storm: bool,
+        #[arg(long, default_value_t = 5000)]
+        settle_ms: u64,
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Delivery → IDLE notification latency: time from the SMTP 250 to `* N EXISTS` in an
     /// IDLE session (on another node when --imap names one), optionally under SMTP load.
@@ -477,6 +523,52 @@ async fn main() -> anyhow::Result<()> {
                 settle: Duration::from_millis(settle_ms),
                 open_parallel: parallel,
                 io_timeout: Duration::from_secs(timeout),
+            })
+            .await?;
+            print!("{human}");
+            println!("{json}");
+        }
+        Cmd::ImapScale {
+            imap,
+            plain,
+            smtp,
+            user,
+            sessions,
+            warmup,
+            password,
+            pid,
+            sources,
+            parallel,
+            deliveries,
+            delivery_parallel,
+            miss_ms,
+            no_storm,
+            settle_ms,
+            timeout,
+            seed,
+        } => {
+            raise_fd_limit(
+                sessions
+                    .saturating_add(delivery_parallel)
+                    .saturating_add(64),
+            );
+            let (human, json) = imap_scale::run(imap_scale::ImapScaleConfig {
+                imap,
+                tls: !plain,
+                smtp,
+                logins: imap_fill::users(&user, sessions + warmup),
+                password,
+                pid,
+                sources,
+                open_parallel: parallel,
+                warmup,
+                deliveries,
+                delivery_parallel,
+                miss_after: Duration::from_millis(miss_ms),
+                storm: !no_storm,
+                settle: Duration::from_millis(settle_ms),
+                io_timeout: Duration::from_secs(timeout),
+                seed,
             })
             .await?;
             print!("{human}");

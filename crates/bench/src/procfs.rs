@@ -16,6 +16,9 @@ use tokio::task::JoinHandle;
 pub struct Mem {
     pub rss_kib: u64,
     pub hwm_kib: u64,
+    /// The part of VmRSS that is the process's own memory (heap, stacks), not pages of
+    /// mapped files such as its executable, which the kernel shares and can drop.
+    pub anon_kib: u64,
 }
 
 /// Parses the `VmRSS:` and `VmHWM:` lines of a `/proc/PID/status` text.
@@ -28,6 +31,7 @@ pub fn parse_status(text: &str) -> Option<Mem> {
     Some(Mem {
         rss_kib: field("VmRSS:")?,
         hwm_kib: field("VmHWM:")?,
+        anon_kib: field("RssAnon:").unwrap_or(0),
     })
 }
 
@@ -74,12 +78,13 @@ mod tests {
 
     #[test]
     fn parses_kernel_status_text() {
-        let text = "Name:\tyubin\nVmPeak:\t  900 kB\nVmHWM:\t   12345 kB\nVmRSS:\t    6789 kB\n";
+        let text = "Name:\tyubin\nVmPeak:\t  900 kB\nVmHWM:\t   12345 kB\nVmRSS:\t    6789 kB\nRssAnon:\t  5000 kB\n";
         assert_eq!(
             parse_status(text),
             Some(Mem {
                 rss_kib: 6789,
-                hwm_kib: 12345
+                hwm_kib: 12345,
+                anon_kib: 5000,
             })
         );
     }

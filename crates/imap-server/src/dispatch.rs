@@ -335,18 +335,7 @@ impl Session {
             (State::Selected(_, sel), C::UidExpunge(set)) => {
                 cmd::expunge::expunge(ctx, tag, sel, Some(&set)).await
             }
-            (State::Authenticated(u), C::Idle) => {
-                match cmd::idle::idle(io, ctx, tag, u, None).await? {
-                    Ok(s) => s,
-                    Err(_) => return Ok(Flow::Close),
-                }
-            }
-            (State::Selected(u, sel), C::Idle) => {
-                match cmd::idle::idle(io, ctx, tag, u, Some(sel)).await? {
-                    Ok(s) => s,
-                    Err(_) => return Ok(Flow::Close),
-                }
-            }
+            // IDLE runs in `command_idle`.
             (
                 State::Selected(_, sel),
                 C::Search {
@@ -455,6 +444,37 @@ impl Session {
                 }
             }
         }
+        self.conclude(status, logged_in, allow_expunge).await
+    }
+
+    /// IDLE (RFC 2177) apart from [`command`](Self::command): a session spends most of its
+    /// life in it, so it runs in a small future of its own instead of the dispatch future,
+    /// which is as large as the largest command's state.
+    pub(crate) async fn command_idle(&mut self, command: Command) -> io::Result<Flow> {
+        if !matches!(self.state, State::Authenticated(_) | State::Selected(..)) {
+            return Box::pin(self.command(command)).await;
+        }
+        let ctx = &mut self.ctx;
+        let io = &mut self.io;
+        let ended = match &mut self.state {
+            State::Selected(u, sel) => cmd::idle::idle(io, ctx, command.tag, u, Some(sel)).await?,
+            State::Authenticated(u) => cmd::idle::idle(io, ctx, command.tag, u, None).await?,
+            _ => return Ok(Flow::Close),
+        };
+        match ended {
+            Ok(status) => Box::pin(self.conclude(status, false, true)).await,
+            Err(_) => Ok(Flow::Close),
+        }
+    }
+
+    /// What follows every command that leaves the session open: the CAPABILITY code after a
+    /// login, the pending changes of the selected mailbox, NOTIFY's events, the status.
+    async fn conclude(
+        &mut self,
+        status: Status,
+        logged_in: bool,
+        allow_expunge: bool,
+    ) -> io::Result<Flow> {
         let mut status = status;
         if logged_in && status.code.is_none() {
             // RFC 9051 §6.2.3: the capabilities change at login; saves a round trip.

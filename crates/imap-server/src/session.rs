@@ -98,7 +98,15 @@ impl Session {
                         Ok(cmd) => {
                             let index = crate::metrics::COMMANDS
                                 .index_of(crate::metrics::command_name(&cmd.body));
-                            let flow = self.command(cmd).await;
+                            let flow = if matches!(cmd.body, imap_proto::CommandBody::Idle) {
+                                self.command_idle(cmd).await
+                            } else {
+                                // Boxed: the dispatch future is as large as the largest
+                                // command's state (several KiB). Inline, every session would
+                                // carry that for its whole life; boxed, only while a command
+                                // runs. IDLE, which lasts, has its own small future.
+                                Box::pin(self.command(cmd)).await
+                            };
                             crate::metrics::COMMANDS.record(index, begun.elapsed());
                             let flow = flow?;
                             self.switch_limits_at_login();
@@ -139,8 +147,14 @@ impl Session {
                     // RFC 5465 §3.1: after NOTIFY, events are sent between commands too.
                     let waited =
                         if self.io.inbuf.is_empty() && crate::cmd::notify::active(&self.state) {
-                            crate::cmd::notify::wait(&mut self.io, &mut self.ctx, &mut self.state)
-                                .await?
+                            // Boxed: NOTIFY's wait is the largest state of this loop, and
+                            // only sessions that asked for NOTIFY need it.
+                            Box::pin(crate::cmd::notify::wait(
+                                &mut self.io,
+                                &mut self.ctx,
+                                &mut self.state,
+                            ))
+                            .await?
                         } else {
                             self.io.read_more(&mut self.ctx).await?
                         };

@@ -36,6 +36,8 @@ pub struct ConnLimits {
 #[derive(Default)]
 struct Counts {
     total: usize,
+    /// The most open at once since [`ConnLimits::take_peak`] last looked.
+    peak: usize,
     per_ip: HashMap<IpAddr, usize>,
 }
 
@@ -104,6 +106,7 @@ impl ConnLimits {
             *counts.per_ip.entry(key).or_insert(0) += 1;
         }
         counts.total += 1;
+        counts.peak = counts.peak.max(counts.total);
         Ok(ConnGuard {
             limits: Arc::clone(self),
             key,
@@ -111,8 +114,18 @@ impl ConnLimits {
     }
 
     /// How many connections are open now.
+    #[cfg(test)]
     pub fn total(&self) -> usize {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).total
+    }
+
+    /// How many are open now, and the most that were open at once since the last call (a
+    /// burst of connections between two looks is seen too).
+    pub fn take_peak(&self) -> (usize, usize) {
+        let mut counts = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let peak = counts.peak.max(counts.total);
+        counts.peak = counts.total;
+        (counts.total, peak)
     }
 }
 
@@ -126,6 +139,13 @@ impl Drop for ConnGuard {
             if *n == 0 {
                 // Forget idle addresses so the map stays as small as the open connections.
                 counts.per_ip.remove(&key);
+                // And give the table's memory back once most addresses have left.
+                if counts.per_ip.capacity() > 64
+                    && counts.per_ip.len() * 4 < counts.per_ip.capacity()
+                {
+                    let keep = counts.per_ip.len() * 2;
+                    counts.per_ip.shrink_to(keep);
+                }
             }
         }
     }

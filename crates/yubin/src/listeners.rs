@@ -104,10 +104,12 @@ impl Service {
 
     async fn serve(self, stream: BoxStream, tls: bool, info: ConnInfo, shutdown: Shutdown) {
         match self {
-            Service::Smtp(s) => smtp_server::serve(s, stream, tls, info, shutdown).await,
-            Service::Pop3(s) => pop3_server::serve(s, stream, tls, info, shutdown).await,
-            Service::Imap(s) => imap_server::serve(s, stream, tls, info, shutdown).await,
-            Service::Web(s) => web::serve(s, stream, tls, info, shutdown).await,
+            // Each boxed on its own: a connection's task then holds its own protocol's
+            // session, not a future as large as the largest of the four.
+            Service::Smtp(s) => Box::pin(smtp_server::serve(s, stream, tls, info, shutdown)).await,
+            Service::Pop3(s) => Box::pin(pop3_server::serve(s, stream, tls, info, shutdown)).await,
+            Service::Imap(s) => Box::pin(imap_server::serve(s, stream, tls, info, shutdown)).await,
+            Service::Web(s) => Box::pin(web::serve(s, stream, tls, info, shutdown)).await,
         }
     }
 }
@@ -306,7 +308,9 @@ fn handle(
                     let _turn = server_kit::tls_gate::permit().await;
                     crate::cert_resolver::accept(&acceptor, &shared.alpn_challenges, stream).await
                 };
-                let handshake = tokio::time::timeout(handshake_timeout, accept);
+                // Boxed, like the session below: the task then holds only the state of the
+                // step it is in, not the larger of the two for the connection's whole life.
+                let handshake = tokio::time::timeout(handshake_timeout, Box::pin(accept));
                 let result = tokio::select! {
                     _ = shutdown.cancelled() => return,
                     r = handshake => r,
@@ -341,6 +345,7 @@ fn handle(
             .await;
             return;
         }
+        // `serve` boxes the session (a task's size is its future's largest state).
         service.serve(stream, tls, info, shutdown).await;
         tracing::debug!(conn = id, "connection closed");
     });

@@ -18,8 +18,10 @@ pub(crate) async fn idle(
     mut sel: Option<&mut Selected>,
 ) -> io::Result<Result<Status, Stop>> {
     ctx.push(Response::Continue("idling".into()));
+    // The syncs below are boxed: this future lives as long as the IDLE, and inline they
+    // would make it as large as their largest state for all that time.
     if let Some(sel) = sel.as_deref_mut() {
-        sync(ctx, user, sel, true).await;
+        Box::pin(sync(ctx, user, sel, true)).await;
     }
     // RFC 9051 §5.4: the autologout timer bounds IDLE too; each IDLE re-arms it.
     let deadline = tokio::time::Instant::now() + ctx.server.config.idle_timeout;
@@ -95,17 +97,23 @@ pub(crate) async fn idle(
                 return Ok(Err(Stop::Bye));
             }
             Ev::Change(c) if user.notify.active() => {
-                crate::cmd::notify::idle_event(ctx, user, sel.as_deref_mut(), c).await;
+                Box::pin(crate::cmd::notify::idle_event(
+                    ctx,
+                    user,
+                    sel.as_deref_mut(),
+                    c,
+                ))
+                .await;
             }
             Ev::Change(c) => {
                 let Some(sel) = sel.as_deref_mut() else {
                     continue;
                 };
                 match c {
-                    Ok(ev) => sync_with(ctx, user, sel, true, Some(ev)).await,
+                    Ok(ev) => Box::pin(sync_with(ctx, user, sel, true, Some(ev))).await,
                     Err(_) => {
                         sel.resync = true;
-                        sync(ctx, user, sel, true).await;
+                        Box::pin(sync(ctx, user, sel, true)).await;
                     }
                 }
             }

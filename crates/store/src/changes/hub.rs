@@ -44,8 +44,17 @@ impl Leave for Registry {
             .get(&account)
             .is_some_and(|ch| Arc::ptr_eq(&ch.tx, channel) && channel.subscribers() == 0)
         {
-            map.remove(&account);
+            remove_channel(&mut map, account);
         }
+    }
+}
+
+/// Removes an account's channel, and gives the table's memory back once it is mostly empty:
+/// after thousands of sessions have left it would otherwise keep its largest size.
+fn remove_channel(map: &mut HashMap<AccountId, AccountChannel>, account: AccountId) {
+    map.remove(&account);
+    if map.capacity() > 64 && map.len() * 4 < map.capacity() {
+        map.shrink_to(map.len() * 2);
     }
 }
 
@@ -157,7 +166,7 @@ impl ChangeHub {
                     ch.tx.close();
                 }
                 if deleted || !listeners {
-                    map.remove(&batch.account);
+                    remove_channel(&mut map, batch.account);
                 }
             }
         }
@@ -202,7 +211,7 @@ impl ChangeHub {
         if let Some(ch) = map.get_mut(&account) {
             ch.last = Some(head);
             if !ch.tx.send(Signal::Resync) {
-                map.remove(&account);
+                remove_channel(&mut map, account);
             }
         }
     }

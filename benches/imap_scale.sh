@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Hosting-provider scale on one machine (issue 13): N TLS IMAP sessions on N distinct accounts,
+# each in IDLE on a 10-message INBOX, against one yubin process (`yubin-bench imap-scale`, see
+# crates/bench/src/imap_scale.rs for the four phases: hold, deliver, leave, storm).
+#
+# It builds release binaries, imports N + WARMUP accounts with `yubin user import` (a Dovecot
+# passwd-file with SHA512-CRYPT hashes, as a provider migrating from Dovecot has them; timed),
+# fills every INBOX with MSGS messages through the store, starts yubin with the implicit-TLS
+# IMAP and plain SMTP listeners on loopback, and runs the bench. Sessions come from SOURCES
+# addresses in 127.1.0.0/16, since one source address has only ~28k ephemeral ports.
+#
+# System limits: every session is a descriptor in yubin and one in the bench, so both need
+# `ulimit -n` above N (the script raises the soft limit to the hard one). A hard limit below
+# N + 100 caps N: the script says so and lowers N. For 100,000 sessions raise the hard limit
+# (LimitNOFILE= in systemd, /etc/security/limits.conf, or `prlimit`) and net.core.somaxconn.
+#
+# Usage: benches/imap_scale.sh
+# Environment (defaults in brackets):
+#   N [10000] sessions  WARMUP [100]  MSGS [10]  SOURCES [256]  DELIVERIES [1000]
+#   SETTLE_MS [5000] (wait before each memory reading)
+#   PARALLEL [64] (sessions opening at once in the hold phase)  STORM [1] (0 skips it)
+#   REHASH [false] ([auth] rehash_imported: true makes each first login re-hash to argon2id)
+#   STOP_SIGNAL [TERM] (KILL: a heap profiler's leaks are then what was held at the end)
+#   AUTH_EXTRA [] (more [auth] keys, e.g. "login_guard = false")
+#   WRAP [] (run the server under it, e.g. "heaptrack -o FILE")
+#   IMAPS_PORT [26993]  SMTP_PORT [26025]  SKIP_BUILD [0]  KEEP [0]  YUBIN_LOG [warn]
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+N=${N:-10000}
+WARMUP=${WARMUP:-100}
+MSGS=${MSGS:-10}
+SOURCES=${SOURCES:-256}
+DELIVERIES=${DELIVERIES:-1000}
+PARALLEL=${PARALLEL:-64}
+STORM=${STORM:-1}
+REHASH=${REHASH:-false}
+IMAPS_PORT=${IMAPS_PORT:-26993}
+SMTP_PORT=${SMTP_PORT:-26025}
+SKIP_BUILD=${SKIP_BUILD:-0}
+KEEP=${KEEP:-0}
+YUBIN_LOG=${YUBIN_LOG:-warn}
+PASS=bench-password-1
+
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+hard=$(ulimit -Hn)
+if [ "$hard" != unlimited ] && [ $((N + WARMUP + 200)) -gt "$hard" ]; then
+  N=$((hard - WARMUP - 200))
+  log "the open-file hard limit is $hard: N lowered to $N (raise the hard limit for more)"
+fi
+
+if [ "$SKIP_BUILD" != 1 ]; then
+  (cd "$ROOT" && cargo build --release -p yubin -p yubin-bench)
+fi
+YUBIN=$ROOT/target/release/yubin
+BENCH=$ROOT/target/release/yubin-bench
+WORK=$(mktemp -d /var/tmp/yubin-imap-scale.XXXXXX)
+SERVER_PID=""
+cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    # HARD_STOP=1: SIGKILL, so a heap profiler's "leaked" is what the server held at the end.
+    kill "-${STOP_SIGNAL:-TERM}" "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  if [ "$KEEP" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+source "$ROOT/benches/lib.sh"
+
+# Only the two listeners the bench uses. Every session comes from loopback, so the per-address
+# limits are lifted; the credential cache holds every account, so the storm's logins hit it.
+cat >"$WORK/yubin.toml" <<CONF
+hostname = "mx.bench.test"
+data_dir = "$WORK/data"
+
+[listen]
+smtp = ["127.0.0.1:$SMTP_PORT"]
+submission = []
+submissions = []
+pop3 = []
+pop3s = []
+imap = []
+imaps = ["127.0.0.1:$IMAPS_PORT"]
+
+[limits]
+max_connections = 200000
+max_connections_per_ip = 200000
+connection_rate_per_ip = 0
+smtp_message_rate_per_ip = 0
+
+[inbound_auth]
+# The checks of arriving mail are measured by benches/smtp.sh; here only the fan-out counts.
+enabled = false
+
+[auth]
+rehash_imported = $REHASH
+cache_size = $((N + WARMUP + 1000))
+cache_ttl_secs = 3600
+${AUTH_EXTRA:-}
+CONF
+
+TOTAL=$((N + WARMUP))
+log "importing $TOTAL accounts (Dovecot passwd-file, SHA512-CRYPT)"
+HASH=$(python3 -c "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_SHA512)))" "$PASS" 2>/dev/null \
+  || openssl passwd -6 "$PASS")
+python3 - "$WORK/users" "$TOTAL" "{SHA512-CRYPT}$HASH" <<'PY'
+import sys
+path, n, h = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+with open(path, "w") as f:
+    for i in range(1, n + 1):
+        f.write(f"idle{i}@bench.test:{h}:::::\n")
+PY
+start=$(date +%s.%N)
+"$YUBIN" -c "$WORK/yubin.toml" user import "$WORK/users" --format dovecot-passwd --create-domains >&2
+IMPORT_S=$(python3 -c "import sys; print(f'{float(sys.argv[2])-float(sys.argv[1]):.1f}')" "$start" "$(date +%s.%N)")
+log "import took $IMPORT_S s"
+
+log "filling every INBOX with $MSGS messages (through the store)"
+python3 /work/shared/tools/gen_mbox.py "$WORK/messages.mbox" 50 >/dev/null 2>&1 \
+  || python3 "$ROOT/../shared/tools/gen_mbox.py" "$WORK/messages.mbox" 50 >/dev/null
+"$BENCH" imap-fill --data-dir "$WORK/data" --user 'idle{n}@bench.test' --users "$TOTAL" \
+  --messages "$MSGS" --mbox "$WORK/messages.mbox" >&2
+
+log "starting yubin (IMAPS 127.0.0.1:$IMAPS_PORT, SMTP 127.0.0.1:$SMTP_PORT)"
+# WRAP: a command the server runs under (e.g. "heaptrack -o /tmp/ht"); its pid is looked up.
+RUST_LOG=$YUBIN_LOG ${WRAP:-} "$YUBIN" serve --config "$WORK/yubin.toml" >>"$WORK/yubin.log" 2>&1 &
+SERVER_PID=$!
+wait_port "$IMAPS_PORT" && wait_port "$SMTP_PORT" || { tail -30 "$WORK/yubin.log" >&2; exit 1; }
+[ -z "${WRAP:-}" ] || SERVER_PID=$(pgrep -n -f "$YUBIN serve --config $WORK/yubin.toml")
+
+storm=()
+[ "$STORM" = 1 ] || storm=(--no-storm)
+"$BENCH" imap-scale --imap "127.0.0.1:$IMAPS_PORT" --smtp "127.0.0.1:$SMTP_PORT" \
+  --user 'idle{n}@bench.test' --sessions "$N" --warmup "$WARMUP" --password "$PASS" \
+  --pid "$SERVER_PID" --sources "$SOURCES" --parallel "$PARALLEL" --deliveries "$DELIVERIES" \
+  --settle-ms "${SETTLE_MS:-5000}" \
+  "${storm[@]}" | tee "$WORK/out"
+server_alive
+echo "user import of $TOTAL accounts: $IMPORT_S s"
+grep -c ' ERROR ' "$WORK/yubin.log" | sed 's/^/server ERROR lines: /' || true

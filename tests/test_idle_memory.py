@@ -100,8 +100,12 @@ async def leave(stop: asyncio.Event, tasks: list):
 
 
 def settled(pid: int, seconds: float) -> int:
-    """RssAnon once it stops falling (the server trims within a few seconds), at most `seconds`."""
+    """RssAnon once it stops falling, at most `seconds`. The server looks at its open
+    connections every second and trims when they have fallen to half their peak: the first
+    seconds are waited out whatever the readings, so a reading taken before that look cannot
+    pass for a settled one."""
     end = time.time() + seconds
+    time.sleep(4)
     last = rss_anon_kib(pid)
     while time.time() < end:
         time.sleep(1)

@@ -93,18 +93,9 @@ source "$ROOT/benches/lib.sh"
 
 if [ "$OWN_SERVER" = 1 ]; then
   # SMTP (port 25 style: no auth) and IMAP only; every other listener is disabled.
-  cat >"$CFG" <<CONF
-hostname = "mx.bench.test"
-data_dir = "$WORK/data"
-
-[listen]
-smtp = ["127.0.0.1:$SMTP_PORT"]
-submission = []
-submissions = []
-pop3 = []
-pop3s = []
-imap = ["127.0.0.1:$IMAP_PORT"]
-imaps = ["127.0.0.1:$IMAPS_PORT"]
+  bench_config "$CFG" "$WORK/data" "smtp=127.0.0.1:$SMTP_PORT" "imap=127.0.0.1:$IMAP_PORT" \
+    "imaps=127.0.0.1:$IMAPS_PORT"
+  cat >>"$CFG" <<CONF
 
 [limits]
 max_connections_per_ip = 100000

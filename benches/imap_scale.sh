@@ -71,18 +71,8 @@ source "$ROOT/benches/lib.sh"
 
 # Only the two listeners the bench uses. Every session comes from loopback, so the per-address
 # limits are lifted; the credential cache holds every account, so the storm's logins hit it.
-cat >"$WORK/yubin.toml" <<CONF
-hostname = "mx.bench.test"
-data_dir = "$WORK/data"
-
-[listen]
-smtp = ["127.0.0.1:$SMTP_PORT"]
-submission = []
-submissions = []
-pop3 = []
-pop3s = []
-imap = []
-imaps = ["127.0.0.1:$IMAPS_PORT"]
+bench_config "$WORK/yubin.toml" "$WORK/data" "smtp=127.0.0.1:$SMTP_PORT" "imaps=127.0.0.1:$IMAPS_PORT"
+cat >>"$WORK/yubin.toml" <<CONF
 
 [limits]
 max_connections = 200000

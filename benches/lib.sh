@@ -17,3 +17,19 @@ server_alive() {
     echo "yubin exited; last log lines:" >&2; tail -20 "$WORK/yubin.log" >&2; exit 1
   fi
 }
+
+# Writes the head of a benchmark's yubin config to $1: hostname, data_dir $2, and a [listen]
+# table where only the listeners given as NAME=ADDRESS arguments are on (every other listener is
+# disabled with an empty list). Callers append their own tables.
+bench_config() {
+  local cfg=$1 data=$2 name kv addr
+  shift 2
+  {
+    printf 'hostname = "mx.bench.test"\ndata_dir = "%s"\n\n[listen]\n' "$data"
+    for name in smtp submission submissions pop3 pop3s imap imaps; do
+      addr=""
+      for kv in "$@"; do [ "${kv%%=*}" = "$name" ] && addr=${kv#*=}; done
+      if [ -n "$addr" ]; then printf '%s = ["%s"]\n' "$name" "$addr"; else printf '%s = []\n' "$name"; fi
+    done
+  } >"$cfg"
+}

@@ -190,7 +190,9 @@ def test_a_node_killed_while_delivering_the_queue_leaves_it_to_the_others(cluste
     sent twice (RFC 5321 §6.1)."""
     from test_outbound import FakeSmtp
 
-    sink = FakeSmtp(b"250 ok", fail_times=0, data_delay=0.01)
+    # 40 ms per transfer, two at a time: the 500 take ~12 s, so the kill (once they are all
+    # submitted, which a loaded machine may make slow) still finds most of them queued.
+    sink = FakeSmtp(b"250 ok", fail_times=0, data_delay=0.04)
     queue = (
         f"[queue]\nremote_port = {sink.port}\nretry_initial_secs = 1\nretry_max_secs = 2\n"
         "poll_interval_secs = 1\nlease_secs = 4\nmax_per_destination = 2\n"

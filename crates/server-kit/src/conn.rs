@@ -102,6 +102,19 @@ impl Conn {
             }
             self.buf
                 .extend_from_slice(first.get(..n).unwrap_or_default());
+            if n == FIRST_READ {
+                // More may have come with it (a pipelining client): take what is already
+                // there without waiting, as one READ_CHUNK read would have. STARTTLS relies
+                // on it: what was pipelined after the command is discarded from this buffer
+                // (the CVE-2011-0411 class), not read by the handshake as a ClientHello.
+                self.buf.reserve(READ_CHUNK);
+                let mut more = std::pin::pin!(self.stream.read_buf(&mut self.buf));
+                let polled =
+                    std::future::poll_fn(|cx| std::task::Poll::Ready(more.as_mut().poll(cx))).await;
+                if let std::task::Poll::Ready(Err(e)) = polled {
+                    return Err(e.into());
+                }
+            }
             return Ok(());
         }
         if self.buf.capacity() - self.buf.len() < READ_CHUNK {
@@ -238,7 +251,10 @@ impl Conn {
         let placeholder: BoxStream = Box::new(empty::Empty);
         let plain = std::mem::replace(&mut self.stream, placeholder);
         let _turn = crate::tls_gate::permit().await;
-        let tls = acceptor.accept(plain).await?;
+        // rustls' unbuffered API (lean_tls): an idle session then holds no TLS buffer.
+        let tls =
+            crate::lean_tls::accept(std::sync::Arc::clone(acceptor.config()), plain, Vec::new())
+                .await?;
         self.stream = Box::new(tls);
         self.tls = true;
         Ok(discarded)

@@ -12,6 +12,8 @@ mod info;
 pub mod tls_gate;
 mod trusted;
 
+pub mod lean_tls;
+
 pub use budget::{Charge, MemoryBudget};
 pub use conn::{Conn, LineError};
 pub use cpu::{HEAVY_BYTES, cpu_heavy};

@@ -22,9 +22,9 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use server_kit::lean_tls::{self, LeanTlsStream};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
+use tokio_rustls::TlsAcceptor;
 
 /// The ALPN protocol of the TLS-ALPN-01 validation handshake (RFC 8737 §6.2).
 pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
@@ -154,43 +154,102 @@ pub fn offers_acme_alpn(hello: &ClientHello<'_>) -> bool {
 /// The result of an implicit-TLS handshake.
 pub enum Accepted<IO> {
     /// An ordinary client: serve it.
-    Stream(Box<TlsStream<IO>>),
+    Stream(Box<LeanTlsStream<IO>>),
     /// A TLS-ALPN-01 validation handshake was completed; RFC 8737 §3: no data follows, the
     /// connection is closed.
     AcmeValidation,
 }
 
+/// The largest ClientHello read before a configuration is chosen: rustls' own bound on a
+/// handshake message (64 KiB), plus the records' headers.
+const MAX_CLIENT_HELLO: usize = 0xffff + 1024;
+
 /// Runs the server side of a TLS handshake on `io`: with `acceptor`'s configuration for
 /// ordinary clients, with the challenge certificate for an `acme-tls/1` ClientHello whose
 /// SNI names an authorization in progress (any other `acme-tls/1` hello is refused).
+///
+/// The ClientHello is read first with rustls' `Acceptor`, keeping its bytes; the session
+/// itself is then a [`LeanTlsStream`] (rustls' unbuffered API), which is handed those bytes.
 pub async fn accept<IO>(
     acceptor: &TlsAcceptor,
     challenges: &AlpnChallenges,
-    io: IO,
+    mut io: IO,
 ) -> io::Result<Accepted<IO>>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io).await?;
-    let hello = start.client_hello();
-    if !offers_acme_alpn(&hello) {
-        let stream = start.into_stream(Arc::clone(acceptor.config())).await?;
+    let (acme_key, seen) = {
+        let (accepted, seen) = read_client_hello(&mut io).await?;
+        let hello = accepted.client_hello();
+        if !offers_acme_alpn(&hello) {
+            (None, seen)
+        } else {
+            // RFC 8737 §3: the SNI carries the name being validated.
+            let Some(key) = hello.server_name().and_then(|n| challenges.get(n)) else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "acme-tls/1 handshake for a name with no challenge in progress",
+                ));
+            };
+            (Some(key), seen)
+        }
+    };
+    let Some(key) = acme_key else {
+        let stream = lean_tls::accept(Arc::clone(acceptor.config()), io, seen).await?;
         return Ok(Accepted::Stream(Box::new(stream)));
-    }
-    // RFC 8737 §3: the SNI carries the name being validated.
-    let Some(key) = hello.server_name().and_then(|n| challenges.get(n)) else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "acme-tls/1 handshake for a name with no challenge in progress",
-        ));
     };
     let mut config = ServerConfig::builder()
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(Fixed(key)));
     config.alpn_protocols = vec![ACME_TLS_ALPN.to_vec()];
-    let mut stream = start.into_stream(Arc::new(config)).await?;
+    let mut stream = lean_tls::accept(Arc::new(config), io, seen).await?;
     let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;
     Ok(Accepted::AcmeValidation)
+}
+
+/// Reads from `io` until rustls' `Acceptor` has a whole ClientHello; returns it with every
+/// byte read. A malformed hello gets rustls' alert (RFC 8446 §6.2) and an error.
+async fn read_client_hello<IO>(io: &mut IO) -> io::Result<(rustls::server::Accepted, Vec<u8>)>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut acceptor = rustls::server::Acceptor::default();
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 2048];
+    loop {
+        let n = io.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let got = chunk.get(..n).unwrap_or_default();
+        seen.extend_from_slice(got);
+        if seen.len() > MAX_CLIENT_HELLO {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "ClientHello too long",
+            ));
+        }
+        let mut rest = got;
+        while !rest.is_empty() {
+            if acceptor.read_tls(&mut rest)? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "ClientHello too long",
+                ));
+            }
+        }
+        match acceptor.accept() {
+            Ok(Some(accepted)) => return Ok((accepted, seen)),
+            Ok(None) => {}
+            Err((e, mut alert)) => {
+                let mut out = Vec::new();
+                let _ = alert.write_all(&mut out);
+                let _ = io.write_all(&out).await;
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            }
+        }
+    }
 }
 
 /// One certificate whatever the ClientHello says.

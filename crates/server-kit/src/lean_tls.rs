@@ -157,17 +157,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LeanTlsStream<IO> {
                         }
                     }
                 }
-                Ok(ConnectionState::ReadEarlyData(mut records)) => {
-                    // Not offered (ServerConfig::max_early_data_size is 0); read as data.
-                    while let Some(record) = records.next_record() {
-                        match record {
-                            Ok(r) => self.plain.extend_from_slice(r.payload),
-                            Err(e) => {
-                                failure = Some(tls_error(e));
-                                break;
-                            }
-                        }
-                    }
+                // RFC 8446 §4.2.10: 0-RTT data is only accepted when offered, and yubin's
+                // ServerConfigs do not (max_early_data_size 0): rustls never gets here.
+                Ok(ConnectionState::ReadEarlyData(_)) => {
+                    failure = Some(io::Error::other("0-RTT data was not offered"))
                 }
                 Ok(ConnectionState::EncodeTlsData(mut message)) => {
                     let at = self.send.len();

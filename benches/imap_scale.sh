@@ -19,6 +19,7 @@
 #   N [10000] sessions  WARMUP [100]  MSGS [10]  SOURCES [256]  DELIVERIES [1000]
 #   SETTLE_MS [5000] (wait before each memory reading)
 #   PARALLEL [64] (sessions opening at once in the hold phase)  STORM [1] (0 skips it)
+#   CACHE_SIZE [N + WARMUP + 1000] ([auth] cache_size; 0 turns the credential cache off)
 #   REHASH [false] ([auth] rehash_imported: true makes each first login re-hash to argon2id)
 #   STOP_SIGNAL [TERM] (KILL: a heap profiler's leaks are then what was held at the end)
 #   AUTH_EXTRA [] (more [auth] keys, e.g. "login_guard = false")
@@ -86,7 +87,7 @@ enabled = false
 
 [auth]
 rehash_imported = $REHASH
-cache_size = $((N + WARMUP + 1000))
+cache_size = ${CACHE_SIZE:-$((N + WARMUP + 1000))}
 cache_ttl_secs = 3600
 ${AUTH_EXTRA:-}
 CONF

@@ -150,6 +150,21 @@ impl Session {
         flow
     }
 
+    /// Reads and drops a BDAT chunk that cannot be kept, drops the transaction (later chunks
+    /// get 503, RFC 3030 §3) and answers `reply`; a client too slow to send the chunk is
+    /// closed instead.
+    async fn refuse_chunk(&mut self, size: u64, reply: Reply) -> io::Result<Flow> {
+        let timeout = self.server.config.data_timeout;
+        if !read_chunk(&mut self.conn, None, size, timeout).await? {
+            let host = self.server.config.hostname.clone();
+            self.reply(timeout_reply(&host)).await?;
+            return Ok(Flow::Close);
+        }
+        self.reset_transaction();
+        self.reply(reply).await?;
+        Ok(Flow::Continue)
+    }
+
     /// `BDAT <size> [LAST]` (RFC 3030 §3). The chunk is always consumed.
     pub(crate) async fn bdat(&mut self, size: u64, last: bool) -> io::Result<Flow> {
         let cfg = self.server.config.clone();
@@ -170,35 +185,21 @@ impl Session {
         };
         let so_far = txn.bdat.as_ref().map_or(0, Vec::len) as u64;
         if so_far.saturating_add(size) > cfg.max_message_size as u64 {
-            // Discard the chunk and the transaction; later chunks get 503 (RFC 3030 §3).
-            if !read_chunk(&mut self.conn, None, size, cfg.data_timeout).await? {
-                self.reply(timeout_reply(&cfg.hostname)).await?;
-                return Ok(Flow::Close);
-            }
-            self.reset_transaction();
             tracing::info!(
                 conn = self.info.id,
                 "smtp: BDAT message over size limit refused"
             );
-            self.reply(too_big()).await?;
-            return Ok(Flow::Continue);
+            return self.refuse_chunk(size, too_big()).await;
         }
         let budget = &cfg.transfer_budget;
         let charge = txn.bdat_charge.get_or_insert_with(|| budget.charge());
         if !charge.reserve(usize::try_from(so_far.saturating_add(size)).unwrap_or(usize::MAX)) {
-            // Over the process-wide budget, known before reading the chunk: discard it and
-            // the transaction (later chunks get 503, RFC 3030 §3), a temporary error.
-            if !read_chunk(&mut self.conn, None, size, cfg.data_timeout).await? {
-                self.reply(timeout_reply(&cfg.hostname)).await?;
-                return Ok(Flow::Close);
-            }
-            self.reset_transaction();
+            // Over the process-wide budget, known before reading the chunk: a temporary error.
             tracing::info!(
                 conn = self.info.id,
                 "smtp: BDAT message refused, transfer budget used up"
             );
-            self.reply(no_room()).await?;
-            return Ok(Flow::Continue);
+            return self.refuse_chunk(size, no_room()).await;
         }
         let buf = txn.bdat.get_or_insert_with(Vec::new);
         if !read_chunk(&mut self.conn, Some(buf), size, cfg.data_timeout).await? {

@@ -27,7 +27,7 @@ from test_admin_console import BOB, console, console_factory, imap_login  # noqa
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.expected_conditions import staleness_of  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -53,6 +53,21 @@ FLAGS = [
 ]
 WIDTH = 1000
 SCREENSHOT_DIR = Path(os.environ.get("YUBIN_SCREENSHOT_DIR") or ROOT / "target" / "screenshots")
+
+
+def replaced(page):
+    """A wait condition: the document `page` belonged to is gone. Selenium's staleness_of
+    only knows the stale-element error; Chrome may instead answer "Node with given id does not
+    belong to the document" while the next page replaces this one, which means the same."""
+
+    def gone(_driver):
+        try:
+            page.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    return gone
 
 
 class Chromium:
@@ -107,7 +122,7 @@ class Chromium:
         (a click returns before the navigation it starts has finished)."""
         page = self.find("html")
         element.click()
-        WebDriverWait(self.driver, 30).until(staleness_of(page))
+        WebDriverWait(self.driver, 30).until(replaced(page))
 
     def submit(self, form):
         self.click(form.find_element(By.CSS_SELECTOR, "button[type=submit]"))

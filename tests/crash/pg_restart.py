@@ -11,6 +11,7 @@ import os
 import poplib
 import random
 import smtplib
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -58,6 +59,35 @@ class Cluster:
         subprocess.run([str(SCRIPT), "stop"], env=self.env, capture_output=True)
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def start_cluster(rng: random.Random) -> tuple[Cluster, str]:
+    """A private cluster on a free port below the kernel's ephemeral range (32768 and up by
+    default), so no client socket of another test can hold its port; a port taken between the
+    check and PostgreSQL's bind is retried with another."""
+    last = None
+    for _ in range(5):
+        port = rng.randrange(20000, 30000)
+        if not port_is_free(port):
+            continue
+        cluster = Cluster(port)
+        try:
+            return cluster, cluster.start()
+        except h.HarnessError as e:
+            cluster.destroy()
+            if "already in use" not in str(e):
+                raise
+            last = e
+    raise h.HarnessError(f"no free port for the private PostgreSQL cluster: {last}")
+
+
 def probe(ledger, account) -> bytes:
     """A message the ledger knows (uncertain until checked)."""
     cid = ledger.new_cid("probe")
@@ -97,13 +127,12 @@ def serves(a, ledger) -> list[str]:
 def run(seed: int, rounds: int = 2, outage: float = 2.0) -> dict:
     rng = random.Random(seed)
     work = h.Workdir()
-    cluster = Cluster(56000 + rng.randrange(900))
+    cluster, admin = start_cluster(rng)
     a = b = None
     started = time.time()
     ledger = h.Ledger(seed)
     recoveries = []
     try:
-        admin = cluster.start()
         b = h.make_server(work.path / "peer", "", "b.test", [h.CAROL]).start()
         storage, _ = h.postgres_config(admin, "restart")
         a = h.make_server(work.path / "node", h.queue_config(b.ports["smtp"]) + storage,

@@ -17,7 +17,8 @@
 # Usage: benches/imap_scale.sh
 # Environment (defaults in brackets):
 #   N [10000] sessions  WARMUP [100]  MSGS [10]  SOURCES [256]  DELIVERIES [1000]
-#   SETTLE_MS [5000] (wait before each memory reading)
+#   SETTLE_MS [15000] (wait before each memory reading: the server gives memory back once the
+#     connections fall to half their peak and again 11 s later)
 #   PARALLEL [64] (sessions opening at once in the hold phase)  STORM [1] (0 skips it)
 #   CACHE_SIZE [N + WARMUP + 1000] ([auth] cache_size; 0 turns the credential cache off)
 #   REHASH [false] ([auth] rehash_imported: true makes each first login re-hash to argon2id)
@@ -126,7 +127,7 @@ storm=()
 "$BENCH" imap-scale --imap "127.0.0.1:$IMAPS_PORT" --smtp "127.0.0.1:$SMTP_PORT" \
   --user 'idle{n}@bench.test' --sessions "$N" --warmup "$WARMUP" --password "$PASS" \
   --pid "$SERVER_PID" --sources "$SOURCES" --parallel "$PARALLEL" --deliveries "$DELIVERIES" \
-  --settle-ms "${SETTLE_MS:-5000}" \
+  --settle-ms "${SETTLE_MS:-15000}" \
   "${storm[@]}" | tee "$WORK/out"
 server_alive
 echo "user import of $TOTAL accounts: $IMPORT_S s"

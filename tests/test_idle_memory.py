@@ -8,9 +8,11 @@ and stacks, not the pages of its executable) is read before, during and after:
   a preallocated notification ring (the old change hub's 1,024 slots made that 114 KiB per
   account), and a session waiting in IDLE holds no read buffer, TLS buffer or command state
   of its own.
-- after: when every session has logged out, the server gives most of that memory back (the
-  change hub drops an account's channel with its last subscriber, and the allocator's free
-  pages are returned once the open connections fall to half their peak).
+- after: when every session has logged out, the server gives most of that memory back, and
+  the whole process (VmRSS) is back near its baseline: the change hub drops an account's
+  channel with its last subscriber, and once the open connections fall to half their peak the
+  store releases its caches, the runtime's workers hand over their allocator caches, and the
+  allocator's free pages are returned (`yubin::memory`).
 
 The bounds are for the debug build the suite runs (larger futures than release); the
 release-build figures are in benches/imap_scale.sh's report.
@@ -32,17 +34,27 @@ WARMUP = 50
 PASSWORD = "idle-memory-pw"
 # Debug build, TLS, SELECTed empty INBOX: about 9.2 KiB measured.
 MAX_KIB_PER_SESSION = 14
-# Of the memory the sessions took, at most this share may stay after they left (bounded
-# caches: verified credentials, SQLite's page cache, allocator pages they pin).
-MAX_KEPT_SHARE = 0.60
+# Of the memory the sessions took, at most this share may stay after they left: the verified
+# credentials (the reconnect storm needs them), the \Recent marks, and allocator pages that
+# blocks still in use pin. The debug build measures 22-26 % (release: about 15 %).
+MAX_KEPT_SHARE = 0.35
+# The process's whole resident memory after they left, against its baseline. The issue's
+# target is 10 % for the release build (benches/imap_scale.sh reports it); the debug build
+# the suite runs keeps about 12 % (its executable's pages count too).
+MAX_VM_RSS_GROWTH = 0.16
+
+
+def status_kib(pid: int, field: str) -> int:
+    """A KiB figure of /proc/PID/status (RssAnon, VmRSS)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field}")
 
 
 def rss_anon_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    raise AssertionError("no RssAnon")
+    return status_kib(pid, "RssAnon")
 
 
 def ssha512(password: str) -> str:
@@ -100,21 +112,22 @@ async def leave(stop: asyncio.Event, tasks: list):
     await asyncio.gather(*tasks)
 
 
-def settled(pid: int, seconds: float) -> int:
-    """RssAnon once it stops falling, at most `seconds`. The server looks at its open
-    connections every second and trims when they have fallen to half their peak: the first
-    seconds are waited out whatever the readings, so a reading taken before that look cannot
-    pass for a settled one."""
+def settled(pid: int, wait: float, seconds: float) -> tuple[int, int]:
+    """(RssAnon, VmRSS) once RssAnon stops falling, at most `seconds`. The server looks at
+    its open connections every second and trims when they have fallen to half their peak,
+    then once more 11 s later (after the runtime's idle blocking threads have exited): `wait`
+    seconds are waited out whatever the readings, so a reading taken before those cannot pass
+    for a settled one."""
     end = time.time() + seconds
-    time.sleep(4)
+    time.sleep(wait)
     last = rss_anon_kib(pid)
     while time.time() < end:
         time.sleep(1)
         now = rss_anon_kib(pid)
         if now >= last - 64:
-            return now
+            break
         last = now
-    return rss_anon_kib(pid)
+    return rss_anon_kib(pid), status_kib(pid, "VmRSS")
 
 
 def test_idle_sessions_on_distinct_accounts_cost_little_and_give_memory_back():
@@ -140,26 +153,30 @@ def test_idle_sessions_on_distinct_accounts_cost_little_and_give_memory_back():
                 stop, tasks = await hold(port, ctx, SESSIONS, WARMUP)
                 await leave(stop, tasks)
                 await asyncio.sleep(2)
-                base = settled(pid, 15)
+                base = settled(pid, 4, 15)
                 stop, tasks = await hold(port, ctx, 0, SESSIONS)
                 await asyncio.sleep(2)
                 during = rss_anon_kib(pid)
                 await leave(stop, tasks)
                 return base, during
 
-            base, during = asyncio.run(run())
+            (base, base_vm), during = asyncio.run(run())
             per_session = (during - base) / SESSIONS
             print(f"RssAnon base {base} KiB, with {SESSIONS} sessions {during} KiB: "
                   f"{per_session:.2f} KiB per session")
             assert per_session < MAX_KIB_PER_SESSION, (
                 f"{per_session:.1f} KiB per IDLE session (RssAnon {base} -> {during} KiB)"
             )
-            after = settled(pid, 20)
+            after, after_vm = settled(pid, 16, 30)
             kept = (after - base) / max(during - base, 1)
-            print(f"after they left: {after} KiB, {kept:.0%} of their memory kept")
+            print(f"after they left: {after} KiB, {kept:.0%} of their memory kept; "
+                  f"VmRSS {base_vm} -> {after_vm} KiB ({after_vm / base_vm - 1:+.1%})")
             assert kept <= MAX_KEPT_SHARE, (
                 f"RssAnon {base} KiB before, {during} with {SESSIONS} sessions, {after} after "
                 f"they left: {kept:.0%} of their memory kept"
+            )
+            assert after_vm <= base_vm * (1 + MAX_VM_RSS_GROWTH), (
+                f"VmRSS {base_vm} KiB before the sessions, {after_vm} KiB after they left"
             )
             # The server still serves after all that.
             import imaplib

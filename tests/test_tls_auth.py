@@ -19,6 +19,34 @@ def test_implicit_tls_listeners_speak_tls_12_or_13(server):
         s.close()
 
 
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2])
+def test_tls_sessions_resume_from_a_ticket(server, version):
+    """A reconnecting client resumes its TLS session (no new certificate signature) from a
+    ticket the server sent (RFC 8446 §4.6.1; RFC 5077 for TLS 1.2); the server keeps no
+    session state of its own, so this holds whatever number of clients came in between."""
+    ctx = client_tls()
+    ctx.minimum_version = ctx.maximum_version = version
+
+    def connect(session=None):
+        raw = socket.create_connection(("127.0.0.1", server.ports["imaps"]), timeout=10)
+        s = ctx.wrap_socket(raw, session=session)
+        # TLS 1.3 tickets come after the handshake: reading the greeting takes them in.
+        assert Transcript(s).line().startswith(b"* OK")
+        return s
+
+    first = connect()
+    assert not first.session_reused
+    session = first.session
+    first.close()
+    # Other clients in between take nothing away from the first one's ticket (a server-side
+    # session cache, rustls' default of 256 entries, would have dropped it by now).
+    for _ in range(150):
+        connect().close()
+    again = connect(session)
+    assert again.session_reused, f"{version.name}: the session was not resumed"
+    again.close()
+
+
 def test_tls_1_1_refused(server):
     ctx = client_tls()
     ctx.minimum_version = ssl.TLSVersion.TLSv1

@@ -14,7 +14,7 @@
 //! - Bounded: at most `max_entries` accounts (one entry each, least recently used evicted),
 //!   each valid for `ttl` from the verification that created it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -80,21 +80,54 @@ struct Entry {
 #[derive(Default)]
 struct Inner {
     entries: HashMap<AccountId, Entry>,
-    /// Last use → account, oldest first.
-    lru: BTreeMap<u64, AccountId>,
+    /// Every use as (tick, account), oldest first; a pair whose tick is no longer its entry's
+    /// `used` is stale and skipped. One contiguous buffer instead of an ordered tree: a
+    /// tree's nodes are small allocations made at logins among the sessions' memory, and
+    /// each one left would keep a page of it resident after the sessions are gone.
+    uses: VecDeque<(u64, AccountId)>,
     clock: u64,
 }
 
 impl Inner {
     fn remove(&mut self, account: AccountId) {
-        if let Some(e) = self.entries.remove(&account) {
-            self.lru.remove(&e.used);
-        }
+        self.entries.remove(&account);
     }
 
-    fn tick(&mut self) -> u64 {
+    /// Records a use of `account` now; returns its tick.
+    fn touch(&mut self, account: AccountId) -> u64 {
         self.clock += 1;
+        self.uses.push_back((self.clock, account));
+        // Stale pairs are dropped once they outnumber live ones: amortised O(1) per use,
+        // and the queue never holds more than about twice the entries.
+        if self.uses.len() > 2 * self.entries.len() + 64 {
+            let entries = &self.entries;
+            let clock = self.clock;
+            self.uses.retain(|&(tick, a)| {
+                entries.get(&a).is_some_and(|e| e.used == tick) || (tick == clock && a == account)
+            });
+        }
         self.clock
+    }
+
+    /// Drops the least recently used entry; false when there is none.
+    fn evict_oldest(&mut self) -> bool {
+        while let Some((tick, account)) = self.uses.pop_front() {
+            if self.entries.get(&account).is_some_and(|e| e.used == tick) {
+                self.entries.remove(&account);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Gives memory back once most entries are gone (expired or evicted).
+    fn shrink(&mut self) {
+        if self.entries.capacity() > 64 && self.entries.len() < self.entries.capacity() / 4 {
+            self.entries.shrink_to(self.entries.len() * 2);
+        }
+        if self.uses.capacity() > 128 && self.uses.len() < self.uses.capacity() / 4 {
+            self.uses.shrink_to(self.uses.len() * 2);
+        }
     }
 }
 
@@ -146,17 +179,15 @@ impl CredentialCache {
         };
         let stale = entry.expires <= now || !bool::from(entry.phc.ct_eq(&phc_digest(current_phc)));
         let matches = bool::from(entry.mac.ct_eq(mac));
-        let old = entry.used;
         if stale {
             inner.remove(account);
+            inner.shrink();
             return false;
         }
         if !matches {
             return false;
         }
-        let used = inner.tick();
-        inner.lru.remove(&old);
-        inner.lru.insert(used, account);
+        let used = inner.touch(account);
         if let Some(e) = inner.entries.get_mut(&account) {
             e.used = used;
         }
@@ -172,13 +203,11 @@ impl CredentialCache {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.remove(account);
         while inner.entries.len() >= self.config.max_entries {
-            let Some((_, oldest)) = inner.lru.pop_first() else {
+            if !inner.evict_oldest() {
                 break;
-            };
-            inner.entries.remove(&oldest);
+            }
         }
-        let used = inner.tick();
-        inner.lru.insert(used, account);
+        let used = inner.touch(account);
         inner.entries.insert(
             account,
             Entry {
@@ -194,7 +223,6 @@ impl CredentialCache {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        debug_assert_eq!(inner.entries.len(), inner.lru.len());
         inner.entries.len()
     }
 }
@@ -269,6 +297,37 @@ mod tests {
         c.insert(AccountId(3), macs[4], "phc2");
         assert_eq!(c.len(), 3);
         assert!(c.check(AccountId(3), &macs[4], "phc2"));
+    }
+
+    /// Uses leave stale pairs in the use queue; it is compacted, stays bounded, and eviction
+    /// after a compaction still takes the least recently used.
+    #[test]
+    fn use_queue_stays_bounded_and_keeps_the_order() {
+        let c = cache(60_000, 4);
+        let macs: Vec<_> = (0..5)
+            .map(|i| c.mac(&format!("u{i}@d.test"), "pw"))
+            .collect();
+        for i in 0..4 {
+            c.insert(AccountId(i), macs[i as usize], "phc");
+        }
+        // Many uses of 1, 2 and 3 (never 0): 0 stays the least recently used.
+        for round in 0..10_000 {
+            let i = 1 + round % 3;
+            assert!(c.check(AccountId(i), &macs[i as usize], "phc"));
+        }
+        {
+            let inner = c.inner.lock().unwrap();
+            assert!(
+                inner.uses.len() <= 2 * inner.entries.len() + 65,
+                "{}",
+                inner.uses.len()
+            );
+        }
+        c.insert(AccountId(4), macs[4], "phc");
+        assert!(!c.check(AccountId(0), &macs[0], "phc"));
+        for i in 1..5 {
+            assert!(c.check(AccountId(i), &macs[i as usize], "phc"));
+        }
     }
 
     #[test]

@@ -613,6 +613,10 @@ impl MailStore for PgStore {
         Ok(feed)
     }
 
+    async fn release_cache_memory(&self) {
+        self.owners.forget();
+    }
+
     async fn check(&self, _orphan_grace: std::time::Duration) -> StoreResult<store::CheckReport> {
         snapshot!(self, |t| crate::check::run(t))
     }

@@ -641,6 +641,19 @@ impl MailStore for SqliteStore {
         Ok(feed)
     }
 
+    async fn release_cache_memory(&self) {
+        self.owners.forget();
+        self.readers.release_memory();
+        // The writer's cache is freed on its own thread, between two of its transactions.
+        let _ = self
+            .writer
+            .run_lazy(|tx| {
+                let _ = tx.conn.release_memory();
+                Ok(())
+            })
+            .await;
+    }
+
     async fn check(&self, orphan_grace: std::time::Duration) -> StoreResult<store::CheckReport> {
         let blobs = Arc::clone(&self.blobs);
         self.readers

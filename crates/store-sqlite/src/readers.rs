@@ -61,6 +61,16 @@ impl ReadPool {
         }
     }
 
+    /// Frees what the idle connections' page caches hold (`sqlite3_db_release_memory`);
+    /// connections in use keep theirs. Their pages were allocated among the sessions' memory
+    /// by whichever thread read them, and pinned it after the sessions were gone.
+    pub fn release_memory(&self) {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        for conn in idle.iter() {
+            let _ = conn.release_memory();
+        }
+    }
+
     /// Runs a short read `f` on the calling thread when a connection is free at once (see the
     /// module docs), else as [`read`](Self::read). Only for reads bounded by their arguments,
     /// never for ones that grow with the data.
@@ -142,5 +152,60 @@ mod tests {
         assert_eq!(peak.load(Ordering::SeqCst), 2);
         let idle = pool.idle.lock().unwrap().len();
         assert_eq!(idle, 2, "both connections are kept for the next reads");
+    }
+
+    /// Releasing the idle connections' page caches frees their memory (SQLite's own count of
+    /// what the connection's cache holds falls) and the next reads work on the same
+    /// connections.
+    #[allow(unsafe_code)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn released_caches_give_memory_back_and_refill() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let w = schema::connect(&path, false).unwrap();
+        schema::migrate(&w).unwrap();
+        w.execute_batch(
+            "CREATE TABLE filler (x BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+             INSERT INTO filler SELECT randomblob(500) FROM n;",
+        )
+        .unwrap();
+        let pool = Arc::new(ReadPool::new(path, 1));
+        let scan = |c: &Connection| {
+            c.query_row("SELECT sum(length(x)) FROM filler", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .db()
+        };
+        assert_eq!(pool.read(scan).await, Ok(1_000_000));
+        let cache_used = |pool: &ReadPool| {
+            let idle = pool.idle.lock().unwrap();
+            let c = idle.first().expect("the connection is kept");
+            // SQLITE_DBSTATUS_CACHE_USED: bytes of heap the connection's page cache holds.
+            let (mut cur, mut hi) = (0, 0);
+            // SAFETY: a valid open connection, and out-pointers to locals.
+            unsafe {
+                rusqlite::ffi::sqlite3_db_status(
+                    c.handle(),
+                    rusqlite::ffi::SQLITE_DBSTATUS_CACHE_USED,
+                    &mut cur,
+                    &mut hi,
+                    0,
+                )
+            };
+            cur
+        };
+        let before = cache_used(&pool);
+        assert!(
+            before > 500_000,
+            "the scan filled the cache: {before} bytes"
+        );
+        pool.release_memory();
+        let after = cache_used(&pool);
+        assert!(
+            after < before / 10,
+            "{before} bytes before the release, {after} after"
+        );
+        assert_eq!(pool.read(scan).await, Ok(1_000_000));
     }
 }

@@ -406,6 +406,13 @@ pub trait MailStore: Send + Sync {
     /// [`crate::RecvError::Closed`] after [`crate::Change::AccountDeleted`].
     async fn subscribe(&self, account: AccountId) -> StoreResult<ChangeFeed>;
 
+    // --- memory ----------------------------------------------------------------------------
+
+    /// Gives back memory that the backend's caches hold and refill on demand (SQLite's page
+    /// cache), so the process returns toward its baseline after many clients have left
+    /// (`yubin::memory`). Nothing acknowledged is affected; the next reads refill the cache.
+    async fn release_cache_memory(&self) {}
+
     // --- verification ----------------------------------------------------------------------
 
     /// Verifies the whole store's invariants without changing anything (`yubin check`; see

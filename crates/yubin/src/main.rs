@@ -61,7 +61,7 @@ use cli::{Cli, Command, ExportCommand, ImportCommand};
 use config::Config;
 
 fn main() -> ExitCode {
-    memory::pin_mmap_threshold();
+    memory::tune_allocator();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -87,7 +87,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         &config.log,
     );
     let runtime = match cli.command {
-        Command::Serve => tokio::runtime::Builder::new_multi_thread(),
+        Command::Serve => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            // Lets memory::trim_when_clients_leave empty the workers' allocator caches.
+            b.on_thread_park(memory::on_worker_park);
+            b
+        }
         // Admin commands make a few store calls; one thread is plenty.
         Command::Admin(_)
         | Command::Queue(_)

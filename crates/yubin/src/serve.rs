@@ -404,6 +404,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let conns = Arc::clone(&ctx.limits);
     tokio::spawn(crate::memory::trim_when_clients_leave(
         move || conns.take_peak(),
+        Arc::clone(&store),
         shutdown.clone(),
     ));
     // New certificates for every listener without a restart: SIGHUP re-reads the files, the

@@ -108,9 +108,16 @@ pub fn load(tls: &config::Tls, hostname: &str, data_dir: &Path) -> anyhow::Resul
         Err(e) => return Err(e),
     };
     let resolver = Arc::new(CertResolver::new(key));
-    let config = ServerConfig::builder()
+    let mut config = ServerConfig::builder()
         .with_no_client_auth()
         .with_cert_resolver(resolver.clone());
+    // Resumption by stateless tickets (RFC 8446 §4.6.1; RFC 5077 for TLS 1.2), encrypted
+    // under a key rustls rotates: nothing is kept per client. rustls' default keeps resumable
+    // sessions in a server-side cache instead — small allocations made at every handshake
+    // among the sessions' memory, which kept pages of it resident after the clients left.
+    // A reconnecting phone still resumes without a new certificate signature.
+    config.ticketer = rustls::crypto::ring::Ticketer::new()
+        .map_err(|e| anyhow::anyhow!("cannot make the TLS session ticket key: {e}"))?;
     Ok(Tls {
         acceptor: TlsAcceptor::from(Arc::new(config)),
         resolver,

@@ -46,6 +46,12 @@ impl Owners {
         map.insert(mailbox.number, mailbox.account);
     }
 
+    /// Forgets every entry and frees the table (the store's `release_cache_memory`, after
+    /// many clients left): each mailbox costs one lookup by primary key when next used.
+    pub fn forget(&self) {
+        *self.lock() = HashMap::new();
+    }
+
     /// `NotFound` unless `mailbox` is its account's: from the cache, else by `read` (the
     /// backend's lookup of a mailbox number's owner, `None` without the mailbox).
     pub async fn verify<F, Fut>(&self, mailbox: MailboxId, read: F) -> StoreResult<()>

@@ -219,6 +219,25 @@ impl CredentialCache {
         );
     }
 
+    /// Drops the entries whose TTL has passed and gives their memory back: an entry is
+    /// otherwise dropped only when its account next logs in, so after many clients left for
+    /// good their entries would stay until evicted by others. Called periodically.
+    pub fn purge_expired(&self) {
+        if !self.enabled() {
+            return;
+        }
+        let now = Instant::now();
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let before = inner.entries.len();
+        inner.entries.retain(|_, e| e.expires > now);
+        if inner.entries.len() == before {
+            return;
+        }
+        let Inner { entries, uses, .. } = &mut *inner;
+        uses.retain(|&(tick, a)| entries.get(&a).is_some_and(|e| e.used == tick));
+        inner.shrink();
+    }
+
     /// How many accounts are cached.
     #[cfg(test)]
     pub fn len(&self) -> usize {
@@ -328,6 +347,27 @@ mod tests {
         for i in 1..5 {
             assert!(c.check(AccountId(i), &macs[i as usize], "phc"));
         }
+    }
+
+    /// Expired entries go at the purge, live ones stay and still hit.
+    #[test]
+    fn purge_drops_expired_entries_only() {
+        let c = cache(60_000, 100);
+        let m = c.mac("a@d.test", "pw");
+        c.insert(AccountId(1), m, "phc");
+        c.purge_expired();
+        assert_eq!(c.len(), 1);
+        assert!(c.check(AccountId(1), &m, "phc"));
+        let short = cache(20, 100);
+        for i in 0..50 {
+            short.insert(AccountId(i), m, "phc");
+        }
+        std::thread::sleep(Duration::from_millis(40));
+        short.insert(AccountId(99), m, "phc");
+        short.purge_expired();
+        assert_eq!(short.len(), 1);
+        assert_eq!(short.inner.lock().unwrap().uses.len(), 1);
+        assert!(short.check(AccountId(99), &m, "phc"));
     }
 
     #[test]

@@ -300,6 +300,12 @@ impl Authenticator {
         self
     }
 
+    /// Drops expired entries of the credential cache, giving their memory back (the server
+    /// calls it every minute).
+    pub fn purge_expired_credentials(&self) {
+        self.cache.purge_expired();
+    }
+
     /// Runs a CPU-heavy password check on the blocking pool, at most
     /// [`MAX_CONCURRENT_VERIFICATIONS`] at a time.
     async fn verify_bounded(&self, check: impl FnOnce() -> bool + Send + 'static) -> bool {

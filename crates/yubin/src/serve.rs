@@ -401,6 +401,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         guard: auth.guard().cloned(),
         alpn_challenges: Arc::clone(&tls.challenges),
     });
+    // Verified passwords past their TTL leave the cache (and memory) within a minute, not
+    // only when their account logs in again.
+    tokio::spawn({
+        let (auth, shutdown) = (auth.clone(), shutdown.clone());
+        async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tick.tick() => auth.purge_expired_credentials(),
+                }
+            }
+        }
+    });
     let conns = Arc::clone(&ctx.limits);
     tokio::spawn(crate::memory::trim_when_clients_leave(
         move || conns.take_peak(),

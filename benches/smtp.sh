@@ -270,6 +270,9 @@ count_new() { find "$PF_NEW" -maxdepth 1 -type f 2>/dev/null | wc -l; }
 run_postfix() { # C N
   log "postfix: C=$1 N=$2"
   mkdir -p "$PF_NEW"
+  # Postfix's virtual delivery runs as the maildir root's owner (pfvmail): a mailbox directory
+  # made here by root would refuse its deliveries.
+  chown -R --reference="${PF_NEW%/bench.test/*}" "${PF_NEW%/user1/new}"
   find "$PF_NEW" -maxdepth 1 -type f -delete
   local t0 t1 t2 n
   t0=$(now)

@@ -187,3 +187,16 @@ def test_idle_sessions_on_distinct_accounts_cost_little_and_give_memory_back():
             m.logout()
         finally:
             y.stop()
+
+
+def test_the_server_keeps_transparent_huge_pages_off_its_heap(make_server, monkeypatch):
+    """Where the kernel's transparent huge pages are `always` (Debian's and RHEL's kernels),
+    khugepaged refills the heap pages the sessions gave back, 2 MiB at a time: measured +70 %
+    over the baseline two minutes after 2,000 sessions left. The server turns THP off for
+    itself (PR_SET_THP_DISABLE, shown as THP_enabled in /proc/PID/status); YUBIN_HUGE_PAGES=1
+    leaves the system's choice."""
+    off = make_server(users=False)
+    assert status_kib(off.proc.pid, "THP_enabled") == 0
+    monkeypatch.setenv("YUBIN_HUGE_PAGES", "1")
+    kept = make_server(users=False)
+    assert status_kib(kept.proc.pid, "THP_enabled") == 1

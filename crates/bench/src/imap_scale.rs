@@ -54,6 +54,12 @@ pub struct ImapScaleConfig {
     pub miss_after: Duration,
     /// Run phase 4.
     pub storm: bool,
+    /// Sessions of phase 4: the last K of phase 1, whose credentials the server verified most
+    /// recently (0: all).
+    pub storm_sessions: usize,
+    /// A last reading this long after phase 1 ended, when the server's credential cache has
+    /// let the entries of phase 1 expire (zero: none).
+    pub expired_reading: Duration,
     pub settle: Duration,
     pub io_timeout: Duration,
     pub seed: u64,
@@ -396,6 +402,7 @@ pub async fn run(cfg: ImapScaleConfig) -> anyhow::Result<(String, String)> {
 
     // Phase 1: hold.
     let held = open_all(&shared, 0..sessions, Some(cfg.open_parallel), "hold").await;
+    let hold_ended = Instant::now();
     tokio::time::sleep(settle).await;
     let (holding, holding_anon) = rss(cfg.pid);
     let per_session = holding.saturating_sub(base) as f64 / held.open.max(1) as f64;
@@ -413,9 +420,13 @@ pub async fn run(cfg: ImapScaleConfig) -> anyhow::Result<(String, String)> {
     let lost = shared.lost.load(Ordering::Relaxed);
 
     // Phase 4: storm.
+    let storm_n = match cfg.storm_sessions {
+        0 => sessions,
+        k => k.min(sessions),
+    };
     let storm = if cfg.storm {
         let sampler = procfs::Sampler::start(cfg.pid, Duration::from_millis(100));
-        let held = open_all(&shared, 0..sessions, None, "storm").await;
+        let held = open_all(&shared, sessions - storm_n..sessions, None, "storm").await;
         let peak = sampler.stop();
         let (open, errors, took) = (held.open, held.errors.clone(), held.took);
         close_all(held).await;
@@ -424,6 +435,14 @@ pub async fn run(cfg: ImapScaleConfig) -> anyhow::Result<(String, String)> {
     } else {
         None
     };
+
+    // The credential cache holds the passwords verified in phase 1 until its TTL: a server
+    // with no client left should come back to its baseline once they expire.
+    let expired = (!cfg.expired_reading.is_zero()).then_some(cfg.expired_reading);
+    if let Some(wait) = expired {
+        tokio::time::sleep_until((hold_ended + wait).into()).await;
+    }
+    let expired = expired.map(|wait| (wait, rss(cfg.pid)));
 
     let mib = |k: u64| k as f64 / 1024.0;
     let (ret, ret_anon) = (pct(after, base), pct(after_anon, base_anon));
@@ -476,7 +495,7 @@ pub async fn run(cfg: ImapScaleConfig) -> anyhow::Result<(String, String)> {
     );
     if let Some((open, errors, took, peak, rest)) = storm {
         human.push_str(&format!(
-            "  storm: {open} of {sessions} back in IDLE after {:.1} s (all started at once){}\n    \
+            "  storm: {open} of {storm_n} back in IDLE after {:.1} s (all started at once){}\n    \
              peak VmRSS {:.1} MiB; {:.1} MiB after they left again\n",
             took.as_secs_f64(),
             errors_text(&errors),
@@ -484,10 +503,25 @@ pub async fn run(cfg: ImapScaleConfig) -> anyhow::Result<(String, String)> {
             mib(rest),
         ));
         json.push_str(&format!(
-            ",\"storm_open\":{open},\"storm_s\":{:.1},\"storm_failures\":{},\
+            ",\"storm_sessions\":{storm_n},\"storm_open\":{open},\"storm_s\":{:.1},\"storm_failures\":{},\
              \"storm_peak_kib\":{peak},\"storm_after_kib\":{rest}",
             took.as_secs_f64(),
             errors_json(&errors)
+        ));
+    }
+    if let Some((wait, (rss, anon))) = expired {
+        let (ret, ret_anon) = (pct(rss, base), pct(anon, base_anon));
+        human.push_str(&format!(
+            "  {} s after the hold phase (credential cache expired): VmRSS {:.1} MiB = \
+             {ret:+.1}% of the baseline, RssAnon {:.1} MiB = {ret_anon:+.1}%\n",
+            wait.as_secs(),
+            mib(rss),
+            mib(anon),
+        ));
+        json.push_str(&format!(
+            ",\"expired_after_s\":{},\"rss_expired_kib\":{rss},\"expired_vs_base_pct\":{ret:.1},\
+             \"anon_expired_kib\":{anon},\"anon_expired_vs_base_pct\":{ret_anon:.1}",
+            wait.as_secs()
         ));
     }
     json.push('}');
@@ -526,6 +560,8 @@ mod tests {
             delivery_parallel: 1,
             miss_after: Duration::ZERO,
             storm: false,
+            storm_sessions: 0,
+            expired_reading: Duration::ZERO,
             settle: Duration::ZERO,
             io_timeout: Duration::ZERO,
             seed: 1,

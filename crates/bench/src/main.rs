@@ -225,6 +225,14 @@ enum Cmd {
         /// Skip the reconnect storm.
         #[arg(long)]
         no_storm: bool,
+        /// Sessions that reconnect in the storm: the last K of the hold phase, whose
+        /// credentials the server verified most recently (0: all).
+        #[arg(long, default_value_t = 0)]
+        storm_sessions: usize,
+        /// A last memory reading this many seconds after the hold phase ended, once the
+        /// server's credential cache has let its entries expire (0: none).
+        #[arg(long, default_value_t = 0)]
+        expired_reading_s: u64,
         #[arg(long, default_value_t = 5000)]
         settle_ms: u64,
         #[arg(long, default_value_t = 120)]
@@ -543,6 +551,8 @@ async fn main() -> anyhow::Result<()> {
             delivery_parallel,
             miss_ms,
             no_storm,
+            storm_sessions,
+            expired_reading_s,
             settle_ms,
             timeout,
             seed,
@@ -566,6 +576,8 @@ async fn main() -> anyhow::Result<()> {
                 delivery_parallel,
                 miss_after: Duration::from_millis(miss_ms),
                 storm: !no_storm,
+                storm_sessions,
+                expired_reading: Duration::from_secs(expired_reading_s),
                 settle: Duration::from_millis(settle_ms),
                 io_timeout: Duration::from_secs(timeout),
                 seed,

@@ -22,10 +22,13 @@ const MMAP_THRESHOLD: libc::c_int = 1024 * 1024;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const TRIM_THRESHOLD: libc::c_int = 2 * MMAP_THRESHOLD;
 
-/// Pins glibc's mmap and trim thresholds (see the module docs) and caps its arenas
-/// ([`arena_cap`]). A no-op on other C libraries.
+/// Pins glibc's mmap and trim thresholds (see the module docs), caps its arenas
+/// ([`arena_cap`]) and keeps transparent huge pages off the heap ([`no_huge_pages`]). A no-op
+/// on other C libraries.
 #[allow(unsafe_code)]
 pub fn tune_allocator() {
+    #[cfg(target_os = "linux")]
+    no_huge_pages();
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator tuning; it is called once at startup, before the
     // runtime starts other threads.
@@ -35,6 +38,30 @@ pub fn tune_allocator() {
         if let Some(cap) = arena_cap() {
             libc::mallopt(libc::M_ARENA_MAX, cap);
         }
+    }
+}
+
+/// Where the kernel's transparent huge pages are on for every process (`always`: Debian's and
+/// RHEL's kernels), `khugepaged` merges the heap's 4 KiB pages into 2 MiB ones in the
+/// background, filling a 2 MiB range when one page of it is in use: after 2,000 IDLE sessions
+/// had left, the memory they gave back came back within two minutes (+70 % of the baseline on
+/// Debian's 6.1 kernel, +6 % where THP is `madvise`). A server of many small sessions gains
+/// nothing from huge pages, so yubin turns them off for itself (`PR_SET_THP_DISABLE`, Linux
+/// 3.15+; children inherit it). `YUBIN_HUGE_PAGES=1` leaves the system's choice.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn no_huge_pages() {
+    if std::env::var_os("YUBIN_HUGE_PAGES").is_some_and(|v| v == "1") {
+        return;
+    }
+    // SAFETY: prctl(PR_SET_THP_DISABLE) takes integers only and changes a flag of this process.
+    let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    if rc != 0 {
+        // Old kernels: the memory figures differ, nothing else does.
+        eprintln!(
+            "yubin: cannot turn transparent huge pages off: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 

@@ -272,3 +272,20 @@ def test_archive_moves_old_inbox_mail(make_server):
     typ, data = m.search(None, f"SAVEDON {day}")
     assert data[0].split() == [b"1", b"2"], data
     m.logout()
+
+
+def test_a_pass_reaches_accounts_past_its_first_page(server, tmp_path):
+    """A pass reads the accounts 500 at a time (in address order), so 100,000 accounts are
+    never all in memory: with 600 accounts sorting before alice, her Trash (on the second
+    page) is still seen."""
+    users = tmp_path / "users"
+    users.write_text("".join(f"a{i:04}@example.com:{{PLAIN}}pw-{i}:::::\n" for i in range(600)))
+    server.cli("user", "import", str(users), "--format", "dovecot-passwd")
+    m = login_imaps(server)
+    append(m, "Trash", "old")
+    out = run(server, "--dry-run", offset_days=31).stdout
+    assert "alice@example.com\tTrash\ttrash\twould remove 1 (expunge)" in out, out
+    out = run(server, offset_days=31).stdout
+    assert "alice@example.com\tTrash\ttrash\tremoved 1 (expunge)" in out, out
+    assert count(m, "Trash") == 0
+    m.logout()

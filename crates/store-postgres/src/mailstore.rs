@@ -128,6 +128,14 @@ impl Directory for PgStore {
         read!(self, |c| ops_dir::list_users(c))
     }
 
+    async fn list_users_after(
+        &self,
+        after: Option<&Address>,
+        limit: usize,
+    ) -> StoreResult<Vec<UserRecord>> {
+        read!(self, |c| ops_dir::list_users_after(c, after, limit))
+    }
+
     async fn find_user(&self, address: &Address) -> StoreResult<Option<UserRecord>> {
         read!(self, |c| ops_dir::find_user(c, address))
     }

@@ -319,6 +319,23 @@ pub async fn list_users<C: GenericClient>(c: &C) -> PgResult<Vec<UserRecord>> {
     rs.iter().map(to_record).collect()
 }
 
+/// A page of [`list_users`]: keyset pagination on the address's unique index.
+pub async fn list_users_after<C: GenericClient>(
+    c: &C,
+    after: Option<&Address>,
+    limit: usize,
+) -> PgResult<Vec<UserRecord>> {
+    let after = after.map_or(String::new(), |a| a.to_string());
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rs = rows(
+        c,
+        &format!("{USER_COLS} WHERE address > $1 ORDER BY address LIMIT $2"),
+        &[&after, &limit],
+    )
+    .await?;
+    rs.iter().map(to_record).collect()
+}
+
 pub async fn find_user<C: GenericClient>(c: &C, address: &Address) -> PgResult<Option<UserRecord>> {
     opt(
         c,

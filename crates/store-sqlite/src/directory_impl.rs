@@ -119,6 +119,17 @@ impl Directory for SqliteStore {
         self.readers.read(ops_dir::list_users).await
     }
 
+    async fn list_users_after(
+        &self,
+        after: Option<&Address>,
+        limit: usize,
+    ) -> StoreResult<Vec<UserRecord>> {
+        let after = after.cloned();
+        self.readers
+            .read(move |c| ops_dir::list_users_after(c, after.as_ref(), limit))
+            .await
+    }
+
     async fn find_user(&self, address: &Address) -> StoreResult<Option<UserRecord>> {
         let address = address.clone();
         self.readers

@@ -325,6 +325,27 @@ pub fn list_users(conn: &Connection) -> StoreResult<Vec<UserRecord>> {
     rows.into_iter().map(to_record).collect()
 }
 
+/// A page of [`list_users`]: keyset pagination on the address's unique index.
+pub fn list_users_after(
+    conn: &Connection,
+    after: Option<&Address>,
+    limit: usize,
+) -> StoreResult<Vec<UserRecord>> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "{USER_COLS} WHERE address > ?1 ORDER BY address LIMIT ?2"
+        ))
+        .db()?;
+    let after = after.map_or(String::new(), |a| a.to_string());
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt
+        .query_map(rusqlite::params![after, limit], user_row)
+        .db()?
+        .collect::<Result<Vec<_>, _>>()
+        .db()?;
+    rows.into_iter().map(to_record).collect()
+}
+
 pub fn find_user(conn: &Connection, address: &Address) -> StoreResult<Option<UserRecord>> {
     conn.prepare_cached(&format!("{USER_COLS} WHERE address = ?1"))
         .db()?

@@ -102,6 +102,14 @@ pub trait Directory: Send + Sync {
     /// Deletes the account, its mailboxes and messages (blobs lose a reference each).
     async fn delete_user(&self, address: &Address) -> StoreResult<()>;
     async fn list_users(&self) -> StoreResult<Vec<UserRecord>>;
+    /// Up to `limit` accounts whose address sorts after `after` (from the first when `None`),
+    /// in address order: a pass over every account (retention) holds one page at a time, not
+    /// 100,000 records.
+    async fn list_users_after(
+        &self,
+        after: Option<&Address>,
+        limit: usize,
+    ) -> StoreResult<Vec<UserRecord>>;
     async fn find_user(&self, address: &Address) -> StoreResult<Option<UserRecord>>;
     async fn user_count(&self) -> StoreResult<u64>;
 

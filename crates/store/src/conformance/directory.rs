@@ -100,6 +100,31 @@ pub async fn domains_and_users(s: &dyn Store) {
     assert_eq!(found.password_hash, HASH);
     assert_eq!(s.user_count().await.unwrap(), users_before + 1);
     assert!(s.list_users().await.unwrap().iter().any(|u| u.id == id));
+    // Page by page, the same accounts in the same order as the whole list.
+    let whole: Vec<_> = s
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s.list_users_after(after.as_ref(), 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = Some(last.address.clone());
+        paged.extend(page.iter().map(|u| u.id));
+    }
+    assert_eq!(paged, whole);
+    assert!(
+        s.list_users_after(Some(&addr("alice@users.conformance.test")), 1000)
+            .await
+            .unwrap()
+            .iter()
+            .all(|u| u.address.to_string().as_str() > "alice@users.conformance.test")
+    );
 
     s.set_password(&addr("alice@users.conformance.test"), "$argon2id$new")
         .await

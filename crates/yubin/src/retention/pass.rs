@@ -28,6 +28,9 @@ pub fn now() -> UnixTime {
     real.saturating_add(offset)
 }
 
+/// Accounts read per page of a pass.
+const USERS_PER_PAGE: usize = 500;
+
 /// What a rule does with the messages it finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
@@ -80,12 +83,14 @@ pub async fn run(
     only: Option<&Address>,
     opts: &Options<'_>,
 ) -> anyhow::Result<Vec<Outcome>> {
-    let users = match only {
+    // Every account, a page at a time: a pass over 100,000 accounts holds 500 records, not
+    // all of them.
+    let mut page = match only {
         Some(a) => match store.find_user(a).await? {
             Some(u) => vec![u],
             None => anyhow::bail!("no such account: {a}"),
         },
-        None => store.list_users().await?,
+        None => store.list_users_after(None, USERS_PER_PAGE).await?,
     };
     // The users' own POP3 choices (account pages), read once per pass.
     let choices: std::collections::HashMap<String, Days> = store
@@ -100,58 +105,69 @@ pub async fn run(
         })
         .collect();
     let mut out = Vec::new();
-    for user in users {
-        if opts.lease.is_some_and(|l| !l.is_held()) {
-            tracing::warn!("retention pass stopped: lease lost to another node");
-            break;
-        }
-        let address = user.address.to_string();
-        let policy = config.policy_with(
-            &address,
-            choices.get(&address.to_ascii_lowercase()).copied(),
-        );
-        let mailboxes = match store.lookup_mailboxes(user.id).await {
-            Ok(m) => m,
-            // Deleted meanwhile.
-            Err(store::StoreError::NotFound(_)) => continue,
-            Err(e) => return Err(e.into()),
+    'pages: loop {
+        let next = match (only, page.len() == USERS_PER_PAGE, page.last()) {
+            (None, true, Some(last)) => Some(last.address.clone()),
+            _ => None,
         };
-        let with_use = |u: SpecialUse| mailboxes.iter().filter(move |m| m.special_use == Some(u));
-        let inbox = mailboxes.iter().find(|m| m.name == INBOX);
-        let archive = with_use(SpecialUse::Archive).next();
-        let mut jobs: Vec<(&MailboxInfo, Rule, Days, Option<&MailboxInfo>)> = Vec::new();
-        jobs.extend(with_use(SpecialUse::Trash).map(|m| (m, Rule::Trash, policy.trash, None)));
-        jobs.extend(with_use(SpecialUse::Junk).map(|m| (m, Rule::Junk, policy.junk, None)));
-        if let Some(inbox) = inbox {
-            jobs.push((inbox, Rule::Pop3, policy.pop3, None));
-            if let Some(archive) = archive {
-                jobs.push((inbox, Rule::Archive, policy.archive, Some(archive)));
+        for user in std::mem::take(&mut page) {
+            if opts.lease.is_some_and(|l| !l.is_held()) {
+                tracing::warn!("retention pass stopped: lease lost to another node");
+                break 'pages;
+            }
+            let address = user.address.to_string();
+            let policy = config.policy_with(
+                &address,
+                choices.get(&address.to_ascii_lowercase()).copied(),
+            );
+            let mailboxes = match store.lookup_mailboxes(user.id).await {
+                Ok(m) => m,
+                // Deleted meanwhile.
+                Err(store::StoreError::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let with_use =
+                |u: SpecialUse| mailboxes.iter().filter(move |m| m.special_use == Some(u));
+            let inbox = mailboxes.iter().find(|m| m.name == INBOX);
+            let archive = with_use(SpecialUse::Archive).next();
+            let mut jobs: Vec<(&MailboxInfo, Rule, Days, Option<&MailboxInfo>)> = Vec::new();
+            jobs.extend(with_use(SpecialUse::Trash).map(|m| (m, Rule::Trash, policy.trash, None)));
+            jobs.extend(with_use(SpecialUse::Junk).map(|m| (m, Rule::Junk, policy.junk, None)));
+            if let Some(inbox) = inbox {
+                jobs.push((inbox, Rule::Pop3, policy.pop3, None));
+                if let Some(archive) = archive {
+                    jobs.push((inbox, Rule::Archive, policy.archive, Some(archive)));
+                }
+            }
+            for (mailbox, rule, days, dest) in jobs {
+                let Some(age) = days.seconds() else { continue };
+                let cutoff = opts.now.saturating_sub(age);
+                let count = apply(store, mailbox, rule, cutoff, dest, opts).await?;
+                if count == 0 {
+                    continue;
+                }
+                if !opts.dry_run {
+                    tracing::info!(
+                        target: "audit",
+                        event = %"retention_expunged",
+                        count,
+                        account = %address,
+                        mailbox = %mailbox.name,
+                        rule = rule.name(),
+                        "retention removed old messages"
+                    );
+                }
+                out.push(Outcome {
+                    address: address.clone(),
+                    mailbox: mailbox.name.clone(),
+                    rule,
+                    count,
+                });
             }
         }
-        for (mailbox, rule, days, dest) in jobs {
-            let Some(age) = days.seconds() else { continue };
-            let cutoff = opts.now.saturating_sub(age);
-            let count = apply(store, mailbox, rule, cutoff, dest, opts).await?;
-            if count == 0 {
-                continue;
-            }
-            if !opts.dry_run {
-                tracing::info!(
-                    target: "audit",
-                    event = %"retention_expunged",
-                    count,
-                    account = %address,
-                    mailbox = %mailbox.name,
-                    rule = rule.name(),
-                    "retention removed old messages"
-                );
-            }
-            out.push(Outcome {
-                address: address.clone(),
-                mailbox: mailbox.name.clone(),
-                rule,
-                count,
-            });
+        match next {
+            Some(after) => page = store.list_users_after(Some(&after), USERS_PER_PAGE).await?,
+            None => break,
         }
     }
     Ok(out)

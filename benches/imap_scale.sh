@@ -38,6 +38,8 @@
 #   REHASH [false] ([auth] rehash_imported: true makes each first login re-hash to argon2id)
 #   STOP_SIGNAL [TERM] (KILL: a heap profiler's leaks are then what was held at the end)
 #   AUTH_EXTRA [] (more [auth] keys, e.g. "login_guard = false")
+#   LIMITS_EXTRA [] (more [limits] keys: on an emulated CPU, where opening 100,000 sessions
+#     takes longer than IMAP's 30-minute autologout, e.g. "imap_idle_timeout_secs = 7200")
 #   WRAP [] (run the server under it, e.g. "heaptrack -o FILE")
 #   IMAPS_PORT [26993]  SMTP_PORT [26025]  SKIP_BUILD [0]  KEEP [0]  YUBIN_LOG [warn]
 set -euo pipefail
@@ -104,6 +106,7 @@ max_connections = 200000
 max_connections_per_ip = 200000
 connection_rate_per_ip = 0
 smtp_message_rate_per_ip = 0
+${LIMITS_EXTRA:-}
 
 [inbound_auth]
 # The checks of arriving mail are measured by benches/smtp.sh; here only the fan-out counts.

@@ -295,15 +295,21 @@ mod tests {
         assert_eq!(c.len(), 0);
     }
 
-    #[test]
-    fn bounded_least_recently_used_goes_first() {
-        let c = cache(60_000, 3);
+    /// The MACs of u0..u4@d.test, the first `inserted` of them cached for accounts 0, 1, ….
+    fn five_macs_first_inserted(c: &CredentialCache, inserted: i64) -> Vec<CredentialMac> {
         let macs: Vec<_> = (0..5)
             .map(|i| c.mac(&format!("u{i}@d.test"), "pw"))
             .collect();
-        for i in 0..3 {
+        for i in 0..inserted {
             c.insert(AccountId(i), macs[i as usize], "phc");
         }
+        macs
+    }
+
+    #[test]
+    fn bounded_least_recently_used_goes_first() {
+        let c = cache(60_000, 3);
+        let macs = five_macs_first_inserted(&c, 3);
         // Use 0, so 1 is now the least recently used.
         assert!(c.check(AccountId(0), &macs[0], "phc"));
         c.insert(AccountId(3), macs[3], "phc");
@@ -323,12 +329,7 @@ mod tests {
     #[test]
     fn use_queue_stays_bounded_and_keeps_the_order() {
         let c = cache(60_000, 4);
-        let macs: Vec<_> = (0..5)
-            .map(|i| c.mac(&format!("u{i}@d.test"), "pw"))
-            .collect();
-        for i in 0..4 {
-            c.insert(AccountId(i), macs[i as usize], "phc");
-        }
+        let macs = five_macs_first_inserted(&c, 4);
         // Many uses of 1, 2 and 3 (never 0): 0 stays the least recently used.
         for round in 0..10_000 {
             let i = 1 + round % 3;

@@ -120,14 +120,19 @@ impl Inner {
         false
     }
 
-    /// Gives memory back once most entries are gone (expired or evicted).
-    fn shrink(&mut self) {
+    /// Gives memory back once most entries are gone (expired or evicted); true when a
+    /// table was reallocated smaller.
+    fn shrink(&mut self) -> bool {
+        let mut shrunk = false;
         if self.entries.capacity() > 64 && self.entries.len() < self.entries.capacity() / 4 {
             self.entries.shrink_to(self.entries.len() * 2);
+            shrunk = true;
         }
         if self.uses.capacity() > 128 && self.uses.len() < self.uses.capacity() / 4 {
             self.uses.shrink_to(self.uses.len() * 2);
+            shrunk = true;
         }
+        shrunk
     }
 }
 
@@ -181,7 +186,7 @@ impl CredentialCache {
         let matches = bool::from(entry.mac.ct_eq(mac));
         if stale {
             inner.remove(account);
-            inner.shrink();
+            let _ = inner.shrink();
             return false;
         }
         if !matches {
@@ -221,21 +226,23 @@ impl CredentialCache {
 
     /// Drops the entries whose TTL has passed and gives their memory back: an entry is
     /// otherwise dropped only when its account next logs in, so after many clients left for
-    /// good their entries would stay until evicted by others. Called periodically.
-    pub fn purge_expired(&self) {
+    /// good their entries would stay until evicted by others. Called periodically. True when
+    /// the tables were reallocated smaller: the old ones are then free memory that the
+    /// allocator keeps until it is trimmed.
+    pub fn purge_expired(&self) -> bool {
         if !self.enabled() {
-            return;
+            return false;
         }
         let now = Instant::now();
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let before = inner.entries.len();
         inner.entries.retain(|_, e| e.expires > now);
         if inner.entries.len() == before {
-            return;
+            return false;
         }
         let Inner { entries, uses, .. } = &mut *inner;
         uses.retain(|&(tick, a)| entries.get(&a).is_some_and(|e| e.used == tick));
-        inner.shrink();
+        inner.shrink()
     }
 
     /// How many accounts are cached.
@@ -359,13 +366,14 @@ mod tests {
         c.purge_expired();
         assert_eq!(c.len(), 1);
         assert!(c.check(AccountId(1), &m, "phc"));
-        let short = cache(20, 100);
-        for i in 0..50 {
+        let short = cache(20, 1_000);
+        for i in 0..500 {
             short.insert(AccountId(i), m, "phc");
         }
         std::thread::sleep(Duration::from_millis(40));
         short.insert(AccountId(99), m, "phc");
-        short.purge_expired();
+        assert!(!c.purge_expired(), "nothing expired, nothing to give back");
+        assert!(short.purge_expired(), "499 of 500 gone: the tables shrink");
         assert_eq!(short.len(), 1);
         assert_eq!(short.inner.lock().unwrap().uses.len(), 1);
         assert!(short.check(AccountId(99), &m, "phc"));

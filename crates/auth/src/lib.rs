@@ -300,10 +300,11 @@ impl Authenticator {
         self
     }
 
-    /// Drops expired entries of the credential cache, giving their memory back (the server
-    /// calls it every minute).
-    pub fn purge_expired_credentials(&self) {
-        self.cache.purge_expired();
+    /// Drops expired entries of the credential cache (the server calls it every minute).
+    /// True when its tables shrank: their old memory is free in the allocator, and the caller
+    /// trims it back to the system.
+    pub fn purge_expired_credentials(&self) -> bool {
+        self.cache.purge_expired()
     }
 
     /// Runs a CPU-heavy password check on the blocking pool, at most

@@ -116,9 +116,7 @@ pub async fn trim_when_clients_leave(
         let (now, recent_peak) = open();
         peak = peak.max(recent_peak);
         if peak >= now.saturating_add(100) && now <= peak / 2 {
-            store.release_cache_memory().await;
-            flush_worker_caches().await;
-            let _ = tokio::task::spawn_blocking(trim).await;
+            give_back(&*store).await;
             tracing::debug!(peak, now, "memory given back after clients left");
             peak = now;
             follow_up = Some(tokio::time::Instant::now() + FOLLOW_UP);
@@ -128,6 +126,16 @@ pub async fn trim_when_clients_leave(
             let _ = tokio::task::spawn_blocking(trim).await;
         }
     }
+}
+
+/// Returns the memory freed since the last trim to the system: the store's caches released,
+/// every runtime worker's thread cache handed over, then `malloc_trim`. Also called when the
+/// credential cache's tables shrink after its entries expired: a table sized for 100,000
+/// logins is megabytes of free memory in the middle of the heap, which only a trim returns.
+pub async fn give_back(store: &dyn store::Store) {
+    store.release_cache_memory().await;
+    flush_worker_caches().await;
+    let _ = tokio::task::spawn_blocking(trim).await;
 }
 
 /// After a trim, when the second one runs: just past tokio's keep-alive of idle blocking

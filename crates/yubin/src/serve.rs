@@ -404,13 +404,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Verified passwords past their TTL leave the cache (and memory) within a minute, not
     // only when their account logs in again.
     tokio::spawn({
-        let (auth, shutdown) = (auth.clone(), shutdown.clone());
+        let (auth, shutdown, store) = (auth.clone(), shutdown.clone(), Arc::clone(&store));
         async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tick.tick() => auth.purge_expired_credentials(),
+                    _ = tick.tick() => {}
+                }
+                if auth.purge_expired_credentials() {
+                    crate::memory::give_back(&*store).await;
                 }
             }
         }

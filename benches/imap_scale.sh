@@ -15,7 +15,7 @@
 # (LimitNOFILE= in systemd, /etc/security/limits.conf, or `prlimit`) and net.core.somaxconn.
 # Where it cannot be raised (a container without CAP_SYS_RESOURCE), run the bench in a guest
 # with its own kernel, the data prepared here at native speed (docs/scale.md has the figures):
-#   N=100000 SCHEME=SSHA512 PREPARE_ONLY=1 WORK=/var/tmp/prep benches/imap_scale.sh
+#   N=100000 SCHEME=SSHA512 PREPARE_ONLY=1 FIRST_LOGINS=1 WORK=/var/tmp/prep benches/imap_scale.sh
 #   VM_DISK_FROM=/var/tmp/prep VM_ENV="N=100000 SKIP_BUILD=1 WORK=/var/tmp PREPARED=1" \
 #     benches/in_vm.sh bash benches/imap_scale.sh
 #
@@ -35,11 +35,17 @@
 #   WORK [a new /var/tmp/yubin-imap-scale.*] (the bench's directory)
 #   PREPARE_ONLY [0] (1: import and fill WORK, then stop and keep it)
 #   PREPARED [0] (1: WORK holds what PREPARE_ONLY made: skip the import and the fill)
+#   FIRST_LOGINS [0] (1: before the bench, or before PREPARE_ONLY stops, log every account in
+#     once over IMAPS and out: a migrated account's first login derives and stores its SCRAM
+#     credentials, which an emulated CPU makes slow; the hold phase then measures later logins)
 #   REHASH [false] ([auth] rehash_imported: true makes each first login re-hash to argon2id)
 #   STOP_SIGNAL [TERM] (KILL: a heap profiler's leaks are then what was held at the end)
 #   AUTH_EXTRA [] (more [auth] keys, e.g. "login_guard = false")
 #   LIMITS_EXTRA [] (more [limits] keys: on an emulated CPU, where opening 100,000 sessions
 #     takes longer than IMAP's 30-minute autologout, e.g. "imap_idle_timeout_secs = 7200")
+#   TIMEOUT [120] (the bench's seconds per read or write; a storm's handshakes queue behind
+#     [limits] tls_handshakes_in_progress, so a slow CPU needs more, with the server's
+#     tls_handshake_timeout_secs in LIMITS_EXTRA)
 #   WRAP [] (run the server under it, e.g. "heaptrack -o FILE")
 #   IMAPS_PORT [26993]  SMTP_PORT [26025]  SKIP_BUILD [0]  KEEP [0]  YUBIN_LOG [warn]
 set -euo pipefail
@@ -152,18 +158,45 @@ PY
   "$BENCH" imap-fill --data-dir "$WORK/data" --user 'idle{n}@bench.test' --users "$TOTAL" \
     --messages "$MSGS" --mbox "$WORK/messages.mbox" >&2
   rm -f "$WORK/users" "$WORK/messages.mbox"
-  if [ "$PREPARE_ONLY" = 1 ]; then
-    log "prepared $WORK (run with WORK=<its copy> PREPARED=1)"
-    exit 0
-  fi
 fi
 
-log "starting yubin (IMAPS 127.0.0.1:$IMAPS_PORT, SMTP 127.0.0.1:$SMTP_PORT)"
-# WRAP: a command the server runs under (e.g. "heaptrack -o /tmp/ht"); its pid is looked up.
-RUST_LOG=$YUBIN_LOG ${WRAP:-} "$YUBIN" serve --config "$WORK/yubin.toml" >>"$WORK/yubin.log" 2>&1 &
-SERVER_PID=$!
-wait_port "$IMAPS_PORT" && wait_port "$SMTP_PORT" || { tail -30 "$WORK/yubin.log" >&2; exit 1; }
-[ -z "${WRAP:-}" ] || SERVER_PID=$(pgrep -n -f "$YUBIN serve --config $WORK/yubin.toml")
+start_server() {
+  log "starting yubin (IMAPS 127.0.0.1:$IMAPS_PORT, SMTP 127.0.0.1:$SMTP_PORT)"
+  # WRAP: a command the server runs under (e.g. "heaptrack -o /tmp/ht"); its pid is looked up.
+  RUST_LOG=$YUBIN_LOG ${WRAP:-} "$YUBIN" serve --config "$WORK/yubin.toml" >>"$WORK/yubin.log" 2>&1 &
+  SERVER_PID=$!
+  wait_port "$IMAPS_PORT" && wait_port "$SMTP_PORT" || { tail -30 "$WORK/yubin.log" >&2; exit 1; }
+  [ -z "${WRAP:-}" ] || SERVER_PID=$(pgrep -n -f "$YUBIN serve --config $WORK/yubin.toml")
+}
+
+if [ "${FIRST_LOGINS:-0}" = 1 ]; then
+  WRAP="" start_server
+  log "logging each of the $TOTAL accounts in once (their SCRAM credentials are derived)"
+  start=$(date +%s.%N)
+  python3 - "$IMAPS_PORT" "$TOTAL" "$PASS" <<'PY'
+import imaplib, multiprocessing, ssl, sys
+port, total, password = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+def first_login(i):
+    imap = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=ctx, timeout=120)
+    imap.login(f"idle{i}@bench.test", password)
+    imap.logout()
+with multiprocessing.Pool(8) as pool:
+    for _ in pool.imap_unordered(first_login, range(1, total + 1), chunksize=64):
+        pass
+PY
+  log "first logins took $(python3 -c "import sys; print(f'{float(sys.argv[2])-float(sys.argv[1]):.1f}')" "$start" "$(date +%s.%N)") s"
+  kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+fi
+if [ "$PREPARE_ONLY" = 1 ]; then
+  log "prepared $WORK (run with WORK=<its copy> PREPARED=1)"
+  exit 0
+fi
+
+start_server
 
 storm=(--storm-sessions "${STORM_N:-0}")
 [ "$STORM" = 1 ] || storm=(--no-storm)
@@ -171,7 +204,7 @@ storm=(--storm-sessions "${STORM_N:-0}")
 "$BENCH" imap-scale --imap "127.0.0.1:$IMAPS_PORT" --smtp "127.0.0.1:$SMTP_PORT" \
   --user 'idle{n}@bench.test' --sessions "$N" --warmup "$WARMUP" --password "$PASS" \
   --pid "$SERVER_PID" --sources "$SOURCES" --parallel "$PARALLEL" --deliveries "$DELIVERIES" \
-  --settle-ms "${SETTLE_MS:-15000}" \
+  --settle-ms "${SETTLE_MS:-15000}" --timeout "${TIMEOUT:-120}" \
   "${storm[@]}" | tee "$WORK/out"
 server_alive
 echo "user import of $TOTAL accounts: $IMPORT_S s"

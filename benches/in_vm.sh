@@ -15,7 +15,8 @@
 # Build the release binaries first (the guest cannot write to the repository).
 # Needs /dev/kvm and Debian's qemu-system-x86, busybox-static, kmod and e2fsprogs.
 # Environment (defaults in brackets):
-#   VM_ENV []  variables for the command in the guest, "A=1 B=2"
+#   VM_ENV []  variables for the command in the guest, "A=1 B=2 C" (a bare C passes this
+#     shell's value of C, which may hold spaces or newlines)
 #   VM_MEM [16G]  VM_CPUS [nproc]  VM_DISK_GB [80]  VM_NOFILE [1000000]
 #   VM_DIR [/var/tmp/yubin-vm] (kernel, initramfs, disk image, output)
 #   VM_DISK_FROM [] (a directory copied onto the guest's /var/tmp disk)
@@ -115,8 +116,15 @@ mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 ${VM_DISK_FROM:+-d "$V
   echo "ulimit -n $VM_NOFILE"
   printf 'cd %q\n' "$ROOT"
   echo "echo \"guest: kernel \$(uname -r), \$(nproc) CPUs, \$(awk '/MemTotal/ {print \$2}' /proc/meminfo) kB, ulimit -n \$(ulimit -n)\""
-  printf 'env %s' "${VM_ENV:-}"
-  printf ' %q' "$@"
+  # VM_ENV's words: NAME=VALUE as it stands, or a bare NAME for this shell's value of NAME
+  # (which may hold spaces or newlines, e.g. several lines of TOML).
+  for word in ${VM_ENV:-}; do
+    case $word in
+      *=*) printf 'export %q=%q\n' "${word%%=*}" "${word#*=}" ;;
+      *) printf 'export %q=%q\n' "$word" "${!word-}" ;;
+    esac
+  done
+  printf '%q ' "$@"
   echo ' 2>&1 | tee /tmp/vm-out/log'
   echo 'echo "${PIPESTATUS[0]}" >/tmp/vm-out/rc'
   echo 'sync; umount /var/tmp 2>/dev/null; poweroff -f'

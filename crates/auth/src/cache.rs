@@ -86,6 +86,9 @@ struct Inner {
     /// each one left would keep a page of it resident after the sessions are gone.
     uses: VecDeque<(u64, AccountId)>,
     clock: u64,
+    /// A table was reallocated smaller since the last purge (there, or when a login found
+    /// its entry stale): the purge reports it, so the server trims the freed tables.
+    shrunk: bool,
 }
 
 impl Inner {
@@ -120,19 +123,16 @@ impl Inner {
         false
     }
 
-    /// Gives memory back once most entries are gone (expired or evicted); true when a
-    /// table was reallocated smaller.
-    fn shrink(&mut self) -> bool {
-        let mut shrunk = false;
+    /// Gives memory back once most entries are gone (expired or evicted).
+    fn shrink(&mut self) {
         if self.entries.capacity() > 64 && self.entries.len() < self.entries.capacity() / 4 {
             self.entries.shrink_to(self.entries.len() * 2);
-            shrunk = true;
+            self.shrunk = true;
         }
         if self.uses.capacity() > 128 && self.uses.len() < self.uses.capacity() / 4 {
             self.uses.shrink_to(self.uses.len() * 2);
-            shrunk = true;
+            self.shrunk = true;
         }
-        shrunk
     }
 }
 
@@ -186,7 +186,7 @@ impl CredentialCache {
         let matches = bool::from(entry.mac.ct_eq(mac));
         if stale {
             inner.remove(account);
-            let _ = inner.shrink();
+            inner.shrink();
             return false;
         }
         if !matches {
@@ -227,8 +227,8 @@ impl CredentialCache {
     /// Drops the entries whose TTL has passed and gives their memory back: an entry is
     /// otherwise dropped only when its account next logs in, so after many clients left for
     /// good their entries would stay until evicted by others. Called periodically. True when
-    /// the tables were reallocated smaller: the old ones are then free memory that the
-    /// allocator keeps until it is trimmed.
+    /// the tables were reallocated smaller since the last purge: the old ones are then free
+    /// memory that the allocator keeps until it is trimmed.
     pub fn purge_expired(&self) -> bool {
         if !self.enabled() {
             return false;
@@ -237,12 +237,12 @@ impl CredentialCache {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let before = inner.entries.len();
         inner.entries.retain(|_, e| e.expires > now);
-        if inner.entries.len() == before {
-            return false;
+        if inner.entries.len() != before {
+            let Inner { entries, uses, .. } = &mut *inner;
+            uses.retain(|&(tick, a)| entries.get(&a).is_some_and(|e| e.used == tick));
+            inner.shrink();
         }
-        let Inner { entries, uses, .. } = &mut *inner;
-        uses.retain(|&(tick, a)| entries.get(&a).is_some_and(|e| e.used == tick));
-        inner.shrink()
+        std::mem::take(&mut inner.shrunk)
     }
 
     /// How many accounts are cached.
@@ -357,6 +357,24 @@ mod tests {
         }
     }
 
+    /// Tables shrunk when logins found their entries stale are reported by the next purge,
+    /// although it finds nothing left to expire.
+    #[test]
+    fn a_purge_reports_tables_shrunk_by_logins() {
+        let c = cache(20, 1_000);
+        let m = c.mac("a@d.test", "pw");
+        for i in 0..500 {
+            c.insert(AccountId(i), m, "phc");
+        }
+        std::thread::sleep(Duration::from_millis(40));
+        for i in 0..500 {
+            assert!(!c.check(AccountId(i), &m, "phc"));
+        }
+        assert_eq!(c.len(), 0);
+        assert!(c.purge_expired());
+        assert!(!c.purge_expired());
+    }
+
     /// Expired entries go at the purge, live ones stay and still hit.
     #[test]
     fn purge_drops_expired_entries_only() {
@@ -374,6 +392,7 @@ mod tests {
         short.insert(AccountId(99), m, "phc");
         assert!(!c.purge_expired(), "nothing expired, nothing to give back");
         assert!(short.purge_expired(), "499 of 500 gone: the tables shrink");
+        assert!(!short.purge_expired(), "reported once");
         assert_eq!(short.len(), 1);
         assert_eq!(short.inner.lock().unwrap().uses.len(), 1);
         assert!(short.check(AccountId(99), &m, "phc"));

@@ -195,11 +195,15 @@ def run(seed: int, size_mb: int = SIZE_MB) -> dict:
         if load.errors:
             ledger.problem("corrupted", f"unexpected replies after space was freed: {load.errors[:5]}")
         h.verify(a, ledger, "after the disk was full")
-        h.store_check(a, ledger, "after the disk was full")
+        # A delivery refused for want of space may have written its body before its row could
+        # be: an orphan file, by design swept at the next open (blob before metadata). So the
+        # running store may hold orphans and nothing else; after the restart, nothing at all.
+        h.check_crashed(a, ledger, "after the disk was full")
         # And across a restart: what was acknowledged on the full disk is on the disk.
         h.kill9(a)
         a.start()
         h.verify(a, ledger, "restart after the disk was full")
+        h.store_check(a, ledger, "restart after the disk was full")
         peer = h.verify_peer(a, b, ledger, kills=1) if not ledger.problems else {}
         f = summary(ledger, started, peer, filled)
         f.update(replies={k: v[-1] for k, v in replies.items()}, recovery_secs=recovery,

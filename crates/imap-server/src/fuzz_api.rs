@@ -18,9 +18,8 @@ pub struct MimeOutcome {
     pub bodystructure: Vec<u8>,
     /// `BODY[section]` for each requested section (RFC 9051 §6.4.5), `None` when absent.
     pub sections: Vec<Option<Vec<u8>>>,
-    /// The message's own sections (empty part path) through `mime::section`, the path FETCH
-    /// takes with a parsed `mail_parser::Message`; `None` for parts, or when mail-parser
-    /// gave up on the message.
+    /// The message's own sections (empty part path) through `mime::section`, the path
+    /// URLFETCH and CATENATE take without the part tree; `None` for parts.
     pub shortcut: Vec<Option<Option<Vec<u8>>>>,
     /// `BINARY[part]` (RFC 3516 §4.2) for each section's part: `Err(())` for UNKNOWN-CTE.
     pub binary: Vec<Result<Option<Vec<u8>>, ()>>,
@@ -37,16 +36,14 @@ pub struct MimeOutcome {
 pub fn mime_paths(raw: &[u8], sections: &[Section], needle: &[u8]) -> MimeOutcome {
     let facts = crate::facts::compute(raw);
     let parsed = Mime::parse(raw);
-    let msg = mail_parser::MessageParser::default().parse(raw);
     let mut out_sections = Vec::with_capacity(sections.len());
     let mut binary = Vec::with_capacity(sections.len());
     let mut shortcut = Vec::with_capacity(sections.len());
     for s in sections {
         let got = parsed.section(s);
-        // The message-level shortcut FETCH takes for the message's own sections (for a
-        // part it parses the tree again, as above).
-        let short = msg.as_ref().filter(|_| s.part.0.is_empty());
-        shortcut.push(short.map(|m| mime::section(m, s)));
+        // The message-level shortcut for the message's own sections (for a part it parses
+        // the tree again, as above).
+        shortcut.push(s.part.0.is_empty().then(|| mime::section(raw, s)));
         out_sections.push(got);
         let part = Part(s.part.0.clone());
         binary.push(fetch_binary::binary(Some(raw), Some(&parsed), &part).map_err(|_| ()));

@@ -126,8 +126,7 @@ pub(crate) fn section_of(raw: &[u8], section: Option<&Section>) -> Option<Vec<u8
     let Some(section) = section else {
         return Some(raw.to_vec());
     };
-    let parsed = mail_parser::MessageParser::default().parse(raw)?;
-    mime::section(&parsed, section)
+    mime::section(raw, section)
 }
 
 /// `;PARTIAL=offset[.length]` applied as FETCH's `<partial>` is (RFC 5092 §11, RFC 9051

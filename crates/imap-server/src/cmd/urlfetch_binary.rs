@@ -11,7 +11,7 @@
 //! `urlauth-binary` group checks.
 
 use imap_proto::{BodyStructure, Part, Section, SectionText, SingleKind};
-use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Message, MimeHeaders, PartType};
 
 use crate::cmd::fetch_binary::{UnknownCte, decode};
 use crate::mime;
@@ -31,16 +31,15 @@ fn part_as_message(raw: &[u8], section: Option<&Section>) -> Option<Vec<u8>> {
     if section.part.0.is_empty() {
         return Some(raw.to_vec());
     }
-    let msg = MessageParser::default().parse(raw)?;
     let mime_header = mime::section(
-        &msg,
+        raw,
         &Section {
             part: section.part.clone(),
             text: Some(SectionText::Mime),
         },
     )?;
     let body = mime::section(
-        &msg,
+        raw,
         &Section {
             part: section.part.clone(),
             text: None,
@@ -124,7 +123,7 @@ fn convert_part(
         }
         PartType::Message(_) => {
             // The encapsulated message, parsed on its own (offsets relative to it).
-            let nested = MessageParser::default().parse(body);
+            let nested = mime::parse_whole(body);
             let Some(nested) = nested.filter(|n| !n.parts.is_empty()) else {
                 return Ok((header.to_vec(), body.to_vec(), Sizes::Leaf(None)));
             };
@@ -209,8 +208,7 @@ pub(crate) fn convert(raw: &[u8], section: Option<&Section>, binary: bool) -> Op
     }
     let whole = section.is_none_or(|s| s.part == Part::default());
     let part = part_as_message(raw, section)?;
-    let msg = MessageParser::default().parse(&part)?;
-    let mut structure = mime::body_structure(&msg, true);
+    let mut structure = mime::body_structure(&part, true);
     if whole {
         // The whole message is the message itself, not a part: BINARY[] is the stored bytes
         // (RFC 3516 §4.2), and its structure is the message's.
@@ -219,7 +217,14 @@ pub(crate) fn convert(raw: &[u8], section: Option<&Section>, binary: bool) -> Op
             structure: Some(structure),
         });
     }
-    let converted = convert_part(&msg, 0, 0);
+    let converted = match mime::parse_whole(&part) {
+        Some(msg) => convert_part(&msg, 0, 0),
+        // A tree mail-parser could not follow: the body as stored, not converted.
+        None => {
+            let body = part.get(mime::header_of(&part).len()..).unwrap_or_default();
+            Ok((Vec::new(), body.to_vec(), Sizes::Leaf(None)))
+        }
+    };
     let data = match converted {
         Ok((_, body, sizes)) => {
             if binary {

@@ -6,8 +6,7 @@
 //! Every access is checked: a malformed message yields empty sections or a plain
 //! `TEXT/PLAIN` structure, never a panic.
 //!
-//! The functions taking a `mail_parser::Message` use only its raw bytes; [`Mime`] is the
-//! parsed form to keep when several items of one message are wanted.
+//! [`Mime`] is the parsed form to keep when several items of one message are wanted.
 
 mod address;
 mod binary;
@@ -15,7 +14,7 @@ mod structure;
 mod tree;
 
 use imap_proto::{BodyStructure, Envelope, Section, SectionText};
-use mail_parser::{Message, MimeHeaders};
+use mail_parser::{Message, MessageParser, MimeHeaders};
 
 pub(crate) use binary::binary_to_base64;
 use tree::Part;
@@ -92,8 +91,7 @@ impl<'a> Mime<'a> {
 
 /// See [`Mime::section`]. The sections of the message itself (`HEADER`, `HEADER.FIELDS`,
 /// `TEXT`) need no part structure.
-pub(crate) fn section(msg: &Message<'_>, section: &Section) -> Option<Vec<u8>> {
-    let raw = msg.raw_message();
+pub(crate) fn section(raw: &[u8], section: &Section) -> Option<Vec<u8>> {
     if !section.part.0.is_empty() {
         return Mime::parse(raw).section(section);
     }
@@ -108,6 +106,16 @@ pub(crate) fn section(msg: &Message<'_>, section: &Section) -> Option<Vec<u8>> {
     })
 }
 
+/// mail-parser's parse of `raw`, only when the message it returns is `raw` itself. On some
+/// corrupt trees (a message/rfc822 part left open inside a multipart) mail-parser 0.11 hands
+/// back a nested message in the top level's place, whose bytes and part offsets are not
+/// `raw`'s: a caller would then read the wrong octets.
+pub(crate) fn parse_whole(raw: &[u8]) -> Option<Message<'_>> {
+    MessageParser::default()
+        .parse(raw)
+        .filter(|m| std::ptr::eq(m.raw_message(), raw))
+}
+
 /// The top-level header of `raw` with the blank line that ends it (RFC 5322 §2.1); the body
 /// (`BODY[TEXT]`) starts after it.
 pub(crate) fn header_of(raw: &[u8]) -> &[u8] {
@@ -115,8 +123,8 @@ pub(crate) fn header_of(raw: &[u8]) -> &[u8] {
 }
 
 /// See [`Mime::body_structure`].
-pub(crate) fn body_structure(msg: &Message<'_>, extended: bool) -> BodyStructure {
-    Mime::parse(msg.raw_message()).body_structure(extended)
+pub(crate) fn body_structure(raw: &[u8], extended: bool) -> BodyStructure {
+    Mime::parse(raw).body_structure(extended)
 }
 
 /// The field name of a header line that starts a field (not a continuation).
@@ -267,5 +275,21 @@ mod tests {
         assert_eq!(env.sender, env.from);
         assert_eq!(env.from[0].name.as_deref(), Some(&b"A"[..]));
         assert_eq!(raw_field(b"A: \r\n\r\n", "A"), None);
+    }
+
+    #[test]
+    fn sections_of_a_tree_mail_parser_loses_are_the_stored_bytes() {
+        let raw: &[u8] =
+            include_bytes!("../../../../fuzz/corpus/imap_mime/regression_mail_parser_swapped_root");
+        assert!(parse_whole(raw).is_none());
+        let whole = section(raw, &sec(&[], None)).unwrap();
+        assert_eq!(whole, raw);
+        let header = section(raw, &sec(&[], Some(SectionText::Header))).unwrap();
+        assert!(header.starts_with(b"From: a@b.c\r\nSubject: fwd\r\n"));
+        assert_eq!(
+            section(raw, &sec(&[1], None)).unwrap(),
+            Mime::parse(raw).section(&sec(&[1], None)).unwrap()
+        );
+        assert!(parse_whole(FORWARDED).is_some());
     }
 }

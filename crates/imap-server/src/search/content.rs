@@ -11,7 +11,11 @@ const MAX_NESTING: usize = 8;
 /// One loaded message. Parsing never fails hard: unparsable bytes are searched as text.
 pub(crate) struct Content<'a> {
     raw: &'a [u8],
+    /// The parsed message, or only its header when mail-parser could not follow the MIME
+    /// tree (see `mime::parse_whole`).
     msg: Option<Message<'a>>,
+    /// `msg` holds the whole message, so its text parts are the body.
+    whole: bool,
 }
 
 fn needle(s: &[u8]) -> String {
@@ -104,10 +108,23 @@ fn body_contains(msg: &Message<'_>, n: &str, depth: usize) -> bool {
 
 impl<'a> Content<'a> {
     pub fn parse(raw: &'a [u8]) -> Content<'a> {
-        Content {
-            raw,
-            msg: MessageParser::default().parse(raw),
+        match crate::mime::parse_whole(raw) {
+            Some(msg) => Content {
+                raw,
+                msg: Some(msg),
+                whole: true,
+            },
+            None => Content {
+                raw,
+                msg: MessageParser::default().parse_headers(raw),
+                whole: false,
+            },
         }
+    }
+
+    /// The parsed whole message, if mail-parser could follow it.
+    fn whole(&self) -> Option<&Message<'a>> {
+        self.msg.as_ref().filter(|_| self.whole)
     }
 
     /// The day of the Date: header as written (RFC 9051 §6.4.4: SENTBEFORE/SENTON/SENTSINCE
@@ -149,7 +166,7 @@ impl<'a> Content<'a> {
     /// BODY: the decoded text parts (RFC 9051 §6.4.4: "in the body of the message").
     pub fn body(&self, value: &[u8]) -> bool {
         let n = needle(value);
-        match &self.msg {
+        match self.whole() {
             Some(msg) => body_contains(msg, &n, 0),
             None => contains(&String::from_utf8_lossy(self.raw), &n),
         }
@@ -158,9 +175,42 @@ impl<'a> Content<'a> {
     /// TEXT: the header or the body (RFC 9051 §6.4.4).
     pub fn text(&self, value: &[u8]) -> bool {
         let n = needle(value);
-        match &self.msg {
+        match self.whole() {
             Some(msg) => contains(&headers_text(msg, 0), &n) || body_contains(msg, &n, 0),
             None => contains(&String::from_utf8_lossy(self.raw), &n),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fuzzer's input on which mail-parser 0.11 returns a nested message as the root.
+    const SWAPPED_ROOT: &[u8] =
+        include_bytes!("../../../../fuzz/corpus/imap_mime/regression_mail_parser_swapped_root");
+
+    #[test]
+    fn a_tree_mail_parser_loses_is_searched_as_stored() {
+        assert!(crate::mime::parse_whole(SWAPPED_ROOT).is_none());
+        let c = Content::parse(SWAPPED_ROOT);
+        // The top-level header is the message's own, not the nested one mail-parser returned.
+        assert!(c.header("From", b"a@b.c"));
+        assert!(c.subject(b"fwd"));
+        assert!(!c.subject(b"inner"));
+        // Body and TEXT see every byte, the last part included.
+        assert!(c.body(b"JVBERi0xLjQK"));
+        assert!(c.text(b"Subject: fwd"));
+        assert!(!c.body(b"not in it"));
+    }
+
+    #[test]
+    fn a_well_formed_message_is_searched_decoded() {
+        let raw = b"From: a@b.c\r\nSubject: =?UTF-8?B?w6l0w6k=?=\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\naGlkZGVuIHdvcmQ=\r\n";
+        assert!(crate::mime::parse_whole(raw).is_some());
+        let c = Content::parse(raw);
+        assert!(c.subject("été".as_bytes()));
+        assert!(c.body(b"hidden word"));
+        assert!(!c.body(b"aGlkZGVu"));
     }
 }

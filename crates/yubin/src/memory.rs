@@ -95,14 +95,14 @@ const TRIM_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 /// to half of their peak since the last trim, by at least 100. `open` reads the count now
 /// and the peak since its last call.
 ///
-/// Before the trim: the store's caches are released, and every runtime worker hands over its
+/// Before the trim: the caches ([`Caches`]) are released, and every runtime worker hands over its
 /// thread cache ([`on_worker_park`]). Both hold small blocks scattered among the freed
 /// sessions' memory, and each one keeps a page of it resident. A second trim follows
 /// [`FOLLOW_UP`] later, once the blocking pool's idle threads have exited (their caches are
 /// freed at exit).
 pub async fn trim_when_clients_leave(
     open: impl Fn() -> (usize, usize) + Send + 'static,
-    store: std::sync::Arc<dyn store::Store>,
+    caches: Caches,
     shutdown: server_kit::Shutdown,
 ) {
     let mut peak = open().1;
@@ -116,7 +116,7 @@ pub async fn trim_when_clients_leave(
         let (now, recent_peak) = open();
         peak = peak.max(recent_peak);
         if peak >= now.saturating_add(100) && now <= peak / 2 {
-            give_back(&*store).await;
+            give_back(&caches).await;
             tracing::debug!(peak, now, "memory given back after clients left");
             peak = now;
             follow_up = Some(tokio::time::Instant::now() + FOLLOW_UP);
@@ -128,12 +128,29 @@ pub async fn trim_when_clients_leave(
     }
 }
 
-/// Returns the memory freed since the last trim to the system: the store's caches released,
-/// every runtime worker's thread cache handed over, then `malloc_trim`. Also called when the
+/// The process's caches that are emptied when memory is given back: each is sized by the
+/// clients it served, and would keep that size with nobody left to use it.
+#[derive(Clone)]
+pub struct Caches {
+    /// SQLite's page caches, the table of mailbox owners.
+    pub store: std::sync::Arc<dyn store::Store>,
+    /// IMAP's `\Recent` marks: one entry per mailbox selected since the start.
+    pub imap_recent: std::sync::Arc<imap_server::RecentTracker>,
+}
+
+impl Caches {
+    async fn release(&self) {
+        self.store.release_cache_memory().await;
+        self.imap_recent.release_memory();
+    }
+}
+
+/// Returns the memory freed since the last trim to the system: the caches released, every
+/// runtime worker's thread cache handed over, then `malloc_trim`. Also called when the
 /// credential cache's tables shrink after its entries expired: a table sized for 100,000
 /// logins is megabytes of free memory in the middle of the heap, which only a trim returns.
-pub async fn give_back(store: &dyn store::Store) {
-    store.release_cache_memory().await;
+pub async fn give_back(caches: &Caches) {
+    caches.release().await;
     flush_worker_caches().await;
     let _ = tokio::task::spawn_blocking(trim).await;
 }

@@ -300,13 +300,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Arc::clone(&opened.queue),
         Arc::clone(&opened.login_guard),
     );
+    // One `\Recent` tracker for every IMAP listener of the store (RFC 3501 §2.3.2).
+    let imap_recent = Arc::new(imap_server::RecentTracker::new());
+    let caches = crate::memory::Caches {
+        store: Arc::clone(&store),
+        imap_recent: Arc::clone(&imap_recent),
+    };
     let services = Services::new(
         &config,
         &hostname,
         &opened,
         &auth,
         &tls.acceptor,
-        checker,
+        Shared {
+            checker,
+            imap_recent,
+        },
         crate::web_config::WebParts {
             pop3_choices: &pop3_choices,
             metrics,
@@ -404,7 +413,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Verified passwords past their TTL leave the cache (and memory) within a minute, not
     // only when their account logs in again.
     tokio::spawn({
-        let (auth, shutdown, store) = (auth.clone(), shutdown.clone(), Arc::clone(&store));
+        let (auth, shutdown, caches) = (auth.clone(), shutdown.clone(), caches.clone());
         async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
@@ -413,7 +422,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     _ = tick.tick() => {}
                 }
                 if auth.purge_expired_credentials() {
-                    crate::memory::give_back(&*store).await;
+                    crate::memory::give_back(&caches).await;
                 }
             }
         }
@@ -421,7 +430,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let conns = Arc::clone(&ctx.limits);
     tokio::spawn(crate::memory::trim_when_clients_leave(
         move || conns.take_peak(),
-        Arc::clone(&store),
+        caches,
         shutdown.clone(),
     ));
     // New certificates for every listener without a restart: SIGHUP re-reads the files, the
@@ -485,6 +494,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the servers of several roles share, made before them.
+struct Shared {
+    /// SPF/DKIM/DMARC for mail arriving on the MX listener.
+    checker: Option<inbound_auth::Checker>,
+    /// IMAP's `\Recent` marks, also emptied when memory is given back (`memory::Caches`).
+    imap_recent: Arc<imap_server::RecentTracker>,
+}
+
 /// One shared server object per role; listeners of the same role share it.
 struct Services {
     mx: Service,
@@ -505,9 +522,13 @@ impl Services {
         opened: &OpenedStore,
         auth: &auth::Authenticator,
         acceptor: &TlsAcceptor,
-        checker: Option<inbound_auth::Checker>,
+        shared: Shared,
         web: crate::web_config::WebParts<'_>,
     ) -> Services {
+        let Shared {
+            checker,
+            imap_recent,
+        } = shared;
         let (store, outbound, sending) = (&opened.store, &opened.queue, &opened.sending);
         let antispam =
             crate::antispam_config::build(config, hostname, Arc::clone(&opened.greylist));
@@ -572,8 +593,6 @@ impl Services {
                 tls: starttls.then(|| acceptor.clone()),
             }))
         };
-        // One `\Recent` tracker for every IMAP listener of the store (RFC 3501 §2.3.2).
-        let imap_recent = Arc::new(imap_server::RecentTracker::new());
         // `..defaults` sets no field today; it keeps new imap-server settings at their defaults.
         #[allow(clippy::needless_update)]
         let imap = |starttls: bool| {

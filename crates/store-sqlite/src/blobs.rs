@@ -31,14 +31,23 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 pub struct BlobDir {
     root: PathBuf,
-    /// Hashes whose file (and its directory entry) this process made durable: storing the
-    /// same bytes again needs no fsync. Dropped at unlink; cleared when it reaches
-    /// [`DURABLE_MEMORY`] entries.
-    durable: Mutex<HashSet<String>>,
+    /// Hashes (as bytes, 32 each) whose file and directory entry this process made durable:
+    /// storing the same bytes again needs no fsync. Dropped at unlink; cleared when it
+    /// reaches [`DURABLE_MEMORY`] entries, and freed when the server gives memory back
+    /// ([`forget_durable`](Self::forget_durable)).
+    durable: Mutex<HashSet<[u8; 32]>>,
 }
 
-/// How many durable hashes [`BlobDir`] remembers.
-const DURABLE_MEMORY: usize = 65_536;
+/// How many durable hashes [`BlobDir`] remembers: what repeats is recent (one message to many
+/// local recipients, a list's burst), and the table stays under 1 MiB.
+const DURABLE_MEMORY: usize = 16_384;
+
+/// A blob name as the 32 bytes it spells; `None` for anything that is not one.
+fn hash_key(hash: &str) -> Option<[u8; 32]> {
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(hash, &mut key).ok()?;
+    Some(key)
+}
 
 /// Whether `s` looks like a blob name (64 lower-case hex digits); anything else is refused
 /// before it can reach the file system.
@@ -194,16 +203,26 @@ impl BlobDir {
     }
 
     fn known_durable(&self, hash: &str) -> bool {
+        let Some(key) = hash_key(hash) else {
+            return false;
+        };
         let set = self.durable.lock().unwrap_or_else(|e| e.into_inner());
-        set.contains(hash)
+        set.contains(&key)
     }
 
     fn remember_durable(&self, hash: &str) {
+        let Some(key) = hash_key(hash) else { return };
         let mut set = self.durable.lock().unwrap_or_else(|e| e.into_inner());
         if set.len() >= DURABLE_MEMORY {
             set.clear();
         }
-        set.insert(hash.to_string());
+        set.insert(key);
+    }
+
+    /// Forgets which files are known durable and frees the table: the next store of the same
+    /// bytes fsyncs its directory once more.
+    pub fn forget_durable(&self) {
+        *self.durable.lock().unwrap_or_else(|e| e.into_inner()) = HashSet::new();
     }
 
     /// `mkdir` each missing level below the root, fsync'ing the parent of each new directory so
@@ -232,10 +251,12 @@ impl BlobDir {
 
     /// Removes a blob file; a missing file is not an error.
     pub fn remove(&self, hash: &str) -> io::Result<()> {
-        self.durable
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(hash);
+        if let Some(key) = hash_key(hash) {
+            self.durable
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+        }
         match fs::remove_file(self.path(hash)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -360,6 +381,31 @@ mod tests {
         assert!(walk.temps.is_empty());
         // Again: nothing new to write.
         assert_eq!(blobs.store_many(&refs).unwrap(), hashes);
+    }
+
+    /// What is known durable is remembered by its 32 bytes, forgotten at unlink and when
+    /// memory is given back, and bounded.
+    #[test]
+    fn the_durable_set_is_compact_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobDir::open(dir.path().join("blobs")).unwrap();
+        let h = blobs.store(b"once").unwrap();
+        assert!(blobs.known_durable(&h));
+        assert_eq!(hash_key(&h).map(hex::encode), Some(h.clone()));
+        assert_eq!(hash_key("not hex"), None);
+        assert!(!blobs.known_durable("not hex"));
+        blobs.forget_durable();
+        assert!(!blobs.known_durable(&h));
+        // Stored again: the file is kept and known durable once more.
+        assert_eq!(blobs.store(b"once").unwrap(), h);
+        assert!(blobs.known_durable(&h));
+        blobs.remove(&h).unwrap();
+        assert!(!blobs.known_durable(&h));
+        for i in 0..DURABLE_MEMORY + 10 {
+            blobs.remember_durable(&hash_of(&i.to_le_bytes()));
+        }
+        let len = blobs.durable.lock().unwrap().len();
+        assert!(len <= DURABLE_MEMORY, "{len}");
     }
 
     #[test]

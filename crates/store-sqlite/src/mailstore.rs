@@ -643,6 +643,7 @@ impl MailStore for SqliteStore {
 
     async fn release_cache_memory(&self) {
         self.owners.forget();
+        self.blobs.forget_durable();
         self.readers.release_memory();
         // The writer's cache is freed on its own thread, between two of its transactions.
         let _ = self

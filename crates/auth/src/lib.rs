@@ -336,16 +336,18 @@ impl Authenticator {
             },
             Err(_) => None,
         };
-        // The cache is keyed by the account's canonical address (from the directory), and a
-        // hit needs the PHC string the account has now.
-        let mac = match &user {
-            Some(u) if self.cache.enabled() => {
-                Some(self.cache.mac(&u.address.to_string(), password))
-            }
+        // The cache is keyed by the account, and its tag covers the canonical address (from
+        // the directory) and the PHC string the account has now.
+        let tag = match &user {
+            Some(u) if self.cache.enabled() => Some(self.cache.tag(
+                &u.address.to_string(),
+                password,
+                &u.password_hash,
+            )),
             _ => None,
         };
-        if let (Some(u), Some(mac)) = (&user, &mac)
-            && self.cache.check(u.id, mac, &u.password_hash)
+        if let (Some(u), Some(tag)) = (&user, &tag)
+            && self.cache.check(u.id, tag)
         {
             tracing::info!(protocol, %peer, user = %u.address, cached = true, "authentication succeeded");
             self.success(peer, &u.address).await;
@@ -365,8 +367,8 @@ impl Authenticator {
         match (ok, user) {
             (true, Some(user)) => {
                 self.upgrade_credentials(&user, password);
-                if let Some(mac) = mac {
-                    self.cache.insert(user.id, mac, &user.password_hash);
+                if let Some(tag) = tag {
+                    self.cache.insert(user.id, tag);
                 }
                 tracing::info!(protocol, %peer, user = %user.address, "authentication succeeded");
                 self.success(peer, &user.address).await;

@@ -12,7 +12,8 @@ pub struct Auth {
     /// How long a failed login waits before it is answered.
     pub failure_delay_ms: u64,
     /// How long a verified password is recognised without argon2 (like Dovecot's
-    /// `auth_cache_ttl`); 0 turns the credential cache off.
+    /// `auth_cache_ttl`); 0 turns the credential cache off. At most 2,147,483 s (24.8 days)
+    /// is used.
     pub cache_ttl_secs: u64,
     /// How many accounts the credential cache holds at most; 0 turns it off.
     pub cache_size: usize,

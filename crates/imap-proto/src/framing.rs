@@ -99,8 +99,16 @@ impl FrameError {
     }
 }
 
-/// Longest literal marker a line can end in: `~{` 20 digits `+}` CR.
+/// Most digits a literal's size may have: `u64::MAX` has 20. RFC 9051 §4.3 caps a literal
+/// at 2^63 - 1 (19 digits), so more digits are never a size a client means; a line ending in
+/// `{` and more digits is not a literal marker.
+const MAX_SIZE_DIGITS: usize = 20;
+
+/// Bytes of an overlong line's tail kept while the rest of it is dropped: room for the
+/// longest literal marker a line can end in, `~{` 20 digits `+}` CR. The marker is then
+/// found however the line was split.
 const MARKER_TAIL: usize = 32;
+const _: () = assert!(2 + MAX_SIZE_DIGITS + 2 + 1 <= MARKER_TAIL);
 
 /// Streaming command framer. One per connection; it remembers how far it has scanned the
 /// current command, so bytes are looked at once however the input is split.
@@ -313,8 +321,11 @@ impl CommandFramer {
 
 /// If `line` ends in a literal marker — `"{" number ["+"] "}" CRLF` or the literal8 form
 /// `"~{" number64 ["+"] "}" CRLF` (RFC 3516 §4.2) — its size and whether it is
-/// non-synchronising (RFC 7888). A size too large for `u64` is reported as `u64::MAX`, which
-/// every limit refuses. A bare LF is accepted in place of CRLF.
+/// non-synchronising (RFC 7888). A size of up to [`MAX_SIZE_DIGITS`] digits too large for
+/// `u64` is reported as `u64::MAX`, which every limit refuses; with more digits the line does
+/// not end in a marker (an overlong line keeps only [`MARKER_TAIL`] bytes of its end, so a
+/// longer marker would be seen or not depending on how the line arrived). A bare LF is
+/// accepted in place of CRLF.
 pub(crate) fn literal_marker(line: &[u8]) -> Option<(u64, bool)> {
     let line = line.strip_suffix(b"\n")?;
     let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -328,7 +339,7 @@ pub(crate) fn literal_marker(line: &[u8]) -> Option<(u64, bool)> {
         .rev()
         .take_while(|b| b.is_ascii_digit())
         .count();
-    if digits == 0 || inner.len() == digits {
+    if digits == 0 || digits > MAX_SIZE_DIGITS || inner.len() == digits {
         return None;
     }
     let (head, number) = inner.split_at(inner.len() - digits);

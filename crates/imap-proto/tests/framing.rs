@@ -194,11 +194,21 @@ fn limits_are_refused_without_reading() {
         }
     );
     // A size that does not fit in 64 bits.
-    let buf = b"A2 LOGIN {99999999999999999999999}\r\n";
+    let buf = b"A2 LOGIN {99999999999999999999}\r\n";
     assert!(matches!(
         framer.decode(buf),
         Err(FrameError::LiteralTooLarge { size: u64::MAX, .. })
     ));
+    // More than 20 digits is no size at all: the line is an ordinary (malformed) command,
+    // which the parser refuses.
+    let buf = b"A3 LOGIN {00000000000000000000005}\r\n";
+    assert_eq!(
+        framer.decode(buf),
+        Ok(Decoded::Complete {
+            line_with_literals: buf,
+            consumed: buf.len()
+        })
+    );
     // A line without an end: refused once it passes max_line, the rest is discarded.
     let mut framer = CommandFramer::new(FrameLimits {
         max_line: 100,
@@ -396,5 +406,34 @@ fn empty_non_synchronising_literals_end_their_line() {
             vec![Event::LineTooLong(Some("a1".into()))],
             "cut at {cut}"
         );
+    }
+}
+
+/// An overlong line that ends in `{`, more digits than any size has, and `+}`: not a literal
+/// marker, whether the framer saw the whole line or only the tail it keeps of an overlong one.
+/// (Found by the fuzzer: split, the brace was dropped with the line's head and the next
+/// command was read; whole, a literal of `u64::MAX` bytes swallowed the rest of the stream.)
+#[test]
+fn a_marker_of_too_many_digits_is_no_marker_however_the_line_is_split() {
+    let limits = FrameLimits {
+        max_line: 40,
+        ..small()
+    };
+    let mut input = b"A1 LOGIN ".to_vec();
+    input.extend_from_slice(&[b'x'; 40]);
+    input.push(b'{');
+    input.extend_from_slice(&[b'9'; 60]);
+    input.extend_from_slice(b"+}\r\nB1 NOOP\r\n");
+    let expected = vec![
+        Event::LineTooLong(Some("A1".into())),
+        Event::Command(b"B1 NOOP\r\n".to_vec()),
+    ];
+    for cut in 0..=input.len() {
+        let (events, _) = run(&input, &[cut], limits);
+        assert_eq!(events, expected, "cut at {cut}");
+    }
+    for cuts in [&[10, 60, 100][..], &[45, 90, 115], &[1, 2, 3, 120]] {
+        let (events, _) = run(&input, cuts, limits);
+        assert_eq!(events, expected, "cuts at {cuts:?}");
     }
 }

@@ -108,7 +108,7 @@ const MAX_SIZE_DIGITS: usize = 20;
 /// longest literal marker a line can end in, `~{` 20 digits `+}` CR. The marker is then
 /// found however the line was split.
 const MARKER_TAIL: usize = 32;
-const _: () = assert!(2 + MAX_SIZE_DIGITS + 2 + 1 <= MARKER_TAIL);
+const _: () = assert!("~{".len() + MAX_SIZE_DIGITS + "+}\r".len() <= MARKER_TAIL);
 
 /// Streaming command framer. One per connection; it remembers how far it has scanned the
 /// current command, so bytes are looked at once however the input is split.

@@ -165,14 +165,16 @@ fn check_command(bytes: &[u8]) {
     }
 }
 
-/// The size of the literal a line ends with (`{n}`, `{n+}`, `~{n}`, `~{n+}`), if any.
+/// The size of the literal a line ends with (`{n}`, `{n+}`, `~{n}`, `~{n+}`), if any. A
+/// size has at most 20 digits (the framer's rule: `u64::MAX` has 20), so `{` and 21 digits
+/// (even `018446744073709551115`, which fits in 64 bits) end no literal.
 fn literal_size(line: &[u8]) -> Option<u64> {
     let body = line.strip_suffix(b"}")?;
     let open = body.iter().rposition(|&b| b == b'{')?;
     let digits = body[open + 1..]
         .strip_suffix(b"+")
         .unwrap_or(&body[open + 1..]);
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
     std::str::from_utf8(digits).ok()?.parse().ok()
